@@ -1,0 +1,390 @@
+"""Expand an ArchSpec into a Graph: evaluate variables and expressions, instantiate blocks
+and repeats, resolve `inputs`, and propagate shapes layer by layer.
+
+Expansion and shape propagation are one pass because blocks may read the shape of their
+input (`in_c` for an SE block's width, a MobileNetV2 skip only when shapes match).
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+from . import expr
+from .errors import CnnCostError, LimitError, Loc, SpecError
+from .graph import Graph, Node
+from .layers import Args, lookup
+from .spec import ArchSpec, BlockDef, library_blocks
+from .yamlload import YList, YMap
+
+_PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
+RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "when",
+            "trainable", "output", "doc")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_layers: int = 200_000
+    max_repeat: int = 10_000
+    max_depth: int = 32
+
+
+@dataclass
+class Scope:
+    prefix: str
+    input: int                       # node index the scope starts from
+    env: dict                        # names visible to expressions
+    trainable: bool = True
+    parent: "Scope | None" = None
+    names: dict = field(default_factory=dict)     # local name -> (node index, child scope)
+    disabled: set = field(default_factory=set)
+    counters: dict = field(default_factory=dict)
+    entries: list = field(default_factory=list)   # the layer list being expanded here
+    last: int = 0
+
+    def full(self, local: str) -> str:
+        return f"{self.prefix}.{local}" if self.prefix else local
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_override(text: str):
+    """--set values: int, float, true/false, else the string itself."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_overrides(pairs) -> dict:
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise SpecError(f"bad --set '{pair}': expected NAME=VALUE")
+        out[name.strip()] = _parse_override(value.strip())
+    return out
+
+
+class Builder:
+    def __init__(self, spec: ArchSpec, overrides: dict | None = None, limits: Limits = Limits()):
+        self.spec, self.limits = spec, limits
+        self.overrides = dict(overrides or {})
+        self.graph = Graph(spec.name)
+        self.block_stack: list[str] = []
+
+    # ---- entry point -------------------------------------------------------------
+    def build(self) -> Graph:
+        spec = self.spec
+        env = self._variables()
+        in_loc = spec.loc or Loc(spec.path, 1, 1)
+        shape = self._input_shape(env, in_loc)
+        self.graph.add(Node(0, "input", None, "input", Args(), [], [], shape, in_loc))
+        root = Scope("", 0, env)
+        self._run(spec.layers, root)
+        return self.graph
+
+    def _variables(self) -> dict:
+        spec, env = self.spec, {}
+        for name in self.overrides:
+            if name not in spec.vars:
+                known = ", ".join(spec.vars) or "none"
+                raise SpecError(f"--set {name}: the spec has no variable '{name}' (variables: {known})",
+                                loc=Loc(spec.path, 1, 1))
+        for name, value in spec.vars.items():
+            if name in self.overrides:
+                value = self.overrides[name]
+            env[name] = self._eval(value, env, spec.vars.loc_of(name), bare_words=True)
+        self.graph.variables = dict(env)
+        return env
+
+    def _input_shape(self, env, loc) -> tuple:
+        raw = self.spec.input
+        where = getattr(raw, "loc", loc)
+        if not isinstance(raw, list) or len(raw) not in (1, 3):
+            raise SpecError(f"`input` must be [H, W, C] (or [N] for a vector), received {raw!r}", loc=where)
+        dims = []
+        for v in raw:
+            v = self._eval(v, env, where)
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"`input` sizes must be positive integers, received {v!r}", loc=where)
+            dims.append(v)
+        return tuple(dims)
+
+    # ---- expressions -------------------------------------------------------------
+    def _eval(self, value, env, loc, bare_words=False):
+        """Evaluate a spec value. With `bare_words`, a lone word that names nothing
+        (`padding: same`, `act: relu`) is the string itself: block parameters and
+        variables have no declared type to tell a literal from an expression."""
+        if bare_words and isinstance(value, str) and value.isidentifier() \
+                and value not in env and value not in ("True", "False", "None"):
+            return value
+        if isinstance(value, str):
+            try:
+                return expr.evaluate(value, env)
+            except CnnCostError as exc:
+                raise exc.with_context(loc=loc)
+        if isinstance(value, list):
+            return [self._eval(v, env, loc) for v in value]
+        return value
+
+    # ---- layers ------------------------------------------------------------------
+    def _run(self, entries: YList, scope: Scope) -> None:
+        scope.entries = entries
+        for entry in entries:
+            self._entry(entry, scope, getattr(entries, "loc", None))
+
+    def _entry(self, entry, scope: Scope, list_loc) -> None:
+        if not isinstance(entry, YMap):
+            raise SpecError(f"each layer must be a mapping, received {entry!r}", loc=list_loc)
+        loc = entry.loc
+        heads = [k for k in ("kind", "use", "layers") if k in entry]
+        if len(heads) != 1:
+            raise SpecError("a layer needs exactly one of `kind`, `use` or `layers`"
+                            + (f" (found {', '.join(heads)})" if heads else ""), loc=loc)
+        head = heads[0]
+        name = self._name(entry, scope, head)
+        if "when" in entry and not self._eval(entry["when"], scope.env, entry.loc_of("when")):
+            scope.disabled.add(name)
+            return
+        if name in scope.names or name in scope.disabled:
+            raise SpecError(f"duplicate layer name '{scope.full(name)}'", loc=entry.loc_of("name"))
+        inputs = self._inputs(entry, scope)
+        trainable = scope.trainable and self._trainable(entry)
+        if "repeat" in entry:
+            out, child = self._repeat(entry, scope, name, inputs, trainable)
+        else:
+            out, child = self._single(entry, scope, name, inputs, trainable, scope.env)
+        scope.names[name] = (out, child)
+        scope.last = out
+
+    def _name(self, entry: YMap, scope: Scope, head: str) -> str:
+        if "name" in entry:
+            name = entry["name"]
+            where = entry.loc_of("name")
+            if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
+                raise SpecError(f"layer name must be a non-empty string, received {name!r}", loc=where)
+            name = str(name)
+            if "." in name or name == "input" or any(c.isspace() for c in name):
+                raise SpecError(f"invalid layer name '{name}': no dots or spaces (nesting creates "
+                                "dotted names) and 'input' is reserved", loc=where)
+            return name
+        base = str(entry.get(head if head != "layers" else "", "group"))
+        n = scope.counters.get(base, 0) + 1
+        scope.counters[base] = n
+        return f"{base}{n}"
+
+    def _trainable(self, entry: YMap) -> bool:
+        value = entry.get("trainable", True)
+        if not isinstance(value, bool):
+            raise SpecError(f"`trainable` must be true or false, received {value!r}",
+                            loc=entry.loc_of("trainable"))
+        return value
+
+    def _inputs(self, entry: YMap, scope: Scope) -> list[int]:
+        if "inputs" not in entry:
+            return [scope.last]
+        raw = entry["inputs"]
+        where = entry.loc_of("inputs")
+        refs = raw if isinstance(raw, list) else [raw]
+        if not refs or not all(isinstance(r, str) for r in refs):
+            raise SpecError(f"`inputs` must be a layer name or a list of names, received {raw!r}", loc=where)
+        return [self._resolve(self._ref_name(ref, scope, where), scope, entry, where) for ref in refs]
+
+    def _ref_name(self, ref: str, scope: Scope, where: Loc) -> str:
+        """A plain (dotted) name is a reference; anything else is an expression that
+        chooses one, e.g. `"'shortcut' if project else 'input'"`."""
+        if _PLAIN_REF.match(ref):
+            return ref
+        value = self._eval(ref, scope.env, where)
+        if not isinstance(value, str) or not _PLAIN_REF.match(value):
+            raise SpecError(f"`inputs` expression '{ref}' must give a layer name, gave {value!r}", loc=where)
+        return value
+
+    def _resolve(self, ref: str, scope: Scope, entry: YMap, where: Loc) -> int:
+        head, *rest = ref.split(".")
+        s = scope
+        while s is not None:
+            if head == "input" and not rest:
+                return s.input
+            if head in s.names:
+                index, child = s.names[head]
+                for part in rest:
+                    if child is None or part not in child.names:
+                        raise SpecError(f"unknown input '{ref}': '{part}' is not inside '{head}'", loc=where)
+                    index, child = child.names[part]
+                return index
+            if head in s.disabled:
+                raise SpecError(f"input '{ref}' refers to a layer switched off by its `when:`", loc=where)
+            s = s.parent
+        if ref in self.graph.by_name:
+            return self.graph.by_name[ref]
+        if ref == str(entry.get("name", "")) or self._defined_later(ref, scope):
+            raise SpecError(f"input '{ref}' is the layer itself or one defined after it: a cycle "
+                            "(layers may only read layers listed before them)", loc=where)
+        raise SpecError(f"unknown input '{ref}' (no layer of that name before this one)", loc=where)
+
+    @staticmethod
+    def _defined_later(ref: str, scope: Scope) -> bool:
+        head = ref.split(".")[0]
+        while scope is not None:
+            if any(isinstance(e, YMap) and str(e.get("name", "")) == head for e in scope.entries):
+                return True
+            scope = scope.parent
+        return False
+
+    def _repeat(self, entry: YMap, scope: Scope, name: str, inputs, trainable):
+        count = self._eval(entry["repeat"], scope.env, entry.loc_of("repeat"))
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise SpecError(f"`repeat` must be a positive integer, received {count!r}", loc=entry.loc_of("repeat"))
+        if count > self.limits.max_repeat:
+            raise LimitError(f"repeat {count:,} exceeds the limit of {self.limits.max_repeat:,}",
+                             loc=entry.loc_of("repeat"))
+        template = entry.get("repeat_name", "block{n}")
+        group = Scope(scope.full(name), inputs[0], scope.env, trainable, scope)
+        group.last = inputs[0]
+        for i in range(count):
+            env = {**scope.env, "i": i}
+            try:
+                local = str(template).format(i=i, n=i + 1)
+            except (KeyError, IndexError, ValueError):
+                raise SpecError(f"bad `repeat_name` '{template}': use {{i}} (0-based) or {{n}} (1-based)",
+                                loc=entry.loc_of("repeat_name")) from None
+            out, child = self._single(entry, group, local, [group.last], trainable, env)
+            group.names[local] = (out, child)
+            group.last = out
+        return group.last, group
+
+    def _single(self, entry: YMap, scope: Scope, name: str, inputs, trainable, env):
+        if "kind" in entry:
+            return self._layer(entry, scope, name, inputs, trainable, env), None
+        if "use" in entry:
+            return self._use(entry, scope, name, inputs, trainable, env)
+        body = entry["layers"]
+        if not isinstance(body, YList) or not body:
+            raise SpecError("`layers` must be a non-empty list", loc=entry.loc_of("layers"))
+        self._check_extra_keys(entry, ())
+        child = self._child(scope, name, inputs, dict(env), trainable)
+        self._run(body, child)
+        return self._output(entry.get("output"), child, entry.loc_of("output")), child
+
+    def _child(self, scope, name, inputs, env, trainable) -> Scope:
+        if len(inputs) != 1:
+            raise SpecError("a block or group takes exactly one input")
+        shape = self.graph.nodes[inputs[0]].out_shape
+        env["in_c"] = shape[-1]
+        if len(shape) == 3:
+            env["in_h"], env["in_w"] = shape[0], shape[1]
+        child = Scope(scope.full(name), inputs[0], env, trainable, scope)
+        child.last = inputs[0]
+        return child
+
+    def _output(self, ref, child: Scope, loc) -> int:
+        if ref is None:
+            return child.last
+        if ref not in child.names:
+            raise SpecError(f"`output: {ref}` names no layer of this block", loc=loc)
+        return child.names[ref][0]
+
+    def _check_extra_keys(self, entry: YMap, allowed) -> None:
+        for key in entry:
+            if key not in RESERVED and key not in allowed:
+                raise SpecError(f"unknown key '{key}' here (a group takes only {', '.join(RESERVED)})",
+                                loc=entry.loc_of(key))
+
+    def _use(self, entry: YMap, scope: Scope, name: str, inputs, trainable, env):
+        bname = entry["use"]
+        where = entry.loc_of("use")
+        block = self._block(bname, where)
+        if bname in self.block_stack:
+            raise SpecError(f"block '{bname}' uses itself (via {' -> '.join(self.block_stack)})", loc=where)
+        if len(self.block_stack) >= self.limits.max_depth:
+            raise LimitError(f"blocks nested deeper than {self.limits.max_depth}", loc=where)
+        child_env = {k: v for k, v in env.items() if k in self.spec.vars}
+        for key in entry:
+            if key in RESERVED:
+                continue
+            if key not in block.params:
+                raise SpecError(f"block '{bname}' has no parameter '{key}' "
+                                f"(parameters: {', '.join(block.params) or 'none'})", loc=entry.loc_of(key))
+            child_env[key] = self._eval(entry[key], env, entry.loc_of(key), bare_words=True)
+        child = self._child(scope, name, inputs, child_env, trainable)
+        for pname, default in block.params.items():
+            if pname in entry:
+                continue
+            if default is None:
+                raise SpecError(f"block '{bname}' needs parameter '{pname}'", loc=entry.loc)
+            child.env[pname] = self._eval(default, child.env, block.params.loc_of(pname), bare_words=True)
+        self.block_stack.append(bname)
+        try:
+            self._run(block.layers, child)
+        finally:
+            self.block_stack.pop()
+        return self._output(block.output, child, block.loc), child
+
+    def _block(self, bname, where) -> BlockDef:
+        if not isinstance(bname, str):
+            raise SpecError(f"`use` must name a block, received {bname!r}", loc=where)
+        block = self.spec.blocks.get(bname) or library_blocks().get(bname)
+        if block is None:
+            known = sorted(set(self.spec.blocks) | set(library_blocks()))
+            raise SpecError(f"unknown block '{bname}' (blocks: {', '.join(known)})", loc=where)
+        return block
+
+    def _layer(self, entry: YMap, scope: Scope, name: str, inputs, trainable, env) -> int:
+        kind_name = entry["kind"]
+        found = lookup(kind_name) if isinstance(kind_name, str) else None
+        full = scope.full(name)
+        if found is None:
+            raise SpecError(f"unknown layer kind {kind_name!r} (see `cnncost kinds`)",
+                            loc=entry.loc_of("kind"), layer=full)
+        kind, fixed = found
+        raw = {k: v for k, v in entry.items() if k not in RESERVED}
+        for key in fixed:
+            if key in raw:
+                raise SpecError(f"argument `{key}` is fixed by kind '{kind_name}'",
+                                loc=entry.loc_of(key), layer=full, kind=kind_name)
+        try:
+            args = kind.normalize({**fixed, **raw}, lambda text: expr.evaluate(text, env),
+                                  locate=entry.loc_of)
+        except CnnCostError as exc:
+            raise exc.with_context(loc=entry.loc, layer=full, kind=kind_name)
+        parts = kind.parts(args)
+        if parts is None:
+            return self._add_node(full, kind, kind_name, args, inputs, entry.loc, trainable)
+        index = inputs
+        for suffix, part_kind, part_raw in parts:
+            pk, _ = lookup(part_kind)
+            part_args = pk.normalize(part_raw, lambda text: expr.evaluate(text, env))
+            index = [self._add_node(f"{full}.{suffix}", pk, part_kind, part_args, index, entry.loc, trainable)]
+        return index[0]
+
+    def _add_node(self, full, kind, label, args, inputs, loc, trainable) -> int:
+        if len(self.graph.nodes) > self.limits.max_layers:
+            raise LimitError(f"the network expands to more than {self.limits.max_layers:,} layers", loc=loc)
+        if full in self.graph.by_name:
+            raise SpecError(f"duplicate layer name '{full}'", loc=loc, layer=full)
+        if kind.arity == 1 and len(inputs) != 1:
+            raise SpecError(f"takes one input, received {len(inputs)}", loc=loc, layer=full, kind=label)
+        if kind.arity is None and len(inputs) < 2:
+            raise SpecError(f"needs two or more `inputs`, received {len(inputs)}", loc=loc,
+                            layer=full, kind=label)
+        in_shapes = [self.graph.nodes[i].out_shape for i in inputs]
+        try:
+            out = kind.output_shape(args, in_shapes)
+        except CnnCostError as exc:
+            raise exc.with_context(loc=loc, layer=full, kind=label)
+        if any(d < 1 for d in out):
+            raise SpecError(f"output shape {out} has an empty dimension", loc=loc, layer=full, kind=label)
+        node = Node(0, full, kind, label, args, list(inputs), in_shapes, out, loc, trainable)
+        return self.graph.add(node).index
+
+
+def build(spec: ArchSpec, overrides: dict | None = None, limits: Limits = Limits()) -> Graph:
+    return Builder(spec, overrides, limits).build()

@@ -1,0 +1,69 @@
+"""User-facing errors. Every error knows where it happened so the CLI can print one line.
+
+Exit codes follow the design brief: 2 = the input is wrong, 1 = a check failed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Loc:
+    """A position in a spec file (1-based line and column)."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class CnnCostError(Exception):
+    """Base class: a message plus optional location and layer context."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, loc: Loc | None = None,
+                 layer: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.layer = layer
+        self.kind = kind
+
+    def with_context(self, *, loc: Loc | None = None, layer: str | None = None,
+                     kind: str | None = None) -> "CnnCostError":
+        """Fill in context the raiser did not know, keeping what it did know."""
+        self.loc = self.loc or loc
+        self.layer = self.layer or layer
+        self.kind = self.kind or kind
+        return self
+
+    def __str__(self) -> str:
+        parts = []
+        if self.loc is not None:
+            parts.append(f"{self.loc}: ")
+        if self.layer is not None:
+            parts.append(f"layer '{self.layer}'")
+            parts.append(f" ({self.kind}): " if self.kind else ": ")
+        parts.append(self.message)
+        return "".join(parts)
+
+
+class SpecError(CnnCostError):
+    """The spec (YAML, names, arguments, expressions) is wrong."""
+
+
+class ShapeError(CnnCostError):
+    """Shapes do not fit: mismatched merge inputs, kernel larger than input, ..."""
+
+
+class LimitError(CnnCostError):
+    """A configured safety limit was exceeded (size, layer count, memory)."""
+
+
+class CheckFailed(CnnCostError):
+    """An expectation, budget or verification did not hold."""
+
+    exit_code = 1

@@ -1,0 +1,55 @@
+"""The layer graph: a DAG whose node list is already in topological order, because a
+layer may only read layers defined before it (a later or own name is a cycle error)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import Loc
+from .layers import Args, Kind
+
+
+@dataclass
+class Node:
+    index: int
+    name: str
+    kind: Kind | None          # None for the network input
+    label: str                 # kind as written (an alias such as `relu` stays visible)
+    args: Args
+    inputs: list[int]
+    in_shapes: list[tuple]
+    out_shape: tuple
+    loc: Loc | None
+    trainable: bool = True
+
+
+@dataclass
+class Graph:
+    name: str
+    nodes: list[Node] = field(default_factory=list)
+    by_name: dict[str, int] = field(default_factory=dict)
+    variables: dict = field(default_factory=dict)   # evaluated spec variables
+
+    def add(self, node: Node) -> Node:
+        node.index = len(self.nodes)
+        self.nodes.append(node)
+        self.by_name[node.name] = node.index
+        return node
+
+    @property
+    def layers(self) -> list[Node]:
+        """Every node but the input."""
+        return self.nodes[1:]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def last_use(self) -> list[int]:
+        """For each node, the index of the last node that reads it (itself if none;
+        the final output lives to the end)."""
+        last = [n.index for n in self.nodes]
+        for node in self.nodes:
+            for i in node.inputs:
+                last[i] = max(last[i], node.index)
+        last[-1] = len(self.nodes)
+        return last

@@ -1,0 +1,15 @@
+"""Layer kinds. Importing this package registers every kind exactly once."""
+from . import activation, conv, dense, merge, norm, pool, shape_ops  # noqa: F401  (registration)
+from .base import ALIASES, KINDS, Args, Kind, fmt_shape, numel
+
+__all__ = ["ALIASES", "KINDS", "Args", "Kind", "fmt_shape", "numel", "lookup"]
+
+
+def lookup(name: str):
+    """Return (kind, fixed_args) for a kind name or alias, or None."""
+    if name in KINDS:
+        return KINDS[name], {}
+    if name in ALIASES:
+        kind_name, fixed = ALIASES[name]
+        return KINDS[kind_name], fixed
+    return None

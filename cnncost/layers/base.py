@@ -1,0 +1,210 @@
+"""The contract every layer kind fulfils, argument normalisation, and the kind registry.
+
+A kind is defined once: its arguments, output shape, weight shapes (params are derived
+from them), multiplications, other FLOPs, and NumPy forward. Shapes exclude the batch
+axis: (H, W, C) for feature maps, (N,) after flatten.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from ..errors import CnnCostError, ShapeError, SpecError
+
+REQUIRED = object()
+
+
+class Args(dict):
+    """Normalised arguments of one layer; attribute access for readability in formulas."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _as_int(value, what: str, minimum: int | None):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"Invalid value for argument `{what}`. Expected an integer. "
+                        f"Received {what}={value!r}.")
+    if isinstance(value, float):
+        if not math.isfinite(value) or value != int(value):
+            raise SpecError(f"Invalid value for argument `{what}`. Expected an integer "
+                            f"(use int() or round() in the expression). Received {what}={value!r}.")
+        value = int(value)
+    if minimum is not None and value < minimum:
+        raise SpecError(f"Invalid value for argument `{what}`. Expected an integer >= {minimum}. "
+                        f"Received {what}={value}.")
+    return value
+
+
+class Arg:
+    """One argument: its type, default and bounds. `kind` is one of
+    int, pair, padding, bool, float, choice."""
+
+    def __init__(self, kind: str, default=REQUIRED, *, minimum: int | None = 1,
+                 choices: tuple[str, ...] = (), doc: str = ""):
+        self.kind, self.default, self.minimum, self.choices, self.doc = kind, default, minimum, choices, doc
+
+    def literals(self) -> tuple[str, ...]:
+        if self.kind == "padding":
+            return ("valid", "same")
+        return self.choices
+
+    def normalize(self, name: str, value):
+        k = self.kind
+        if k == "int":
+            return _as_int(value, name, self.minimum)
+        if k == "pair":
+            return _pair(name, value, self.minimum)
+        if k == "padding":
+            return _padding(name, value)
+        if k == "bool":
+            if not isinstance(value, bool):
+                raise SpecError(f"Invalid value for argument `{name}`. Expected true or false. "
+                                f"Received {name}={value!r}.")
+            return value
+        if k == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SpecError(f"Invalid value for argument `{name}`. Expected a number. "
+                                f"Received {name}={value!r}.")
+            return value
+        if k == "choice":
+            if value not in self.choices:
+                raise SpecError(f"Invalid value for argument `{name}`. Expected one of "
+                                f"{', '.join(self.choices)}. Received {name}={value!r}.")
+            return value
+        raise AssertionError(k)  # pragma: no cover - programming error in a kind table
+
+
+def _pair(name, value, minimum):
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise SpecError(f"Invalid value for argument `{name}`. Expected an integer or "
+                            f"[height, width]. Received {name}={list(value)!r}.")
+        return tuple(_as_int(v, name, minimum) for v in value)
+    v = _as_int(value, name, minimum)
+    return (v, v)
+
+
+def _padding(name, value):
+    """'valid' | 'same' | p | [ph, pw] | [top, bottom, left, right] -> 'same' or a 4-tuple."""
+    if value == "same":
+        return "same"
+    if value == "valid":
+        return (0, 0, 0, 0)
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2:
+            h, w = (_as_int(v, name, 0) for v in value)
+            return (h, h, w, w)
+        if len(value) == 4:
+            return tuple(_as_int(v, name, 0) for v in value)
+        raise SpecError(f"Invalid value for argument `{name}`. Expected valid, same, an integer, "
+                        f"[h, w] or [top, bottom, left, right]. Received {name}={list(value)!r}.")
+    p = _as_int(value, name, 0)
+    return (p, p, p, p)
+
+
+class Kind:
+    """Base of all layer kinds. Subclasses fill in the class attributes and formulas."""
+
+    name: str = ""
+    family: str = ""
+    doc: str = ""
+    args: dict[str, Arg] = {}
+    arity: int | None = 1          # None: two or more inputs
+    flops_rule: str = "0"          # the per-kind FLOP convention, quoted in the README
+
+    def normalize(self, raw: dict, evaluate: Callable[[str], object],
+                  locate: Callable[[str], object] = lambda key: None) -> Args:
+        """Check names, evaluate expression strings, apply defaults and bounds.
+        `locate(key)` gives the source position of an argument for error messages."""
+        out = Args()
+        for key in raw:
+            if key not in self.args:
+                known = ", ".join(self.args) or "none"
+                raise SpecError(f"unknown argument `{key}` for kind '{self.name}' (known: {known})",
+                                loc=locate(key))
+        for key, arg in self.args.items():
+            if key in raw:
+                try:
+                    out[key] = arg.normalize(key, _evaluate_value(raw[key], arg, evaluate))
+                except CnnCostError as exc:
+                    raise exc.with_context(loc=locate(key))
+            elif arg.default is REQUIRED:
+                raise SpecError(f"missing required argument `{key}` for kind '{self.name}'")
+            else:
+                out[key] = arg.default if arg.default is None else arg.normalize(key, arg.default)
+        self.validate(out)
+        return out
+
+    def validate(self, a: Args) -> None:
+        """Cross-argument checks (override when needed)."""
+
+    # --- shape and cost; `ins` is the list of input shapes, `out` the output shape ---
+    def output_shape(self, a: Args, ins: list[tuple]) -> tuple:
+        return ins[0]
+
+    def weight_shapes(self, a: Args, ins: list[tuple]) -> dict[str, tuple]:
+        """Learned weights (trainable unless the layer is frozen)."""
+        return {}
+
+    def stat_shapes(self, a: Args, ins: list[tuple]) -> dict[str, tuple]:
+        """Non-trainable state such as BN running statistics."""
+        return {}
+
+    def mults(self, a: Args, ins: list[tuple], out: tuple) -> int:
+        return 0
+
+    def flops(self, a: Args, ins: list[tuple], out: tuple) -> int:
+        return 0
+
+    def parts(self, a: Args):
+        """Composite kinds return [(suffix, kind_name, raw_args), ...]; others None."""
+        return None
+
+    def forward(self, a: Args, w: dict, xs: list, ops):
+        raise NotImplementedError(f"kind '{self.name}' has no forward")
+
+
+def _evaluate_value(value, arg: Arg, evaluate):
+    if isinstance(value, str) and value not in arg.literals():
+        return evaluate(value)
+    if isinstance(value, list):
+        return [evaluate(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+KINDS: dict[str, Kind] = {}
+ALIASES: dict[str, tuple[str, dict]] = {}
+
+
+def register(cls):
+    """Class decorator: instantiate and register a kind; refuses duplicates."""
+    kind = cls()
+    if kind.name in KINDS or kind.name in ALIASES:
+        raise RuntimeError(f"layer kind '{kind.name}' registered twice")
+    KINDS[kind.name] = kind
+    return cls
+
+
+def register_alias(alias: str, kind_name: str, fixed_args: dict) -> None:
+    if alias in KINDS or alias in ALIASES:
+        raise RuntimeError(f"layer kind '{alias}' registered twice")
+    ALIASES[alias] = (kind_name, fixed_args)
+
+
+def numel(shape) -> int:
+    return math.prod(shape)
+
+
+def require_rank(shape, ranks, what="input"):
+    if len(shape) not in ranks:
+        want = " or ".join(f"rank {r}" for r in ranks)
+        raise ShapeError(f"expected {what} of {want} ({'HxWxC' if 3 in ranks else 'N'}), "
+                         f"received {fmt_shape(shape)}")
+
+
+def fmt_shape(shape) -> str:
+    return "x".join(str(d) for d in shape)

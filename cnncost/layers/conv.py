@@ -1,0 +1,138 @@
+"""Convolutions: standard / grouped, depthwise (with depth multiplier), separable.
+
+Multiplications are the seeds' formula N x n_out^2 x f^2 x n_c / groups, i.e. MACs.
+Kernels use the Keras layout (kh, kw, C_in / groups, filters); depthwise kernels are
+(kh, kw, C_in, depth_multiplier), output channel c * multiplier + j as in both frameworks.
+"""
+from __future__ import annotations
+
+from ..errors import ShapeError
+from . import geometry
+from .base import Arg, Kind, numel, register, require_rank
+
+_WINDOW_ARGS = {
+    "kernel": Arg("pair", doc="kernel size k or [kh, kw]"),
+    "stride": Arg("pair", 1),
+    "padding": Arg("padding", "valid", doc="valid | same (TensorFlow rule) | p | [ph, pw] | [t, b, l, r]"),
+    "dilation": Arg("pair", 1),
+}
+
+
+def conv_geometry(a, shape):
+    require_rank(shape, (3,))
+    (oh, ow), pads = geometry.resolve(shape[:2], a.kernel, a.stride, a.dilation, a.padding)
+    return oh, ow, pads
+
+
+def conv2d(x, kernel, bias, stride, dilation, pads, groups, ops):
+    """NHWC convolution, one instrumented matmul per kernel tap (no loop over pixels,
+    channels or groups). `kernel` is (kh, kw, C_in / groups, F)."""
+    np = ops.np
+    n, h, w, c = x.shape
+    kh, kw, cg, f = kernel.shape
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = np.pad(x, ((0, 0), pads[:2], pads[2:], (0, 0))) if any(pads) else x
+    oh = (xp.shape[1] - (kh - 1) * dh - 1) // sh + 1
+    ow = (xp.shape[2] - (kw - 1) * dw - 1) // sw + 1
+    fg = f // groups
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
+            if groups == 1:
+                y = ops.matmul(tap.reshape(-1, c), kernel[i, j])
+            elif cg == 1:  # depthwise: a broadcast multiply per tap
+                y = ops.multiply(tap.reshape(-1, c, 1), kernel[i, j].reshape(c, fg))
+            else:           # grouped: one batched matmul with a group axis
+                t = tap.reshape(-1, groups, cg).transpose(1, 0, 2)
+                y = ops.matmul(t, kernel[i, j].reshape(cg, groups, fg).transpose(1, 0, 2))
+                y = y.transpose(1, 0, 2)
+            if out is None:
+                out = y
+            else:
+                out += y
+    out = out.reshape(n, oh, ow, f)
+    if bias is not None:
+        out = out + bias
+    return out
+
+
+@register
+class Conv(Kind):
+    name, family = "conv", "convolution"
+    doc = "2-D convolution (grouped when groups > 1)"
+    args = {"filters": Arg("int"), **_WINDOW_ARGS, "groups": Arg("int", 1), "bias": Arg("bool", True)}
+    flops_rule = "2 per MAC + 1 per output element if bias"
+
+    def output_shape(self, a, ins):
+        oh, ow, _ = conv_geometry(a, ins[0])
+        c = ins[0][2]
+        if c % a.groups or a.filters % a.groups:
+            raise ShapeError(f"groups={a.groups} must divide both input channels ({c}) "
+                             f"and filters ({a.filters})")
+        return (oh, ow, a.filters)
+
+    def weight_shapes(self, a, ins):
+        kh, kw = a.kernel
+        w = {"kernel": (kh, kw, ins[0][2] // a.groups, a.filters)}
+        if a.bias:
+            w["bias"] = (a.filters,)
+        return w
+
+    def mults(self, a, ins, out):
+        kh, kw = a.kernel
+        return out[0] * out[1] * out[2] * kh * kw * (ins[0][2] // a.groups)
+
+    def flops(self, a, ins, out):
+        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
+
+    def forward(self, a, w, xs, ops):
+        _, _, pads = conv_geometry(a, xs[0].shape[1:])
+        return conv2d(xs[0], w["kernel"], w.get("bias"), a.stride, a.dilation, pads, a.groups, ops)
+
+
+@register
+class DepthwiseConv(Kind):
+    name, family = "depthwise_conv", "convolution"
+    doc = "depthwise convolution: one k x k filter per input channel (x depth_multiplier)"
+    args = {**_WINDOW_ARGS, "depth_multiplier": Arg("int", 1), "bias": Arg("bool", True)}
+    flops_rule = Conv.flops_rule
+
+    def output_shape(self, a, ins):
+        oh, ow, _ = conv_geometry(a, ins[0])
+        return (oh, ow, ins[0][2] * a.depth_multiplier)
+
+    def weight_shapes(self, a, ins):
+        kh, kw = a.kernel
+        w = {"kernel": (kh, kw, ins[0][2], a.depth_multiplier)}
+        if a.bias:
+            w["bias"] = (ins[0][2] * a.depth_multiplier,)
+        return w
+
+    def mults(self, a, ins, out):
+        kh, kw = a.kernel
+        return out[0] * out[1] * out[2] * kh * kw
+
+    def flops(self, a, ins, out):
+        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
+
+    def forward(self, a, w, xs, ops):
+        _, _, pads = conv_geometry(a, xs[0].shape[1:])
+        kh, kw, c, m = w["kernel"].shape
+        kernel = w["kernel"].reshape(kh, kw, 1, c * m)
+        return conv2d(xs[0], kernel, w.get("bias"), a.stride, a.dilation, pads, c, ops)
+
+
+@register
+class SeparableConv(Kind):
+    name, family = "separable_conv", "convolution"
+    doc = "depthwise k x k (no bias) then pointwise 1 x 1; reported as its two parts"
+    args = {"filters": Arg("int"), **_WINDOW_ARGS, "depth_multiplier": Arg("int", 1),
+            "bias": Arg("bool", True)}
+
+    def parts(self, a):
+        depthwise = {"kernel": list(a.kernel), "stride": list(a.stride), "dilation": list(a.dilation),
+                     "padding": a.padding if a.padding == "same" else list(a.padding),
+                     "depth_multiplier": a.depth_multiplier, "bias": False}
+        return [("depthwise", "depthwise_conv", depthwise),
+                ("pointwise", "conv", {"filters": a.filters, "kernel": 1, "bias": a.bias})]

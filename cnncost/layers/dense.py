@@ -1,0 +1,45 @@
+"""Fully connected layer and flatten."""
+from __future__ import annotations
+
+from .base import Arg, Kind, numel, register
+
+
+@register
+class Dense(Kind):
+    name, family = "dense", "dense"
+    doc = "fully connected layer on the last axis (Keras semantics); flatten first for the classic FC"
+    args = {"units": Arg("int"), "bias": Arg("bool", True)}
+    flops_rule = "2 per MAC + 1 per output element if bias"
+
+    def output_shape(self, a, ins):
+        return tuple(ins[0][:-1]) + (a.units,)
+
+    def weight_shapes(self, a, ins):
+        w = {"kernel": (ins[0][-1], a.units)}
+        if a.bias:
+            w["bias"] = (a.units,)
+        return w
+
+    def mults(self, a, ins, out):
+        return numel(ins[0]) * a.units
+
+    def flops(self, a, ins, out):
+        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
+
+    def forward(self, a, w, xs, ops):
+        x = xs[0]
+        y = ops.matmul(x.reshape(-1, x.shape[-1]), w["kernel"]).reshape(x.shape[:-1] + (a.units,))
+        return y + w["bias"] if a.bias else y
+
+
+@register
+class Flatten(Kind):
+    name, family = "flatten", "reshape"
+    doc = "collapse H x W x C to one axis (H, W, C order)"
+    args = {}
+
+    def output_shape(self, a, ins):
+        return (numel(ins[0]),)
+
+    def forward(self, a, w, xs, ops):
+        return xs[0].reshape(xs[0].shape[0], -1)

@@ -1,0 +1,165 @@
+"""Pooling: windowed max / average (padding, ceil mode), global and adaptive pools."""
+from __future__ import annotations
+
+from ..errors import ShapeError
+from . import geometry
+from .base import Arg, Kind, register, require_rank
+
+
+class _WindowPool(Kind):
+    family = "pooling"
+    args = {
+        "kernel": Arg("pair"),
+        "stride": Arg("pair", None, doc="defaults to the kernel size"),
+        "padding": Arg("padding", "valid"),
+        "ceil_mode": Arg("bool", False),
+    }
+
+    def validate(self, a):
+        if a.stride is None:
+            a["stride"] = a.kernel
+        if a.padding != "same":
+            (kh, kw), (t, b, l, r) = a.kernel, a.padding
+            if max(t, b) > kh // 2 or max(l, r) > kw // 2:
+                raise ShapeError(f"padding {list(a.padding)} must be at most half the kernel "
+                                 f"{list(a.kernel)}")
+
+    def geometry(self, a, shape):
+        require_rank(shape, (3,))
+        return geometry.resolve(shape[:2], a.kernel, a.stride, (1, 1), a.padding, a.ceil_mode)
+
+    def output_shape(self, a, ins):
+        (oh, ow), _ = self.geometry(a, ins[0])
+        return (oh, ow, ins[0][2])
+
+    def _windows(self, a, x, fill, ops, extra_fill=None):
+        """Yield each kernel tap's strided view of the input padded with `fill`; the extra
+        bottom/right rows that make ceil-mode windows fit are padded with `extra_fill`."""
+        np = ops.np
+        (oh, ow), (t, b, l, r) = self.geometry(a, x.shape[1:])
+        (kh, kw), (sh, sw) = a.kernel, a.stride
+        xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=fill)
+        eb = max(0, (oh - 1) * sh + kh - xp.shape[1])
+        er = max(0, (ow - 1) * sw + kw - xp.shape[2])
+        if eb or er:
+            xp = np.pad(xp, ((0, 0), (0, eb), (0, er), (0, 0)),
+                        constant_values=fill if extra_fill is None else extra_fill)
+        for i in range(kh):
+            for j in range(kw):
+                yield xp[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw, :]
+
+
+@register
+class MaxPool(_WindowPool):
+    name = "max_pool"
+    doc = "max pooling"
+    flops_rule = "kh*kw - 1 comparisons per output element"
+
+    def flops(self, a, ins, out):
+        return (a.kernel[0] * a.kernel[1] - 1) * out[0] * out[1] * out[2]
+
+    def forward(self, a, w, xs, ops):
+        out = None
+        for view in self._windows(a, xs[0], -ops.np.inf, ops):
+            out = view.copy() if out is None else ops.np.maximum(out, view, out=out)
+        return out
+
+
+@register
+class AvgPool(_WindowPool):
+    name = "avg_pool"
+    doc = "average pooling (count_include_pad as PyTorch; 'same' padding is never counted, as TensorFlow)"
+    args = {**_WindowPool.args, "count_include_pad": Arg("bool", True)}
+    flops_rule = "kh*kw per output element (adds + one divide)"
+
+    def flops(self, a, ins, out):
+        return a.kernel[0] * a.kernel[1] * out[0] * out[1] * out[2]
+
+    def forward(self, a, w, xs, ops):
+        np = ops.np
+        x = xs[0]
+        total = None
+        for view in self._windows(a, x, 0.0, ops):
+            total = view.copy() if total is None else np.add(total, view, out=total)
+        # Divisor per output cell: pool a mask of the positions that count. Explicit
+        # padding counts when count_include_pad (PyTorch); the ceil-mode overhang and
+        # TensorFlow "same" padding never do.
+        include = a.count_include_pad and a.padding != "same"
+        ones = np.ones((1,) + x.shape[1:3] + (1,), x.dtype)
+        count = sum(self._windows(a, ones, 1.0 if include else 0.0, ops, extra_fill=0.0))
+        return total / count
+
+
+class _GlobalPool(Kind):
+    family = "pooling"
+    args = {"keepdims": Arg("bool", False)}
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        c = ins[0][2]
+        return (1, 1, c) if a.keepdims else (c,)
+
+
+@register
+class GlobalAvgPool(_GlobalPool):
+    name = "global_avg_pool"
+    doc = "mean over H and W"
+    flops_rule = "H*W per channel"
+
+    def flops(self, a, ins, out):
+        h, w, c = ins[0]
+        return h * w * c
+
+    def forward(self, a, w, xs, ops):
+        return xs[0].mean(axis=(1, 2), keepdims=a.keepdims)
+
+
+@register
+class GlobalMaxPool(_GlobalPool):
+    name = "global_max_pool"
+    doc = "max over H and W"
+    flops_rule = "H*W - 1 per channel"
+
+    def flops(self, a, ins, out):
+        h, w, c = ins[0]
+        return (h * w - 1) * c
+
+    def forward(self, a, w, xs, ops):
+        return xs[0].max(axis=(1, 2), keepdims=a.keepdims)
+
+
+def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """PyTorch's adaptive pooling windows: [floor(i*size/out), ceil((i+1)*size/out))."""
+    return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+@register
+class AdaptiveAvgPool(Kind):
+    name, family = "adaptive_avg_pool", "pooling"
+    doc = "average pool to a fixed output size (PyTorch windows)"
+    args = {"output_size": Arg("pair")}
+    flops_rule = "window size per output element"
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        return (a.output_size[0], a.output_size[1], ins[0][2])
+
+    def flops(self, a, ins, out):
+        h, w, c = ins[0]
+        rows = sum(e - s for s, e in adaptive_windows(h, a.output_size[0]))
+        cols = sum(e - s for s, e in adaptive_windows(w, a.output_size[1]))
+        return rows * cols * c
+
+    def forward(self, a, w, xs, ops):
+        np = ops.np
+        x = xs[0]
+
+        def averaging(size, out):
+            m = np.zeros((out, size), x.dtype)
+            for i, (s, e) in enumerate(adaptive_windows(size, out)):
+                m[i, s:e] = 1.0 / (e - s)
+            return m
+
+        # Adaptive windows are separable: one averaging matrix per axis.
+        return np.einsum("nhwc,ph,qw->npqc", x, averaging(x.shape[1], a.output_size[0]),
+                         averaging(x.shape[2], a.output_size[1]), optimize=True)

@@ -1,0 +1,45 @@
+"""Layers that move data without arithmetic: zero padding and channel shuffle."""
+from __future__ import annotations
+
+from ..errors import ShapeError, SpecError
+from .base import Arg, Kind, register, require_rank
+
+
+@register
+class ZeroPad(Kind):
+    name, family = "zero_pad", "reshape"
+    doc = "pad H and W with zeros: p | [ph, pw] | [top, bottom, left, right]"
+    args = {"padding": Arg("padding")}
+
+    def validate(self, a):
+        if a.padding == "same":
+            raise SpecError("Invalid value for argument `padding`. Expected explicit padding. "
+                            "Received padding='same'.")
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        t, b, l, r = a.padding
+        h, w, c = ins[0]
+        return (h + t + b, w + l + r, c)
+
+    def forward(self, a, w, xs, ops):
+        t, b, l, r = a.padding
+        return ops.np.pad(xs[0], ((0, 0), (t, b), (l, r), (0, 0)))
+
+
+@register
+class ChannelShuffle(Kind):
+    name, family = "channel_shuffle", "reshape"
+    doc = "ShuffleNet channel shuffle: (groups, C/groups) -> (C/groups, groups)"
+    args = {"groups": Arg("int")}
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        if ins[0][2] % a.groups:
+            raise ShapeError(f"groups={a.groups} must divide the channels ({ins[0][2]})")
+        return ins[0]
+
+    def forward(self, a, w, xs, ops):
+        x = xs[0]
+        n, h, wd, c = x.shape
+        return x.reshape(n, h, wd, a.groups, c // a.groups).transpose(0, 1, 2, 4, 3).reshape(x.shape)

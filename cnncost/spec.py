@@ -1,0 +1,141 @@
+"""YAML -> ArchSpec: the top-level structure of a spec file, its blocks, and the common
+block library. Expansion of layers into a graph lives in `build.py`.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .errors import Loc, SpecError
+from .yamlload import YList, YMap, load_yaml
+
+TOP_KEYS = ("name", "source", "description", "variant", "vars", "input", "layers", "blocks", "expect")
+BLOCK_KEYS = ("params", "layers", "output", "doc")
+
+
+@dataclass
+class BlockDef:
+    name: str
+    params: YMap              # parameter -> default (None: required)
+    layers: YList
+    output: str | None
+    loc: Loc
+    doc: str = ""
+
+
+@dataclass
+class ArchSpec:
+    name: str
+    path: str                 # what errors call the file
+    input: object             # [H, W, C] (values may be expressions)
+    layers: YList
+    vars: YMap = field(default_factory=YMap)
+    blocks: dict[str, BlockDef] = field(default_factory=dict)
+    expect: YMap | None = None
+    source: str = ""
+    description: str = ""
+    loc: Loc | None = None
+
+
+def _need(cond: bool, message: str, loc: Loc) -> None:
+    if not cond:
+        raise SpecError(message, loc=loc)
+
+
+def _mapping(value, what: str, loc: Loc) -> YMap:
+    _need(isinstance(value, YMap), f"{what} must be a mapping, received {type(value).__name__}", loc)
+    return value
+
+
+def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
+    blocks = {}
+    for bname, body in _mapping(raw, "`blocks`", loc).items():
+        bloc = raw.loc_of(bname)
+        _need(isinstance(bname, str) and bname.isidentifier(),
+              f"block name {bname!r} must be an identifier", bloc)
+        body = _mapping(body, f"block '{bname}'", bloc)
+        for key in body:
+            _need(key in BLOCK_KEYS, f"unknown key '{key}' in block '{bname}' "
+                  f"(known: {', '.join(BLOCK_KEYS)})", body.loc_of(key))
+        params = body.get("params", YMap())
+        if not isinstance(params, YMap):
+            raise SpecError(f"`params` of block '{bname}' must be a mapping", loc=body.loc_of("params"))
+        if not hasattr(params, "loc"):
+            params.loc, params.key_locs = body.loc, {}
+        layers = body.get("layers")
+        _need(isinstance(layers, YList) and len(layers) > 0,
+              f"block '{bname}' needs a non-empty `layers` list", body.loc_of("layers"))
+        output = body.get("output")
+        _need(output is None or isinstance(output, str), "`output` must be a layer name",
+              body.loc_of("output"))
+        blocks[bname] = BlockDef(bname, params, layers, output, body.loc, str(body.get("doc", "")))
+    return blocks
+
+
+def parse_spec(text: str | bytes, path: str) -> ArchSpec:
+    """Parse and structurally validate a spec document."""
+    doc = load_yaml(text, path)
+    top = Loc(path, 1, 1)
+    _need(isinstance(doc, YMap), "a spec must be a YAML mapping with `input` and `layers`", top)
+    for key in doc:
+        _need(key in TOP_KEYS, f"unknown top-level key '{key}' (known: {', '.join(TOP_KEYS)})",
+              doc.loc_of(key))
+    _need("input" in doc, "missing `input: [H, W, C]`", doc.loc)
+    _need("layers" in doc, "missing `layers:` list", doc.loc)
+    layers = doc["layers"]
+    _need(isinstance(layers, YList) and len(layers) > 0, "`layers` must be a non-empty list",
+          doc.loc_of("layers"))
+    vars_ = doc.get("vars", YMap())
+    if "vars" in doc:
+        _mapping(vars_, "`vars`", doc.loc_of("vars"))
+        for vname in vars_:
+            _need(isinstance(vname, str) and vname.isidentifier(),
+                  f"variable name {vname!r} must be an identifier", vars_.loc_of(vname))
+    expect = doc.get("expect")
+    if expect is not None:
+        _mapping(expect, "`expect`", doc.loc_of("expect"))
+    name = doc.get("name", Path(path).stem)
+    _need(isinstance(name, str), "`name` must be a string", doc.loc_of("name"))
+    blocks = _parse_blocks(doc["blocks"], doc.loc_of("blocks")) if "blocks" in doc else {}
+    return ArchSpec(name=name, path=path, input=doc["input"], layers=layers, vars=vars_,
+                    blocks=blocks, expect=expect, source=str(doc.get("source", "")),
+                    description=str(doc.get("description", "")), loc=doc.loc)
+
+
+@functools.cache
+def library_blocks() -> dict[str, BlockDef]:
+    """The common blocks every spec can `use` (cnncost/blocks.yaml)."""
+    text = resources.files("cnncost").joinpath("blocks.yaml").read_text(encoding="utf-8")
+    doc = load_yaml(text, "cnncost/blocks.yaml")
+    return _parse_blocks(doc["blocks"], doc.loc)
+
+
+def bundled_names() -> list[str]:
+    root = resources.files("cnncost.architectures")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_spec(spec: str) -> tuple[str, str]:
+    """Resolve a path or a bundled name to (display path, text)."""
+    p = Path(spec)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        try:
+            return str(p), p.read_bytes()
+        except FileNotFoundError:
+            raise SpecError(f"no such file: {spec}") from None
+        except OSError as exc:
+            raise SpecError(f"cannot read {spec}: {exc.strerror}") from None
+    root = resources.files("cnncost.architectures")
+    bundled = root.joinpath(f"{spec}.yaml")
+    if bundled.is_file():
+        return f"{spec}.yaml", bundled.read_bytes()
+    names = bundled_names()
+    raise SpecError(f"'{spec}' is neither a spec file nor a bundled architecture "
+                    f"(bundled: {', '.join(names) or 'none'})")
+
+
+def load_spec(spec: str) -> ArchSpec:
+    path, text = read_spec(spec)
+    return parse_spec(text, path)
