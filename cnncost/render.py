@@ -1,0 +1,148 @@
+"""Report -> rich table / JSON / CSV / Markdown. Formatting only: every number comes from
+the Report. rich is imported lazily so machine formats start fast."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .analysis import LayerCost, Report
+from .errors import CnnCostError
+
+FORMATS = ("table", "json", "csv", "markdown")
+ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
+              "non_trainable_params", "mults", "flops", "activations")
+
+
+def si(n: int | float) -> str:
+    """SI units (k = 1e3): 4089184256 -> '4.09G'."""
+    for factor, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+        if abs(n) >= factor:
+            return f"{n / factor:.3g}{unit}"
+    return str(n)
+
+
+def shape_str(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def report_dict(report: Report, depth: int | None = None) -> dict:
+    d = report.to_dict()
+    if depth:
+        d["depth"] = depth
+        d["layers"] = [_row_dict(r) for r in report.grouped(depth)]
+    return d
+
+
+def _row_dict(row: LayerCost) -> dict:
+    from dataclasses import asdict
+    return asdict(row)
+
+
+def to_json(report: Report, depth: int | None = None) -> str:
+    return json.dumps(report_dict(report, depth), indent=2) + "\n"
+
+
+def to_csv(report: Report, depth: int | None = None) -> str:
+    buf = io.StringIO()
+    for key, text in report.conventions.items():
+        buf.write(f"# {key}: {text}\n")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(ROW_FIELDS)
+    for row in report.grouped(depth):
+        writer.writerow([shape_str(v) if f == "output_shape" else getattr(row, f) for f, v in
+                         ((f, getattr(row, f)) for f in ROW_FIELDS)])
+    t = report.totals
+    writer.writerow(["TOTAL", "", shape_str(report.layers[-1].output_shape)]
+                    + [t[f] for f in ROW_FIELDS[3:]])
+    return buf.getvalue()
+
+
+def to_markdown(report: Report, depth: int | None = None) -> str:
+    t = report.totals
+    lines = [f"# {report.name}", "",
+             f"Input {shape_str(report.input_shape)}, batch {report.batch}."
+             + (f" Source: {report.source}." if report.source else ""), "",
+             "| layer | kind | output | params | mults | flops |",
+             "|---|---|---|---:|---:|---:|"]
+    for r in report.grouped(depth):
+        lines.append(f"| {r.name} | {r.kind} | {shape_str(r.output_shape)} | {r.params:,} | "
+                     f"{r.mults:,} | {r.flops:,} |")
+    lines.append(f"| **total** | | | **{t['params']:,}** | **{t['mults']:,}** | **{t['flops']:,}** |")
+    lines += ["", *_summary_lines(report), "", "Conventions:", ""]
+    lines += [f"- **{k}**: {v}" for k, v in report.conventions.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _summary_lines(report: Report) -> list[str]:
+    t = report.totals
+    return [
+        f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
+        f"frozen {t['frozen_params']:,}; non-trainable BN statistics {t['non_trainable_params']:,}",
+        f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})",
+        f"activations {t['activations']:,} elements; peak live {t['peak_activations']:,} "
+        f"elements = {si(t['peak_activation_bytes'])}B float32; weights {si(t['param_bytes'])}B",
+    ]
+
+
+def print_table(report: Report, depth: int | None = None, file=None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=file, width=None if file is None else 120)
+    rows = report.grouped(depth)
+    total_mults = report.totals["mults"] or 1
+    table = Table(title=f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})",
+                  title_justify="left", show_footer=True, header_style="bold")
+    table.add_column("layer", footer="total")
+    table.add_column("kind")
+    table.add_column("output", footer=shape_str(report.layers[-1].output_shape))
+    table.add_column("params", justify="right", footer=f"{report.totals['params']:,}")
+    table.add_column("mults", justify="right", footer=f"{report.totals['mults']:,}")
+    table.add_column("share of mults", footer="100%")
+    for r in rows:
+        share = r.mults / total_mults
+        bar = "█" * round(share * 20) if r.mults else ""
+        table.add_row(r.name, r.kind, shape_str(r.output_shape), f"{r.params:,}", f"{r.mults:,}",
+                      f"{bar} {share:.1%}" if r.mults else "")
+    console.print(table)
+    for line in _summary_lines(report):
+        console.print(line, highlight=False)
+    console.print("conventions: " + "; ".join(f"{k}: {v}" for k, v in report.conventions.items()),
+                  style="dim", highlight=False)
+
+
+def render(report: Report, fmt: str, depth: int | None = None) -> str:
+    if fmt == "json":
+        return to_json(report, depth)
+    if fmt == "csv":
+        return to_csv(report, depth)
+    if fmt == "markdown":
+        return to_markdown(report, depth)
+    buf = io.StringIO()
+    print_table(report, depth, file=buf)
+    return buf.getvalue()
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: never half a file."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")
+    if target.is_dir():
+        raise CnnCostError(f"cannot write {path}: it is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
