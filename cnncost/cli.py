@@ -83,6 +83,51 @@ def kinds():
     click.echo("aliases: " + ", ".join(f"{a} = {k}(fn={f['fn']})" for a, (k, f) in ALIASES.items()))
 
 
+@cli.command()
+@click.argument("specs", nargs=-1)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE",
+              help=SET_HELP + " Expectations are skipped for overridden specs.")
+@click.option("--max-params", default=None, metavar="N", help="Budget, e.g. 5M.")
+@click.option("--max-mults", default=None, metavar="N", help="Budget, e.g. 600M.")
+@click.option("--max-flops", default=None, metavar="N", help="Budget, e.g. 4.1G.")
+@click.option("--max-activations", default=None, metavar="N", help="Budget on activation elements.")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None,
+              help="A `report --format json` file to compare against.")
+@click.option("--max-increase", default="0%", show_default=True,
+              help="Allowed growth over the baseline: a percentage or an absolute number.")
+@format_option(("table", "json"))
+@click.option("--junit", type=click.Path(dir_okay=False), default=None,
+              help="Also write JUnit XML (one test case per architecture).")
+def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseline,
+          max_increase, fmt, junit):
+    """Check `expect:` blocks, budgets and baselines. No SPECS: every bundled spec.
+
+    Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong.
+    """
+    from . import check as checks
+    from .spec import bundled_names
+
+    budgets = {"params": max_params, "mults": max_mults, "flops": max_flops,
+               "activations": max_activations}
+    for metric, value in budgets.items():   # a bad budget is a usage error, before any work
+        if value is not None:
+            checks.parse_quantity(value, f"--max-{metric}")
+    checks.parse_tolerance(max_increase, "--max-increase")
+    results = [checks.check_one(s, overrides=list(sets), budgets=budgets, baseline=baseline,
+                                max_increase=max_increase)
+               for s in (specs or bundled_names())]
+    if junit:
+        render.write_atomic(junit, checks.junit_xml(results))
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(checks.results_dict(results), indent=2, default=str))
+    else:
+        render.print_checks(results)
+    if any(r.error for r in results):
+        sys.exit(2)
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
 def main(argv=None):
     cli.main(args=argv, prog_name="cnncost")
 

@@ -89,10 +89,9 @@ def _summary_lines(report: Report) -> list[str]:
 
 
 def print_table(report: Report, depth: int | None = None, file=None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file, width=None if file is None else 120)
+    console = _console(file)
     rows = report.grouped(depth)
     total_mults = report.totals["mults"] or 1
     table = Table(title=f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})",
@@ -113,6 +112,17 @@ def print_table(report: Report, depth: int | None = None, file=None) -> None:
         console.print(line, highlight=False)
     console.print("conventions: " + "; ".join(f"{k}: {v}" for k, v in report.conventions.items()),
                   style="dim", highlight=False)
+
+
+def _console(file=None):
+    """A rich console; wide when not writing to a terminal, so pipes and files keep
+    whole numbers instead of squeezed columns."""
+    import sys
+
+    from rich.console import Console
+
+    tty = file is None and sys.stdout.isatty()
+    return Console(file=file, width=None if tty else 160)
 
 
 def render(report: Report, fmt: str, depth: int | None = None) -> str:
@@ -146,3 +156,51 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def print_checks(results, file=None) -> None:
+    """Table of `cnncost check` results: expected, actual, delta, source."""
+    from rich.table import Table
+
+    console = _console(file)
+    table = Table(header_style="bold")
+    for col, just, width in (("arch", "left", 12), ("check", "left", 12), ("", "left", 4),
+                             ("expected", "right", 14), ("actual", "right", 14),
+                             ("delta", "right", 5), ("tol.", "right", 4)):
+        table.add_column(col, justify=just, no_wrap=True, min_width=width)
+    table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=40)
+    for r in results:
+        if r.error:
+            table.add_row(r.arch, "spec", "[red]ERROR[/red]", "", "", "", "", r.error)
+            continue
+        if not r.items:
+            table.add_row(r.arch, "(nothing to check)", "", "", "", "", "", "")
+        for n, i in enumerate(r.items):
+            delta = i.delta
+            first = n == 0 or i.source != r.items[n - 1].source
+            table.add_row(r.arch if n == 0 else "", i.check,
+                          "[green]ok[/green]" if i.ok else "[red]FAIL[/red]",
+                          _num(i.expected), _num(i.actual),
+                          "" if delta in (None, 0) else f"{delta:+,}", i.tolerance,
+                          i.source if first else "")
+    console.print(table)
+    for r in results:
+        if r.changed_layers:
+            console.print(f"{r.arch}: layers that changed against the baseline:", highlight=False)
+            for line in r.changed_layers:
+                console.print("  " + line, highlight=False)
+    failed = [r.arch for r in results if not r.ok]
+    summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
+    console.print(summary + (": " + ", ".join(failed) if failed else ""), highlight=False)
+
+
+def _num(v) -> str:
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{v:,.6g}"
+    if isinstance(v, list):
+        return shape_str(v)
+    return str(v)

@@ -1,0 +1,232 @@
+"""`expect:` blocks, budgets and baselines: compare a Report with what it should be.
+
+Each comparison becomes a CheckItem; a spec passes when every item does. Exact integers
+are compared exactly; a tolerance is stated per item (`{value: 569e6, tolerance: 0.5%}`).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+
+from .analysis import COUNT_FIELDS, Report, analyze
+from .errors import CnnCostError, SpecError
+from .spec import load_spec
+
+_SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
+METRICS = COUNT_FIELDS + ("layers", "peak_activations", "peak_activation_bytes", "param_bytes")
+
+
+def parse_quantity(value, what: str = "value") -> Fraction:
+    """Exact number from 5000000, 5e6, '5M', '4.1G', '569e6' (SI: k = 1e3)."""
+    if isinstance(value, bool):
+        raise SpecError(f"{what}: expected a number, received {value!r}")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return Fraction(str(value))
+    if isinstance(value, str):
+        m = _NUMBER.match(value)
+        if m:
+            return Fraction(m.group(1).replace("_", "").replace(",", "")) * _SI[m.group(2)]
+    raise SpecError(f"{what}: expected a number such as 5000000, 5e6, 5M or 4.1G, received {value!r}")
+
+
+def parse_tolerance(value, what: str = "tolerance") -> tuple[Fraction, bool]:
+    """'0.5%' -> (0.005, relative); 1000 -> (1000, absolute)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return parse_quantity(value.strip()[:-1], what) / 100, True
+    return parse_quantity(value, what), False
+
+
+@dataclass
+class CheckItem:
+    arch: str
+    check: str                # e.g. "params", "layers.conv1.mults", "budget mults"
+    expected: object
+    actual: object
+    ok: bool
+    source: str = ""
+    tolerance: str = ""
+
+    @property
+    def delta(self):
+        if isinstance(self.expected, (int, Fraction)) and isinstance(self.actual, int):
+            d = self.actual - self.expected
+            return int(d) if Fraction(d).denominator == 1 else float(d)
+        return None
+
+
+@dataclass
+class ArchResult:
+    arch: str
+    items: list[CheckItem] = field(default_factory=list)
+    error: str | None = None          # a bad spec: exit 2
+    changed_layers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(i.ok for i in self.items)
+
+
+def _fmt(v):
+    if isinstance(v, Fraction):
+        return int(v) if v.denominator == 1 else float(v)
+    return v
+
+
+def _compare(arch, check, raw, actual, source) -> CheckItem:
+    if isinstance(raw, dict):
+        if "value" not in raw:
+            raise SpecError(f"expect {check}: a mapping needs `value` (and optional `tolerance`)")
+        unknown = set(raw) - {"value", "tolerance"}
+        if unknown:
+            raise SpecError(f"expect {check}: unknown key(s) {', '.join(map(str, unknown))}")
+        expected_raw, tol_raw = raw["value"], raw.get("tolerance", 0)
+    else:
+        expected_raw, tol_raw = raw, 0
+    if check.endswith("output_shape"):
+        expected = list(expected_raw) if isinstance(expected_raw, list) else expected_raw
+        return CheckItem(arch, check, expected, list(actual), expected == list(actual), source)
+    expected = parse_quantity(expected_raw, f"expect {check}")
+    tol, relative = parse_tolerance(tol_raw, f"expect {check} tolerance")
+    allowed = tol * abs(expected) if relative else tol
+    ok = abs(actual - expected) <= allowed
+    tol_text = "" if not tol else (f"{float(tol) * 100:g}%" if relative else f"±{_fmt(tol)}")
+    return CheckItem(arch, check, _fmt(expected), actual, ok, source, tol_text)
+
+
+def _layer_values(report: Report, key: str) -> dict | None:
+    """A layer's row, or the sum over a block's rows (`stage3` = every `stage3.*`)."""
+    rows = [r for r in report.layers if r.name == key or r.name.startswith(key + ".")]
+    if not rows:
+        return None
+    values = {f: sum(getattr(r, f) for r in rows) for f in COUNT_FIELDS}
+    values["output_shape"] = rows[-1].output_shape
+    return values
+
+
+def check_expect(report: Report, expect: dict) -> list[CheckItem]:
+    arch = report.name
+    source = str(expect.get("source", ""))
+    items = []
+    totals = dict(report.totals, output_shape=report.layers[-1].output_shape)
+    for key, raw in expect.items():
+        if key == "source":
+            continue
+        if key == "layers":
+            if not isinstance(raw, dict):
+                raise SpecError("expect layers: must map layer names to expected values")
+            for lname, wanted in raw.items():
+                values = _layer_values(report, str(lname))
+                if values is None:
+                    raise SpecError(f"expect layers: no layer or block named '{lname}'")
+                if not isinstance(wanted, dict):
+                    raise SpecError(f"expect layers.{lname}: must be a mapping of metrics")
+                for metric, value in wanted.items():
+                    if metric not in values:
+                        raise SpecError(f"expect layers.{lname}: unknown metric '{metric}' "
+                                        f"(known: {', '.join(values)})")
+                    items.append(_compare(arch, f"{lname}.{metric}", value, values[metric], source))
+            continue
+        if key not in totals:
+            raise SpecError(f"expect: unknown key '{key}' (known: source, layers, {', '.join(totals)})")
+        items.append(_compare(arch, key, raw, totals[key], source))
+    return items
+
+
+def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
+    items = []
+    for metric, limit in budgets.items():
+        if limit is None:
+            continue
+        bound = parse_quantity(limit, f"--max-{metric}")
+        actual = report.totals[metric]
+        items.append(CheckItem(report.name, f"budget {metric}", f"<= {_fmt(bound)}", actual,
+                               actual <= bound, "command line"))
+    return items
+
+
+def check_baseline(report: Report, baseline_path: str, max_increase) -> tuple[list[CheckItem], list[str]]:
+    try:
+        with open(baseline_path, encoding="utf-8") as fh:
+            base = json.load(fh)
+        base_totals, base_layers = base["totals"], base["layers"]
+    except FileNotFoundError:
+        raise CnnCostError(f"baseline {baseline_path}: no such file") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CnnCostError(f"baseline {baseline_path}: not a cnncost JSON report ({exc})") from None
+    tol, relative = parse_tolerance(max_increase or 0, "--max-increase")
+    items = []
+    for metric in ("params", "mults", "flops", "activations"):
+        if metric not in base_totals:
+            continue
+        old, new = int(base_totals[metric]), report.totals[metric]
+        allowed = old + (tol * old if relative else tol)
+        items.append(CheckItem(report.name, f"baseline {metric}", old, new, new <= allowed,
+                               baseline_path, str(max_increase or "0")))
+    old_rows = {r["name"]: r for r in base_layers if isinstance(r, dict) and "name" in r}
+    changed = []
+    for row in report.layers:
+        old = old_rows.pop(row.name, None)
+        if old is None:
+            changed.append(f"+ {row.name} ({row.kind}): params {row.params:,}, mults {row.mults:,}")
+        elif old.get("params") != row.params or old.get("mults") != row.mults:
+            changed.append(f"~ {row.name}: params {old.get('params'):,} -> {row.params:,}, "
+                           f"mults {old.get('mults'):,} -> {row.mults:,}")
+    changed += [f"- {name}" for name in old_rows]
+    return items, changed
+
+
+def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
+              max_increase=None, use_expect: bool = True) -> ArchResult:
+    """Run every applicable comparison for one spec; a bad spec becomes `error`."""
+    result = ArchResult(spec_name)
+    try:
+        spec = load_spec(spec_name)
+        result.arch = spec.name
+        report = analyze(spec, overrides=overrides)
+        if use_expect and spec.expect and not overrides:
+            try:
+                result.items += check_expect(report, spec.expect)
+            except CnnCostError as exc:
+                raise exc.with_context(loc=spec.expect.loc)
+        result.items += check_budgets(report, budgets or {})
+        if baseline:
+            items, result.changed_layers = check_baseline(report, baseline, max_increase)
+            result.items += items
+    except CnnCostError as exc:
+        result.error = str(exc)
+    return result
+
+
+def results_dict(results: list[ArchResult]) -> dict:
+    return {
+        "ok": all(r.ok for r in results),
+        "architectures": [
+            {"arch": r.arch, "ok": r.ok, "error": r.error, "changed_layers": r.changed_layers,
+             "checks": [dict(asdict(i), delta=i.delta) for i in r.items]}
+            for r in results
+        ],
+    }
+
+
+def junit_xml(results: list[ArchResult]) -> str:
+    from xml.sax.saxutils import escape, quoteattr
+
+    failures = sum(1 for r in results if r.error is None and not r.ok)
+    errors = sum(1 for r in results if r.error is not None)
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<testsuite name="cnncost check" tests="{len(results)}" failures="{failures}" errors="{errors}">']
+    for r in results:
+        out.append(f'  <testcase classname="cnncost.check" name={quoteattr(r.arch)}>')
+        if r.error is not None:
+            out.append(f'    <error message={quoteattr(r.error)}/>')
+        elif not r.ok:
+            lines = [f"{i.check}: expected {i.expected}, actual {i.actual}" for i in r.items if not i.ok]
+            out.append(f'    <failure message={quoteattr(lines[0])}>{escape(chr(10).join(lines + r.changed_layers))}</failure>')
+        out.append("  </testcase>")
+    out.append("</testsuite>")
+    return "\n".join(out) + "\n"
