@@ -155,7 +155,10 @@ class Builder:
             return
         if name in scope.names or name in scope.disabled:
             raise SpecError(f"duplicate layer name '{scope.full(name)}'", loc=entry.loc_of("name"))
-        inputs = self._inputs(entry, scope)
+        try:
+            inputs = self._inputs(entry, scope)
+        except CnnCostError as exc:
+            raise exc.with_context(layer=scope.full(name))
         trainable = scope.trainable and self._trainable(entry)
         if "repeat" in entry:
             out, child = self._repeat(entry, scope, name, inputs, trainable)

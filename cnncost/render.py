@@ -171,7 +171,7 @@ def print_checks(results, file=None) -> None:
     table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=40)
     for r in results:
         if r.error:
-            table.add_row(r.arch, "spec", "[red]ERROR[/red]", "", "", "", "", r.error)
+            table.add_row(r.arch, "spec", "[red]ERROR[/red]", "", "", "", "", "see below")
             continue
         if not r.items:
             table.add_row(r.arch, "(nothing to check)", "", "", "", "", "", "")
@@ -189,6 +189,9 @@ def print_checks(results, file=None) -> None:
             console.print(f"{r.arch}: layers that changed against the baseline:", highlight=False)
             for line in r.changed_layers:
                 console.print("  " + line, highlight=False)
+    for r in results:
+        if r.error:
+            console.print(f"error: {r.error}", highlight=False, markup=False, soft_wrap=True)
     failed = [r.arch for r in results if not r.ok]
     summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
     console.print(summary + (": " + ", ".join(failed) if failed else ""), highlight=False)

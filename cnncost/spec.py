@@ -112,8 +112,16 @@ def library_blocks() -> dict[str, BlockDef]:
     return _parse_blocks(doc["blocks"], doc.loc)
 
 
+def _architectures():
+    """The bundled specs: package data when installed, the checkout's folder otherwise."""
+    try:
+        return resources.files("cnncost.architectures")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "architectures"
+
+
 def bundled_names() -> list[str]:
-    root = resources.files("cnncost.architectures")
+    root = _architectures()
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
@@ -127,8 +135,7 @@ def read_spec(spec: str) -> tuple[str, str]:
             raise SpecError(f"no such file: {spec}") from None
         except OSError as exc:
             raise SpecError(f"cannot read {spec}: {exc.strerror}") from None
-    root = resources.files("cnncost.architectures")
-    bundled = root.joinpath(f"{spec}.yaml")
+    bundled = _architectures().joinpath(f"{spec}.yaml")
     if bundled.is_file():
         return f"{spec}.yaml", bundled.read_bytes()
     names = bundled_names()

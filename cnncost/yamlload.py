@@ -31,7 +31,11 @@ def _loc(loader, node) -> Loc:
     return Loc(loader.source_name, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class _Loader(yaml.SafeLoader):
+# libyaml's parser when PyYAML has it (much faster on large specs); same safe constructors.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
     source_name = "<spec>"
     nodes_built = 0
 

@@ -94,6 +94,9 @@ def _padding(name, value):
         return "same"
     if value == "valid":
         return (0, 0, 0, 0)
+    if isinstance(value, str):
+        raise SpecError(f"Invalid value for argument `{name}`. Expected valid, same, an integer, "
+                        f"[h, w] or [top, bottom, left, right]. Received {name}={value!r}.")
     if isinstance(value, (list, tuple)):
         if len(value) == 2:
             h, w = (_as_int(v, name, 0) for v in value)
@@ -170,6 +173,13 @@ class Kind:
 
 def _evaluate_value(value, arg: Arg, evaluate):
     if isinstance(value, str) and value not in arg.literals():
+        if arg.literals() and value.isidentifier():
+            # A lone word for an enumerated argument: a variable holding the choice, or a
+            # misspelt choice that normalisation reports with the list of valid ones.
+            try:
+                return evaluate(value)
+            except SpecError:
+                return value
         return evaluate(value)
     if isinstance(value, list):
         return [evaluate(v) if isinstance(v, str) else v for v in value]

@@ -1,0 +1,130 @@
+"""The command line: formats, options, exit codes, check, budgets, baselines, JUnit."""
+import json
+import xml.etree.ElementTree as ET
+
+from click.testing import CliRunner
+
+from cnncost.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_report_table_has_totals_and_conventions():
+    r = run("report", "resnet18")
+    assert r.exit_code == 0
+    assert "11,689,512" in r.output and "1,814,073,344" in r.output
+    assert "conventions" in r.output and "MACs" in r.output
+
+
+def test_report_json_is_stable_and_documented_fields():
+    r = run("report", "separable_example", "--format", "json")
+    data = json.loads(r.output)
+    assert set(data) >= {"name", "input_shape", "conventions", "layers", "totals"}
+    assert set(data["layers"][0]) >= {"name", "kind", "output_shape", "params", "mults", "flops", "activations"}
+    assert set(data["totals"]) >= {"params", "trainable_params", "non_trainable_params", "frozen_params",
+                                   "mults", "flops", "activations"}
+    assert [l["mults"] for l in data["layers"]] == [2160, 432, 240]
+
+
+def test_depth_batch_and_set():
+    r = run("report", "resnet50", "--depth", "1", "--format", "json", "--batch", "2",
+            "--set", "resolution=112")
+    data = json.loads(r.output)
+    assert [l["name"] for l in data["layers"]][:5] == ["conv1", "bn1", "relu", "maxpool", "layer1"]
+    assert len(data["layers"]) == 11 and data["batch"] == 2
+    assert data["input_shape"] == [112, 112, 3]
+
+
+def test_csv_and_markdown_formats():
+    csv_out = run("report", "fnn_example", "--format", "csv").output
+    assert "TOTAL,,1000,10001000" in csv_out
+    md = run("report", "fnn_example", "--format", "markdown").output
+    assert "| fc | dense | 1000 | 10,001,000 | 10,000,000 |" in md and "Conventions" in md
+
+
+def test_output_file_written_atomically(tmp_path):
+    out = tmp_path / "r.json"
+    r = run("report", "lenet5", "--format", "json", "--output", str(out))
+    assert r.exit_code == 0 and r.output == ""
+    assert json.loads(out.read_text())["totals"]["params"] == 61706
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_bad_output_path_is_exit_2(tmp_path):
+    r = run("report", "lenet5", "--format", "json", "--output", str(tmp_path / "no" / "r.json"))
+    assert r.exit_code == 2 and "does not exist" in r.output
+
+
+def test_list_and_kinds():
+    assert "resnet152" in run("list").output
+    out = run("kinds").output
+    assert "depthwise_conv" in out and "2 per MAC" in out
+
+
+def test_check_all_bundled_passes_and_junit(tmp_path):
+    junit = tmp_path / "check.xml"
+    r = run("check", "--junit", str(junit))
+    assert r.exit_code == 0, r.output
+    suite = ET.parse(junit).getroot()
+    assert int(suite.get("tests")) >= 24 and suite.get("failures") == "0"
+
+
+def test_breaking_a_number_fails_check_with_a_readable_diff(tmp_path):
+    from importlib import resources
+    text = resources.files("cnncost.architectures").joinpath("resnet18.yaml").read_text()
+    broken = text.replace("kernel: 7, stride: 2", "kernel: 5, stride: 2")
+    assert broken != text
+    path = tmp_path / "resnet18_broken.yaml"
+    path.write_text(broken)
+    r = run("check", str(path))
+    assert r.exit_code == 1
+    assert "FAIL" in r.output and "1,814,073,344" in r.output and "+176,470,720" in r.output and "-4,608" in r.output
+    data = json.loads(run("check", str(path), "--format", "json").output)
+    assert data["ok"] is False
+
+
+def test_budgets_with_si_suffixes():
+    assert run("check", "mobilenet_v1", "--max-mults", "600M", "--max-params", "5M").exit_code == 0
+    r = run("check", "mobilenet_v1", "--max-mults", "500M")
+    assert r.exit_code == 1 and "budget mults" in r.output
+    r = run("check", "mobilenet_v1", "--max-mults", "lots")
+    assert r.exit_code == 2 and "expected a number" in r.output
+
+
+def test_tolerance_in_expect(tmp_path):
+    spec = tmp_path / "t.yaml"
+    spec.write_text("input: [6, 6, 3]\nlayers: [{kind: conv, filters: 5, kernel: 3}]\n"
+                    "expect: {mults: {value: 2.2k, tolerance: 2%}, params: {value: 141, tolerance: 1}}\n")
+    assert run("check", str(spec)).exit_code == 0
+    spec.write_text(spec.read_text().replace("2%", "1%"))
+    assert run("check", str(spec)).exit_code == 1
+
+
+def test_baseline_detects_growth_and_names_changed_layers(tmp_path):
+    base = tmp_path / "base.json"
+    run("report", "mobilenet_v1", "--format", "json", "--output", str(base))
+    assert run("check", "mobilenet_v1", "--baseline", str(base)).exit_code == 0
+    r = run("check", "mobilenet_v1", "--set", "resolution=256", "--baseline", str(base),
+            "--max-increase", "1%")
+    assert r.exit_code == 1
+    assert "baseline mults" in r.output and "~ conv1.conv" in r.output
+    r = run("check", "mobilenet_v1", "--set", "resolution=256", "--baseline", str(base),
+            "--max-increase", "50%")
+    assert r.exit_code == 0
+
+
+def test_check_bad_spec_is_exit_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: [4, 4, 1]\nlayers: [{kind: nope}]\n")
+    r = run("check", str(bad), "resnet18")
+    assert r.exit_code == 2 and "unknown layer kind" in r.output
+
+
+def test_python_module_entry_point():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "cnncost", "report", "fnn_example", "--format", "csv"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "10001000" in out

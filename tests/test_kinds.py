@@ -1,0 +1,172 @@
+"""Closed-form cost of every layer kind: output shape, params, mults, flops."""
+import pytest
+
+from cnncost.errors import ShapeError, SpecError
+from cnncost.layers import ALIASES, KINDS
+
+from conftest import analyze_text, one_layer
+
+# (input, layer, output shape, params, mults, flops) — each derived by hand in the comment.
+CASES = [
+    # 6x6x3, 3x3x3 filters x5, valid: 4*4*5 outputs * 27 MACs = 2160; bias 5
+    ((6, 6, 3), "kind: conv, filters: 5, kernel: 3", [4, 4, 5], 140, 2160, 2 * 2160 + 80),
+    ((6, 6, 3), "kind: conv, filters: 5, kernel: 3, bias: false", [4, 4, 5], 135, 2160, 4320),
+    # stride 2, same (TF): out = ceil(7/2) = 4
+    ((7, 7, 2), "kind: conv, filters: 4, kernel: 3, stride: 2, padding: same, bias: false",
+     [4, 4, 4], 72, 4 * 4 * 4 * 18, 2 * 1152),
+    # explicit asymmetric padding [t, b, l, r]: h = 5+1+0-3+1 = 4, w = 5+2+1-3+1 = 6
+    ((5, 5, 1), "kind: conv, filters: 1, kernel: 3, padding: [1, 0, 2, 1], bias: false",
+     [4, 6, 1], 9, 4 * 6 * 9, 2 * 216),
+    # dilation 2: span 5, 9 -> 5
+    ((9, 9, 1), "kind: conv, filters: 2, kernel: 3, dilation: 2, bias: false", [5, 5, 2], 18,
+     5 * 5 * 2 * 9, 2 * 450),
+    # rectangular kernel [1, 7] with padding [0, 3]
+    ((8, 8, 4), "kind: conv, filters: 4, kernel: [1, 7], padding: [0, 3], bias: false",
+     [8, 8, 4], 112, 8 * 8 * 4 * 28, 2 * 7168),
+    # grouped: 8 -> 6 channels in 2 groups: weights 3*3*4*6 = 216, MACs 4*4*6*36
+    ((6, 6, 8), "kind: conv, filters: 6, kernel: 3, groups: 2, bias: false", [4, 4, 6], 216,
+     4 * 4 * 6 * 36, 2 * 3456),
+    # depthwise, multiplier 2: 4*4*(3*2) outputs * 9 MACs
+    ((6, 6, 3), "kind: depthwise_conv, kernel: 3, depth_multiplier: 2, bias: false", [4, 4, 6], 54,
+     864, 1728),
+    ((6, 6, 3), "kind: depthwise_conv, kernel: 3", [4, 4, 3], 30, 432, 864 + 48),
+    # dense on a vector: 100*10 weights + 10 biases
+    ((100,), "kind: dense, units: 10", [10], 1010, 1000, 2010),
+    # dense on H x W x C applies to the last axis (Keras)
+    ((2, 2, 3), "kind: dense, units: 4, bias: false", [2, 2, 4], 12, 48, 96),
+    ((3, 4, 5), "kind: flatten", [60], 0, 0, 0),
+    # max pool 3/2 ceil mode: ceil((112-3)/2)+1 = 56
+    ((112, 112, 64), "kind: max_pool, kernel: 3, stride: 2, ceil_mode: true", [56, 56, 64], 0, 0,
+     8 * 56 * 56 * 64),
+    # floor mode: (112-3)//2+1 = 55
+    ((112, 112, 64), "kind: max_pool, kernel: 3, stride: 2", [55, 55, 64], 0, 0, 8 * 55 * 55 * 64),
+    # PyTorch rule: the last ceil-mode window must start inside the input: 5, k2 s2 p1 -> 3
+    ((5, 5, 1), "kind: max_pool, kernel: 2, stride: 2, padding: 1, ceil_mode: true", [3, 3, 1], 0, 0, 27),
+    ((4, 4, 2), "kind: avg_pool, kernel: 2", [2, 2, 2], 0, 0, 4 * 8),
+    ((7, 7, 3), "kind: avg_pool, kernel: 3, stride: 2, padding: same", [4, 4, 3], 0, 0, 9 * 48),
+    ((7, 7, 3), "kind: global_avg_pool", [3], 0, 0, 147),
+    ((7, 7, 3), "kind: global_avg_pool, keepdims: true", [1, 1, 3], 0, 0, 147),
+    ((7, 7, 3), "kind: global_max_pool", [3], 0, 0, 48 * 3),
+    # adaptive 5 -> 3 windows [0,2) [1,4) [3,5): 2+3+2 = 7 rows and cols
+    ((5, 5, 2), "kind: adaptive_avg_pool, output_size: 3", [3, 3, 2], 0, 0, 7 * 7 * 2),
+    ((6, 6, 2), "kind: adaptive_avg_pool, output_size: [1, 1]", [1, 1, 2], 0, 0, 72),
+    ((4, 4, 8), "kind: batch_norm", [4, 4, 8], 16, 0, 2 * 128),
+    ((4, 4, 8), "kind: batch_norm, scale: false", [4, 4, 8], 8, 0, 256),
+    ((4, 4, 8), "kind: lrn, size: 5", [4, 4, 8], 0, 0, 9 * 128),
+    ((4, 4, 8), "kind: dropout, rate: 0.3", [4, 4, 8], 0, 0, 0),
+    ((4, 4, 8), "kind: relu", [4, 4, 8], 0, 0, 128),
+    ((4, 4, 8), "kind: relu6", [4, 4, 8], 0, 0, 256),
+    ((4, 4, 8), "kind: activation, fn: tanh", [4, 4, 8], 0, 0, 128),
+    ((4, 4, 8), "kind: tanh", [4, 4, 8], 0, 0, 128),
+    ((4, 4, 8), "kind: sigmoid", [4, 4, 8], 0, 0, 3 * 128),
+    ((4, 4, 8), "kind: hard_sigmoid", [4, 4, 8], 0, 0, 4 * 128),
+    ((4, 4, 8), "kind: swish", [4, 4, 8], 0, 0, 4 * 128),
+    ((4, 4, 8), "kind: hard_swish", [4, 4, 8], 0, 0, 5 * 128),
+    ((4, 4, 8), "kind: linear", [4, 4, 8], 0, 0, 0),
+    # softmax over 10: 10 exp + 9 adds + 10 divides = 29
+    ((10,), "kind: softmax", [10], 0, 0, 29),
+    ((4, 4, 8), "kind: zero_pad, padding: [1, 2, 0, 3]", [7, 7, 8], 0, 0, 0),
+    ((4, 4, 8), "kind: zero_pad, padding: 1", [6, 6, 8], 0, 0, 0),
+    ((4, 4, 8), "kind: channel_shuffle, groups: 4", [4, 4, 8], 0, 0, 0),
+]
+
+
+@pytest.mark.parametrize("shape,layer,out,params,mults,flops", CASES)
+def test_closed_form(shape, layer, out, params, mults, flops):
+    row = one_layer(shape, layer)
+    assert (row.output_shape, row.params, row.mults, row.flops) == (out, params, mults, flops)
+
+
+def test_every_kind_and_alias_has_a_closed_form_case():
+    covered = set()
+    for _, layer, *_ in CASES:
+        kind = layer.split(",")[0].split(":")[1].strip()
+        covered.add(kind)
+    # separable_conv and the merge kinds are covered by their own tests below
+    missing = set(KINDS) | set(ALIASES)
+    missing -= covered | {"separable_conv", "add", "concat", "multiply"}
+    assert not missing, f"kinds without a closed-form test: {sorted(missing)}"
+
+
+def test_batch_scales_mults_flops_activations_not_params():
+    one = one_layer((6, 6, 3), "kind: conv, filters: 5, kernel: 3")
+    four = one_layer((6, 6, 3), "kind: conv, filters: 5, kernel: 3", batch=4)
+    assert (four.params, four.mults, four.flops, four.activations) == (
+        one.params, 4 * one.mults, 4 * one.flops, 4 * one.activations)
+
+
+def test_separable_conv_reports_its_two_parts():
+    rep = analyze_text("""
+        input: [6, 6, 3]
+        layers:
+          - {name: sep, kind: separable_conv, filters: 5, kernel: 3, bias: false}
+    """)
+    assert [(r.name, r.kind, r.mults) for r in rep.layers] == [
+        ("sep.depthwise", "depthwise_conv", 432), ("sep.pointwise", "conv", 240)]
+    assert rep.totals["mults"] == 672
+    # the textbook ratio 1/N + 1/f^2 with N = 5, f = 3
+    assert rep.totals["mults"] / 2160 == pytest.approx(1 / 5 + 1 / 9)
+
+
+def test_mobilenet_paper_table3_example():
+    rep = analyze_text("""
+        input: [14, 14, 512]
+        layers:
+          - {name: standard, kind: conv, filters: 512, kernel: 3, padding: same, bias: false}
+          - {name: separable, inputs: input, kind: separable_conv, filters: 512, kernel: 3,
+             padding: same, bias: false}
+    """)
+    rows = {r.name: r.mults for r in rep.layers}
+    assert rows["standard"] == 462_422_016
+    assert rows["separable.depthwise"] + rows["separable.pointwise"] == 52_283_392
+
+
+def test_merge_kinds():
+    rep = analyze_text("""
+        input: [8, 8, 4]
+        layers:
+          - {name: a, kind: conv, filters: 4, kernel: 1, bias: false}
+          - {name: b, inputs: input, kind: conv, filters: 6, kernel: 1, bias: false}
+          - {name: sum, kind: add, inputs: [a, input]}
+          - {name: cat, kind: concat, inputs: [sum, b, input]}
+          - {name: gate, kind: global_avg_pool, inputs: cat}
+          - {name: scaled, kind: multiply, inputs: [cat, gate]}
+    """)
+    rows = {r.name: r for r in rep.layers}
+    assert rows["sum"].output_shape == [8, 8, 4] and rows["sum"].flops == 256
+    assert rows["cat"].output_shape == [8, 8, 14] and rows["cat"].flops == 0
+    assert rows["scaled"].output_shape == [8, 8, 14] and rows["scaled"].flops == 8 * 8 * 14
+
+
+def test_three_way_add_counts_two_adds_per_element():
+    rep = analyze_text("""
+        input: [2, 2, 3]
+        layers:
+          - {name: a, kind: relu}
+          - {name: b, kind: relu, inputs: input}
+          - {name: s, kind: add, inputs: [a, b, input]}
+    """)
+    assert rep.layers[-1].flops == 2 * 12
+
+
+@pytest.mark.parametrize("layer,message", [
+    ("kind: conv, filters: 4, kernel: 7", "kernel 7 (dilated span 7) is larger than the padded input height 5"),
+    ("kind: conv, filters: 3, kernel: 1, groups: 2", "groups=2 must divide both input channels (4) and filters (3)"),
+    ("kind: conv, filters: 0, kernel: 3", "Expected an integer >= 1. Received filters=0."),
+    ("kind: conv, filters: 4, kernel: 3, stride: -1", "Expected an integer >= 1. Received stride=-1."),
+    ("kind: conv, filters: 2.5, kernel: 3", "Expected an integer (use int() or round() in the expression). Received filters=2.5."),
+    ("kind: conv, filters: 4, kernel: [3, 3, 3]", "Expected an integer or [height, width]"),
+    ("kind: conv, filters: 4, kernel: 3, padding: middle", "Expected valid, same, an integer, [h, w] or [top, bottom, left, right]. Received padding='middle'."),
+    ("kind: conv, filters: 4, kernel: 3, colour: red", "unknown argument `colour` for kind 'conv'"),
+    ("kind: conv, kernel: 3", "missing required argument `filters`"),
+    ("kind: max_pool, kernel: 2, padding: 2", "padding [2, 2, 2, 2] must be at most half the kernel [2, 2]"),
+    ("kind: channel_shuffle, groups: 3", "groups=3 must divide the channels (4)"),
+    ("kind: activation, fn: gelu", "Expected one of linear, relu"),
+    ("kind: zero_pad, padding: same", "Expected explicit padding"),
+    ("kind: dense, units: 3, bias: maybe", "unknown name 'maybe'"),
+])
+def test_argument_and_shape_errors(layer, message):
+    with pytest.raises((SpecError, ShapeError)) as info:
+        one_layer((5, 5, 4), layer)
+    assert message in str(info.value)
+    assert "test.yaml:3:" in str(info.value) and "layer 'x'" in str(info.value)

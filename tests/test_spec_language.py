@@ -1,0 +1,158 @@
+"""The spec language: variables, expressions, blocks, repeat, when, inputs, freezing."""
+import pytest
+
+import cnncost
+from cnncost.errors import SpecError
+
+from conftest import analyze_text
+
+
+def names(rep):
+    return [r.name for r in rep.layers]
+
+
+def test_variables_defaults_and_overrides():
+    body = """
+        vars: {width: 8, res: 32, half: "width // 2"}
+        input: [$res, res, 3]
+        layers:
+          - {name: c, kind: conv, filters: half, kernel: 3, padding: same}
+    """
+    assert analyze_text(body).layers[0].output_shape == [32, 32, 4]
+    rep = analyze_text(body, overrides=["width=16", "res=20"])
+    assert rep.layers[0].output_shape == [20, 20, 8]
+    assert rep.vars == {"width": 16, "res": 20, "half": 8}
+
+
+def test_unknown_override_is_an_error():
+    with pytest.raises(SpecError, match="no variable 'depth'.*variables: width"):
+        analyze_text("vars: {width: 1}\ninput: [4, 4, 1]\nlayers: [{kind: relu}]",
+                     overrides={"depth": 3})
+
+
+def test_width_multiplier_expressions():
+    rep = analyze_text("""
+        vars: {alpha: 0.75}
+        input: [8, 8, 3]
+        layers:
+          - {name: a, kind: conv, filters: "int(64 * alpha)", kernel: 1}
+          - {name: b, kind: conv, filters: "make_divisible(32 * alpha, 8)", kernel: 1}
+          - {name: c, kind: conv, filters: "max(8, round(10 * alpha))", kernel: 1}
+    """)
+    assert [r.output_shape[-1] for r in rep.layers] == [48, 24, 8]
+
+
+def test_repeat_with_index_dependent_stride_and_projection():
+    rep = analyze_text("""
+        input: [16, 16, 8]
+        layers:
+          - {name: stage, use: basic_block, repeat: 3, filters: 16, stride: "2 if i == 0 else 1"}
+    """)
+    assert "stage.block1.shortcut.conv" in names(rep)        # first repetition projects
+    assert "stage.block2.shortcut.conv" not in names(rep)    # the others are identity blocks
+    add2 = next(r for r in rep.layers if r.name == "stage.block2.add")
+    assert add2.inputs == ["stage.block2.bn2", "stage.block1.relu"]
+    assert rep.layers[-1].output_shape == [8, 8, 16]
+
+
+def test_block_reads_input_shape_se_width_and_v2_skip():
+    rep = analyze_text("""
+        input: [8, 8, 64]
+        layers:
+          - {name: se, use: se_block, ratio: 16}
+          - {name: ir1, use: inverted_residual, filters: 64}
+          - {name: ir2, use: inverted_residual, filters: 32}
+    """)
+    rows = {r.name: r for r in rep.layers}
+    assert rows["se.fc1"].output_shape == [4]          # 64 / 16
+    assert rows["ir1.expand"].output_shape == [8, 8, 384]
+    assert "ir1.add" in rows and "ir2.add" not in rows  # skip only when C_in == C_out
+
+
+def test_inception_module_four_branches_concat():
+    rep = analyze_text("""
+        input: [28, 28, 192]
+        layers:
+          - {name: m, use: inception, c1: 64, c3r: 96, c3: 128, c5r: 16, c5: 32, pool_proj: 32, bn: false}
+    """)
+    concat = rep.layers[-1]
+    assert concat.name == "m.concat" and concat.output_shape == [28, 28, 256]
+    assert concat.inputs == ["m.branch1.act", "m.branch2.conv.act", "m.branch3.conv.act",
+                             "m.branch4.proj.act"]
+
+
+def test_repeat_joining_its_input_densenet_style():
+    rep = analyze_text("""
+        input: [8, 8, 16]
+        blocks:
+          dense_layer:
+            params: {growth: 12}
+            layers:
+              - {name: conv, kind: conv, filters: growth, kernel: 3, padding: 1}
+              - {name: cat, kind: concat, inputs: [input, conv]}
+        layers:
+          - {name: dense, use: dense_layer, repeat: 4}
+    """)
+    assert rep.layers[-1].output_shape == [8, 8, 16 + 4 * 12]
+
+
+def test_inline_group_repeat_and_names():
+    rep = analyze_text("""
+        input: [8, 8, 3]
+        layers:
+          - name: stage
+            repeat: 2
+            repeat_name: "unit{i}"
+            layers:
+              - {name: conv, kind: conv, filters: 4, kernel: 3, padding: same}
+              - {kind: relu}
+    """)
+    assert names(rep) == ["stage.unit0.conv", "stage.unit0.relu1", "stage.unit1.conv", "stage.unit1.relu1"]
+
+
+def test_when_and_dotted_references():
+    rep = analyze_text("""
+        vars: {extra: false}
+        input: [4, 4, 2]
+        layers:
+          - {name: g, layers: [{name: a, kind: relu}, {name: b, kind: relu6}]}
+          - {name: opt, kind: sigmoid, when: extra}
+          - {name: s, kind: add, inputs: [g.a, g.b, input]}
+    """)
+    assert names(rep) == ["g.a", "g.b", "s"]
+
+
+def test_trainable_false_freezes_a_whole_block():
+    rep = analyze_text("""
+        input: [8, 8, 3]
+        layers:
+          - {name: base, trainable: false, layers: [
+              {name: conv, kind: conv, filters: 4, kernel: 3},
+              {name: bn, kind: batch_norm}]}
+          - {name: head, kind: dense, units: 2}
+    """)
+    t = rep.totals
+    assert t["frozen_params"] == 3 * 3 * 3 * 4 + 4 + 8
+    assert t["trainable_params"] == 4 * 2 + 2
+    assert t["non_trainable_params"] == 8
+    assert t["params"] == t["frozen_params"] + t["trainable_params"]
+
+
+def test_yaml_merge_keys_and_anchors_work_without_duplicate_errors():
+    rep = analyze_text("""
+        input: [4, 4, 2]
+        layers:
+          - &c {name: a, kind: conv, filters: 2, kernel: 1}
+          - {<<: *c, name: b}
+    """)
+    assert names(rep) == ["a", "b"]
+
+
+def test_expect_block_and_source_are_kept():
+    spec = cnncost.parse_spec("input: [4, 4, 1]\nlayers: [{kind: relu}]\nexpect: {params: 0, source: me}\n", "x.yaml")
+    assert spec.expect == {"params": 0, "source": "me"}
+
+
+def test_auto_names_count_per_kind():
+    rep = analyze_text("input: [4, 4, 1]\nlayers: [{kind: relu}, {kind: relu}, {kind: tanh}]")
+    assert names(rep) == ["relu1", "relu2", "tanh1"]
