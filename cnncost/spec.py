@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import Loc, SpecError
-from .yamlload import YList, YMap, load_yaml
+from .yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "input", "layers", "blocks", "expect")
 BLOCK_KEYS = ("params", "layers", "output", "doc")
@@ -74,9 +74,9 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
     return blocks
 
 
-def parse_spec(text: str | bytes, path: str) -> ArchSpec:
+def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     """Parse and structurally validate a spec document."""
-    doc = load_yaml(text, path)
+    doc = load_yaml(text, path, max_bytes)
     top = Loc(path, 1, 1)
     _need(isinstance(doc, YMap), "a spec must be a YAML mapping with `input` and `layers`", top)
     for key in doc:

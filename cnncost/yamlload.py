@@ -82,10 +82,10 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
-def load_yaml(text: str | bytes, source_name: str):
+def load_yaml(text: str | bytes, source_name: str, max_bytes: int = MAX_FILE_BYTES):
     """Parse one YAML document safely; raise SpecError with a position on any problem."""
-    if len(text) > MAX_FILE_BYTES:
-        raise LimitError(f"spec is {len(text):,} bytes; the limit is {MAX_FILE_BYTES:,} bytes",
+    if len(text) > max_bytes:
+        raise LimitError(f"spec is {len(text):,} bytes; the limit is {max_bytes:,} bytes",
                          loc=Loc(source_name, 1, 1))
     if isinstance(text, bytes):
         try:
