@@ -27,6 +27,10 @@ CONVENTIONS = {
     "units": "SI: k = 1e3, M = 1e6, G = 1e9; JSON carries exact integers",
 }
 
+CONVENTIONS_SHORT = ("mults = MACs of conv + dense layers (bias adds are not mults); flops = "
+                     "per-kind table, 2 per MAC (`cnncost kinds`); params exclude BN running "
+                     "statistics (non-trainable); SI units")
+
 COUNT_FIELDS = ("params", "trainable_params", "frozen_params", "non_trainable_params",
                 "mults", "flops", "activations")
 

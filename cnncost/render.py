@@ -9,7 +9,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .analysis import LayerCost, Report
+from .analysis import CONVENTIONS_SHORT, LayerCost, Report
 from .errors import CnnCostError
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -110,8 +110,7 @@ def print_table(report: Report, depth: int | None = None, file=None) -> None:
     console.print(table)
     for line in _summary_lines(report):
         console.print(line, highlight=False)
-    console.print("conventions: " + "; ".join(f"{k}: {v}" for k, v in report.conventions.items()),
-                  style="dim", highlight=False)
+    console.print(f"conventions: {CONVENTIONS_SHORT}", style="dim", highlight=False)
 
 
 def _console(file=None):

@@ -127,6 +127,7 @@ class DepthwiseConv(Kind):
 class SeparableConv(Kind):
     name, family = "separable_conv", "convolution"
     doc = "depthwise k x k (no bias) then pointwise 1 x 1; reported as its two parts"
+    flops_rule = "those of its depthwise and pointwise parts"
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "depth_multiplier": Arg("int", 1),
             "bias": Arg("bool", True)}
 
