@@ -128,6 +128,93 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
+def _bytes_option(value, what):
+    from .check import parse_quantity
+    return None if value is None else int(parse_quantity(value, what))
+
+
+def _progress(total: int):
+    """A rich progress bar on stderr when it is a terminal; a no-op callback otherwise."""
+    if not sys.stderr.isatty():
+        return None, (lambda node: None)
+    from rich.console import Console
+    from rich.progress import Progress
+    progress = Progress(console=Console(stderr=True), transient=True)
+    task = progress.add_task("running", total=total)
+    return progress, (lambda node: progress.advance(task))
+
+
+@cli.command(name="verify")
+@click.argument("spec")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and input.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Forward passes; timings are medians.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="An .npz of '<layer path>/<weight name>' arrays instead of random weights.")
+@click.option("--max-memory", default=None, metavar="BYTES",
+              help="Refuse to run above this estimate (e.g. 4G); default half the available memory.")
+@format_option(("table", "json"))
+def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, fmt):
+    """Run SPEC in the NumPy executor; compare every layer's shape and multiplications
+    with the analysis. Exit 1 on any difference or non-finite output."""
+    from .verify import verify
+    limit = _bytes_option(max_memory, "--max-memory")
+    progress, tick = _progress(0)
+    try:
+        if progress is not None:
+            progress.start()
+        def on_layer(node, _tick=tick):
+            _tick(node)
+        result = verify(spec, batch=batch, overrides=list(sets), seed=seed, repeat=repeat,
+                        max_memory=limit, weights_path=weights,
+                        on_layer=on_layer if progress is not None else None)
+    finally:
+        if progress is not None:
+            progress.stop()
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        render.print_verification(result)
+    for line in result.failures():
+        click.echo(f"FAIL: {line}", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command(name="run")
+@click.argument("spec")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False), required=True,
+              help="A .npy array, H x W x C or N x H x W x C (NHWC).")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="An .npz of '<layer path>/<weight name>' arrays (default: seeded random).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--output", "output_path", type=click.Path(dir_okay=False), default=None,
+              help="Save the network's output as .npy.")
+@click.option("--max-memory", default=None, metavar="BYTES")
+def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
+    """Run a real input through SPEC and print (or save) the output."""
+    from .executor import load_input, run_network
+    x = load_input(input_path)
+    result = run_network(spec, x, weights_path=weights, seed=seed, overrides=list(sets),
+                         max_memory=_bytes_option(max_memory, "--max-memory"))
+    if output_path:
+        render.save_array(output_path, result.output)
+    out = result.output
+    click.echo(f"output {'x'.join(map(str, out.shape))} in {result.seconds * 1000:.1f} ms; "
+               f"min {out.min():.6g}, max {out.max():.6g}, mean {out.mean():.6g}")
+    if out.ndim == 2 and out.shape[1] > 1:
+        top = out[0].argsort()[::-1][:5]
+        click.echo("top-5 of example 0: " + ", ".join(f"{i} ({out[0, i]:.4g})" for i in top))
+    for row in result.layers:
+        if not row.ok:
+            click.echo(f"FAIL: layer '{row.name}': shape {row.executed_shape} vs {row.output_shape}, "
+                       f"mults {row.executed_mults:,} vs {row.mults:,}", err=True)
+    sys.exit(0 if result.ok else 1)
+
+
 def main(argv=None):
     cli.main(args=argv, prog_name="cnncost")
 

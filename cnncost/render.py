@@ -136,7 +136,7 @@ def render(report: Report, fmt: str, depth: int | None = None) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, text: str | bytes) -> None:
     """Write via a temporary file in the same folder and rename: never half a file."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
@@ -149,8 +149,12 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -206,3 +210,41 @@ def _num(v) -> str:
     if isinstance(v, list):
         return shape_str(v)
     return str(v)
+
+
+def print_verification(result, file=None) -> None:
+    """Per-layer table of `cnncost verify`: analysed vs executed shape and mults, time."""
+    from rich.table import Table
+
+    console = _console(file)
+    rep = result.report
+    table = Table(title=f"{rep.name}: NumPy executor (NHWC float32, batch {rep.batch}, "
+                        f"{len(result.runs)} run(s), seed {result.seed})",
+                  title_justify="left", header_style="bold")
+    for col, just in (("layer", "left"), ("kind", "left"), ("shape", "left"), ("mults", "right"),
+                      ("executed", "right"), ("ms", "right"), ("", "left")):
+        table.add_column(col, justify=just, no_wrap=True)
+    for row, sec in zip(result.runs[0].layers, result.layer_seconds()):
+        shape = shape_str(row.output_shape)
+        if row.executed_shape != row.output_shape:
+            shape += f" != {shape_str(row.executed_shape)}"
+        table.add_row(row.name, row.kind, shape, f"{row.mults:,}", f"{row.executed_mults:,}",
+                      f"{sec * 1000:.2f}", "[green]ok[/green]" if row.ok else "[red]FAIL[/red]")
+    console.print(table)
+    executed = sum(r.executed_mults for r in result.runs[0].layers)
+    est = result.memory_estimate
+    console.print(f"mults analysed {rep.totals['mults']:,}, executed {executed:,}; "
+                  f"forward median {result.forward_seconds_median * 1000:.1f} ms; "
+                  f"memory estimate {si(est['total'])}B (weights {si(est['weights'])}B, "
+                  f"activations {si(est['activations'])}B, temporary {si(est['temporary'])}B)",
+                  highlight=False)
+    console.print("verification " + ("passed" if result.ok else "FAILED"), highlight=False)
+
+
+def save_array(path: str, array) -> None:
+    """np.save through write_atomic's temporary-file-and-rename."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_atomic(path, buf.getvalue())

@@ -163,6 +163,11 @@ class Kind:
     def flops(self, a: Args, ins: list[tuple], out: tuple) -> int:
         return 0
 
+    def workspace(self, a: Args, ins: list[tuple], out: tuple) -> int:
+        """Elements of temporary memory the NumPy forward needs per example, beyond its
+        inputs and output (for the executor's memory guard)."""
+        return numel(out)
+
     def parts(self, a: Args):
         """Composite kinds return [(suffix, kind_name, raw_args), ...]; others None."""
         return None

@@ -25,36 +25,53 @@ def conv_geometry(a, shape):
 
 
 def conv2d(x, kernel, bias, stride, dilation, pads, groups, ops):
-    """NHWC convolution, one instrumented matmul per kernel tap (no loop over pixels,
-    channels or groups). `kernel` is (kh, kw, C_in / groups, F)."""
+    """NHWC convolution as one instrumented matrix product (im2col), a batched product
+    with a group axis when grouped, or a broadcast multiply per kernel tap when depthwise:
+    no Python loop over pixels, channels or groups. `kernel` is (kh, kw, C_in / groups, F)."""
     np = ops.np
-    n, h, w, c = x.shape
+    n, _, _, c = x.shape
     kh, kw, cg, f = kernel.shape
     (sh, sw), (dh, dw) = stride, dilation
     xp = np.pad(x, ((0, 0), pads[:2], pads[2:], (0, 0))) if any(pads) else x
     oh = (xp.shape[1] - (kh - 1) * dh - 1) // sh + 1
     ow = (xp.shape[2] - (kw - 1) * dw - 1) // sw + 1
+    if kh == kw == 1:
+        cols = xp[:, : (oh - 1) * sh + 1: sh, : (ow - 1) * sw + 1: sw, None, None, :]
+    else:
+        span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+        win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=(1, 2))
+        cols = win[:, ::sh, ::sw, :, ::dh, ::dw][:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
+    # cols: (n, oh, ow, kh, kw, c), a strided view; reshapes below copy it (the im2col buffer)
     fg = f // groups
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, i * dh: i * dh + (oh - 1) * sh + 1: sh, j * dw: j * dw + (ow - 1) * sw + 1: sw, :]
-            if groups == 1:
-                y = ops.matmul(tap.reshape(-1, c), kernel[i, j])
-            elif cg == 1:  # depthwise: a broadcast multiply per tap
-                y = ops.multiply(tap.reshape(-1, c, 1), kernel[i, j].reshape(c, fg))
-            else:           # grouped: one batched matmul with a group axis
-                t = tap.reshape(-1, groups, cg).transpose(1, 0, 2)
-                y = ops.matmul(t, kernel[i, j].reshape(cg, groups, fg).transpose(1, 0, 2))
-                y = y.transpose(1, 0, 2)
-            if out is None:
-                out = y
-            else:
-                out += y
-    out = out.reshape(n, oh, ow, f)
+    if groups == 1:
+        y = ops.matmul(cols.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, f))
+    elif cg == 1:  # depthwise: one broadcast multiply per kernel tap (memory-bound anyway)
+        y = None
+        for i in range(kh):
+            for j in range(kw):
+                t = ops.multiply(cols[:, :, :, i, j, :, None], kernel[i, j, 0].reshape(c, fg))
+                y = t if y is None else np.add(y, t, out=y)
+    else:           # grouped: one batched product over a leading group axis
+        g = cols.reshape(n, oh, ow, kh * kw, groups, cg).transpose(4, 0, 1, 2, 3, 5)
+        k = kernel.reshape(kh * kw, cg, groups, fg).transpose(2, 0, 1, 3)
+        y = ops.matmul(g.reshape(groups, -1, kh * kw * cg), k.reshape(groups, kh * kw * cg, fg))
+        y = y.transpose(1, 0, 2)
+    out = y.reshape(n, oh, ow, f)
     if bias is not None:
-        out = out + bias
+        out += bias
     return out
+
+
+def conv_workspace(a, in_shape, out_shape) -> int:
+    """Elements of the largest temporaries conv2d allocates per example: the padded input
+    copy, the im2col buffer (or a depthwise tap product) and the product itself."""
+    kh, kw = a.kernel
+    oh, ow, f = out_shape
+    h, w, c = in_shape
+    pads = conv_geometry(a, in_shape)[2]
+    padded = (h + pads[0] + pads[1]) * (w + pads[2] + pads[3]) * c if any(pads) else 0
+    cols = oh * ow * kh * kw * c if (kh, kw) != (1, 1) or a.stride != (1, 1) else 0
+    return padded + cols + oh * ow * f
 
 
 @register
@@ -86,6 +103,9 @@ class Conv(Kind):
     def flops(self, a, ins, out):
         return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
 
+    def workspace(self, a, ins, out):
+        return conv_workspace(a, ins[0], out)
+
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
         return conv2d(xs[0], w["kernel"], w.get("bias"), a.stride, a.dilation, pads, a.groups, ops)
@@ -115,6 +135,9 @@ class DepthwiseConv(Kind):
 
     def flops(self, a, ins, out):
         return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
+
+    def workspace(self, a, ins, out):
+        return conv_workspace(a, ins[0], out)
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])

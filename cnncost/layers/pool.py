@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from . import geometry
-from .base import Arg, Kind, register, require_rank
+from .base import Arg, Kind, numel, register, require_rank
 
 
 class _WindowPool(Kind):
@@ -31,6 +31,11 @@ class _WindowPool(Kind):
     def output_shape(self, a, ins):
         (oh, ow), _ = self.geometry(a, ins[0])
         return (oh, ow, ins[0][2])
+
+    def workspace(self, a, ins, out):
+        (kh, kw), (sh, sw) = a.kernel, a.stride
+        padded = ((out[0] - 1) * sh + kh) * ((out[1] - 1) * sw + kw) * out[2]
+        return max(padded, numel(ins[0])) + 2 * numel(out)
 
     def _windows(self, a, x, fill, ops, extra_fill=None):
         """Yield each kernel tap's strided view of the input padded with `fill`; the extra

@@ -1,0 +1,231 @@
+"""NumPy reference executor: runs an analysed graph for real (NHWC, float32).
+
+Weights are created from each kind's weight shapes (seeded) or loaded from an .npz file
+named `<layer path>/<weight name>`. Conv and dense layers multiply only through `Ops`,
+which counts multiplications from the operand shapes it was given, so the count is an
+independent derivation, not a call of the counting formulas.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import CnnCostError, LimitError
+from .graph import Graph
+from .layers import fmt_shape, numel
+
+DTYPE = np.float32
+
+
+class Ops:
+    """The instrumented arithmetic of conv and dense forwards."""
+
+    np = np
+
+    def __init__(self):
+        self.mults = 0
+
+    def matmul(self, a, b):
+        out = np.matmul(a, b)
+        self.mults += out.size * a.shape[-1]   # each output element: K products
+        return out
+
+    def multiply(self, a, b):
+        out = np.multiply(a, b)
+        self.mults += out.size
+        return out
+
+
+# ---- weights ------------------------------------------------------------------------
+def weight_specs(graph: Graph) -> dict[str, tuple]:
+    """Every array the network needs: '<layer>/<name>' -> shape."""
+    specs = {}
+    for node in graph.layers:
+        shapes = {**node.kind.weight_shapes(node.args, node.in_shapes),
+                  **node.kind.stat_shapes(node.args, node.in_shapes)}
+        for wname, shape in shapes.items():
+            specs[f"{node.name}/{wname}"] = tuple(shape)
+    return specs
+
+
+def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded random weights scaled by 1/sqrt(fan_in) (LeCun), so activations neither
+    explode nor vanish to zero through 150+ layers; BN statistics near identity."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for key, shape in weight_specs(graph).items():
+        wname = key.rsplit("/", 1)[1]
+        if wname == "kernel":
+            # depthwise (kh, kw, C, m): fan-in kh*kw; conv (kh, kw, cin, f) and dense (in, out)
+            fan_in = math.prod(shape[:2]) if len(shape) == 4 and _is_depthwise(graph, key) \
+                else math.prod(shape[:-1])
+            arr = rng.standard_normal(shape) / math.sqrt(max(fan_in, 1))
+        elif wname == "gamma":
+            arr = 1.0 + 0.1 * rng.standard_normal(shape)
+        elif wname == "moving_variance":
+            arr = rng.uniform(0.5, 1.5, shape)
+        else:  # bias, beta, moving_mean
+            arr = 0.1 * rng.standard_normal(shape)
+        weights[key] = arr.astype(DTYPE)
+    return weights
+
+
+def _is_depthwise(graph: Graph, key: str) -> bool:
+    node = graph.nodes[graph.by_name[key.rsplit("/", 1)[0]]]
+    return node.kind.name == "depthwise_conv"
+
+
+def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
+    """Load an .npz whose keys are '<layer path>/<weight name>'; every array must be
+    present with the analysed shape, and nothing else may be in the file."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise CnnCostError(f"weights {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise CnnCostError(f"weights {path}: not a readable .npz file ({exc})") from None
+    expected = weight_specs(graph)
+    problems = []
+    for key, shape in expected.items():
+        if key not in arrays:
+            problems.append(f"missing '{key}' (layer '{key.rsplit('/', 1)[0]}', shape {fmt_shape(shape)})")
+        elif tuple(arrays[key].shape) != shape:
+            problems.append(f"'{key}' has shape {fmt_shape(arrays[key].shape)}, "
+                            f"layer '{key.rsplit('/', 1)[0]}' expects {fmt_shape(shape)}")
+    problems += [f"unexpected array '{k}' (no such layer weight)" for k in arrays if k not in expected]
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CnnCostError(f"weights {path}: " + "; ".join(problems[:3]) + more)
+    return {k: v.astype(DTYPE, copy=False) for k, v in arrays.items()}
+
+
+# ---- memory guard -------------------------------------------------------------------
+def estimate_peak_bytes(graph: Graph, batch: int, itemsize: int = 4) -> dict:
+    """Weights + the largest set of live activations + the largest temporary."""
+    from .analysis import peak_live_elements
+
+    weights = sum(numel(s) for s in weight_specs(graph).values())
+    live = peak_live_elements(graph) * batch
+    temp = max((n.kind.workspace(n.args, n.in_shapes, n.out_shape) for n in graph.layers), default=0) * batch
+    return {"weights": weights * itemsize, "activations": live * itemsize,
+            "temporary": temp * itemsize, "total": (weights + live + temp) * itemsize}
+
+
+def available_memory() -> int:
+    """MemAvailable from /proc/meminfo (bytes); 4 GiB when it cannot be read."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 4 * 1024**3
+
+
+def guard_memory(graph: Graph, batch: int, max_memory: int | None) -> dict:
+    estimate = estimate_peak_bytes(graph, batch)
+    limit = max_memory if max_memory is not None else available_memory() // 2
+    if estimate["total"] > limit:
+        raise LimitError(
+            f"running {graph.name} at batch {batch} needs about {estimate['total'] / 1e9:.2f} GB "
+            f"(weights {estimate['weights'] / 1e9:.2f} + activations {estimate['activations'] / 1e9:.2f} "
+            f"+ temporary {estimate['temporary'] / 1e9:.2f}); the limit is {limit / 1e9:.2f} GB "
+            "(--max-memory)")
+    return estimate
+
+
+# ---- running ------------------------------------------------------------------------
+@dataclass
+class LayerRun:
+    name: str
+    kind: str
+    output_shape: list[int]
+    executed_shape: list[int]
+    mults: int
+    executed_mults: int
+    seconds: float
+    finite: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.output_shape == self.executed_shape and self.mults == self.executed_mults and self.finite
+
+
+@dataclass
+class RunResult:
+    layers: list[LayerRun] = field(default_factory=list)
+    output: np.ndarray | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.layers)
+
+
+def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer=None) -> RunResult:
+    """Run the graph on x (batch, H, W, C); record shapes, executed mults and time per
+    layer. Activations are freed after their last reader."""
+    expected = (x.shape[0],) + tuple(graph.nodes[0].out_shape)
+    if tuple(x.shape) != expected:
+        raise CnnCostError(f"input has shape {fmt_shape(x.shape)}, the network expects "
+                           f"{fmt_shape(expected)} (batch first)")
+    batch = x.shape[0]
+    last = graph.last_use()
+    values = {0: x.astype(DTYPE, copy=False)}
+    result = RunResult()
+    t_start = time.perf_counter()
+    for node in graph.layers:
+        xs = [values[i] for i in node.inputs]
+        w = {}
+        prefix = node.name + "/"
+        for wname in (*node.kind.weight_shapes(node.args, node.in_shapes),
+                      *node.kind.stat_shapes(node.args, node.in_shapes)):
+            w[wname] = weights[prefix + wname]
+        ops = Ops()
+        t0 = time.perf_counter()
+        y = node.kind.forward(node.args, w, xs, ops)
+        if y.dtype != DTYPE:
+            y = y.astype(DTYPE)
+        seconds = time.perf_counter() - t0
+        mults = node.kind.mults(node.args, node.in_shapes, node.out_shape) * batch
+        result.layers.append(LayerRun(node.name, node.label, list(node.out_shape), list(y.shape[1:]),
+                                      mults, ops.mults, seconds, bool(np.isfinite(y).all())))
+        values[node.index] = y
+        for i in set(node.inputs):
+            if last[i] == node.index:
+                del values[i]
+        if on_layer is not None:
+            on_layer(node)
+    result.seconds = time.perf_counter() - t_start
+    result.output = values[graph.output.index]
+    return result
+
+
+def load_input(path: str) -> np.ndarray:
+    """A .npy input, H x W x C (a batch of one) or N x H x W x C."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CnnCostError(f"input {path}: no such file") from None
+    except (OSError, ValueError) as exc:
+        raise CnnCostError(f"input {path}: not a readable .npy array ({exc})") from None
+    if not np.issubdtype(x.dtype, np.number):
+        raise CnnCostError(f"input {path}: expected a numeric array, found dtype {x.dtype}")
+    return x[None] if x.ndim in (1, 3) else x
+
+
+def run_network(spec, x: np.ndarray, *, weights_path=None, seed=0, overrides=None,
+                max_memory=None) -> RunResult:
+    """Analyse `spec` and run `x` (batch first) through it."""
+    from .analysis import analyze
+
+    report = analyze(spec, overrides=overrides)
+    graph = report.graph
+    guard_memory(graph, x.shape[0], max_memory)
+    weights = load_weights(graph, weights_path) if weights_path else init_weights(graph, seed)
+    return run(graph, x, weights)

@@ -1,0 +1,79 @@
+"""`cnncost verify`: run a network in the NumPy executor and compare, layer by layer, the
+shapes it produced and the multiplications it performed with the analysis."""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+from .analysis import Report, analyze
+from .build import Limits
+
+
+@dataclass
+class Verification:
+    report: Report
+    runs: list                  # one executor.RunResult per repeat
+    memory_estimate: dict
+    seed: int
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.runs)
+
+    @property
+    def forward_seconds_median(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    def layer_seconds(self) -> list[float]:
+        return [statistics.median(run.layers[i].seconds for run in self.runs)
+                for i in range(len(self.runs[0].layers))]
+
+    def failures(self) -> list[str]:
+        out = []
+        for row in self.runs[0].layers:
+            if row.output_shape != row.executed_shape:
+                out.append(f"layer '{row.name}' ({row.kind}): analysed shape "
+                           f"{'x'.join(map(str, row.output_shape))}, executed "
+                           f"{'x'.join(map(str, row.executed_shape))}")
+            if row.mults != row.executed_mults:
+                out.append(f"layer '{row.name}' ({row.kind}): analysed mults {row.mults:,}, "
+                           f"executed {row.executed_mults:,}")
+            if not row.finite:
+                out.append(f"layer '{row.name}' ({row.kind}): output has NaN or Inf")
+        return out
+
+    def to_dict(self) -> dict:
+        seconds = self.layer_seconds()
+        return {
+            "name": self.report.name, "ok": self.ok, "batch": self.report.batch, "seed": self.seed,
+            "layout": "NHWC", "dtype": "float32",
+            "failures": self.failures(),
+            "memory_estimate_bytes": self.memory_estimate,
+            "totals": {"mults": self.report.totals["mults"],
+                       "executed_mults": sum(r.executed_mults for r in self.runs[0].layers)},
+            "timing": {"repeats": len(self.runs), "forward_seconds_median": self.forward_seconds_median,
+                       "layer_seconds": {r.name: s for r, s in zip(self.runs[0].layers, seconds)}},
+            "layers": [{"name": r.name, "kind": r.kind, "output_shape": r.output_shape,
+                        "executed_shape": r.executed_shape, "mults": r.mults,
+                        "executed_mults": r.executed_mults, "finite": r.finite, "ok": r.ok,
+                        "seconds": s} for r, s in zip(self.runs[0].layers, seconds)],
+        }
+
+
+def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int = 1,
+           max_memory: int | None = None, weights_path: str | None = None,
+           limits: Limits = Limits(), on_layer=None) -> Verification:
+    """Analyse `spec`, run it `repeat` times on a seeded random input, and compare."""
+    import numpy as np
+
+    from . import executor
+
+    report = analyze(spec, batch=batch, overrides=overrides, limits=limits)
+    graph = report.graph
+    estimate = executor.guard_memory(graph, batch, max_memory)
+    weights = (executor.load_weights(graph, weights_path) if weights_path
+               else executor.init_weights(graph, seed))
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((batch,) + tuple(graph.nodes[0].out_shape), dtype=np.float32)
+    runs = [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat))]
+    return Verification(report, runs, estimate, seed)
