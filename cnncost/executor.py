@@ -25,16 +25,20 @@ class Ops:
 
     np = np
 
-    def __init__(self):
+    def __init__(self, may_overwrite_input: bool = False):
         self.mults = 0
+        # True when the layer is its inputs' last reader: element-wise forwards may then
+        # write their result into the input instead of allocating (a large saving of
+        # memory traffic and page faults on big maps).
+        self.may_overwrite_input = may_overwrite_input
 
-    def matmul(self, a, b):
-        out = np.matmul(a, b)
+    def matmul(self, a, b, out=None):
+        out = np.matmul(a, b, out=out)
         self.mults += out.size * a.shape[-1]   # each output element: K products
         return out
 
-    def multiply(self, a, b):
-        out = np.multiply(a, b)
+    def multiply(self, a, b, out=None):
+        out = np.multiply(a, b, out=out)
         self.mults += out.size
         return out
 
@@ -58,18 +62,20 @@ def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     weights = {}
     for key, shape in weight_specs(graph).items():
         wname = key.rsplit("/", 1)[1]
+        # generated in float32 directly: a float64 temporary of VGG's fc6 alone is 822 MB
+        arr = rng.standard_normal(shape, dtype=DTYPE)
         if wname == "kernel":
             # depthwise (kh, kw, C, m): fan-in kh*kw; conv (kh, kw, cin, f) and dense (in, out)
             fan_in = math.prod(shape[:2]) if len(shape) == 4 and _is_depthwise(graph, key) \
                 else math.prod(shape[:-1])
-            arr = rng.standard_normal(shape) / math.sqrt(max(fan_in, 1))
+            arr *= DTYPE(1.0 / math.sqrt(max(fan_in, 1)))
         elif wname == "gamma":
-            arr = 1.0 + 0.1 * rng.standard_normal(shape)
+            arr = 1.0 + 0.1 * arr
         elif wname == "moving_variance":
-            arr = rng.uniform(0.5, 1.5, shape)
+            arr = rng.uniform(0.5, 1.5, shape).astype(DTYPE)
         else:  # bias, beta, moving_mean
-            arr = 0.1 * rng.standard_normal(shape)
-        weights[key] = arr.astype(DTYPE)
+            arr *= DTYPE(0.1)
+        weights[key] = arr.astype(DTYPE, copy=False)
     return weights
 
 
@@ -186,7 +192,8 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
         for wname in (*node.kind.weight_shapes(node.args, node.in_shapes),
                       *node.kind.stat_shapes(node.args, node.in_shapes)):
             w[wname] = weights[prefix + wname]
-        ops = Ops()
+        ops = Ops(may_overwrite_input=all(last[i] == node.index and i != 0 for i in node.inputs)
+                  and len(set(node.inputs)) == len(node.inputs))
         t0 = time.perf_counter()
         y = node.kind.forward(node.args, w, xs, ops)
         if y.dtype != DTYPE:

@@ -12,7 +12,7 @@ def _sigmoid(np, x):
 
 
 def _relu6(np, x):
-    return np.minimum(np.maximum(x, 0.0), 6.0)
+    return np.clip(x, 0.0, 6.0)
 
 
 def _softmax(np, x):
@@ -49,7 +49,12 @@ class Activation(Kind):
         return per
 
     def forward(self, a, w, xs, ops):
-        return FUNCTIONS[a.fn][1](ops.np, xs[0])
+        x, np = xs[0], ops.np
+        if ops.may_overwrite_input and a.fn in ("relu", "relu6", "linear"):
+            if a.fn == "relu":
+                return np.maximum(x, 0.0, out=x)
+            return np.clip(x, 0.0, 6.0, out=x) if a.fn == "relu6" else x
+        return FUNCTIONS[a.fn][1](np, x)
 
 
 for _fn in FUNCTIONS:

@@ -44,13 +44,17 @@ def conv2d(x, kernel, bias, stride, dilation, pads, groups, ops):
     # cols: (n, oh, ow, kh, kw, c), a strided view; reshapes below copy it (the im2col buffer)
     fg = f // groups
     if groups == 1:
-        y = ops.matmul(cols.reshape(-1, kh * kw * c), kernel.reshape(kh * kw * c, f))
+        y = _gemm_by_row_blocks(cols, kernel.reshape(kh * kw * c, f), ops)
     elif cg == 1:  # depthwise: one broadcast multiply per kernel tap (memory-bound anyway)
-        y = None
+        k = kernel[:, :, 0, :].reshape(kh, kw, c, fg)
+        y = np.empty((n, oh, ow, c, fg), x.dtype)
+        tmp = np.empty_like(y) if kh * kw > 1 else None
         for i in range(kh):
             for j in range(kw):
-                t = ops.multiply(cols[:, :, :, i, j, :, None], kernel[i, j, 0].reshape(c, fg))
-                y = t if y is None else np.add(y, t, out=y)
+                first = i == 0 and j == 0
+                ops.multiply(cols[:, :, :, i, j, :, None], k[i, j], out=y if first else tmp)
+                if not first:
+                    y += tmp
     else:           # grouped: one batched product over a leading group axis
         g = cols.reshape(n, oh, ow, kh * kw, groups, cg).transpose(4, 0, 1, 2, 3, 5)
         k = kernel.reshape(kh * kw, cg, groups, fg).transpose(2, 0, 1, 3)
@@ -62,6 +66,27 @@ def conv2d(x, kernel, bias, stride, dilation, pads, groups, ops):
     return out
 
 
+IM2COL_BLOCK_ELEMENTS = 1 << 21   # ~8 MB of float32: an im2col block that stays in cache
+
+
+def _gemm_by_row_blocks(cols, kernel2d, ops):
+    """im2col GEMM over blocks of output rows: each block's column buffer stays in cache,
+    which on large maps is about twice as fast as one huge buffer (and far smaller)."""
+    n, oh, ow = cols.shape[:3]
+    k, f = kernel2d.shape
+    rows = max(1, IM2COL_BLOCK_ELEMENTS // max(1, n * ow * k))
+    if rows >= oh:
+        return ops.matmul(cols.reshape(-1, k), kernel2d)
+    out = ops.np.empty((n, oh, ow, f), kernel2d.dtype)
+    for r0 in range(0, oh, rows):
+        block = cols[:, r0: r0 + rows]
+        if n == 1:   # the block's rows of `out` are contiguous: multiply straight into them
+            ops.matmul(block.reshape(-1, k), kernel2d, out=out[0, r0: r0 + rows].reshape(-1, f))
+        else:
+            out[:, r0: r0 + rows] = ops.matmul(block.reshape(-1, k), kernel2d).reshape(block.shape[:3] + (f,))
+    return out
+
+
 def conv_workspace(a, in_shape, out_shape) -> int:
     """Elements of the largest temporaries conv2d allocates per example: the padded input
     copy, the im2col buffer (or a depthwise tap product) and the product itself."""
@@ -70,7 +95,8 @@ def conv_workspace(a, in_shape, out_shape) -> int:
     h, w, c = in_shape
     pads = conv_geometry(a, in_shape)[2]
     padded = (h + pads[0] + pads[1]) * (w + pads[2] + pads[3]) * c if any(pads) else 0
-    cols = oh * ow * kh * kw * c if (kh, kw) != (1, 1) or a.stride != (1, 1) else 0
+    cols = min(oh * ow * kh * kw * c, 2 * IM2COL_BLOCK_ELEMENTS) \
+        if (kh, kw) != (1, 1) or a.stride != (1, 1) else 0
     return padded + cols + oh * ow * f
 
 

@@ -35,7 +35,13 @@ class BatchNorm(Kind):
         shift = -w["moving_mean"] * scale
         if a.center:
             shift = shift + w["beta"]
-        return xs[0] * scale.astype(xs[0].dtype) + shift.astype(xs[0].dtype)
+        x = xs[0]
+        if ops.may_overwrite_input:
+            x *= scale.astype(x.dtype)
+        else:
+            x = x * scale.astype(x.dtype)
+        x += shift.astype(x.dtype)
+        return x
 
 
 @register
