@@ -6,7 +6,7 @@
     1814073344
 """
 from .analysis import CONVENTIONS, LayerCost, Report, analyze
-from .build import Limits
+from .limits import Limits
 from .errors import CheckFailed, CnnCostError, Loc, ShapeError, SpecError
 from .spec import bundled_names, load_spec, parse_spec
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .build import Limits, build, parse_overrides
+from .build import build, parse_overrides
+from .limits import DEFAULT, Limits
 from .graph import Graph
 from .layers import KINDS, numel
 from .spec import ArchSpec, load_spec
@@ -130,7 +131,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
 
 
 def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | None = None,
-            limits: Limits = Limits()) -> Report:
+            limits: Limits = DEFAULT) -> Report:
     """Analyse a spec (file path, bundled name or parsed ArchSpec) and return its Report.
 
     `overrides` sets variables: {"alpha": 0.5} or ["alpha=0.5"] as on the command line.
@@ -140,7 +141,7 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a positive integer, received {batch!r}")
     if isinstance(spec, str):
-        spec = load_spec(spec)
+        spec = load_spec(spec, max_bytes=limits.max_spec_bytes)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(overrides)
     graph = build(spec, overrides, limits)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from . import expr
 from .errors import CnnCostError, LimitError, Loc, SpecError
+from .limits import DEFAULT, Limits
 from .graph import Graph, Node
 from .layers import Args, lookup
 from .spec import ArchSpec, BlockDef, library_blocks
@@ -20,13 +21,6 @@ from .yamlload import YList, YMap
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
 RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "when",
             "trainable", "output", "doc")
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_layers: int = 200_000
-    max_repeat: int = 10_000
-    max_depth: int = 32
 
 
 @dataclass
@@ -71,11 +65,12 @@ def parse_overrides(pairs) -> dict:
 
 
 class Builder:
-    def __init__(self, spec: ArchSpec, overrides: dict | None = None, limits: Limits = Limits()):
+    def __init__(self, spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT):
         self.spec, self.limits = spec, limits
         self.overrides = dict(overrides or {})
         self.graph = Graph(spec.name)
         self.block_stack: list[str] = []
+        self.steps = 0
 
     # ---- entry point -------------------------------------------------------------
     def build(self) -> Graph:
@@ -114,6 +109,8 @@ class Builder:
                 v = int(v)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise SpecError(f"`input` sizes must be positive integers, received {v!r}", loc=where)
+            if v > self.limits.max_dim:
+                raise LimitError(f"`input` size {v:,} is above the limit of {self.limits.max_dim:,}", loc=where)
             dims.append(v)
         return tuple(dims)
 
@@ -127,11 +124,16 @@ class Builder:
             return value
         if isinstance(value, str):
             try:
-                return expr.evaluate(value, env)
+                return expr.evaluate(value, env, self.limits)
             except CnnCostError as exc:
                 raise exc.with_context(loc=loc)
         if isinstance(value, list):
+            if len(value) > 64 or any(isinstance(v, (list, dict)) for v in value):
+                raise SpecError("lists here hold at most 64 plain values", loc=loc)
             return [self._eval(v, env, loc) for v in value]
+        if value is not None and not isinstance(value, (bool, int, float)):
+            what = "mapping" if isinstance(value, dict) else type(value).__name__
+            raise SpecError(f"expected a number, string or list, received a {what}", loc=loc)
         return value
 
     # ---- layers ------------------------------------------------------------------
@@ -141,6 +143,10 @@ class Builder:
             self._entry(entry, scope, getattr(entries, "loc", None))
 
     def _entry(self, entry, scope: Scope, list_loc) -> None:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            raise LimitError(f"expanding the spec took more than {self.limits.max_steps:,} steps "
+                             "(nested repeats?)", loc=getattr(entry, "loc", list_loc))
         if not isinstance(entry, YMap):
             raise SpecError(f"each layer must be a mapping, received {entry!r}", loc=list_loc)
         loc = entry.loc
@@ -174,9 +180,11 @@ class Builder:
             if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
                 raise SpecError(f"layer name must be a non-empty string, received {name!r}", loc=where)
             name = str(name)
-            if "." in name or name == "input" or any(c.isspace() for c in name):
-                raise SpecError(f"invalid layer name '{name}': no dots or spaces (nesting creates "
-                                "dotted names) and 'input' is reserved", loc=where)
+            if any(c in name for c in "./'\"") or name == "input" or any(c.isspace() for c in name) \
+                    or len(name) > 200:
+                raise SpecError(f"invalid layer name {name[:40]!r}: no dots, slashes, quotes or spaces "
+                                "(nesting creates dotted names), at most 200 characters, and 'input' "
+                                "is reserved", loc=where)
             return name
         base = str(entry.get(head if head != "layers" else "", "group"))
         n = scope.counters.get(base, 0) + 1
@@ -327,6 +335,11 @@ class Builder:
         self.block_stack.append(bname)
         try:
             self._run(block.layers, child)
+        except CnnCostError as exc:
+            # An error inside a library block also names where the spec used the block.
+            if exc.loc is not None and exc.loc.file != self.spec.path and " used at " not in exc.message:
+                exc.message += f" (in block '{bname}' used at {where})"
+            raise
         finally:
             self.block_stack.pop()
         return self._output(block.output, child, block.loc), child
@@ -354,7 +367,7 @@ class Builder:
                 raise SpecError(f"argument `{key}` is fixed by kind '{kind_name}'",
                                 loc=entry.loc_of(key), layer=full, kind=kind_name)
         try:
-            args = kind.normalize({**fixed, **raw}, lambda text: expr.evaluate(text, env),
+            args = kind.normalize({**fixed, **raw}, lambda text: expr.evaluate(text, env, self.limits),
                                   locate=entry.loc_of)
         except CnnCostError as exc:
             raise exc.with_context(loc=entry.loc, layer=full, kind=kind_name)
@@ -364,7 +377,7 @@ class Builder:
         index = inputs
         for suffix, part_kind, part_raw in parts:
             pk, _ = lookup(part_kind)
-            part_args = pk.normalize(part_raw, lambda text: expr.evaluate(text, env))
+            part_args = pk.normalize(part_raw, lambda text: expr.evaluate(text, env, self.limits))
             index = [self._add_node(f"{full}.{suffix}", pk, part_kind, part_args, index, entry.loc, trainable)]
         return index[0]
 
@@ -385,9 +398,12 @@ class Builder:
             raise exc.with_context(loc=loc, layer=full, kind=label)
         if any(d < 1 for d in out):
             raise SpecError(f"output shape {out} has an empty dimension", loc=loc, layer=full, kind=label)
+        if any(d > self.limits.max_dim for d in out):
+            raise LimitError(f"output shape {'x'.join(map(str, out))} has a dimension above the limit "
+                             f"of {self.limits.max_dim:,}", loc=loc, layer=full, kind=label)
         node = Node(0, full, kind, label, args, list(inputs), in_shapes, out, loc, trainable)
         return self.graph.add(node).index
 
 
-def build(spec: ArchSpec, overrides: dict | None = None, limits: Limits = Limits()) -> Graph:
+def build(spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT) -> Graph:
     return Builder(spec, overrides, limits).build()

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from .analysis import COUNT_FIELDS, Report, analyze
 from .errors import CnnCostError, SpecError
+from .limits import DEFAULT, Limits
 from .spec import load_spec
 
 _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
@@ -181,13 +182,13 @@ def check_baseline(report: Report, baseline_path: str, max_increase) -> tuple[li
 
 
 def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
-              max_increase=None, use_expect: bool = True) -> ArchResult:
+              max_increase=None, use_expect: bool = True, limits: Limits = DEFAULT) -> ArchResult:
     """Run every applicable comparison for one spec; a bad spec becomes `error`."""
     result = ArchResult(spec_name)
     try:
-        spec = load_spec(spec_name)
+        spec = load_spec(spec_name, max_bytes=limits.max_spec_bytes)
         result.arch = spec.name
-        report = analyze(spec, overrides=overrides)
+        report = analyze(spec, overrides=overrides, limits=limits)
         if use_expect and spec.expect and not overrides:
             try:
                 result.items += check_expect(report, spec.expect)

@@ -27,11 +27,20 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+@click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Raise a safety limit, e.g. --limit max_layers=1000000 (see docs/spec.md).")
 @click.version_option(package_name="cnncost")
 @click.pass_context
-def cli(ctx, debug):
+def cli(ctx, debug, limit_pairs):
     """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations)."""
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
+
+
+def limits():
+    """The --limit settings of this invocation (parsed inside the command so that a bad
+    value is reported like any other user error)."""
+    from .limits import parse_limits
+    return parse_limits(click.get_current_context().find_root().obj["limit_pairs"])
 
 
 def emit(text: str, output: str | None) -> None:
@@ -57,7 +66,7 @@ def format_option(choices=render.FORMATS):
               help="Write to FILE (atomically) instead of stdout.")
 def report(spec, depth, batch, sets, fmt, output):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
-    rep = analysis.analyze(spec, batch=batch, overrides=list(sets))
+    rep = analysis.analyze(spec, batch=batch, overrides=list(sets), limits=limits())
     if fmt == "table" and not output:
         render.print_table(rep, depth)
         return
@@ -113,8 +122,9 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
         if value is not None:
             checks.parse_quantity(value, f"--max-{metric}")
     checks.parse_tolerance(max_increase, "--max-increase")
+    lim = limits()
     results = [checks.check_one(s, overrides=list(sets), budgets=budgets, baseline=baseline,
-                                max_increase=max_increase)
+                                max_increase=max_increase, limits=lim)
                for s in (specs or bundled_names())]
     if junit:
         render.write_atomic(junit, checks.junit_xml(results))
@@ -168,7 +178,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, fmt):
         def on_layer(node, _tick=tick):
             _tick(node)
         result = verify(spec, batch=batch, overrides=list(sets), seed=seed, repeat=repeat,
-                        max_memory=limit, weights_path=weights,
+                        max_memory=limit, weights_path=weights, limits=limits(),
                         on_layer=on_layer if progress is not None else None)
     finally:
         if progress is not None:
@@ -199,7 +209,7 @@ def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
     from .executor import load_input, run_network
     x = load_input(input_path)
     result = run_network(spec, x, weights_path=weights, seed=seed, overrides=list(sets),
-                         max_memory=_bytes_option(max_memory, "--max-memory"))
+                         max_memory=_bytes_option(max_memory, "--max-memory"), limits=limits())
     if output_path:
         render.save_array(output_path, result.output)
     out = result.output

@@ -227,11 +227,12 @@ def load_input(path: str) -> np.ndarray:
 
 
 def run_network(spec, x: np.ndarray, *, weights_path=None, seed=0, overrides=None,
-                max_memory=None) -> RunResult:
+                max_memory=None, limits=None) -> RunResult:
     """Analyse `spec` and run `x` (batch first) through it."""
     from .analysis import analyze
+    from .limits import DEFAULT
 
-    report = analyze(spec, overrides=overrides)
+    report = analyze(spec, overrides=overrides, limits=limits or DEFAULT)
     graph = report.graph
     guard_memory(graph, x.shape[0], max_memory)
     weights = load_weights(graph, weights_path) if weights_path else init_weights(graph, seed)

@@ -11,9 +11,7 @@ import math
 import operator
 
 from .errors import LimitError, SpecError
-
-MAX_EXPR_CHARS = 500
-MAX_INT_BITS = 128
+from .limits import DEFAULT, Limits
 
 
 def make_divisible(value, divisor=8, min_value=None):
@@ -50,21 +48,21 @@ _CMPOPS = {
 }
 
 
-def _check_magnitude(value):
+def _check_magnitude(value, bits):
     if isinstance(value, bool):
         return value
-    if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-        raise LimitError(f"integer too large in expression (more than {MAX_INT_BITS} bits)")
+    if isinstance(value, int) and value.bit_length() > bits:
+        raise LimitError(f"integer too large in expression (more than {bits} bits)")
     if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(f"expression produced {value}")
     return value
 
 
-def evaluate(text: str, scope: dict):
+def evaluate(text: str, scope: dict, limits: Limits = DEFAULT):
     """Evaluate an expression string against `scope` (names to values)."""
     text = text.strip()
-    if len(text) > MAX_EXPR_CHARS:
-        raise LimitError(f"expression is {len(text)} characters; the limit is {MAX_EXPR_CHARS}")
+    if len(text) > limits.max_expr_chars:
+        raise LimitError(f"expression is {len(text)} characters; the limit is {limits.max_expr_chars}")
     # `$name` is accepted as a readable marker for a variable.
     source = text.replace("$", "")
     try:
@@ -72,14 +70,14 @@ def evaluate(text: str, scope: dict):
     except SyntaxError as exc:
         raise SpecError(f"invalid expression '{text}': {exc.msg}") from None
     try:
-        return _eval(tree.body, scope, text)
+        return _eval(tree.body, scope, text, limits.max_int_bits)
     except (ZeroDivisionError, OverflowError) as exc:
         raise SpecError(f"cannot evaluate '{text}': {exc}") from None
     except RecursionError:
         raise LimitError(f"expression '{text[:40]}...' is nested too deeply") from None
 
 
-def _eval(node, scope, text):
+def _eval(node, scope, text, bits):
     if isinstance(node, ast.Constant):
         if isinstance(node.value, (int, float, str, bool)) or node.value is None:
             return node.value
@@ -92,13 +90,13 @@ def _eval(node, scope, text):
         known = ", ".join(sorted(k for k in scope if not k.startswith("_"))) or "none"
         raise SpecError(f"unknown name '{node.id}' in '{text}' (known names: {known})")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
+        left, right = _eval(node.left, scope, text, bits), _eval(node.right, scope, text, bits)
         _require_numbers(text, left, right)
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             raise LimitError(f"exponent {right} too large in '{text}'")
-        return _check_magnitude(_BINOPS[type(node.op)](left, right))
+        return _check_magnitude(_BINOPS[type(node.op)](left, right), bits)
     if isinstance(node, ast.UnaryOp):
-        value = _eval(node.operand, scope, text)
+        value = _eval(node.operand, scope, text, bits)
         if isinstance(node.op, ast.Not):
             return not value
         _require_numbers(text, value)
@@ -107,14 +105,14 @@ def _eval(node, scope, text):
         if isinstance(node.op, ast.UAdd):
             return +value
     if isinstance(node, ast.BoolOp):
-        values = (_eval(v, scope, text) for v in node.values)
+        values = (_eval(v, scope, text, bits) for v in node.values)
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.Compare):
-        left = _eval(node.left, scope, text)
+        left = _eval(node.left, scope, text, bits)
         for op, comp in zip(node.ops, node.comparators):
             if type(op) not in _CMPOPS:
                 break
-            right = _eval(comp, scope, text)
+            right = _eval(comp, scope, text, bits)
             try:
                 if not _CMPOPS[type(op)](left, right):
                     return False
@@ -124,19 +122,19 @@ def _eval(node, scope, text):
         else:
             return True
     if isinstance(node, ast.IfExp):
-        branch = node.body if _eval(node.test, scope, text) else node.orelse
-        return _eval(branch, scope, text)
+        branch = node.body if _eval(node.test, scope, text, bits) else node.orelse
+        return _eval(branch, scope, text, bits)
     if isinstance(node, (ast.List, ast.Tuple)):
-        return [_eval(e, scope, text) for e in node.elts]
+        return [_eval(e, scope, text, bits) for e in node.elts]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         func = FUNCTIONS.get(node.func.id)
         if func is None:
             raise SpecError(f"unknown function '{node.func.id}' in '{text}' "
                             f"(allowed: {', '.join(sorted(FUNCTIONS))})")
-        args = [_eval(a, scope, text) for a in node.args]
+        args = [_eval(a, scope, text, bits) for a in node.args]
         _require_numbers(text, *args)
         try:
-            return _check_magnitude(func(*args))
+            return _check_magnitude(func(*args), bits)
         except TypeError as exc:
             raise SpecError(f"bad call in '{text}': {exc}") from None
     raise SpecError(f"'{ast.unparse(node)}' is not allowed in expressions ('{text}')")

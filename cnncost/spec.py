@@ -143,6 +143,6 @@ def read_spec(spec: str) -> tuple[str, str]:
                     f"(bundled: {', '.join(names) or 'none'})")
 
 
-def load_spec(spec: str) -> ArchSpec:
+def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     path, text = read_spec(spec)
-    return parse_spec(text, path)
+    return parse_spec(text, path, max_bytes)

@@ -6,7 +6,7 @@ import statistics
 from dataclasses import dataclass
 
 from .analysis import Report, analyze
-from .build import Limits
+from .limits import DEFAULT, Limits
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Verification:
 
 def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int = 1,
            max_memory: int | None = None, weights_path: str | None = None,
-           limits: Limits = Limits(), on_layer=None) -> Verification:
+           limits: Limits = DEFAULT, on_layer=None) -> Verification:
     """Analyse `spec`, run it `repeat` times on a seeded random input, and compare."""
     import numpy as np
 

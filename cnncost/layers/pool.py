@@ -1,6 +1,8 @@
 """Pooling: windowed max / average (padding, ceil mode), global and adaptive pools."""
 from __future__ import annotations
 
+import math
+
 from ..errors import ShapeError
 from . import geometry
 from .base import Arg, Kind, numel, register, require_rank
@@ -138,6 +140,12 @@ def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
     return [((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
 
 
+def window_total(size: int, out: int) -> int:
+    """Sum of the adaptive window lengths, in closed form (no loop over a huge `out`):
+    sum_i ceil((i+1)*size/out) - floor(i*size/out) = size + out - gcd(size, out)."""
+    return size + out - math.gcd(size, out)
+
+
 @register
 class AdaptiveAvgPool(Kind):
     name, family = "adaptive_avg_pool", "pooling"
@@ -151,9 +159,7 @@ class AdaptiveAvgPool(Kind):
 
     def flops(self, a, ins, out):
         h, w, c = ins[0]
-        rows = sum(e - s for s, e in adaptive_windows(h, a.output_size[0]))
-        cols = sum(e - s for s, e in adaptive_windows(w, a.output_size[1]))
-        return rows * cols * c
+        return window_total(h, a.output_size[0]) * window_total(w, a.output_size[1]) * c
 
     def forward(self, a, w, xs, ops):
         np = ops.np
