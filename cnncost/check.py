@@ -6,6 +6,7 @@ are compared exactly; a tolerance is stated per item (`{value: 569e6, tolerance:
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
@@ -27,6 +28,8 @@ def parse_quantity(value, what: str = "value") -> Fraction:
     if isinstance(value, int):
         return Fraction(value)
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SpecError(f"{what}: expected a finite number, received {value!r}")
         return Fraction(str(value))
     if isinstance(value, str):
         m = _NUMBER.match(value)

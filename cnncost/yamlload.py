@@ -104,8 +104,13 @@ def load_yaml(text: str | bytes, source_name: str, max_bytes: int = MAX_FILE_BYT
         if "constructor for the tag" in problem:
             problem = f"YAML tags are not allowed here: {problem}"
         raise SpecError(f"invalid YAML: {problem}", loc=loc) from None
+    except yaml.reader.ReaderError as exc:
+        # a byte or character YAML does not allow: point at it
+        before = text[: exc.position]
+        loc = Loc(source_name, before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+        raise SpecError(f"invalid YAML: {exc.reason} (character #x{exc.character:04x})", loc=loc) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", loc=Loc(source_name, 1, 1)) from None
+        raise SpecError("invalid YAML: " + " ".join(str(exc).split()), loc=Loc(source_name, 1, 1)) from None
     except RecursionError:
         raise LimitError("YAML nesting is too deep", loc=Loc(source_name, 1, 1)) from None
     finally:

@@ -128,3 +128,31 @@ def test_python_module_entry_point():
     out = subprocess.run([sys.executable, "-m", "cnncost", "report", "fnn_example", "--format", "csv"],
                          capture_output=True, text=True, check=True).stdout
     assert "10001000" in out
+
+
+def test_infinite_expectation_is_a_spec_error(tmp_path):
+    spec = tmp_path / "t.yaml"
+    spec.write_text("input: [4, 4, 1]\nlayers: [{kind: relu}]\nexpect: {params: .inf}\n")
+    r = run("check", str(spec))
+    assert r.exit_code == 2 and "expected a finite number" in r.output
+
+
+def test_limit_option():
+    r = run("--limit", "max_layers=10", "report", "resnet18")
+    assert r.exit_code == 2 and "expands to more than 10 layers" in r.output
+    assert "in block 'basic_block' used at resnet18.yaml:" in r.output
+    r = run("--limit", "layers=1000000", "report", "resnet18", "--format", "csv")
+    assert r.exit_code == 0
+    r = run("--limit", "nonsense=3", "report", "resnet18")
+    assert r.exit_code == 2 and "bad --limit" in r.output
+
+
+def test_spec_file_is_never_modified(tmp_path):
+    from importlib import resources
+    text = resources.files("cnncost.architectures").joinpath("googlenet.yaml").read_bytes()
+    path = tmp_path / "g.yaml"
+    path.write_bytes(text)
+    for args in (["report", str(path), "--format", "json", "--output", str(tmp_path / "o.json")],
+                 ["check", str(path)], ["verify", str(path), "--set", "num_classes=10"]):
+        assert run(*args).exit_code == 0
+    assert path.read_bytes() == text

@@ -49,6 +49,17 @@ CASES = [
     ("not_mapping", "- 1\n- 2\n", "a spec must be a YAML mapping"),
     ("unknown_top_key", "input: [4, 4, 3]\nlayer: []\nlayers: [{kind: relu}]\n", "unknown top-level key 'layer'"),
     ("binary", b"\xff\xfe\x00garbage", "not UTF-8"),
+    # found by the fuzzer: a multi-line PyYAML reader message, and an infinite expectation
+    ("control_char", "input: [4, 4, 1]\nlayers: [{kind: relu}] \x07\n",
+     "bad.yaml:2:24: invalid YAML: control characters are not allowed (character #x0007)"),
+    ("alias_bomb", "a: &a [1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b]\ninput: [4, 4, 1]\nvars: {v: *c}\nlayers: [{kind: relu}]\n",
+     "unknown top-level key 'a'"),
+    ("bomb_in_vars", "vars: {v: [[1, 2], [3, 4]]}\ninput: [4, 4, 1]\nlayers: [{kind: relu}]\n",
+     "lists here hold at most 64 plain values"),
+    ("huge_dim", "input: [4, 4, 1]\nlayers:\n  - {name: p, kind: adaptive_avg_pool, output_size: 100000000000}\n",
+     "has a dimension above the limit of 2,147,483,647"),
+    ("slash_name", "input: [4, 4, 1]\nlayers:\n  - {name: a/b, kind: relu}\n", "invalid layer name 'a/b'"),
 ]
 
 

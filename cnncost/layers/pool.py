@@ -41,10 +41,14 @@ class _WindowPool(Kind):
 
     def _windows(self, a, x, fill, ops, extra_fill=None):
         """Yield each kernel tap's strided view of the input padded with `fill`; the extra
-        bottom/right rows that make ceil-mode windows fit are padded with `extra_fill`."""
+        bottom/right rows that make ceil-mode windows fit are padded with `extra_fill`.
+        The number of windows is derived here from the array, independently of the
+        analysis's shape rule, so that `verify` really checks that rule."""
         np = ops.np
-        (oh, ow), (t, b, l, r) = self.geometry(a, x.shape[1:])
+        _, (t, b, l, r) = self.geometry(a, x.shape[1:])
         (kh, kw), (sh, sw) = a.kernel, a.stride
+        oh = _window_count(x.shape[1], t, b, kh, sh, a.ceil_mode)
+        ow = _window_count(x.shape[2], l, r, kw, sw, a.ceil_mode)
         xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=fill)
         eb = max(0, (oh - 1) * sh + kh - xp.shape[1])
         er = max(0, (ow - 1) * sw + kw - xp.shape[2])
@@ -54,6 +58,16 @@ class _WindowPool(Kind):
         for i in range(kh):
             for j in range(kw):
                 yield xp[:, i: i + (oh - 1) * sh + 1: sh, j: j + (ow - 1) * sw + 1: sw, :]
+
+
+def _window_count(size, lo, hi, k, s, ceil_mode):
+    """Windows start every s pixels from the padded edge. Floor mode keeps those that fit
+    in the padded input; ceil mode also keeps one last partial window, provided it starts
+    inside the input or its leading padding."""
+    padded = size + lo + hi
+    if ceil_mode:
+        return len(range(0, min(padded - k + s, size + lo), s))
+    return len(range(0, padded - k + 1, s))
 
 
 @register
