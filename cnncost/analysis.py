@@ -10,9 +10,11 @@ from .build import build, parse_overrides
 from .limits import DEFAULT, Limits
 from .graph import Graph
 from .layers import KINDS, numel
+from .errors import SpecError
 from .spec import ArchSpec, load_spec
 
-DTYPE_BYTES = 4  # float32
+DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
+MULT_CLASSES = ("standard", "pointwise", "depthwise", "grouped", "dense")
 
 CONVENTIONS = {
     "mults": "multiplications of conv and dense layers = multiply-accumulates (MACs): "
@@ -24,7 +26,10 @@ CONVENTIONS = {
     "params": "weights + biases + BN gamma/beta; frozen layers (trainable: false) counted in "
               "frozen_params; BN running statistics reported separately as non_trainable_params",
     "activations": "output elements per layer, batch included; peak = largest set of live "
-                   "outputs over the topological order (float32 bytes)",
+                   "outputs over the topological order (bytes for the report's dtype)",
+    "receptive_field": "input pixels one output unit sees (h, w), its stride in input pixels, "
+                       "and the top-left input coordinate of the first unit's field; over "
+                       "branches the largest",
     "units": "SI: k = 1e3, M = 1e6, G = 1e9; JSON carries exact integers",
 }
 
@@ -50,6 +55,11 @@ class LayerCost:
     flops: int
     activations: int
     family: str = ""
+    mult_class: str = ""
+    receptive_field: list[int] = field(default_factory=list)
+    rf_stride: list[int] = field(default_factory=list)
+    rf_start: list[int] = field(default_factory=list)
+    training: dict | None = None     # backward-pass costs, with --training
 
 
 @dataclass
@@ -63,11 +73,12 @@ class Report:
     totals: dict
     conventions: dict = field(default_factory=lambda: dict(CONVENTIONS))
     graph: Graph | None = field(default=None, repr=False, compare=False)
+    dtype: str = "float32"
 
     def to_dict(self) -> dict:
         return {
             "name": self.name, "source": self.source, "input_shape": self.input_shape,
-            "batch": self.batch, "vars": self.vars, "conventions": self.conventions,
+            "batch": self.batch, "dtype": self.dtype, "vars": self.vars, "conventions": self.conventions,
             "layers": [asdict(r) for r in self.layers], "totals": self.totals,
         }
 
@@ -81,11 +92,18 @@ class Report:
             g = groups.get(key)
             if g is None:
                 groups[key] = LayerCost(key, row.kind, list(row.inputs), list(row.output_shape),
-                                        *(getattr(row, f) for f in COUNT_FIELDS), family=row.family)
+                                        *(getattr(row, f) for f in COUNT_FIELDS), family=row.family,
+                                        mult_class=row.mult_class, receptive_field=row.receptive_field,
+                                        rf_stride=row.rf_stride, rf_start=row.rf_start,
+                                        training=dict(row.training) if row.training else None)
                 continue
             for f in COUNT_FIELDS:
                 setattr(g, f, getattr(g, f) + getattr(row, f))
-            g.kind, g.family, g.output_shape = "block", "block", list(row.output_shape)
+            if row.training:
+                g.training = {k: g.training[k] + v for k, v in row.training.items()}
+            g.kind, g.family, g.mult_class = "block", "block", ""
+            g.output_shape, g.receptive_field = list(row.output_shape), row.receptive_field
+            g.rf_stride, g.rf_start = row.rf_stride, row.rf_start
         return list(groups.values())
 
 
@@ -105,13 +123,32 @@ def peak_live_elements(graph: Graph) -> int:
     return peak
 
 
-def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variables=None) -> Report:
+def weighted_depth(graph: Graph) -> int:
+    """Convolution and dense layers on the longest path from input to output."""
+    depth = [0] * len(graph.nodes)
+    for node in graph.layers:
+        own = 1 if node.kind.mult_class(node.args, node.in_shapes) else 0
+        depth[node.index] = own + max(depth[i] for i in node.inputs)
+    return depth[graph.output.index]
+
+
+def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variables=None,
+                      dtype: str = "float32", training: bool = False) -> Report:
+    from .receptive import receptive_fields
+    from .training import backward, cut_summary
+
+    if dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
+    itemsize = DTYPE_BYTES[dtype]
     rows = []
     names = [n.name for n in graph.nodes]
+    fields = receptive_fields(graph)
+    grads = backward(graph) if training else None
     for node in graph.layers:
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
         weights = sum(numel(s) for s in k.weight_shapes(a, ins).values())
         stats = sum(numel(s) for s in k.stat_shapes(a, ins).values())
+        rf = fields[node.index]
         rows.append(LayerCost(
             name=node.name, kind=node.label, inputs=[names[i] for i in node.inputs],
             output_shape=list(out), params=weights,
@@ -119,24 +156,39 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             frozen_params=0 if node.trainable else weights,
             non_trainable_params=stats,
             mults=k.mults(a, ins, out) * batch, flops=k.flops(a, ins, out) * batch,
-            activations=numel(out) * batch, family=k.family,
+            activations=numel(out) * batch, family=k.family, mult_class=k.mult_class(a, ins),
+            receptive_field=list(rf.size), rf_stride=list(rf.jump), rf_start=list(rf.start),
+            training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
         ))
     totals = {f: sum(getattr(r, f) for r in rows) for f in COUNT_FIELDS}
     totals["layers"] = len(rows)
+    totals["weighted_depth"] = weighted_depth(graph)
+    totals["mults_by_class"] = {c: sum(r.mults for r in rows if r.mult_class == c) for c in MULT_CLASSES}
     totals["peak_activations"] = peak_live_elements(graph) * batch
-    totals["peak_activation_bytes"] = totals["peak_activations"] * DTYPE_BYTES
-    totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * DTYPE_BYTES
+    totals["peak_activation_bytes"] = totals["peak_activations"] * itemsize
+    totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * itemsize
+    if any(not n.trainable for n in graph.layers):
+        totals["transfer"] = cut_summary(graph, itemsize)
+    if grads:
+        back = {key: sum(r.training[key] for r in rows) for key in rows[0].training} if rows else {}
+        totals["training"] = {**back,
+                              "training_mults": totals["mults"] + back["input_grad_mults"] + back["weight_grad_mults"],
+                              "training_flops": totals["flops"] + back["input_grad_flops"] + back["weight_grad_flops"]}
     return Report(name=graph.name, source=source, input_shape=list(graph.nodes[0].out_shape),
-                  batch=batch, vars=dict(variables or {}), layers=rows, totals=totals, graph=graph)
+                  batch=batch, vars=dict(variables or {}), layers=rows, totals=totals, graph=graph,
+                  dtype=dtype)
 
 
 def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | None = None,
-            limits: Limits = DEFAULT) -> Report:
+            limits: Limits = DEFAULT, dtype: str = "float32", trainable_from: str | None = None,
+            freeze_until: str | None = None, training: bool = False, rewrite: str | None = None) -> Report:
     """Analyse a spec (file path, bundled name or parsed ArchSpec) and return its Report.
 
     `overrides` sets variables: {"alpha": 0.5} or ["alpha=0.5"] as on the command line.
+    `trainable_from` / `freeze_until` cut the network into a frozen base and a trained head;
+    `training` adds the backward pass; `rewrite` is "separable" or "bottleneck=R" (what-if).
     """
-    from .errors import SpecError
+    from .training import apply_cut
 
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a positive integer, received {batch!r}")
@@ -144,8 +196,10 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
         spec = load_spec(spec, max_bytes=limits.max_spec_bytes)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(overrides)
-    graph = build(spec, overrides, limits)
-    return report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables)
+    graph = build(spec, overrides, limits, rewrite=rewrite)
+    apply_cut(graph, trainable_from, freeze_until)
+    return report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
+                             dtype=dtype, training=training)
 
 
 def flops_table() -> dict[str, str]:

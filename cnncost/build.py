@@ -65,8 +65,10 @@ def parse_overrides(pairs) -> dict:
 
 
 class Builder:
-    def __init__(self, spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT):
+    def __init__(self, spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT,
+                 rewrite: str | None = None):
         self.spec, self.limits = spec, limits
+        self.rewrite = parse_rewrite(rewrite)
         self.overrides = dict(overrides or {})
         self.graph = Graph(spec.name)
         self.block_stack: list[str] = []
@@ -372,6 +374,10 @@ class Builder:
         except CnnCostError as exc:
             raise exc.with_context(loc=entry.loc, layer=full, kind=kind_name)
         parts = kind.parts(args)
+        if parts is None and self.rewrite:
+            from .layers.conv import rewrite_parts
+            shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
+            parts = rewrite_parts(kind.name, args, shape, self.rewrite) if shape and len(shape) == 3 else None
         if parts is None:
             return self._add_node(full, kind, kind_name, args, inputs, entry.loc, trainable)
         index = inputs
@@ -405,5 +411,18 @@ class Builder:
         return self.graph.add(node).index
 
 
-def build(spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT) -> Graph:
-    return Builder(spec, overrides, limits).build()
+def parse_rewrite(text: str | None):
+    """'separable' -> ("separable",); 'bottleneck=4' -> ("bottleneck", 4)."""
+    if not text:
+        return None
+    if text == "separable":
+        return ("separable",)
+    name, _, value = text.partition("=")
+    if name == "bottleneck" and value.isdigit() and int(value) >= 1:
+        return ("bottleneck", int(value))
+    raise SpecError(f"unknown rewrite '{text}': use separable or bottleneck=R (R a positive integer)")
+
+
+def build(spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT,
+          rewrite: str | None = None) -> Graph:
+    return Builder(spec, overrides, limits, rewrite).build()

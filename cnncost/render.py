@@ -14,7 +14,9 @@ from .errors import CnnCostError
 
 FORMATS = ("table", "json", "csv", "markdown")
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
-              "non_trainable_params", "mults", "flops", "activations")
+              "non_trainable_params", "mults", "flops", "activations", "receptive_field",
+              "rf_stride", "rf_start")
+_SHAPES = ("output_shape", "receptive_field", "rf_stride", "rf_start")
 
 
 def si(n: int | float) -> str:
@@ -53,11 +55,10 @@ def to_csv(report: Report, depth: int | None = None) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(ROW_FIELDS)
     for row in report.grouped(depth):
-        writer.writerow([shape_str(v) if f == "output_shape" else getattr(row, f) for f, v in
-                         ((f, getattr(row, f)) for f in ROW_FIELDS)])
+        writer.writerow([shape_str(getattr(row, f)) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS])
     t = report.totals
     writer.writerow(["TOTAL", "", shape_str(report.layers[-1].output_shape)]
-                    + [t[f] for f in ROW_FIELDS[3:]])
+                    + [t.get(f, "") for f in ROW_FIELDS[3:]])
     return buf.getvalue()
 
 
@@ -66,12 +67,12 @@ def to_markdown(report: Report, depth: int | None = None) -> str:
     lines = [f"# {report.name}", "",
              f"Input {shape_str(report.input_shape)}, batch {report.batch}."
              + (f" Source: {report.source}." if report.source else ""), "",
-             "| layer | kind | output | params | mults | flops |",
-             "|---|---|---|---:|---:|---:|"]
+             "| layer | kind | output | params | mults | flops | receptive field |",
+             "|---|---|---|---:|---:|---:|---|"]
     for r in report.grouped(depth):
         lines.append(f"| {r.name} | {r.kind} | {shape_str(r.output_shape)} | {r.params:,} | "
-                     f"{r.mults:,} | {r.flops:,} |")
-    lines.append(f"| **total** | | | **{t['params']:,}** | **{t['mults']:,}** | **{t['flops']:,}** |")
+                     f"{r.mults:,} | {r.flops:,} | {shape_str(r.receptive_field)} |")
+    lines.append(f"| **total** | | | **{t['params']:,}** | **{t['mults']:,}** | **{t['flops']:,}** | |")
     lines += ["", *_summary_lines(report), "", "Conventions:", ""]
     lines += [f"- **{k}**: {v}" for k, v in report.conventions.items()]
     return "\n".join(lines) + "\n"
@@ -102,11 +103,12 @@ def print_table(report: Report, depth: int | None = None, file=None) -> None:
     table.add_column("params", justify="right", footer=f"{report.totals['params']:,}")
     table.add_column("mults", justify="right", footer=f"{report.totals['mults']:,}")
     table.add_column("share of mults", footer="100%")
+    table.add_column("RF", justify="right")
     for r in rows:
         share = r.mults / total_mults
         bar = "█" * round(share * 20) if r.mults else ""
         table.add_row(r.name, r.kind, shape_str(r.output_shape), f"{r.params:,}", f"{r.mults:,}",
-                      f"{bar} {share:.1%}" if r.mults else "")
+                      f"{bar} {share:.1%}" if r.mults else "", shape_str(r.receptive_field))
     console.print(table)
     for line in _summary_lines(report):
         console.print(line, highlight=False)

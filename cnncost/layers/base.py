@@ -160,8 +160,23 @@ class Kind:
     def mults(self, a: Args, ins: list[tuple], out: tuple) -> int:
         return 0
 
+    def mult_class(self, a: Args, ins: list[tuple]) -> str:
+        """Which kind of multiplication this layer does, for shares in `compare`:
+        standard (k x k), pointwise (1 x 1), depthwise, grouped, dense, or ''."""
+        return ""
+
+    def explain(self, a: Args, ins: list[tuple], out: tuple) -> list[str]:
+        """The multiplication formula with this layer's values substituted."""
+        return ["mults = 0 (only convolution and dense layers multiply under our convention)"]
+
     def flops(self, a: Args, ins: list[tuple], out: tuple) -> int:
         return 0
+
+    def window(self, a: Args, ins: list[tuple]):
+        """The sliding window for receptive fields: None for point-wise layers,
+        "global" when every output reads the whole map, else
+        ((kh, kw), (sh, sw), (dh, dw), (pad_top, pad_left))."""
+        return None
 
     def workspace(self, a: Args, ins: list[tuple], out: tuple) -> int:
         """Elements of temporary memory the NumPy forward needs per example, beyond its

@@ -24,6 +24,11 @@ def conv_geometry(a, shape):
     return oh, ow, pads
 
 
+def conv_window(a, ins):
+    pads = conv_geometry(a, ins[0])[2]
+    return a.kernel, a.stride, a.dilation, (pads[0], pads[2])
+
+
 def conv2d(x, kernel, bias, stride, dilation, pads, groups, ops):
     """NHWC convolution as one instrumented matrix product (im2col), a batched product
     with a group axis when grouped, or a broadcast multiply per kernel tap when depthwise:
@@ -126,11 +131,26 @@ class Conv(Kind):
         kh, kw = a.kernel
         return out[0] * out[1] * out[2] * kh * kw * (ins[0][2] // a.groups)
 
+    def mult_class(self, a, ins):
+        if a.groups > 1:
+            return "depthwise" if a.groups == ins[0][2] else "grouped"
+        return "pointwise" if a.kernel == (1, 1) else "standard"
+
+    def explain(self, a, ins, out):
+        kh, kw = a.kernel
+        c, g = ins[0][2], a.groups
+        per = f"{c} / {g}" if g > 1 else f"{c}"
+        return [f"mults = H_out x W_out x C_out x kh x kw x C_in{' / groups' if g > 1 else ''}"
+                f" = {out[0]} x {out[1]} x {out[2]} x {kh} x {kw} x {per} = {self.mults(a, ins, out):,}"]
+
     def flops(self, a, ins, out):
         return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
 
     def workspace(self, a, ins, out):
         return conv_workspace(a, ins[0], out)
+
+    def window(self, a, ins):
+        return conv_window(a, ins)
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
@@ -159,11 +179,22 @@ class DepthwiseConv(Kind):
         kh, kw = a.kernel
         return out[0] * out[1] * out[2] * kh * kw
 
+    def mult_class(self, a, ins):
+        return "depthwise"
+
+    def explain(self, a, ins, out):
+        kh, kw = a.kernel
+        return [f"mults = H_out x W_out x (C_in x multiplier) x kh x kw = {out[0]} x {out[1]} x "
+                f"{out[2]} x {kh} x {kw} = {self.mults(a, ins, out):,}"]
+
     def flops(self, a, ins, out):
         return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
 
     def workspace(self, a, ins, out):
         return conv_workspace(a, ins[0], out)
+
+    def window(self, a, ins):
+        return conv_window(a, ins)
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
@@ -181,8 +212,30 @@ class SeparableConv(Kind):
             "bias": Arg("bool", True)}
 
     def parts(self, a):
-        depthwise = {"kernel": list(a.kernel), "stride": list(a.stride), "dilation": list(a.dilation),
-                     "padding": a.padding if a.padding == "same" else list(a.padding),
-                     "depth_multiplier": a.depth_multiplier, "bias": False}
-        return [("depthwise", "depthwise_conv", depthwise),
-                ("pointwise", "conv", {"filters": a.filters, "kernel": 1, "bias": a.bias})]
+        return separable_parts(a, a.depth_multiplier)
+
+
+def window_args(a) -> dict:
+    """Normalised window arguments back in spec form, to build derived layers."""
+    return {"kernel": list(a.kernel), "stride": list(a.stride), "dilation": list(a.dilation),
+            "padding": a.padding if a.padding == "same" else list(a.padding)}
+
+
+def separable_parts(a, depth_multiplier=1):
+    return [("depthwise", "depthwise_conv", {**window_args(a), "depth_multiplier": depth_multiplier,
+                                             "bias": False}),
+            ("pointwise", "conv", {"filters": a.filters, "kernel": 1, "bias": a.bias})]
+
+
+def rewrite_parts(kind_name, a, in_shape, rewrite):
+    """What-if rewrites of a standard k x k convolution (k > 1, groups = 1):
+    ("separable",) -> depthwise k x k + pointwise 1 x 1;
+    ("bottleneck", R) -> a 1 x 1 reduction to C_in / R channels, then the convolution.
+    None when the layer is not one the rewrite applies to."""
+    if not rewrite or kind_name != "conv" or a.groups != 1 or a.kernel == (1, 1):
+        return None
+    if rewrite[0] == "separable":
+        return separable_parts(a)
+    reduced = max(1, in_shape[2] // rewrite[1])
+    conv = {**window_args(a), "filters": a.filters, "bias": a.bias}
+    return [("reduce", "conv", {"filters": reduced, "kernel": 1, "bias": False}), ("conv", "conv", conv)]

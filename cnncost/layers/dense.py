@@ -23,6 +23,14 @@ class Dense(Kind):
     def mults(self, a, ins, out):
         return numel(ins[0]) * a.units
 
+    def mult_class(self, a, ins):
+        return "dense"
+
+    def explain(self, a, ins, out):
+        lead = numel(ins[0]) // ins[0][-1]
+        pre = f"{lead} positions x " if lead > 1 else ""
+        return [f"mults = {pre}inputs x units = {pre}{ins[0][-1]} x {a.units} = {self.mults(a, ins, out):,}"]
+
     def flops(self, a, ins, out):
         return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
 
@@ -40,6 +48,9 @@ class Flatten(Kind):
 
     def output_shape(self, a, ins):
         return (numel(ins[0]),)
+
+    def window(self, a, ins):
+        return "global" if len(ins[0]) == 3 else None
 
     def forward(self, a, w, xs, ops):
         return xs[0].reshape(xs[0].shape[0], -1)

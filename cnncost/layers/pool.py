@@ -34,6 +34,10 @@ class _WindowPool(Kind):
         (oh, ow), _ = self.geometry(a, ins[0])
         return (oh, ow, ins[0][2])
 
+    def window(self, a, ins):
+        _, pads = self.geometry(a, ins[0])
+        return a.kernel, a.stride, (1, 1), (pads[0], pads[2])
+
     def workspace(self, a, ins, out):
         (kh, kw), (sh, sw) = a.kernel, a.stride
         padded = ((out[0] - 1) * sh + kh) * ((out[1] - 1) * sw + kw) * out[2]
@@ -120,6 +124,9 @@ class _GlobalPool(Kind):
         c = ins[0][2]
         return (1, 1, c) if a.keepdims else (c,)
 
+    def window(self, a, ins):
+        return "global"
+
 
 @register
 class GlobalAvgPool(_GlobalPool):
@@ -170,6 +177,11 @@ class AdaptiveAvgPool(Kind):
     def output_shape(self, a, ins):
         require_rank(ins[0], (3,))
         return (a.output_size[0], a.output_size[1], ins[0][2])
+
+    def window(self, a, ins):
+        # windows vary in size; the largest one and the mean step bound the field
+        (h, w, _), (oh, ow) = ins[0], a.output_size
+        return (-(-h // oh), -(-w // ow)), (max(1, h // oh), max(1, w // ow)), (1, 1), (0, 0)
 
     def flops(self, a, ins, out):
         h, w, c = ins[0]

@@ -1,0 +1,39 @@
+"""Receptive fields: for every layer, the size of the input region one output unit sees,
+its effective stride (jump) in input pixels, and the input coordinate of the top-left
+corner of the first unit's field (negative where padding reaches outside the image).
+
+Per axis: size_out = size_in + (k - 1) * d * jump_in; jump_out = jump_in * s;
+start_out = start_in - pad_before * jump_in. Over branches the largest field is taken.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .graph import Graph
+
+
+@dataclass(frozen=True)
+class Field:
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[int, int]
+
+
+def receptive_fields(graph: Graph) -> list[Field]:
+    fields = [Field((1, 1), (1, 1), (0, 0))]
+    for node in graph.layers:
+        base = max((fields[i] for i in node.inputs), key=lambda f: (f.size[0] * f.size[1], f.size))
+        win = node.kind.window(node.args, node.in_shapes)
+        if win is None:
+            fields.append(base)
+        elif win == "global":
+            h, w = node.in_shapes[0][:2]
+            size = tuple(s + (n - 1) * j for s, n, j in zip(base.size, (h, w), base.jump))
+            fields.append(Field(size, tuple(j * n for j, n in zip(base.jump, (h, w))), base.start))
+        else:
+            kernel, stride, dilation, lo = win
+            fields.append(Field(
+                tuple(s + (k - 1) * d * j for s, k, d, j in zip(base.size, kernel, dilation, base.jump)),
+                tuple(j * st for j, st in zip(base.jump, stride)),
+                tuple(s - p * j for s, p, j in zip(base.start, lo, base.jump))))
+    return fields

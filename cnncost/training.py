@@ -1,0 +1,88 @@
+"""Transfer learning and training cost: where the network is cut into a frozen base and a
+trained head, and what the backward pass costs per layer.
+
+Backward pass, per layer (documented in the README and tested against a hand derivation):
+- gradient w.r.t. the layer's input: needed only when some layer below it (an ancestor)
+  has trainable weights; for conv and dense it costs exactly the forward MACs (each
+  forward product x*w has one backward product dy*w); other layers are charged their
+  forward FLOPs and no mults;
+- gradient w.r.t. the weights: only for trainable layers with weights; for conv and
+  dense again the forward MACs (dy*x), plus one add per output element for a bias.
+"""
+from __future__ import annotations
+
+from .errors import SpecError
+from .graph import Graph
+
+
+def _matching(graph: Graph, name: str) -> list[int]:
+    idx = [n.index for n in graph.layers if n.name == name or n.name.startswith(name + ".")]
+    if not idx:
+        raise SpecError(f"no layer or block named '{name}' to cut at")
+    return idx
+
+
+def apply_cut(graph: Graph, trainable_from: str | None = None, freeze_until: str | None = None) -> None:
+    """Freeze every layer before `trainable_from` (its first layer), or up to and
+    including `freeze_until` (its last layer), in topological order."""
+    if trainable_from and freeze_until:
+        raise SpecError("give either --trainable-from or --freeze-until, not both")
+    if trainable_from:
+        cut = min(_matching(graph, trainable_from))
+    elif freeze_until:
+        cut = max(_matching(graph, freeze_until)) + 1
+    else:
+        return
+    for node in graph.layers:
+        if node.index < cut:
+            node.trainable = False
+
+
+def has_weights(node) -> bool:
+    return bool(node.kind.weight_shapes(node.args, node.in_shapes))
+
+
+def backward(graph: Graph) -> list[dict]:
+    """Per layer (graph.layers order): input_grad and weight_grad mults and flops."""
+    learns = [False] * len(graph.nodes)      # this node or an ancestor has trainable weights
+    rows = []
+    for node in graph.layers:
+        k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
+        own = node.trainable and has_weights(node)
+        needs_input_grad = any(learns[i] for i in node.inputs)
+        learns[node.index] = own or needs_input_grad
+        fwd_mults = k.mults(a, ins, out)
+        row = {"input_grad_mults": 0, "input_grad_flops": 0, "weight_grad_mults": 0, "weight_grad_flops": 0}
+        if needs_input_grad:
+            row["input_grad_mults"] = fwd_mults
+            row["input_grad_flops"] = 2 * fwd_mults if fwd_mults else k.flops(a, ins, out)
+        if own:
+            row["weight_grad_mults"] = fwd_mults
+            bias = k.weight_shapes(a, ins).get("bias")
+            out_elems = 1
+            for d in out:
+                out_elems *= d
+            row["weight_grad_flops"] = 2 * fwd_mults + (out_elems if bias else 0) if fwd_mults \
+                else 2 * out_elems   # BN gamma/beta: a multiply-add per element
+        rows.append(row)
+    return rows
+
+
+def cut_summary(graph: Graph, itemsize: int) -> dict:
+    """Forward cost of the frozen base vs the trained head, and the bytes per example of
+    caching the features that cross the cut (outputs of frozen layers read by trained ones)."""
+    frozen = {n.index for n in graph.layers if not n.trainable}
+    base = sum(n.kind.mults(n.args, n.in_shapes, n.out_shape) for n in graph.layers if n.index in frozen)
+    head = sum(n.kind.mults(n.args, n.in_shapes, n.out_shape) for n in graph.layers if n.index not in frozen)
+    crossing = {i for n in graph.layers if n.index not in frozen for i in n.inputs if i in frozen}
+    if frozen and not crossing and len(frozen) == len(graph.layers):
+        crossing = {graph.output.index}
+    elements = 0
+    for i in crossing:
+        size = 1
+        for d in graph.nodes[i].out_shape:
+            size *= d
+        elements += size
+    return {"frozen_layers": len(frozen), "frozen_forward_mults": base, "trainable_forward_mults": head,
+            "cut_features": sorted(graph.nodes[i].name for i in crossing),
+            "cached_feature_bytes_per_example": elements * itemsize}
