@@ -55,22 +55,152 @@ def format_option(choices=render.FORMATS):
                         show_default=True, help="Output format.")
 
 
+def analysis_options(f):
+    """Options shared by report and compare: dtype, transfer-learning cut, training, rewrites."""
+    f = click.option("--dtype", type=click.Choice(["float32", "float16", "int8"]), default="float32",
+                     show_default=True, help="Element type for activation and weight memory.")(f)
+    f = click.option("--trainable-from", default=None, metavar="LAYER",
+                     help="Freeze every layer before LAYER (a layer or block name).")(f)
+    f = click.option("--freeze-until", default=None, metavar="LAYER",
+                     help="Freeze LAYER and every layer before it.")(f)
+    f = click.option("--training", is_flag=True, help="Add the backward pass per layer.")(f)
+    f = click.option("--rewrite", default=None, metavar="separable|bottleneck=R",
+                     help="What-if: rewrite every standard kxk convolution.")(f)
+    return f
+
+
 @cli.command()
 @click.argument("spec")
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="Group rows by the first N parts of their dotted names.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
-@format_option()
+@format_option(render.FORMATS + ("dot", "mermaid"))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write to FILE (atomically) instead of stdout.")
-def report(spec, depth, batch, sets, fmt, output):
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Chart mults and params per layer to FILE.svg|png (needs cnncost[plot]).")
+@analysis_options
+def report(spec, depth, batch, sets, fmt, output, plot, dtype, trainable_from, freeze_until,
+           training, rewrite):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
-    rep = analysis.analyze(spec, batch=batch, overrides=list(sets), limits=limits())
-    if fmt == "table" and not output:
+    kw = dict(batch=batch, overrides=list(sets), limits=limits(), dtype=dtype,
+              trainable_from=trainable_from, freeze_until=freeze_until, training=training)
+    if rewrite:
+        from . import render_compare, whatif
+        original, rep, savings = whatif.savings(spec, rewrite, **kw)
+    else:
+        rep = analysis.analyze(spec, **kw)
+    if plot:
+        from . import plot as plotting
+        rows = rep.grouped(depth)
+        plotting.bars(plot, f"{rep.name}: per-layer cost", [r.name for r in rows],
+                      {"mults": [r.mults for r in rows], "params": [r.params for r in rows]})
+    if fmt in ("dot", "mermaid"):
+        from . import render_graph
+        emit(render_graph.to_dot(rep) if fmt == "dot" else render_graph.to_mermaid(rep), output)
+    elif fmt == "table" and not output:
         render.print_table(rep, depth)
-        return
-    emit(render.render(rep, fmt, depth), output)
+        if rewrite:
+            render_compare.print_savings(savings, original, rep, rewrite)
+    elif fmt == "json" and rewrite:
+        import json
+        data = render.report_dict(rep, depth)
+        data["savings"] = render_compare.savings_dict(savings, original, rep, rewrite)
+        emit(json.dumps(data, indent=2) + "\n", output)
+    else:
+        emit(render.render(rep, fmt, depth), output)
+
+
+@cli.command(name="compare")
+@click.argument("specs", nargs=-1, required=True)
+@format_option(("table", "json", "csv", "markdown"))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Chart mults and params per architecture (needs cnncost[plot]).")
+@analysis_options
+def compare_cmd(specs, fmt, output, plot, dtype, trainable_from, freeze_until, training, rewrite):
+    """Architectures side by side, with ratios to the first. Variants: NAME@VAR=VALUE,...
+    (also batch, dtype, trainable_from, freeze_until, rewrite per column)."""
+    from . import compare as cmp
+    from . import render_compare
+    if freeze_until:
+        raise CnnCostError("compare takes per-column freeze_until in variants: NAME@freeze_until=LAYER")
+    columns = cmp.compare(specs, training=training, dtype=dtype, rewrite=rewrite,
+                          trainable_from=trainable_from, limits=limits())
+    if plot:
+        from . import plot as plotting
+        plotting.bars(plot, "compare", [c.label for c in columns],
+                      {"mults": [c.values["mults"] for c in columns],
+                       "params": [c.values["params"] for c in columns]})
+    if fmt == "table" and not output:
+        render_compare.print_compare(columns)
+    else:
+        emit(render_compare.compare_text(columns, fmt), output)
+
+
+@cli.command(name="sweep")
+@click.argument("spec")
+@click.option("--set", "sets", multiple=True, required=True, metavar="NAME=V1,V2,...",
+              help="A variable and its values (repeat for a grid).")
+@click.option("--metric", type=click.Choice(["mults", "params", "flops", "activations",
+                                             "peak_activation_bytes"]), default="mults", show_default=True)
+@format_option(("table", "json", "csv"))
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for large grids.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None)
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Chart the metric per cell (needs cnncost[plot]).")
+def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
+    """The metric over a grid of variable values, e.g. MobileNet's width x resolution."""
+    from . import render_compare
+    from . import sweep as swp
+    names, values = swp.parse_axes(sets)
+    total = 1
+    for v in values:
+        total *= len(v)
+    progress, tick = _progress(total)
+    if progress is not None:
+        progress.start()
+    try:
+        grid = swp.sweep(spec, sets, jobs=jobs, on_cell=(lambda: tick(None)) if progress else None,
+                         limits=limits())
+    finally:
+        if progress is not None:
+            progress.stop()
+    if plot:
+        from . import plot as plotting
+        labels = [",".join(f"{n}={v}" for n, v in zip(grid.names, c)) for c in grid.cells]
+        plotting.bars(plot, f"{grid.spec}: {metric}", labels, {metric: [v[metric] for v in grid.cells.values()]})
+    if fmt == "table" and not output:
+        render_compare.print_sweep(grid, metric)
+    else:
+        emit(render_compare.sweep_text(grid, metric, fmt), output)
+
+
+@cli.command(name="explain")
+@click.argument("target")
+@click.argument("layer", required=False)
+@click.option("--input", "input_shape", default=None, metavar="HxWxC", help="Calculator mode: input shape.")
+@click.option("--filters", type=click.IntRange(min=1), default=None)
+@click.option("--kernel", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--padding", default="valid", show_default=True, help="valid, same or an integer.")
+@click.option("--separable", is_flag=True, help="Also derive the depthwise separable version.")
+@click.option("--units", type=click.IntRange(min=1), default=None, help="For `explain dense`.")
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, separable, units, sets):
+    """Derivations step by step: `explain conv --input 6x6x3 --filters 5 --kernel 3 --separable`
+    (calculator), or `explain resnet50 layer3.block2.conv2` (a layer of a network)."""
+    from . import explain
+    if layer is not None:
+        lines = explain.layer(target, layer, overrides=list(sets), limits=limits())
+    else:
+        if input_shape is None:
+            raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
+        lines = explain.calculator(target, input_shape, filters=filters, kernel=kernel, stride=stride,
+                                   padding=padding, separable=separable, units=units)
+    click.echo("\n".join(lines))
 
 
 @cli.command(name="list")

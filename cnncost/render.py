@@ -80,12 +80,25 @@ def to_markdown(report: Report, depth: int | None = None) -> str:
 
 def _summary_lines(report: Report) -> list[str]:
     t = report.totals
-    return [
+    extra = []
+    if "transfer" in t:
+        x = t["transfer"]
+        extra.append(f"transfer: frozen base {x['frozen_layers']} layers, {x['frozen_forward_mults']:,} "
+                     f"mults; trained head {x['trainable_forward_mults']:,} mults; caching the features at "
+                     f"the cut ({', '.join(x['cut_features'])}) takes {x['cached_feature_bytes_per_example']:,} "
+                     f"bytes per example ({report.dtype})")
+    if "training" in t:
+        x = t["training"]
+        extra.append(f"training step: forward {t['mults']:,} + input gradients {x['input_grad_mults']:,} + "
+                     f"weight gradients {x['weight_grad_mults']:,} = {x['training_mults']:,} mults; "
+                     f"{x['training_flops']:,} flops")
+    return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
         f"frozen {t['frozen_params']:,}; non-trainable BN statistics {t['non_trainable_params']:,}",
         f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})",
         f"activations {t['activations']:,} elements; peak live {t['peak_activations']:,} "
-        f"elements = {si(t['peak_activation_bytes'])}B float32; weights {si(t['param_bytes'])}B",
+        f"elements = {si(t['peak_activation_bytes'])}B {report.dtype}; weights {si(t['param_bytes'])}B; "
+        f"weighted depth {t['weighted_depth']}",
     ]
 
 

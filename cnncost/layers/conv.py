@@ -24,6 +24,15 @@ def conv_geometry(a, shape):
     return oh, ow, pads
 
 
+def window_explain(a, ins) -> list[str]:
+    """Output size per axis: out = floor((in + pad_before + pad_after - span) / stride) + 1."""
+    pads = conv_geometry(a, ins[0])[2]
+    pad_rule = " (TensorFlow 'same': out = ceil(in / stride))" if a.padding == "same" else ""
+    return [f"H_out = {geometry.describe(ins[0][0], a.kernel[0], a.stride[0], a.dilation[0], pads[0], pads[1])}"
+            + pad_rule,
+            f"W_out = {geometry.describe(ins[0][1], a.kernel[1], a.stride[1], a.dilation[1], pads[2], pads[3])}"]
+
+
 def conv_window(a, ins):
     pads = conv_geometry(a, ins[0])[2]
     return a.kernel, a.stride, a.dilation, (pads[0], pads[2])
@@ -137,6 +146,9 @@ class Conv(Kind):
         return "pointwise" if a.kernel == (1, 1) else "standard"
 
     def explain(self, a, ins, out):
+        return window_explain(a, ins) + self._mults_explain(a, ins, out)
+
+    def _mults_explain(self, a, ins, out):
         kh, kw = a.kernel
         c, g = ins[0][2], a.groups
         per = f"{c} / {g}" if g > 1 else f"{c}"
@@ -184,7 +196,7 @@ class DepthwiseConv(Kind):
 
     def explain(self, a, ins, out):
         kh, kw = a.kernel
-        return [f"mults = H_out x W_out x (C_in x multiplier) x kh x kw = {out[0]} x {out[1]} x "
+        return window_explain(a, ins) + [f"mults = H_out x W_out x (C_in x multiplier) x kh x kw = {out[0]} x {out[1]} x "
                 f"{out[2]} x {kh} x {kw} = {self.mults(a, ins, out):,}"]
 
     def flops(self, a, ins, out):

@@ -41,3 +41,11 @@ def resolve(in_hw, kernel, stride, dilation, padding, ceil_mode=False):
     oh = window_out(h, kh, sh, dh, pads[0], pads[1], ceil_mode, "height")
     ow = window_out(w, kw, sw, dw, pads[2], pads[3], ceil_mode, "width")
     return (oh, ow), pads
+
+
+def describe(size, k, s, d, lo, hi, ceil_mode=False) -> str:
+    """The output-size formula of one axis with its values substituted."""
+    span = f"{d} x ({k} - 1) + 1" if d > 1 else f"{k}"
+    rnd = "ceil" if ceil_mode else "floor"
+    out = window_out(size, k, s, d, lo, hi, ceil_mode, "axis")
+    return f"{rnd}(({size} + {lo} + {hi} - {span}) / {s}) + 1 = {out}"

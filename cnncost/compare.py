@@ -1,0 +1,86 @@
+"""`cnncost compare`: architectures side by side, with ratios to the first column.
+
+A column is a spec name or file, optionally with a variant: `mobilenet_v1@alpha=0.5,resolution=160`.
+Besides spec variables a variant may set batch, dtype, trainable_from, freeze_until, rewrite.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .analysis import DTYPE_BYTES, MULT_CLASSES, Report, analyze
+from .build import parse_overrides
+from .errors import SpecError
+
+SPECIAL = ("batch", "dtype", "trainable_from", "freeze_until", "rewrite")
+METRICS = ("params", "trainable_params", "mults", "flops", "activations", "peak_activation_bytes",
+           "param_bytes", "weighted_depth")
+
+
+@dataclass
+class Column:
+    label: str
+    report: Report
+    values: dict
+
+
+def parse_variant(text: str) -> tuple[str, dict, dict]:
+    """'name@a=1,b=2' -> (name, spec overrides, analysis options)."""
+    name, _, rest = text.partition("@")
+    if not name:
+        raise SpecError(f"bad architecture '{text}': expected NAME or NAME@VAR=VALUE,...")
+    pairs = [p for p in rest.split(",") if p.strip()] if rest else []
+    values = parse_overrides(pairs)
+    options = {k: values.pop(k) for k in list(values) if k in SPECIAL}
+    if "batch" in options and (not isinstance(options["batch"], int) or options["batch"] < 1):
+        raise SpecError(f"{text}: batch must be a positive integer")
+    for key in ("trainable_from", "freeze_until", "rewrite", "dtype"):
+        if key in options:
+            options[key] = str(options[key])
+    return name, values, options
+
+
+def column(text: str, *, training: bool = False, dtype: str = "float32", rewrite: str | None = None,
+           trainable_from: str | None = None, limits=None) -> Column:
+    name, overrides, options = parse_variant(text)
+    kw = {"dtype": dtype, "rewrite": rewrite, "trainable_from": trainable_from, **options}
+    if limits is not None:
+        kw["limits"] = limits
+    report = analyze(name, overrides=overrides, training=training, **kw)
+    t = report.totals
+    values = {m: t[m] for m in METRICS}
+    total = t["mults"] or 1
+    for cls in MULT_CLASSES:
+        values[f"share_{cls}"] = t["mults_by_class"][cls] / total
+    if training:
+        values["training_mults"] = t["training"]["training_mults"]
+    if "transfer" in t:
+        values["frozen_forward_mults"] = t["transfer"]["frozen_forward_mults"]
+        values["cached_feature_bytes_per_example"] = t["transfer"]["cached_feature_bytes_per_example"]
+    return Column(text, report, values)
+
+
+def compare(specs, **kw) -> list[Column]:
+    if not specs:
+        raise SpecError("compare needs at least one architecture")
+    if kw.get("dtype", "float32") not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype '{kw['dtype']}' (known: {', '.join(DTYPE_BYTES)})")
+    return [column(s, **kw) for s in specs]
+
+
+def rows(columns: list[Column]) -> list[tuple[str, list]]:
+    """(metric, [value per column]) for every metric any column has, in a stable order."""
+    keys = []
+    for c in columns:
+        keys += [k for k in c.values if k not in keys]
+    return [(k, [c.values.get(k) for c in columns]) for k in keys]
+
+
+def ratio(value, first):
+    if isinstance(value, (int, float)) and isinstance(first, (int, float)) and first:
+        return value / first
+    return None
+
+
+def to_dict(columns: list[Column]) -> dict:
+    return {"columns": [c.label for c in columns],
+            "metrics": {k: {"values": v, "ratio_to_first": [ratio(x, v[0]) for x in v]} for k, v in rows(columns)}}

@@ -1,0 +1,68 @@
+"""Charts with matplotlib (an optional extra: pip install 'cnncost[plot]')."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import CnnCostError
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        raise CnnCostError("--plot needs matplotlib: pip install 'cnncost[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _check_path(path: str) -> None:
+    if Path(path).suffix.lower() not in (".svg", ".png", ".pdf"):
+        raise CnnCostError(f"--plot {path}: use a .svg, .png or .pdf file name")
+    if not Path(path).resolve().parent.is_dir():
+        raise CnnCostError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+
+
+def bars(path: str, title: str, labels: list[str], series: dict[str, list[float]]) -> None:
+    """One horizontal bar chart per series (e.g. mults and params), sharing the labels."""
+    _check_path(path)
+    plt = _pyplot()
+    height = max(3.0, 0.22 * len(labels) + 1.5)
+    fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series) + 2, height), sharey=True)
+    axes = axes if len(series) > 1 else [axes]
+    for ax, (name, values) in zip(axes, series.items()):
+        ax.barh(range(len(labels)), values, color="#4477aa")
+        ax.set_title(name)
+        ax.set_xscale("log" if max(values or [0]) > 0 and min(v for v in values if v > 0) * 1e3
+                      < max(values) else "linear")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(labels)), labels, fontsize=7)
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def scatter(path: str, title: str, points: list[tuple[str, float, float]], xlabel: str, ylabel: str,
+            lines: list[tuple[list[float], list[float], str]] = ()) -> None:
+    """Labelled points on log-log axes (a roofline), with optional reference lines."""
+    _check_path(path)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for xs, ys, label in lines:
+        ax.plot(xs, ys, "-", color="#aa3377", label=label)
+    ax.scatter([p[1] for p in points], [p[2] for p in points], s=12, color="#4477aa")
+    for label, x, y in points[:: max(1, len(points) // 25)]:
+        ax.annotate(label, (x, y), fontsize=6, alpha=0.7)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    if lines:
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

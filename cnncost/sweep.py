@@ -1,0 +1,68 @@
+"""`cnncost sweep`: one metric over a grid of variable values (MobileNet Tables 6-7)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from .analysis import analyze
+from .build import _parse_override
+from .errors import SpecError
+
+
+@dataclass
+class Grid:
+    spec: str
+    names: list[str]
+    values: list[list]
+    cells: dict            # tuple of values -> {metric: value}
+
+
+def parse_axes(pairs) -> tuple[list[str], list[list]]:
+    names, values = [], []
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        name = name.strip()
+        if not sep or not name.isidentifier() or not text.strip():
+            raise SpecError(f"bad --set '{pair}': expected NAME=V1,V2,...")
+        if name in names:
+            raise SpecError(f"--set {name} given twice")
+        names.append(name)
+        values.append([_parse_override(v.strip()) for v in text.split(",") if v.strip()])
+    if not names:
+        raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
+    return names, values
+
+
+def _cell(args):
+    spec, names, combo, limits = args
+    t = analyze(spec, overrides=dict(zip(names, combo)), limits=limits).totals
+    return combo, {k: t[k] for k in ("params", "mults", "flops", "activations", "peak_activation_bytes")}
+
+
+def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid:
+    from .limits import DEFAULT
+
+    names, values = parse_axes(pairs)
+    combos = list(itertools.product(*values))
+    tasks = [(spec, names, combo, limits or DEFAULT) for combo in combos]
+    _cell(tasks[0])   # a bad spec or variable fails here, once, in this process
+    cells = {}
+    if jobs > 1 and len(tasks) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for combo, result in pool.map(_cell, tasks, chunksize=max(1, len(tasks) // (4 * jobs))):
+                cells[combo] = result
+                if on_cell:
+                    on_cell()
+    else:
+        for task in tasks:
+            combo, result = _cell(task)
+            cells[combo] = result
+            if on_cell:
+                on_cell()
+    return Grid(spec, names, values, cells)
+
+
+def to_dict(grid: Grid) -> dict:
+    return {"spec": grid.spec, "axes": dict(zip(grid.names, grid.values)),
+            "cells": [{**dict(zip(grid.names, combo)), **vals} for combo, vals in grid.cells.items()]}
