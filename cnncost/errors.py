@@ -48,7 +48,8 @@ class CnnCostError(Exception):
             parts.append(f"layer '{self.layer}'")
             parts.append(f" ({self.kind}): " if self.kind else ": ")
         parts.append(self.message)
-        return "".join(parts)
+        # one line, always: newlines quoted from a spec (an expression, a name) are escaped
+        return "".join(parts).replace("\r", "\\r").replace("\n", "\\n")
 
 
 class SpecError(CnnCostError):

@@ -91,3 +91,10 @@ def test_debug_shows_the_traceback(tmp_path):
     (tmp_path / "bad.yaml").write_text("input: [4, 4, 1]\nlayers: [{kind: nope}]\n")
     r = CliRunner().invoke(cli, ["--debug", "report", str(tmp_path / "bad.yaml")])
     assert r.exit_code != 0 and r.exception is not None
+
+
+def test_messages_stay_on_one_line_with_newlines_in_expressions(tmp_path):
+    """Found by the long fuzz run: an expression spanning lines made a two-line message."""
+    (tmp_path / "bad.yaml").write_text('input: [4, 4, 1]\nlayers:\n  - {kind: conv, filters: "1 +\n\n (", kernel: 1}\n')
+    r = CliRunner().invoke(cli, ["report", str(tmp_path / "bad.yaml")])
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "invalid expression" in r.output
