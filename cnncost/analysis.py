@@ -27,6 +27,8 @@ CONVENTIONS = {
               "frozen_params; BN running statistics reported separately as non_trainable_params",
     "activations": "output elements per layer, batch included; peak = largest set of live "
                    "outputs over the topological order (bytes for the report's dtype)",
+    "traffic": "bytes_read = inputs + weights, bytes_written = output, each layer on its own "
+               "(no fusion or cache reuse), for the report's dtype; intensity = flops / bytes",
     "receptive_field": "input pixels one output unit sees (h, w), its stride in input pixels, "
                        "and the top-left input coordinate of the first unit's field; over "
                        "branches the largest",
@@ -38,7 +40,7 @@ CONVENTIONS_SHORT = ("mults = MACs of conv + dense layers (bias adds are not mul
                      "statistics (non-trainable); SI units")
 
 COUNT_FIELDS = ("params", "trainable_params", "frozen_params", "non_trainable_params",
-                "mults", "flops", "activations")
+                "mults", "flops", "activations", "bytes_read", "bytes_written")
 
 
 @dataclass
@@ -60,6 +62,9 @@ class LayerCost:
     rf_stride: list[int] = field(default_factory=list)
     rf_start: list[int] = field(default_factory=list)
     training: dict | None = None     # backward-pass costs, with --training
+    bytes_read: int = 0              # inputs + weights (+ BN statistics), for the report's dtype
+    bytes_written: int = 0           # the output
+    intensity: float = 0.0           # flops / (bytes_read + bytes_written)
 
 
 @dataclass
@@ -99,12 +104,18 @@ class Report:
                 continue
             for f in COUNT_FIELDS:
                 setattr(g, f, getattr(g, f) + getattr(row, f))
+            g.intensity = intensity(g.flops, g.bytes_read + g.bytes_written)
             if row.training:
                 g.training = {k: g.training[k] + v for k, v in row.training.items()}
             g.kind, g.family, g.mult_class = "block", "block", ""
             g.output_shape, g.receptive_field = list(row.output_shape), row.receptive_field
             g.rf_stride, g.rf_start = row.rf_stride, row.rf_start
         return list(groups.values())
+
+
+def intensity(flops: int, nbytes: int) -> float:
+    """Arithmetic intensity in FLOPs per byte moved (0 when nothing moves)."""
+    return flops / nbytes if nbytes else 0.0
 
 
 def peak_live_elements(graph: Graph) -> int:
@@ -149,19 +160,26 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
         weights = sum(numel(s) for s in k.weight_shapes(a, ins).values())
         stats = sum(numel(s) for s in k.stat_shapes(a, ins).values())
         rf = fields[node.index]
+        # memory traffic with no reuse across layers: every input and weight read once per
+        # batch, the output written once
+        read = (sum(numel(s) for s in ins) * batch + weights + stats) * itemsize
+        written = numel(out) * batch * itemsize
+        flops = k.flops(a, ins, out) * batch
         rows.append(LayerCost(
             name=node.name, kind=node.label, inputs=[names[i] for i in node.inputs],
             output_shape=list(out), params=weights,
             trainable_params=weights if node.trainable else 0,
             frozen_params=0 if node.trainable else weights,
             non_trainable_params=stats,
-            mults=k.mults(a, ins, out) * batch, flops=k.flops(a, ins, out) * batch,
+            mults=k.mults(a, ins, out) * batch, flops=flops,
             activations=numel(out) * batch, family=k.family, mult_class=k.mult_class(a, ins),
             receptive_field=list(rf.size), rf_stride=list(rf.jump), rf_start=list(rf.start),
             training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
+            bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
         ))
     totals = {f: sum(getattr(r, f) for r in rows) for f in COUNT_FIELDS}
     totals["layers"] = len(rows)
+    totals["intensity"] = intensity(totals["flops"], totals["bytes_read"] + totals["bytes_written"])
     totals["weighted_depth"] = weighted_depth(graph)
     totals["mults_by_class"] = {c: sum(r.mults for r in rows if r.mult_class == c) for c in MULT_CLASSES}
     totals["peak_activations"] = peak_live_elements(graph) * batch

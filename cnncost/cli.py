@@ -80,9 +80,11 @@ def analysis_options(f):
               help="Write to FILE (atomically) instead of stdout.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Chart mults and params per layer to FILE.svg|png (needs cnncost[plot]).")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False), default=None,
+              help="A device profile (cnncost calibrate): adds roofline time estimates.")
 @analysis_options
-def report(spec, depth, batch, sets, fmt, output, plot, dtype, trainable_from, freeze_until,
-           training, rewrite):
+def report(spec, depth, batch, sets, fmt, output, plot, profile_path, dtype, trainable_from,
+           freeze_until, training, rewrite):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
     kw = dict(batch=batch, overrides=list(sets), limits=limits(), dtype=dtype,
               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
@@ -96,6 +98,20 @@ def report(spec, depth, batch, sets, fmt, output, plot, dtype, trainable_from, f
         rows = rep.grouped(depth)
         plotting.bars(plot, f"{rep.name}: per-layer cost", [r.name for r in rows],
                       {"mults": [r.mults for r in rows], "params": [r.params for r in rows]})
+    if profile_path:
+        from . import render_roofline, roofline
+        profile = roofline.load_profile(profile_path)
+        estimates = roofline.estimate(rep, profile)
+        if fmt == "table" and not output:
+            render.print_table(rep, depth)
+            render_roofline.print_estimates(rep, profile, estimates)
+            return
+        if fmt == "json":
+            import json
+            data = render.report_dict(rep, depth)
+            data["roofline"] = render_roofline.estimates_dict(profile, estimates)
+            emit(json.dumps(data, indent=2) + "\n", output)
+            return
     if fmt in ("dot", "mermaid"):
         from . import render_graph
         emit(render_graph.to_dot(rep) if fmt == "dot" else render_graph.to_mermaid(rep), output)
@@ -118,8 +134,13 @@ def report(spec, depth, batch, sets, fmt, output, plot, dtype, trainable_from, f
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None)
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Chart mults and params per architecture (needs cnncost[plot]).")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False), default=None,
+              help="A device profile: adds roofline-estimated and executor-measured time.")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Forward passes per column when measuring time (with --profile).")
 @analysis_options
-def compare_cmd(specs, fmt, output, plot, dtype, trainable_from, freeze_until, training, rewrite):
+def compare_cmd(specs, fmt, output, plot, profile_path, repeat, dtype, trainable_from, freeze_until,
+                training, rewrite):
     """Architectures side by side, with ratios to the first. Variants: NAME@VAR=VALUE,...
     (also batch, dtype, trainable_from, freeze_until, rewrite per column)."""
     from . import compare as cmp
@@ -128,6 +149,9 @@ def compare_cmd(specs, fmt, output, plot, dtype, trainable_from, freeze_until, t
         raise CnnCostError("compare takes per-column freeze_until in variants: NAME@freeze_until=LAYER")
     columns = cmp.compare(specs, training=training, dtype=dtype, rewrite=rewrite,
                           trainable_from=trainable_from, limits=limits())
+    if profile_path:
+        from . import roofline
+        cmp.add_time(columns, roofline.load_profile(profile_path), repeat=repeat)
     if plot:
         from . import plot as plotting
         plotting.bars(plot, "compare", [c.label for c in columns],
@@ -353,6 +377,39 @@ def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
             click.echo(f"FAIL: layer '{row.name}': shape {row.executed_shape} vs {row.output_shape}, "
                        f"mults {row.executed_mults:,} vs {row.mults:,}", err=True)
     sys.exit(0 if result.ok else 1)
+
+
+@cli.command(name="calibrate")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the profile YAML to FILE (default: print it).")
+def calibrate_cmd(output):
+    """Measure this machine (NumPy float32 matmul FLOP/s, copy bandwidth) as a device profile."""
+    from . import roofline
+    emit(roofline.profile_yaml(roofline.calibrate()), output)
+
+
+@cli.command(name="latency")
+@click.argument("spec")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False), required=True,
+              help="A device profile (cnncost calibrate).")
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@format_option(("table", "json"))
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Roofline chart, one point per layer (needs cnncost[plot]).")
+def latency_cmd(spec, profile_path, repeat, batch, sets, fmt, plot):
+    """Roofline-predicted vs executor-measured time per layer, and their rank correlation."""
+    from . import render_roofline, roofline
+    result = roofline.latency(spec, roofline.load_profile(profile_path), repeat=repeat, batch=batch,
+                              overrides=list(sets), limits=limits())
+    if plot:
+        render_roofline.plot(plot, result.report, result.profile)
+    if fmt == "json":
+        import json
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        render_roofline.print_latency(result)
 
 
 def main(argv=None):

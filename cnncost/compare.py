@@ -84,3 +84,15 @@ def ratio(value, first):
 def to_dict(columns: list[Column]) -> dict:
     return {"columns": [c.label for c in columns],
             "metrics": {k: {"values": v, "ratio_to_first": [ratio(x, v[0]) for x in v]} for k, v in rows(columns)}}
+
+
+def add_time(columns: list[Column], profile, repeat: int = 5) -> None:
+    """Roofline-estimated time and the executor's measured median forward time per column."""
+    from .roofline import estimate, total_seconds
+    from .verify import verify
+
+    for c in columns:
+        c.values["estimated_seconds"] = total_seconds(estimate(c.report, profile))
+        name, overrides, options = parse_variant(c.label)
+        v = verify(name, overrides=overrides, batch=options.get("batch", 1), repeat=repeat)
+        c.values["measured_seconds"] = v.forward_seconds_median

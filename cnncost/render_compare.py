@@ -17,6 +17,7 @@ LABELS = {
     "share_depthwise": "share: depthwise", "share_grouped": "share: grouped", "share_dense": "share: dense",
     "training_mults": "training mults (fwd+bwd)", "frozen_forward_mults": "frozen base mults",
     "cached_feature_bytes_per_example": "cached features / example",
+    "estimated_seconds": "roofline time", "measured_seconds": "executor time (median)",
 }
 
 
@@ -29,6 +30,8 @@ def _value(metric: str, v) -> str:
         return f"{si(v)}B"
     if metric == "weighted_depth":
         return str(v)
+    if metric.endswith("seconds"):
+        return f"{v * 1000:.1f} ms"
     return f"{v:,}"
 
 

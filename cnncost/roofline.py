@@ -1,0 +1,178 @@
+"""From operation counts to time: a device profile (peak FLOP/s, memory bandwidth), a
+roofline estimate per layer, calibration on this machine, and a comparison of the
+estimate with the NumPy executor's measured times.
+
+Roofline: time = max(flops / peak_flops, bytes / bandwidth); a layer whose byte term is
+the larger one is memory-bound.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+from .analysis import Report
+from .errors import CnnCostError, SpecError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    peak_flops: float        # FLOP/s
+    bandwidth: float         # bytes/s
+    source: str = ""
+
+    @property
+    def ridge(self) -> float:
+        """The intensity (FLOP/byte) where compute and memory time are equal."""
+        return self.peak_flops / self.bandwidth
+
+
+def load_profile(path: str) -> Profile:
+    from .check import parse_quantity
+    from .yamlload import YMap, load_yaml
+
+    try:
+        with open(path, "rb") as fh:
+            doc = load_yaml(fh.read(), path)
+    except FileNotFoundError:
+        raise SpecError(f"profile {path}: no such file") from None
+    except OSError as exc:
+        raise SpecError(f"profile {path}: cannot read ({exc.strerror})") from None
+    if not isinstance(doc, YMap):
+        raise SpecError(f"profile {path}: expected a mapping with peak_flops and bandwidth")
+    for key in doc:
+        if key not in ("name", "peak_flops", "bandwidth", "source"):
+            raise SpecError(f"unknown key '{key}' (known: name, peak_flops, bandwidth, source)",
+                            loc=doc.loc_of(key))
+    values = {}
+    for key in ("peak_flops", "bandwidth"):
+        if key not in doc:
+            raise SpecError(f"profile needs `{key}`", loc=doc.loc)
+        try:
+            values[key] = float(parse_quantity(doc[key], key))
+        except CnnCostError as exc:
+            raise exc.with_context(loc=doc.loc_of(key))
+        if values[key] <= 0:
+            raise SpecError(f"`{key}` must be positive", loc=doc.loc_of(key))
+    return Profile(str(doc.get("name", path)), values["peak_flops"], values["bandwidth"],
+                   str(doc.get("source", "")))
+
+
+def profile_yaml(p: Profile) -> str:
+    return (f"# cnncost device profile ({p.source})\nname: {p.name}\n"
+            f"peak_flops: {p.peak_flops:.4g}   # FLOP/s, float32 matmul\n"
+            f"bandwidth: {p.bandwidth:.4g}    # bytes/s, large-array copy (read + write)\n"
+            f"source: \"{p.source}\"\n")
+
+
+def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5) -> Profile:
+    """Measure this machine: NumPy float32 matmul throughput and large-array copy bandwidth
+    (a copy moves 2 bytes per byte copied: one read, one write)."""
+    import platform
+
+    import numpy as np
+
+    def best(fn):
+        fn()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
+    b = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
+    flops = 2 * matmul_n**3 / best(lambda: np.matmul(a, b))
+    src = np.ones(copy_mb * 1024 * 1024 // 4, np.float32)
+    dst = np.empty_like(src)
+    bandwidth = 2 * src.nbytes / best(lambda: np.copyto(dst, src))
+    return Profile(platform.node() or "this-machine", flops, bandwidth,
+                   f"cnncost calibrate: {matmul_n}^3 float32 matmul, {copy_mb} MB copy, "
+                   f"numpy {np.__version__}, best of {repeat}")
+
+
+@dataclass
+class Estimate:
+    name: str
+    kind: str
+    flops: int
+    bytes: int
+    intensity: float
+    compute_seconds: float
+    memory_seconds: float
+    seconds: float
+    bound: str               # "compute" | "memory" | "-" (nothing to do)
+
+
+def estimate(report: Report, profile: Profile) -> list[Estimate]:
+    out = []
+    for r in report.layers:
+        nbytes = r.bytes_read + r.bytes_written
+        c, m = r.flops / profile.peak_flops, nbytes / profile.bandwidth
+        bound = "-" if not (r.flops or nbytes) else ("compute" if c >= m else "memory")
+        out.append(Estimate(r.name, r.kind, r.flops, nbytes, r.intensity, c, m, max(c, m), bound))
+    return out
+
+
+def total_seconds(estimates: list[Estimate]) -> float:
+    return sum(e.seconds for e in estimates)
+
+
+def spearman(xs: list[float], ys: list[float]) -> float:
+    """Spearman rank correlation (average ranks for ties)."""
+    def ranks(values):
+        order = sorted(range(len(values)), key=values.__getitem__)
+        r = [0.0] * len(values)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                r[order[k]] = (i + j) / 2
+            i = j + 1
+        return r
+
+    rx, ry = ranks(xs), ranks(ys)
+    n = len(xs)
+    if n < 2:
+        return float("nan")
+    mx, my = sum(rx) / n, sum(ry) / n
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sx = math.sqrt(sum((a - mx) ** 2 for a in rx))
+    sy = math.sqrt(sum((b - my) ** 2 for b in ry))
+    return cov / (sx * sy) if sx and sy else float("nan")
+
+
+@dataclass
+class Latency:
+    report: Report
+    profile: Profile
+    rows: list[dict]          # per layer: estimate fields + measured_seconds
+    rho: float                # Spearman over layers with work to do
+    predicted_seconds: float
+    measured_seconds: float   # median forward pass
+
+    def to_dict(self) -> dict:
+        return {"name": self.report.name, "profile": asdict(self.profile), "spearman_rho": self.rho,
+                "predicted_seconds": self.predicted_seconds, "measured_seconds": self.measured_seconds,
+                "layers": self.rows}
+
+
+def latency(spec, profile: Profile, *, repeat: int = 5, batch: int = 1, overrides=None,
+            limits=None, max_memory=None) -> Latency:
+    """Predicted (roofline) vs measured (executor) time per layer."""
+    from .limits import DEFAULT
+    from .verify import verify
+
+    v = verify(spec, batch=batch, overrides=overrides, repeat=repeat, limits=limits or DEFAULT,
+               max_memory=max_memory)
+    est = estimate(v.report, profile)
+    measured = v.layer_seconds()
+    rows = [dict(asdict(e), measured_seconds=m) for e, m in zip(est, measured)]
+    work = [r for r in rows if r["bound"] != "-"]
+    rho = spearman([r["seconds"] for r in work], [r["measured_seconds"] for r in work])
+    return Latency(v.report, profile, rows, rho, total_seconds(est), v.forward_seconds_median)
