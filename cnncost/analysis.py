@@ -4,7 +4,7 @@ All counts are exact Python integers. Renderers only format what is computed her
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from .build import build, parse_overrides
 from .limits import DEFAULT, Limits
@@ -96,11 +96,8 @@ class Report:
             key = ".".join(row.name.split(".")[:depth])
             g = groups.get(key)
             if g is None:
-                groups[key] = LayerCost(key, row.kind, list(row.inputs), list(row.output_shape),
-                                        *(getattr(row, f) for f in COUNT_FIELDS), family=row.family,
-                                        mult_class=row.mult_class, receptive_field=row.receptive_field,
-                                        rf_stride=row.rf_stride, rf_start=row.rf_start,
-                                        training=dict(row.training) if row.training else None)
+                groups[key] = replace(row, name=key, inputs=list(row.inputs),
+                                      training=dict(row.training) if row.training else None)
                 continue
             for f in COUNT_FIELDS:
                 setattr(g, f, getattr(g, f) + getattr(row, f))
