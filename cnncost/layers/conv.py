@@ -114,12 +114,31 @@ def conv_workspace(a, in_shape, out_shape) -> int:
     return padded + cols + oh * ow * f
 
 
+class _SlidingConv(Kind):
+    """What convolution and depthwise convolution share: FLOPs, window, workspace, and the
+    output-size half of `explain`."""
+
+    family = "convolution"
+    flops_rule = "2 per MAC + 1 per output element if bias"
+
+    def flops(self, a, ins, out):
+        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
+
+    def workspace(self, a, ins, out):
+        return conv_workspace(a, ins[0], out)
+
+    def window(self, a, ins):
+        return conv_window(a, ins)
+
+    def explain(self, a, ins, out):
+        return window_explain(a, ins) + [self.mults_formula(a, ins, out)]
+
+
 @register
-class Conv(Kind):
-    name, family = "conv", "convolution"
+class Conv(_SlidingConv):
+    name = "conv"
     doc = "2-D convolution (grouped when groups > 1)"
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "groups": Arg("int", 1), "bias": Arg("bool", True)}
-    flops_rule = "2 per MAC + 1 per output element if bias"
 
     def output_shape(self, a, ins):
         oh, ow, _ = conv_geometry(a, ins[0])
@@ -145,24 +164,12 @@ class Conv(Kind):
             return "depthwise" if a.groups == ins[0][2] else "grouped"
         return "pointwise" if a.kernel == (1, 1) else "standard"
 
-    def explain(self, a, ins, out):
-        return window_explain(a, ins) + self._mults_explain(a, ins, out)
-
-    def _mults_explain(self, a, ins, out):
+    def mults_formula(self, a, ins, out):
         kh, kw = a.kernel
         c, g = ins[0][2], a.groups
         per = f"{c} / {g}" if g > 1 else f"{c}"
-        return [f"mults = H_out x W_out x C_out x kh x kw x C_in{' / groups' if g > 1 else ''}"
-                f" = {out[0]} x {out[1]} x {out[2]} x {kh} x {kw} x {per} = {self.mults(a, ins, out):,}"]
-
-    def flops(self, a, ins, out):
-        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
-
-    def workspace(self, a, ins, out):
-        return conv_workspace(a, ins[0], out)
-
-    def window(self, a, ins):
-        return conv_window(a, ins)
+        return (f"mults = H_out x W_out x C_out x kh x kw x C_in{' / groups' if g > 1 else ''}"
+                f" = {out[0]} x {out[1]} x {out[2]} x {kh} x {kw} x {per} = {self.mults(a, ins, out):,}")
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
@@ -170,11 +177,10 @@ class Conv(Kind):
 
 
 @register
-class DepthwiseConv(Kind):
-    name, family = "depthwise_conv", "convolution"
+class DepthwiseConv(_SlidingConv):
+    name = "depthwise_conv"
     doc = "depthwise convolution: one k x k filter per input channel (x depth_multiplier)"
     args = {**_WINDOW_ARGS, "depth_multiplier": Arg("int", 1), "bias": Arg("bool", True)}
-    flops_rule = Conv.flops_rule
 
     def output_shape(self, a, ins):
         oh, ow, _ = conv_geometry(a, ins[0])
@@ -194,19 +200,10 @@ class DepthwiseConv(Kind):
     def mult_class(self, a, ins):
         return "depthwise"
 
-    def explain(self, a, ins, out):
+    def mults_formula(self, a, ins, out):
         kh, kw = a.kernel
-        return window_explain(a, ins) + [f"mults = H_out x W_out x (C_in x multiplier) x kh x kw = {out[0]} x {out[1]} x "
-                f"{out[2]} x {kh} x {kw} = {self.mults(a, ins, out):,}"]
-
-    def flops(self, a, ins, out):
-        return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
-
-    def workspace(self, a, ins, out):
-        return conv_workspace(a, ins[0], out)
-
-    def window(self, a, ins):
-        return conv_window(a, ins)
+        return (f"mults = H_out x W_out x (C_in x multiplier) x kh x kw = {out[0]} x {out[1]} x "
+                f"{out[2]} x {kh} x {kw} = {self.mults(a, ins, out):,}")
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
