@@ -156,3 +156,16 @@ def test_spec_file_is_never_modified(tmp_path):
                  ["check", str(path)], ["verify", str(path), "--set", "num_classes=10"]):
         assert run(*args).exit_code == 0
     assert path.read_bytes() == text
+
+
+def test_bundled_names_work_from_any_directory(tmp_path):
+    """The console script finds bundled specs inside the installed package, not a checkout."""
+    import shutil
+    import subprocess
+    exe = shutil.which("cnncost")
+    if exe is None:
+        import pytest
+        pytest.skip("the cnncost console script is not on PATH")
+    out = subprocess.run([exe, "report", "resnet18", "--format", "csv"], cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout
+    assert "TOTAL,,1000,11689512" in out
