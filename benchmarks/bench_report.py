@@ -15,8 +15,7 @@ import sys
 import time
 
 import cnncost
-from cnncost.analysis import report_from_graph
-from cnncost.build import Limits, build
+from cnncost.limits import Limits
 from cnncost.spec import parse_spec
 
 
@@ -58,7 +57,7 @@ def time_analysis(text, runs=3):
         t0 = time.perf_counter()
         spec = parse_spec(text, "synthetic.yaml", max_bytes=len(text))
         t1 = time.perf_counter()
-        report = report_from_graph(build(spec, limits=limits))
+        report = cnncost.analyze(spec, limits=limits)
         t2 = time.perf_counter()
         parse_t.append(t1 - t0)
         analyse_t.append(t2 - t1)

@@ -4,6 +4,8 @@ All counts are exact Python integers. Renderers only format what is computed her
 """
 from __future__ import annotations
 
+import gc
+
 from dataclasses import asdict, dataclass, field, replace
 
 from .build import build, parse_overrides
@@ -211,10 +213,18 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
         spec = load_spec(spec, max_bytes=limits.max_spec_bytes)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(overrides)
-    graph = build(spec, overrides, limits, rewrite=rewrite)
-    apply_cut(graph, trainable_from, freeze_until)
-    return report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
-                             dtype=dtype, training=training)
+    # The analysis allocates many small objects and frees none until it returns; the cyclic
+    # garbage collector's passes over them would make it superlinear in the layer count.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        graph = build(spec, overrides, limits, rewrite=rewrite)
+        apply_cut(graph, trainable_from, freeze_until)
+        return report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
+                                 dtype=dtype, training=training)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def flops_table() -> dict[str, str]:

@@ -5,6 +5,8 @@ values came from; we need both for `file:line:col` errors.
 """
 from __future__ import annotations
 
+import gc
+
 import yaml
 
 from .errors import LimitError, Loc, SpecError
@@ -95,6 +97,8 @@ def load_yaml(text: str | bytes, source_name: str, max_bytes: int = MAX_FILE_BYT
                             loc=Loc(source_name, 1, 1)) from None
     loader = _Loader(text)
     loader.source_name = source_name
+    enabled = gc.isenabled()
+    gc.disable()   # building the document allocates only: collector passes would be wasted
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -115,3 +119,5 @@ def load_yaml(text: str | bytes, source_name: str, max_bytes: int = MAX_FILE_BYT
         raise LimitError("YAML nesting is too deep", loc=Loc(source_name, 1, 1)) from None
     finally:
         loader.dispose()
+        if enabled:
+            gc.enable()
