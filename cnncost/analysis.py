@@ -114,7 +114,10 @@ class Report:
 
 def intensity(flops: int, nbytes: int) -> float:
     """Arithmetic intensity in FLOPs per byte moved (0 when nothing moves)."""
-    return flops / nbytes if nbytes else 0.0
+    try:
+        return flops / nbytes if nbytes else 0.0
+    except OverflowError:   # absurd but exact integer counts: the ratio exceeds a float
+        return float("inf")
 
 
 def peak_live_elements(graph: Graph) -> int:
@@ -225,8 +228,3 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
     finally:
         if enabled:
             gc.enable()
-
-
-def flops_table() -> dict[str, str]:
-    """The per-kind FLOP convention, for documentation and `cnncost kinds`."""
-    return {name: kind.flops_rule for name, kind in KINDS.items()}

@@ -18,7 +18,6 @@ from .spec import load_spec
 
 _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
-METRICS = COUNT_FIELDS + ("layers", "peak_activations", "peak_activation_bytes", "param_bytes")
 
 
 def parse_quantity(value, what: str = "value") -> Fraction:

@@ -325,15 +325,13 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, fmt):
     with the analysis. Exit 1 on any difference or non-finite output."""
     from .verify import verify
     limit = _bytes_option(max_memory, "--max-memory")
-    progress, tick = _progress(0)
+    progress, tick = _progress(None)   # layers x repeats are known only after the analysis
+    if progress is not None:
+        progress.start()
     try:
-        if progress is not None:
-            progress.start()
-        def on_layer(node, _tick=tick):
-            _tick(node)
         result = verify(spec, batch=batch, overrides=list(sets), seed=seed, repeat=repeat,
                         max_memory=limit, weights_path=weights, limits=limits(),
-                        on_layer=on_layer if progress is not None else None)
+                        on_layer=tick if progress is not None else None)
     finally:
         if progress is not None:
             progress.stop()

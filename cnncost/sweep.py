@@ -45,17 +45,22 @@ def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid
     names, values = parse_axes(pairs)
     combos = list(itertools.product(*values))
     tasks = [(spec, names, combo, limits or DEFAULT) for combo in combos]
-    _cell(tasks[0])   # a bad spec or variable fails here, once, in this process
-    cells = {}
-    if jobs > 1 and len(tasks) > 1:
+    # the first cell runs here, so a bad spec or variable fails once, in this process
+    first, result = _cell(tasks[0])
+    cells = {first: result}
+    if on_cell:
+        on_cell()
+    rest = tasks[1:]
+    if jobs > 1 and len(rest) > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for combo, result in pool.map(_cell, tasks, chunksize=max(1, len(tasks) // (4 * jobs))):
+            results = pool.map(_cell, rest, chunksize=max(1, len(rest) // (4 * jobs)))
+            for combo, result in results:
                 cells[combo] = result
                 if on_cell:
                     on_cell()
     else:
-        for task in tasks:
+        for task in rest:
             combo, result = _cell(task)
             cells[combo] = result
             if on_cell:

@@ -58,7 +58,7 @@ CASES = [
     ("bomb_in_vars", "vars: {v: [[1, 2], [3, 4]]}\ninput: [4, 4, 1]\nlayers: [{kind: relu}]\n",
      "lists here hold at most 64 plain values"),
     ("huge_dim", "input: [4, 4, 1]\nlayers:\n  - {name: p, kind: adaptive_avg_pool, output_size: 100000000000}\n",
-     "has a dimension above the limit of 2,147,483,647"),
+     "Expected an integer of at most 2,147,483,647. Received output_size=1e+11."),
     ("slash_name", "input: [4, 4, 1]\nlayers:\n  - {name: a/b, kind: relu}\n", "invalid layer name 'a/b'"),
 ]
 
@@ -98,3 +98,10 @@ def test_messages_stay_on_one_line_with_newlines_in_expressions(tmp_path):
     (tmp_path / "bad.yaml").write_text('input: [4, 4, 1]\nlayers:\n  - {kind: conv, filters: "1 +\n\n (", kernel: 1}\n')
     r = CliRunner().invoke(cli, ["report", str(tmp_path / "bad.yaml")])
     assert r.exit_code == 2 and r.output.count("\n") == 1 and "invalid expression" in r.output
+
+
+def test_tensor_dimension_limit():
+    r = CliRunner().invoke(cli, ["--limit", "max_dim=100", "report", "resnet18"])
+    assert r.exit_code == 2 and "`input` size 224 is above the limit of 100" in r.output
+    r = CliRunner().invoke(cli, ["--limit", "max_dim=4000", "report", "fnn_example"])
+    assert r.exit_code == 2 and "layer 'flatten' (flatten): output shape 10000 has a dimension above" in r.output

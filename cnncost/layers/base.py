@@ -12,6 +12,7 @@ from typing import Callable
 from ..errors import CnnCostError, ShapeError, SpecError
 
 REQUIRED = object()
+MAX_ARG = 2**31 - 1      # no size, stride or count in a real network comes near it
 
 
 class Args(dict):
@@ -36,6 +37,9 @@ def _as_int(value, what: str, minimum: int | None):
     if minimum is not None and value < minimum:
         raise SpecError(f"Invalid value for argument `{what}`. Expected an integer >= {minimum}. "
                         f"Received {what}={value}.")
+    if abs(value) > MAX_ARG:
+        raise SpecError(f"Invalid value for argument `{what}`. Expected an integer of at most "
+                        f"{MAX_ARG:,}. Received {what}={value:.3g}.")
     return value
 
 
