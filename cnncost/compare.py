@@ -13,7 +13,7 @@ from .errors import SpecError
 
 SPECIAL = ("batch", "dtype", "trainable_from", "freeze_until", "rewrite")
 METRICS = ("params", "trainable_params", "mults", "flops", "activations", "peak_activation_bytes",
-           "param_bytes", "weighted_depth")
+           "param_bytes", "weighted_depth", "bytes_read", "bytes_written", "intensity")
 
 
 @dataclass

@@ -17,6 +17,7 @@ LABELS = {
     "share_depthwise": "share: depthwise", "share_grouped": "share: grouped", "share_dense": "share: dense",
     "training_mults": "training mults (fwd+bwd)", "frozen_forward_mults": "frozen base mults",
     "cached_feature_bytes_per_example": "cached features / example",
+    "bytes_read": "bytes read", "bytes_written": "bytes written", "intensity": "intensity (FLOP/B)",
     "estimated_seconds": "roofline time", "measured_seconds": "executor time (median)",
 }
 
@@ -26,10 +27,12 @@ def _value(metric: str, v) -> str:
         return "-"
     if metric.startswith("share_"):
         return f"{v:.1%}"
-    if metric.endswith("bytes") or metric.endswith("bytes_per_example"):
+    if "bytes" in metric:
         return f"{si(v)}B"
     if metric == "weighted_depth":
         return str(v)
+    if metric == "intensity":
+        return f"{v:.1f}"
     if metric.endswith("seconds"):
         return f"{v * 1000:.1f} ms"
     return f"{v:,}"
