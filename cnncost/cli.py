@@ -179,11 +179,7 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
     """The metric over a grid of variable values, e.g. MobileNet's width x resolution."""
     from . import render_compare
     from . import sweep as swp
-    names, values = swp.parse_axes(sets)
-    total = 1
-    for v in values:
-        total *= len(v)
-    progress, tick = _progress(total)
+    progress, tick = _progress(swp.grid_size(swp.parse_axes(sets)[1]))
     if progress is not None:
         progress.start()
     try:

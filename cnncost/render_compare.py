@@ -8,6 +8,7 @@ import json
 from . import compare as cmp
 from . import sweep as swp
 from .render import _console, si
+from .whatif import network_ratios
 
 LABELS = {
     "params": "params", "trainable_params": "trainable params", "mults": "mults (MACs)",
@@ -123,12 +124,13 @@ def print_savings(savings, original, rewritten, rewrite: str) -> None:
     console = _console()
     console.print(table)
     a, b = original.totals, rewritten.totals
-    console.print(f"network: mults {a['mults']:,} -> {b['mults']:,} ({b['mults'] / a['mults']:.3f}x), "
-                  f"params {a['params']:,} -> {b['params']:,} ({b['params'] / a['params']:.3f}x)",
+    r = network_ratios(original, rewritten)
+    console.print(f"network: mults {a['mults']:,} -> {b['mults']:,} ({r.get('mults', 0):.3f}x), "
+                  f"params {a['params']:,} -> {b['params']:,} ({r.get('params', 0):.3f}x)",
                   highlight=False)
 
 
 def savings_dict(savings, original, rewritten, rewrite: str) -> dict:
     from dataclasses import asdict
     return {"rewrite": rewrite, "original_totals": original.totals, "rewritten_totals": rewritten.totals,
-            "layers": [asdict(s) for s in savings]}
+            "network_ratios": network_ratios(original, rewritten), "layers": [asdict(s) for s in savings]}

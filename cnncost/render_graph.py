@@ -29,53 +29,55 @@ def _label(report: Report, index: int, newline: str) -> str:
     return f"{node.name.split('.')[-1]} ({node.label}){newline}{shape_str(node.out_shape)}{cost}{params}"
 
 
+def _walk(report: Report, indent: str, node_line, open_cluster, close_cluster) -> list[str]:
+    """Nested clusters of the dotted-name tree, the same for both syntaxes."""
+    lines = []
+
+    def emit(tree, pad):
+        children, nodes = tree
+        lines.extend(pad + node_line(i) for i in nodes)
+        for prefix, sub in children.items():
+            lines.extend(pad + line for line in open_cluster(prefix))
+            emit(sub, pad + "  ")
+            lines.append(pad + close_cluster)
+
+    emit(_tree(report), indent)
+    return lines
+
+
+def _edges(report: Report, arrow: str, end: str) -> list[str]:
+    return [f"  n{i} {arrow} n{node.index}{end}" for node in report.graph.layers for i in node.inputs]
+
+
 def to_dot(report: Report) -> str:
     def esc(text):
         return text.replace("\\", "\\\\").replace('"', '\\"')
 
-    lines = [f'digraph "{esc(report.name)}" {{', "  rankdir=TB;",
-             '  node [shape=box, style="rounded", fontname="Helvetica", fontsize=10];',
-             f'  label="{esc(report.name)}: {si(report.totals["mults"])} mults, '
-             f'{si(report.totals["params"])} params"; labelloc=t;']
+    head = [f'digraph "{esc(report.name)}" {{', "  rankdir=TB;",
+            '  node [shape=box, style="rounded", fontname="Helvetica", fontsize=10];',
+            f'  label="{esc(report.name)}: {si(report.totals["mults"])} mults, '
+            f'{si(report.totals["params"])} params"; labelloc=t;']
 
-    def emit(tree, indent):
-        children, nodes = tree
-        for i in nodes:
-            label = esc(_label(report, i, "\n")).replace("\n", "\\n")
-            lines.append(f'{indent}n{i} [label="{label}"];')
-        for prefix, sub in children.items():
-            lines.append(f'{indent}subgraph "cluster_{esc(prefix)}" {{')
-            lines.append(f'{indent}  label="{esc(prefix)}"; style="rounded,dashed";')
-            emit(sub, indent + "  ")
-            lines.append(f"{indent}}}")
+    def node_line(i):
+        label = esc(_label(report, i, "\n")).replace("\n", "\\n")   # DOT's newline escape
+        return f'n{i} [label="{label}"];'
 
-    emit(_tree(report), "  ")
-    for node in report.graph.layers:
-        for i in node.inputs:
-            lines.append(f"  n{i} -> n{node.index};")
-    lines.append("}")
-    return "\n".join(lines) + "\n"
+    body = _walk(report, "  ", node_line,
+                 lambda prefix: [f'subgraph "cluster_{esc(prefix)}" {{',
+                                 f'  label="{esc(prefix)}"; style="rounded,dashed";'],
+                 "}")
+    return "\n".join(head + body + _edges(report, "->", ";") + ["}"]) + "\n"
 
 
 def to_mermaid(report: Report) -> str:
-    lines = ["flowchart TD"]
-    ids = {}
+    ids: dict[str, str] = {}
 
     def esc(text):
         return text.replace('"', "#quot;")
 
-    def emit(tree, indent):
-        children, nodes = tree
-        for i in nodes:
-            lines.append(f'{indent}n{i}["{esc(_label(report, i, "<br/>"))}"]')
-        for prefix, sub in children.items():
-            ids[prefix] = f"b{len(ids)}"
-            lines.append(f'{indent}subgraph {ids[prefix]}["{esc(prefix)}"]')
-            emit(sub, indent + "  ")
-            lines.append(f"{indent}end")
+    def cluster(prefix):
+        ids[prefix] = f"b{len(ids)}"
+        return [f'subgraph {ids[prefix]}["{esc(prefix)}"]']
 
-    emit(_tree(report), "  ")
-    for node in report.graph.layers:
-        for i in node.inputs:
-            lines.append(f"  n{i} --> n{node.index}")
-    return "\n".join(lines) + "\n"
+    body = _walk(report, "  ", lambda i: f'n{i}["{esc(_label(report, i, "<br/>"))}"]', cluster, "end")
+    return "\n".join(["flowchart TD"] + body + _edges(report, "-->", "")) + "\n"

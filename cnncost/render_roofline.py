@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from . import roofline
 from .render import _console, si
 
 
 def estimates_dict(profile, estimates) -> dict:
-    return {"profile": asdict(profile), "total_seconds": sum(e.seconds for e in estimates),
+    return {"profile": asdict(profile), "total_seconds": roofline.total_seconds(estimates),
             "layers": [asdict(e) for e in estimates]}
 
 
@@ -25,10 +26,9 @@ def print_estimates(report, profile, estimates) -> None:
                       f"{e.seconds * 1000:.3f}", e.bound)
     console = _console()
     console.print(table)
-    total = sum(e.seconds for e in estimates)
-    mem = sum(e.seconds for e in estimates if e.bound == "memory")
-    console.print(f"estimated {total * 1000:.2f} ms, {mem / total:.0%} of it in memory-bound layers"
-                  if total else "nothing to estimate", highlight=False)
+    total = roofline.total_seconds(estimates)
+    console.print(f"estimated {total * 1000:.2f} ms, {roofline.memory_share(estimates):.0%} of it in "
+                  "memory-bound layers" if total else "nothing to estimate", highlight=False)
 
 
 def print_latency(result) -> None:
@@ -40,7 +40,7 @@ def print_latency(result) -> None:
                       ("predicted ms", "right"), ("measured ms", "right"), ("measured / predicted", "right")):
         table.add_column(col, justify=just, no_wrap=True)
     for r in result.rows:
-        ratio = f"{r['measured_seconds'] / r['seconds']:.1f}" if r["seconds"] else "-"
+        ratio = "-" if r["measured_over_predicted"] is None else f"{r['measured_over_predicted']:.1f}"
         table.add_row(r["name"], r["kind"], f"{r['intensity']:.2f}", r["bound"],
                       f"{r['seconds'] * 1000:.3f}", f"{r['measured_seconds'] * 1000:.3f}", ratio)
     console = _console()
@@ -52,17 +52,13 @@ def print_latency(result) -> None:
 def plot(path, report, profile) -> None:
     from . import plot as plotting
 
-    points = [(r.name, r.intensity, r.flops / 1e9) for r in report.layers if r.flops and r.intensity]
+    points = [(r.name, r.intensity) for r in report.layers if r.flops and r.intensity]
     if not points:
         from .errors import CnnCostError
         raise CnnCostError("nothing to plot: no layer does arithmetic")
-    lo = min(p[1] for p in points) / 2
-    hi = max(p[1] for p in points) * 2
-    xs = [lo * (hi / lo) ** (i / 50) for i in range(51)]
-    roof = [min(profile.peak_flops, x * profile.bandwidth) / 1e9 for x in xs]
-    # y: attainable GFLOP/s at each layer's intensity is the roof; the points show each
-    # layer's FLOPs (GFLOP) so the chart separates heavy layers from light ones
+    xs, ys = roofline.roof(profile, [x for _, x in points])
     plotting.scatter(path, f"{report.name}: layers on the roofline of {profile.name}",
-                     [(n, x, min(profile.peak_flops, x * profile.bandwidth) / 1e9) for n, x, _ in points],
+                     [(n, x, roofline.attainable(profile, x) / 1e9) for n, x in points],
                      "arithmetic intensity (FLOP/byte)", "attainable GFLOP/s",
-                     lines=[(xs, roof, f"roof: {si(profile.peak_flops)}FLOP/s, {si(profile.bandwidth)}B/s")])
+                     lines=[(xs, [y / 1e9 for y in ys],
+                             f"roof: {si(profile.peak_flops)}FLOP/s, {si(profile.bandwidth)}B/s")])

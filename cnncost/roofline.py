@@ -121,6 +121,23 @@ def total_seconds(estimates: list[Estimate]) -> float:
     return sum(e.seconds for e in estimates)
 
 
+def memory_share(estimates: list[Estimate]) -> float:
+    """Share of the estimated time spent in memory-bound layers."""
+    total = total_seconds(estimates)
+    return sum(e.seconds for e in estimates if e.bound == "memory") / total if total else 0.0
+
+
+def roof(profile: Profile, intensities: list[float], points: int = 50) -> tuple[list[float], list[float]]:
+    """The roofline (attainable FLOP/s against intensity) over the given intensities' range."""
+    lo, hi = min(intensities) / 2, max(intensities) * 2
+    xs = [lo * (hi / lo) ** (i / points) for i in range(points + 1)]
+    return xs, [attainable(profile, x) for x in xs]
+
+
+def attainable(profile: Profile, intensity: float) -> float:
+    return min(profile.peak_flops, intensity * profile.bandwidth)
+
+
 def spearman(xs: list[float], ys: list[float]) -> float:
     """Spearman rank correlation (average ranks for ties)."""
     def ranks(values):
@@ -172,7 +189,8 @@ def latency(spec, profile: Profile, *, repeat: int = 5, batch: int = 1, override
                max_memory=max_memory)
     est = estimate(v.report, profile)
     measured = v.layer_seconds()
-    rows = [dict(asdict(e), measured_seconds=m) for e, m in zip(est, measured)]
+    rows = [dict(asdict(e), measured_seconds=m, measured_over_predicted=m / e.seconds if e.seconds else None)
+            for e, m in zip(est, measured)]
     work = [r for r in rows if r["bound"] != "-"]
     rho = spearman([r["seconds"] for r in work], [r["measured_seconds"] for r in work])
     return Latency(v.report, profile, rows, rho, total_seconds(est), v.forward_seconds_median)

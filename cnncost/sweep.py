@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from .analysis import analyze
@@ -31,6 +32,10 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
     if not names:
         raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
     return names, values
+
+
+def grid_size(values) -> int:
+    return math.prod(len(v) for v in values)
 
 
 def _cell(args):

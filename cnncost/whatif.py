@@ -42,3 +42,8 @@ def savings(spec, rewrite: str, **analyze_kw) -> tuple[Report, Report, list[Savi
             formula = f"1/R + C_in*H_in*W_in/(R*f^2*N*H_out*W_out), R = {r}"
         out.append(Saving(row.name, row.mults, new, new / row.mults, float(analytic), formula))
     return original, rewritten, out
+
+
+def network_ratios(original: Report, rewritten: Report) -> dict:
+    """Rewritten / original totals for mults and params."""
+    return {k: rewritten.totals[k] / original.totals[k] for k in ("mults", "params") if original.totals[k]}
