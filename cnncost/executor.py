@@ -173,9 +173,45 @@ class RunResult:
         return all(r.ok for r in self.layers)
 
 
-def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer=None) -> RunResult:
+def _root(a: np.ndarray) -> int:
+    """Identity of the buffer that owns `a`'s memory (views share their owner's)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return id(a)
+
+
+class _Buffers:
+    """Who may write where. A forward may overwrite an input only when this layer is the
+    last reader of every value living in that buffer: a pass-through layer (dropout,
+    `linear`, flatten, a 1-group shuffle) returns its input or a view of it, so two live
+    values can share one buffer, and a buffer the caller passed in is never ours."""
+
+    def __init__(self, external: np.ndarray):
+        self.external = external          # kept referenced so its id is never reused
+        self.readers: dict[int, int] = {}  # buffer -> live values in it
+
+    def add(self, value: np.ndarray) -> None:
+        r = _root(value)
+        self.readers[r] = self.readers.get(r, 0) + 1
+
+    def drop(self, value: np.ndarray) -> None:
+        r = _root(value)
+        self.readers[r] -= 1
+        if not self.readers[r]:
+            del self.readers[r]
+
+    def writable(self, xs: list, dying: list[bool]) -> bool:
+        """True when every input dies here and owns its buffer alone."""
+        roots = [_root(x) for x in xs]
+        return (all(dying) and len(set(roots)) == len(roots)
+                and all(r != _root(self.external) and self.readers[r] == 1 for r in roots))
+
+
+def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer=None,
+        on_value=None) -> RunResult:
     """Run the graph on x (batch, H, W, C); record shapes, executed mults and time per
-    layer. Activations are freed after their last reader."""
+    layer. Activations are freed after their last reader; x itself is never written.
+    `on_value(node, y)` sees each layer's output before any later layer may reuse it."""
     expected = (x.shape[0],) + tuple(graph.nodes[0].out_shape)
     if tuple(x.shape) != expected:
         raise CnnCostError(f"input has shape {fmt_shape(x.shape)}, the network expects "
@@ -183,6 +219,8 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
     batch = x.shape[0]
     last = graph.last_use()
     values = {0: x.astype(DTYPE, copy=False)}
+    buffers = _Buffers(values[0])
+    buffers.add(values[0])
     result = RunResult()
     t_start = time.perf_counter()
     for node in graph.layers:
@@ -192,8 +230,8 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
         for wname in (*node.kind.weight_shapes(node.args, node.in_shapes),
                       *node.kind.stat_shapes(node.args, node.in_shapes)):
             w[wname] = weights[prefix + wname]
-        ops = Ops(may_overwrite_input=all(last[i] == node.index and i != 0 for i in node.inputs)
-                  and len(set(node.inputs)) == len(node.inputs))
+        ops = Ops(may_overwrite_input=buffers.writable(
+            xs, [last[i] == node.index for i in node.inputs]))
         t0 = time.perf_counter()
         y = node.kind.forward(node.args, w, xs, ops)
         if y.dtype != DTYPE:
@@ -202,10 +240,13 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
         mults = node.kind.mults(node.args, node.in_shapes, node.out_shape) * batch
         result.layers.append(LayerRun(node.name, node.label, list(node.out_shape), list(y.shape[1:]),
                                       mults, ops.mults, seconds, bool(np.isfinite(y).all())))
+        if on_value is not None:
+            on_value(node, y)
         values[node.index] = y
+        buffers.add(y)
         for i in set(node.inputs):
             if last[i] == node.index:
-                del values[i]
+                buffers.drop(values.pop(i))
         if on_layer is not None:
             on_layer(node)
     result.seconds = time.perf_counter() - t_start

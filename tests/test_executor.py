@@ -13,7 +13,8 @@ from cnncost.layers import KINDS
 from cnncost.verify import verify
 
 import naive
-from conftest import analyze_text
+from cnncost.errors import ShapeError
+from conftest import analyze_text, one_layer
 
 
 def run_layer(shape, layer, batch=2, seed=0):
@@ -69,17 +70,40 @@ def test_depthwise_matches_grouped_loop_reference(h, c, m, k, s, pad):
 
 
 @SETTINGS
-@given(h=st.integers(2, 9), w=st.integers(2, 9), k=st.integers(1, 3), s=st.integers(1, 3),
-       p=st.integers(0, 1), ceil=st.booleans(), op=st.sampled_from(["max", "avg"]),
+@given(h=st.integers(1, 9), w=st.integers(1, 9), k=st.integers(1, 5), s=st.integers(1, 3),
+       p=st.integers(0, 2), ceil=st.booleans(), op=st.sampled_from(["max", "avg"]),
        include=st.booleans())
 def test_pools_match_loop_reference(h, w, k, s, p, ceil, op, include):
-    if p > k // 2 or k > min(h, w) + 2 * p:
+    """Also kernels larger than the padded input, which only ceil mode accepts (PyTorch)."""
+    def fits(n):
+        return ((n + 2 * p - k + s - 1) // s + 1 if ceil else (n + 2 * p - k) // s + 1) >= 1
+    if p > k // 2 or not (fits(h) and fits(w)):
         return
     layer = (f"kind: {op}_pool, kernel: {k}, stride: {s}, padding: {p}, ceil_mode: {str(ceil).lower()}"
              + (f", count_include_pad: {str(include).lower()}" if op == "avg" else ""))
     x, _, y, _ = run_layer((h, w, 3), layer)
     ref = naive.pool(x.astype(np.float64), (k, k), (s, s), (p, p, p, p), ceil, op, include)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer, shape, out", [
+    # PyTorch: AvgPool2d(4, 2, ceil_mode=True) on 3x3 -> 1x1, the mean of all 9 inputs
+    ("kind: avg_pool, kernel: 4, stride: 2, ceil_mode: true", (3, 3, 1), (1, 1, 1)),
+    # MaxPool2d(3, 2, ceil_mode=True) on 2x2 -> 1x1
+    ("kind: max_pool, kernel: 3, stride: 2, ceil_mode: true", (2, 2, 1), (1, 1, 1)),
+])
+def test_ceil_mode_kernel_larger_than_input_follows_pytorch(layer, shape, out):
+    x, _, y, row = run_layer(shape, layer, batch=1)
+    assert y.shape[1:] == out and list(row.output_shape) == list(out)
+    expected = x.mean() if "avg" in layer else x.max()
+    np.testing.assert_allclose(y.ravel(), [expected], rtol=1e-6)
+
+
+def test_without_ceil_mode_a_kernel_larger_than_the_input_is_an_error():
+    with pytest.raises(ShapeError, match="larger than the padded input"):
+        one_layer((3, 3, 1), "kind: avg_pool, kernel: 4, stride: 2")
+    with pytest.raises(ShapeError, match="even in ceil mode"):
+        one_layer((2, 2, 1), "kind: max_pool, kernel: 5, stride: 2, ceil_mode: true")
 
 
 def test_same_avg_pool_excludes_padding_like_tensorflow():

@@ -16,18 +16,21 @@ def same_padding(size: int, k: int, s: int, d: int) -> tuple[int, int]:
 
 def window_out(size: int, k: int, s: int, d: int, pad_lo: int, pad_hi: int,
                ceil_mode: bool, axis: str) -> int:
+    """PyTorch's rule (pooling_output_shape): floor or ceil of (padded - span) / s, plus
+    one; in ceil mode a kernel may overhang the padded input, but the last window must
+    start inside the input or its leading padding."""
     span = (k - 1) * d + 1
     padded = size + pad_lo + pad_hi
-    if span > padded:
-        raise ShapeError(f"kernel {k} (dilated span {span}) is larger than the padded input "
-                         f"{axis} {padded} (input {size}, padding {pad_lo}+{pad_hi})")
     if ceil_mode:
-        out = -(-(padded - span) // s) + 1
-        # PyTorch: the last window must start inside the input or the left padding.
-        if (out - 1) * s >= size + pad_lo:
+        out = (padded - span + s - 1) // s + 1     # // rounds down, also below zero
+        if out > 0 and (out - 1) * s >= size + pad_lo:
             out -= 1
     else:
-        out = (padded - span) // s + 1
+        out = (padded - span) // s + 1 if span <= padded else 0
+    if out < 1:
+        raise ShapeError(f"kernel {k} (dilated span {span}) is larger than the padded input "
+                         f"{axis} {padded} (input {size}, padding {pad_lo}+{pad_hi})"
+                         + (f" even in ceil mode with stride {s}" if ceil_mode else ""))
     return out
 
 
