@@ -288,6 +288,14 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
     sys.exit(0 if all(r.ok for r in results) else 1)
 
 
+ENGINES = ("numpy", "onnxruntime")
+
+
+def engine_option(help_text):
+    return click.option("--engine", type=click.Choice(ENGINES), default="numpy", show_default=True,
+                        help=help_text)
+
+
 def _bytes_option(value, what):
     from .check import parse_quantity
     return None if value is None else int(parse_quantity(value, what))
@@ -315,10 +323,12 @@ def _progress(total: int):
               help="An .npz of '<layer path>/<weight name>' arrays instead of random weights.")
 @click.option("--max-memory", default=None, metavar="BYTES",
               help="Refuse to run above this estimate (e.g. 4G); default half the available memory.")
+@engine_option("Also run onnxruntime (needs the onnx extra) and compare every layer's output.")
 @format_option(("table", "json"))
-def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, fmt):
+def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt):
     """Run SPEC in the NumPy executor; compare every layer's shape and multiplications
-    with the analysis. Exit 1 on any difference or non-finite output."""
+    with the analysis (and, with --engine onnxruntime, every layer's values with
+    onnxruntime's). Exit 1 on any difference or non-finite output."""
     from .verify import verify
     limit = _bytes_option(max_memory, "--max-memory")
     progress, tick = _progress(None)   # layers x repeats are known only after the analysis
@@ -327,7 +337,8 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, fmt):
     try:
         result = verify(spec, batch=batch, overrides=list(sets), seed=seed, repeat=repeat,
                         max_memory=limit, weights_path=weights, limits=limits(),
-                        on_layer=tick if progress is not None else None)
+                        on_layer=tick if progress is not None else None,
+                        engine=None if engine == "numpy" else engine)
     finally:
         if progress is not None:
             progress.stop()
@@ -376,10 +387,16 @@ def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
 @cli.command(name="calibrate")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the profile YAML to FILE (default: print it).")
-def calibrate_cmd(output):
-    """Measure this machine (NumPy float32 matmul FLOP/s, copy bandwidth) as a device profile."""
+@engine_option("Measure through NumPy or through onnxruntime (MatMul and an element-wise op).")
+def calibrate_cmd(output, engine):
+    """Measure this machine (float32 matmul FLOP/s, copy bandwidth) as a device profile."""
     from . import roofline
-    emit(roofline.profile_yaml(roofline.calibrate()), output)
+    if engine == "onnxruntime":
+        from .interop import onnxruntime_engine
+        profile = onnxruntime_engine.calibrate()
+    else:
+        profile = roofline.calibrate()
+    emit(roofline.profile_yaml(profile), output)
 
 
 @cli.command(name="latency")
@@ -389,14 +406,15 @@ def calibrate_cmd(output):
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@engine_option("Who measures: our NumPy executor or onnxruntime's profiler (needs the onnx extra).")
 @format_option(("table", "json"))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Roofline chart, one point per layer (needs cnncost[plot]).")
-def latency_cmd(spec, profile_path, repeat, batch, sets, fmt, plot):
-    """Roofline-predicted vs executor-measured time per layer, and their rank correlation."""
+def latency_cmd(spec, profile_path, repeat, batch, sets, engine, fmt, plot):
+    """Roofline-predicted vs measured time per layer, and their rank correlation."""
     from . import render_roofline, roofline
     result = roofline.latency(spec, roofline.load_profile(profile_path), repeat=repeat, batch=batch,
-                              overrides=list(sets), limits=limits())
+                              overrides=list(sets), limits=limits(), engine=engine)
     if plot:
         render_roofline.plot(plot, result.report, result.profile)
     if fmt == "json":
@@ -404,6 +422,26 @@ def latency_cmd(spec, profile_path, repeat, batch, sets, fmt, plot):
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         render_roofline.print_latency(result)
+
+
+@cli.command(name="export")
+@click.argument("spec")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
+              help="The .onnx file to write.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="An .npz of '<layer path>/<weight name>' arrays (default: the seeded weights of `run`).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-memory", default=None, metavar="BYTES")
+def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
+    """Write SPEC as an ONNX model (opset 17, NCHW; needs the onnx extra)."""
+    from .interop.onnx_export import export_spec
+    facts = export_spec(spec, output, weights_path=weights, seed=seed, overrides=list(sets), batch=batch,
+                        max_memory=_bytes_option(max_memory, "--max-memory"), limits=limits())
+    click.echo(f"wrote {facts['path']}: {facts['nodes']} nodes, {facts['initializers']} weight tensors, "
+               f"{facts['bytes'] / 1e6:.1f} MB, opset {facts['opset']}, input {facts['input']} (NCHW), "
+               f"output {facts['output']}; onnx.checker passed (full check) in {facts['seconds']:.2f} s")
 
 
 def main(argv=None):

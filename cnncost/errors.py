@@ -64,6 +64,10 @@ class LimitError(CnnCostError):
     """A configured safety limit was exceeded (size, layer count, memory)."""
 
 
+class ExportError(CnnCostError):
+    """A network or layer cannot be written as ONNX."""
+
+
 class CheckFailed(CnnCostError):
     """An expectation, budget or verification did not hold."""
 

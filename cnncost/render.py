@@ -253,6 +253,14 @@ def print_verification(result, file=None) -> None:
                   f"memory estimate {si(est['total'])}B (weights {si(est['weights'])}B, "
                   f"activations {si(est['activations'])}B, temporary {si(est['temporary'])}B)",
                   highlight=False)
+    if result.engine is not None:
+        e = result.engine
+        agree = ("agrees on every layer" if e.ok else
+                 f"DISAGREES from layer '{e.first_mismatch.name}' on")
+        console.print(f"{e.engine} {agree}: largest relative error {e.max_rel_error:.2e} "
+                      f"(tolerance {e.tolerance:g} x max(1, max|output|) per layer); forward "
+                      f"{e.engine} {e.engine_seconds * 1000:.1f} ms, NumPy executor {e.ours_seconds * 1000:.1f} ms",
+                      highlight=False)
     console.print("verification " + ("passed" if result.ok else "FAILED"), highlight=False)
 
 

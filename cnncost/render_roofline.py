@@ -35,7 +35,9 @@ def print_latency(result) -> None:
     from rich.table import Table
 
     table = Table(header_style="bold", title_justify="left",
-                  title=f"{result.report.name}: roofline ({result.profile.name}) vs NumPy executor")
+                  title=f"{result.report.name}: roofline ({result.profile.name}) vs "
+                        + ("onnxruntime's profiler (graph optimisations off)" if result.engine == "onnxruntime"
+                           else "NumPy executor"))
     for col, just in (("layer", "left"), ("kind", "left"), ("FLOP/B", "right"), ("bound", "left"),
                       ("predicted ms", "right"), ("measured ms", "right"), ("measured / predicted", "right")):
         table.add_column(col, justify=just, no_wrap=True)
@@ -46,7 +48,9 @@ def print_latency(result) -> None:
     console = _console()
     console.print(table)
     console.print(f"predicted {result.predicted_seconds * 1000:.1f} ms, measured {result.measured_seconds * 1000:.1f} ms "
-                  f"(median forward); Spearman rho over layers = {result.rho:.3f}", highlight=False)
+                  f"(median forward); Spearman rho over layers = {result.rho:.3f}"
+                  + (f"; onnxruntime with graph optimisations on: {result.optimized_seconds * 1000:.1f} ms"
+                     if result.optimized_seconds is not None else ""), highlight=False)
 
 
 def plot(path, report, profile) -> None:

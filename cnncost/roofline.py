@@ -172,25 +172,50 @@ class Latency:
     rho: float                # Spearman over layers with work to do
     predicted_seconds: float
     measured_seconds: float   # median forward pass
+    engine: str = "numpy"     # what measured: our executor or onnxruntime's profiler
+    optimized_seconds: float | None = None   # onnxruntime with graph optimisations on
 
     def to_dict(self) -> dict:
-        return {"name": self.report.name, "profile": asdict(self.profile), "spearman_rho": self.rho,
-                "predicted_seconds": self.predicted_seconds, "measured_seconds": self.measured_seconds,
+        return {"name": self.report.name, "engine": self.engine, "profile": asdict(self.profile),
+                "spearman_rho": self.rho, "predicted_seconds": self.predicted_seconds,
+                "measured_seconds": self.measured_seconds, "optimized_seconds": self.optimized_seconds,
                 "layers": self.rows}
 
 
 def latency(spec, profile: Profile, *, repeat: int = 5, batch: int = 1, overrides=None,
-            limits=None, max_memory=None) -> Latency:
-    """Predicted (roofline) vs measured (executor) time per layer."""
+            limits=None, max_memory=None, engine: str | None = None) -> Latency:
+    """Predicted (roofline) vs measured time per layer, measured by our executor or, with
+    engine="onnxruntime", by onnxruntime's profiler (graph optimisations off, so every
+    layer is its own node; the optimised forward is measured beside it)."""
     from .limits import DEFAULT
     from .verify import verify
 
-    v = verify(spec, batch=batch, overrides=overrides, repeat=repeat, limits=limits or DEFAULT,
-               max_memory=max_memory)
-    est = estimate(v.report, profile)
-    measured = v.layer_seconds()
+    if engine == "onnxruntime":
+        import numpy as np
+
+        from . import executor
+        from .analysis import analyze
+        from .interop import onnxruntime_engine
+
+        report = analyze(spec, batch=batch, overrides=overrides, limits=limits or DEFAULT)
+        graph = report.graph
+        executor.guard_memory(graph, batch, max_memory)
+        weights = executor.init_weights(graph, 0)
+        x = np.random.default_rng(1).standard_normal((batch,) + tuple(graph.nodes[0].out_shape),
+                                                     dtype=np.float32)
+        measured_by = onnxruntime_engine.profile_layers(graph, weights, x, repeat=repeat)
+        measured = [measured_by.layer_seconds[n.name] for n in graph.layers]
+        forward, optimized = measured_by.forward_seconds, measured_by.optimized_seconds
+    elif engine in (None, "numpy"):
+        v = verify(spec, batch=batch, overrides=overrides, repeat=repeat, limits=limits or DEFAULT,
+                   max_memory=max_memory)
+        report, measured, forward, optimized = v.report, v.layer_seconds(), v.forward_seconds_median, None
+    else:
+        raise CnnCostError(f"unknown engine '{engine}' (known: numpy, onnxruntime)")
+    est = estimate(report, profile)
     rows = [dict(asdict(e), measured_seconds=m, measured_over_predicted=m / e.seconds if e.seconds else None)
             for e, m in zip(est, measured)]
     work = [r for r in rows if r["bound"] != "-"]
     rho = spearman([r["seconds"] for r in work], [r["measured_seconds"] for r in work])
-    return Latency(v.report, profile, rows, rho, total_seconds(est), v.forward_seconds_median)
+    return Latency(report, profile, rows, rho, total_seconds(est), forward,
+                   engine or "numpy", optimized)

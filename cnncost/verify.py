@@ -3,7 +3,7 @@ shapes it produced and the multiplications it performed with the analysis."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .analysis import Report, analyze
 from .limits import DEFAULT, Limits
@@ -15,10 +15,11 @@ class Verification:
     runs: list                  # one executor.RunResult per repeat
     memory_estimate: dict
     seed: int
+    engine: object | None = field(default=None)   # interop EngineComparison, with --engine
 
     @property
     def ok(self) -> bool:
-        return all(r.ok for r in self.runs)
+        return all(r.ok for r in self.runs) and (self.engine is None or self.engine.ok)
 
     @property
     def forward_seconds_median(self) -> float:
@@ -40,6 +41,8 @@ class Verification:
                            f"executed {row.executed_mults:,}")
             if not row.finite:
                 out.append(f"layer '{row.name}' ({row.kind}): output has NaN or Inf")
+        if self.engine is not None:
+            out += self.engine.failures()
         return out
 
     def to_dict(self) -> dict:
@@ -57,13 +60,15 @@ class Verification:
                         "executed_shape": r.executed_shape, "mults": r.mults,
                         "executed_mults": r.executed_mults, "finite": r.finite, "ok": r.ok,
                         "seconds": s} for r, s in zip(self.runs[0].layers, seconds)],
+            "engine": self.engine.to_dict() if self.engine is not None else None,
         }
 
 
 def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int = 1,
            max_memory: int | None = None, weights_path: str | None = None,
-           limits: Limits = DEFAULT, on_layer=None) -> Verification:
-    """Analyse `spec`, run it `repeat` times on a seeded random input, and compare."""
+           limits: Limits = DEFAULT, on_layer=None, engine: str | None = None) -> Verification:
+    """Analyse `spec`, run it `repeat` times on a seeded random input, and compare with
+    the analysis; with engine="onnxruntime" also every layer's output with onnxruntime's."""
     import numpy as np
 
     from . import executor
@@ -75,5 +80,17 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
                else executor.init_weights(graph, seed))
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((batch,) + tuple(graph.nodes[0].out_shape), dtype=np.float32)
-    runs = [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat))]
-    return Verification(report, runs, estimate, seed)
+    runs, comparison = [], None
+    if engine not in (None, "numpy", "onnxruntime"):
+        from .errors import CnnCostError
+        raise CnnCostError(f"unknown engine '{engine}' (known: numpy, onnxruntime)")
+    if engine == "onnxruntime":
+        from .interop import onnxruntime_engine
+
+        def run_ours(on_value):
+            runs.append(executor.run(graph, x, weights, on_layer=on_layer, on_value=on_value))
+            return runs[-1]
+
+        comparison = onnxruntime_engine.compare(graph, weights, x, run_ours=run_ours)
+    runs += [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat) - len(runs))]
+    return Verification(report, runs, estimate, seed, comparison)

@@ -56,6 +56,24 @@ class Activation(Kind):
             return np.clip(x, 0.0, 6.0, out=x) if a.fn == "relu6" else x
         return FUNCTIONS[a.fn][1](np, x)
 
+    def onnx(self, a, ins, out, b):
+        x, fn = b.inputs[0], a.fn
+        if fn in ONNX_OPS:
+            return b.op(ONNX_OPS[fn], [x])
+        if fn == "relu6":
+            return b.op("Clip", [x, b.const(0.0, "float32"), b.const(6.0, "float32")])
+        if fn == "hard_sigmoid":    # relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1)
+            return b.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
+        if fn == "swish":
+            return b.op("Mul", [x, b.op("Sigmoid", [x])])
+        if fn == "softmax":     # over the last axis of our shape: channels, axis 1 in NCHW
+            return b.op("Softmax", [x], axis=1)
+        raise AssertionError(fn)  # pragma: no cover - a FUNCTIONS entry without an export
+
+
+ONNX_OPS = {"linear": "Identity", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid",
+            "hard_swish": "HardSwish"}
+
 
 for _fn in FUNCTIONS:
     register_alias(_fn, "activation", {"fn": _fn})

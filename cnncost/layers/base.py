@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ..errors import CnnCostError, ShapeError, SpecError
+from ..errors import CnnCostError, ExportError, ShapeError, SpecError
 
 REQUIRED = object()
 MAX_ARG = 2**31 - 1      # no size, stride or count in a real network comes near it
@@ -194,6 +194,11 @@ class Kind:
     def forward(self, a: Args, w: dict, xs: list, ops):
         raise NotImplementedError(f"kind '{self.name}' has no forward")
 
+    def onnx(self, a: Args, ins: list[tuple], out: tuple, b) -> str:
+        """Write this layer as ONNX nodes through `b` (interop.onnx_export.LayerBuilder);
+        feature maps are NCHW there. Return the name of the tensor that is the output."""
+        raise ExportError(f"kind '{self.name}' cannot be exported to ONNX")
+
 
 def _evaluate_value(value, arg: Arg, evaluate):
     if isinstance(value, str) and value not in arg.literals():
@@ -238,6 +243,13 @@ def require_rank(shape, ranks, what="input"):
         want = " or ".join(f"rank {r}" for r in ranks)
         raise ShapeError(f"expected {what} of {want} ({'HxWxC' if 3 in ranks else 'N'}), "
                          f"received {fmt_shape(shape)}")
+
+
+def onnx_axis(axis: int, rank: int) -> int:
+    """An axis of our per-example shape (H, W, C) or (F,) -> the axis of the ONNX tensor
+    (N, C, H, W) or (N, F)."""
+    axis %= rank
+    return (2, 3, 1)[axis] if rank == 3 else 1 + axis
 
 
 def fmt_shape(shape) -> str:

@@ -133,6 +133,15 @@ class _SlidingConv(Kind):
     def explain(self, a, ins, out):
         return window_explain(a, ins) + [self.mults_formula(a, ins, out)]
 
+    def onnx(self, a, ins, out, b):
+        t, bo, l, r = conv_geometry(a, ins[0])[2]
+        kernel, groups = self.onnx_kernel(a, ins, b.w["kernel"])
+        args = [b.inputs[0], b.weight("kernel", kernel)]
+        if a.bias:
+            args.append(b.weight("bias", b.w["bias"]))
+        return b.op("Conv", args, kernel_shape=list(a.kernel), strides=list(a.stride),
+                    dilations=list(a.dilation), pads=[t, l, bo, r], group=groups)
+
 
 @register
 class Conv(_SlidingConv):
@@ -175,6 +184,9 @@ class Conv(_SlidingConv):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
         return conv2d(xs[0], w["kernel"], w.get("bias"), a.stride, a.dilation, pads, a.groups, ops)
 
+    def onnx_kernel(self, a, ins, kernel):
+        return kernel.transpose(3, 2, 0, 1), a.groups     # (kh, kw, C/g, F) -> (F, C/g, kh, kw)
+
 
 @register
 class DepthwiseConv(_SlidingConv):
@@ -210,6 +222,10 @@ class DepthwiseConv(_SlidingConv):
         kh, kw, c, m = w["kernel"].shape
         kernel = w["kernel"].reshape(kh, kw, 1, c * m)
         return conv2d(xs[0], kernel, w.get("bias"), a.stride, a.dilation, pads, c, ops)
+
+    def onnx_kernel(self, a, ins, kernel):
+        kh, kw, c, m = kernel.shape     # output channel c * m + j, as ONNX's grouped Conv
+        return kernel.reshape(kh, kw, 1, c * m).transpose(3, 2, 0, 1), c
 
 
 @register

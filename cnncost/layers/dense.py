@@ -34,6 +34,17 @@ class Dense(Kind):
     def flops(self, a, ins, out):
         return 2 * self.mults(a, ins, out) + (numel(out) if a.bias else 0)
 
+    def onnx(self, a, ins, out, b):
+        kernel = b.weight("kernel", b.w["kernel"])
+        if len(ins[0]) == 1:
+            args = [b.inputs[0], kernel] + ([b.weight("bias", b.w["bias"])] if a.bias else [])
+            return b.op("Gemm", args)
+        # on a feature map: per position, over channels (NHWC MatMul, back to NCHW)
+        y = b.op("MatMul", [b.op("Transpose", [b.inputs[0]], perm=[0, 2, 3, 1]), kernel])
+        if a.bias:
+            y = b.op("Add", [y, b.weight("bias", b.w["bias"])])
+        return b.op("Transpose", [y], perm=[0, 3, 1, 2])
+
     def forward(self, a, w, xs, ops):
         x = xs[0]
         y = ops.matmul(x.reshape(-1, x.shape[-1]), w["kernel"]).reshape(x.shape[:-1] + (a.units,))
@@ -54,3 +65,9 @@ class Flatten(Kind):
 
     def forward(self, a, w, xs, ops):
         return xs[0].reshape(xs[0].shape[0], -1)
+
+    def onnx(self, a, ins, out, b):
+        x = b.inputs[0]
+        if len(ins[0]) == 3:   # our flatten order is H, W, C: go back to NHWC first
+            x = b.op("Transpose", [x], perm=[0, 2, 3, 1])
+        return b.op("Flatten", [x], axis=1)

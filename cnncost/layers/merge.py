@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ShapeError
-from .base import Arg, Kind, fmt_shape, numel, register
+from .base import Arg, Kind, fmt_shape, numel, onnx_axis, register
 
 
 def broadcast_shape(shapes) -> tuple:
@@ -41,6 +41,9 @@ class Add(Kind):
             out += x
         return out
 
+    def onnx(self, a, ins, out, b):
+        return b.op("Sum", b.inputs) if len(b.inputs) > 2 else b.op("Add", b.inputs)
+
 
 @register
 class Multiply(Kind):
@@ -67,6 +70,16 @@ class Multiply(Kind):
             out = out * x
         return out
 
+    def onnx(self, a, ins, out, b):
+        # A (C,) operand of an H x W x C map is (N, C) in ONNX: make it (N, C, 1, 1).
+        rank = max(len(s) for s in ins)
+        xs = [b.op("Unsqueeze", [x, b.const([2, 3])]) if len(s) == 1 and rank == 3 else x
+              for x, s in zip(b.inputs, ins)]
+        y = xs[0]
+        for x in xs[1:]:
+            y = b.op("Mul", [y, x])
+        return y
+
 
 @register
 class Concat(Kind):
@@ -92,3 +105,8 @@ class Concat(Kind):
         rank = xs[0].ndim - 1
         axis = a.axis if a.axis < 0 else a.axis - 1
         return ops.np.concatenate(xs, axis=1 + axis % rank)
+
+    def onnx(self, a, ins, out, b):
+        rank = len(ins[0])
+        axis = a.axis if a.axis < 0 else a.axis - 1
+        return b.op("Concat", b.inputs, axis=onnx_axis(axis, rank))

@@ -43,6 +43,14 @@ class BatchNorm(Kind):
         x += shift.astype(x.dtype)
         return x
 
+    def onnx(self, a, ins, out, b):
+        c = ins[0][-1]
+        gamma = b.weight("gamma", b.w["gamma"]) if a.scale else b.const([1.0] * c, "float32")
+        beta = b.weight("beta", b.w["beta"]) if a.center else b.const([0.0] * c, "float32")
+        return b.op("BatchNormalization", [b.inputs[0], gamma, beta, b.weight("moving_mean", b.w["moving_mean"]),
+                                           b.weight("moving_variance", b.w["moving_variance"])],
+                    epsilon=float(a.eps))
+
 
 @register
 class LRN(Kind):
@@ -65,6 +73,20 @@ class LRN(Kind):
         window = sum(padded[..., i: i + c] for i in range(a.size))
         return x / (a.k + (a.alpha / a.size) * window) ** a.beta
 
+    def onnx(self, a, ins, out, b):
+        x = b.inputs[0]
+        if a.size % 2:   # ONNX's window is ours for odd sizes
+            return b.op("LRN", [x], size=a.size, alpha=float(a.alpha), beta=float(a.beta), bias=float(a.k))
+        # even sizes: ONNX centres the window one channel later than PyTorch; spell it out as
+        # a mean of squares over a (size, 1, 1) window of a 5-D view, padded (size/2, size/2-1)
+        lo, hi = a.size // 2, (a.size - 1) // 2
+        sq = b.op("Unsqueeze", [b.op("Mul", [x, x]), b.const([1])])
+        mean = b.op("AveragePool", [sq], kernel_shape=[a.size, 1, 1], pads=[lo, 0, 0, hi, 0, 0],
+                    count_include_pad=1)
+        den = b.op("Add", [b.op("Mul", [b.op("Squeeze", [mean, b.const([1])]),
+                                        b.const(a.alpha, "float32")]), b.const(a.k, "float32")])
+        return b.op("Div", [x, b.op("Pow", [den, b.const(a.beta, "float32")])])
+
 
 @register
 class Dropout(Kind):
@@ -74,3 +96,6 @@ class Dropout(Kind):
 
     def forward(self, a, w, xs, ops):
         return xs[0]
+
+    def onnx(self, a, ins, out, b):
+        return b.op("Identity", [b.inputs[0]])

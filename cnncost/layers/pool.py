@@ -43,6 +43,15 @@ class _WindowPool(Kind):
         padded = ((out[0] - 1) * sh + kh) * ((out[1] - 1) * sw + kw) * out[2]
         return max(padded, numel(ins[0])) + 2 * numel(out)
 
+    def onnx_pads(self, a, ins, out):
+        """[top, left, bottom, right] with the ceil-mode overhang added at the bottom /
+        right, so the exported pool runs in floor mode and needs no ceil rule of ONNX's."""
+        _, (t, b, l, r) = self.geometry(a, ins[0])
+        (kh, kw), (sh, sw) = a.kernel, a.stride
+        eb = max(0, (out[0] - 1) * sh + kh - (ins[0][0] + t + b))
+        er = max(0, (out[1] - 1) * sw + kw - (ins[0][1] + l + r))
+        return (t, l, b, r), (eb, er)
+
     def _windows(self, a, x, fill, ops, extra_fill=None):
         """Yield each kernel tap's strided view of the input padded with `fill`; the extra
         bottom/right rows that make ceil-mode windows fit are padded with `extra_fill`.
@@ -83,6 +92,11 @@ class MaxPool(_WindowPool):
     def flops(self, a, ins, out):
         return (a.kernel[0] * a.kernel[1] - 1) * out[0] * out[1] * out[2]
 
+    def onnx(self, a, ins, out, b):
+        (t, l, bo, r), (eb, er) = self.onnx_pads(a, ins, out)
+        return b.op("MaxPool", [b.inputs[0]], kernel_shape=list(a.kernel), strides=list(a.stride),
+                    pads=[t, l, bo + eb, r + er])
+
     def forward(self, a, w, xs, ops):
         out = None
         for view in self._windows(a, xs[0], -ops.np.inf, ops):
@@ -114,6 +128,17 @@ class AvgPool(_WindowPool):
         count = sum(self._windows(a, ones, 1.0 if include else 0.0, ops, extra_fill=0.0))
         return total / count
 
+    def onnx(self, a, ins, out, b):
+        # Explicit padding that counts (PyTorch) becomes real zeros; the ceil overhang and
+        # TensorFlow "same" padding are ONNX pads, which count_include_pad=0 leaves out.
+        (t, l, bo, r), (eb, er) = self.onnx_pads(a, ins, out)
+        x = b.inputs[0]
+        if a.count_include_pad and a.padding != "same" and any((t, l, bo, r)):
+            x = b.op("Pad", [x, b.const([0, 0, t, l, 0, 0, bo, r])])
+            t = l = bo = r = 0
+        return b.op("AveragePool", [x], kernel_shape=list(a.kernel), strides=list(a.stride),
+                    pads=[t, l, bo + eb, r + er], count_include_pad=0)
+
 
 class _GlobalPool(Kind):
     family = "pooling"
@@ -127,11 +152,16 @@ class _GlobalPool(Kind):
     def window(self, a, ins):
         return "global"
 
+    def onnx(self, a, ins, out, b):
+        y = b.op(self.onnx_op, [b.inputs[0]])
+        return y if a.keepdims else b.op("Flatten", [y], axis=1)
+
 
 @register
 class GlobalAvgPool(_GlobalPool):
     name = "global_avg_pool"
     doc = "mean over H and W"
+    onnx_op = "GlobalAveragePool"
     flops_rule = "H*W per channel"
 
     def flops(self, a, ins, out):
@@ -146,6 +176,7 @@ class GlobalAvgPool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     name = "global_max_pool"
     doc = "max over H and W"
+    onnx_op = "GlobalMaxPool"
     flops_rule = "H*W - 1 per channel"
 
     def flops(self, a, ins, out):
@@ -200,3 +231,16 @@ class AdaptiveAvgPool(Kind):
         # Adaptive windows are separable: one averaging matrix per axis.
         return np.einsum("nhwc,ph,qw->npqc", x, averaging(x.shape[1], a.output_size[0]),
                          averaging(x.shape[2], a.output_size[1]), optimize=True)
+
+    def onnx(self, a, ins, out, b):
+        # ONNX has no adaptive pool: the same two averaging matrices, A_h @ X @ A_w^T
+        def averaging(size, n):
+            rows = [[0.0] * size for _ in range(n)]
+            for i, (s, e) in enumerate(adaptive_windows(size, n)):
+                rows[i][s:e] = [1.0 / (e - s)] * (e - s)
+            return rows
+
+        (h, w, _), (oh, ow) = ins[0], a.output_size
+        ah = b.const(averaging(h, oh), "float32")
+        awt = b.const([list(col) for col in zip(*averaging(w, ow))], "float32")
+        return b.op("MatMul", [b.op("MatMul", [ah, b.inputs[0]]), awt])

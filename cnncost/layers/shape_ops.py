@@ -29,6 +29,10 @@ class ZeroPad(Kind):
         t, b, l, r = a.padding
         return ops.np.pad(xs[0], ((0, 0), (t, b), (l, r), (0, 0)))
 
+    def onnx(self, a, ins, out, b):
+        t, bo, l, r = a.padding
+        return b.op("Pad", [b.inputs[0], b.const([0, 0, t, l, 0, 0, bo, r])])
+
 
 @register
 class ChannelShuffle(Kind):
@@ -46,3 +50,9 @@ class ChannelShuffle(Kind):
         x = xs[0]
         n, h, wd, c = x.shape
         return x.reshape(n, h, wd, a.groups, c // a.groups).transpose(0, 1, 2, 4, 3).reshape(x.shape)
+
+    def onnx(self, a, ins, out, b):
+        h, w, c = ins[0]
+        y = b.op("Reshape", [b.inputs[0], b.const([0, a.groups, c // a.groups, h, w])])
+        y = b.op("Transpose", [y], perm=[0, 2, 1, 3, 4])
+        return b.op("Reshape", [y, b.const([0, c, h, w])])
