@@ -1,0 +1,167 @@
+"""Seeded generator of random valid networks over every layer kind and option, and the
+differential check: the same network, weights and input through onnxruntime and through
+our executor, every layer compared.
+
+Rerun one seed (prints the spec and the first disagreeing layer):
+
+    python tests/differential.py --seed 17
+"""
+from __future__ import annotations
+
+import random
+import sys
+
+import numpy as np
+
+from cnncost import executor
+from cnncost.analysis import analyze
+from cnncost.errors import ShapeError, SpecError
+from cnncost.interop import onnxruntime_engine
+from cnncost.spec import parse_spec
+
+ACTIVATIONS = ["relu", "relu6", "tanh", "sigmoid", "hard_sigmoid", "swish", "hard_swish",
+               "softmax", "linear"]
+
+
+def _pad(r: random.Random, k: int = 3):
+    return r.choice(["valid", "same", str(r.randint(0, 2)), f"[{r.randint(0, 1)}, {r.randint(0, 2)}]",
+                     f"[{r.randint(0, 2)}, {r.randint(0, 1)}, {r.randint(0, 1)}, {r.randint(0, 2)}]"])
+
+
+def _window(r: random.Random) -> str:
+    kernel = r.choice(["1", "2", "3", "[1, 3]", "[3, 2]", "5"])
+    return (f"kernel: {kernel}, stride: {r.choice(['1', '2', '[1, 2]', '3'])}, "
+            f"dilation: {r.choice(['1', '1', '2', '[2, 1]'])}, padding: {_pad(r)}")
+
+
+def _pool(r: random.Random) -> str:
+    k = r.randint(1, 4)
+    pad = "same" if r.random() < 0.2 else str(r.randint(0, k // 2))
+    text = (f"kind: {r.choice(['max_pool', 'avg_pool'])}, kernel: {k}, stride: {r.randint(1, 3)}, "
+            f"padding: {pad}, ceil_mode: {r.choice(['true', 'false'])}")
+    if "avg" in text:
+        text += f", count_include_pad: {r.choice(['true', 'false'])}"
+    return text
+
+
+def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
+    """Candidate layers for a feature map `cur` (H x W x C); the caller keeps the first
+    that the analysis accepts."""
+    h, w, c = shapes[cur]
+    same = [n for n, s in shapes.items() if s == shapes[cur] and n != cur]
+    same_hw = [n for n, s in shapes.items() if len(s) == 3 and s[:2] == (h, w)]
+    vectors = [n for n, s in shapes.items() if s in ((c,), (1,))]
+    groups = r.choice([g for g in (1, 2, 3, c) if c % g == 0])
+    kinds = {
+        "conv": f"kind: conv, filters: {groups * r.randint(1, 3)}, {_window(r)}, groups: {groups}, "
+                f"bias: {r.choice(['true', 'false'])}",
+        "depthwise": f"kind: depthwise_conv, {_window(r)}, depth_multiplier: {r.randint(1, 2)}, "
+                     f"bias: {r.choice(['true', 'false'])}",
+        "separable": f"kind: separable_conv, filters: {r.randint(1, 5)}, {_window(r)}",
+        "pool": _pool(r),
+        "global": f"kind: {r.choice(['global_avg_pool', 'global_max_pool'])}, keepdims: {r.choice(['true', 'false'])}",
+        "adaptive": f"kind: adaptive_avg_pool, output_size: [{r.randint(1, h + 2)}, {r.randint(1, w + 2)}]",
+        "bn": f"kind: batch_norm, scale: {r.choice(['true', 'false'])}, center: {r.choice(['true', 'false'])}",
+        "lrn": f"kind: lrn, size: {r.randint(1, 6)}, alpha: {r.choice([1e-4, 0.5])}, beta: 0.75, k: {r.choice([1, 2])}",
+        "dropout": "kind: dropout",
+        "act": f"kind: activation, fn: {r.choice(ACTIVATIONS)}",
+        "alias": f"kind: {r.choice(ACTIVATIONS)}",
+        "zero_pad": f"kind: zero_pad, padding: {r.choice(['1', '[0, 2]', '[1, 0, 2, 1]', '0'])}",
+        "shuffle": f"kind: channel_shuffle, groups: {r.choice([g for g in (1, 2, 3) if c % g == 0])}",
+        "dense_map": f"kind: dense, units: {r.randint(1, 4)}",
+    }
+    if same:
+        kinds["add"] = f"kind: add, inputs: [{cur}, {', '.join(r.sample(same, min(len(same), r.randint(1, 2))))}]"
+    if len(same_hw) > 1:
+        kinds["concat"] = f"kind: concat, inputs: [{cur}, {r.choice(same_hw)}]"
+    if vectors:
+        kinds["scale"] = f"kind: multiply, inputs: [{cur}, {r.choice(vectors)}]"
+    kinds["se"] = f"use: se_block, ratio: {r.choice([1, 2])}"
+    # layers that end the map (global, dense_map) are drawn less often than the rest
+    weight = {"global": 0.3, "dense_map": 0.3, "pool": 3, "conv": 3, "depthwise": 2, "add": 2,
+              "concat": 2, "alias": 2, "scale": 2}
+    order = sorted(kinds, key=lambda k: r.random() ** (1 / weight.get(k, 1)), reverse=True)
+    return [kinds[k] for k in order]
+
+
+def _vector_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
+    same = [n for n, s in shapes.items() if s == shapes[cur] and n != cur]
+    out = [f"kind: dense, units: {r.randint(1, 6)}, bias: {r.choice(['true', 'false'])}",
+           f"kind: activation, fn: {r.choice(ACTIVATIONS)}", "kind: dropout",
+           "kind: batch_norm", "kind: flatten"]
+    if same:
+        out.append(f"kind: {r.choice(['add', 'multiply', 'concat'])}, inputs: [{cur}, {r.choice(same)}]")
+    return r.sample(out, len(out))
+
+
+def network(seed: int) -> str:
+    """A random valid spec. Layers read the previous layer or, often, an earlier one, so
+    values fan out, also through pass-through layers and from the network input."""
+    r = random.Random(seed)
+    if r.random() < 0.08:
+        shape = (r.randint(1, 12),)
+    else:
+        shape = (r.randint(1, 11), r.randint(1, 11), r.choice([1, 2, 3, 4, 6]))
+    layers: list[str] = []
+    shapes = {"input": shape}
+    for i in range(r.randint(2, 12)):
+        cur = r.choice(list(shapes)) if r.random() < 0.3 else list(shapes)[-1]
+        make = _map_layer if len(shapes[cur]) == 3 else _vector_layer
+        for body in make(r, cur, shapes)[:6]:
+            layer = f"{{name: l{i}, {body}" + ("" if "inputs:" in body else f", inputs: [{cur}]") + "}"
+            try:
+                rep = analyze(parse_spec(_yaml(shape, layers + [layer]), f"seed{seed}.yaml"))
+            except (ShapeError, SpecError):
+                continue
+            layers.append(layer)
+            shapes = {"input": shape, **{row.name: tuple(row.output_shape) for row in rep.layers}}
+            break
+    if r.random() < 0.5 and len(shapes[list(shapes)[-1]]) == 3:
+        layers += ["{name: head_flat, kind: flatten}", f"{{name: head, kind: dense, units: {r.randint(1, 5)}}}",
+                   "{name: head_softmax, kind: softmax}"]
+    return _yaml(shape, layers)
+
+
+def _yaml(shape, layers) -> str:
+    return f"name: random\ninput: {list(shape)}\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
+
+
+def check(seed: int):
+    """Run the seed's network both ways; return (spec text, EngineComparison, RunResult)."""
+    text = network(seed)
+    r = random.Random(seed + 1_000_003)
+    batch = r.choice([1, 2])
+    graph = analyze(parse_spec(text, f"seed{seed}.yaml"), batch=batch).graph
+    weights = executor.init_weights(graph, seed)
+    x = np.random.default_rng(seed).standard_normal((batch,) + tuple(graph.nodes[0].out_shape),
+                                                    dtype=np.float32)
+    runs = []
+
+    def ours(on_value):
+        runs.append(executor.run(graph, x, weights, on_value=on_value))
+        return runs[-1]
+
+    comparison = onnxruntime_engine.compare(graph, weights, x, run_ours=ours, timing=False)
+    return text, comparison, runs[0]
+
+
+def explain_failure(seed: int, text: str, comparison, run) -> str:
+    lines = [f"seed {seed} (rerun: python tests/differential.py --seed {seed})", text]
+    lines += comparison.failures()
+    lines += [f"layer '{row.name}': executed shape {row.executed_shape} vs analysed {row.output_shape}, "
+              f"mults {row.executed_mults} vs {row.mults}" for row in run.layers if not row.ok]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, required=True)
+    args = parser.parse_args()
+    spec, comp, result = check(args.seed)
+    ok = comp.ok and result.ok
+    print(explain_failure(args.seed, spec, comp, result) if not ok else
+          f"seed {args.seed}: {len(comp.layers)} layers agree (largest relative error "
+          f"{comp.max_rel_error:.2e})\n{spec}")
+    sys.exit(0 if ok else 1)
