@@ -5,7 +5,9 @@ Spearman rank correlation between predicted and measured per-layer times, the to
 measured / predicted by layer kind (where the model fails). Finally the VGG-16 vs
 MobileNet v1 ratios: MACs, estimated time, measured time.
 
-Run: python benchmarks/bench_roofline.py [--repeat N]
+Run: python benchmarks/bench_roofline.py [--repeat N] [--engine onnxruntime]
+(with --engine onnxruntime the profile is calibrated through onnxruntime and per-layer
+times come from its profiler.)
 """
 from __future__ import annotations
 
@@ -20,13 +22,18 @@ NETWORKS = ("alexnet", "vgg16", "googlenet", "resnet50", "mobilenet_v1", "mobile
 
 def main():
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 5
-    profile = roofline.calibrate()
+    engine = sys.argv[sys.argv.index("--engine") + 1] if "--engine" in sys.argv else "numpy"
+    if engine == "onnxruntime":
+        from cnncost.interop import onnxruntime_engine
+        profile = onnxruntime_engine.calibrate()
+    else:
+        profile = roofline.calibrate()
     print(f"profile: {profile.peak_flops / 1e9:.1f} GFLOP/s, {profile.bandwidth / 1e9:.1f} GB/s, "
           f"ridge {profile.ridge:.1f} FLOP/B ({profile.source})")
     print(f"{'network':14s} {'rho':>6s} {'pred ms':>8s} {'meas ms':>8s} {'meas/pred':>9s}  measured/predicted by kind (median)")
     results = {}
     for name in NETWORKS:
-        lat = roofline.latency(name, profile, repeat=repeat)
+        lat = roofline.latency(name, profile, repeat=repeat, engine=engine)
         results[name] = lat
         by_kind = defaultdict(list)
         for r in lat.rows:
