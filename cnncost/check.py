@@ -20,21 +20,34 @@ _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
 
 
+MAX_QUANTITY = 10**30        # above any count, byte size or FLOP/s a real network or device has
+MAX_QUANTITY_CHARS = 64
+
+
 def parse_quantity(value, what: str = "value") -> Fraction:
-    """Exact number from 5000000, 5e6, '5M', '4.1G', '569e6' (SI: k = 1e3)."""
+    """Exact number from 5000000, 5e6, '5M', '4.1G', '569e6' (SI: k = 1e3). The one parser
+    of budgets, tolerances, --max-memory and profile values: bounded in length, exponent
+    and magnitude, so that '1e999999999' is an error at once, not an endless Fraction."""
     if isinstance(value, bool):
         raise SpecError(f"{what}: expected a number, received {value!r}")
     if isinstance(value, int):
-        return Fraction(value)
-    if isinstance(value, float):
+        number = Fraction(value)
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise SpecError(f"{what}: expected a finite number, received {value!r}")
-        return Fraction(str(value))
-    if isinstance(value, str):
-        m = _NUMBER.match(value)
-        if m:
-            return Fraction(m.group(1).replace("_", "").replace(",", "")) * _SI[m.group(2)]
-    raise SpecError(f"{what}: expected a number such as 5000000, 5e6, 5M or 4.1G, received {value!r}")
+        number = Fraction(str(value))
+    elif isinstance(value, str) and len(value) <= MAX_QUANTITY_CHARS and (m := _NUMBER.match(value)):
+        mantissa, _, exponent = m.group(1).replace("_", "").replace(",", "").lower().partition("e")
+        if exponent and abs(int(exponent)) > 40:
+            raise SpecError(f"{what}: exponent out of range (at most 1e30), received {value!r}")
+        number = Fraction(mantissa) * Fraction(10) ** int(exponent or 0) * _SI[m.group(2)]
+    else:
+        shown = value if not isinstance(value, str) or len(value) <= MAX_QUANTITY_CHARS \
+            else value[:MAX_QUANTITY_CHARS] + "..."
+        raise SpecError(f"{what}: expected a number such as 5000000, 5e6, 5M or 4.1G, received {shown!r}")
+    if abs(number) > MAX_QUANTITY:
+        raise SpecError(f"{what}: {float(number):.3g} is out of range (at most 1e30)")
+    return number
 
 
 def parse_tolerance(value, what: str = "tolerance") -> tuple[Fraction, bool]:
@@ -152,15 +165,62 @@ def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
     return items
 
 
-def check_baseline(report: Report, baseline_path: str, max_increase) -> tuple[list[CheckItem], list[str]]:
+BASELINE_METRICS = ("params", "mults", "flops", "activations")
+
+
+def load_baseline(path: str, max_bytes: int) -> dict:
+    """A `report --format json` file, read within `max_bytes` and validated: totals and
+    per-layer counts must be exact non-negative integers, or exit 2 saying which is not."""
+    from .files import read_bounded
+
+    data = read_bounded(path, max_bytes, "baseline")
+
+    def refuse(why):
+        raise CnnCostError(f"baseline {path}: not a cnncost JSON report: {why}")
+
+    def no_constants(name):
+        refuse(f"{name} is not a number JSON allows")
+
     try:
-        with open(baseline_path, encoding="utf-8") as fh:
-            base = json.load(fh)
-        base_totals, base_layers = base["totals"], base["layers"]
-    except FileNotFoundError:
-        raise CnnCostError(f"baseline {baseline_path}: no such file") from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CnnCostError(f"baseline {baseline_path}: not a cnncost JSON report ({exc})") from None
+        base = json.loads(data.decode("utf-8"), parse_constant=no_constants)
+    except UnicodeDecodeError:
+        refuse("not UTF-8 text")
+    except RecursionError:
+        refuse("nested too deeply")
+    except ValueError as exc:
+        refuse(str(exc).splitlines()[0])
+
+    def count(value, where):
+        if isinstance(value, bool) or not isinstance(value, int):
+            refuse(f"{where} is {json.dumps(value)[:40]}, not a whole number")
+        if value < 0:
+            refuse(f"{where} is negative")
+        return value
+
+    if not isinstance(base, dict):
+        refuse(f"the top level is {type(base).__name__}, not an object")
+    totals, layers = base.get("totals"), base.get("layers")
+    if not isinstance(totals, dict):
+        refuse("`totals` is missing or not an object")
+    if not isinstance(layers, list):
+        refuse("`layers` is missing or not a list")
+    if not any(m in totals for m in BASELINE_METRICS):
+        refuse(f"`totals` has none of {', '.join(BASELINE_METRICS)}")
+    for m in BASELINE_METRICS:
+        if m in totals:
+            count(totals[m], f"totals.{m}")
+    for i, row in enumerate(layers):
+        if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+            refuse(f"layers[{i}] is not an object with a name")
+        for m in ("params", "mults"):
+            count(row.get(m), f"layers[{i}].{m}")
+    return base
+
+
+def check_baseline(report: Report, baseline_path: str, max_increase,
+                   max_bytes: int = DEFAULT.max_baseline_bytes) -> tuple[list[CheckItem], list[str]]:
+    base = load_baseline(baseline_path, max_bytes)
+    base_totals, base_layers = base["totals"], base["layers"]
     tol, relative = parse_tolerance(max_increase or 0, "--max-increase")
     items = []
     for metric in ("params", "mults", "flops", "activations"):
@@ -198,7 +258,8 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
                 raise exc.with_context(loc=spec.expect.loc)
         result.items += check_budgets(report, budgets or {})
         if baseline:
-            items, result.changed_layers = check_baseline(report, baseline, max_increase)
+            items, result.changed_layers = check_baseline(report, baseline, max_increase,
+                                                          limits.max_baseline_bytes)
             result.items += items
     except CnnCostError as exc:
         result.error = str(exc)

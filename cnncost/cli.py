@@ -7,13 +7,40 @@ import sys
 import click
 
 from . import analysis, render
-from .errors import CnnCostError
+from .errors import CnnCostError, escape_controls
+from .files import write_output
 
 SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 
 
+GLOBAL_FLAGS = ("--debug",)
+GLOBAL_OPTIONS = ("--limit",)
+
+
 class _Group(click.Group):
-    """Turns every CnnCostError into one line on stderr and its exit code."""
+    """Turns every CnnCostError into one line on stderr and its exit code, and accepts
+    the global options (--limit, --debug) after the subcommand too."""
+
+    def parse_args(self, ctx, args):
+        front, rest, i = [], [], 0
+        seen_command = False
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                rest += args[i:]
+                break
+            if seen_command and a in GLOBAL_FLAGS:
+                front.append(a)
+            elif seen_command and a in GLOBAL_OPTIONS and i + 1 < len(args):
+                front += [a, args[i + 1]]
+                i += 1
+            elif seen_command and a.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in a:
+                front.append(a)
+            else:
+                seen_command = seen_command or (a in self.commands)
+                rest.append(a)
+            i += 1
+        return super().parse_args(ctx, front + rest)
 
     def invoke(self, ctx):
         try:
@@ -23,6 +50,12 @@ class _Group(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except MemoryError:
+            if (ctx.obj or {}).get("debug") or os.environ.get("CNNCOST_DEBUG"):
+                raise
+            click.echo("error: out of memory: the system refused an allocation (lower --batch or "
+                       "--max-memory, or free memory)", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,7 +78,7 @@ def limits():
 
 def emit(text: str, output: str | None) -> None:
     if output:
-        render.write_atomic(output, text)
+        write_output(output, text)
     else:
         click.echo(text, nl=False)
 
@@ -179,12 +212,15 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
     """The metric over a grid of variable values, e.g. MobileNet's width x resolution."""
     from . import render_compare
     from . import sweep as swp
-    progress, tick = _progress(swp.grid_size(swp.parse_axes(sets)[1]))
+    lim = limits()
+    cells = swp.check_grid(swp.parse_axes(sets)[1], lim)
+    click.echo(f"sweeping {cells:,} cell(s) with {swp.workers(jobs, cells)} worker(s)", err=True)
+    progress, tick = _progress(cells)
     if progress is not None:
         progress.start()
     try:
         grid = swp.sweep(spec, sets, jobs=jobs, on_cell=(lambda: tick(None)) if progress else None,
-                         limits=limits())
+                         limits=lim)
     finally:
         if progress is not None:
             progress.stop()
@@ -277,7 +313,7 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
                                 max_increase=max_increase, limits=lim)
                for s in (specs or bundled_names())]
     if junit:
-        render.write_atomic(junit, checks.junit_xml(results))
+        write_output(junit, checks.junit_xml(results))
     if fmt == "json":
         import json
         click.echo(json.dumps(checks.results_dict(results), indent=2, default=str))
@@ -348,7 +384,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
     else:
         render.print_verification(result)
     for line in result.failures():
-        click.echo(f"FAIL: {line}", err=True)
+        click.echo(f"FAIL: {escape_controls(line)}", err=True)
     sys.exit(0 if result.ok else 1)
 
 
@@ -365,12 +401,15 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @click.option("--max-memory", default=None, metavar="BYTES")
 def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
     """Run a real input through SPEC and print (or save) the output."""
-    from .executor import load_input, run_network
-    x = load_input(input_path)
-    result = run_network(spec, x, weights_path=weights, seed=seed, overrides=list(sets),
+    from .executor import run_network
+    from .files import save_array
+    result = run_network(spec, input_path, weights_path=weights, seed=seed, overrides=list(sets),
                          max_memory=_bytes_option(max_memory, "--max-memory"), limits=limits())
+    if not weights:
+        click.echo(f"note: the weights are random (seed {seed}); pass --weights FILE.npz for trained ones",
+                   err=True)
     if output_path:
-        render.save_array(output_path, result.output)
+        save_array(output_path, result.output)
     out = result.output
     click.echo(f"output {'x'.join(map(str, out.shape))} in {result.seconds * 1000:.1f} ms; "
                f"min {out.min():.6g}, max {out.max():.6g}, mean {out.mean():.6g}")
@@ -379,7 +418,7 @@ def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
         click.echo("top-5 of example 0: " + ", ".join(f"{i} ({out[0, i]:.4g})" for i in top))
     for row in result.layers:
         if not row.ok:
-            click.echo(f"FAIL: layer '{row.name}': shape {row.executed_shape} vs {row.output_shape}, "
+            click.echo(f"FAIL: layer '{escape_controls(row.name)}': shape {row.executed_shape} vs {row.output_shape}, "
                        f"mults {row.executed_mults:,} vs {row.mults:,}", err=True)
     sys.exit(0 if result.ok else 1)
 

@@ -48,8 +48,17 @@ class CnnCostError(Exception):
             parts.append(f"layer '{self.layer}'")
             parts.append(f" ({self.kind}): " if self.kind else ": ")
         parts.append(self.message)
-        # one line, always: newlines quoted from a spec (an expression, a name) are escaped
-        return "".join(parts).replace("\r", "\\r").replace("\n", "\\n")
+        return escape_controls("".join(parts))
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """One line, always, and nothing a terminal would act on: newlines, escape sequences,
+    bells and every other control character quoted from user input are shown escaped."""
+    return "".join(ch if ch.isprintable() or ch == " " else _ESCAPES.get(ch, ascii(ch)[1:-1])
+                   for ch in text)
 
 
 class SpecError(CnnCostError):

@@ -86,26 +86,11 @@ def _is_depthwise(graph: Graph, key: str) -> bool:
 
 def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
     """Load an .npz whose keys are '<layer path>/<weight name>'; every array must be
-    present with the analysed shape, and nothing else may be in the file."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise CnnCostError(f"weights {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise CnnCostError(f"weights {path}: not a readable .npz file ({exc})") from None
-    expected = weight_specs(graph)
-    problems = []
-    for key, shape in expected.items():
-        if key not in arrays:
-            problems.append(f"missing '{key}' (layer '{key.rsplit('/', 1)[0]}', shape {fmt_shape(shape)})")
-        elif tuple(arrays[key].shape) != shape:
-            problems.append(f"'{key}' has shape {fmt_shape(arrays[key].shape)}, "
-                            f"layer '{key.rsplit('/', 1)[0]}' expects {fmt_shape(shape)}")
-    problems += [f"unexpected array '{k}' (no such layer weight)" for k in arrays if k not in expected]
-    if problems:
-        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise CnnCostError(f"weights {path}: " + "; ".join(problems[:3]) + more)
+    present with the analysed shape and a real number type, and nothing else may be in
+    the file. Headers are checked before any data is read (files.load_npz)."""
+    from .files import load_npz
+
+    arrays = load_npz(path, weight_specs(graph), "weights")
     return {k: v.astype(DTYPE, copy=False) for k, v in arrays.items()}
 
 
@@ -122,26 +107,72 @@ def estimate_peak_bytes(graph: Graph, batch: int, itemsize: int = 4) -> dict:
 
 
 def available_memory() -> int:
-    """MemAvailable from /proc/meminfo (bytes); 4 GiB when it cannot be read."""
+    """What this process can still allocate: the smallest of MemAvailable, the address-space
+    limit (RLIMIT_AS) less what the process already maps, and the cgroup's memory limit
+    less its usage (bytes); 4 GiB when none can be read."""
+    candidates = []
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                    candidates.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
         pass
-    return 4 * 1024**3
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            candidates.append(max(0, soft - _mapped_bytes()))
+    except (ImportError, OSError, ValueError):
+        pass
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            with open(limit_file) as fh:
+                text = fh.read(64).strip()
+            if text == "max":
+                continue
+            with open(usage_file) as fh:
+                used = int(fh.read(64).strip())
+            limit = int(text)
+            if limit < 1 << 60:            # cgroup v1 says "no limit" with a huge number
+                candidates.append(max(0, limit - used))
+        except (OSError, ValueError):
+            continue
+    return min(candidates) if candidates else 4 * 1024**3
 
 
-def guard_memory(graph: Graph, batch: int, max_memory: int | None) -> dict:
+def _mapped_bytes() -> int:
+    """The process's virtual size (what RLIMIT_AS counts)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def guard_memory(graph: Graph, batch: int, max_memory: int | None, extra: int = 0) -> dict:
+    """Refuse before allocating when the estimate (plus `extra` bytes, e.g. an input file
+    about to be read) exceeds --max-memory or, by default, half of what this process can
+    still allocate; never more than that, whatever --max-memory says."""
     estimate = estimate_peak_bytes(graph, batch)
-    limit = max_memory if max_memory is not None else available_memory() // 2
-    if estimate["total"] > limit:
+    total = estimate["total"] + extra
+    can = available_memory()
+    limit = min(max_memory, can) if max_memory is not None else can // 2
+    if total > limit:
+        why = ("--max-memory" if max_memory is not None and max_memory <= can
+               else "what this process can allocate: free memory, its address-space and cgroup limits")
         raise LimitError(
-            f"running {graph.name} at batch {batch} needs about {estimate['total'] / 1e9:.2f} GB "
+            f"running {graph.name} at batch {batch} needs about {total / 1e9:.2f} GB "
             f"(weights {estimate['weights'] / 1e9:.2f} + activations {estimate['activations'] / 1e9:.2f} "
-            f"+ temporary {estimate['temporary'] / 1e9:.2f}); the limit is {limit / 1e9:.2f} GB "
-            "(--max-memory)")
+            f"+ temporary {estimate['temporary'] / 1e9:.2f}"
+            + (f" + input {extra / 1e9:.2f}" if extra else "")
+            + f"); the limit is {limit / 1e9:.2f} GB ({why})")
     return estimate
 
 
@@ -254,27 +285,36 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
     return result
 
 
-def load_input(path: str) -> np.ndarray:
-    """A .npy input, H x W x C (a batch of one) or N x H x W x C."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise CnnCostError(f"input {path}: no such file") from None
-    except (OSError, ValueError) as exc:
-        raise CnnCostError(f"input {path}: not a readable .npy array ({exc})") from None
-    if not np.issubdtype(x.dtype, np.number):
-        raise CnnCostError(f"input {path}: expected a numeric array, found dtype {x.dtype}")
-    return x[None] if x.ndim in (1, 3) else x
+def load_input(path: str, graph: Graph, max_memory: int | None = None) -> np.ndarray:
+    """A .npy input for `graph`: its per-example shape (H x W x C), or N of them batch
+    first. The header is checked against the network and the memory guard before any
+    data is read."""
+    from .files import load_npy
+
+    want = tuple(graph.nodes[0].out_shape)
+
+    def check(shape, dtype):
+        per = shape[1:] if len(shape) == len(want) + 1 else shape
+        if len(shape) not in (len(want), len(want) + 1) or tuple(per) != want:
+            raise CnnCostError(f"input {path}: shape {fmt_shape(shape) or '()'} does not fit the network's "
+                               f"input {fmt_shape(want)} (give {fmt_shape(want)} or N x {fmt_shape(want)})")
+        batch = shape[0] if len(shape) == len(want) + 1 else 1
+        if batch < 1:
+            raise CnnCostError(f"input {path}: the batch is empty (shape {fmt_shape(shape)})")
+        guard_memory(graph, batch, max_memory, extra=numel(shape) * (dtype.itemsize + 4))
+
+    x = load_npy(path, "input", check)
+    return x[None] if x.ndim == len(want) else x
 
 
-def run_network(spec, x: np.ndarray, *, weights_path=None, seed=0, overrides=None,
+def run_network(spec, input_path: str, *, weights_path=None, seed=0, overrides=None,
                 max_memory=None, limits=None) -> RunResult:
-    """Analyse `spec` and run `x` (batch first) through it."""
+    """Analyse `spec`, read the .npy at `input_path` (checked against the network first)
+    and run it through."""
     from .analysis import analyze
     from .limits import DEFAULT
 
-    report = analyze(spec, overrides=overrides, limits=limits or DEFAULT)
-    graph = report.graph
-    guard_memory(graph, x.shape[0], max_memory)
+    graph = analyze(spec, overrides=overrides, limits=limits or DEFAULT).graph
+    x = load_input(input_path, graph, max_memory)
     weights = load_weights(graph, weights_path) if weights_path else init_weights(graph, seed)
     return run(graph, x, weights)

@@ -17,6 +17,8 @@ class Limits:
     max_expr_chars: int = 500               # one expression's length
     max_int_bits: int = 128                 # integer magnitude inside expressions
     max_dim: int = 2**31 - 1                # any tensor dimension
+    max_sweep_cells: int = 10_000           # cells of one `sweep` grid
+    max_baseline_bytes: int = 256 * 1024 * 1024   # a baseline JSON report
 
     @property
     def max_steps(self) -> int:

@@ -5,12 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from .analysis import CONVENTIONS_SHORT, LayerCost, Report
-from .errors import CnnCostError
 
 FORMATS = ("table", "json", "csv", "markdown")
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
@@ -151,31 +147,6 @@ def render(report: Report, fmt: str, depth: int | None = None) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: str, text: str | bytes) -> None:
-    """Write via a temporary file in the same folder and rename: never half a file."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")
-    if target.is_dir():
-        raise CnnCostError(f"cannot write {path}: it is a folder")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        if isinstance(text, bytes):
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(text)
-        else:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
-
-
 def print_checks(results, file=None) -> None:
     """Table of `cnncost check` results: expected, actual, delta, source."""
     from rich.table import Table
@@ -262,12 +233,3 @@ def print_verification(result, file=None) -> None:
                       f"{e.engine} {e.engine_seconds * 1000:.1f} ms, NumPy executor {e.ours_seconds * 1000:.1f} ms",
                       highlight=False)
     console.print("verification " + ("passed" if result.ok else "FAILED"), highlight=False)
-
-
-def save_array(path: str, array) -> None:
-    """np.save through write_atomic's temporary-file-and-rename."""
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.save(buf, array)
-    write_atomic(path, buf.getvalue())

@@ -30,15 +30,10 @@ class Profile:
 
 def load_profile(path: str) -> Profile:
     from .check import parse_quantity
-    from .yamlload import YMap, load_yaml
+    from .files import read_bounded
+    from .yamlload import MAX_FILE_BYTES, YMap, load_yaml
 
-    try:
-        with open(path, "rb") as fh:
-            doc = load_yaml(fh.read(), path)
-    except FileNotFoundError:
-        raise SpecError(f"profile {path}: no such file") from None
-    except OSError as exc:
-        raise SpecError(f"profile {path}: cannot read ({exc.strerror})") from None
+    doc = load_yaml(read_bounded(path, MAX_FILE_BYTES, "profile"), path)
     if not isinstance(doc, YMap):
         raise SpecError(f"profile {path}: expected a mapping with peak_flops and bandwidth")
     for key in doc:

@@ -125,16 +125,14 @@ def bundled_names() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
 
 
-def read_spec(spec: str) -> tuple[str, str]:
-    """Resolve a path or a bundled name to (display path, text)."""
+def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
+    """Resolve a path or a bundled name to (display path, text); never reads more than
+    max_bytes + 1 bytes (a spec path may be /dev/zero or a sparse 8 GiB file)."""
+    from .files import read_bounded
+
     p = Path(spec)
     if p.suffix in (".yaml", ".yml") or p.exists():
-        try:
-            return str(p), p.read_bytes()
-        except FileNotFoundError:
-            raise SpecError(f"no such file: {spec}") from None
-        except OSError as exc:
-            raise SpecError(f"cannot read {spec}: {exc.strerror}") from None
+        return str(p), read_bounded(str(p), max_bytes, "spec")
     bundled = _architectures().joinpath(f"{spec}.yaml")
     if bundled.is_file():
         return f"{spec}.yaml", bundled.read_bytes()
@@ -144,5 +142,5 @@ def read_spec(spec: str) -> tuple[str, str]:
 
 
 def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
-    path, text = read_spec(spec)
+    path, text = read_spec(spec, max_bytes)
     return parse_spec(text, path, max_bytes)

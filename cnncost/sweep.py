@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .analysis import analyze
 from .build import _parse_override
-from .errors import SpecError
+from .errors import LimitError, SpecError
 
 
 @dataclass
@@ -28,7 +28,10 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
         if name in names:
             raise SpecError(f"--set {name} given twice")
         names.append(name)
-        values.append([_parse_override(v.strip()) for v in text.split(",") if v.strip()])
+        items = [v.strip() for v in text.split(",")]
+        if not all(items):
+            raise SpecError(f"bad --set '{pair}': an empty value between commas")
+        values.append([_parse_override(v) for v in items])
     if not names:
         raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
     return names, values
@@ -44,12 +47,30 @@ def _cell(args):
     return combo, {k: t[k] for k in ("params", "mults", "flops", "activations", "peak_activation_bytes")}
 
 
+def check_grid(values, limits) -> int:
+    """The number of cells, refused above --limit max_sweep_cells before any work."""
+    cells = grid_size(values)
+    if cells > limits.max_sweep_cells:
+        raise LimitError(f"the grid has {cells:,} cells, more than the limit of {limits.max_sweep_cells:,} "
+                         f"(raise it with --limit max_sweep_cells={cells})")
+    return cells
+
+
+def workers(jobs: int, cells: int) -> int:
+    """Never more worker processes than cells left after the first, or CPUs."""
+    import os
+
+    return max(1, min(jobs, cells - 1, os.cpu_count() or 1))
+
+
 def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid:
     from .limits import DEFAULT
 
+    limits = limits or DEFAULT
     names, values = parse_axes(pairs)
+    jobs = workers(jobs, check_grid(values, limits))
     combos = list(itertools.product(*values))
-    tasks = [(spec, names, combo, limits or DEFAULT) for combo in combos]
+    tasks = [(spec, names, combo, limits) for combo in combos]
     # the first cell runs here, so a bad spec or variable fails once, in this process
     first, result = _cell(tasks[0])
     cells = {first: result}

@@ -52,7 +52,8 @@ def test_sweep_reproduces_mobilenet_tables_6_and_7(jobs):
     r = run("sweep", "mobilenet_v1", "--set", "alpha=1,0.75,0.5,0.25", "--set",
             "resolution=224,192,160,128", "--format", "json", "--jobs", jobs)
     assert r.exit_code == 0
-    cells = {(c["alpha"], c["resolution"]): c["mults"] for c in json.loads(r.output)["cells"]}
+    cells = {(c["alpha"], c["resolution"]): c["mults"] for c in json.loads(r.stdout)["cells"]}
+    assert "sweeping 16 cell(s) with " + ("1" if jobs == "1" else "2") + " worker(s)" in r.stderr
     # the paper's Table 6 (width) and Table 7 (resolution), in millions
     assert round(cells[(1, 224)] / 1e6) == 569 and round(cells[(0.75, 224)] / 1e6) == 325
     assert round(cells[(0.5, 224)] / 1e6) == 149 and round(cells[(0.25, 224)] / 1e6) == 41

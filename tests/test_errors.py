@@ -84,7 +84,7 @@ def test_bad_set_and_bad_name_exit_2():
     r = runner.invoke(cli, ["report", "no_such_net"])
     assert r.exit_code == 2 and "neither a spec file nor a bundled architecture" in r.output
     r = runner.invoke(cli, ["report", "missing.yaml"])
-    assert r.exit_code == 2 and "no such file: missing.yaml" in r.output
+    assert r.exit_code == 2 and "spec missing.yaml: no such file" in r.output
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -132,14 +132,13 @@ def export(graph: Graph, weights: dict, path: str, *, batch: int = 1) -> dict:
     """Write the model to `path`, checked by onnx.checker (full check); return facts."""
     import time
 
-    from ..render import write_atomic
+    from ..files import write_output
 
-    onnx = _onnx()
     t0 = time.perf_counter()
     model = build_model(graph, weights, batch=batch)
     data = _serialize(model)
     check(model)
-    write_atomic(path, data)
+    write_output(path, data)
     return {"path": path, "bytes": len(data), "nodes": len(model.graph.node), "opset": OPSET,
             "initializers": len(model.graph.initializer), "seconds": time.perf_counter() - t0}
 

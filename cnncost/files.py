@@ -1,0 +1,222 @@
+"""Every file cnncost reads or writes, handled in one place and safely.
+
+Reads are bounded (at most limit + 1 bytes, from any kind of file: /dev/zero, a FIFO, a
+sparse 8 GiB file). NumPy files are judged by their headers (numpy's format module reads
+them without the data): key, dtype kind and shape are checked against the network
+before a byte of data is read or decompressed, and nothing is ever unpickled. Writes to
+a regular file go through a temporary file and a rename (never half a file), with the
+permissions the umask allows; anything else (a device, a FIFO, a symlink such as
+/dev/stdout) is written straight into, never replaced.
+"""
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+import zipfile
+from pathlib import Path
+
+from .errors import CnnCostError, LimitError
+
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+NUMERIC_KINDS = "fiu"          # float, signed and unsigned integers; no complex, bool, dates
+
+
+# ---- reading -------------------------------------------------------------------------
+def read_bounded(path: str, limit: int, what: str) -> bytes:
+    """The file's bytes, refusing (before reading on) anything over `limit` bytes."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise CnnCostError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise CnnCostError(f"{what} {path}: is a folder") from None
+    except OSError as exc:
+        raise CnnCostError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise LimitError(f"{what} {path}: larger than the limit of {limit:,} bytes")
+    return data
+
+
+def _header(fp, what: str):
+    """(shape, dtype) from an .npy header, or a one-line error."""
+    import numpy as np
+    from numpy.lib import format as npformat
+
+    try:
+        version = npformat.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = npformat.read_array_header_1_0(fp)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = npformat.read_array_header_2_0(fp)
+        else:
+            raise ValueError(f"unknown .npy version {version}")
+    except (ValueError, OSError, EOFError, SyntaxError, zipfile.BadZipFile) as exc:
+        raise CnnCostError(f"{what}: not a valid .npy array ({_first_line(exc)})") from None
+    if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
+        raise CnnCostError(f"{what}: dtype {dtype} is not a real number type (expected float or integer)")
+    return tuple(shape), np.dtype(dtype), fortran
+
+
+def _read_data(fp, shape, dtype, fortran, what: str):
+    import numpy as np
+
+    count = 1
+    for d in shape:
+        count *= d
+    data = fp.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise CnnCostError(f"{what}: truncated (the header promises {count * dtype.itemsize:,} bytes, "
+                           f"the file holds {len(data):,})")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+
+
+def _first_line(exc) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _sniff(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8)
+    except FileNotFoundError:
+        raise CnnCostError(f"{what} {path}: no such file") from None
+    except IsADirectoryError:
+        raise CnnCostError(f"{what} {path}: is a folder") from None
+    except OSError as exc:
+        raise CnnCostError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+
+
+def npy_header(path: str, what: str):
+    """(shape, dtype, fortran) of a .npy file, reading only its header."""
+    head = _sniff(path, what)
+    if not head:
+        raise CnnCostError(f"{what} {path}: the file is empty")
+    if head.startswith(ZIP_MAGIC):
+        raise CnnCostError(f"{what} {path}: this is an .npz (zip) archive; a single .npy array is expected")
+    with open(path, "rb") as fh:
+        return _header(fh, f"{what} {path}")
+
+
+def load_npy(path: str, what: str, check):
+    """A .npy array whose header `check(shape, dtype)` accepted (it raises to refuse)."""
+    shape, dtype, fortran = npy_header(path, what)
+    check(shape, dtype)
+    with open(path, "rb") as fh:
+        _header(fh, f"{what} {path}")
+        return _read_data(fh, shape, dtype, fortran, f"{what} {path}")
+
+
+def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> dict:
+    """Arrays of an .npz keyed as `expected` says ('key' -> shape). Every member's header
+    is read and checked first; data is read only when all keys, dtypes and shapes fit."""
+    from .layers import fmt_shape
+
+    head = _sniff(path, what)
+    if not head:
+        raise CnnCostError(f"{what} {path}: the file is empty")
+    if head.startswith(NPY_MAGIC):
+        raise CnnCostError(f"{what} {path}: this is a single .npy array; an .npz archive of "
+                           "'<layer path>/<weight name>' arrays is expected (numpy.savez)")
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CnnCostError(f"{what} {path}: not a readable .npz archive ({_first_line(exc)})") from None
+    with archive:
+        headers, problems = {}, []
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            if not info.filename.endswith(".npy"):
+                problems.append(f"member '{info.filename}' is not an .npy array")
+                continue
+            key = info.filename[:-4]
+            try:
+                with archive.open(info) as fp:
+                    headers[key] = (info,) + _header(fp, f"{what} {path}: member '{info.filename}'")
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+                raise CnnCostError(f"{what} {path}: member '{info.filename}' cannot be read "
+                                   f"({_first_line(exc)})") from None
+        for key, shape in expected.items():
+            if key not in headers:
+                problems.append(f"missing '{key}' (layer '{key.rsplit('/', 1)[0]}', shape {fmt_shape(shape)})")
+            elif headers[key][1] != tuple(shape):
+                problems.append(f"'{key}' has shape {fmt_shape(headers[key][1])}, "
+                                f"layer '{key.rsplit('/', 1)[0]}' expects {fmt_shape(shape)}")
+        problems += [f"unexpected array '{k}' (no such layer weight)" for k in headers if k not in expected]
+        if problems:
+            more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise CnnCostError(f"{what} {path}: " + "; ".join(problems[:3]) + more)
+        arrays = {}
+        for key, (info, shape, dtype, fortran) in headers.items():
+            try:
+                with archive.open(info) as fp:
+                    _header(fp, what)
+                    arrays[key] = _read_data(fp, shape, dtype, fortran, f"{what} {path}: member '{info.filename}'")
+            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+                raise CnnCostError(f"{what} {path}: member '{info.filename}' is damaged "
+                                   f"({_first_line(exc)})") from None
+    return arrays
+
+
+# ---- writing -------------------------------------------------------------------------
+def write_output(path: str, data: str | bytes) -> None:
+    """Write `data` to `path`: a regular file (or a new one) atomically, through a
+    temporary file and a rename, with umask permissions; anything else straight into it."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    target = Path(path)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise CnnCostError(f"cannot write {path}: it is a folder")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _write_through(path, raw)          # device, FIFO, socket or symlink: never replace it
+        return
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+        mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _write_through(path: str, raw: bytes) -> None:
+    try:
+        with open(path, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+    except OSError as exc:
+        raise CnnCostError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def save_array(path: str, array) -> None:
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, array)
+    write_output(path, buf.getvalue())
