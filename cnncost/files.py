@@ -27,18 +27,23 @@ NUMERIC_KINDS = "fiu"          # float, signed and unsigned integers; no complex
 # ---- reading -------------------------------------------------------------------------
 def read_bounded(path: str, limit: int, what: str) -> bytes:
     """The file's bytes, refusing (before reading on) anything over `limit` bytes."""
+    data = _read_head(path, limit + 1, what)
+    if len(data) > limit:
+        raise LimitError(f"{what} {path}: larger than the limit of {limit:,} bytes")
+    return data
+
+
+def _read_head(path: str, n: int, what: str) -> bytes:
+    """At most the first n bytes of any kind of file, or a one-line error."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            return fh.read(n)
     except FileNotFoundError:
         raise CnnCostError(f"{what} {path}: no such file") from None
     except IsADirectoryError:
         raise CnnCostError(f"{what} {path}: is a folder") from None
     except OSError as exc:
         raise CnnCostError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
-    if len(data) > limit:
-        raise LimitError(f"{what} {path}: larger than the limit of {limit:,} bytes")
-    return data
 
 
 def _header(fp, what: str):
@@ -81,15 +86,7 @@ def _first_line(exc) -> str:
 
 
 def _sniff(path: str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(8)
-    except FileNotFoundError:
-        raise CnnCostError(f"{what} {path}: no such file") from None
-    except IsADirectoryError:
-        raise CnnCostError(f"{what} {path}: is a folder") from None
-    except OSError as exc:
-        raise CnnCostError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+    return _read_head(path, 8, what)
 
 
 def npy_header(path: str, what: str):
