@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
-from cnncost import executor
-from cnncost.analysis import analyze
-from cnncost.interop import onnx_export, onnxruntime_engine
+from cnncost.runtime import executor
+from cnncost.core.analysis import analyze
+from cnncost.interop import onnx_export
+from cnncost.runtime import onnxruntime_engine
 
 
 def median_seconds(fn, repeat):

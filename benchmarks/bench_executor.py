@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import cnncost
-from cnncost import executor
+from cnncost.runtime import executor
 
 NETWORKS = ("resnet50", "vgg16", "mobilenet_v2")
 TARGETS = {"resnet50": 1.5, "vgg16": 1.5, "mobilenet_v2": 2.5}
@@ -47,7 +47,7 @@ RSS_CHILD = r"""
 import json, sys
 import numpy as np
 import cnncost
-from cnncost import executor
+from cnncost.runtime import executor
 name = sys.argv[1]
 rep = cnncost.analyze(name)
 g = rep.graph

@@ -15,7 +15,7 @@ import sys
 import time
 
 import cnncost
-from cnncost.limits import Limits
+from cnncost.spec.limits import Limits
 from cnncost.spec import parse_spec
 
 

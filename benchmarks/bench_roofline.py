@@ -15,7 +15,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-from cnncost import roofline
+from cnncost.analyses import roofline
 
 NETWORKS = ("alexnet", "vgg16", "googlenet", "resnet50", "mobilenet_v1", "mobilenet_v2", "xception")
 
@@ -24,7 +24,7 @@ def main():
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 5
     engine = sys.argv[sys.argv.index("--engine") + 1] if "--engine" in sys.argv else "numpy"
     if engine == "onnxruntime":
-        from cnncost.interop import onnxruntime_engine
+        from cnncost.runtime import onnxruntime_engine
         profile = onnxruntime_engine.calibrate()
     else:
         profile = roofline.calibrate()

@@ -5,10 +5,10 @@
     >>> report.totals["mults"]
     1814073344
 """
-from .analysis import CONVENTIONS, LayerCost, Report, analyze
-from .limits import Limits
-from .errors import CheckFailed, CnnCostError, Loc, ShapeError, SpecError
-from .spec import bundled_names, load_spec, parse_spec
+from cnncost.core.analysis import CONVENTIONS, LayerCost, Report, analyze
+from cnncost.spec.limits import Limits
+from cnncost.errors import CheckFailed, CnnCostError, Loc, ShapeError, SpecError
+from cnncost.spec import bundled_names, load_spec, parse_spec
 
 __version__ = "0.1.0"
 __all__ = ["CONVENTIONS", "CheckFailed", "CnnCostError", "LayerCost", "Limits", "Loc", "Report",

@@ -1,3 +1,3 @@
-from .cli import main
+from cnncost.cli import main
 
 main()

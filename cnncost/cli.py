@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from . import analysis, render
-from .errors import CnnCostError, escape_controls
-from .files import write_output
+from cnncost.core import analysis
+from cnncost.render import report as render
+from cnncost.errors import CnnCostError, escape_controls
+from cnncost.files import write_output
 
 SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 
@@ -72,7 +73,7 @@ def cli(ctx, debug, limit_pairs):
 def limits():
     """The --limit settings of this invocation (parsed inside the command so that a bad
     value is reported like any other user error)."""
-    from .limits import parse_limits
+    from cnncost.spec.limits import parse_limits
     return parse_limits(click.get_current_context().find_root().obj["limit_pairs"])
 
 
@@ -122,17 +123,19 @@ def report(spec, depth, batch, sets, fmt, output, plot, profile_path, dtype, tra
     kw = dict(batch=batch, overrides=list(sets), limits=limits(), dtype=dtype,
               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
     if rewrite:
-        from . import render_compare, whatif
+        from cnncost.render import compare as render_compare
+        from cnncost.analyses import whatif
         original, rep, savings = whatif.savings(spec, rewrite, **kw)
     else:
         rep = analysis.analyze(spec, **kw)
     if plot:
-        from . import plot as plotting
+        from cnncost.render import plot as plotting
         rows = rep.grouped(depth)
         plotting.bars(plot, f"{rep.name}: per-layer cost", [r.name for r in rows],
                       {"mults": [r.mults for r in rows], "params": [r.params for r in rows]})
     if profile_path:
-        from . import render_roofline, roofline
+        from cnncost.render import roofline as render_roofline
+        from cnncost.analyses import roofline
         profile = roofline.load_profile(profile_path)
         estimates = roofline.estimate(rep, profile)
         if fmt == "table" and not output:
@@ -146,7 +149,7 @@ def report(spec, depth, batch, sets, fmt, output, plot, profile_path, dtype, tra
             emit(json.dumps(data, indent=2) + "\n", output)
             return
     if fmt in ("dot", "mermaid"):
-        from . import render_graph
+        from cnncost.render import graph as render_graph
         emit(render_graph.to_dot(rep) if fmt == "dot" else render_graph.to_mermaid(rep), output)
     elif fmt == "table" and not output:
         render.print_table(rep, depth)
@@ -176,17 +179,17 @@ def compare_cmd(specs, fmt, output, plot, profile_path, repeat, dtype, trainable
                 training, rewrite):
     """Architectures side by side, with ratios to the first. Variants: NAME@VAR=VALUE,...
     (also batch, dtype, trainable_from, freeze_until, rewrite per column)."""
-    from . import compare as cmp
-    from . import render_compare
+    from cnncost.analyses import compare as cmp
+    from cnncost.render import compare as render_compare
     if freeze_until:
         raise CnnCostError("compare takes per-column freeze_until in variants: NAME@freeze_until=LAYER")
     columns = cmp.compare(specs, training=training, dtype=dtype, rewrite=rewrite,
                           trainable_from=trainable_from, limits=limits())
     if profile_path:
-        from . import roofline
+        from cnncost.analyses import roofline
         cmp.add_time(columns, roofline.load_profile(profile_path), repeat=repeat)
     if plot:
-        from . import plot as plotting
+        from cnncost.render import plot as plotting
         plotting.bars(plot, "compare", [c.label for c in columns],
                       {"mults": [c.values["mults"] for c in columns],
                        "params": [c.values["params"] for c in columns]})
@@ -210,8 +213,8 @@ def compare_cmd(specs, fmt, output, plot, profile_path, repeat, dtype, trainable
               help="Chart the metric per cell (needs cnncost[plot]).")
 def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
     """The metric over a grid of variable values, e.g. MobileNet's width x resolution."""
-    from . import render_compare
-    from . import sweep as swp
+    from cnncost.render import compare as render_compare
+    from cnncost.analyses import sweep as swp
     lim = limits()
     cells = swp.check_grid(swp.parse_axes(sets)[1], lim)
     click.echo(f"sweeping {cells:,} cell(s) with {swp.workers(jobs, cells)} worker(s)", err=True)
@@ -225,7 +228,7 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
         if progress is not None:
             progress.stop()
     if plot:
-        from . import plot as plotting
+        from cnncost.render import plot as plotting
         labels = [",".join(f"{n}={v}" for n, v in zip(grid.names, c)) for c in grid.cells]
         plotting.bars(plot, f"{grid.spec}: {metric}", labels, {metric: [v[metric] for v in grid.cells.values()]})
     if fmt == "table" and not output:
@@ -248,7 +251,7 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
 def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, separable, units, sets):
     """Derivations step by step: `explain conv --input 6x6x3 --filters 5 --kernel 3 --separable`
     (calculator), or `explain resnet50 layer3.block2.conv2` (a layer of a network)."""
-    from . import explain
+    from cnncost.analyses import explain
     if layer is not None:
         lines = explain.layer(target, layer, overrides=list(sets), limits=limits())
     else:
@@ -262,7 +265,7 @@ def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, se
 @cli.command(name="list")
 def list_cmd():
     """List the bundled architectures."""
-    from .spec import bundled_names, load_spec
+    from cnncost.spec import bundled_names, load_spec
     for name in bundled_names():
         spec = load_spec(name)
         click.echo(f"{name:32s} {spec.source}")
@@ -271,7 +274,7 @@ def list_cmd():
 @cli.command()
 def kinds():
     """List the layer kinds, their arguments and their FLOP conventions."""
-    from .layers import ALIASES, KINDS
+    from cnncost.layers import ALIASES, KINDS
     for name, kind in KINDS.items():
         args = ", ".join(kind.args) or "-"
         click.echo(f"{name:18s} {kind.doc}\n{'':18s} args: {args}\n{'':18s} flops: {kind.flops_rule}")
@@ -299,8 +302,8 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
 
     Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong.
     """
-    from . import check as checks
-    from .spec import bundled_names
+    from cnncost.analyses import check as checks
+    from cnncost.spec import bundled_names
 
     budgets = {"params": max_params, "mults": max_mults, "flops": max_flops,
                "activations": max_activations}
@@ -333,7 +336,7 @@ def engine_option(help_text):
 
 
 def _bytes_option(value, what):
-    from .check import parse_quantity
+    from cnncost.analyses.check import parse_quantity
     return None if value is None else int(parse_quantity(value, what))
 
 
@@ -365,7 +368,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
     """Run SPEC in the NumPy executor; compare every layer's shape and multiplications
     with the analysis (and, with --engine onnxruntime, every layer's values with
     onnxruntime's). Exit 1 on any difference or non-finite output."""
-    from .verify import verify
+    from cnncost.runtime.verify import verify
     limit = _bytes_option(max_memory, "--max-memory")
     progress, tick = _progress(None)   # layers x repeats are known only after the analysis
     if progress is not None:
@@ -401,8 +404,8 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @click.option("--max-memory", default=None, metavar="BYTES")
 def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
     """Run a real input through SPEC and print (or save) the output."""
-    from .executor import run_network
-    from .files import save_array
+    from cnncost.runtime.executor import run_network
+    from cnncost.files import save_array
     result = run_network(spec, input_path, weights_path=weights, seed=seed, overrides=list(sets),
                          max_memory=_bytes_option(max_memory, "--max-memory"), limits=limits())
     if not weights:
@@ -429,9 +432,9 @@ def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory):
 @engine_option("Measure through NumPy or through onnxruntime (MatMul and an element-wise op).")
 def calibrate_cmd(output, engine):
     """Measure this machine (float32 matmul FLOP/s, copy bandwidth) as a device profile."""
-    from . import roofline
+    from cnncost.analyses import roofline
     if engine == "onnxruntime":
-        from .interop import onnxruntime_engine
+        from cnncost.runtime import onnxruntime_engine
         profile = onnxruntime_engine.calibrate()
     else:
         profile = roofline.calibrate()
@@ -451,7 +454,8 @@ def calibrate_cmd(output, engine):
               help="Roofline chart, one point per layer (needs cnncost[plot]).")
 def latency_cmd(spec, profile_path, repeat, batch, sets, engine, fmt, plot):
     """Roofline-predicted vs measured time per layer, and their rank correlation."""
-    from . import render_roofline, roofline
+    from cnncost.render import roofline as render_roofline
+    from cnncost.analyses import roofline
     result = roofline.latency(spec, roofline.load_profile(profile_path), repeat=repeat, batch=batch,
                               overrides=list(sets), limits=limits(), engine=engine)
     if plot:
@@ -475,7 +479,7 @@ def latency_cmd(spec, profile_path, repeat, batch, sets, engine, fmt, plot):
 @click.option("--max-memory", default=None, metavar="BYTES")
 def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
     """Write SPEC as an ONNX model (opset 17, NCHW; needs the onnx extra)."""
-    from .interop.onnx_export import export_spec
+    from cnncost.interop.onnx_export import export_spec
     facts = export_spec(spec, output, weights_path=weights, seed=seed, overrides=list(sets), batch=batch,
                         max_memory=_bytes_option(max_memory, "--max-memory"), limits=limits())
     click.echo(f"wrote {facts['path']}: {facts['nodes']} nodes, {facts['initializers']} weight tensors, "

@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .errors import CnnCostError, LimitError
+from cnncost.errors import CnnCostError, LimitError
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -112,7 +112,7 @@ def load_npy(path: str, what: str, check):
 def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> dict:
     """Arrays of an .npz keyed as `expected` says ('key' -> shape). Every member's header
     is read and checked first; data is read only when all keys, dtypes and shapes fit."""
-    from .layers import fmt_shape
+    from cnncost.layers import fmt_shape
 
     head = _sniff(path, what)
     if not head:

@@ -13,10 +13,10 @@ import sys
 
 import numpy as np
 
-from cnncost import executor
-from cnncost.analysis import analyze
+from cnncost.runtime import executor
+from cnncost.core.analysis import analyze
 from cnncost.errors import ShapeError, SpecError
-from cnncost.interop import onnxruntime_engine
+from cnncost.runtime import onnxruntime_engine
 from cnncost.spec import parse_spec
 
 ACTIVATIONS = ["relu", "relu6", "tanh", "sigmoid", "hard_sigmoid", "swish", "hard_swish",

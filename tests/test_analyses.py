@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 import cnncost
 from cnncost.cli import cli
-from cnncost.whatif import savings
+from cnncost.analyses.whatif import savings
 
 from conftest import analyze_text
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 import cnncost
-from cnncost import render
-from cnncost.check import check_one
+from cnncost.render import report as render
+from cnncost.analyses.check import check_one
 
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = cnncost.bundled_names()

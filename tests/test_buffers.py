@@ -6,7 +6,7 @@ read again later, must give what a copy-everything reference gives."""
 import numpy as np
 import pytest
 
-from cnncost import executor
+from cnncost.runtime import executor
 from cnncost.layers import KINDS
 
 from conftest import analyze_text

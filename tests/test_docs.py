@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import cnncost
-from cnncost.check import check_expect
+from cnncost.analyses.check import check_expect
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "spec.md"
 EXAMPLES = re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)

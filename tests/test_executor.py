@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cnncost
-from cnncost import executor
+from cnncost.runtime import executor
 from cnncost.cli import cli
 from cnncost.layers import KINDS
-from cnncost.verify import verify
+from cnncost.runtime.verify import verify
 
 import naive
 from cnncost.errors import ShapeError

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncost import render
-from cnncost.analysis import analyze
-from cnncost.check import check_expect
+from cnncost.render import report as render
+from cnncost.core.analysis import analyze
+from cnncost.analyses.check import check_expect
 from cnncost.cli import cli
 from cnncost.errors import CnnCostError
 from cnncost.spec import parse_spec

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cnncost import executor
-from cnncost.analysis import analyze
+from cnncost.runtime import executor
+from cnncost.core.analysis import analyze
 from cnncost.cli import cli
 
 from conftest import spec_text

@@ -9,8 +9,9 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from cnncost import executor, render
-from cnncost.analysis import analyze
+from cnncost.runtime import executor
+from cnncost.render import report as render
+from cnncost.core.analysis import analyze
 from cnncost.errors import ShapeError, SpecError
 from cnncost.spec import parse_spec
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cnncost import roofline
+from cnncost.analyses import roofline
 from cnncost.cli import cli
 
 from conftest import analyze_text

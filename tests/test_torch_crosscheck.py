@@ -5,7 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cnncost import executor  # noqa: E402
+from cnncost.runtime import executor  # noqa: E402
 
 from conftest import analyze_text  # noqa: E402
 

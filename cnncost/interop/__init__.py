@@ -1,7 +1,7 @@
 """Talking to other tools: ONNX export and the onnxruntime engine (optional extra `onnx`)."""
 from __future__ import annotations
 
-from ..errors import CnnCostError
+from cnncost.errors import CnnCostError
 
 INSTALL_HINT = "pip install '.[onnx]' in a clone of cnncost (or: pip install onnx onnxruntime)"
 

@@ -11,8 +11,8 @@ shape rule and forward); this module only assembles the model and knows no kind.
 """
 from __future__ import annotations
 
-from ..errors import ExportError
-from ..graph import Graph, Node
+from cnncost.errors import ExportError
+from cnncost.core.graph import Graph, Node
 
 OPSET = 17
 FLOAT = "float32"
@@ -132,7 +132,7 @@ def export(graph: Graph, weights: dict, path: str, *, batch: int = 1) -> dict:
     """Write the model to `path`, checked by onnx.checker (full check); return facts."""
     import time
 
-    from ..files import write_output
+    from cnncost.files import write_output
 
     t0 = time.perf_counter()
     model = build_model(graph, weights, batch=batch)
@@ -147,9 +147,9 @@ def export_spec(spec, path: str, *, weights_path: str | None = None, seed: int =
                 overrides=None, batch: int = 1, max_memory: int | None = None, limits=None) -> dict:
     """Analyse `spec` and export it with the weights of `weights_path` or the seeded weights
     that `cnncost run` uses (the memory guard applies: the weights are built in memory)."""
-    from .. import executor
-    from ..analysis import analyze
-    from ..limits import DEFAULT
+    from cnncost.runtime import executor
+    from cnncost.core.analysis import analyze
+    from cnncost.spec.limits import DEFAULT
 
     _onnx()   # before any work: a missing extra is the first thing to say
     graph = analyze(spec, batch=batch, overrides=overrides, limits=limits or DEFAULT).graph
@@ -184,7 +184,7 @@ def _serialize(model) -> bytes:
 
 
 def _onnx():
-    from . import require
+    from cnncost.interop import require
     return require("onnx")
 
 

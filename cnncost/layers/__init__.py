@@ -1,6 +1,6 @@
 """Layer kinds. Importing this package registers every kind exactly once."""
-from . import activation, conv, dense, merge, norm, pool, shape_ops  # noqa: F401  (registration)
-from .base import ALIASES, KINDS, Args, Kind, fmt_shape, numel
+from cnncost.layers import activation, conv, dense, merge, norm, pool, shape_ops  # noqa: F401  (registration)
+from cnncost.layers.base import ALIASES, KINDS, Args, Kind, fmt_shape, numel
 
 __all__ = ["ALIASES", "KINDS", "Args", "Kind", "fmt_shape", "numel", "lookup"]
 

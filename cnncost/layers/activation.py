@@ -4,7 +4,7 @@ FLOPs count each element-wise primitive (add, multiply, divide, max, min, exp, t
 """
 from __future__ import annotations
 
-from .base import Arg, Kind, numel, register, register_alias
+from cnncost.layers.base import Arg, Kind, numel, register, register_alias
 
 
 def _sigmoid(np, x):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from ..errors import CnnCostError, ExportError, ShapeError, SpecError
+from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError
 
 REQUIRED = object()
 MAX_ARG = 2**31 - 1      # no size, stride or count in a real network comes near it

@@ -6,9 +6,9 @@ Kernels use the Keras layout (kh, kw, C_in / groups, filters); depthwise kernels
 """
 from __future__ import annotations
 
-from ..errors import ShapeError
-from . import geometry
-from .base import Arg, Kind, numel, register, require_rank
+from cnncost.errors import ShapeError
+from cnncost.layers import geometry
+from cnncost.layers.base import Arg, Kind, numel, register, require_rank
 
 _WINDOW_ARGS = {
     "kernel": Arg("pair", doc="kernel size k or [kh, kw]"),

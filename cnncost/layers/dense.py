@@ -1,7 +1,7 @@
 """Fully connected layer and flatten."""
 from __future__ import annotations
 
-from .base import Arg, Kind, numel, register
+from cnncost.layers.base import Arg, Kind, numel, register
 
 
 @register

@@ -5,7 +5,7 @@ right); explicit padding and ceil mode follow PyTorch.
 """
 from __future__ import annotations
 
-from ..errors import ShapeError
+from cnncost.errors import ShapeError
 
 
 def same_padding(size: int, k: int, s: int, d: int) -> tuple[int, int]:

@@ -1,8 +1,8 @@
 """Layers that join branches: add (residual), concat (inception), multiply (SE, broadcast)."""
 from __future__ import annotations
 
-from ..errors import ShapeError
-from .base import Arg, Kind, fmt_shape, numel, onnx_axis, register
+from cnncost.errors import ShapeError
+from cnncost.layers.base import Arg, Kind, fmt_shape, numel, onnx_axis, register
 
 
 def broadcast_shape(shapes) -> tuple:

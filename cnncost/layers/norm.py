@@ -1,7 +1,7 @@
 """Normalisation and regularisation: batch norm (inference form), LRN, dropout."""
 from __future__ import annotations
 
-from .base import Arg, Kind, numel, register
+from cnncost.layers.base import Arg, Kind, numel, register
 
 
 @register

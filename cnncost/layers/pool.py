@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 
-from ..errors import ShapeError
-from . import geometry
-from .base import Arg, Kind, numel, register, require_rank
+from cnncost.errors import ShapeError
+from cnncost.layers import geometry
+from cnncost.layers.base import Arg, Kind, numel, register, require_rank
 
 
 class _WindowPool(Kind):

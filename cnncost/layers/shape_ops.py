@@ -1,8 +1,8 @@
 """Layers that move data without arithmetic: zero padding and channel shuffle."""
 from __future__ import annotations
 
-from ..errors import ShapeError, SpecError
-from .base import Arg, Kind, register, require_rank
+from cnncost.errors import ShapeError, SpecError
+from cnncost.layers.base import Arg, Kind, register, require_rank
 
 
 @register

@@ -2,8 +2,8 @@
 nodes are labelled with kind, output shape and cost."""
 from __future__ import annotations
 
-from .analysis import Report
-from .render import shape_str, si
+from cnncost.core.analysis import Report
+from cnncost.render.report import shape_str, si
 
 
 def _tree(report: Report):

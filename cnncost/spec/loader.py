@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import Loc, SpecError
-from .yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
+from cnncost.errors import Loc, SpecError
+from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "input", "layers", "blocks", "expect")
 BLOCK_KEYS = ("params", "layers", "output", "doc")
@@ -117,7 +117,7 @@ def _architectures():
     try:
         return resources.files("cnncost.architectures")
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "architectures"
+        return Path(__file__).resolve().parents[2] / "architectures"
 
 
 def bundled_names() -> list[str]:
@@ -128,7 +128,7 @@ def bundled_names() -> list[str]:
 def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     """Resolve a path or a bundled name to (display path, text); never reads more than
     max_bytes + 1 bytes (a spec path may be /dev/zero or a sparse 8 GiB file)."""
-    from .files import read_bounded
+    from cnncost.files import read_bounded
 
     p = Path(spec)
     if p.suffix in (".yaml", ".yml") or p.exists():

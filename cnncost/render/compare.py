@@ -5,10 +5,10 @@ import csv
 import io
 import json
 
-from . import compare as cmp
-from . import sweep as swp
-from .render import _console, si
-from .whatif import network_ratios
+from cnncost.analyses import compare as cmp
+from cnncost.analyses import sweep as swp
+from cnncost.render.report import _console, si
+from cnncost.analyses.whatif import network_ratios
 
 LABELS = {
     "params": "params", "trainable_params": "trainable params", "mults": "mults (MACs)",

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from .analysis import analyze
-from .errors import SpecError
-from .layers import fmt_shape, numel
-from .spec import parse_spec
+from cnncost.core.analysis import analyze
+from cnncost.errors import SpecError
+from cnncost.layers import fmt_shape, numel
+from cnncost.spec import parse_spec
 
 
 def parse_shape(text: str) -> list[int]:

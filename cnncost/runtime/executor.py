@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import CnnCostError, LimitError
-from .graph import Graph
-from .layers import fmt_shape, numel
+from cnncost.errors import CnnCostError, LimitError
+from cnncost.core.graph import Graph
+from cnncost.layers import fmt_shape, numel
 
 DTYPE = np.float32
 
@@ -88,7 +88,7 @@ def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
     """Load an .npz whose keys are '<layer path>/<weight name>'; every array must be
     present with the analysed shape and a real number type, and nothing else may be in
     the file. Headers are checked before any data is read (files.load_npz)."""
-    from .files import load_npz
+    from cnncost.files import load_npz
 
     arrays = load_npz(path, weight_specs(graph), "weights")
     return {k: v.astype(DTYPE, copy=False) for k, v in arrays.items()}
@@ -97,7 +97,7 @@ def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
 # ---- memory guard -------------------------------------------------------------------
 def estimate_peak_bytes(graph: Graph, batch: int, itemsize: int = 4) -> dict:
     """Weights + the largest set of live activations + the largest temporary."""
-    from .analysis import peak_live_elements
+    from cnncost.core.analysis import peak_live_elements
 
     weights = sum(numel(s) for s in weight_specs(graph).values())
     live = peak_live_elements(graph) * batch
@@ -289,7 +289,7 @@ def load_input(path: str, graph: Graph, max_memory: int | None = None) -> np.nda
     """A .npy input for `graph`: its per-example shape (H x W x C), or N of them batch
     first. The header is checked against the network and the memory guard before any
     data is read."""
-    from .files import load_npy
+    from cnncost.files import load_npy
 
     want = tuple(graph.nodes[0].out_shape)
 
@@ -311,8 +311,8 @@ def run_network(spec, input_path: str, *, weights_path=None, seed=0, overrides=N
                 max_memory=None, limits=None) -> RunResult:
     """Analyse `spec`, read the .npy at `input_path` (checked against the network first)
     and run it through."""
-    from .analysis import analyze
-    from .limits import DEFAULT
+    from cnncost.core.analysis import analyze
+    from cnncost.spec.limits import DEFAULT
 
     graph = analyze(spec, overrides=overrides, limits=limits or DEFAULT).graph
     x = load_input(input_path, graph, max_memory)

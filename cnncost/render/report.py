@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from .analysis import CONVENTIONS_SHORT, LayerCost, Report
+from cnncost.core.analysis import CONVENTIONS_SHORT, LayerCost, Report
 
 FORMATS = ("table", "json", "csv", "markdown")
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",

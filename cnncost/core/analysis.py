@@ -8,12 +8,12 @@ import gc
 
 from dataclasses import asdict, dataclass, field, replace
 
-from .build import build, parse_overrides
-from .limits import DEFAULT, Limits
-from .graph import Graph
-from .layers import KINDS, numel
-from .errors import SpecError
-from .spec import ArchSpec, load_spec
+from cnncost.core.build import build, parse_overrides
+from cnncost.spec.limits import DEFAULT, Limits
+from cnncost.core.graph import Graph
+from cnncost.layers import KINDS, numel
+from cnncost.errors import SpecError
+from cnncost.spec import ArchSpec, load_spec
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
 MULT_CLASSES = ("standard", "pointwise", "depthwise", "grouped", "dense")
@@ -147,8 +147,8 @@ def weighted_depth(graph: Graph) -> int:
 
 def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variables=None,
                       dtype: str = "float32", training: bool = False) -> Report:
-    from .receptive import receptive_fields
-    from .training import backward, cut_summary
+    from cnncost.core.receptive import receptive_fields
+    from cnncost.core.training import backward, cut_summary
 
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
@@ -208,7 +208,7 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
     `trainable_from` / `freeze_until` cut the network into a frozen base and a trained head;
     `training` adds the backward pass; `rewrite` is "separable" or "bottleneck=R" (what-if).
     """
-    from .training import apply_cut
+    from cnncost.core.training import apply_cut
 
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise SpecError(f"batch must be a positive integer, received {batch!r}")

@@ -10,13 +10,13 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from . import expr
-from .errors import CnnCostError, LimitError, Loc, SpecError
-from .limits import DEFAULT, Limits
-from .graph import Graph, Node
-from .layers import Args, lookup
-from .spec import ArchSpec, BlockDef, library_blocks
-from .yamlload import YList, YMap
+from cnncost.spec import expr
+from cnncost.errors import CnnCostError, LimitError, Loc, SpecError
+from cnncost.spec.limits import DEFAULT, Limits
+from cnncost.core.graph import Graph, Node
+from cnncost.layers import Args, lookup
+from cnncost.spec import ArchSpec, BlockDef, library_blocks
+from cnncost.spec.yamlload import YList, YMap
 
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
 RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "when",
@@ -375,7 +375,7 @@ class Builder:
             raise exc.with_context(loc=entry.loc, layer=full, kind=kind_name)
         parts = kind.parts(args)
         if parts is None and self.rewrite:
-            from .layers.conv import rewrite_parts
+            from cnncost.layers.conv import rewrite_parts
             shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
             parts = rewrite_parts(kind.name, args, shape, self.rewrite) if shape and len(shape) == 3 else None
         if parts is None:

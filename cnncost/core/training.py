@@ -11,8 +11,8 @@ Backward pass, per layer (documented in the README and tested against a hand der
 """
 from __future__ import annotations
 
-from .errors import SpecError
-from .graph import Graph
+from cnncost.errors import SpecError
+from cnncost.core.graph import Graph
 
 
 def _matching(graph: Graph, name: str) -> list[int]:

@@ -11,10 +11,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
-from .analysis import COUNT_FIELDS, Report, analyze
-from .errors import CnnCostError, SpecError
-from .limits import DEFAULT, Limits
-from .spec import load_spec
+from cnncost.core.analysis import COUNT_FIELDS, Report, analyze
+from cnncost.errors import CnnCostError, SpecError
+from cnncost.spec.limits import DEFAULT, Limits
+from cnncost.spec import load_spec
 
 _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
@@ -171,7 +171,7 @@ BASELINE_METRICS = ("params", "mults", "flops", "activations")
 def load_baseline(path: str, max_bytes: int) -> dict:
     """A `report --format json` file, read within `max_bytes` and validated: totals and
     per-layer counts must be exact non-negative integers, or exit 2 saying which is not."""
-    from .files import read_bounded
+    from cnncost.files import read_bounded
 
     data = read_bounded(path, max_bytes, "baseline")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import CnnCostError
+from cnncost.errors import CnnCostError
 
 
 def _pyplot():

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .analysis import DTYPE_BYTES, MULT_CLASSES, Report, analyze
-from .build import parse_overrides
-from .errors import SpecError
+from cnncost.core.analysis import DTYPE_BYTES, MULT_CLASSES, Report, analyze
+from cnncost.core.build import parse_overrides
+from cnncost.errors import SpecError
 
 SPECIAL = ("batch", "dtype", "trainable_from", "freeze_until", "rewrite")
 METRICS = ("params", "trainable_params", "mults", "flops", "activations", "peak_activation_bytes",
@@ -88,8 +88,8 @@ def to_dict(columns: list[Column]) -> dict:
 
 def add_time(columns: list[Column], profile, repeat: int = 5) -> None:
     """Roofline-estimated time and the executor's measured median forward time per column."""
-    from .roofline import estimate, total_seconds
-    from .verify import verify
+    from cnncost.analyses.roofline import estimate, total_seconds
+    from cnncost.runtime.verify import verify
 
     for c in columns:
         c.values["estimated_seconds"] = total_seconds(estimate(c.report, profile))

@@ -11,8 +11,8 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
-from .analysis import Report
-from .errors import CnnCostError, SpecError
+from cnncost.core.analysis import Report
+from cnncost.errors import CnnCostError, SpecError
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class Profile:
 
 
 def load_profile(path: str) -> Profile:
-    from .check import parse_quantity
-    from .files import read_bounded
-    from .yamlload import MAX_FILE_BYTES, YMap, load_yaml
+    from cnncost.analyses.check import parse_quantity
+    from cnncost.files import read_bounded
+    from cnncost.spec.yamlload import MAX_FILE_BYTES, YMap, load_yaml
 
     doc = load_yaml(read_bounded(path, MAX_FILE_BYTES, "profile"), path)
     if not isinstance(doc, YMap):
@@ -182,15 +182,15 @@ def latency(spec, profile: Profile, *, repeat: int = 5, batch: int = 1, override
     """Predicted (roofline) vs measured time per layer, measured by our executor or, with
     engine="onnxruntime", by onnxruntime's profiler (graph optimisations off, so every
     layer is its own node; the optimised forward is measured beside it)."""
-    from .limits import DEFAULT
-    from .verify import verify
+    from cnncost.spec.limits import DEFAULT
+    from cnncost.runtime.verify import verify
 
     if engine == "onnxruntime":
         import numpy as np
 
-        from . import executor
-        from .analysis import analyze
-        from .interop import onnxruntime_engine
+        from cnncost.runtime import executor
+        from cnncost.core.analysis import analyze
+        from cnncost.runtime import onnxruntime_engine
 
         report = analyze(spec, batch=batch, overrides=overrides, limits=limits or DEFAULT)
         graph = report.graph

@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from .analysis import Report, analyze
-from .limits import DEFAULT, Limits
+from cnncost.core.analysis import Report, analyze
+from cnncost.spec.limits import DEFAULT, Limits
 
 
 @dataclass
@@ -71,7 +71,7 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
     the analysis; with engine="onnxruntime" also every layer's output with onnxruntime's."""
     import numpy as np
 
-    from . import executor
+    from cnncost.runtime import executor
 
     report = analyze(spec, batch=batch, overrides=overrides, limits=limits)
     graph = report.graph
@@ -82,10 +82,10 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
     x = rng.standard_normal((batch,) + tuple(graph.nodes[0].out_shape), dtype=np.float32)
     runs, comparison = [], None
     if engine not in (None, "numpy", "onnxruntime"):
-        from .errors import CnnCostError
+        from cnncost.errors import CnnCostError
         raise CnnCostError(f"unknown engine '{engine}' (known: numpy, onnxruntime)")
     if engine == "onnxruntime":
-        from .interop import onnxruntime_engine
+        from cnncost.runtime import onnxruntime_engine
 
         def run_ours(on_value):
             runs.append(executor.run(graph, x, weights, on_layer=on_layer, on_value=on_value))

@@ -10,8 +10,8 @@ import ast
 import math
 import operator
 
-from .errors import LimitError, SpecError
-from .limits import DEFAULT, Limits
+from cnncost.errors import LimitError, SpecError
+from cnncost.spec.limits import DEFAULT, Limits
 
 
 def make_divisible(value, divisor=8, min_value=None):

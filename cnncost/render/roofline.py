@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from . import roofline
-from .render import _console, si
+from cnncost.analyses import roofline
+from cnncost.render.report import _console, si
 
 
 def estimates_dict(profile, estimates) -> dict:
@@ -54,11 +54,11 @@ def print_latency(result) -> None:
 
 
 def plot(path, report, profile) -> None:
-    from . import plot as plotting
+    from cnncost.render import plot as plotting
 
     points = [(r.name, r.intensity) for r in report.layers if r.flops and r.intensity]
     if not points:
-        from .errors import CnnCostError
+        from cnncost.errors import CnnCostError
         raise CnnCostError("nothing to plot: no layer does arithmetic")
     xs, ys = roofline.roof(profile, [x for _, x in points])
     plotting.scatter(path, f"{report.name}: layers on the roofline of {profile.name}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import Graph
+from cnncost.core.graph import Graph
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
-from ..graph import Graph
-from . import onnx_export, require
+from cnncost.core.graph import Graph
+from cnncost.interop import onnx_export, require
 
 TOLERANCE = 1e-4
 NAME = "onnxruntime"
@@ -38,7 +38,7 @@ def session(model_bytes: bytes, *, optimize: bool = True, profile_prefix: str | 
     try:
         return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
     except Exception as exc:   # onnxruntime raises its own exception types
-        from ..errors import CnnCostError
+        from cnncost.errors import CnnCostError
         raise CnnCostError(f"onnxruntime refused the exported model: {str(exc).splitlines()[0]}") from None
 
 
@@ -187,7 +187,7 @@ def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5):
 
     from onnx import TensorProto, helper
 
-    from ..roofline import Profile
+    from cnncost.analyses.roofline import Profile
 
     def model(op, shape, extra=()):
         f32 = TensorProto.FLOAT

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from .errors import SpecError
+from cnncost.errors import SpecError
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from .analysis import analyze
-from .build import _parse_override
-from .errors import LimitError, SpecError
+from cnncost.core.analysis import analyze
+from cnncost.core.build import _parse_override
+from cnncost.errors import LimitError, SpecError
 
 
 @dataclass
@@ -64,7 +64,7 @@ def workers(jobs: int, cells: int) -> int:
 
 
 def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid:
-    from .limits import DEFAULT
+    from cnncost.spec.limits import DEFAULT
 
     limits = limits or DEFAULT
     names, values = parse_axes(pairs)

@@ -9,7 +9,7 @@ import gc
 
 import yaml
 
-from .errors import LimitError, Loc, SpecError
+from cnncost.errors import LimitError, Loc, SpecError
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 1_000_000

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import Loc
-from .layers import Args, Kind
+from cnncost.errors import Loc
+from cnncost.layers import Args, Kind
 
 
 @dataclass

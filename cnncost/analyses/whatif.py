@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .analysis import Report, analyze
+from cnncost.core.analysis import Report, analyze
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Analyses over reports: compare, sweep, what-if, check, explain, roofline."""

@@ -1,0 +1,1 @@
+"""Stage 2: ArchSpec -> Graph (expansion, shapes) -> Report (counts), receptive fields, training."""

@@ -1,0 +1,1 @@
+"""Results -> table / JSON / CSV / Markdown / DOT / Mermaid / plots (formatting only)."""

@@ -1,0 +1,1 @@
+"""Stage 3: running a Graph for real: the NumPy executor, verify, the onnxruntime engine."""
