@@ -23,11 +23,7 @@ NETWORKS = ("alexnet", "vgg16", "googlenet", "resnet50", "mobilenet_v1", "mobile
 def main():
     repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 5
     engine = sys.argv[sys.argv.index("--engine") + 1] if "--engine" in sys.argv else "numpy"
-    if engine == "onnxruntime":
-        from cnncost.runtime import onnxruntime_engine
-        profile = onnxruntime_engine.calibrate()
-    else:
-        profile = roofline.calibrate()
+    profile = roofline.calibrate(engine=engine)
     print(f"profile: {profile.peak_flops / 1e9:.1f} GFLOP/s, {profile.bandwidth / 1e9:.1f} GB/s, "
           f"ridge {profile.ridge:.1f} FLOP/B ({profile.source})")
     print(f"{'network':14s} {'rho':>6s} {'pred ms':>8s} {'meas ms':>8s} {'meas/pred':>9s}  measured/predicted by kind (median)")

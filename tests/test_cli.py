@@ -169,3 +169,30 @@ def test_bundled_names_work_from_any_directory(tmp_path):
     out = subprocess.run([exe, "report", "resnet18", "--format", "csv"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
     assert "TOTAL,,1000,11689512" in out
+
+
+def test_every_report_format_shows_savings_and_roofline(tmp_path):
+    """One shape for every command: the extras asked for reach every format."""
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: testdev\npeak_flops: 5e10\nbandwidth: 1e10\n")
+    for fmt in ("table", "json", "csv", "markdown", "dot", "mermaid"):
+        r = run("report", "resnet18", "--rewrite", "separable", "--profile", str(profile), "--format", fmt)
+        assert r.exit_code == 0, (fmt, r.output)
+        if fmt == "json":
+            data = json.loads(r.output)
+            assert data["savings"]["rewrite"] == "separable" and len(data["savings"]["layers"]) == 17   # conv1 + 16 block 3x3s
+            assert data["roofline"]["profile"]["name"] == "testdev"
+            continue
+        assert "layer4.block2.conv2" in r.output and "1/512 + 1/9" in r.output, fmt
+        assert "testdev" in r.output, fmt
+
+
+def test_library_api_matches_the_cli():
+    from cnncost import api
+    res = api.report("resnet18", depth=1)
+    assert res.totals["mults"] == 1814073344 and res.to_dict()["depth"] == 1
+    assert api.check(["resnet18"]).exit_code == 0
+    kinds = api.kinds()
+    conv = next(k for k in kinds.kinds if k.name == "conv")
+    assert ("groups", "int", "1", "") in conv.args and "kh x kw" in conv.mults
+    assert "groups (int, default 1)" in run("kinds").output

@@ -160,7 +160,7 @@ def test_latency_with_onnxruntime_profiler(tmp_path):
 
 
 def test_calibrate_through_onnxruntime(tmp_path):
-    p = onnxruntime_engine.calibrate(matmul_n=128, copy_mb=4, repeat=1)
+    p = roofline.calibrate(matmul_n=128, copy_mb=4, repeat=1, engine="onnxruntime")
     assert p.peak_flops > 1e6 and p.bandwidth > 1e6 and "onnxruntime" in p.source
     out = tmp_path / "ort.yaml"
     assert run("calibrate", "--engine", "onnxruntime", "-o", str(out)).exit_code == 0

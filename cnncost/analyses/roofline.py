@@ -61,12 +61,20 @@ def profile_yaml(p: Profile) -> str:
             f"source: \"{p.source}\"\n")
 
 
-def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5) -> Profile:
-    """Measure this machine: NumPy float32 matmul throughput and large-array copy bandwidth
-    (a copy moves 2 bytes per byte copied: one read, one write)."""
+def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5, engine: str = "numpy") -> Profile:
+    """Measure this machine: float32 matmul throughput and large-array copy bandwidth (a
+    copy moves 2 bytes per byte copied: one read, one write), through NumPy or onnxruntime."""
     import platform
 
     import numpy as np
+
+    if engine == "onnxruntime":
+        from cnncost.runtime import onnxruntime_engine
+
+        flops, bandwidth, how = onnxruntime_engine.calibrate(matmul_n, copy_mb, repeat)
+        return Profile(platform.node() or "this-machine", flops, bandwidth, how)
+    if engine != "numpy":
+        raise CnnCostError(f"unknown engine '{engine}' (known: numpy, onnxruntime)")
 
     def best(fn):
         fn()

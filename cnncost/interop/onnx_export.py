@@ -143,26 +143,6 @@ def export(graph: Graph, weights: dict, path: str, *, batch: int = 1) -> dict:
             "initializers": len(model.graph.initializer), "seconds": time.perf_counter() - t0}
 
 
-def export_spec(spec, path: str, *, weights_path: str | None = None, seed: int = 0,
-                overrides=None, batch: int = 1, max_memory: int | None = None, limits=None) -> dict:
-    """Analyse `spec` and export it with the weights of `weights_path` or the seeded weights
-    that `cnncost run` uses (the memory guard applies: the weights are built in memory)."""
-    from cnncost.runtime import executor
-    from cnncost.core.analysis import analyze
-    from cnncost.spec.limits import DEFAULT
-
-    _onnx()   # before any work: a missing extra is the first thing to say
-    graph = analyze(spec, batch=batch, overrides=overrides, limits=limits or DEFAULT).graph
-    estimate = executor.estimate_peak_bytes(graph, 1)["weights"]
-    executor.guard_memory(graph, 1, max_memory if max_memory is not None else None)
-    weights = (executor.load_weights(graph, weights_path) if weights_path
-               else executor.init_weights(graph, seed))
-    facts = export(graph, weights, path, batch=batch)
-    fmt = lambda shape: "x".join(map(str, onnx_shape(shape, batch)))   # noqa: E731
-    return {**facts, "input": fmt(graph.nodes[0].out_shape), "output": fmt(graph.output.out_shape),
-            "weight_bytes": estimate}
-
-
 def check(model) -> None:
     onnx = _onnx()
     try:

@@ -122,6 +122,7 @@ class Kind:
     args: dict[str, Arg] = {}
     arity: int | None = 1          # None: two or more inputs
     flops_rule: str = "0"          # the per-kind FLOP convention, quoted in the README
+    mults_rule: str = "0"          # the multiplication (MAC) formula, for `kinds` and the README
 
     def normalize(self, raw: dict, evaluate: Callable[[str], object],
                   locate: Callable[[str], object] = lambda key: None) -> Args:

@@ -147,6 +147,7 @@ class _SlidingConv(Kind):
 class Conv(_SlidingConv):
     name = "conv"
     doc = "2-D convolution (grouped when groups > 1)"
+    mults_rule = "H_out x W_out x C_out x kh x kw x C_in / groups"
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "groups": Arg("int", 1), "bias": Arg("bool", True)}
 
     def output_shape(self, a, ins):
@@ -192,6 +193,7 @@ class Conv(_SlidingConv):
 class DepthwiseConv(_SlidingConv):
     name = "depthwise_conv"
     doc = "depthwise convolution: one k x k filter per input channel (x depth_multiplier)"
+    mults_rule = "H_out x W_out x (C_in x multiplier) x kh x kw"
     args = {**_WINDOW_ARGS, "depth_multiplier": Arg("int", 1), "bias": Arg("bool", True)}
 
     def output_shape(self, a, ins):
@@ -233,6 +235,7 @@ class SeparableConv(Kind):
     name, family = "separable_conv", "convolution"
     doc = "depthwise k x k (no bias) then pointwise 1 x 1; reported as its two parts"
     flops_rule = "those of its depthwise and pointwise parts"
+    mults_rule = "those of its depthwise and pointwise parts"
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "depth_multiplier": Arg("int", 1),
             "bias": Arg("bool", True)}
 

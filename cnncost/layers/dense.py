@@ -10,6 +10,7 @@ class Dense(Kind):
     doc = "fully connected layer on the last axis (Keras semantics); flatten first for the classic FC"
     args = {"units": Arg("int"), "bias": Arg("bool", True)}
     flops_rule = "2 per MAC + 1 per output element if bias"
+    mults_rule = "inputs x units (per position on a feature map)"
 
     def output_shape(self, a, ins):
         return tuple(ins[0][:-1]) + (a.units,)

@@ -1,1 +1,212 @@
-"""Results -> table / JSON / CSV / Markdown / DOT / Mermaid / plots (formatting only)."""
+"""Results -> table / JSON / CSV / Markdown / DOT / Mermaid text: `render(result, fmt)`
+is the one formatter, dispatching on the result's type. Formatting only: every number
+comes from the result (cnncost.api)."""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable
+
+from cnncost.errors import CnnCostError
+
+
+def _json(result: Any) -> str:
+    return json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+
+
+def _table(draw: Callable[[], None], terminal: bool, width: int | None) -> str:
+    from cnncost.render.report import capture
+    return capture(draw, terminal=terminal, width=width)
+
+
+# ---- report: every format carries the savings and the roofline that were asked for ----
+def _report_table(r, terminal, width):
+    from cnncost.render import compare, report, roofline
+
+    def draw():
+        report.print_table(r.report, r.depth)
+        if r.savings is not None:
+            compare.print_savings(list(r.savings.rows), r.savings.original, r.report, r.savings.rewrite)
+        if r.roofline is not None:
+            roofline.print_estimates(r.report, r.roofline.profile, list(r.roofline.estimates))
+    return _table(draw, terminal, width)
+
+
+def _savings_lines(r) -> list[str]:
+    lines = []
+    if r.savings is not None:
+        a, b = r.savings.original.totals, r.report.totals
+        lines.append(f"what-if --rewrite {r.savings.rewrite}: mults {a['mults']:,} -> {b['mults']:,}, "
+                     f"params {a['params']:,} -> {b['params']:,}")
+        lines += [f"  {s.name}: {s.original_mults:,} -> {s.rewritten_mults:,} mults (ratio {s.ratio:.4f}, "
+                  f"analytic {s.analytic:.4f} = {s.formula})" for s in r.savings.rows]
+    return lines
+
+
+def _roofline_lines(r) -> list[str]:
+    from cnncost.render.report import si
+
+    if r.roofline is None:
+        return []
+    p = r.roofline.profile
+    return [f"roofline on {p.name} ({si(p.peak_flops)}FLOP/s, {si(p.bandwidth)}B/s): estimated "
+            f"{r.roofline.total_seconds * 1000:.3f} ms, {r.roofline.memory_share:.0%} in memory-bound layers"]
+
+
+def _extra_lines(r) -> list[str]:
+    """Savings and roofline as plain lines, for the formats that carry them as comments."""
+    return _savings_lines(r) + _roofline_lines(r)
+
+
+def _report_csv(r, terminal, width):
+    from cnncost.render.report import to_csv
+
+    # the roofline is two more columns of every row; savings follow as comment lines
+    text = to_csv(r.report, r.depth, estimates=r.roofline.estimates if r.roofline else None)
+    return text + "".join(f"# {line}\n" for line in _extra_lines(r))
+
+
+def _report_markdown(r, terminal, width):
+    from cnncost.render.report import to_markdown
+
+    text = to_markdown(r.report, r.depth)
+    if r.savings is not None:
+        text += f"\n## What-if `--rewrite {r.savings.rewrite}`\n\n| layer | original mults | rewritten mults | ratio | analytic |\n|---|---:|---:|---:|---:|\n"
+        text += "".join(f"| {s.name} | {s.original_mults:,} | {s.rewritten_mults:,} | {s.ratio:.4f} | "
+                        f"{s.analytic:.4f} |\n" for s in r.savings.rows)
+    if r.roofline is not None:
+        p = r.roofline.profile
+        text += (f"\n## Roofline on {p.name}\n\n{_roofline_lines(r)[0]}\n\n| layer | kind | FLOP/B | est. ms | bound |\n"
+                 "|---|---|---:|---:|---|\n")
+        text += "".join(f"| {e.name} | {e.kind} | {e.intensity:.2f} | {e.seconds * 1000:.3f} | {e.bound} |\n"
+                        for e in r.roofline.estimates)
+    return text
+
+
+def _report_graph(comment: str, make):
+    def draw(r, terminal, width):
+        return make(r.report) + "".join(f"{comment} {line}\n" for line in _extra_lines(r))
+    return draw
+
+
+def _dot(report):
+    from cnncost.render.graph import to_dot
+    return to_dot(report)
+
+
+def _mermaid(report):
+    from cnncost.render.graph import to_mermaid
+    return to_mermaid(report)
+
+
+# ---- the other commands ------------------------------------------------------------------
+def _compare_text(fmt):
+    def draw(r, terminal, width):
+        from cnncost.render.compare import compare_text, print_compare
+        if fmt == "table":
+            return _table(lambda: print_compare(list(r.columns)), terminal, width)
+        return compare_text(list(r.columns), fmt)
+    return draw
+
+
+def _sweep_text(fmt):
+    def draw(r, terminal, width):
+        from cnncost.render.compare import print_sweep, sweep_text
+        if fmt == "table":
+            return _table(lambda: print_sweep(r.grid, r.metric), terminal, width)
+        return sweep_text(r.grid, r.metric, fmt)
+    return draw
+
+
+def _verify_table(r, terminal, width):
+    from cnncost.render.report import print_verification
+    return _table(lambda: print_verification(r.verification), terminal, width)
+
+
+def _check_table(r, terminal, width):
+    from cnncost.render.report import print_checks
+    return _table(lambda: print_checks(list(r.results)), terminal, width)
+
+
+def _latency_table(r, terminal, width):
+    from cnncost.render.roofline import print_latency
+    return _table(lambda: print_latency(r), terminal, width)
+
+
+def _run_table(r, terminal, width):
+    shape = "x".join(map(str, r.output.shape))
+    lines = [f"output {shape} in {r.seconds * 1000:.1f} ms; min {r.minimum:.6g}, max {r.maximum:.6g}, "
+             f"mean {r.mean:.6g}"]
+    if r.top5:
+        lines.append("top-5 of example 0: " + ", ".join(f"{i} ({v:.4g})" for i, v in r.top5))
+    return "\n".join(lines) + "\n"
+
+
+def _export_table(r, terminal, width):
+    return (f"wrote {r.path}: {r.nodes} nodes, {r.initializers} weight tensors, {r.bytes / 1e6:.1f} MB, "
+            f"opset {r.opset}, input {r.input_shape} (NCHW), output {r.output_shape}; onnx.checker "
+            f"passed (full check) in {r.seconds:.2f} s\n")
+
+
+def _kinds_table(r, terminal, width):
+    out = []
+    for k in r.kinds:
+        args = "; ".join(f"{n} ({t}, default {d})" + (f": {doc}" if doc else "") for n, t, d, doc in k.args) or "-"
+        out.append(f"{k.name:18s} {k.doc}\n{'':18s} args: {args}\n{'':18s} mults: {k.mults}\n"
+                   f"{'':18s} flops: {k.flops}")
+    out.append("aliases: " + ", ".join(f"{a} = {k}({f})" for a, k, f in r.aliases))
+    return "\n".join(out) + "\n"
+
+
+def _kinds_markdown(r, terminal, width):
+    lines = ["| kind | what | mults | flops |", "|---|---|---|---|"]
+    lines += [f"| `{k.name}` | {k.doc} | {k.mults} | {k.flops} |" for k in r.kinds]
+    return "\n".join(lines) + "\n"
+
+
+def _bundled_table(r, terminal, width):
+    return "".join(f"{n:32s} {s}\n" for n, s in r.rows)
+
+
+def _lines(r, terminal, width):
+    return "\n".join(r.lines) + "\n"
+
+
+def _calibrate_yaml(r, terminal, width):
+    return r.yaml()
+
+
+def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]]:
+    from cnncost import api
+
+    j = lambda r, terminal, width: _json(r)   # noqa: E731
+    return {
+        api.ReportResult: {"table": _report_table, "json": j, "csv": _report_csv,
+                           "markdown": _report_markdown, "dot": _report_graph("//", _dot),
+                           "mermaid": _report_graph("%%", _mermaid)},
+        api.CompareResult: {f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
+        api.SweepResult: {f: _sweep_text(f) for f in ("table", "json", "csv")},
+        api.ExplainResult: {"table": _lines, "json": j},
+        api.VerifyResult: {"table": _verify_table, "json": j},
+        api.RunResult: {"table": _run_table, "json": j},
+        api.CheckResult: {"table": _check_table, "json": j},
+        api.LatencyResult: {"table": _latency_table, "json": j},
+        api.CalibrateResult: {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
+        api.ExportResult: {"table": _export_table, "json": j},
+        api.KindsResult: {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
+        api.BundledResult: {"table": _bundled_table, "json": j},
+    }
+
+
+def formats(result_type: type) -> tuple[str, ...]:
+    return tuple(_renderers()[result_type])
+
+
+def render(result: Any, fmt: str = "table", *, terminal: bool = False, width: int | None = None) -> str:
+    """The text of `result` in `fmt`. `terminal` keeps styles and fits tables to `width`
+    columns; otherwise tables are drawn 160 columns wide and plain."""
+    for cls, table in _renderers().items():
+        if isinstance(result, cls):
+            if fmt not in table:
+                raise CnnCostError(f"{cls.__name__} has no {fmt} format (formats: {', '.join(table)})")
+            return table[fmt](result, terminal, width)
+    raise CnnCostError(f"nothing renders a {type(result).__name__}")

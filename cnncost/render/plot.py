@@ -1,4 +1,5 @@
-"""Charts with matplotlib (an optional extra: pip install 'cnncost[plot]')."""
+"""Charts with matplotlib (the optional `plot` extra). `chart(path, result)` draws the
+chart of any command's result."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,8 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise CnnCostError("--plot needs matplotlib: pip install 'cnncost[plot]'") from None
+        raise CnnCostError("--plot needs matplotlib, the `plot` extra: pip install '.[plot]' "
+                           "in a clone of cnncost (or: pip install matplotlib)") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
@@ -66,3 +68,27 @@ def scatter(path: str, title: str, points: list[tuple[str, float, float]], xlabe
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def chart(path: str, result) -> None:
+    """The chart of a result of cnncost.api: per-layer (report), per-column (compare),
+    per-cell (sweep) bars, or the roofline with one point per layer (latency)."""
+    from cnncost import api
+
+    if isinstance(result, api.ReportResult):
+        rows = result.report.grouped(result.depth)
+        bars(path, f"{result.report.name}: per-layer cost", [r.name for r in rows],
+             {"mults": [r.mults for r in rows], "params": [r.params for r in rows]})
+    elif isinstance(result, api.CompareResult):
+        cols = list(result.columns)
+        bars(path, "compare", [c.label for c in cols], {"mults": [c.values["mults"] for c in cols],
+                                                       "params": [c.values["params"] for c in cols]})
+    elif isinstance(result, api.SweepResult):
+        g = result.grid
+        labels = [",".join(f"{n}={v}" for n, v in zip(g.names, c)) for c in g.cells]
+        bars(path, f"{g.spec}: {result.metric}", labels, {result.metric: [v[result.metric] for v in g.cells.values()]})
+    elif isinstance(result, api.LatencyResult):
+        from cnncost.render.roofline import plot
+        plot(path, result.report, result.profile)
+    else:
+        raise CnnCostError(f"--plot: nothing to chart for {type(result).__name__}")

@@ -44,17 +44,31 @@ def to_json(report: Report, depth: int | None = None) -> str:
     return json.dumps(report_dict(report, depth), indent=2) + "\n"
 
 
-def to_csv(report: Report, depth: int | None = None) -> str:
+def to_csv(report: Report, depth: int | None = None, estimates=None) -> str:
+    """Conventions as comment lines, a header, a row per layer (or group) and a TOTAL row;
+    with roofline `estimates`, two more columns: estimated seconds and the bound."""
     buf = io.StringIO()
     for key, text in report.conventions.items():
         buf.write(f"# {key}: {text}\n")
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(ROW_FIELDS)
-    for row in report.grouped(depth):
-        writer.writerow([shape_str(getattr(row, f)) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS])
+    rows = report.grouped(depth)
+    extra = []
+    if estimates is not None:
+        seconds: dict[str, float] = {}
+        bound: dict[str, str] = {}
+        for e, layer in zip(estimates, report.layers):
+            key = ".".join(layer.name.split(".")[:depth]) if depth else layer.name
+            seconds[key] = seconds.get(key, 0.0) + e.seconds
+            bound[key] = e.bound if key not in bound or bound[key] == e.bound else "mixed"
+        extra = [[f"{seconds[r.name]:.9g}", bound[r.name]] for r in rows]
+    writer.writerow(ROW_FIELDS + (("est_seconds", "bound") if extra else ()))
+    for i, row in enumerate(rows):
+        writer.writerow([shape_str(getattr(row, f)) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS]
+                        + (extra[i] if extra else []))
     t = report.totals
     writer.writerow(["TOTAL", "", shape_str(report.layers[-1].output_shape)]
-                    + [t.get(f, "") for f in ROW_FIELDS[3:]])
+                    + [t.get(f, "") for f in ROW_FIELDS[3:]]
+                    + ([f"{sum(e.seconds for e in estimates):.9g}", ""] if extra else []))
     return buf.getvalue()
 
 
@@ -124,26 +138,35 @@ def print_table(report: Report, depth: int | None = None, file=None) -> None:
     console.print(f"conventions: {CONVENTIONS_SHORT}", style="dim", highlight=False)
 
 
+_CAPTURE: list = []       # the console `capture` is drawing into, innermost last
+
+
 def _console(file=None):
     """A rich console; wide when not writing to a terminal, so pipes and files keep
-    whole numbers instead of squeezed columns."""
+    whole numbers instead of squeezed columns. Inside `capture`, its console."""
     import sys
 
     from rich.console import Console
 
+    if file is None and _CAPTURE:
+        return _CAPTURE[-1]
     tty = file is None and sys.stdout.isatty()
     return Console(file=file, width=None if tty else 160)
 
 
-def render(report: Report, fmt: str, depth: int | None = None) -> str:
-    if fmt == "json":
-        return to_json(report, depth)
-    if fmt == "csv":
-        return to_csv(report, depth)
-    if fmt == "markdown":
-        return to_markdown(report, depth)
+def capture(draw, *, terminal: bool = False, width: int | None = None) -> str:
+    """What `draw()` prints through `_console()`, as text; with ANSI styles when the text
+    is going to a terminal of `width` columns."""
+    from rich.console import Console
+
     buf = io.StringIO()
-    print_table(report, depth, file=buf)
+    console = Console(file=buf, width=width if terminal and width else 160, force_terminal=terminal,
+                      color_system="auto" if terminal else None)
+    _CAPTURE.append(console)
+    try:
+        draw()
+    finally:
+        _CAPTURE.pop()
     return buf.getvalue()
 
 

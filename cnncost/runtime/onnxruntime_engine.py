@@ -179,15 +179,12 @@ def profile_layers(graph: Graph, weights: dict, x, *, repeat: int = 5) -> Engine
                          _median_forward(session(data), feed, repeat))
 
 
-def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5):
-    """A device profile measured through onnxruntime: MatMul FLOP/s and the bandwidth of an
-    element-wise op over a large tensor (one read and one write per element)."""
+def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5) -> tuple[float, float, str]:
+    """(FLOP/s, bytes/s, how) measured through onnxruntime: MatMul throughput and the
+    bandwidth of an element-wise op over a large tensor (one read and one write per element)."""
     import numpy as np
-    import platform
 
     from onnx import TensorProto, helper
-
-    from cnncost.analyses.roofline import Profile
 
     def model(op, shape, extra=()):
         f32 = TensorProto.FLOAT
@@ -213,6 +210,5 @@ def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5):
     n = copy_mb * 1024 * 1024 // 4
     big = np.ones(n, np.float32)
     bandwidth = 2 * big.nbytes / best(model("Relu", [n]), {"a": big})
-    return Profile(platform.node() or "this-machine", flops, bandwidth,
-                   f"cnncost calibrate --engine onnxruntime: {matmul_n}^3 float32 MatMul, {copy_mb} MB Relu, "
-                   f"onnxruntime {_ort().__version__}, best of {repeat}")
+    return flops, bandwidth, (f"cnncost calibrate --engine onnxruntime: {matmul_n}^3 float32 MatMul, "
+                              f"{copy_mb} MB Relu, onnxruntime {_ort().__version__}, best of {repeat}")

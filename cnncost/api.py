@@ -1,0 +1,440 @@
+"""The library API: every command as one typed function returning a frozen result with
+`to_dict()`. The command line is options -> these functions -> `cnncost.render.render`
+-> exit code; notebooks and tests call the same functions.
+
+    >>> import cnncost
+    >>> cnncost.report("resnet18").totals["mults"]
+    1814073344
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
+
+from cnncost.analyses import check as _check
+from cnncost.analyses import compare as _compare
+from cnncost.analyses import explain as _explain
+from cnncost.analyses import roofline as _roofline
+from cnncost.analyses import sweep as _sweep
+from cnncost.analyses import whatif as _whatif
+from cnncost.core.analysis import Report, analyze
+from cnncost.errors import CnnCostError
+from cnncost.spec.limits import DEFAULT, Limits
+
+__all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "SweepResult",
+           "ExplainResult", "VerifyResult", "RunResult", "CheckResult", "LatencyResult",
+           "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
+           "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
+           "kinds", "bundled", "Limits", "DEFAULT", "CnnCostError"]
+
+Overrides = Sequence[str] | dict[str, Any] | None
+Profile = _roofline.Profile
+
+
+def _profile(profile: str | Profile | None) -> Profile | None:
+    return _roofline.load_profile(profile) if isinstance(profile, str) else profile
+
+
+# ---- report ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Savings:
+    """What a --rewrite saves, per rewritten layer and for the whole network."""
+
+    rewrite: str
+    original: Report
+    rows: tuple[_whatif.Saving, ...]
+
+    def to_dict(self, rewritten: Report) -> dict[str, Any]:
+        return {"rewrite": self.rewrite, "original_totals": self.original.totals,
+                "rewritten_totals": rewritten.totals,
+                "network_ratios": _whatif.network_ratios(self.original, rewritten),
+                "layers": [asdict(s) for s in self.rows]}
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """Per-layer roofline estimates of a report on a device profile."""
+
+    profile: Profile
+    estimates: tuple[_roofline.Estimate, ...]
+
+    @property
+    def total_seconds(self) -> float:
+        return _roofline.total_seconds(list(self.estimates))
+
+    @property
+    def memory_share(self) -> float:
+        return _roofline.memory_share(list(self.estimates))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": asdict(self.profile), "total_seconds": self.total_seconds,
+                "memory_bound_share": self.memory_share, "layers": [asdict(e) for e in self.estimates]}
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """A report with every extra the caller asked for attached, so every format shows it."""
+
+    report: Report
+    depth: int | None = None
+    savings: Savings | None = None
+    roofline: Roofline | None = None
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        return self.report.totals
+
+    def to_dict(self) -> dict[str, Any]:
+        from cnncost.render.report import report_dict
+
+        data: dict[str, Any] = report_dict(self.report, self.depth)
+        if self.savings is not None:
+            data["savings"] = self.savings.to_dict(self.report)
+        if self.roofline is not None:
+            data["roofline"] = self.roofline.to_dict()
+        return data
+
+
+def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int | None = None,
+           dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
+           training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
+           limits: Limits = DEFAULT) -> ReportResult:
+    """Per-layer cost of `spec` (a YAML path or a bundled name). `rewrite` ("separable" or
+    "bottleneck=R") reports the rewritten network with the savings; `profile` (a path or a
+    Profile) adds roofline estimates; `depth` groups rows by dotted-name prefix."""
+    kw: dict[str, Any] = dict(batch=batch, overrides=overrides, limits=limits, dtype=dtype,
+                              trainable_from=trainable_from, freeze_until=freeze_until, training=training)
+    savings = None
+    if rewrite:
+        original, rep, rows = _whatif.savings(spec, rewrite, **kw)
+        savings = Savings(rewrite, original, tuple(rows))
+    else:
+        rep = analyze(spec, **kw)
+    prof = _profile(profile)
+    roof = Roofline(prof, tuple(_roofline.estimate(rep, prof))) if prof is not None else None
+    return ReportResult(rep, depth, savings, roof)
+
+
+# ---- compare and sweep ------------------------------------------------------------------
+@dataclass(frozen=True)
+class CompareResult:
+    columns: tuple[_compare.Column, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_compare.to_dict(list(self.columns)))
+
+
+def compare(specs: Sequence[str], *, training: bool = False, dtype: str = "float32",
+            rewrite: str | None = None, trainable_from: str | None = None,
+            profile: str | Profile | None = None, repeat: int = 5,
+            limits: Limits = DEFAULT) -> CompareResult:
+    """Architectures side by side with ratios to the first; a column is NAME or
+    NAME@VAR=VALUE,... (also batch, dtype, trainable_from, freeze_until, rewrite). With a
+    profile, roofline-estimated and executor-measured time per column."""
+    columns = _compare.compare(list(specs), training=training, dtype=dtype, rewrite=rewrite,
+                               trainable_from=trainable_from, limits=limits)
+    prof = _profile(profile)
+    if prof is not None:
+        _compare.add_time(columns, prof, repeat=repeat)
+    return CompareResult(tuple(columns))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    grid: _sweep.Grid
+    metric: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, **_sweep.to_dict(self.grid)}
+
+
+SWEEP_METRICS = ("mults", "params", "flops", "activations", "peak_activation_bytes")
+
+
+def sweep(spec: str, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
+          on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT) -> SweepResult:
+    """`metric` over the grid of `axes` ("alpha=1,0.75,0.5", ...), at most
+    limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes."""
+    if metric not in SWEEP_METRICS:
+        raise CnnCostError(f"unknown metric '{metric}' (known: {', '.join(SWEEP_METRICS)})")
+    return SweepResult(_sweep.sweep(spec, list(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
+
+
+def sweep_cells(axes: Sequence[str], jobs: int = 1, limits: Limits = DEFAULT) -> tuple[int, int]:
+    """(cells, workers) of a sweep, checked against the limit before any work."""
+    cells = _sweep.check_grid(_sweep.parse_axes(list(axes))[1], limits)
+    return cells, _sweep.workers(jobs, cells)
+
+
+# ---- explain ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExplainResult:
+    lines: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lines": list(self.lines)}
+
+
+def explain(target: str, layer: str | None = None, *, input_shape: str | None = None,
+            filters: int | None = None, kernel: int = 3, stride: int = 1, padding: str = "valid",
+            separable: bool = False, units: int | None = None, overrides: Overrides = None,
+            limits: Limits = DEFAULT) -> ExplainResult:
+    """Derivations step by step: a layer of a network (`target` a spec, `layer` its path),
+    or calculator mode (`target` a kind, `input_shape` HxWxC and that kind's arguments)."""
+    if layer is not None:
+        return ExplainResult(tuple(_explain.layer(target, layer, overrides=overrides, limits=limits)))
+    if input_shape is None:
+        raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
+    return ExplainResult(tuple(_explain.calculator(target, input_shape, filters=filters, kernel=kernel,
+                                                   stride=stride, padding=padding, separable=separable,
+                                                   units=units)))
+
+
+# ---- running ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VerifyResult:
+    """The executor's shapes and multiplications against the analysis (and, with an
+    engine, every layer's values against the engine's)."""
+
+    verification: Any          # runtime.verify.Verification
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verification.ok)
+
+    def failures(self) -> list[str]:
+        return list(self.verification.failures())
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.verification.to_dict())
+
+
+def verify(spec: str, *, batch: int = 1, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
+           weights: str | None = None, max_memory: int | str | None = None, engine: str = "numpy",
+           on_layer: Callable[[Any], None] | None = None, limits: Limits = DEFAULT) -> VerifyResult:
+    """Run `spec` on a seeded random input (and random or given weights); compare every
+    layer. engine="onnxruntime" also compares values with onnxruntime (extra `onnx`)."""
+    from cnncost.runtime.verify import verify as _verify
+
+    return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
+                                max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
+                                limits=limits, on_layer=on_layer,
+                                engine=None if engine == "numpy" else engine))
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A real input through a network: the output, its summary, and per-layer checks."""
+
+    output: Any                    # numpy array, batch first
+    seconds: float
+    weights_random: bool
+    seed: int
+    minimum: float
+    maximum: float
+    mean: float
+    top5: tuple[tuple[int, float], ...]   # of example 0, when the output is a vector
+    failures: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output_shape": list(self.output.shape), "seconds": self.seconds,
+                "weights": f"random (seed {self.seed})" if self.weights_random else "file",
+                "min": self.minimum, "max": self.maximum, "mean": self.mean,
+                "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures)}
+
+
+def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0,
+        overrides: Overrides = None, max_memory: int | str | None = None,
+        limits: Limits = DEFAULT) -> RunResult:
+    """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
+    before it is read) through `spec`."""
+    from cnncost.runtime.executor import run_network
+
+    result = run_network(spec, input_path, weights_path=weights, seed=seed, overrides=overrides,
+                         max_memory=_bytes(max_memory, "--max-memory"), limits=limits)
+    out = result.output
+    top: tuple[tuple[int, float], ...] = ()
+    if out.ndim == 2 and out.shape[1] > 1:
+        top = tuple((int(i), float(out[0, i])) for i in out[0].argsort()[::-1][:5])
+    fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
+                  f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
+    return RunResult(out, float(result.seconds), weights is None, seed, float(out.min()), float(out.max()),
+                     float(out.mean()), top, fails)
+
+
+def save_output(result: RunResult, path: str) -> None:
+    from cnncost.files import save_array
+
+    save_array(path, result.output)
+
+
+# ---- check -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckResult:
+    results: tuple[_check.ArchResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all hold, 1 a check failed, 2 a spec is wrong."""
+        if any(r.error for r in self.results):
+            return 2
+        return 0 if self.ok else 1
+
+    def junit_xml(self) -> str:
+        return _check.junit_xml(list(self.results))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_check.results_dict(list(self.results)))
+
+
+def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
+          baseline: str | None = None, max_increase: str = "0%", limits: Limits = DEFAULT) -> CheckResult:
+    """`expect:` blocks, budgets ({"params": "5M", "mults": ...}) and a baseline report.
+    No specs: every bundled spec. A bad budget or tolerance is an error before any work."""
+    from cnncost.spec import bundled_names
+
+    budgets = {k: v for k, v in (budgets or {}).items() if v is not None}
+    for metric, value in budgets.items():
+        _check.parse_quantity(value, f"--max-{metric}")
+    _check.parse_tolerance(max_increase, "--max-increase")
+    results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
+                                max_increase=max_increase, limits=limits)
+               for s in (list(specs) or bundled_names())]
+    return CheckResult(tuple(results))
+
+
+# ---- time ------------------------------------------------------------------------------
+LatencyResult = _roofline.Latency
+
+
+def latency(spec: str, profile: str | Profile, *, repeat: int = 5, batch: int = 1,
+            overrides: Overrides = None, engine: str = "numpy", limits: Limits = DEFAULT) -> LatencyResult:
+    """Roofline-predicted vs measured time per layer, measured by our executor or by
+    onnxruntime's profiler, and their Spearman rank correlation."""
+    prof = _profile(profile)
+    assert prof is not None
+    result: LatencyResult = _roofline.latency(spec, prof, repeat=repeat, batch=batch, overrides=overrides,
+                                              limits=limits, engine=engine)
+    return result
+
+
+@dataclass(frozen=True)
+class CalibrateResult:
+    profile: Profile
+
+    def yaml(self) -> str:
+        return _roofline.profile_yaml(self.profile)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self.profile)
+
+
+def calibrate(engine: str = "numpy") -> CalibrateResult:
+    """Measure this machine (float32 matmul FLOP/s, copy bandwidth) through NumPy or
+    onnxruntime, as a device profile."""
+    return CalibrateResult(_roofline.calibrate(engine=engine))
+
+
+# ---- export ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    bytes: int
+    nodes: int
+    initializers: int
+    opset: int
+    input_shape: str
+    output_shape: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
+           overrides: Overrides = None, batch: int = 1, max_memory: int | str | None = None,
+           limits: Limits = DEFAULT) -> ExportResult:
+    """Write `spec` as an ONNX model (opset 17, NCHW) with the weights of `weights` or the
+    seeded weights `run` uses; checked by onnx.checker (full check). Needs the `onnx` extra."""
+    from cnncost.interop import onnx_export, require
+    from cnncost.runtime import executor
+
+    require("onnx")                  # a missing extra is the first thing to say
+    graph = analyze(spec, batch=batch, overrides=overrides, limits=limits).graph
+    executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
+    arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
+    facts = onnx_export.export(graph, arrays, output, batch=batch)
+
+    def shape(s: Sequence[int]) -> str:
+        return "x".join(map(str, onnx_export.onnx_shape(s, batch)))
+
+    return ExportResult(output, facts["bytes"], facts["nodes"], facts["initializers"], facts["opset"],
+                        shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
+
+
+# ---- what exists -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class KindInfo:
+    name: str
+    family: str
+    doc: str
+    args: tuple[tuple[str, str, str, str], ...]    # (name, type, default, doc)
+    flops: str
+    mults: str
+
+
+@dataclass(frozen=True)
+class KindsResult:
+    kinds: tuple[KindInfo, ...]
+    aliases: tuple[tuple[str, str, str], ...]       # (alias, kind, fixed arguments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kinds": [{**asdict(k), "args": [dict(zip(("name", "type", "default", "doc"), a))
+                                                  for a in k.args]} for k in self.kinds],
+                "aliases": [dict(zip(("alias", "kind", "fixed"), a)) for a in self.aliases]}
+
+
+def kinds() -> KindsResult:
+    """Every layer kind from the registry: arguments with defaults and docs, FLOP rule."""
+    from cnncost.layers import ALIASES, KINDS
+    from cnncost.layers.base import REQUIRED
+
+    def default(value: object) -> str:
+        return "required" if value is REQUIRED else ("none" if value is None else str(value).lower()
+                                                     if isinstance(value, bool) else str(value))
+
+    infos = tuple(KindInfo(name, k.family, k.doc,
+                           tuple((a, arg.kind, default(arg.default), arg.doc) for a, arg in k.args.items()),
+                           k.flops_rule, k.mults_rule)
+                  for name, k in KINDS.items())
+    aliases = tuple((a, k, ", ".join(f"{key}={v}" for key, v in fixed.items())) for a, (k, fixed) in ALIASES.items())
+    return KindsResult(infos, aliases)
+
+
+@dataclass(frozen=True)
+class BundledResult:
+    rows: tuple[tuple[str, str], ...]        # (name, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"architectures": [{"name": n, "source": s} for n, s in self.rows]}
+
+
+def bundled() -> BundledResult:
+    """The bundled architectures and their sources."""
+    from cnncost.spec import bundled_names, load_spec
+
+    return BundledResult(tuple((n, load_spec(n).source) for n in bundled_names()))
+
+
+def _bytes(value: int | str | None, what: str) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    return int(_check.parse_quantity(value, what))
