@@ -70,9 +70,9 @@ def _report_markdown(r, terminal, width):
 
     text = to_markdown(r.report, r.depth)
     if r.savings is not None:
-        text += f"\n## What-if `--rewrite {r.savings.rewrite}`\n\n| layer | original mults | rewritten mults | ratio | analytic |\n|---|---:|---:|---:|---:|\n"
+        text += f"\n## What-if `--rewrite {r.savings.rewrite}`\n\n| layer | original mults | rewritten mults | ratio | analytic | formula |\n|---|---:|---:|---:|---:|---|\n"
         text += "".join(f"| {s.name} | {s.original_mults:,} | {s.rewritten_mults:,} | {s.ratio:.4f} | "
-                        f"{s.analytic:.4f} |\n" for s in r.savings.rows)
+                        f"{s.analytic:.4f} | {s.formula} |\n" for s in r.savings.rows)
     if r.roofline is not None:
         p = r.roofline.profile
         text += (f"\n## Roofline on {p.name}\n\n{_roofline_lines(r)[0]}\n\n| layer | kind | FLOP/B | est. ms | bound |\n"
