@@ -170,3 +170,17 @@ def test_argument_and_shape_errors(layer, message):
         one_layer((5, 5, 4), layer)
     assert message in str(info.value)
     assert "test.yaml:3:" in str(info.value) and "layer 'x'" in str(info.value)
+
+
+def test_no_module_outside_layers_compares_a_kind_name():
+    """Facts about a kind live in layers/: nothing else branches on a kind's name."""
+    import pathlib
+    import re
+
+    import cnncost
+    root = pathlib.Path(cnncost.__file__).parent
+    names = "|".join(sorted(KINDS, key=len, reverse=True))
+    pattern = re.compile(rf"""(==|!=|\bin\b)\s*\(?\s*["']({names})["']|["']({names})["']\s*(==|!=)""")
+    offenders = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if "layers" not in p.parts
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert offenders == []

@@ -10,6 +10,7 @@ from fractions import Fraction
 from cnncost.core.analysis import analyze
 from cnncost.errors import SpecError
 from cnncost.layers import fmt_shape, numel
+from cnncost.layers.base import REQUIRED
 from cnncost.spec import parse_spec
 
 
@@ -25,28 +26,36 @@ def parse_shape(text: str) -> list[int]:
 
 def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1, padding="valid",
                separable=False, units=None) -> list[str]:
+    """Explain one layer of `kind` on `input_shape`, from the options that kind takes
+    (filters, kernel, stride, padding, units); `separable` adds the separable version."""
+    from cnncost.layers import lookup
+
     shape = parse_shape(input_shape)
-    if kind == "dense":
-        if units is None:
-            raise SpecError("explain dense needs --units")
-        layers = [f"{{name: dense, kind: dense, units: {units}, bias: false}}"]
-    elif kind == "conv":
-        if filters is None:
-            raise SpecError("explain conv needs --filters")
-        win = f"kernel: {kernel}, stride: {stride}, padding: {padding}, bias: false"
-        layers = [f"{{name: normal, kind: conv, filters: {filters}, {win}}}"]
-        if separable:
-            layers.append(f"{{name: separable, inputs: input, kind: separable_conv, filters: {filters}, {win}}}")
-    else:
-        raise SpecError(f"explain calculator knows conv and dense, not '{kind}' "
-                        "(for a layer of a network: cnncost explain SPEC LAYER)")
+    found = lookup(kind)
+    if found is None:
+        raise SpecError(f"unknown layer kind '{kind}' (see `cnncost kinds`)")
+    k, fixed = found
+    given = {"filters": filters, "kernel": kernel, "stride": stride, "padding": padding, "units": units,
+             "bias": False}
+    args = {a: v for a, v in given.items() if a in k.args and a not in fixed and v is not None}
+    missing = [a for a, arg in k.args.items() if arg.default is REQUIRED and a not in args and a not in fixed]
+    if missing:
+        raise SpecError(f"explain {kind} needs " + ", ".join(f"--{a}" for a in missing))
+    body = ", ".join(f"{a}: {v}" for a, v in args.items())
+    layers = [f"{{name: {kind}, kind: {kind}{', ' + body if body else ''}}}"]
+    if separable:
+        win = ", ".join(f"{a}: {args[a]}" for a in ("kernel", "stride", "padding") if a in args)
+        if "filters" not in args:
+            raise SpecError(f"--separable needs a kind with filters, not '{kind}'")
+        layers.append(f"{{name: separable, inputs: input, kind: separable_conv, filters: {args['filters']}, "
+                      f"{win}, bias: false}}")
     text = f"input: {shape}\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
     report = analyze(parse_spec(text, "explain"))
     g = report.graph
     lines = [f"input {fmt_shape(shape)}"]
     for node, row in zip(g.layers, report.layers):
         lines.append("")
-        lines.append(f"{node.name} ({node.kind.name}): output {fmt_shape(node.out_shape)}")
+        lines.append(f"{node.name} ({node.label}): output {fmt_shape(node.out_shape)}")
         lines += ["  " + line for line in node.kind.explain(node.args, node.in_shapes, node.out_shape)]
     if separable:
         normal, dw, pw = (r.mults for r in report.layers)

@@ -4,9 +4,9 @@ ratio (1/N + 1/f^2 for separable)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 from cnncost.core.analysis import Report, analyze
+from cnncost.core.build import parse_rewrite
 
 
 @dataclass
@@ -20,26 +20,19 @@ class Saving:
 
 
 def savings(spec, rewrite: str, **analyze_kw) -> tuple[Report, Report, list[Saving]]:
+    """Analyse `spec` as it is and rewritten; each rewritten layer's exact saving beside the
+    analytic ratio its kind states."""
     original = analyze(spec, **analyze_kw)
     rewritten = analyze(spec, rewrite=rewrite, **analyze_kw)
+    how = parse_rewrite(rewrite)
     rows = {r.name: r for r in rewritten.layers}
-    nodes = {n.name: n for n in original.graph.layers}
     out = []
-    for row in original.layers:
+    for node, row in zip(original.graph.layers, original.layers):
         parts = [r for n, r in rows.items() if n.startswith(row.name + ".")] if row.name not in rows else []
-        if not parts or row.kind != "conv":
+        if not parts or not node.kind.rewrite(node.args, node.in_shapes[0], how):
             continue
-        node = nodes[row.name]
-        (kh, kw), filters = node.args.kernel, node.args.filters
+        analytic, formula = node.kind.rewrite_analytic(node.args, node.in_shapes, node.out_shape, how)
         new = sum(p.mults for p in parts)
-        if rewrite == "separable":
-            analytic = Fraction(1, filters) + Fraction(1, kh * kw)
-            formula = f"1/N + 1/f^2 = 1/{filters} + 1/{kh * kw}"
-        else:
-            r = int(rewrite.split("=")[1])
-            (h, w, c), (oh, ow, _) = node.in_shapes[0], node.out_shape
-            analytic = Fraction(1, r) + Fraction(c * h * w, r * kh * kw * filters * oh * ow)
-            formula = f"1/R + C_in*H_in*W_in/(R*f^2*N*H_out*W_out), R = {r}"
         out.append(Saving(row.name, row.mults, new, new / row.mults, float(analytic), formula))
     return original, rewritten, out
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, replace
 from cnncost.core.build import build, parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core.graph import Graph
-from cnncost.layers import KINDS, numel
+from cnncost.layers import numel
 from cnncost.errors import SpecError
 from cnncost.spec import ArchSpec, load_spec
 

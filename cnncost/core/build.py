@@ -375,9 +375,8 @@ class Builder:
             raise exc.with_context(loc=entry.loc, layer=full, kind=kind_name)
         parts = kind.parts(args)
         if parts is None and self.rewrite:
-            from cnncost.layers.conv import rewrite_parts
             shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
-            parts = rewrite_parts(kind.name, args, shape, self.rewrite) if shape and len(shape) == 3 else None
+            parts = kind.rewrite(args, shape, self.rewrite) if shape and len(shape) == 3 else None
         if parts is None:
             return self._add_node(full, kind, kind_name, args, inputs, entry.loc, trainable)
         index = inputs

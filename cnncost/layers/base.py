@@ -188,6 +188,30 @@ class Kind:
         inputs and output (for the executor's memory guard)."""
         return numel(out)
 
+    def fan_in(self, a: Args, ins: list[tuple], shape: tuple) -> int:
+        """Inputs that reach one output through the kernel of `shape` (weight init scale):
+        every axis but the last, (kh, kw, C_in/g) for a conv, `in` for a dense layer."""
+        return math.prod(shape[:-1])
+
+    def init_weight(self, a: Args, ins: list[tuple], name: str, shape: tuple, rng, dtype):
+        """A seeded random array for weight `name`: kernels scaled by 1/sqrt(fan-in)
+        (LeCun), other weights (biases) small."""
+        arr = rng.standard_normal(shape, dtype=dtype)
+        if name == "kernel":
+            arr *= dtype(1.0 / math.sqrt(max(self.fan_in(a, ins, shape), 1)))
+        else:
+            arr *= dtype(0.1)
+        return arr
+
+    def rewrite(self, a: Args, in_shape: tuple, rewrite: tuple):
+        """What-if: the parts that replace this layer under `rewrite` (("separable",) or
+        ("bottleneck", R)), or None when the rewrite does not apply to it."""
+        return None
+
+    def rewrite_analytic(self, a: Args, ins: list[tuple], out: tuple, rewrite: tuple):
+        """(exact ratio, formula) a rewrite should achieve; kinds that rewrite define it."""
+        raise NotImplementedError(f"kind '{self.name}' has no what-if rewrite")
+
     def parts(self, a: Args):
         """Composite kinds return [(suffix, kind_name, raw_args), ...]; others None."""
         return None

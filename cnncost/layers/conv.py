@@ -6,6 +6,8 @@ Kernels use the Keras layout (kh, kw, C_in / groups, filters); depthwise kernels
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 from cnncost.errors import ShapeError
 from cnncost.layers import geometry
 from cnncost.layers.base import Arg, Kind, numel, register, require_rank
@@ -188,6 +190,28 @@ class Conv(_SlidingConv):
     def onnx_kernel(self, a, ins, kernel):
         return kernel.transpose(3, 2, 0, 1), a.groups     # (kh, kw, C/g, F) -> (F, C/g, kh, kw)
 
+    def rewrite(self, a, in_shape, rewrite):
+        """What-if rewrites of a standard k x k convolution (k > 1, groups = 1):
+        ("separable",) -> depthwise k x k + pointwise 1 x 1;
+        ("bottleneck", R) -> a 1 x 1 reduction to C_in / R channels, then the convolution."""
+        if a.groups != 1 or a.kernel == (1, 1):
+            return None
+        if rewrite[0] == "separable":
+            return separable_parts(a)
+        reduced = max(1, in_shape[2] // rewrite[1])
+        conv = {**window_args(a), "filters": a.filters, "bias": a.bias}
+        return [("reduce", "conv", {"filters": reduced, "kernel": 1, "bias": False}), ("conv", "conv", conv)]
+
+    def rewrite_analytic(self, a, ins, out, rewrite):
+        """The textbook ratio of the rewrite's mults to the original's, and its formula."""
+        (kh, kw), n = a.kernel, a.filters
+        if rewrite[0] == "separable":
+            return Fraction(1, n) + Fraction(1, kh * kw), f"1/N + 1/f^2 = 1/{n} + 1/{kh * kw}"
+        r = rewrite[1]
+        (h, w, c), (oh, ow, _) = ins[0], out
+        return (Fraction(1, r) + Fraction(c * h * w, r * kh * kw * n * oh * ow),
+                f"1/R + C_in*H_in*W_in/(R*f^2*N*H_out*W_out), R = {r}")
+
 
 @register
 class DepthwiseConv(_SlidingConv):
@@ -213,6 +237,9 @@ class DepthwiseConv(_SlidingConv):
 
     def mult_class(self, a, ins):
         return "depthwise"
+
+    def fan_in(self, a, ins, shape):
+        return a.kernel[0] * a.kernel[1]      # each output reads one channel's k x k window
 
     def mults_formula(self, a, ins, out):
         kh, kw = a.kernel
@@ -253,17 +280,3 @@ def separable_parts(a, depth_multiplier=1):
     return [("depthwise", "depthwise_conv", {**window_args(a), "depth_multiplier": depth_multiplier,
                                              "bias": False}),
             ("pointwise", "conv", {"filters": a.filters, "kernel": 1, "bias": a.bias})]
-
-
-def rewrite_parts(kind_name, a, in_shape, rewrite):
-    """What-if rewrites of a standard k x k convolution (k > 1, groups = 1):
-    ("separable",) -> depthwise k x k + pointwise 1 x 1;
-    ("bottleneck", R) -> a 1 x 1 reduction to C_in / R channels, then the convolution.
-    None when the layer is not one the rewrite applies to."""
-    if not rewrite or kind_name != "conv" or a.groups != 1 or a.kernel == (1, 1):
-        return None
-    if rewrite[0] == "separable":
-        return separable_parts(a)
-    reduced = max(1, in_shape[2] // rewrite[1])
-    conv = {**window_args(a), "filters": a.filters, "bias": a.bias}
-    return [("reduce", "conv", {"filters": reduced, "kernel": 1, "bias": False}), ("conv", "conv", conv)]

@@ -24,6 +24,15 @@ class BatchNorm(Kind):
         c = ins[0][-1]
         return {"moving_mean": (c,), "moving_variance": (c,)}
 
+    def init_weight(self, a, ins, name, shape, rng, dtype):
+        """Near the identity: gamma ~ 1, variance in [0.5, 1.5], beta and mean ~ 0."""
+        arr = rng.standard_normal(shape, dtype=dtype)
+        if name == "gamma":
+            return 1.0 + 0.1 * arr
+        if name == "moving_variance":
+            return rng.uniform(0.5, 1.5, shape).astype(dtype)
+        return arr * dtype(0.1)
+
     def flops(self, a, ins, out):
         return 2 * numel(out)
 

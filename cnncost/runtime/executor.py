@@ -7,7 +7,6 @@ independent derivation, not a call of the counting formulas.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -56,32 +55,19 @@ def weight_specs(graph: Graph) -> dict[str, tuple]:
 
 
 def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded random weights scaled by 1/sqrt(fan_in) (LeCun), so activations neither
-    explode nor vanish to zero through 150+ layers; BN statistics near identity."""
+    """Seeded random weights, each drawn as its kind says (Kind.init_weight: LeCun-scaled
+    kernels so activations neither explode nor vanish through 150+ layers, BN statistics
+    near identity). Generated in float32 directly: a float64 temporary of VGG's fc6 alone
+    is 822 MB."""
     rng = np.random.default_rng(seed)
     weights = {}
-    for key, shape in weight_specs(graph).items():
-        wname = key.rsplit("/", 1)[1]
-        # generated in float32 directly: a float64 temporary of VGG's fc6 alone is 822 MB
-        arr = rng.standard_normal(shape, dtype=DTYPE)
-        if wname == "kernel":
-            # depthwise (kh, kw, C, m): fan-in kh*kw; conv (kh, kw, cin, f) and dense (in, out)
-            fan_in = math.prod(shape[:2]) if len(shape) == 4 and _is_depthwise(graph, key) \
-                else math.prod(shape[:-1])
-            arr *= DTYPE(1.0 / math.sqrt(max(fan_in, 1)))
-        elif wname == "gamma":
-            arr = 1.0 + 0.1 * arr
-        elif wname == "moving_variance":
-            arr = rng.uniform(0.5, 1.5, shape).astype(DTYPE)
-        else:  # bias, beta, moving_mean
-            arr *= DTYPE(0.1)
-        weights[key] = arr.astype(DTYPE, copy=False)
+    for node in graph.layers:
+        shapes = {**node.kind.weight_shapes(node.args, node.in_shapes),
+                  **node.kind.stat_shapes(node.args, node.in_shapes)}
+        for wname, shape in shapes.items():
+            arr = node.kind.init_weight(node.args, node.in_shapes, wname, tuple(shape), rng, DTYPE)
+            weights[f"{node.name}/{wname}"] = arr.astype(DTYPE, copy=False)
     return weights
-
-
-def _is_depthwise(graph: Graph, key: str) -> bool:
-    node = graph.nodes[graph.by_name[key.rsplit("/", 1)[0]]]
-    return node.kind.name == "depthwise_conv"
 
 
 def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
