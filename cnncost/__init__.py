@@ -1,15 +1,17 @@
 """cnncost: exact parameter, multiplication (MAC), FLOP and activation counts for CNNs.
 
     >>> import cnncost
-    >>> report = cnncost.analyze("resnet18")
-    >>> report.totals["mults"]
+    >>> cnncost.report("resnet18").totals["mults"]
     1814073344
+
+Every command is a function of `cnncost.api`, re-exported here.
 """
-from cnncost.core.analysis import CONVENTIONS, LayerCost, Report, analyze
-from cnncost.spec.limits import Limits
-from cnncost.errors import CheckFailed, CnnCostError, Loc, ShapeError, SpecError
+from cnncost.api import *  # noqa: F401,F403  (the public API)
+from cnncost.api import __all__ as _api_all
+from cnncost.core.analysis import CONVENTIONS, LayerCost
+from cnncost.errors import CheckFailed, Loc, ShapeError, SpecError
 from cnncost.spec import bundled_names, load_spec, parse_spec
 
 __version__ = "0.1.0"
-__all__ = ["CONVENTIONS", "CheckFailed", "CnnCostError", "LayerCost", "Limits", "Loc", "Report",
-           "ShapeError", "SpecError", "analyze", "bundled_names", "load_spec", "parse_spec"]
+__all__ = [*_api_all, "CONVENTIONS", "CheckFailed", "LayerCost", "Loc", "ShapeError", "SpecError",
+           "bundled_names", "load_spec", "parse_spec"]

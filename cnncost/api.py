@@ -25,7 +25,7 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "ExplainResult", "VerifyResult", "RunResult", "CheckResult", "LatencyResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
-           "kinds", "bundled", "Limits", "DEFAULT", "CnnCostError"]
+           "kinds", "bundled", "to_text", "Limits", "DEFAULT", "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
 Profile = _roofline.Profile
@@ -256,7 +256,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
 
     result = run_network(spec, input_path, weights_path=weights, seed=seed, overrides=overrides,
                          max_memory=_bytes(max_memory, "--max-memory"), limits=limits)
-    out = result.output
+    out: Any = result.output
     top: tuple[tuple[int, float], ...] = ()
     if out.ndim == 2 and out.shape[1] > 1:
         top = tuple((int(i), float(out[0, i])) for i in out[0].argsort()[::-1][:5])
@@ -368,7 +368,8 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
-    graph = analyze(spec, batch=batch, overrides=overrides, limits=limits).graph
+    graph = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits).graph
+    assert graph is not None         # analyze always attaches the graph it counted
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
     arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
     facts = onnx_export.export(graph, arrays, output, batch=batch)
@@ -432,6 +433,19 @@ def bundled() -> BundledResult:
     from cnncost.spec import bundled_names, load_spec
 
     return BundledResult(tuple((n, load_spec(n).source) for n in bundled_names()))
+
+
+def to_text(result: Any, fmt: str = "table") -> str:
+    """The text the command line prints for `result` (cnncost.render.render): table, json,
+    csv, markdown, ... as the result's type allows."""
+    from cnncost.render import render
+
+    text: str = render(result, fmt)
+    return text
+
+
+def _overrides(value: Overrides) -> dict[str, Any] | list[str] | None:
+    return value if value is None or isinstance(value, dict) else list(value)
 
 
 def _bytes(value: int | str | None, what: str) -> int | None:

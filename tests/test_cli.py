@@ -196,3 +196,18 @@ def test_library_api_matches_the_cli():
     conv = next(k for k in kinds.kinds if k.name == "conv")
     assert ("groups", "int", "1", "") in conv.args and "kh x kw" in conv.mults
     assert "groups (int, default 1)" in run("kinds").output
+
+
+def test_the_api_is_strictly_typed_and_ships_py_typed():
+    import subprocess
+    import sys
+    from importlib import resources
+
+    import pytest
+    assert resources.files("cnncost").joinpath("py.typed").is_file()
+    pytest.importorskip("mypy")
+    import pathlib
+    api = pathlib.Path(__file__).resolve().parents[1] / "cnncost" / "api.py"
+    p = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(api)], capture_output=True, text=True,
+                       cwd=api.parents[1])
+    assert p.returncode == 0, p.stdout + p.stderr

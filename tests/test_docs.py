@@ -22,3 +22,24 @@ def test_doc_example_runs(index):
     assert report.totals["layers"] > 0
     if spec.expect:
         assert all(item.ok for item in check_expect(report, spec.expect))
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+PYTHON = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON)))
+def test_readme_python_runs(index):
+    """The README's Python examples run as written (and their test functions pass)."""
+    scope: dict = {}
+    exec(compile(PYTHON[index], f"README.md python block {index}", "exec"), scope)
+    for name, fn in list(scope.items()):
+        if name.startswith("test_") and callable(fn):
+            fn()
+
+
+def test_readme_python_uses_only_the_api():
+    import cnncost.api
+    for block in PYTHON:
+        for name in re.findall(r"cnncost\.(\w+)", block):
+            assert name in cnncost.api.__all__, name
