@@ -252,10 +252,13 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
         limits: Limits = DEFAULT) -> RunResult:
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
     before it is read) through `spec`."""
-    from cnncost.runtime.executor import run_network
+    from cnncost.runtime import executor
 
-    result = run_network(spec, input_path, weights_path=weights, seed=seed, overrides=overrides,
-                         max_memory=_bytes(max_memory, "--max-memory"), limits=limits)
+    graph = analyze(spec, overrides=_overrides(overrides), limits=limits).graph
+    assert graph is not None
+    x = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"))
+    arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
+    result = executor.run(graph, x, arrays)
     out: Any = result.output
     top: tuple[tuple[int, float], ...] = ()
     if out.ndim == 2 and out.shape[1] > 1:

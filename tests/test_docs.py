@@ -43,3 +43,12 @@ def test_readme_python_uses_only_the_api():
     for block in PYTHON:
         for name in re.findall(r"cnncost\.(\w+)", block):
             assert name in cnncost.api.__all__, name
+
+
+def test_readme_kinds_table_is_the_registry():
+    """The README's per-kind table is generated from the registry: regenerate it with
+    `cnncost kinds --format markdown` when a kind changes."""
+    from cnncost import api
+    text = README.read_text()
+    table = text.split("<!-- kinds table: generated")[1].split("-->", 1)[1].split("<!-- end kinds table -->")[0]
+    assert [l.strip() for l in table.strip().splitlines()] == api.to_text(api.kinds(), "markdown").strip().splitlines()

@@ -184,3 +184,28 @@ def test_no_module_outside_layers_compares_a_kind_name():
     offenders = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py") if "layers" not in p.parts
                  for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
     assert offenders == []
+
+
+def test_every_kind_answers_window_workspace_and_explain():
+    """No silent defaults in the kind contract: every kind used in CASES says its window,
+    workspace and multiplication formula (the base class raises)."""
+    seen = set()
+    merges = [((4, 4, 2), f"kind: {k}, inputs: [input, input]") for k in ("add", "concat", "multiply")]
+    for shape, layer, *_ in CASES + merges:
+        node = analyze_text(f"input: {list(shape)}\nlayers:\n  - {{name: x, {layer}}}\n").graph.layers[0]
+        k = node.kind
+        k.window(node.args, node.in_shapes)
+        assert k.workspace(node.args, node.in_shapes, node.out_shape) >= 0
+        assert k.explain(node.args, node.in_shapes, node.out_shape)
+        seen.add(k.name)
+    assert seen == set(KINDS) - {"separable_conv"}, set(KINDS) - seen
+
+
+def test_mult_classes_are_declared_and_checked():
+    from cnncost.layers import MULT_CLASSES
+    for name, kind in KINDS.items():
+        assert set(kind.mult_classes) <= set(MULT_CLASSES), name
+    for shape, layer, *_ in CASES:
+        node = analyze_text(f"input: {list(shape)}\nlayers:\n  - {{name: x, {layer}}}\n").graph.layers[0]
+        got = node.kind.mult_class(node.args, node.in_shapes)
+        assert got == "" or got in node.kind.mult_classes, (layer, got)

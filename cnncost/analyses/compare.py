@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.core.analysis import DTYPE_BYTES, MULT_CLASSES, Report, analyze
+from cnncost.core.analysis import DTYPE_BYTES, Report, analyze
+from cnncost.layers import MULT_CLASSES
 from cnncost.core.build import parse_overrides
 from cnncost.errors import SpecError
 

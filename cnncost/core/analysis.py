@@ -11,17 +11,23 @@ from dataclasses import asdict, dataclass, field, replace
 from cnncost.core.build import build, parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core.graph import Graph
-from cnncost.layers import numel
+from cnncost.layers import KINDS, MULT_CLASSES, Kind, numel
 from cnncost.errors import SpecError
 from cnncost.spec import ArchSpec, load_spec
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
-MULT_CLASSES = ("standard", "pointwise", "depthwise", "grouped", "dense")
+
+
+def _mults_convention() -> str:
+    """The MAC convention, stated from the registry: each kind that multiplies, its rule."""
+    rules = "; ".join(f"{name}: {k.mults_rule}" for name, k in KINDS.items()
+                      if k.mults_rule != "0" and k.parts.__func__ is Kind.parts)
+    return (f"multiplications = multiply-accumulates (MACs) of the layers that multiply ({rules}); "
+            "bias additions are not multiplications")
+
 
 CONVENTIONS = {
-    "mults": "multiplications of conv and dense layers = multiply-accumulates (MACs): "
-             "H_out*W_out*C_out*kh*kw*C_in/groups for convolutions, in*out for dense; "
-             "bias additions are not multiplications",
+    "mults": _mults_convention(),
     "flops": "every arithmetic operation under the per-kind table (2 per MAC plus bias adds, "
              "BN 2 per element, activations, pooling, add, multiply, softmax, LRN); "
              "see `cnncost kinds`",
@@ -120,22 +126,6 @@ def intensity(flops: int, nbytes: int) -> float:
         return float("inf")
 
 
-def peak_live_elements(graph: Graph) -> int:
-    """Largest sum of output sizes alive at once when nodes run in list order; an output
-    lives from its node until its last reader has run."""
-    last = graph.last_use()
-    delta = [0] * (len(graph.nodes) + 2)
-    for node in graph.nodes:
-        size = numel(node.out_shape)
-        delta[node.index] += size
-        delta[last[node.index] + 1] -= size
-    peak = live = 0
-    for d in delta:
-        live += d
-        peak = max(peak, live)
-    return peak
-
-
 def weighted_depth(graph: Graph) -> int:
     """Convolution and dense layers on the longest path from input to output."""
     depth = [0] * len(graph.nodes)
@@ -147,7 +137,7 @@ def weighted_depth(graph: Graph) -> int:
 
 def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variables=None,
                       dtype: str = "float32", training: bool = False) -> Report:
-    from cnncost.core.receptive import receptive_fields
+    from cnncost.core.receptive import exact, receptive_fields
     from cnncost.core.training import backward, cut_summary
 
     if dtype not in DTYPE_BYTES:
@@ -175,7 +165,8 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             non_trainable_params=stats,
             mults=k.mults(a, ins, out) * batch, flops=flops,
             activations=numel(out) * batch, family=k.family, mult_class=k.mult_class(a, ins),
-            receptive_field=list(rf.size), rf_stride=list(rf.jump), rf_start=list(rf.start),
+            receptive_field=[exact(v) for v in rf.size], rf_stride=[exact(v) for v in rf.jump],
+            rf_start=[exact(v) for v in rf.start],
             training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
             bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
         ))
@@ -184,7 +175,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     totals["intensity"] = intensity(totals["flops"], totals["bytes_read"] + totals["bytes_written"])
     totals["weighted_depth"] = weighted_depth(graph)
     totals["mults_by_class"] = {c: sum(r.mults for r in rows if r.mult_class == c) for c in MULT_CLASSES}
-    totals["peak_activations"] = peak_live_elements(graph) * batch
+    totals["peak_activations"] = graph.peak_live_elements() * batch
     totals["peak_activation_bytes"] = totals["peak_activations"] * itemsize
     totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * itemsize
     if any(not n.trainable for n in graph.layers):

@@ -2,6 +2,7 @@
 layer may only read layers defined before it (a later or own name is a cycle error)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cnncost.errors import Loc
@@ -53,3 +54,18 @@ class Graph:
                 last[i] = max(last[i], node.index)
         last[-1] = len(self.nodes)
         return last
+
+    def peak_live_elements(self) -> int:
+        """Largest sum of output sizes alive at once when nodes run in list order; an output
+        lives from its node until its last reader has run."""
+        last = self.last_use()
+        delta = [0] * (len(self.nodes) + 2)
+        for node in self.nodes:
+            size = math.prod(node.out_shape)
+            delta[node.index] += size
+            delta[last[node.index] + 1] -= size
+        peak = live = 0
+        for d in delta:
+            live += d
+            peak = max(peak, live)
+        return peak

@@ -1,8 +1,8 @@
 """Layer kinds. Importing this package registers every kind exactly once."""
 from cnncost.layers import activation, conv, dense, merge, norm, pool, shape_ops  # noqa: F401  (registration)
-from cnncost.layers.base import ALIASES, KINDS, Args, Kind, fmt_shape, numel
+from cnncost.layers.base import ALIASES, KINDS, MULT_CLASSES, Args, Kind, fmt_shape, numel
 
-__all__ = ["ALIASES", "KINDS", "Args", "Kind", "fmt_shape", "numel", "lookup"]
+__all__ = ["ALIASES", "KINDS", "MULT_CLASSES", "Args", "Kind", "fmt_shape", "numel", "lookup"]
 
 
 def lookup(name: str):

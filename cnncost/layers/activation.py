@@ -4,7 +4,7 @@ FLOPs count each element-wise primitive (add, multiply, divide, max, min, exp, t
 """
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, numel, register, register_alias
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register, register_alias
 
 
 def _sigmoid(np, x):
@@ -35,7 +35,7 @@ FUNCTIONS = {
 
 
 @register
-class Activation(Kind):
+class Activation(PointWise, NoMults, OutputSized, Kind):
     name, family = "activation", "activation"
     doc = "element-wise activation function"
     args = {"fn": Arg("choice", choices=tuple(FUNCTIONS))}

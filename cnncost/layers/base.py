@@ -12,6 +12,9 @@ from typing import Callable
 from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError
 
 REQUIRED = object()
+# Which kind of multiplication a layer does, for shares in `compare`: name -> label.
+MULT_CLASSES = {"standard": "standard kxk", "pointwise": "pointwise 1x1", "depthwise": "depthwise",
+                "grouped": "grouped", "dense": "dense"}
 MAX_ARG = 2**31 - 1      # no size, stride or count in a real network comes near it
 
 
@@ -123,6 +126,7 @@ class Kind:
     arity: int | None = 1          # None: two or more inputs
     flops_rule: str = "0"          # the per-kind FLOP convention, quoted in the README
     mults_rule: str = "0"          # the multiplication (MAC) formula, for `kinds` and the README
+    mult_classes: tuple[str, ...] = ()   # what mult_class() may answer, checked at registration
 
     def normalize(self, raw: dict, evaluate: Callable[[str], object],
                   locate: Callable[[str], object] = lambda key: None) -> Args:
@@ -166,13 +170,13 @@ class Kind:
         return 0
 
     def mult_class(self, a: Args, ins: list[tuple]) -> str:
-        """Which kind of multiplication this layer does, for shares in `compare`:
-        standard (k x k), pointwise (1 x 1), depthwise, grouped, dense, or ''."""
+        """Which kind of multiplication this layer does (one of its `mult_classes`, a key
+        of MULT_CLASSES), or '' when it does none."""
         return ""
 
     def explain(self, a: Args, ins: list[tuple], out: tuple) -> list[str]:
         """The multiplication formula with this layer's values substituted."""
-        return ["mults = 0 (only convolution and dense layers multiply under our convention)"]
+        raise NotImplementedError(f"kind '{self.name}' does not explain its multiplications")
 
     def flops(self, a: Args, ins: list[tuple], out: tuple) -> int:
         return 0
@@ -180,13 +184,14 @@ class Kind:
     def window(self, a: Args, ins: list[tuple]):
         """The sliding window for receptive fields: None for point-wise layers,
         "global" when every output reads the whole map, else
-        ((kh, kw), (sh, sw), (dh, dw), (pad_top, pad_left))."""
-        return None
+        ((kh, kw), (sh, sw), (dh, dw), (pad_top, pad_left)). Every kind says which (a
+        guess would silently give wrong receptive fields)."""
+        raise NotImplementedError(f"kind '{self.name}' does not say its window")
 
     def workspace(self, a: Args, ins: list[tuple], out: tuple) -> int:
         """Elements of temporary memory the NumPy forward needs per example, beyond its
         inputs and output (for the executor's memory guard)."""
-        return numel(out)
+        raise NotImplementedError(f"kind '{self.name}' does not say its workspace")
 
     def fan_in(self, a: Args, ins: list[tuple], shape: tuple) -> int:
         """Inputs that reach one output through the kernel of `shape` (weight init scale):
@@ -225,6 +230,27 @@ class Kind:
         raise ExportError(f"kind '{self.name}' cannot be exported to ONNX")
 
 
+class PointWise:
+    """Mixin: each output position reads only the same position of its inputs."""
+
+    def window(self, a, ins):
+        return None
+
+
+class NoMults:
+    """Mixin: no multiplications under our convention (only conv and dense multiply)."""
+
+    def explain(self, a, ins, out):
+        return ["mults = 0 (only convolution and dense layers multiply under our convention)"]
+
+
+class OutputSized:
+    """Mixin: the forward's temporaries are at most one output's worth."""
+
+    def workspace(self, a, ins, out):
+        return numel(out)
+
+
 def _evaluate_value(value, arg: Arg, evaluate):
     if isinstance(value, str) and value not in arg.literals():
         if arg.literals() and value.isidentifier():
@@ -249,6 +275,9 @@ def register(cls):
     kind = cls()
     if kind.name in KINDS or kind.name in ALIASES:
         raise RuntimeError(f"layer kind '{kind.name}' registered twice")
+    unknown = set(kind.mult_classes) - set(MULT_CLASSES)
+    if unknown:
+        raise RuntimeError(f"layer kind '{kind.name}': unknown mult classes {sorted(unknown)}")
     KINDS[kind.name] = kind
     return cls
 

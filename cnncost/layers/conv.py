@@ -150,6 +150,7 @@ class Conv(_SlidingConv):
     name = "conv"
     doc = "2-D convolution (grouped when groups > 1)"
     mults_rule = "H_out x W_out x C_out x kh x kw x C_in / groups"
+    mult_classes = ("standard", "pointwise", "depthwise", "grouped")
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "groups": Arg("int", 1), "bias": Arg("bool", True)}
 
     def output_shape(self, a, ins):
@@ -218,6 +219,7 @@ class DepthwiseConv(_SlidingConv):
     name = "depthwise_conv"
     doc = "depthwise convolution: one k x k filter per input channel (x depth_multiplier)"
     mults_rule = "H_out x W_out x (C_in x multiplier) x kh x kw"
+    mult_classes = ("depthwise",)
     args = {**_WINDOW_ARGS, "depth_multiplier": Arg("int", 1), "bias": Arg("bool", True)}
 
     def output_shape(self, a, ins):

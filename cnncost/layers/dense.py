@@ -1,16 +1,17 @@
 """Fully connected layer and flatten."""
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, numel, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register
 
 
 @register
-class Dense(Kind):
+class Dense(PointWise, OutputSized, Kind):
     name, family = "dense", "dense"
     doc = "fully connected layer on the last axis (Keras semantics); flatten first for the classic FC"
     args = {"units": Arg("int"), "bias": Arg("bool", True)}
     flops_rule = "2 per MAC + 1 per output element if bias"
     mults_rule = "inputs x units (per position on a feature map)"
+    mult_classes = ("dense",)
 
     def output_shape(self, a, ins):
         return tuple(ins[0][:-1]) + (a.units,)
@@ -53,7 +54,7 @@ class Dense(Kind):
 
 
 @register
-class Flatten(Kind):
+class Flatten(NoMults, Kind):
     name, family = "flatten", "reshape"
     doc = "collapse H x W x C to one axis (H, W, C order)"
     args = {}
@@ -63,6 +64,9 @@ class Flatten(Kind):
 
     def window(self, a, ins):
         return "global" if len(ins[0]) == 3 else None
+
+    def workspace(self, a, ins, out):
+        return 0             # a view of its input
 
     def forward(self, a, w, xs, ops):
         return xs[0].reshape(xs[0].shape[0], -1)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.layers.base import Arg, Kind, fmt_shape, numel, onnx_axis, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, fmt_shape, numel, onnx_axis, register
 
 
 def broadcast_shape(shapes) -> tuple:
@@ -19,7 +19,7 @@ def broadcast_shape(shapes) -> tuple:
 
 
 @register
-class Add(Kind):
+class Add(PointWise, NoMults, OutputSized, Kind):
     name, family = "add", "merge"
     doc = "element-wise sum of two or more inputs of equal shape (residual connections)"
     arity = None
@@ -46,7 +46,7 @@ class Add(Kind):
 
 
 @register
-class Multiply(Kind):
+class Multiply(PointWise, NoMults, OutputSized, Kind):
     name, family = "multiply", "merge"
     doc = "element-wise product with broadcasting (SE channel scaling)"
     arity = None
@@ -82,7 +82,7 @@ class Multiply(Kind):
 
 
 @register
-class Concat(Kind):
+class Concat(PointWise, NoMults, OutputSized, Kind):
     name, family = "concat", "merge"
     doc = "concatenation along the channel axis (or `axis`)"
     arity = None

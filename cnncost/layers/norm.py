@@ -1,11 +1,11 @@
 """Normalisation and regularisation: batch norm (inference form), LRN, dropout."""
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, numel, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register
 
 
 @register
-class BatchNorm(Kind):
+class BatchNorm(PointWise, NoMults, OutputSized, Kind):
     name, family = "batch_norm", "normalization"
     doc = "batch normalisation over the last axis; gamma/beta trainable, running mean/variance non-trainable"
     args = {"eps": Arg("float", 1e-5), "scale": Arg("bool", True), "center": Arg("bool", True)}
@@ -62,7 +62,7 @@ class BatchNorm(Kind):
 
 
 @register
-class LRN(Kind):
+class LRN(PointWise, NoMults, OutputSized, Kind):
     name, family = "lrn", "normalization"
     doc = "local response normalisation across channels, PyTorch form: a / (k + alpha/size * sum a^2)^beta"
     args = {"size": Arg("int", 5), "alpha": Arg("float", 1e-4), "beta": Arg("float", 0.75),
@@ -98,10 +98,13 @@ class LRN(Kind):
 
 
 @register
-class Dropout(Kind):
+class Dropout(PointWise, NoMults, Kind):
     name, family = "dropout", "regularization"
     doc = "dropout; an identity at inference"
     args = {"rate": Arg("float", 0.5)}
+
+    def workspace(self, a, ins, out):
+        return 0             # returns its input
 
     def forward(self, a, w, xs, ops):
         return xs[0]

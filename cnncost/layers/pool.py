@@ -5,10 +5,10 @@ import math
 
 from cnncost.errors import ShapeError
 from cnncost.layers import geometry
-from cnncost.layers.base import Arg, Kind, numel, register, require_rank
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, numel, register, require_rank
 
 
-class _WindowPool(Kind):
+class _WindowPool(NoMults, Kind):
     family = "pooling"
     args = {
         "kernel": Arg("pair"),
@@ -140,7 +140,7 @@ class AvgPool(_WindowPool):
                     pads=[t, l, bo + eb, r + er], count_include_pad=0)
 
 
-class _GlobalPool(Kind):
+class _GlobalPool(NoMults, OutputSized, Kind):
     family = "pooling"
     args = {"keepdims": Arg("bool", False)}
 
@@ -199,7 +199,7 @@ def window_total(size: int, out: int) -> int:
 
 
 @register
-class AdaptiveAvgPool(Kind):
+class AdaptiveAvgPool(NoMults, OutputSized, Kind):
     name, family = "adaptive_avg_pool", "pooling"
     doc = "average pool to a fixed output size (PyTorch windows)"
     args = {"output_size": Arg("pair")}

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, register, require_rank
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, register, require_rank
 
 
 @register
-class ZeroPad(Kind):
+class ZeroPad(NoMults, OutputSized, Kind):
     name, family = "zero_pad", "reshape"
     doc = "pad H and W with zeros: p | [ph, pw] | [top, bottom, left, right]"
     args = {"padding": Arg("padding")}
@@ -35,7 +35,7 @@ class ZeroPad(Kind):
 
 
 @register
-class ChannelShuffle(Kind):
+class ChannelShuffle(PointWise, NoMults, OutputSized, Kind):
     name, family = "channel_shuffle", "reshape"
     doc = "ShuffleNet channel shuffle: (groups, C/groups) -> (C/groups, groups)"
     args = {"groups": Arg("int")}

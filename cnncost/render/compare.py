@@ -9,13 +9,13 @@ from cnncost.analyses import compare as cmp
 from cnncost.analyses import sweep as swp
 from cnncost.render.report import _console, si
 from cnncost.analyses.whatif import network_ratios
+from cnncost.layers import MULT_CLASSES
 
 LABELS = {
     "params": "params", "trainable_params": "trainable params", "mults": "mults (MACs)",
     "flops": "flops", "activations": "activations", "peak_activation_bytes": "peak activation memory",
     "param_bytes": "weight memory", "weighted_depth": "weighted depth",
-    "share_standard": "share: standard kxk", "share_pointwise": "share: pointwise 1x1",
-    "share_depthwise": "share: depthwise", "share_grouped": "share: grouped", "share_dense": "share: dense",
+    **{f"share_{c}": f"share: {label}" for c, label in MULT_CLASSES.items()},
     "training_mults": "training mults (fwd+bwd)", "frozen_forward_mults": "frozen base mults",
     "cached_feature_bytes_per_example": "cached features / example",
     "bytes_read": "bytes read", "bytes_written": "bytes written", "intensity": "intensity (FLOP/B)",

@@ -83,10 +83,8 @@ def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
 # ---- memory guard -------------------------------------------------------------------
 def estimate_peak_bytes(graph: Graph, batch: int, itemsize: int = 4) -> dict:
     """Weights + the largest set of live activations + the largest temporary."""
-    from cnncost.core.analysis import peak_live_elements
-
     weights = sum(numel(s) for s in weight_specs(graph).values())
-    live = peak_live_elements(graph) * batch
+    live = graph.peak_live_elements() * batch
     temp = max((n.kind.workspace(n.args, n.in_shapes, n.out_shape) for n in graph.layers), default=0) * batch
     return {"weights": weights * itemsize, "activations": live * itemsize,
             "temporary": temp * itemsize, "total": (weights + live + temp) * itemsize}
@@ -291,16 +289,3 @@ def load_input(path: str, graph: Graph, max_memory: int | None = None) -> np.nda
 
     x = load_npy(path, "input", check)
     return x[None] if x.ndim == len(want) else x
-
-
-def run_network(spec, input_path: str, *, weights_path=None, seed=0, overrides=None,
-                max_memory=None, limits=None) -> RunResult:
-    """Analyse `spec`, read the .npy at `input_path` (checked against the network first)
-    and run it through."""
-    from cnncost.core.analysis import analyze
-    from cnncost.spec.limits import DEFAULT
-
-    graph = analyze(spec, overrides=overrides, limits=limits or DEFAULT).graph
-    x = load_input(input_path, graph, max_memory)
-    weights = load_weights(graph, weights_path) if weights_path else init_weights(graph, seed)
-    return run(graph, x, weights)
