@@ -1,6 +1,6 @@
 """The library API: every command as one typed function returning a frozen result with
 `to_dict()`. The command line is options -> these functions -> `cnncost.render.render`
--> exit code; notebooks and tests call the same functions.
+(`cnncost.to_text`) -> exit code; notebooks and tests call the same functions.
 
     >>> import cnncost
     >>> cnncost.report("resnet18").totals["mults"]
@@ -25,7 +25,7 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "ExplainResult", "VerifyResult", "RunResult", "CheckResult", "LatencyResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
-           "kinds", "bundled", "to_text", "Limits", "DEFAULT", "CnnCostError"]
+           "kinds", "bundled", "Limits", "DEFAULT", "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
 Profile = _roofline.Profile
@@ -85,9 +85,7 @@ class ReportResult:
         return self.report.totals
 
     def to_dict(self) -> dict[str, Any]:
-        from cnncost.render.report import report_dict
-
-        data: dict[str, Any] = report_dict(self.report, self.depth)
+        data: dict[str, Any] = self.report.to_dict(self.depth)
         if self.savings is not None:
             data["savings"] = self.savings.to_dict(self.report)
         if self.roofline is not None:
@@ -436,15 +434,6 @@ def bundled() -> BundledResult:
     from cnncost.spec import bundled_names, load_spec
 
     return BundledResult(tuple((n, load_spec(n).source) for n in bundled_names()))
-
-
-def to_text(result: Any, fmt: str = "table") -> str:
-    """The text the command line prints for `result` (cnncost.render.render): table, json,
-    csv, markdown, ... as the result's type allows."""
-    from cnncost.render import render
-
-    text: str = render(result, fmt)
-    return text
 
 
 def _overrides(value: Overrides) -> dict[str, Any] | list[str] | None:

@@ -88,12 +88,16 @@ class Report:
     graph: Graph | None = field(default=None, repr=False, compare=False)
     dtype: str = "float32"
 
-    def to_dict(self) -> dict:
-        return {
+    def to_dict(self, depth: int | None = None) -> dict:
+        """Plain data for JSON; rows grouped by the first `depth` name parts when given."""
+        d = {
             "name": self.name, "source": self.source, "input_shape": self.input_shape,
             "batch": self.batch, "dtype": self.dtype, "vars": self.vars, "conventions": self.conventions,
-            "layers": [asdict(r) for r in self.layers], "totals": self.totals,
+            "layers": [asdict(r) for r in self.grouped(depth)], "totals": self.totals,
         }
+        if depth:
+            d["depth"] = depth
+        return d
 
     def grouped(self, depth: int | None) -> list[LayerCost]:
         """Rows summed by the first `depth` components of their dotted names."""

@@ -1,6 +1,12 @@
-"""Layer kinds. Importing this package registers every kind exactly once."""
-from cnncost.layers import activation, conv, dense, merge, norm, pool, shape_ops  # noqa: F401  (registration)
+"""Layer kinds. Importing this package registers every kind exactly once: every module
+of this folder is imported, so a new kind is one new file (or one class in a file here)."""
+import importlib
+import pkgutil
+
 from cnncost.layers.base import ALIASES, KINDS, MULT_CLASSES, Args, Kind, fmt_shape, numel
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
 
 __all__ = ["ALIASES", "KINDS", "MULT_CLASSES", "Args", "Kind", "fmt_shape", "numel", "lookup"]
 

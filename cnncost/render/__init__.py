@@ -210,3 +210,6 @@ def render(result: Any, fmt: str = "table", *, terminal: bool = False, width: in
                 raise CnnCostError(f"{cls.__name__} has no {fmt} format (formats: {', '.join(table)})")
             return table[fmt](result, terminal, width)
     raise CnnCostError(f"nothing renders a {type(result).__name__}")
+
+
+to_text = render     # the package face's name for the one formatter

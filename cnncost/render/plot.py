@@ -88,7 +88,21 @@ def chart(path: str, result) -> None:
         labels = [",".join(f"{n}={v}" for n, v in zip(g.names, c)) for c in g.cells]
         bars(path, f"{g.spec}: {result.metric}", labels, {result.metric: [v[result.metric] for v in g.cells.values()]})
     elif isinstance(result, api.LatencyResult):
-        from cnncost.render.roofline import plot
-        plot(path, result.report, result.profile)
+        roofline_chart(path, result.report, result.profile)
     else:
         raise CnnCostError(f"--plot: nothing to chart for {type(result).__name__}")
+
+
+def roofline_chart(path, report, profile) -> None:
+    """One point per layer at its arithmetic intensity, under the device's roof."""
+    from cnncost.analyses import roofline
+    from cnncost.render.report import si
+
+    points = [(r.name, r.intensity) for r in report.layers if r.flops and r.intensity]
+    if not points:
+        raise CnnCostError("nothing to plot: no layer does arithmetic")
+    xs, ys = roofline.roof(profile, [x for _, x in points])
+    scatter(path, f"{report.name}: layers on the roofline of {profile.name}",
+            [(n, x, roofline.attainable(profile, x) / 1e9) for n, x in points],
+            "arithmetic intensity (FLOP/byte)", "attainable GFLOP/s",
+            lines=[(xs, [y / 1e9 for y in ys], f"roof: {si(profile.peak_flops)}FLOP/s, {si(profile.bandwidth)}B/s")])

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 
-from cnncost.core.analysis import CONVENTIONS_SHORT, LayerCost, Report
+from cnncost.core.analysis import CONVENTIONS_SHORT, Report
 
 FORMATS = ("table", "json", "csv", "markdown")
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
@@ -27,21 +27,8 @@ def shape_str(shape) -> str:
     return "x".join(str(d) for d in shape)
 
 
-def report_dict(report: Report, depth: int | None = None) -> dict:
-    d = report.to_dict()
-    if depth:
-        d["depth"] = depth
-        d["layers"] = [_row_dict(r) for r in report.grouped(depth)]
-    return d
-
-
-def _row_dict(row: LayerCost) -> dict:
-    from dataclasses import asdict
-    return asdict(row)
-
-
 def to_json(report: Report, depth: int | None = None) -> str:
-    return json.dumps(report_dict(report, depth), indent=2) + "\n"
+    return json.dumps(report.to_dict(depth), indent=2) + "\n"
 
 
 def to_csv(report: Report, depth: int | None = None, estimates=None) -> str:

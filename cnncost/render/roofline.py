@@ -51,18 +51,3 @@ def print_latency(result) -> None:
                   f"(median forward); Spearman rho over layers = {result.rho:.3f}"
                   + (f"; onnxruntime with graph optimisations on: {result.optimized_seconds * 1000:.1f} ms"
                      if result.optimized_seconds is not None else ""), highlight=False)
-
-
-def plot(path, report, profile) -> None:
-    from cnncost.render import plot as plotting
-
-    points = [(r.name, r.intensity) for r in report.layers if r.flops and r.intensity]
-    if not points:
-        from cnncost.errors import CnnCostError
-        raise CnnCostError("nothing to plot: no layer does arithmetic")
-    xs, ys = roofline.roof(profile, [x for _, x in points])
-    plotting.scatter(path, f"{report.name}: layers on the roofline of {profile.name}",
-                     [(n, x, roofline.attainable(profile, x) / 1e9) for n, x in points],
-                     "arithmetic intensity (FLOP/byte)", "attainable GFLOP/s",
-                     lines=[(xs, [y / 1e9 for y in ys],
-                             f"roof: {si(profile.peak_flops)}FLOP/s, {si(profile.bandwidth)}B/s")])
