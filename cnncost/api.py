@@ -79,6 +79,7 @@ class ReportResult:
     depth: int | None = None
     savings: Savings | None = None
     roofline: Roofline | None = None
+    totals_row: bool = False            # CSV: append a TOTAL row after the layers
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -96,7 +97,7 @@ class ReportResult:
 def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int | None = None,
            dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
            training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
-           limits: Limits = DEFAULT) -> ReportResult:
+           totals_row: bool = False, limits: Limits = DEFAULT) -> ReportResult:
     """Per-layer cost of `spec` (a YAML path or a bundled name). `rewrite` ("separable" or
     "bottleneck=R") reports the rewritten network with the savings; `profile` (a path or a
     Profile) adds roofline estimates; `depth` groups rows by dotted-name prefix."""
@@ -110,7 +111,7 @@ def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int
         rep = analyze(spec, **kw)
     prof = _profile(profile)
     roof = Roofline(prof, tuple(_roofline.estimate(rep, prof))) if prof is not None else None
-    return ReportResult(rep, depth, savings, roof)
+    return ReportResult(rep, depth, savings, roof, totals_row)
 
 
 # ---- compare and sweep ------------------------------------------------------------------
@@ -297,17 +298,25 @@ class CheckResult:
 
 
 def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
-          baseline: str | None = None, max_increase: str = "0%", limits: Limits = DEFAULT) -> CheckResult:
+          baseline: str | None = None, max_increase: str | None = None, strict: bool = False,
+          no_dead_layers: bool = False, allow_different: bool = False,
+          limits: Limits = DEFAULT) -> CheckResult:
     """`expect:` blocks, budgets ({"params": "5M", "mults": ...}) and a baseline report.
-    No specs: every bundled spec. A bad budget or tolerance is an error before any work."""
+    No specs: every bundled spec. It never passes by accident: a bad budget or tolerance,
+    --max-increase without a baseline, a baseline of something else (unless
+    allow_different), or a spec against which nothing applies is an error (exit 2);
+    `strict` fails skipped expectations, `no_dead_layers` layers nothing reads."""
     from cnncost.spec import bundled_names
 
     budgets = {k: v for k, v in (budgets or {}).items() if v is not None}
     for metric, value in budgets.items():
         _check.parse_quantity(value, f"--max-{metric}")
-    _check.parse_tolerance(max_increase, "--max-increase")
+    if max_increase is not None and not baseline:
+        raise CnnCostError("--max-increase needs --baseline (there is nothing to increase over)")
+    _check.parse_tolerance(max_increase or "0%", "--max-increase")
     results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
-                                max_increase=max_increase, limits=limits)
+                                max_increase=max_increase or "0%", limits=limits, strict=strict,
+                                no_dead_layers=no_dead_layers, allow_different=allow_different)
                for s in (list(specs) or bundled_names())]
     return CheckResult(tuple(results))
 

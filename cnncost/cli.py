@@ -163,13 +163,14 @@ def with_progress(total, call):
 @plot_option("mults and params per layer")
 @click.option("--profile", default=None, type=click.Path(dir_okay=False),
               help="A device profile (cnncost calibrate): adds roofline time estimates.")
+@click.option("--totals", is_flag=True, help="CSV: append a TOTAL row after the layer rows.")
 @analysis_options
-def report(spec, depth, batch, sets, fmt, output, plot, profile, dtype, trainable_from,
+def report(spec, depth, batch, sets, fmt, output, plot, profile, totals, dtype, trainable_from,
            freeze_until, training, rewrite):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
     result = api.report(spec, batch=batch, overrides=list(sets), depth=depth, dtype=dtype,
                         trainable_from=trainable_from, freeze_until=freeze_until, training=training,
-                        rewrite=rewrite, profile=profile, limits=limits())
+                        rewrite=rewrite, profile=profile, totals_row=totals, limits=limits())
     if plot:
         plots.chart(plot, result)
     show(result, fmt, output)
@@ -263,20 +264,27 @@ def kinds(fmt):
 @click.option("--max-activations", default=None, metavar="N", help="Budget on activation elements.")
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None,
               help="A `report --format json` file to compare against.")
-@click.option("--max-increase", default="0%", show_default=True,
-              help="Allowed growth over the baseline: a percentage or an absolute number.")
+@click.option("--max-increase", default=None,
+              help="Allowed growth over the baseline: a percentage or an absolute number (default 0%).")
+@click.option("--allow-different", is_flag=True,
+              help="Compare with a baseline of another network, input, batch, dtype, vars or version "
+                   "(the differences are printed).")
+@click.option("--strict", is_flag=True, help="Fail expectations that --set made inapplicable.")
+@click.option("--no-dead-layers", is_flag=True, help="Fail layers whose output nothing reads.")
 @format_option(("table", "json"))
 @click.option("--junit", type=click.Path(dir_okay=False), default=None,
               help="Also write JUnit XML (one test case per architecture).")
 def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseline,
-          max_increase, fmt, junit):
+          max_increase, allow_different, strict, no_dead_layers, fmt, junit):
     """Check `expect:` blocks, budgets and baselines. No SPECS: every bundled spec.
 
-    Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong.
+    Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong or
+    nothing was checked.
     """
     result = api.check(specs, overrides=list(sets), budgets={"params": max_params, "mults": max_mults,
                        "flops": max_flops, "activations": max_activations},
-                       baseline=baseline, max_increase=max_increase, limits=limits())
+                       baseline=baseline, max_increase=max_increase, strict=strict,
+                       no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())
     if junit:
         write_output(junit, result.junit_xml())
     show(result, fmt)

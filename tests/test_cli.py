@@ -1,4 +1,6 @@
 """The command line: formats, options, exit codes, check, budgets, baselines, JUnit."""
+import csv
+import io
 import json
 import xml.etree.ElementTree as ET
 
@@ -39,7 +41,8 @@ def test_depth_batch_and_set():
 
 def test_csv_and_markdown_formats():
     csv_out = run("report", "fnn_example", "--format", "csv").output
-    assert "TOTAL,,1000,10001000" in csv_out
+    assert "TOTAL" not in csv_out and not any(l.startswith("#") for l in csv_out.splitlines())
+    assert "TOTAL,,1000,10001000" in run("report", "fnn_example", "--format", "csv", "--totals").output
     md = run("report", "fnn_example", "--format", "markdown").output
     assert "| fc | dense | 1000 | 10,001,000 | 10,000,000 |" in md and "Conventions" in md
 
@@ -108,11 +111,84 @@ def test_baseline_detects_growth_and_names_changed_layers(tmp_path):
     assert run("check", "mobilenet_v1", "--baseline", str(base)).exit_code == 0
     r = run("check", "mobilenet_v1", "--set", "resolution=256", "--baseline", str(base),
             "--max-increase", "1%")
-    assert r.exit_code == 1
-    assert "baseline mults" in r.output and "~ conv1.conv" in r.output
+    assert r.exit_code == 2 and "measured something else" in r.output and "[224, 224, 3] vs [256, 256, 3]" in r.output
     r = run("check", "mobilenet_v1", "--set", "resolution=256", "--baseline", str(base),
-            "--max-increase", "50%")
+            "--max-increase", "1%", "--allow-different")
+    assert r.exit_code == 1
+    assert "baseline mults" in r.output and "~ conv1.conv" in r.output and "baseline differs: input_shape" in r.output
+    r = run("check", "mobilenet_v1", "--set", "resolution=256", "--baseline", str(base),
+            "--max-increase", "50%", "--allow-different")
     assert r.exit_code == 0
+
+
+def test_a_changed_spec_is_what_a_baseline_measures(tmp_path):
+    """The spec's digest may differ (the model changed); the growth is reported."""
+    from cnncost.spec import read_spec
+    spec = tmp_path / "net.yaml"
+    spec.write_bytes(read_spec("resnet18")[1])
+    base = tmp_path / "base.json"
+    assert run("report", str(spec), "--format", "json", "-o", str(base)).exit_code == 0
+    assert json.loads(base.read_text())["provenance"]["spec_sha256"]
+    spec.write_text(spec.read_text().replace("kernel: 7", "kernel: 9", 1))
+    r = run("check", str(spec), "--baseline", str(base))
+    assert r.exit_code == 1 and "spec changed (sha256" in r.output and "~ conv1" in r.output
+
+
+def test_baselines_of_another_batch_dtype_or_network_are_refused(tmp_path):
+    base = tmp_path / "base.json"
+    run("report", "resnet18", "--format", "json", "--batch", "2", "--dtype", "float16", "-o", str(base))
+    r = run("check", "resnet18", "--baseline", str(base))
+    assert r.exit_code == 2 and "batch 2 vs 1" in r.output and '"float16" vs "float32"' in r.output
+    r = run("check", "resnet34", "--baseline", str(base), "--allow-different")
+    assert r.exit_code == 1 and 'network "resnet18" vs "resnet34"' in r.output
+    data = json.loads(base.read_text())
+    del data["provenance"]
+    base.write_text(json.dumps(data))
+    r = run("check", "resnet18", "--baseline", str(base))
+    assert r.exit_code == 2 and "records no provenance" in r.output
+
+
+def test_check_never_passes_by_accident(tmp_path):
+    r = run("check", "resnet18", "--max-increase", "5%")
+    assert r.exit_code == 2 and "--max-increase needs --baseline" in r.output
+    r = run("check", "resnet18", "--set", "resolution=112")
+    assert r.exit_code == 2 and "nothing to check" in r.output and "expect: skipped: --set resolution=112" in r.output
+    r = run("check", "resnet18", "--set", "resolution=112", "--max-params", "20M")
+    assert r.exit_code == 0 and "skipped" in r.output
+    r = run("check", "resnet18", "--set", "resolution=112", "--max-params", "20M", "--strict")
+    assert r.exit_code == 1
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("input: [4, 4, 1]\nlayers: [{kind: relu}]\n")
+    assert run("check", str(plain)).exit_code == 2
+
+
+def test_dead_layers_warn_and_can_fail():
+    r = run("check", "separable_example")
+    assert r.exit_code == 0 and "the output of normal is never read" in r.output
+    r = run("check", "separable_example", "--no-dead-layers")
+    assert r.exit_code == 1 and "never read: normal" in r.output
+    data = json.loads(run("report", "separable_example", "--format", "json").output)
+    assert data["dead_layers"] == ["normal"]
+
+
+def test_budget_failures_say_by_how_much_and_take_byte_units():
+    r = run("check", "resnet18", "--max-params", "5 MiB")
+    assert r.exit_code == 1
+    assert "params 11,689,512 exceeds the limit 5,242,880 by 6,446,632 (+123.0%)" in r.output
+    for ok in ("5MB", "4.1G", "1e9", "20M", "12_000_000"):
+        assert run("check", "resnet18", "--max-params", ok).exit_code in (0, 1), ok
+    assert run("check", "resnet18", "--max-mults", "1.9G").exit_code == 0
+    assert run("check", "resnet18", "--max-mults", "5 parsecs").exit_code == 2
+
+
+def test_junit_is_valid_xml_for_hostile_names(tmp_path):
+    spec = tmp_path / "x.yaml"
+    spec.write_text('name: "a<b & \\"c\\" \\x01\\x1b[2J"\ninput: [4, 4, 1]\nlayers: [{kind: relu}]\n')
+    out = tmp_path / "j.xml"
+    run("check", str(spec), "resnet18", "--max-params", "1k", "--junit", str(out))
+    root = ET.fromstring(out.read_bytes())
+    assert {c.get("name") for c in root.iter("testcase")} >= {"resnet18"}
+    assert root.get("tests") == "2"
 
 
 def test_check_bad_spec_is_exit_2(tmp_path):
@@ -168,7 +244,7 @@ def test_bundled_names_work_from_any_directory(tmp_path):
         pytest.skip("the cnncost console script is not on PATH")
     out = subprocess.run([exe, "report", "resnet18", "--format", "csv"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
-    assert "TOTAL,,1000,11689512" in out
+    assert "\nfc,dense,1000,513000," in out
 
 
 def test_every_report_format_shows_savings_and_roofline(tmp_path):
@@ -182,6 +258,12 @@ def test_every_report_format_shows_savings_and_roofline(tmp_path):
             data = json.loads(r.output)
             assert data["savings"]["rewrite"] == "separable" and len(data["savings"]["layers"]) == 17   # conv1 + 16 block 3x3s
             assert data["roofline"]["profile"]["name"] == "testdev"
+            continue
+        if fmt == "csv":     # the same rows, with more columns: no comments, no totals
+            rows = list(csv.DictReader(io.StringIO(r.output)))
+            first = next(row for row in rows if row["name"] == "layer4.block2.conv2.depthwise")
+            assert first["rewrite_of"] == "layer4.block2.conv2" and first["original_mults"] == "115605504"
+            assert all(float(row["est_seconds"]) >= 0 and row["bound"] for row in rows)
             continue
         assert "layer4.block2.conv2" in r.output and "1/512 + 1/9" in r.output, fmt
         assert "testdev" in r.output, fmt

@@ -16,8 +16,10 @@ from cnncost.errors import CnnCostError, SpecError
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.spec import load_spec
 
-_SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
-_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]?)\s*$")
+_SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+       "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+# a number, an optional SI (k = 1e3) or binary (Ki = 1024) prefix, an optional B for bytes
+_NUMBER = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)\s*([kKMGT]i?)?B?\s*$")
 
 
 MAX_QUANTITY = 10**30        # above any count, byte size or FLOP/s a real network or device has
@@ -25,7 +27,8 @@ MAX_QUANTITY_CHARS = 64
 
 
 def parse_quantity(value, what: str = "value") -> Fraction:
-    """Exact number from 5000000, 5e6, '5M', '4.1G', '569e6' (SI: k = 1e3). The one parser
+    """Exact number from 5000000, 5e6, '5M', '4.1G', '569e6', '5MB', '5 MiB' (SI: k = 1e3;
+    binary: Ki = 1024; a trailing B for bytes is allowed). The one parser
     of budgets, tolerances, --max-memory and profile values: bounded in length, exponent
     and magnitude, so that '1e999999999' is an error at once, not an endless Fraction."""
     if isinstance(value, bool):
@@ -40,11 +43,12 @@ def parse_quantity(value, what: str = "value") -> Fraction:
         mantissa, _, exponent = m.group(1).replace("_", "").replace(",", "").lower().partition("e")
         if exponent and abs(int(exponent)) > 40:
             raise SpecError(f"{what}: exponent out of range (at most 1e30), received {value!r}")
-        number = Fraction(mantissa) * Fraction(10) ** int(exponent or 0) * _SI[m.group(2)]
+        number = Fraction(mantissa) * Fraction(10) ** int(exponent or 0) * _SI[m.group(2) or ""]
     else:
         shown = value if not isinstance(value, str) or len(value) <= MAX_QUANTITY_CHARS \
             else value[:MAX_QUANTITY_CHARS] + "..."
-        raise SpecError(f"{what}: expected a number such as 5000000, 5e6, 5M or 4.1G, received {shown!r}")
+        raise SpecError(f"{what}: expected a number such as 5000000, 5e6, 5M, 4.1G, 5MB or 5 MiB, "
+                       f"received {shown!r}")
     if abs(number) > MAX_QUANTITY:
         raise SpecError(f"{what}: {float(number):.3g} is out of range (at most 1e30)")
     return number
@@ -66,6 +70,7 @@ class CheckItem:
     ok: bool
     source: str = ""
     tolerance: str = ""
+    detail: str = ""          # for a failure: limit, value, difference and percentage
 
     @property
     def delta(self):
@@ -79,8 +84,9 @@ class CheckItem:
 class ArchResult:
     arch: str
     items: list[CheckItem] = field(default_factory=list)
-    error: str | None = None          # a bad spec: exit 2
+    error: str | None = None          # a bad spec or nothing to check: exit 2
     changed_layers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)     # skipped expectations, dead layers, ...
 
     @property
     def ok(self) -> bool:
@@ -160,9 +166,18 @@ def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
             continue
         bound = parse_quantity(limit, f"--max-{metric}")
         actual = report.totals[metric]
-        items.append(CheckItem(report.name, f"budget {metric}", f"<= {_fmt(bound)}", actual,
-                               actual <= bound, "command line"))
+        items.append(CheckItem(report.name, f"budget {metric}", f"<= {_fmt(bound):,}", actual,
+                               actual <= bound, "command line", detail=over(metric, bound, actual)))
     return items
+
+
+def over(metric: str, bound, actual) -> str:
+    """limit, value, difference and percentage, when a value exceeds its limit."""
+    if actual <= bound:
+        return ""
+    diff = actual - bound
+    pct = f" ({float(diff / bound):+.1%})" if bound else ""
+    return (f"{metric} {actual:,} exceeds the limit {_fmt(bound):,} by {_fmt(diff):,}{pct}")
 
 
 BASELINE_METRICS = ("params", "mults", "flops", "activations")
@@ -217,9 +232,38 @@ def load_baseline(path: str, max_bytes: int) -> dict:
     return base
 
 
+STRICT_PROVENANCE = ("network", "input_shape", "batch", "dtype", "vars", "cnncost_version")
+
+
+def provenance_differences(base: dict, report: Report) -> tuple[list[str], list[str]]:
+    """(what makes the comparison meaningless, what is expected to differ). The spec's
+    digest is expected to differ (a changed model is what a baseline check measures)."""
+    recorded = base.get("provenance")
+    now = report.provenance()
+    if not isinstance(recorded, dict):
+        return ["it records no provenance (made by an older cnncost: run `cnncost report --format json` "
+                "again)"], []
+    strict = [f"{key} {json_text(recorded.get(key))} vs {json_text(now[key])}" for key in STRICT_PROVENANCE
+              if recorded.get(key) != now[key]]
+    soft = ([f"spec changed (sha256 {str(recorded.get('spec_sha256'))[:12]} -> {now['spec_sha256'][:12]})"]
+            if recorded.get("spec_sha256") != now["spec_sha256"] else [])
+    return strict, soft
+
+
+def json_text(value) -> str:
+    return json.dumps(value, default=str)
+
+
 def check_baseline(report: Report, baseline_path: str, max_increase,
-                   max_bytes: int = DEFAULT.max_baseline_bytes) -> tuple[list[CheckItem], list[str]]:
+                   max_bytes: int = DEFAULT.max_baseline_bytes, allow_different: bool = False,
+                   notes: list[str] | None = None) -> tuple[list[CheckItem], list[str]]:
     base = load_baseline(baseline_path, max_bytes)
+    strict, soft = provenance_differences(base, report)
+    if strict and not allow_different:
+        raise CnnCostError(f"baseline {baseline_path} measured something else: " + "; ".join(strict)
+                           + " (regenerate it, or pass --allow-different)")
+    if notes is not None:
+        notes += [f"baseline differs: {d}" for d in strict + soft]
     base_totals, base_layers = base["totals"], base["layers"]
     tol, relative = parse_tolerance(max_increase or 0, "--max-increase")
     items = []
@@ -229,7 +273,7 @@ def check_baseline(report: Report, baseline_path: str, max_increase,
         old, new = int(base_totals[metric]), report.totals[metric]
         allowed = old + (tol * old if relative else tol)
         items.append(CheckItem(report.name, f"baseline {metric}", old, new, new <= allowed,
-                               baseline_path, str(max_increase or "0")))
+                               baseline_path, str(max_increase or "0"), detail=over(metric, allowed, new)))
     old_rows = {r["name"]: r for r in base_layers if isinstance(r, dict) and "name" in r}
     changed = []
     for row in report.layers:
@@ -244,14 +288,25 @@ def check_baseline(report: Report, baseline_path: str, max_increase,
 
 
 def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
-              max_increase=None, use_expect: bool = True, limits: Limits = DEFAULT) -> ArchResult:
-    """Run every applicable comparison for one spec; a bad spec becomes `error`."""
+              max_increase=None, use_expect: bool = True, limits: Limits = DEFAULT,
+              strict: bool = False, no_dead_layers: bool = False,
+              allow_different: bool = False) -> ArchResult:
+    """Run every applicable comparison for one spec; a bad spec, or a spec against which
+    nothing was checked, becomes `error` (exit 2). `strict` fails skipped expectations;
+    `no_dead_layers` fails layers whose output nothing reads."""
     result = ArchResult(spec_name)
     try:
         spec = load_spec(spec_name, max_bytes=limits.max_spec_bytes)
         result.arch = spec.name
         report = analyze(spec, overrides=overrides, limits=limits)
-        if use_expect and spec.expect and not overrides:
+        if use_expect and spec.expect and overrides:
+            why = ("expect: skipped: --set " + ", ".join(f"{k}={v}" for k, v in _as_dict(overrides).items())
+                   + " changes the network the expectations describe")
+            result.notes.append(why)
+            if strict:
+                result.items.append(CheckItem(report.name, "expect", "applied", "skipped", False,
+                                              "--strict", detail=why))
+        elif use_expect and spec.expect:
             try:
                 result.items += check_expect(report, spec.expect)
             except CnnCostError as exc:
@@ -259,11 +314,26 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
         result.items += check_budgets(report, budgets or {})
         if baseline:
             items, result.changed_layers = check_baseline(report, baseline, max_increase,
-                                                          limits.max_baseline_bytes)
+                                                          limits.max_baseline_bytes, allow_different,
+                                                          result.notes)
             result.items += items
+        if report.dead_layers:
+            dead = ", ".join(report.dead_layers)
+            result.notes.append(f"warning: the output of {dead} is never read (counted in the totals)")
+            if no_dead_layers:
+                result.items.append(CheckItem(report.name, "dead layers", 0, len(report.dead_layers), False,
+                                              "--no-dead-layers", detail=f"never read: {dead}"))
+        if not result.items:
+            result.error = ("nothing to check: " + ("its expect: block was skipped, " if spec.expect else
+                                                    "no expect: block, ") + "no budget and no baseline")
     except CnnCostError as exc:
         result.error = str(exc)
     return result
+
+
+def _as_dict(overrides) -> dict:
+    from cnncost.core.build import parse_overrides
+    return overrides if isinstance(overrides, dict) else parse_overrides(list(overrides))
 
 
 def results_dict(results: list[ArchResult]) -> dict:
@@ -271,14 +341,30 @@ def results_dict(results: list[ArchResult]) -> dict:
         "ok": all(r.ok for r in results),
         "architectures": [
             {"arch": r.arch, "ok": r.ok, "error": r.error, "changed_layers": r.changed_layers,
+             "notes": r.notes,
              "checks": [dict(asdict(i), delta=i.delta) for i in r.items]}
             for r in results
         ],
     }
 
 
+def _xml_safe(text: str) -> str:
+    """XML 1.0 allows no control characters but tab, newline and carriage return: show
+    the others escaped, as the terminal messages do."""
+    return "".join(ch if ch in "\t\n\r" or (ord(ch) >= 32 and ord(ch) not in range(0xD800, 0xE000)
+                                            and ord(ch) not in (0xFFFE, 0xFFFF))
+                   else ascii(ch)[1:-1] for ch in text)
+
+
 def junit_xml(results: list[ArchResult]) -> str:
-    from xml.sax.saxutils import escape, quoteattr
+    from xml.sax.saxutils import escape as _escape
+    from xml.sax.saxutils import quoteattr as _quoteattr
+
+    def escape(text):
+        return _escape(_xml_safe(str(text)))
+
+    def quoteattr(text):
+        return _quoteattr(_xml_safe(str(text)))
 
     failures = sum(1 for r in results if r.error is None and not r.ok)
     errors = sum(1 for r in results if r.error is not None)
@@ -289,7 +375,8 @@ def junit_xml(results: list[ArchResult]) -> str:
         if r.error is not None:
             out.append(f'    <error message={quoteattr(r.error)}/>')
         elif not r.ok:
-            lines = [f"{i.check}: expected {i.expected}, actual {i.actual}" for i in r.items if not i.ok]
+            lines = [f"{i.check}: expected {i.expected}, actual {i.actual}" + (f" ({i.detail})" if i.detail else "")
+                     for i in r.items if not i.ok]
             out.append(f'    <failure message={quoteattr(lines[0])}>{escape(chr(10).join(lines + r.changed_layers))}</failure>')
         out.append("  </testcase>")
     out.append("</testsuite>")

@@ -87,6 +87,18 @@ class Report:
     conventions: dict = field(default_factory=lambda: dict(CONVENTIONS))
     graph: Graph | None = field(default=None, repr=False, compare=False)
     dtype: str = "float32"
+    spec_digest: str = ""
+    dead_layers: list[str] = field(default_factory=list)   # outputs nothing reads
+
+    def provenance(self) -> dict:
+        """What this report measured: a baseline must match it to be compared."""
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            ours = version("cnncost")
+        except PackageNotFoundError:   # pragma: no cover - a source tree
+            ours = "0"
+        return {"network": self.name, "spec_sha256": self.spec_digest, "input_shape": self.input_shape,
+                "batch": self.batch, "dtype": self.dtype, "vars": self.vars, "cnncost_version": ours}
 
     def to_dict(self, depth: int | None = None) -> dict:
         """Plain data for JSON; rows grouped by the first `depth` name parts when given."""
@@ -94,6 +106,7 @@ class Report:
             "name": self.name, "source": self.source, "input_shape": self.input_shape,
             "batch": self.batch, "dtype": self.dtype, "vars": self.vars, "conventions": self.conventions,
             "layers": [asdict(r) for r in self.grouped(depth)], "totals": self.totals,
+            "provenance": self.provenance(), "dead_layers": self.dead_layers,
         }
         if depth:
             d["depth"] = depth
@@ -189,9 +202,11 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
         totals["training"] = {**back,
                               "training_mults": totals["mults"] + back["input_grad_mults"] + back["weight_grad_mults"],
                               "training_flops": totals["flops"] + back["input_grad_flops"] + back["weight_grad_flops"]}
+    last = graph.last_use()
+    dead = [n.name for n in graph.layers[:-1] if last[n.index] == n.index]
     return Report(name=graph.name, source=source, input_shape=list(graph.nodes[0].out_shape),
                   batch=batch, vars=dict(variables or {}), layers=rows, totals=totals, graph=graph,
-                  dtype=dtype)
+                  dtype=dtype, dead_layers=dead)
 
 
 def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | None = None,
@@ -218,8 +233,10 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
     try:
         graph = build(spec, overrides, limits, rewrite=rewrite)
         apply_cut(graph, trainable_from, freeze_until)
-        return report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
-                                 dtype=dtype, training=training)
+        rep = report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
+                                dtype=dtype, training=training)
+        rep.spec_digest = spec.digest
+        return rep
     finally:
         if enabled:
             gc.enable()

@@ -60,9 +60,9 @@ def _extra_lines(r) -> list[str]:
 def _report_csv(r, terminal, width):
     from cnncost.render.report import to_csv
 
-    # the roofline is two more columns of every row; savings follow as comment lines
-    text = to_csv(r.report, r.depth, estimates=r.roofline.estimates if r.roofline else None)
-    return text + "".join(f"# {line}\n" for line in _extra_lines(r))
+    # the roofline and the savings are more columns of the same rows
+    return to_csv(r.report, r.depth, estimates=r.roofline.estimates if r.roofline else None,
+                  savings=r.savings.rows if r.savings else None, totals=r.totals_row)
 
 
 def _report_markdown(r, terminal, width):

@@ -9,9 +9,10 @@ import json
 from cnncost.core.analysis import CONVENTIONS_SHORT, Report
 
 FORMATS = ("table", "json", "csv", "markdown")
+# The CSV columns, documented in the README: one header row, then one row per layer.
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
-              "non_trainable_params", "mults", "flops", "activations", "receptive_field",
-              "rf_stride", "rf_start")
+              "non_trainable_params", "mults", "flops", "activations", "bytes_read",
+              "bytes_written", "intensity", "mult_class", "receptive_field", "rf_stride", "rf_start")
 _SHAPES = ("output_shape", "receptive_field", "rf_stride", "rf_start")
 
 
@@ -31,15 +32,16 @@ def to_json(report: Report, depth: int | None = None) -> str:
     return json.dumps(report.to_dict(depth), indent=2) + "\n"
 
 
-def to_csv(report: Report, depth: int | None = None, estimates=None) -> str:
-    """Conventions as comment lines, a header, a row per layer (or group) and a TOTAL row;
-    with roofline `estimates`, two more columns: estimated seconds and the bound."""
+def to_csv(report: Report, depth: int | None = None, estimates=None, savings=None,
+           totals: bool = False) -> str:
+    """One header row, then one row per layer (or group of `depth`), nothing else: no
+    comments, no totals mixed into the data (`totals=True` appends a TOTAL row). With
+    roofline `estimates`: est_seconds and bound columns; with what-if `savings`: the
+    rewritten layer's original mults on the first row of its parts."""
     buf = io.StringIO()
-    for key, text in report.conventions.items():
-        buf.write(f"# {key}: {text}\n")
     writer = csv.writer(buf, lineterminator="\n")
     rows = report.grouped(depth)
-    extra = []
+    extra_cols, extra = [], [[] for _ in rows]
     if estimates is not None:
         seconds: dict[str, float] = {}
         bound: dict[str, str] = {}
@@ -47,15 +49,28 @@ def to_csv(report: Report, depth: int | None = None, estimates=None) -> str:
             key = ".".join(layer.name.split(".")[:depth]) if depth else layer.name
             seconds[key] = seconds.get(key, 0.0) + e.seconds
             bound[key] = e.bound if key not in bound or bound[key] == e.bound else "mixed"
-        extra = [[f"{seconds[r.name]:.9g}", bound[r.name]] for r in rows]
-    writer.writerow(ROW_FIELDS + (("est_seconds", "bound") if extra else ()))
-    for i, row in enumerate(rows):
+        extra_cols += ["est_seconds", "bound"]
+        for cells, r in zip(extra, rows):
+            cells += [f"{seconds[r.name]:.9g}", bound[r.name]]
+    if savings is not None:
+        firsts = {}
+        for s in savings:
+            first = next((r.name for r in rows if r.name == s.name or r.name.startswith(s.name + ".")), None)
+            if first is not None:
+                firsts[first] = s
+        extra_cols += ["rewrite_of", "original_mults"]
+        for cells, r in zip(extra, rows):
+            s = firsts.get(r.name)
+            cells += [s.name, s.original_mults] if s else ["", ""]
+    writer.writerow(ROW_FIELDS + tuple(extra_cols))
+    for cells, row in zip(extra, rows):
         writer.writerow([shape_str(getattr(row, f)) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS]
-                        + (extra[i] if extra else []))
-    t = report.totals
-    writer.writerow(["TOTAL", "", shape_str(report.layers[-1].output_shape)]
-                    + [t.get(f, "") for f in ROW_FIELDS[3:]]
-                    + ([f"{sum(e.seconds for e in estimates):.9g}", ""] if extra else []))
+                        + cells)
+    if totals:
+        t = report.totals
+        total = {"name": "TOTAL", "output_shape": shape_str(report.layers[-1].output_shape)}
+        writer.writerow([total.get(f, "" if f in _SHAPES or f in ("kind", "mult_class") else t.get(f, ""))
+                         for f in ROW_FIELDS] + [""] * len(extra_cols))
     return buf.getvalue()
 
 
@@ -183,6 +198,12 @@ def print_checks(results, file=None) -> None:
                           "" if delta in (None, 0) else f"{delta:+,}", i.tolerance,
                           i.source if first else "")
     console.print(table)
+    for r in results:
+        for i in r.items:
+            if not i.ok and i.detail:
+                console.print(f"{r.arch}: FAIL {i.check}: {i.detail}", highlight=False, markup=False)
+        for note in r.notes:
+            console.print(f"{r.arch}: {note}", highlight=False, markup=False)
     for r in results:
         if r.changed_layers:
             console.print(f"{r.arch}: layers that changed against the baseline:", highlight=False)

@@ -37,6 +37,7 @@ class ArchSpec:
     source: str = ""
     description: str = ""
     loc: Loc | None = None
+    digest: str = ""          # sha256 of the spec's bytes: what a baseline was measured on
 
 
 def _need(cond: bool, message: str, loc: Loc) -> None:
@@ -76,7 +77,10 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
 
 def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     """Parse and structurally validate a spec document."""
+    import hashlib
+
     doc = load_yaml(text, path, max_bytes)
+    digest = hashlib.sha256(text if isinstance(text, bytes) else text.encode("utf-8")).hexdigest()
     top = Loc(path, 1, 1)
     _need(isinstance(doc, YMap), "a spec must be a YAML mapping with `input` and `layers`", top)
     for key in doc:
@@ -101,7 +105,7 @@ def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES) ->
     blocks = _parse_blocks(doc["blocks"], doc.loc_of("blocks")) if "blocks" in doc else {}
     return ArchSpec(name=name, path=path, input=doc["input"], layers=layers, vars=vars_,
                     blocks=blocks, expect=expect, source=str(doc.get("source", "")),
-                    description=str(doc.get("description", "")), loc=doc.loc)
+                    description=str(doc.get("description", "")), loc=doc.loc, digest=digest)
 
 
 @functools.cache
