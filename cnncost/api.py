@@ -80,13 +80,14 @@ class ReportResult:
     savings: Savings | None = None
     roofline: Roofline | None = None
     totals_row: bool = False            # CSV: append a TOTAL row after the layers
+    by_kind: bool = False               # rows summed by kind of layer and of multiplication
 
     @property
     def totals(self) -> dict[str, Any]:
         return self.report.totals
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.report.to_dict(self.depth)
+        data: dict[str, Any] = self.report.to_dict(self.depth, self.by_kind)
         if self.savings is not None:
             data["savings"] = self.savings.to_dict(self.report)
         if self.roofline is not None:
@@ -97,7 +98,7 @@ class ReportResult:
 def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int | None = None,
            dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
            training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
-           totals_row: bool = False, limits: Limits = DEFAULT) -> ReportResult:
+           totals_row: bool = False, by_kind: bool = False, limits: Limits = DEFAULT) -> ReportResult:
     """Per-layer cost of `spec` (a YAML path or a bundled name). `rewrite` ("separable" or
     "bottleneck=R") reports the rewritten network with the savings; `profile` (a path or a
     Profile) adds roofline estimates; `depth` groups rows by dotted-name prefix."""
@@ -111,7 +112,7 @@ def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int
         rep = analyze(spec, **kw)
     prof = _profile(profile)
     roof = Roofline(prof, tuple(_roofline.estimate(rep, prof))) if prof is not None else None
-    return ReportResult(rep, depth, savings, roof, totals_row)
+    return ReportResult(rep, depth, savings, roof, totals_row, by_kind)
 
 
 # ---- compare and sweep ------------------------------------------------------------------

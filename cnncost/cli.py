@@ -3,6 +3,7 @@ computed here; everything printed is available from the Python API."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import click
@@ -85,8 +86,25 @@ def show(result, fmt: str = "table", output: str | None = None) -> None:
         write_output(output, render(result, fmt))
         return
     terminal = fmt == "table" and sys.stdout.isatty()
-    width = click.get_terminal_size()[0] if terminal else None
-    click.echo(render(result, fmt, terminal=terminal, width=width), nl=False)
+    width = shutil.get_terminal_size()[0] if terminal else None
+    click.echo(encodable(render(result, fmt, terminal=terminal, width=width)), nl=False)
+
+
+ASCII = str.maketrans({"━": "-", "─": "-", "┃": "|", "│": "|", "┏": "+", "┓": "+", "┗": "+", "┛": "+",
+                       "┡": "+", "┩": "+", "╇": "+", "┳": "+", "┻": "+", "╋": "+", "├": "+", "┤": "+",
+                       "┼": "+", "└": "+", "┘": "+", "┌": "+", "┐": "+", "┬": "+", "┴": "+", "█": "#",
+                       "…": "...", "×": "x", "—": "-", "→": "->"})
+
+
+def encodable(text: str) -> str:
+    """Text the stdout encoding can carry: on a non-UTF-8 stdout (LANG=C,
+    PYTHONIOENCODING=ascii) box drawing and bars become ASCII, anything else is escaped."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(ASCII).encode(encoding, "backslashreplace").decode(encoding)
 
 
 def format_option(choices):
@@ -164,13 +182,15 @@ def with_progress(total, call):
 @click.option("--profile", default=None, type=click.Path(dir_okay=False),
               help="A device profile (cnncost calibrate): adds roofline time estimates.")
 @click.option("--totals", is_flag=True, help="CSV: append a TOTAL row after the layer rows.")
+@click.option("--by-kind", is_flag=True,
+              help="Sum the rows by kind of layer and of multiplication (depthwise vs pointwise vs dense).")
 @analysis_options
-def report(spec, depth, batch, sets, fmt, output, plot, profile, totals, dtype, trainable_from,
+def report(spec, depth, batch, sets, fmt, output, plot, profile, totals, by_kind, dtype, trainable_from,
            freeze_until, training, rewrite):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
     result = api.report(spec, batch=batch, overrides=list(sets), depth=depth, dtype=dtype,
                         trainable_from=trainable_from, freeze_until=freeze_until, training=training,
-                        rewrite=rewrite, profile=profile, totals_row=totals, limits=limits())
+                        rewrite=rewrite, profile=profile, totals_row=totals, by_kind=by_kind, limits=limits())
     if plot:
         plots.chart(plot, result)
     show(result, fmt, output)

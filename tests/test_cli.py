@@ -293,3 +293,80 @@ def test_the_api_is_strictly_typed_and_ships_py_typed():
     p = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(api)], capture_output=True, text=True,
                        cwd=api.parents[1])
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_table_shows_flops_and_by_kind_groups_the_multiplications():
+    r = run("report", "lenet5")
+    assert "flops" in r.output and "239,904" in r.output
+    r = run("report", "mobilenet_v1", "--by-kind", "--format", "json")
+    rows = {row["name"]: row for row in json.loads(r.output)["by_kind"]}
+    assert rows["conv (pointwise)"]["mults"] == 540_516_352 and rows["depthwise_conv (depthwise)"]["mults"] == 17_385_984
+    assert sum(row["mults"] for row in rows.values()) == 568_740_352
+    assert "conv (pointwise)" in run("report", "mobilenet_v1", "--by-kind").output
+    csv_rows = list(csv.DictReader(io.StringIO(run("report", "mobilenet_v1", "--by-kind", "--format", "csv").output)))
+    assert csv_rows[0]["name"] == "conv (pointwise)"
+
+
+def test_training_states_the_memory_a_step_holds():
+    data = json.loads(run("report", "resnet18", "--training", "--format", "json").output)
+    t = data["totals"]
+    x = t["training"]
+    assert x["stored_activation_bytes"] == 4 * t["activations"]
+    assert x["training_memory_bytes"] == t["param_bytes"] + 4 * t["trainable_params"] + 4 * t["activations"]
+    assert "training step memory" in run("report", "resnet18", "--training").output
+
+
+def _terminal(cmd, columns):
+    """Run cnncost in a pseudo-terminal of `columns` columns; the screen's text."""
+    import os
+    import re
+    import shutil
+    import subprocess
+    import pytest
+    exe, script = shutil.which("cnncost"), shutil.which("script")
+    if exe is None or script is None:
+        pytest.skip("needs the console script and script(1)")
+    out = subprocess.run([script, "-qc", f"{exe} {cmd}", "/dev/null"], capture_output=True, text=True,
+                         env={**os.environ, "COLUMNS": str(columns), "LINES": "50"}, timeout=60).stdout
+    return re.sub(r"\x1b\[[0-9;]*m", "", out)
+
+
+def test_narrow_terminals_drop_columns_but_never_cut_names_or_numbers():
+    out = _terminal("report resnet50", 80)
+    assert "layer4.block3.conv3" in out.replace("\n", "") or "layer4.block3.conv" in out
+    assert "4,089,184,256" in out and "…" not in out
+    assert max(len(l) for l in out.splitlines()) <= 80
+    out = _terminal("check resnet18", 60)
+    assert "ok" in out and "1,814,073,344" in out and "…" not in out
+
+
+def test_a_pipe_gets_full_rows_and_ascii_when_it_cannot_take_unicode():
+    import os
+    import shutil
+    import subprocess
+    import pytest
+    exe = shutil.which("cnncost")
+    if exe is None:
+        pytest.skip("the cnncost console script is not on PATH")
+    out = subprocess.run([exe, "report", "resnet50"], capture_output=True, text=True, check=True).stdout
+    assert "layer4.block3.conv3 " in out and "…" not in out
+    p = subprocess.run([exe, "report", "lenet5"], capture_output=True,
+                       env={**os.environ, "PYTHONIOENCODING": "ascii"})
+    assert p.returncode == 0 and b"Traceback" not in p.stderr
+    p.stdout.decode("ascii")                               # pure ASCII
+    assert b"+---" in p.stdout and b"#" in p.stdout
+
+
+def test_errors_name_inputs_and_suggest_names(tmp_path):
+    spec = tmp_path / "m.yaml"
+    spec.write_text("input: [8, 8, 4]\nlayers:\n  - {name: a, kind: conv, filters: 4, kernel: 3, stride: 2, "
+                    "padding: same}\n  - {name: b, kind: add, inputs: [a, input]}\n")
+    r = run("report", str(spec))
+    assert r.exit_code == 2 and "(inputs: 'a' 4x4x4, 'input' 8x8x4)" in r.output
+    spec.write_text("input: [8, 8, 16]\nlayers:\n  - {name: a, use: se_block, ratoi: 4}\n")
+    r = run("report", str(spec))
+    assert r.exit_code == 2 and "m.yaml:3:" in r.output and "did you mean 'ratio'?" in r.output
+    spec.write_text("input: [8, 8, 16]\nlayers:\n  - {name: a, kind: convv, filters: 3}\n")
+    assert "did you mean 'conv'?" in run("report", str(spec)).output
+    r = run("report", "lenet5", "--limit", "max_layers=5")          # global option after the command
+    assert r.exit_code == 2 and "more than 5 layers" in r.output

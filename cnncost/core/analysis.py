@@ -100,17 +100,36 @@ class Report:
         return {"network": self.name, "spec_sha256": self.spec_digest, "input_shape": self.input_shape,
                 "batch": self.batch, "dtype": self.dtype, "vars": self.vars, "cnncost_version": ours}
 
-    def to_dict(self, depth: int | None = None) -> dict:
-        """Plain data for JSON; rows grouped by the first `depth` name parts when given."""
+    def to_dict(self, depth: int | None = None, by_kind: bool = False) -> dict:
+        """Plain data for JSON; rows grouped by the first `depth` name parts when given;
+        `by_kind` adds the totals by kind of layer and of multiplication."""
         d = {
             "name": self.name, "source": self.source, "input_shape": self.input_shape,
             "batch": self.batch, "dtype": self.dtype, "vars": self.vars, "conventions": self.conventions,
-            "layers": [asdict(r) for r in self.grouped(depth)], "totals": self.totals,
+            "layers": [_row(r) for r in self.grouped(depth)], "totals": self.totals,
             "provenance": self.provenance(), "dead_layers": self.dead_layers,
         }
         if depth:
             d["depth"] = depth
+        if by_kind:
+            d["by_kind"] = [_row(r) for r in self.by_kind()]
         return d
+
+    def by_kind(self) -> list[LayerCost]:
+        """Rows summed by kind and kind of multiplication: how much is depthwise, pointwise,
+        standard, dense ("conv (pointwise)", "depthwise_conv (depthwise)", "relu", ...)."""
+        groups: dict[str, LayerCost] = {}
+        for row in self.layers:
+            key = f"{row.kind} ({row.mult_class})" if row.mult_class else row.kind
+            g = groups.get(key)
+            if g is None:
+                groups[key] = replace(row, name=key, inputs=[], training=None, receptive_field=[],
+                                      rf_stride=[], rf_start=[], output_shape=[])
+                continue
+            for f in COUNT_FIELDS:
+                setattr(g, f, getattr(g, f) + getattr(row, f))
+            g.intensity = intensity(g.flops, g.bytes_read + g.bytes_written)
+        return sorted(groups.values(), key=lambda g: -g.mults)
 
     def grouped(self, depth: int | None) -> list[LayerCost]:
         """Rows summed by the first `depth` components of their dotted names."""
@@ -133,6 +152,19 @@ class Report:
             g.output_shape, g.receptive_field = list(row.output_shape), row.receptive_field
             g.rf_stride, g.rf_start = row.rf_stride, row.rf_start
         return list(groups.values())
+
+
+_ROW_FIELDS = None
+
+
+def _row(row: "LayerCost") -> dict:
+    """A row as plain data: a shallow field copy (dataclasses.asdict deep-copies every
+    value, a large share of a big report's JSON time)."""
+    global _ROW_FIELDS
+    if _ROW_FIELDS is None:
+        from dataclasses import fields
+        _ROW_FIELDS = tuple(f.name for f in fields(LayerCost))
+    return {f: getattr(row, f) for f in _ROW_FIELDS}
 
 
 def intensity(flops: int, nbytes: int) -> float:
@@ -199,9 +231,13 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
         totals["transfer"] = cut_summary(graph, itemsize)
     if grads:
         back = {key: sum(r.training[key] for r in rows) for key in rows[0].training} if rows else {}
+        trainable_bytes = totals["trainable_params"] * itemsize
+        stored = totals["activations"] * itemsize        # every output is kept for the backward pass
         totals["training"] = {**back,
                               "training_mults": totals["mults"] + back["input_grad_mults"] + back["weight_grad_mults"],
-                              "training_flops": totals["flops"] + back["input_grad_flops"] + back["weight_grad_flops"]}
+                              "training_flops": totals["flops"] + back["input_grad_flops"] + back["weight_grad_flops"],
+                              "gradient_bytes": trainable_bytes, "stored_activation_bytes": stored,
+                              "training_memory_bytes": totals["param_bytes"] + trainable_bytes + stored}
     last = graph.last_use()
     dead = [n.name for n in graph.layers[:-1] if last[n.index] == n.index]
     return Report(name=graph.name, source=source, input_shape=list(graph.nodes[0].out_shape),

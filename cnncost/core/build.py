@@ -324,7 +324,7 @@ class Builder:
             if key in RESERVED:
                 continue
             if key not in block.params:
-                raise SpecError(f"block '{bname}' has no parameter '{key}' "
+                raise SpecError(f"block '{bname}' has no parameter '{key}'{did_you_mean(key, block.params)} "
                                 f"(parameters: {', '.join(block.params) or 'none'})", loc=entry.loc_of(key))
             child_env[key] = self._eval(entry[key], env, entry.loc_of(key), bare_words=True)
         child = self._child(scope, name, inputs, child_env, trainable)
@@ -360,7 +360,9 @@ class Builder:
         found = lookup(kind_name) if isinstance(kind_name, str) else None
         full = scope.full(name)
         if found is None:
-            raise SpecError(f"unknown layer kind {kind_name!r} (see `cnncost kinds`)",
+            from cnncost.layers import ALIASES, KINDS
+            raise SpecError(f"unknown layer kind {kind_name!r}{did_you_mean(kind_name, [*KINDS, *ALIASES])} "
+                            "(see `cnncost kinds`)",
                             loc=entry.loc_of("kind"), layer=full)
         kind, fixed = found
         raw = {k: v for k, v in entry.items() if k not in RESERVED}
@@ -400,6 +402,9 @@ class Builder:
         try:
             out = kind.output_shape(args, in_shapes)
         except CnnCostError as exc:
+            if len(inputs) > 1:     # say which inputs: the shapes alone do not name them
+                exc.message += " (inputs: " + ", ".join(
+                    f"'{self.graph.nodes[i].name}' {'x'.join(map(str, s))}" for i, s in zip(inputs, in_shapes)) + ")"
             raise exc.with_context(loc=loc, layer=full, kind=label)
         if any(d < 1 for d in out):
             raise SpecError(f"output shape {out} has an empty dimension", loc=loc, layer=full, kind=label)
@@ -408,6 +413,12 @@ class Builder:
                              f"of {self.limits.max_dim:,}", loc=loc, layer=full, kind=label)
         node = Node(0, full, kind, label, args, list(inputs), in_shapes, out, loc, trainable)
         return self.graph.add(node).index
+
+
+def did_you_mean(word, known) -> str:
+    import difflib
+    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def parse_rewrite(text: str | None):

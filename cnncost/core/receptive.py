@@ -4,8 +4,8 @@ corner of the first unit's field (negative where padding reaches outside the ima
 
 Per axis: size_out = size_in + (k - 1) * d * jump_in; jump_out = jump_in * s;
 start_out = start_in - pad_before * jump_in. Over branches the largest field is taken.
-All in exact fractions: a layer that upsamples has a stride below one, and every layer
-after it must still be exact.
+All exact: integers, which become Fractions as soon as a layer's stride is one (an
+upsampling layer has a stride below one), so every layer after it stays exact.
 """
 from __future__ import annotations
 
@@ -17,19 +17,18 @@ from cnncost.core.graph import Graph
 
 @dataclass(frozen=True)
 class Field:
-    size: tuple[Fraction, Fraction]
-    jump: tuple[Fraction, Fraction]
-    start: tuple[Fraction, Fraction]
+    size: tuple[int | Fraction, int | Fraction]
+    jump: tuple[int | Fraction, int | Fraction]
+    start: tuple[int | Fraction, int | Fraction]
 
 
-def exact(value: Fraction) -> int | str:
+def exact(value: int | Fraction) -> int | str:
     """An int when whole, else 'p/q' (JSON has no exact fractions)."""
     return int(value) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
 def receptive_fields(graph: Graph) -> list[Field]:
-    one, zero = Fraction(1), Fraction(0)
-    fields = [Field((one, one), (one, one), (zero, zero))]
+    fields = [Field((1, 1), (1, 1), (0, 0))]
     for node in graph.layers:
         base = max((fields[i] for i in node.inputs), key=lambda f: (f.size[0] * f.size[1], f.size))
         win = node.kind.window(node.args, node.in_shapes)

@@ -135,8 +135,11 @@ class Kind:
         out = Args()
         for key in raw:
             if key not in self.args:
+                import difflib
                 known = ", ".join(self.args) or "none"
-                raise SpecError(f"unknown argument `{key}` for kind '{self.name}' (known: {known})",
+                close = difflib.get_close_matches(str(key), list(self.args), n=1)
+                hint = f" (did you mean `{close[0]}`?)" if close else ""
+                raise SpecError(f"unknown argument `{key}` for kind '{self.name}'{hint} (known: {known})",
                                 loc=locate(key))
         for key, arg in self.args.items():
             if key in raw:

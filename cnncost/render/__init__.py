@@ -10,7 +10,9 @@ from cnncost.errors import CnnCostError
 
 
 def _json(result: Any) -> str:
-    return json.dumps(result.to_dict(), indent=2, default=str) + "\n"
+    # compact: json's C encoder only serves unindented output (indenting a ResNet-152
+    # report costs more than analysing it); pipe through `python -m json.tool` to read
+    return json.dumps(result.to_dict(), default=str) + "\n"
 
 
 def _table(draw: Callable[[], None], terminal: bool, width: int | None) -> str:
@@ -23,7 +25,7 @@ def _report_table(r, terminal, width):
     from cnncost.render import compare, report, roofline
 
     def draw():
-        report.print_table(r.report, r.depth)
+        report.print_table(r.report, r.depth, by_kind=r.by_kind)
         if r.savings is not None:
             compare.print_savings(list(r.savings.rows), r.savings.original, r.report, r.savings.rewrite)
         if r.roofline is not None:
@@ -62,13 +64,13 @@ def _report_csv(r, terminal, width):
 
     # the roofline and the savings are more columns of the same rows
     return to_csv(r.report, r.depth, estimates=r.roofline.estimates if r.roofline else None,
-                  savings=r.savings.rows if r.savings else None, totals=r.totals_row)
+                  savings=r.savings.rows if r.savings else None, totals=r.totals_row, by_kind=r.by_kind)
 
 
 def _report_markdown(r, terminal, width):
     from cnncost.render.report import to_markdown
 
-    text = to_markdown(r.report, r.depth)
+    text = to_markdown(r.report, r.depth, r.by_kind)
     if r.savings is not None:
         text += f"\n## What-if `--rewrite {r.savings.rewrite}`\n\n| layer | original mults | rewritten mults | ratio | analytic | formula |\n|---|---:|---:|---:|---:|---|\n"
         text += "".join(f"| {s.name} | {s.original_mults:,} | {s.rewritten_mults:,} | {s.ratio:.4f} | "

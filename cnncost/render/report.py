@@ -29,18 +29,20 @@ def shape_str(shape) -> str:
 
 
 def to_json(report: Report, depth: int | None = None) -> str:
-    return json.dumps(report.to_dict(depth), indent=2) + "\n"
+    return json.dumps(report.to_dict(depth)) + "\n"
 
 
 def to_csv(report: Report, depth: int | None = None, estimates=None, savings=None,
-           totals: bool = False) -> str:
+           totals: bool = False, by_kind: bool = False) -> str:
     """One header row, then one row per layer (or group of `depth`), nothing else: no
     comments, no totals mixed into the data (`totals=True` appends a TOTAL row). With
     roofline `estimates`: est_seconds and bound columns; with what-if `savings`: the
     rewritten layer's original mults on the first row of its parts."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    rows = report.grouped(depth)
+    rows = report.by_kind() if by_kind else report.grouped(depth)
+    if by_kind:      # per-layer extras do not sum meaningfully by kind
+        estimates = savings = None
     extra_cols, extra = [], [[] for _ in rows]
     if estimates is not None:
         seconds: dict[str, float] = {}
@@ -74,14 +76,14 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
     return buf.getvalue()
 
 
-def to_markdown(report: Report, depth: int | None = None) -> str:
+def to_markdown(report: Report, depth: int | None = None, by_kind: bool = False) -> str:
     t = report.totals
     lines = [f"# {report.name}", "",
              f"Input {shape_str(report.input_shape)}, batch {report.batch}."
              + (f" Source: {report.source}." if report.source else ""), "",
              "| layer | kind | output | params | mults | flops | receptive field |",
              "|---|---|---|---:|---:|---:|---|"]
-    for r in report.grouped(depth):
+    for r in (report.by_kind() if by_kind else report.grouped(depth)):
         lines.append(f"| {r.name} | {r.kind} | {shape_str(r.output_shape)} | {r.params:,} | "
                      f"{r.mults:,} | {r.flops:,} | {shape_str(r.receptive_field)} |")
     lines.append(f"| **total** | | | **{t['params']:,}** | **{t['mults']:,}** | **{t['flops']:,}** | |")
@@ -104,6 +106,9 @@ def _summary_lines(report: Report) -> list[str]:
         extra.append(f"training step: forward {t['mults']:,} + input gradients {x['input_grad_mults']:,} + "
                      f"weight gradients {x['weight_grad_mults']:,} = {x['training_mults']:,} mults; "
                      f"{x['training_flops']:,} flops")
+        extra.append(f"training step memory: {si(x['training_memory_bytes'])}B = weights {si(t['param_bytes'])}B"
+                     f" + weight gradients {si(x['gradient_bytes'])}B + every activation kept for the backward "
+                     f"pass {si(x['stored_activation_bytes'])}B ({report.dtype}; optimizer state not included)")
     return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
         f"frozen {t['frozen_params']:,}; non-trainable BN statistics {t['non_trainable_params']:,}",
@@ -114,30 +119,52 @@ def _summary_lines(report: Report) -> list[str]:
     ]
 
 
-def print_table(report: Report, depth: int | None = None, file=None) -> None:
+# Optional columns of the per-layer table, dropped in this order when the terminal is too
+# narrow for the full rows (names and numbers are never cut; a name may wrap).
+OPTIONAL_COLUMNS = ("RF", "share of mults", "kind", "flops")
+
+
+def print_table(report: Report, depth: int | None = None, file=None, by_kind: bool = False) -> None:
     from rich.table import Table
 
     console = _console(file)
-    rows = report.grouped(depth)
+    rows = report.by_kind() if by_kind else report.grouped(depth)
     total_mults = report.totals["mults"] or 1
-    table = Table(title=f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})",
-                  title_justify="left", show_footer=True, header_style="bold")
-    table.add_column("layer", footer="total")
-    table.add_column("kind")
-    table.add_column("output", footer=shape_str(report.layers[-1].output_shape))
-    table.add_column("params", justify="right", footer=f"{report.totals['params']:,}")
-    table.add_column("mults", justify="right", footer=f"{report.totals['mults']:,}")
-    table.add_column("share of mults", footer="100%")
-    table.add_column("RF", justify="right")
-    for r in rows:
-        share = r.mults / total_mults
-        bar = "█" * round(share * 20) if r.mults else ""
-        table.add_row(r.name, r.kind, shape_str(r.output_shape), f"{r.params:,}", f"{r.mults:,}",
-                      f"{bar} {share:.1%}" if r.mults else "", shape_str(r.receptive_field))
+    t = report.totals
+    cols = [("layer" if not by_kind else "kind (multiplication)", "left", "total", [r.name for r in rows]),
+            ("kind", "left", "", [r.kind for r in rows]),
+            ("output", "left", shape_str(report.layers[-1].output_shape), [shape_str(r.output_shape) for r in rows]),
+            ("params", "right", f"{t['params']:,}", [f"{r.params:,}" for r in rows]),
+            ("mults", "right", f"{t['mults']:,}", [f"{r.mults:,}" for r in rows]),
+            ("flops", "right", f"{t['flops']:,}", [f"{r.flops:,}" for r in rows]),
+            ("share of mults", "left", "100%",
+             [f"{_bar(r.mults / total_mults)} {r.mults / total_mults:.1%}" if r.mults else "" for r in rows]),
+            ("RF", "right", "", [shape_str(r.receptive_field) for r in rows])]
+    if by_kind:
+        cols = [c for c in cols if c[0] not in ("kind", "output", "RF")]
+    width = console.width
+    for drop in OPTIONAL_COLUMNS:
+        fixed = sum(max(len(c[0]), len(c[2]), *(len(v) for v in c[3] or [""])) + 3 for c in cols if c[0] != "layer")
+        if fixed + 24 <= width:
+            break
+        cols = [c for c in cols if c[0] != drop]
+    title = f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})"
+    table = Table(title=title + ("  by kind" if by_kind else ""), title_justify="left", show_footer=True,
+                  header_style="bold")
+    for name, justify, footer, _ in cols:
+        wraps = name in ("layer", "kind (multiplication)")
+        table.add_column(name, justify=justify, footer=footer, no_wrap=not wraps,
+                         overflow="fold")
+    for i in range(len(rows)):
+        table.add_row(*[c[3][i] for c in cols])
     console.print(table)
     for line in _summary_lines(report):
         console.print(line, highlight=False)
     console.print(f"conventions: {CONVENTIONS_SHORT}", style="dim", highlight=False)
+
+
+def _bar(share: float) -> str:
+    return "█" * round(share * 20)
 
 
 _CAPTURE: list = []       # the console `capture` is drawing into, innermost last
@@ -153,7 +180,7 @@ def _console(file=None):
     if file is None and _CAPTURE:
         return _CAPTURE[-1]
     tty = file is None and sys.stdout.isatty()
-    return Console(file=file, width=None if tty else 160)
+    return Console(file=file, width=None if tty else 100_000)
 
 
 def capture(draw, *, terminal: bool = False, width: int | None = None) -> str:
@@ -162,7 +189,8 @@ def capture(draw, *, terminal: bool = False, width: int | None = None) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    console = Console(file=buf, width=width if terminal and width else 160, force_terminal=terminal,
+    # not a terminal: wide enough that no row is ever cut; a terminal: its own width
+    console = Console(file=buf, width=width if terminal and width else 100_000, force_terminal=terminal,
                       color_system="auto" if terminal else None)
     _CAPTURE.append(console)
     try:
@@ -172,31 +200,41 @@ def capture(draw, *, terminal: bool = False, width: int | None = None) -> str:
     return buf.getvalue()
 
 
+CHECK_OPTIONAL_COLUMNS = ("source", "tol.", "delta")     # dropped in this order when narrow
+
+
 def print_checks(results, file=None) -> None:
-    """Table of `cnncost check` results: expected, actual, delta, source."""
+    """Table of `cnncost check` results: status, expected, actual, delta, source. Below
+    the terminal's width the optional columns go first; status and numbers are never cut."""
     from rich.table import Table
 
     console = _console(file)
-    table = Table(header_style="bold")
-    for col, just, width in (("arch", "left", 12), ("check", "left", 12), ("", "left", 4),
-                             ("expected", "right", 14), ("actual", "right", 14),
-                             ("delta", "right", 5), ("tol.", "right", 4)):
-        table.add_column(col, justify=just, no_wrap=True, min_width=width)
-    table.add_column("source", overflow="ellipsis", no_wrap=True, max_width=40)
+    rows = []
     for r in results:
         if r.error:
-            table.add_row(r.arch, "spec", "[red]ERROR[/red]", "", "", "", "", "see below")
+            rows.append((r.arch, "spec", "ERROR", "", "", "", "", "see below"))
             continue
-        if not r.items:
-            table.add_row(r.arch, "(nothing to check)", "", "", "", "", "", "")
         for n, i in enumerate(r.items):
             delta = i.delta
             first = n == 0 or i.source != r.items[n - 1].source
-            table.add_row(r.arch if n == 0 else "", i.check,
-                          "[green]ok[/green]" if i.ok else "[red]FAIL[/red]",
-                          _num(i.expected), _num(i.actual),
-                          "" if delta in (None, 0) else f"{delta:+,}", i.tolerance,
-                          i.source if first else "")
+            rows.append((r.arch if n == 0 else "", i.check, "ok" if i.ok else "FAIL", _num(i.expected),
+                         _num(i.actual), "" if delta in (None, 0) else f"{delta:+,}", i.tolerance,
+                         i.source if first else ""))
+    names = ("arch", "check", "status", "expected", "actual", "delta", "tol.", "source")
+    keep = list(range(len(names)))
+    for drop in CHECK_OPTIONAL_COLUMNS:
+        need = sum(max(len(names[c]), *(len(row[c]) for row in rows or [names])) + 3 for c in keep)
+        if need <= console.width:
+            break
+        keep.remove(names.index(drop))
+    table = Table(header_style="bold")
+    for c in keep:
+        wraps = names[c] in ("arch", "check", "source")
+        table.add_column(names[c], justify="right" if names[c] in ("expected", "actual", "delta") else "left",
+                         no_wrap=not wraps, overflow="fold")
+    colour = {"ok": "[green]ok[/green]", "FAIL": "[red]FAIL[/red]", "ERROR": "[red]ERROR[/red]"}
+    for row in rows:
+        table.add_row(*[colour.get(row[c], row[c]) if names[c] == "status" else row[c] for c in keep])
     console.print(table)
     for r in results:
         for i in r.items:
