@@ -1,4 +1,6 @@
 """The spec language: variables, expressions, blocks, repeat, when, inputs, freezing."""
+import re
+
 import pytest
 
 import cnncost
@@ -156,3 +158,18 @@ def test_expect_block_and_source_are_kept():
 def test_auto_names_count_per_kind():
     rep = analyze_text("input: [4, 4, 1]\nlayers: [{kind: relu}, {kind: relu}, {kind: tanh}]")
     assert names(rep) == ["relu1", "relu2", "tanh1"]
+
+
+@pytest.mark.parametrize("layer, message", [
+    ("{name: b, kind: nope, when: false}", "unknown layer kind 'nope'"),
+    ("{name: b, kind: relu, slope: 3, when: false}", "unknown argument `slope`"),
+    ("{name: b, use: se_block, ratoi: 3, when: false}", "did you mean 'ratio'?"),
+    ("{name: b, layers: [{kind: conv, filter: 3}], when: false}", "did you mean `filters`?"),
+])
+def test_layers_switched_off_are_still_validated(layer, message):
+    """`when: false` layers are not counted, but a typo in them is an error."""
+    with pytest.raises(SpecError, match=re.escape(message)):
+        analyze_text(f"input: [8, 8, 16]\nlayers:\n  - {{name: a, kind: relu}}\n  - {layer}\n")
+    ok = analyze_text("input: [8, 8, 16]\nlayers:\n  - {name: a, kind: relu}\n"
+                      "  - {name: b, kind: conv, filters: 3, kernel: 99, when: false}\n")
+    assert ok.totals["layers"] == 1

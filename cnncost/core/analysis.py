@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 
 from cnncost.core.build import build, parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits

@@ -159,6 +159,7 @@ class Builder:
         head = heads[0]
         name = self._name(entry, scope, head)
         if "when" in entry and not self._eval(entry["when"], scope.env, entry.loc_of("when")):
+            self._validate_switched_off(entry)
             scope.disabled.add(name)
             return
         if name in scope.names or name in scope.disabled:
@@ -174,6 +175,35 @@ class Builder:
             out, child = self._single(entry, scope, name, inputs, trainable, scope.env)
         scope.names[name] = (out, child)
         scope.last = out
+
+    def _validate_switched_off(self, entry: YMap) -> None:
+        """A layer that `when:` switches off is not counted, but it is still read: its kind
+        or block must exist and its arguments must be ones that kind or block takes (their
+        values may depend on shapes that never come to be, so they are not evaluated)."""
+        from cnncost.layers import ALIASES, KINDS, lookup
+
+        if "kind" in entry:
+            kind_name = entry["kind"]
+            found = lookup(kind_name) if isinstance(kind_name, str) else None
+            if found is None:
+                raise SpecError(f"unknown layer kind {kind_name!r}{did_you_mean(kind_name, [*KINDS, *ALIASES])} "
+                                "(in a layer switched off by `when:`)", loc=entry.loc_of("kind"))
+            for key in entry:
+                if key not in RESERVED and key not in found[0].args:
+                    raise SpecError(f"unknown argument `{key}` for kind '{found[0].name}'"
+                                    f"{did_you_mean(key, found[0].args, '`')} (in a layer switched off by `when:`)",
+                                    loc=entry.loc_of(key))
+        elif "use" in entry:
+            block = self._block(entry["use"], entry.loc_of("use"))
+            for key in entry:
+                if key not in RESERVED and key not in block.params:
+                    raise SpecError(f"block '{entry['use']}' has no parameter '{key}'"
+                                    f"{did_you_mean(key, block.params)} (in a layer switched off by `when:`)",
+                                    loc=entry.loc_of(key))
+        elif isinstance(entry.get("layers"), YList):
+            for sub in entry["layers"]:
+                if isinstance(sub, YMap):
+                    self._validate_switched_off(sub)
 
     def _name(self, entry: YMap, scope: Scope, head: str) -> str:
         if "name" in entry:
@@ -415,10 +445,10 @@ class Builder:
         return self.graph.add(node).index
 
 
-def did_you_mean(word, known) -> str:
+def did_you_mean(word, known, quote: str = "'") -> str:
     import difflib
     close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return f" (did you mean {quote}{close[0]}{quote}?)" if close else ""
 
 
 def parse_rewrite(text: str | None):
