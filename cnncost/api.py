@@ -8,27 +8,51 @@
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from cnncost.analyses import check as _check
-from cnncost.analyses import compare as _compare
-from cnncost.analyses import explain as _explain
-from cnncost.analyses import roofline as _roofline
-from cnncost.analyses import sweep as _sweep
-from cnncost.analyses import whatif as _whatif
 from cnncost.core.analysis import Report, analyze
 from cnncost.errors import CnnCostError
 from cnncost.spec.limits import DEFAULT, Limits
 
+if TYPE_CHECKING:
+    from cnncost.analyses import check as _check
+    from cnncost.analyses import compare as _compare
+    from cnncost.analyses import explain as _explain
+    from cnncost.analyses import roofline as _roofline
+    from cnncost.analyses import sweep as _sweep
+    from cnncost.analyses import whatif as _whatif
+
+    Profile = _roofline.Profile
+    LatencyResult = _roofline.Latency
+else:
+    class _Lazy:
+        """An analysis module imported on first use: `cnncost report` pays only for what
+        it runs (the report path is timed against a bare interpreter)."""
+
+        def __init__(self, name):
+            self._name = name
+
+        def __getattr__(self, attr):
+            return getattr(importlib.import_module(self._name), attr)
+
+    _check, _compare, _explain, _roofline, _sweep, _whatif = (
+        _Lazy(f"cnncost.analyses.{m}") for m in ("check", "compare", "explain", "roofline", "sweep", "whatif"))
+
+    def __getattr__(name):
+        if name in ("Profile", "LatencyResult"):
+            module = importlib.import_module("cnncost.analyses.roofline")
+            return module.Profile if name == "Profile" else module.Latency
+        raise AttributeError(name)
+
 __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "SweepResult",
-           "ExplainResult", "VerifyResult", "RunResult", "CheckResult", "LatencyResult",
+           "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
            "kinds", "bundled", "Limits", "DEFAULT", "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
-Profile = _roofline.Profile
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:
@@ -148,7 +172,7 @@ class SweepResult:
         return {"metric": self.metric, **_sweep.to_dict(self.grid)}
 
 
-SWEEP_METRICS = ("mults", "params", "flops", "activations", "peak_activation_bytes")
+SWEEP_METRICS = ("mults", "params", "flops", "activations", "peak_activation_bytes")   # of a sweep cell
 
 
 def sweep(spec: str, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
@@ -323,9 +347,6 @@ def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: di
 
 
 # ---- time ------------------------------------------------------------------------------
-LatencyResult = _roofline.Latency
-
-
 def latency(spec: str, profile: str | Profile, *, repeat: int = 5, batch: int = 1,
             overrides: Overrides = None, engine: str = "numpy", limits: Limits = DEFAULT) -> LatencyResult:
     """Roofline-predicted vs measured time per layer, measured by our executor or by

@@ -13,8 +13,6 @@ from __future__ import annotations
 import io
 import os
 import stat
-import tempfile
-import zipfile
 from pathlib import Path
 
 from cnncost.errors import CnnCostError, LimitError
@@ -48,6 +46,8 @@ def _read_head(path: str, n: int, what: str) -> bytes:
 
 def _header(fp, what: str):
     """(shape, dtype) from an .npy header, or a one-line error."""
+    import zipfile
+
     import numpy as np
     from numpy.lib import format as npformat
 
@@ -112,6 +112,8 @@ def load_npy(path: str, what: str, check):
 def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> dict:
     """Arrays of an .npz keyed as `expected` says ('key' -> shape). Every member's header
     is read and checked first; data is read only when all keys, dtypes and shapes fit."""
+    import zipfile
+
     from cnncost.layers import fmt_shape
 
     head = _sniff(path, what)
@@ -178,6 +180,8 @@ def write_output(path: str, data: str | bytes) -> None:
     if st is not None and not stat.S_ISREG(st.st_mode):
         _write_through(path, raw)          # device, FIFO, socket or symlink: never replace it
         return
+    import tempfile
+
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")

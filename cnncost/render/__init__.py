@@ -180,8 +180,13 @@ def _calibrate_yaml(r, terminal, width):
 def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]]:
     from cnncost import api
 
+    import sys
+
     j = lambda r, terminal, width: _json(r)   # noqa: E731
-    return {
+    # a Latency exists only once its module is loaded: do not load it to find out
+    latency = ({sys.modules["cnncost.analyses.roofline"].Latency: {"table": _latency_table, "json": j}}
+               if "cnncost.analyses.roofline" in sys.modules else {})
+    return {**latency,
         api.ReportResult: {"table": _report_table, "json": j, "csv": _report_csv,
                            "markdown": _report_markdown, "dot": _report_graph("//", _dot),
                            "mermaid": _report_graph("%%", _mermaid)},
@@ -191,7 +196,6 @@ def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]
         api.VerifyResult: {"table": _verify_table, "json": j},
         api.RunResult: {"table": _run_table, "json": j},
         api.CheckResult: {"table": _check_table, "json": j},
-        api.LatencyResult: {"table": _latency_table, "json": j},
         api.CalibrateResult: {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
         api.ExportResult: {"table": _export_table, "json": j},
         api.KindsResult: {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},

@@ -87,10 +87,11 @@ def chart(path: str, result) -> None:
         g = result.grid
         labels = [",".join(f"{n}={v}" for n, v in zip(g.names, c)) for c in g.cells]
         bars(path, f"{g.spec}: {result.metric}", labels, {result.metric: [v[result.metric] for v in g.cells.values()]})
-    elif isinstance(result, api.LatencyResult):
-        roofline_chart(path, result.report, result.profile)
     else:
-        raise CnnCostError(f"--plot: nothing to chart for {type(result).__name__}")
+        from cnncost.analyses.roofline import Latency
+        if not isinstance(result, Latency):
+            raise CnnCostError(f"--plot: nothing to chart for {type(result).__name__}")
+        roofline_chart(path, result.report, result.profile)
 
 
 def roofline_chart(path, report, profile) -> None:

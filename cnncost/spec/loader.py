@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from cnncost.errors import Loc, SpecError
@@ -111,6 +110,8 @@ def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES) ->
 @functools.cache
 def library_blocks() -> dict[str, BlockDef]:
     """The common blocks every spec can `use` (cnncost/blocks.yaml)."""
+    from importlib import resources
+
     text = resources.files("cnncost").joinpath("blocks.yaml").read_text(encoding="utf-8")
     doc = load_yaml(text, "cnncost/blocks.yaml")
     return _parse_blocks(doc["blocks"], doc.loc)
@@ -118,6 +119,8 @@ def library_blocks() -> dict[str, BlockDef]:
 
 def _architectures():
     """The bundled specs: package data when installed, the checkout's folder otherwise."""
+    from importlib import resources
+
     try:
         return resources.files("cnncost.architectures")
     except ModuleNotFoundError:
