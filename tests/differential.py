@@ -20,7 +20,8 @@ from cnncost.runtime import onnxruntime_engine
 from cnncost.spec import parse_spec
 
 ACTIVATIONS = ["relu", "relu6", "tanh", "sigmoid", "hard_sigmoid", "swish", "hard_swish",
-               "softmax", "linear"]
+               "softmax", "linear", "leaky_relu, slope: 0.2", "elu, alpha: 0.7", "gelu",
+               "gelu, approximate: tanh", "mish", "silu", "hard_tanh", "softplus"]
 
 
 def _pad(r: random.Random, k: int = 3):

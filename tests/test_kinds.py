@@ -58,6 +58,16 @@ CASES = [
     ((4, 4, 8), "kind: relu6", [4, 4, 8], 0, 0, 256),
     ((4, 4, 8), "kind: activation, fn: tanh", [4, 4, 8], 0, 0, 128),
     ((4, 4, 8), "kind: tanh", [4, 4, 8], 0, 0, 128),
+    # 128 elements: leaky_relu 2 (multiply, select), elu 3, gelu 5 (tanh form 9), mish 5,
+    # silu = swish 4, hard_tanh 2, softplus 3
+    ((4, 4, 8), "kind: leaky_relu, slope: 0.2", [4, 4, 8], 0, 0, 256),
+    ((4, 4, 8), "kind: elu", [4, 4, 8], 0, 0, 384),
+    ((4, 4, 8), "kind: gelu", [4, 4, 8], 0, 0, 640),
+    ((4, 4, 8), "kind: gelu, approximate: tanh", [4, 4, 8], 0, 0, 9 * 128),
+    ((4, 4, 8), "kind: mish", [4, 4, 8], 0, 0, 640),
+    ((4, 4, 8), "kind: silu", [4, 4, 8], 0, 0, 512),
+    ((4, 4, 8), "kind: hard_tanh", [4, 4, 8], 0, 0, 256),
+    ((4, 4, 8), "kind: softplus", [4, 4, 8], 0, 0, 384),
     ((4, 4, 8), "kind: sigmoid", [4, 4, 8], 0, 0, 3 * 128),
     ((4, 4, 8), "kind: hard_sigmoid", [4, 4, 8], 0, 0, 4 * 128),
     ((4, 4, 8), "kind: swish", [4, 4, 8], 0, 0, 4 * 128),
@@ -161,7 +171,7 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: conv, kernel: 3", "missing required argument `filters`"),
     ("kind: max_pool, kernel: 2, padding: 2", "padding [2, 2, 2, 2] must be at most half the kernel [2, 2]"),
     ("kind: channel_shuffle, groups: 3", "groups=3 must divide the channels (4)"),
-    ("kind: activation, fn: gelu", "Expected one of linear, relu"),
+    ("kind: activation, fn: gleu", "Expected one of linear, relu"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
     ("kind: dense, units: 3, bias: maybe", "unknown name 'maybe'"),
 ])
@@ -209,3 +219,30 @@ def test_mult_classes_are_declared_and_checked():
         node = analyze_text(f"input: {list(shape)}\nlayers:\n  - {{name: x, {layer}}}\n").graph.layers[0]
         got = node.kind.mult_class(node.args, node.in_shapes)
         assert got == "" or got in node.kind.mult_classes, (layer, got)
+
+
+def test_activation_parameters_belong_to_their_function():
+    with pytest.raises(SpecError, match="only leaky_relu takes it"):
+        one_layer((4, 4, 8), "kind: relu, slope: 0.1")
+    with pytest.raises(SpecError, match="only gelu takes it"):
+        one_layer((4, 4, 8), "kind: activation, fn: elu, approximate: tanh")
+
+
+def test_new_activations_against_hand_values():
+    import numpy as np
+    from cnncost.runtime import executor
+    x = np.array([-2.0, -0.5, 0.0, 0.5, 3.0], np.float32).reshape(1, 1, 5, 1)
+    expect = {   # from the formulas with Python's math module (math.erf, math.log1p)
+        "leaky_relu, slope: 0.1": [-0.2, -0.05, 0.0, 0.5, 3.0],
+        "elu": [np.expm1(-2.0), np.expm1(-0.5), 0.0, 0.5, 3.0],
+        "gelu": [-0.04550026, -0.15426877, 0.0, 0.34573123, 2.99595031],      # x * Phi(x)
+        "gelu, approximate: tanh": [-0.04540231, -0.15428599, 0.0, 0.34571401, 2.99636261],
+        "mish": [-0.25250148, -0.22074377, 0.0, 0.37524521, 2.986535],
+        "silu": [-0.23840584, -0.18877033, 0.0, 0.31122967, 2.85772238],
+        "hard_tanh": [-1.0, -0.5, 0.0, 0.5, 1.0],
+        "softplus": [0.12692801, 0.47407698, 0.69314718, 0.97407698, 3.04858735],
+    }
+    for fn, want in expect.items():
+        g = analyze_text(f"input: [1, 5, 1]\nlayers:\n  - {{name: a, kind: {fn}}}\n").graph
+        got = executor.run(g, x, {}).output.ravel()
+        np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7, err_msg=fn)

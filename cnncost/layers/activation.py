@@ -1,9 +1,15 @@
-"""Element-wise activations. One table gives each function's forward and FLOPs per element.
+"""Element-wise activations. One table gives each function's FLOPs per element, NumPy
+forward and ONNX export; `slope` (leaky_relu), `alpha` (elu) and `approximate` (gelu)
+are the only parameters, each refused for the other functions.
 
-FLOPs count each element-wise primitive (add, multiply, divide, max, min, exp, tanh) as one.
+FLOPs count each element-wise primitive (add, multiply, divide, max, min, exp, log, tanh,
+erf) as one.
 """
 from __future__ import annotations
 
+import math
+
+from cnncost.errors import SpecError
 from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register, register_alias
 
 
@@ -20,30 +26,74 @@ def _softmax(np, x):
     return e / e.sum(axis=-1, keepdims=True)
 
 
-# name: (flops per element, forward(np, x), formula)
+def _softplus(np, x):
+    return np.logaddexp(0.0, x)          # log(1 + exp(x)) without overflow
+
+
+def _erf(np, x):
+    """erf to within 1.2e-7 (Numerical Recipes' erfc, Chebyshev fit): NumPy has no erf and
+    the executor needs no SciPy; float32 carries about 6e-8 relative."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    return np.sign(x) * (1.0 - t * np.exp(poly))
+
+
+def _gelu(np, x, a):
+    if a.approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _erf(np, x / math.sqrt(2.0)))
+
+
+# name: (flops per element, forward(np, x, args), formula)
 FUNCTIONS = {
-    "linear": (0, lambda np, x: x, "x"),
-    "relu": (1, lambda np, x: np.maximum(x, 0.0), "max(x, 0)"),
-    "relu6": (2, _relu6, "min(max(x, 0), 6)"),
-    "tanh": (1, lambda np, x: np.tanh(x), "tanh(x)"),
-    "sigmoid": (3, _sigmoid, "1 / (1 + exp(-x))"),
-    "hard_sigmoid": (4, lambda np, x: _relu6(np, x + 3.0) / 6.0, "relu6(x + 3) / 6"),
-    "swish": (4, lambda np, x: x * _sigmoid(np, x), "x * sigmoid(x)"),
-    "hard_swish": (5, lambda np, x: x * _relu6(np, x + 3.0) / 6.0, "x * relu6(x + 3) / 6"),
-    "softmax": (3, _softmax, "exp(x) / sum(exp(x)) over the last axis"),
+    "linear": (0, lambda np, x, a: x, "x"),
+    "relu": (1, lambda np, x, a: np.maximum(x, 0.0), "max(x, 0)"),
+    "relu6": (2, lambda np, x, a: _relu6(np, x), "min(max(x, 0), 6)"),
+    "tanh": (1, lambda np, x, a: np.tanh(x), "tanh(x)"),
+    "sigmoid": (3, lambda np, x, a: _sigmoid(np, x), "1 / (1 + exp(-x))"),
+    "hard_sigmoid": (4, lambda np, x, a: _relu6(np, x + 3.0) / 6.0, "relu6(x + 3) / 6"),
+    "swish": (4, lambda np, x, a: x * _sigmoid(np, x), "x * sigmoid(x)"),
+    "hard_swish": (5, lambda np, x, a: x * _relu6(np, x + 3.0) / 6.0, "x * relu6(x + 3) / 6"),
+    "softmax": (3, lambda np, x, a: _softmax(np, x), "exp(x) / sum(exp(x)) over the last axis"),
+    "leaky_relu": (2, lambda np, x, a: np.where(x >= 0, x, a.slope * x), "x if x >= 0 else slope * x"),
+    "elu": (3, lambda np, x, a: np.where(x > 0, x, a.alpha * np.expm1(np.minimum(x, 0.0))),
+            "x if x > 0 else alpha * (exp(x) - 1)"),
+    "gelu": (5, _gelu, "x / 2 * (1 + erf(x / sqrt 2)); approximate: tanh, 9 flops"),
+    "mish": (5, lambda np, x, a: x * np.tanh(_softplus(np, x)), "x * tanh(softplus(x))"),
+    "hard_tanh": (2, lambda np, x, a: np.clip(x, -1.0, 1.0), "min(max(x, -1), 1)"),
+    "softplus": (3, lambda np, x, a: _softplus(np, x), "log(1 + exp(x))"),
 }
+PARAMETERS = {"slope": "leaky_relu", "alpha": "elu", "approximate": "gelu"}
+DEFAULTS = {"slope": 0.01, "alpha": 1.0, "approximate": "none"}
+ALIASES = {"silu": "swish"}
 
 
 @register
 class Activation(PointWise, NoMults, OutputSized, Kind):
     name, family = "activation", "activation"
     doc = "element-wise activation function"
-    args = {"fn": Arg("choice", choices=tuple(FUNCTIONS))}
-    flops_rule = ("per element: linear 0, relu 1, tanh 1, relu6 2, sigmoid 3, hard_sigmoid 4, "
-                  "swish 4, hard_swish 5; softmax 3 per element minus 1 per row")
+    args = {"fn": Arg("choice", choices=tuple(FUNCTIONS) + tuple(ALIASES)),
+            "slope": Arg("float", None, doc="leaky_relu: slope for x < 0 (default 0.01)"),
+            "alpha": Arg("float", None, doc="elu: scale of the negative part (default 1.0)"),
+            "approximate": Arg("choice", None, choices=("none", "tanh"), doc="gelu: none (erf) or tanh")}
+    flops_rule = ("per element: " + ", ".join(f"{n} {f[0]}" for n, f in FUNCTIONS.items() if n != "softmax")
+                  + " (tanh form 9); softmax 3 per element minus 1 per row")
+
+    def validate(self, a):
+        a["fn"] = ALIASES.get(a.fn, a.fn)
+        for key, fn in PARAMETERS.items():
+            if a[key] is not None and a.fn != fn:
+                raise SpecError(f"Invalid argument `{key}` for fn={a.fn}: only {fn} takes it.")
+            if a[key] is None and a.fn == fn:
+                a[key] = DEFAULTS[key]
 
     def flops(self, a, ins, out):
         per = FUNCTIONS[a.fn][0] * numel(out)
+        if a.fn == "gelu" and a.approximate == "tanh":
+            per = 9 * numel(out)
         if a.fn == "softmax":   # C exps, C - 1 adds, C divides per row
             per -= numel(out) // out[-1]
         return per
@@ -54,7 +104,7 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
             if a.fn == "relu":
                 return np.maximum(x, 0.0, out=x)
             return np.clip(x, 0.0, 6.0, out=x) if a.fn == "relu6" else x
-        return FUNCTIONS[a.fn][1](np, x)
+        return FUNCTIONS[a.fn][1](np, x, a)
 
     def onnx(self, a, ins, out, b):
         x, fn = b.inputs[0], a.fn
@@ -62,18 +112,34 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
             return b.op(ONNX_OPS[fn], [x])
         if fn == "relu6":
             return b.op("Clip", [x, b.const(0.0, "float32"), b.const(6.0, "float32")])
+        if fn == "hard_tanh":
+            return b.op("Clip", [x, b.const(-1.0, "float32"), b.const(1.0, "float32")])
         if fn == "hard_sigmoid":    # relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1)
             return b.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
         if fn == "swish":
             return b.op("Mul", [x, b.op("Sigmoid", [x])])
         if fn == "softmax":     # over the last axis of our shape: channels, axis 1 in NCHW
             return b.op("Softmax", [x], axis=1)
+        if fn == "leaky_relu":
+            return b.op("LeakyRelu", [x], alpha=float(a.slope))
+        if fn == "elu":
+            return b.op("Elu", [x], alpha=float(a.alpha))
+        if fn == "mish":        # Mish is opset 18; opset 17 spells it out
+            return b.op("Mul", [x, b.op("Tanh", [b.op("Softplus", [x])])])
+        if fn == "gelu":        # Gelu is opset 20; opset 17 spells out either form
+            c = lambda v: b.const(v, "float32")   # noqa: E731
+            if a.approximate == "tanh":
+                inner = b.op("Mul", [b.op("Add", [x, b.op("Mul", [b.op("Pow", [x, c(3.0)]), c(0.044715)])]),
+                                     c(math.sqrt(2.0 / math.pi))])
+                return b.op("Mul", [b.op("Mul", [x, c(0.5)]), b.op("Add", [c(1.0), b.op("Tanh", [inner])])])
+            erf = b.op("Erf", [b.op("Div", [x, c(math.sqrt(2.0))])])
+            return b.op("Mul", [b.op("Mul", [x, c(0.5)]), b.op("Add", [c(1.0), erf])])
         raise AssertionError(fn)  # pragma: no cover - a FUNCTIONS entry without an export
 
 
 ONNX_OPS = {"linear": "Identity", "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid",
-            "hard_swish": "HardSwish"}
+            "hard_swish": "HardSwish", "softplus": "Softplus"}
 
 
-for _fn in FUNCTIONS:
+for _fn in (*FUNCTIONS, *ALIASES):
     register_alias(_fn, "activation", {"fn": _fn})
