@@ -35,6 +35,15 @@ def _window(r: random.Random) -> str:
             f"dilation: {r.choice(['1', '1', '2', '[2, 1]'])}, padding: {_pad(r)}")
 
 
+def _transpose(r: random.Random, c: int) -> str:
+    groups = r.choice([g for g in (1, 2, 3) if c % g == 0])
+    stride, dilation = r.randint(1, 3), r.choice([1, 1, 2])
+    return (f"kind: conv_transpose, filters: {groups * r.randint(1, 3)}, kernel: {r.choice(['1', '2', '3', '[2, 3]'])}, "
+            f"stride: {stride}, padding: {r.choice(['0', '1', '[1, 0, 0, 2]'])}, dilation: {dilation}, "
+            f"output_padding: {r.randint(0, max(stride, dilation) - 1)}, groups: {groups}, "
+            f"bias: {r.choice(['true', 'false'])}")
+
+
 def _pool(r: random.Random) -> str:
     k = r.randint(1, 4)
     pad = "same" if r.random() < 0.2 else str(r.randint(0, k // 2))
@@ -59,6 +68,7 @@ def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
         "depthwise": f"kind: depthwise_conv, {_window(r)}, depth_multiplier: {r.randint(1, 2)}, "
                      f"bias: {r.choice(['true', 'false'])}",
         "separable": f"kind: separable_conv, filters: {r.randint(1, 5)}, {_window(r)}",
+        "transpose": _transpose(r, c),
         "pool": _pool(r),
         "global": f"kind: {r.choice(['global_avg_pool', 'global_max_pool'])}, keepdims: {r.choice(['true', 'false'])}",
         "adaptive": f"kind: adaptive_avg_pool, output_size: [{r.randint(1, h + 2)}, {r.randint(1, w + 2)}]",
@@ -79,7 +89,7 @@ def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
         kinds["scale"] = f"kind: multiply, inputs: [{cur}, {r.choice(vectors)}]"
     kinds["se"] = f"use: se_block, ratio: {r.choice([1, 2])}"
     # layers that end the map (global, dense_map) are drawn less often than the rest
-    weight = {"global": 0.3, "dense_map": 0.3, "pool": 3, "conv": 3, "depthwise": 2, "add": 2,
+    weight = {"global": 0.3, "dense_map": 0.3, "pool": 3, "conv": 3, "depthwise": 2, "add": 2, "transpose": 2,
               "concat": 2, "alias": 2, "scale": 2}
     order = sorted(kinds, key=lambda k: r.random() ** (1 / weight.get(k, 1)), reverse=True)
     return [kinds[k] for k in order]

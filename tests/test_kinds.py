@@ -30,6 +30,12 @@ CASES = [
     ((6, 6, 3), "kind: depthwise_conv, kernel: 3, depth_multiplier: 2, bias: false", [4, 4, 6], 54,
      864, 1728),
     ((6, 6, 3), "kind: depthwise_conv, kernel: 3", [4, 4, 3], 30, 432, 864 + 48),
+    # transposed: out = (3-1)*2 - 1 - 1 + (3-1) + 1 + 1 = 6 (rows), (4-1)*2 - 2 + 2 + 2 = 8 (cols);
+    # mults = C_in 4 x C_out/g 3 x 9 x H_in 3 x W_in 4 = 1296; weights 3*3*3*4 + 6 bias
+    ((3, 4, 4), "kind: conv_transpose, filters: 6, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2",
+     [6, 8, 6], 114, 1296, 2 * 1296 + 288),
+    # DCGAN's first layer: 1x1x100 -> 4x4x512, no bias: 100 x 512 x 16 MACs
+    ((1, 1, 100), "kind: conv_transpose, filters: 512, kernel: 4, bias: false", [4, 4, 512], 819200, 819200, 1638400),
     # dense on a vector: 100*10 weights + 10 biases
     ((100,), "kind: dense, units: 10", [10], 1010, 1000, 2010),
     # dense on H x W x C applies to the last axis (Keras)
@@ -172,6 +178,9 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: max_pool, kernel: 2, padding: 2", "padding [2, 2, 2, 2] must be at most half the kernel [2, 2]"),
     ("kind: channel_shuffle, groups: 3", "groups=3 must divide the channels (4)"),
     ("kind: activation, fn: gleu", "Expected one of linear, relu"),
+    ("kind: conv_transpose, filters: 2, kernel: 3, stride: 2, output_padding: 2", "Expected less than stride"),
+    ("kind: conv_transpose, filters: 2, kernel: 3, output_padding: -1", "Expected an integer >= 0"),
+    ("kind: conv_transpose, filters: 2, kernel: 1, padding: 5", "leaves no output"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
     ("kind: dense, units: 3, bias: maybe", "unknown name 'maybe'"),
 ])
