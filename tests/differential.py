@@ -69,6 +69,8 @@ def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
                      f"bias: {r.choice(['true', 'false'])}",
         "separable": f"kind: separable_conv, filters: {r.randint(1, 5)}, {_window(r)}",
         "transpose": _transpose(r, c),
+        "shuffle_up": f"kind: pixel_shuffle, factor: {r.choice([f for f in (2, 3) if c % (f * f) == 0] or [1])}",
+        "shuffle_down": f"kind: pixel_unshuffle, factor: {r.choice([f for f in (2, 3) if h % f == 0 and w % f == 0] or [1])}",
         "pool": _pool(r),
         "global": f"kind: {r.choice(['global_avg_pool', 'global_max_pool'])}, keepdims: {r.choice(['true', 'false'])}",
         "adaptive": f"kind: adaptive_avg_pool, output_size: [{r.randint(1, h + 2)}, {r.randint(1, w + 2)}]",

@@ -36,6 +36,9 @@ CASES = [
      [6, 8, 6], 114, 1296, 2 * 1296 + 288),
     # DCGAN's first layer: 1x1x100 -> 4x4x512, no bias: 100 x 512 x 16 MACs
     ((1, 1, 100), "kind: conv_transpose, filters: 512, kernel: 4, bias: false", [4, 4, 512], 819200, 819200, 1638400),
+    # sub-pixel shuffle: 4x4x18 -> 12x12x2 and back; data moves, no arithmetic
+    ((4, 4, 18), "kind: pixel_shuffle, factor: 3", [12, 12, 2], 0, 0, 0),
+    ((12, 12, 2), "kind: pixel_unshuffle, factor: 3", [4, 4, 18], 0, 0, 0),
     # dense on a vector: 100*10 weights + 10 biases
     ((100,), "kind: dense, units: 10", [10], 1010, 1000, 2010),
     # dense on H x W x C applies to the last axis (Keras)
@@ -181,6 +184,8 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: conv_transpose, filters: 2, kernel: 3, stride: 2, output_padding: 2", "Expected less than stride"),
     ("kind: conv_transpose, filters: 2, kernel: 3, output_padding: -1", "Expected an integer >= 0"),
     ("kind: conv_transpose, filters: 2, kernel: 1, padding: 5", "leaves no output"),
+    ("kind: pixel_shuffle, factor: 3", "must be a multiple of factor^2"),
+    ("kind: pixel_unshuffle, factor: 2", "must be multiples of factor 2"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
     ("kind: dense, units: 3, bias: maybe", "unknown name 'maybe'"),
 ])
