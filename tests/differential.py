@@ -44,6 +44,20 @@ def _transpose(r: random.Random, c: int) -> str:
             f"bias: {r.choice(['true', 'false'])}")
 
 
+def _upsample(r: random.Random, cur: str, shapes: dict) -> str:
+    mode = r.choice(["nearest", "bilinear"])
+    how = r.choice(["scale", "size", "like"])
+    text = f"kind: upsample, mode: {mode}"
+    if mode == "bilinear" and r.random() < 0.5:
+        text += ", align_corners: true"
+    if how == "scale":
+        return text + f", scale: {r.choice(['2', '3', '[1, 2]'])}"
+    bigger = [n for n, s in shapes.items() if len(s) == 3 and n != cur]
+    if how == "like" and bigger:
+        return text + f", inputs: [{cur}, {r.choice(bigger)}]"
+    return text + f", size: [{r.randint(1, 13)}, {r.randint(1, 13)}]"
+
+
 def _pool(r: random.Random) -> str:
     k = r.randint(1, 4)
     pad = "same" if r.random() < 0.2 else str(r.randint(0, k // 2))
@@ -69,6 +83,7 @@ def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
                      f"bias: {r.choice(['true', 'false'])}",
         "separable": f"kind: separable_conv, filters: {r.randint(1, 5)}, {_window(r)}",
         "transpose": _transpose(r, c),
+        "upsample": _upsample(r, cur, shapes),
         "shuffle_up": f"kind: pixel_shuffle, factor: {r.choice([f for f in (2, 3) if c % (f * f) == 0] or [1])}",
         "shuffle_down": f"kind: pixel_unshuffle, factor: {r.choice([f for f in (2, 3) if h % f == 0 and w % f == 0] or [1])}",
         "pool": _pool(r),

@@ -39,6 +39,10 @@ CASES = [
     # sub-pixel shuffle: 4x4x18 -> 12x12x2 and back; data moves, no arithmetic
     ((4, 4, 18), "kind: pixel_shuffle, factor: 3", [12, 12, 2], 0, 0, 0),
     ((12, 12, 2), "kind: pixel_unshuffle, factor: 3", [4, 4, 18], 0, 0, 0),
+    # upsample: nearest moves data (0 flops); bilinear 7 per output element
+    ((4, 3, 2), "kind: upsample, scale: 2", [8, 6, 2], 0, 0, 0),
+    ((4, 3, 2), "kind: upsample, mode: bilinear, size: [7, 5]", [7, 5, 2], 0, 0, 7 * 70),
+    ((4, 3, 2), "kind: upsample, mode: bilinear, scale: [3, 2], align_corners: true", [12, 6, 2], 0, 0, 7 * 144),
     # dense on a vector: 100*10 weights + 10 biases
     ((100,), "kind: dense, units: 10", [10], 1010, 1000, 2010),
     # dense on H x W x C applies to the last axis (Keras)
@@ -185,6 +189,9 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: conv_transpose, filters: 2, kernel: 3, output_padding: -1", "Expected an integer >= 0"),
     ("kind: conv_transpose, filters: 2, kernel: 1, padding: 5", "leaves no output"),
     ("kind: pixel_shuffle, factor: 3", "must be a multiple of factor^2"),
+    ("kind: upsample, size: [0, 4]", "Expected an integer >= 1"),
+    ("kind: upsample", "exactly one of `scale`, `size` or a second input"),
+    ("kind: upsample, scale: 2, align_corners: true", "only mode bilinear"),
     ("kind: pixel_unshuffle, factor: 2", "must be multiples of factor 2"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
     ("kind: dense, units: 3, bias: maybe", "unknown name 'maybe'"),
@@ -260,3 +267,16 @@ def test_new_activations_against_hand_values():
         g = analyze_text(f"input: [1, 5, 1]\nlayers:\n  - {{name: a, kind: {fn}}}\n").graph
         got = executor.run(g, x, {}).output.ravel()
         np.testing.assert_allclose(got, want, rtol=2e-6, atol=2e-7, err_msg=fn)
+
+
+def test_upsample_against_hand_values():
+    """PyTorch's rules by hand on a 1 x 2 row [0, 10]: nearest x2 -> 0 0 10 10; bilinear x2
+    half-pixel -> 0, 2.5, 7.5, 10; align_corners to 4 -> 0, 10/3, 20/3, 10."""
+    import numpy as np
+    from cnncost.runtime import executor
+    x = np.array([0.0, 10.0], np.float32).reshape(1, 1, 2, 1)
+    for layer, want in (("upsample, scale: [1, 2]", [0, 0, 10, 10]),
+                        ("upsample, mode: bilinear, scale: [1, 2]", [0, 2.5, 7.5, 10]),
+                        ("upsample, mode: bilinear, size: [1, 4], align_corners: true", [0, 10 / 3, 20 / 3, 10])):
+        g = analyze_text(f"input: [1, 2, 1]\nlayers:\n  - {{name: u, kind: {layer}}}\n").graph
+        np.testing.assert_allclose(executor.run(g, x, {}).output.ravel(), want, rtol=1e-6, err_msg=layer)

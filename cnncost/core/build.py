@@ -423,6 +423,9 @@ class Builder:
             raise LimitError(f"the network expands to more than {self.limits.max_layers:,} layers", loc=loc)
         if full in self.graph.by_name:
             raise SpecError(f"duplicate layer name '{full}'", loc=loc, layer=full)
+        if isinstance(kind.arity, tuple) and len(inputs) not in kind.arity:
+            raise SpecError(f"takes {' or '.join(map(str, kind.arity))} inputs, received {len(inputs)}",
+                            loc=loc, layer=full, kind=label)
         if kind.arity == 1 and len(inputs) != 1:
             raise SpecError(f"takes one input, received {len(inputs)}", loc=loc, layer=full, kind=label)
         if kind.arity is None and len(inputs) < 2:

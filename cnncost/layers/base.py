@@ -123,7 +123,7 @@ class Kind:
     family: str = ""
     doc: str = ""
     args: dict[str, Arg] = {}
-    arity: int | None = 1          # None: two or more inputs
+    arity: int | tuple[int, ...] | None = 1   # None: two or more inputs; a tuple: those counts
     flops_rule: str = "0"          # the per-kind FLOP convention, quoted in the README
     mults_rule: str = "0"          # the multiplication (MAC) formula, for `kinds` and the README
     mult_classes: tuple[str, ...] = ()   # what mult_class() may answer, checked at registration

@@ -1,0 +1,99 @@
+"""Upsampling by interpolation (PyTorch nn.Upsample / F.interpolate): nearest or bilinear
+(align_corners both ways), by an integer scale, to a size, or to the size of a second
+input (the FCN / DeepLab head upsamples to the image's size: `inputs: [x, input]`).
+
+Interpolation is separable: one (out x in) weight matrix per axis, the same matrices for
+the NumPy forward and the exact FLOP count. mults = 0 (our convention: only conv and
+dense layers multiply).
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from cnncost.errors import ShapeError, SpecError
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, numel, register, require_rank
+
+
+def source_weights(size: int, out: int, mode: str, align_corners: bool) -> list[list[tuple[int, float]]]:
+    """For each output index, the (input index, weight) pairs it interpolates, as PyTorch:
+    nearest src = floor(dst x in / out); bilinear src = (dst + 1/2) x in / out - 1/2
+    clamped at 0, or dst x (in - 1) / (out - 1) with align_corners; 0 for an output of 1."""
+    rows = []
+    for d in range(out):
+        if mode == "nearest":
+            rows.append([(min(d * size // out, size - 1), 1.0)])
+            continue
+        if out == 1:      # a single output samples the first input (ONNX pytorch_half_pixel)
+            src = Fraction(0)
+        elif align_corners:
+            src = Fraction(d * (size - 1), out - 1)
+        else:
+            src = max(Fraction(2 * d + 1, 2) * Fraction(size, out) - Fraction(1, 2), Fraction(0))
+        lo = min(int(src), size - 1)
+        hi = min(lo + 1, size - 1)
+        frac = float(src - lo)
+        rows.append([(lo, 1.0)] if hi == lo or not frac else [(lo, 1.0 - frac), (hi, frac)])
+    return rows
+
+
+@register
+class Upsample(NoMults, OutputSized, Kind):
+    name, family = "upsample", "resize"
+    doc = "nearest / bilinear upsampling by `scale`, to `size`, or to a second input's size"
+    arity = (1, 2)
+    args = {"mode": Arg("choice", "nearest", choices=("nearest", "bilinear")),
+            "scale": Arg("pair", None, doc="integer factor s or [sh, sw]"),
+            "size": Arg("pair", None, doc="[h, w] of the output"),
+            "align_corners": Arg("bool", False, doc="bilinear only (PyTorch's align_corners)")}
+    flops_rule = "nearest 0; bilinear 7 per output element (4 multiplies, 3 adds)"
+
+    def validate(self, a):
+        if a.align_corners and a.mode != "bilinear":
+            raise SpecError("Invalid argument `align_corners`: only mode bilinear takes it.")
+        if a.scale is not None and a.size is not None:
+            raise SpecError("Give `scale` or `size`, not both.")
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        h, w, c = ins[0]
+        given = [a.scale is not None, a.size is not None, len(ins) == 2]
+        if sum(given) != 1:
+            raise ShapeError("upsample needs exactly one of `scale`, `size` or a second input to match")
+        if a.scale is not None:
+            return (h * a.scale[0], w * a.scale[1], c)
+        if a.size is not None:
+            return (a.size[0], a.size[1], c)
+        require_rank(ins[1], (3,), "second input")
+        return (ins[1][0], ins[1][1], c)
+
+    def flops(self, a, ins, out):
+        return 0 if a.mode == "nearest" else 7 * numel(out)
+
+    def window(self, a, ins):
+        (h, w, _), oh, ow = ins[0], *self.output_shape(a, ins)[:2]
+        k = 1 if a.mode == "nearest" else 2
+        return (k, k), (Fraction(h, oh), Fraction(w, ow)), (1, 1), (0, 0)
+
+    def forward(self, a, w, xs, ops):
+        np = ops.np
+        x = xs[0]
+        oh, ow, _ = self.output_shape(a, [tuple(t.shape[1:]) for t in xs])
+
+        def matrix(size, out):
+            m = np.zeros((out, size), x.dtype)
+            for d, pairs in enumerate(source_weights(size, out, a.mode, a.align_corners)):
+                for src, weight in pairs:
+                    m[d, src] += weight
+            return m
+
+        return np.einsum("nhwc,ph,qw->npqc", x, matrix(x.shape[1], oh), matrix(x.shape[2], ow), optimize=True)
+
+    def onnx(self, a, ins, out, b):
+        if a.mode == "nearest":
+            attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        else:
+            attrs = dict(mode="linear", coordinate_transformation_mode="align_corners" if a.align_corners
+                         else "pytorch_half_pixel")
+        n = b.op("Shape", [b.inputs[0]], start=0, end=2)        # N and C as they come
+        sizes = b.op("Concat", [n, b.const([out[0], out[1]])], axis=0)
+        return b.op("Resize", [b.inputs[0], "", "", sizes], **attrs)
