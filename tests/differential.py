@@ -68,7 +68,7 @@ def _pool(r: random.Random) -> str:
     return text
 
 
-def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
+def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> list[str]:
     """Candidate layers for a feature map `cur` (H x W x C); the caller keeps the first
     that the analysis accepts."""
     h, w, c = shapes[cur]
@@ -84,6 +84,11 @@ def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
         "separable": f"kind: separable_conv, filters: {r.randint(1, 5)}, {_window(r)}",
         "transpose": _transpose(r, c),
         "upsample": _upsample(r, cur, shapes),
+        "layer_norm": f"kind: layer_norm, eps: {r.choice(['1e-5', '1e-6'])}",
+        "group_norm": f"kind: group_norm, groups: {r.choice([g for g in (1, 2, 3, c) if c % g == 0])}",
+        "instance_norm": f"kind: instance_norm, affine: {r.choice(['true', 'false'])}",
+        "prelu": "kind: prelu",
+        "scale": "kind: scale",
         "shuffle_up": f"kind: pixel_shuffle, factor: {r.choice([f for f in (2, 3) if c % (f * f) == 0] or [1])}",
         "shuffle_down": f"kind: pixel_unshuffle, factor: {r.choice([f for f in (2, 3) if h % f == 0 and w % f == 0] or [1])}",
         "pool": _pool(r),
@@ -103,11 +108,18 @@ def _map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
     if len(same_hw) > 1:
         kinds["concat"] = f"kind: concat, inputs: [{cur}, {r.choice(same_hw)}]"
     if vectors:
-        kinds["scale"] = f"kind: multiply, inputs: [{cur}, {r.choice(vectors)}]"
+        kinds["se_scale"] = f"kind: multiply, inputs: [{cur}, {r.choice(vectors)}]"
+        kinds["centre"] = f"kind: subtract, inputs: [{r.choice([cur, r.choice(vectors)])}, {r.choice([cur] + vectors)}]"
     kinds["se"] = f"use: se_block, ratio: {r.choice([1, 2])}"
+    # Statistics normalisations divide by the map's spread, so float32 rounding grows by
+    # 1/std; drawn after learned layers, as networks place them, not after a padded or
+    # constant map whose spread is near zero.
+    if not any(k in producer for k in ("kind: conv", "kind: depthwise_conv", "kind: dense", "separable")):
+        for k in ("layer_norm", "group_norm", "instance_norm"):
+            kinds.pop(k)
     # layers that end the map (global, dense_map) are drawn less often than the rest
     weight = {"global": 0.3, "dense_map": 0.3, "pool": 3, "conv": 3, "depthwise": 2, "add": 2, "transpose": 2,
-              "concat": 2, "alias": 2, "scale": 2}
+              "concat": 2, "alias": 2, "se_scale": 2}
     order = sorted(kinds, key=lambda k: r.random() ** (1 / weight.get(k, 1)), reverse=True)
     return [kinds[k] for k in order]
 
@@ -116,9 +128,9 @@ def _vector_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
     same = [n for n, s in shapes.items() if s == shapes[cur] and n != cur]
     out = [f"kind: dense, units: {r.randint(1, 6)}, bias: {r.choice(['true', 'false'])}",
            f"kind: activation, fn: {r.choice(ACTIVATIONS)}", "kind: dropout",
-           "kind: batch_norm", "kind: flatten"]
+           "kind: batch_norm", "kind: flatten", "kind: layer_norm", "kind: prelu", "kind: scale"]
     if same:
-        out.append(f"kind: {r.choice(['add', 'multiply', 'concat'])}, inputs: [{cur}, {r.choice(same)}]")
+        out.append(f"kind: {r.choice(['add', 'multiply', 'concat', 'subtract'])}, inputs: [{cur}, {r.choice(same)}]")
     return r.sample(out, len(out))
 
 
@@ -132,10 +144,12 @@ def network(seed: int) -> str:
         shape = (r.randint(1, 11), r.randint(1, 11), r.choice([1, 2, 3, 4, 6]))
     layers: list[str] = []
     shapes = {"input": shape}
+    made_by = {"input": ""}
     for i in range(r.randint(2, 12)):
         cur = r.choice(list(shapes)) if r.random() < 0.3 else list(shapes)[-1]
-        make = _map_layer if len(shapes[cur]) == 3 else _vector_layer
-        for body in make(r, cur, shapes)[:6]:
+        candidates = (_map_layer(r, cur, shapes, made_by.get(cur, "")) if len(shapes[cur]) == 3
+                      else _vector_layer(r, cur, shapes))
+        for body in candidates[:6]:
             layer = f"{{name: l{i}, {body}" + ("" if "inputs:" in body else f", inputs: [{cur}]") + "}"
             try:
                 rep = analyze(parse_spec(_yaml(shape, layers + [layer]), f"seed{seed}.yaml"))
@@ -143,6 +157,7 @@ def network(seed: int) -> str:
                 continue
             layers.append(layer)
             shapes = {"input": shape, **{row.name: tuple(row.output_shape) for row in rep.layers}}
+            made_by[f"l{i}"] = body
             break
     if r.random() < 0.5 and len(shapes[list(shapes)[-1]]) == 3:
         layers += ["{name: head_flat, kind: flatten}", f"{{name: head, kind: dense, units: {r.randint(1, 5)}}}",

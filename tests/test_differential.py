@@ -30,7 +30,8 @@ def test_the_generator_covers_every_kind_and_option():
         assert f"kind: {name}" in blob or f"use: se_block" in blob and name in ("multiply",), name
     for option in ("ceil_mode: true", "count_include_pad: false", "padding: same", "dilation: 2", "gelu",
                    "output_padding: 1", "pixel_shuffle", "pixel_unshuffle", "mode: bilinear",
-                   "align_corners: true",
+                   "align_corners: true", "layer_norm", "group_norm", "instance_norm", "prelu",
+                   "kind: scale", "subtract",
                    "approximate: tanh", "leaky_relu", "elu", "mish", "silu", "hard_tanh", "softplus",
                    "depth_multiplier: 2", "keepdims: true", "groups: 2", "fn: softmax", "kind: relu6",
                    "inputs: [input"):

@@ -43,6 +43,15 @@ CASES = [
     ((4, 3, 2), "kind: upsample, scale: 2", [8, 6, 2], 0, 0, 0),
     ((4, 3, 2), "kind: upsample, mode: bilinear, size: [7, 5]", [7, 5, 2], 0, 0, 7 * 70),
     ((4, 3, 2), "kind: upsample, mode: bilinear, scale: [3, 2], align_corners: true", [12, 6, 2], 0, 0, 7 * 144),
+    # normalisations from the input's own statistics: gamma and beta per channel (instance
+    # norm has none unless affine, as PyTorch); 8 flops per element
+    ((4, 3, 6), "kind: layer_norm, eps: 1e-6", [4, 3, 6], 12, 0, 8 * 72),
+    ((4, 3, 6), "kind: group_norm, groups: 3", [4, 3, 6], 12, 0, 8 * 72),
+    ((4, 3, 6), "kind: instance_norm", [4, 3, 6], 0, 0, 8 * 72),
+    ((4, 3, 6), "kind: instance_norm, affine: true", [4, 3, 6], 12, 0, 8 * 72),
+    # prelu: a slope per channel (6), 2 flops per element; layer scale: 6 params, 1 flop each
+    ((4, 3, 6), "kind: prelu", [4, 3, 6], 6, 0, 144),
+    ((4, 3, 6), "kind: scale", [4, 3, 6], 6, 0, 72),
     # dense on a vector: 100*10 weights + 10 biases
     ((100,), "kind: dense, units: 10", [10], 1010, 1000, 2010),
     # dense on H x W x C applies to the last axis (Keras)
@@ -107,7 +116,7 @@ def test_every_kind_and_alias_has_a_closed_form_case():
         covered.add(kind)
     # separable_conv and the merge kinds are covered by their own tests below
     missing = set(KINDS) | set(ALIASES)
-    missing -= covered | {"separable_conv", "add", "concat", "multiply"}
+    missing -= covered | {"separable_conv", "add", "concat", "multiply", "subtract"}
     assert not missing, f"kinds without a closed-form test: {sorted(missing)}"
 
 
@@ -191,6 +200,7 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: pixel_shuffle, factor: 3", "must be a multiple of factor^2"),
     ("kind: upsample, size: [0, 4]", "Expected an integer >= 1"),
     ("kind: upsample", "exactly one of `scale`, `size` or a second input"),
+    ("kind: group_norm, groups: 3", "groups=3 must divide the channels (4)"),
     ("kind: upsample, scale: 2, align_corners: true", "only mode bilinear"),
     ("kind: pixel_unshuffle, factor: 2", "must be multiples of factor 2"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
@@ -221,7 +231,7 @@ def test_every_kind_answers_window_workspace_and_explain():
     """No silent defaults in the kind contract: every kind used in CASES says its window,
     workspace and multiplication formula (the base class raises)."""
     seen = set()
-    merges = [((4, 4, 2), f"kind: {k}, inputs: [input, input]") for k in ("add", "concat", "multiply")]
+    merges = [((4, 4, 2), f"kind: {k}, inputs: [input, input]") for k in ("add", "concat", "multiply", "subtract")]
     for shape, layer, *_ in CASES + merges:
         node = analyze_text(f"input: {list(shape)}\nlayers:\n  - {{name: x, {layer}}}\n").graph.layers[0]
         k = node.kind
@@ -280,3 +290,11 @@ def test_upsample_against_hand_values():
                         ("upsample, mode: bilinear, size: [1, 4], align_corners: true", [0, 10 / 3, 20 / 3, 10])):
         g = analyze_text(f"input: [1, 2, 1]\nlayers:\n  - {{name: u, kind: {layer}}}\n").graph
         np.testing.assert_allclose(executor.run(g, x, {}).output.ravel(), want, rtol=1e-6, err_msg=layer)
+
+
+def test_subtract_broadcasts_like_multiply():
+    rep = analyze_text("input: [3, 3, 4]\nlayers:\n  - {name: g, kind: global_avg_pool}\n"
+                       "  - {name: d, kind: subtract, inputs: [input, g]}\n")
+    assert rep.layers[1].output_shape == [3, 3, 4] and rep.layers[1].flops == 36
+    with pytest.raises(SpecError, match="takes 2 inputs, received 3"):
+        analyze_text("input: [3, 3, 4]\nlayers:\n  - {name: d, kind: subtract, inputs: [input, input, input]}\n")

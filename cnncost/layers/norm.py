@@ -1,7 +1,9 @@
-"""Normalisation and regularisation: batch norm (inference form), LRN, dropout."""
+"""Normalisation and regularisation: batch norm (inference form), LRN, dropout; layer,
+group and instance norm (statistics of the input itself)."""
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register
+from cnncost.errors import ShapeError
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register, require_rank
 
 
 @register
@@ -111,3 +113,115 @@ class Dropout(PointWise, NoMults, Kind):
 
     def onnx(self, a, ins, out, b):
         return b.op("Identity", [b.inputs[0]])
+
+
+def _normalize(np, x, axes, eps):
+    """(x - mean) / sqrt(var + eps) over `axes`, the biased variance (PyTorch)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=axes, keepdims=True)
+    return centred / np.sqrt(var + eps)
+
+
+class _Affine(PointWise, NoMults, OutputSized, Kind):
+    """What the three statistics normalisations share: per-channel gamma and beta (when
+    affine), 8 FLOPs per element (mean, centre, square, variance, normalise, scale, shift
+    and the reduction adds)."""
+
+    family = "normalization"
+    flops_rule = "8 per element (statistics, normalisation, scale and shift)"
+
+    def weight_shapes(self, a, ins):
+        c = ins[0][-1]
+        return {"gamma": (c,), "beta": (c,)} if a.get("affine", True) else {}
+
+    def init_weight(self, a, ins, name, shape, rng, dtype):
+        arr = rng.standard_normal(shape, dtype=dtype)
+        return 1.0 + 0.1 * arr if name == "gamma" else arr * dtype(0.1)
+
+    def flops(self, a, ins, out):
+        return 8 * numel(out)
+
+    def _affine(self, a, w, y):
+        return y * w["gamma"] + w["beta"] if a.get("affine", True) else y
+
+    def _onnx_affine(self, a, ins, b, y):
+        if not a.get("affine", True):
+            return y
+        gamma, beta = b.weight("gamma", b.w["gamma"]), b.weight("beta", b.w["beta"])
+        if len(ins[0]) == 3:      # (C,) against NCHW: (C, 1, 1)
+            gamma, beta = (b.op("Unsqueeze", [t, b.const([1, 2])]) for t in (gamma, beta))
+        return b.op("Add", [b.op("Mul", [y, gamma]), beta])
+
+
+@register
+class LayerNorm(_Affine):
+    name = "layer_norm"
+    doc = "layer normalisation over the channels at each position (ConvNeXt's LayerNorm, channels last)"
+    args = {"eps": Arg("float", 1e-5)}
+
+    def forward(self, a, w, xs, ops):
+        return self._affine(a, w, _normalize(ops.np, xs[0], -1, a.eps))
+
+    def onnx(self, a, ins, out, b):
+        if len(ins[0]) == 1:
+            return b.op("LayerNormalization", [b.inputs[0], b.weight("gamma", b.w["gamma"]),
+                                               b.weight("beta", b.w["beta"])], axis=-1, epsilon=float(a.eps))
+        x = b.op("Transpose", [b.inputs[0]], perm=[0, 2, 3, 1])
+        y = b.op("LayerNormalization", [x, b.weight("gamma", b.w["gamma"]), b.weight("beta", b.w["beta"])],
+                 axis=-1, epsilon=float(a.eps))
+        return b.op("Transpose", [y], perm=[0, 3, 1, 2])
+
+
+@register
+class GroupNorm(_Affine):
+    name = "group_norm"
+    doc = "group normalisation: statistics over H, W and each group of C / groups channels"
+    args = {"groups": Arg("int"), "eps": Arg("float", 1e-5)}
+
+    def window(self, a, ins):
+        return "global"       # the statistics span the whole map
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        if ins[0][2] % a.groups:
+            raise ShapeError(f"groups={a.groups} must divide the channels ({ins[0][2]})")
+        return ins[0]
+
+    def forward(self, a, w, xs, ops):
+        x = xs[0]
+        n, h, wd, c = x.shape
+        grouped = x.reshape(n, h, wd, a.groups, c // a.groups)
+        return self._affine(a, w, _normalize(ops.np, grouped, (1, 2, 4), a.eps).reshape(x.shape))
+
+    def onnx(self, a, ins, out, b):
+        # exporters' own pattern: Reshape -> InstanceNormalization -> Reshape -> Mul -> Add
+        h, w, c = ins[0]
+        y = b.op("Reshape", [b.inputs[0], b.const([0, a.groups, -1])])
+        y = b.op("InstanceNormalization", [y, b.const([1.0] * a.groups, "float32"),
+                                           b.const([0.0] * a.groups, "float32")], epsilon=float(a.eps))
+        y = b.op("Reshape", [y, b.const([0, c, h, w])])
+        return self._onnx_affine(a, ins, b, y)
+
+
+@register
+class InstanceNorm(_Affine):
+    name = "instance_norm"
+    doc = "instance normalisation: statistics over H and W per channel (affine false by default, as PyTorch)"
+    args = {"eps": Arg("float", 1e-5), "affine": Arg("bool", False)}
+
+    def window(self, a, ins):
+        return "global"       # the statistics span the whole map
+
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (3,))
+        return ins[0]
+
+    def forward(self, a, w, xs, ops):
+        return self._affine(a, w, _normalize(ops.np, xs[0], (1, 2), a.eps))
+
+    def onnx(self, a, ins, out, b):
+        c = ins[0][2]
+        gamma = b.weight("gamma", b.w["gamma"]) if a.affine else b.const([1.0] * c, "float32")
+        beta = b.weight("beta", b.w["beta"]) if a.affine else b.const([0.0] * c, "float32")
+        return b.op("InstanceNormalization", [b.inputs[0], gamma, beta], epsilon=float(a.eps))

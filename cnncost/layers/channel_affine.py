@@ -1,0 +1,89 @@
+"""Learned per-channel element-wise layers and the difference of two maps: `prelu` (a
+slope per channel for x < 0), `scale` (ConvNeXt's layer scale: a multiplier per channel)
+and `subtract`."""
+from __future__ import annotations
+
+from cnncost.layers.base import Kind, NoMults, OutputSized, PointWise, numel, register
+from cnncost.layers.merge import broadcast_shape
+
+
+def _per_channel(b, ins, name):
+    """The (C,) weight `name` shaped to broadcast against the ONNX layout of input 0."""
+    t = b.weight(name, b.w[name])
+    return b.op("Unsqueeze", [t, b.const([1, 2])]) if len(ins[0]) == 3 else t
+
+
+@register
+class PReLU(PointWise, NoMults, OutputSized, Kind):
+    name, family = "prelu", "activation"
+    doc = "parametric ReLU: x if x >= 0 else slope_c x, a learned slope per channel"
+    args = {}
+    flops_rule = "2 per element (multiply, select)"
+
+    def weight_shapes(self, a, ins):
+        return {"slope": (ins[0][-1],)}
+
+    def init_weight(self, a, ins, name, shape, rng, dtype):
+        return (0.25 + 0.05 * rng.standard_normal(shape, dtype=dtype)).astype(dtype)   # PyTorch's 0.25
+
+    def flops(self, a, ins, out):
+        return 2 * numel(out)
+
+    def forward(self, a, w, xs, ops):
+        x = xs[0]
+        return ops.np.where(x >= 0, x, x * w["slope"])
+
+    def onnx(self, a, ins, out, b):
+        return b.op("PRelu", [b.inputs[0], _per_channel(b, ins, "slope")])
+
+
+@register
+class Scale(PointWise, NoMults, OutputSized, Kind):
+    name, family = "scale", "normalization"
+    doc = "a learned multiplier per channel (ConvNeXt layer scale)"
+    args = {}
+    flops_rule = "1 per element"
+
+    def weight_shapes(self, a, ins):
+        return {"gamma": (ins[0][-1],)}
+
+    def init_weight(self, a, ins, name, shape, rng, dtype):
+        return (1.0 + 0.1 * rng.standard_normal(shape, dtype=dtype)).astype(dtype)
+
+    def flops(self, a, ins, out):
+        return numel(out)
+
+    def forward(self, a, w, xs, ops):
+        return xs[0] * w["gamma"]
+
+    def onnx(self, a, ins, out, b):
+        return b.op("Mul", [b.inputs[0], _per_channel(b, ins, "gamma")])
+
+
+@register
+class Subtract(PointWise, NoMults, OutputSized, Kind):
+    name, family = "subtract", "merge"
+    doc = "first input minus second, with the broadcasting of `multiply`"
+    arity = (2,)
+    args = {}
+    flops_rule = "1 per output element"
+
+    def output_shape(self, a, ins):
+        return broadcast_shape(ins)
+
+    def flops(self, a, ins, out):
+        return numel(out)
+
+    def forward(self, a, w, xs, ops):
+        x, y = xs
+        if y.ndim < x.ndim:          # (C,) against (N, H, W, C): spatial axes after the batch
+            y = y.reshape(y.shape[:1] + (1,) * (x.ndim - y.ndim) + y.shape[1:])
+        elif x.ndim < y.ndim:
+            x = x.reshape(x.shape[:1] + (1,) * (y.ndim - x.ndim) + x.shape[1:])
+        return x - y
+
+    def onnx(self, a, ins, out, b):
+        rank = max(len(s) for s in ins)
+        xs = [b.op("Unsqueeze", [x, b.const([2, 3])]) if len(s) == 1 and rank == 3 else x
+              for x, s in zip(b.inputs, ins)]
+        return b.op("Sub", xs)
