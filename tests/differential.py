@@ -88,6 +88,9 @@ def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> 
         "group_norm": f"kind: group_norm, groups: {r.choice([g for g in (1, 2, 3, c) if c % g == 0])}",
         "instance_norm": f"kind: instance_norm, affine: {r.choice(['true', 'false'])}",
         "prelu": "kind: prelu",
+        "crop": (f"kind: crop, size: [{r.randint(1, h)}, {r.randint(1, w)}]" if r.random() < 0.5 else
+                 f"kind: crop, inputs: [{cur}, {r.choice([n for n, s in shapes.items() if len(s) == 3])}]"),
+        "slice": f"kind: slice, start: {r.randint(0, c - 1)}, stop: {c}",
         "scale": "kind: scale",
         "shuffle_up": f"kind: pixel_shuffle, factor: {r.choice([f for f in (2, 3) if c % (f * f) == 0] or [1])}",
         "shuffle_down": f"kind: pixel_unshuffle, factor: {r.choice([f for f in (2, 3) if h % f == 0 and w % f == 0] or [1])}",
@@ -128,7 +131,8 @@ def _vector_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
     same = [n for n, s in shapes.items() if s == shapes[cur] and n != cur]
     out = [f"kind: dense, units: {r.randint(1, 6)}, bias: {r.choice(['true', 'false'])}",
            f"kind: activation, fn: {r.choice(ACTIVATIONS)}", "kind: dropout",
-           "kind: batch_norm", "kind: flatten", "kind: layer_norm", "kind: prelu", "kind: scale"]
+           "kind: batch_norm", "kind: flatten", "kind: layer_norm", "kind: prelu", "kind: scale",
+           f"kind: slice, start: {r.randint(0, shapes[cur][0] - 1)}, stop: {shapes[cur][0]}"]
     if same:
         out.append(f"kind: {r.choice(['add', 'multiply', 'concat', 'subtract'])}, inputs: [{cur}, {r.choice(same)}]")
     return r.sample(out, len(out))

@@ -97,7 +97,8 @@ def test_every_kind_is_listed_or_never_returns_its_input():
             continue
         text = {"conv": "filters: 4, kernel: 1", "conv_transpose": "filters: 4, kernel: 1",
                 "pixel_shuffle": "factor: 2", "pixel_unshuffle": "factor: 2", "upsample": "scale: 1",
-                "group_norm": "groups: 2", "subtract": "inputs: [input, input]", "depthwise_conv": "kernel: 1",
+                "group_norm": "groups: 2", "subtract": "inputs: [input, input]",
+                "crop": "size: [2, 2]", "slice": "stop: 2", "depthwise_conv": "kernel: 1",
                 "dense": "units: 4", "lrn": "size: 3", "zero_pad": "padding: 1",
                 "channel_shuffle": "groups: 2",
                 "max_pool": "kernel: 2", "avg_pool": "kernel: 2", "adaptive_avg_pool": "output_size: 2"}.get(name, "")

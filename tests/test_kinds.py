@@ -52,6 +52,9 @@ CASES = [
     # prelu: a slope per channel (6), 2 flops per element; layer scale: 6 params, 1 flop each
     ((4, 3, 6), "kind: prelu", [4, 3, 6], 6, 0, 144),
     ((4, 3, 6), "kind: scale", [4, 3, 6], 6, 0, 72),
+    # crop 5x4 to 3x2 at offsets (1, 1); slice channels 2..5
+    ((5, 4, 6), "kind: crop, size: [3, 2]", [3, 2, 6], 0, 0, 0),
+    ((5, 4, 6), "kind: slice, start: 2, stop: 6", [5, 4, 4], 0, 0, 0),
     # dense on a vector: 100*10 weights + 10 biases
     ((100,), "kind: dense, units: 10", [10], 1010, 1000, 2010),
     # dense on H x W x C applies to the last axis (Keras)
@@ -201,6 +204,9 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: upsample, size: [0, 4]", "Expected an integer >= 1"),
     ("kind: upsample", "exactly one of `scale`, `size` or a second input"),
     ("kind: group_norm, groups: 3", "groups=3 must divide the channels (4)"),
+    ("kind: crop, size: [6, 2]", "cannot crop 5x5 to a larger 6x2"),
+    ("kind: slice, start: 2, stop: 9", "do not fit in 4 channels"),
+    ("kind: slice, start: 3, stop: 3", "Expected more than start"),
     ("kind: upsample, scale: 2, align_corners: true", "only mode bilinear"),
     ("kind: pixel_unshuffle, factor: 2", "must be multiples of factor 2"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
@@ -298,3 +304,12 @@ def test_subtract_broadcasts_like_multiply():
     assert rep.layers[1].output_shape == [3, 3, 4] and rep.layers[1].flops == 36
     with pytest.raises(SpecError, match="takes 2 inputs, received 3"):
         analyze_text("input: [3, 3, 4]\nlayers:\n  - {name: d, kind: subtract, inputs: [input, input, input]}\n")
+
+
+def test_crop_takes_the_centre():
+    import numpy as np
+    from cnncost.runtime import executor
+    g = analyze_text("input: [5, 6, 1]\nlayers:\n  - {name: c, kind: crop, size: [2, 3]}\n").graph
+    x = np.arange(30, dtype=np.float32).reshape(1, 5, 6, 1)
+    # offsets floor((5-2)/2) = 1, floor((6-3)/2) = 1: rows 1-2, columns 1-3
+    assert executor.run(g, x, {}).output[0, :, :, 0].tolist() == [[7, 8, 9], [13, 14, 15]]
