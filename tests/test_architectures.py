@@ -16,7 +16,8 @@ REQUIRED = {"lenet5", "alexnet", "alexnet_original", "alexnet_hml", "zfnet", "vg
             "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
             "resnet50_v1", "plain34", "se_resnet50", "mobilenet_v1", "mobilenet_v1_conv",
             "mobilenet_v2", "xception", "fashion_mnist_cnn", "separable_example",
-            "inception_bottleneck_example", "fnn_example", "espcn", "dcgan_generator", "unet"}
+            "inception_bottleneck_example", "fnn_example", "espcn", "dcgan_generator", "unet",
+            "convnext_tiny", "fcn_resnet50"}
 
 
 def test_library_is_complete():

@@ -313,3 +313,14 @@ def test_crop_takes_the_centre():
     x = np.arange(30, dtype=np.float32).reshape(1, 5, 6, 1)
     # offsets floor((5-2)/2) = 1, floor((6-3)/2) = 1: rows 1-2, columns 1-3
     assert executor.run(g, x, {}).output[0, :, :, 0].tolist() == [[7, 8, 9], [13, 14, 15]]
+
+
+def test_kind_and_fn_names_in_any_case_with_did_you_mean():
+    rep = analyze_text("input: [8, 8, 4]\nlayers:\n  - {name: a, kind: Conv, filters: 4, kernel: 3}\n"
+                       "  - {name: b, kind: GELU}\n  - {name: c, kind: activation, fn: Leaky_ReLU, slope: 0.1}\n"
+                       "  - {name: d, kind: upsample, mode: Bilinear, scale: 2}\n")
+    assert [r.flops for r in rep.layers][1:] == [5 * 144, 2 * 144, 7 * 576]   # after a valid 3x3: 6x6x4
+    with pytest.raises(SpecError, match="Did you mean gelu"):
+        one_layer((4, 4, 8), "kind: activation, fn: gleu")
+    with pytest.raises(SpecError, match="did you mean 'conv_transpose'"):
+        one_layer((4, 4, 8), "kind: conv_transpos, filters: 2, kernel: 2")

@@ -162,7 +162,7 @@ def test_auto_names_count_per_kind():
 
 @pytest.mark.parametrize("layer, message", [
     ("{name: b, kind: nope, when: false}", "unknown layer kind 'nope'"),
-    ("{name: b, kind: relu, slope: 3, when: false}", "unknown argument `slope`"),
+    ("{name: b, kind: relu, slop: 3, when: false}", "unknown argument `slop`"),
     ("{name: b, use: se_block, ratoi: 3, when: false}", "did you mean 'ratio'?"),
     ("{name: b, layers: [{kind: conv, filter: 3}], when: false}", "did you mean `filters`?"),
 ])

@@ -12,7 +12,8 @@ __all__ = ["ALIASES", "KINDS", "MULT_CLASSES", "Args", "Kind", "fmt_shape", "num
 
 
 def lookup(name: str):
-    """Return (kind, fixed_args) for a kind name or alias, or None."""
+    """Return (kind, fixed_args) for a kind name or alias (any case: `Conv`, `GELU`), or None."""
+    name = name.lower() if isinstance(name, str) else name
     if name in KINDS:
         return KINDS[name], {}
     if name in ALIASES:

@@ -78,9 +78,14 @@ class Arg:
                                 f"Received {name}={value!r}.")
             return value
         if k == "choice":
+            if isinstance(value, str) and value not in self.choices and value.lower() in self.choices:
+                value = value.lower()                 # GELU, Bilinear: names in any case
             if value not in self.choices:
+                import difflib
+                close = difflib.get_close_matches(str(value).lower(), self.choices, n=1)
+                hint = f" Did you mean {close[0]}?" if close else ""
                 raise SpecError(f"Invalid value for argument `{name}`. Expected one of "
-                                f"{', '.join(self.choices)}. Received {name}={value!r}.")
+                                f"{', '.join(self.choices)}. Received {name}={value!r}.{hint}")
             return value
         raise AssertionError(k)  # pragma: no cover - programming error in a kind table
 
