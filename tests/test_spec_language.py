@@ -173,3 +173,35 @@ def test_layers_switched_off_are_still_validated(layer, message):
     ok = analyze_text("input: [8, 8, 16]\nlayers:\n  - {name: a, kind: relu}\n"
                       "  - {name: b, kind: conv, filters: 3, kernel: 99, when: false}\n")
     assert ok.totals["layers"] == 1
+
+
+def test_config_tables_index_lists_and_name_nested_indices():
+    rep = analyze_text("""
+        input: [32, 32, 3]
+        vars: {widths: [16, 32, 64], depths: [1, 2, 1]}
+        layers:
+          - name: stage
+            repeat: 3
+            repeat_var: s
+            layers:
+              - {name: conv, kind: conv, filters: "widths[s]", kernel: 3, stride: "2 if i == 0 else 1",
+                 padding: 1, repeat: "depths[s]"}
+          - {name: head, kind: conv, kernel: 1, filters: "int(log2(256)) * int(sqrt(16)) + int(log(100, 10))"}
+    """)
+    assert [(r.name, r.output_shape) for r in rep.layers] == [
+        ("stage.block1.conv.block1", [16, 16, 16]), ("stage.block2.conv.block1", [8, 8, 32]),
+        ("stage.block2.conv.block2", [8, 8, 32]), ("stage.block3.conv.block1", [4, 4, 64]),
+        ("head", [4, 4, 34])]
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("widths[3]", "index 3 is out of range for a list of 3"),
+    ("widths[1.5]", "a list index must be an integer"),
+    ("depth[0]", "only a list can be indexed"),
+    ("log(0)", "bad call"),
+    ("widths[0:2]", "is not allowed in expressions"),
+])
+def test_bad_indexing_and_math_are_errors(expr, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        analyze_text(f'input: [8, 8, 3]\nvars: {{widths: [1, 2, 3], depth: 4}}\nlayers:\n'
+                     f'  - {{name: c, kind: conv, kernel: 1, filters: "{expr}"}}\n')

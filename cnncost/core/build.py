@@ -19,7 +19,7 @@ from cnncost.spec import ArchSpec, BlockDef, library_blocks
 from cnncost.spec.yamlload import YList, YMap
 
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
-RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "when",
+RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "repeat_var", "when",
             "trainable", "output", "doc")
 
 
@@ -290,10 +290,15 @@ class Builder:
             raise LimitError(f"repeat {count:,} exceeds the limit of {self.limits.max_repeat:,}",
                              loc=entry.loc_of("repeat"))
         template = entry.get("repeat_name", "block{n}")
+        # the index is `i` unless named: a repeat inside a repeat names its own (`j`, `stage`)
+        # so that both indices can be read (widths[stage] in every block of a stage)
+        var = entry.get("repeat_var", "i")
+        if not isinstance(var, str) or not var.isidentifier():
+            raise SpecError(f"`repeat_var` must be a name, received {var!r}", loc=entry.loc_of("repeat_var"))
         group = Scope(scope.full(name), inputs[0], scope.env, trainable, scope)
         group.last = inputs[0]
         for i in range(count):
-            env = {**scope.env, "i": i}
+            env = {**scope.env, var: i}
             try:
                 local = str(template).format(i=i, n=i + 1)
             except (KeyError, IndexError, ValueError):

@@ -35,6 +35,7 @@ def _int(value):
 FUNCTIONS = {
     "min": min, "max": max, "abs": abs, "round": round, "int": _int, "float": float,
     "ceil": math.ceil, "floor": math.floor, "make_divisible": make_divisible,
+    "log": math.log, "log2": math.log2, "sqrt": math.sqrt,    # RegNet's quantised widths need log
 }
 
 _BINOPS = {
@@ -126,6 +127,17 @@ def _eval(node, scope, text, bits):
         return _eval(branch, scope, text, bits)
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_eval(e, scope, text, bits) for e in node.elts]
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        # a row of a config table: widths[i], stages[i][1]
+        seq = _eval(node.value, scope, text, bits)
+        index = _eval(node.slice, scope, text, bits)
+        if not isinstance(seq, list):
+            raise SpecError(f"only a list can be indexed in '{text}', received {seq!r}")
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise SpecError(f"a list index must be an integer in '{text}', received {index!r}")
+        if not -len(seq) <= index < len(seq):
+            raise SpecError(f"index {index} is out of range for a list of {len(seq)} in '{text}'")
+        return seq[index]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
         func = FUNCTIONS.get(node.func.id)
         if func is None:
@@ -135,7 +147,7 @@ def _eval(node, scope, text, bits):
         _require_numbers(text, *args)
         try:
             return _check_magnitude(func(*args), bits)
-        except TypeError as exc:
+        except (TypeError, ValueError, OverflowError, ZeroDivisionError) as exc:
             raise SpecError(f"bad call in '{text}': {exc}") from None
     raise SpecError(f"'{ast.unparse(node)}' is not allowed in expressions ('{text}')")
 
