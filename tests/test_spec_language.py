@@ -205,3 +205,28 @@ def test_bad_indexing_and_math_are_errors(expr, message):
     with pytest.raises(SpecError, match=re.escape(message)):
         analyze_text(f'input: [8, 8, 3]\nvars: {{widths: [1, 2, 3], depth: 4}}\nlayers:\n'
                      f'  - {{name: c, kind: conv, kernel: 1, filters: "{expr}"}}\n')
+
+
+def test_blocks_with_several_named_inputs_and_outputs():
+    text = """
+        input: [8, 8, 16]
+        blocks:
+          fuse:
+            inputs: [x, skip]
+            params: {filters: "skip_c"}
+            layers:
+              - {name: a, kind: conv, filters: filters, kernel: 1, inputs: x}
+              - {name: b, kind: conv, filters: filters, kernel: 1, inputs: skip}
+              - {name: half, kind: slice, stop: "filters // 2", inputs: a}
+              - {name: sum, kind: add, inputs: [a, b]}
+        layers:
+          - {name: left, kind: conv, filters: 8, kernel: 3, padding: 1}
+          - {name: f, use: fuse, inputs: [left, input]}
+          - {name: tail, kind: concat, inputs: [f.sum, f.half]}
+    """
+    rep = analyze_text(text)
+    rows = {r.name: r for r in rep.layers}
+    assert rows["f.a"].inputs == ["left"] and rows["f.b"].inputs == ["input"]
+    assert rows["f.b"].output_shape == [8, 8, 16] and rows["tail"].output_shape == [8, 8, 24]
+    with pytest.raises(SpecError, match=re.escape("block 'fuse' takes 2 input(s) (x, skip), received 1")):
+        analyze_text(text.replace("inputs: [left, input]}", "inputs: [left]}"))

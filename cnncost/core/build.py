@@ -362,7 +362,18 @@ class Builder:
                 raise SpecError(f"block '{bname}' has no parameter '{key}'{did_you_mean(key, block.params)} "
                                 f"(parameters: {', '.join(block.params) or 'none'})", loc=entry.loc_of(key))
             child_env[key] = self._eval(entry[key], env, entry.loc_of(key), bare_words=True)
-        child = self._child(scope, name, inputs, child_env, trainable)
+        if len(inputs) != len(block.inputs):
+            raise SpecError(f"block '{bname}' takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), "
+                            f"received {len(inputs)}", loc=entry.loc_of("inputs") if "inputs" in entry else entry.loc)
+        child = self._child(scope, name, inputs[:1], child_env, trainable)
+        # several inputs: each is a name inside the block, its shape in <name>_h, _w, _c
+        for bname_in, index in zip(block.inputs, inputs):
+            shape = self.graph.nodes[index].out_shape
+            child.env[f"{bname_in}_c"] = shape[-1]
+            if len(shape) == 3:
+                child.env[f"{bname_in}_h"], child.env[f"{bname_in}_w"] = shape[0], shape[1]
+            if bname_in != "input":
+                child.names[bname_in] = (index, None)
         for pname, default in block.params.items():
             if pname in entry:
                 continue

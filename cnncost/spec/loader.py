@@ -11,7 +11,7 @@ from cnncost.errors import Loc, SpecError
 from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "input", "layers", "blocks", "expect")
-BLOCK_KEYS = ("params", "layers", "output", "doc")
+BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
 
 
 @dataclass
@@ -22,6 +22,7 @@ class BlockDef:
     output: str | None
     loc: Loc
     doc: str = ""
+    inputs: tuple[str, ...] = ("input",)    # a block of several inputs names them
 
 
 @dataclass
@@ -70,7 +71,12 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
         output = body.get("output")
         _need(output is None or isinstance(output, str), "`output` must be a layer name",
               body.loc_of("output"))
-        blocks[bname] = BlockDef(bname, params, layers, output, body.loc, str(body.get("doc", "")))
+        names = body.get("inputs", ["input"])
+        _need(isinstance(names, list) and names and all(isinstance(n, str) and n.isidentifier() for n in names)
+              and len(set(names)) == len(names), "`inputs` of a block must be a list of distinct names",
+              body.loc_of("inputs") if "inputs" in body else body.loc)
+        blocks[bname] = BlockDef(bname, params, layers, output, body.loc, str(body.get("doc", "")),
+                                 tuple(names))
     return blocks
 
 
