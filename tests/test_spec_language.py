@@ -230,3 +230,25 @@ def test_blocks_with_several_named_inputs_and_outputs():
     assert rows["f.b"].output_shape == [8, 8, 16] and rows["tail"].output_shape == [8, 8, 24]
     with pytest.raises(SpecError, match=re.escape("block 'fuse' takes 2 input(s) (x, skip), received 1")):
         analyze_text(text.replace("inputs: [left, input]}", "inputs: [left]}"))
+
+
+def test_built_in_blocks_take_the_arguments_real_networks_need():
+    rep = analyze_text("""
+        input: [16, 16, 40]
+        layers:
+          - {name: c, use: conv_unit, filters: 40, kernel: [1, 7]}
+          - {name: se, use: se_block, ratio: 4, gate: hard_sigmoid, divisor: 8}
+          - {name: x, use: bottleneck, filters: 32, groups: 8, width: 128, dilation: 2}
+    """)
+    rows = {r.name: r for r in rep.layers}
+    assert rows["c.conv"].output_shape == [16, 16, 40]            # padding [0, 3] from kernel // 2
+    assert rows["se.fc1"].output_shape == [16]                    # make_divisible(40 / 4, 8) = 16
+    assert rows["se.sigmoid"].kind == "hard_sigmoid"
+    assert rows["x.conv2"].params == 3 * 3 * (128 // 8) * 128 and rows["x.conv2"].output_shape == [16, 16, 128]
+    nonsquare = analyze_text("""
+        input: [4, 4, 2]
+        vars: {k: [1, 3]}
+        layers:
+          - {name: c, kind: conv, filters: 2, kernel: k, padding: "k // 2"}
+    """)
+    assert nonsquare.layers[0].output_shape == [4, 4, 2]      # element-wise [1, 3] // 2 = [0, 1]

@@ -460,7 +460,7 @@ class Builder:
         if any(d > self.limits.max_dim for d in out):
             raise LimitError(f"output shape {'x'.join(map(str, out))} has a dimension above the limit "
                              f"of {self.limits.max_dim:,}", loc=loc, layer=full, kind=label)
-        node = Node(0, full, kind, label, args, list(inputs), in_shapes, out, loc, trainable)
+        node = Node(0, full, kind, kind.label(args, label), args, list(inputs), in_shapes, out, loc, trainable)
         return self.graph.add(node).index
 
 

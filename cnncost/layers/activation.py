@@ -90,6 +90,10 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
             if a[key] is None and a.fn == fn:
                 a[key] = DEFAULTS[key]
 
+    def label(self, a, written):
+        # `kind: activation, fn: gelu` (a block's `fn: act`) reads as gelu in reports
+        return a.fn if written.lower() == "activation" else written
+
     def flops(self, a, ins, out):
         per = FUNCTIONS[a.fn][0] * numel(out)
         if a.fn == "gelu" and a.approximate == "tanh":

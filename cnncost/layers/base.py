@@ -216,6 +216,10 @@ class Kind:
             arr *= dtype(0.1)
         return arr
 
+    def label(self, a: Args, written: str) -> str:
+        """What reports call the layer: the kind as written (an alias such as `relu` stays)."""
+        return written
+
     def rewrite(self, a: Args, in_shape: tuple, rewrite: tuple):
         """What-if: the parts that replace this layer under `rewrite` (("separable",) or
         ("bottleneck", R)), or None when the rewrite does not apply to it."""

@@ -92,6 +92,12 @@ def _eval(node, scope, text, bits):
         raise SpecError(f"unknown name '{node.id}' in '{text}' (known names: {known})")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         left, right = _eval(node.left, scope, text, bits), _eval(node.right, scope, text, bits)
+        if isinstance(left, list) != isinstance(right, list):
+            # a list with a number works element-wise: `kernel // 2` for kernel [1, 7]
+            seq, num = (left, right) if isinstance(left, list) else (right, left)
+            _require_numbers(text, num, *seq)
+            op = _BINOPS[type(node.op)]
+            return [_check_magnitude(op(v, num) if isinstance(left, list) else op(num, v), bits) for v in seq]
         _require_numbers(text, left, right)
         if isinstance(node.op, ast.Pow) and abs(right) > 64:
             raise LimitError(f"exponent {right} too large in '{text}'")
