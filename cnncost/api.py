@@ -125,7 +125,8 @@ def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int
            totals_row: bool = False, by_kind: bool = False, limits: Limits = DEFAULT) -> ReportResult:
     """Per-layer cost of `spec` (a YAML path or a bundled name). `rewrite` ("separable" or
     "bottleneck=R") reports the rewritten network with the savings; `profile` (a path or a
-    Profile) adds roofline estimates; `depth` groups rows by dotted-name prefix."""
+    Profile) adds roofline estimates; `depth` groups rows by dotted-name prefix, `by_kind`
+    by kind of layer and of multiplication; `totals_row` adds a TOTAL row to CSV."""
     kw: dict[str, Any] = dict(batch=batch, overrides=overrides, limits=limits, dtype=dtype,
                               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
     savings = None

@@ -160,8 +160,11 @@ def _kinds_table(r, terminal, width):
 
 
 def _kinds_markdown(r, terminal, width):
+    def cell(text):
+        return text.replace("|", "\\|")     # a pipe inside a cell would split it
+
     lines = ["| kind | what | mults | flops |", "|---|---|---|---|"]
-    lines += [f"| `{k.name}` | {k.doc} | {k.mults} | {k.flops} |" for k in r.kinds]
+    lines += [f"| `{k.name}` | {cell(k.doc)} | {cell(k.mults)} | {cell(k.flops)} |" for k in r.kinds]
     return "\n".join(lines) + "\n"
 
 
