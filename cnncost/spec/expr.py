@@ -7,6 +7,7 @@ spec cannot make us compute 10**10**10.
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 
@@ -64,16 +65,24 @@ def evaluate(text: str, scope: dict, limits: Limits = DEFAULT):
     text = text.strip()
     if len(text) > limits.max_expr_chars:
         raise LimitError(f"expression is {len(text)} characters; the limit is {limits.max_expr_chars}")
-    # `$name` is accepted as a readable marker for a variable.
-    source = text.replace("$", "")
-    try:
-        tree = ast.parse(source, mode="eval")
-    except SyntaxError as exc:
-        raise SpecError(f"invalid expression '{text}': {exc.msg}") from None
+    tree = _parse(text)
     try:
         return _eval(tree.body, scope, text, limits.max_int_bits)
     except (ZeroDivisionError, OverflowError) as exc:
         raise SpecError(f"cannot evaluate '{text}': {exc}") from None
+    except RecursionError:
+        raise LimitError(f"expression '{text[:40]}...' is nested too deeply") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str):
+    """The tree of an expression; a repeat or a block evaluates the same text many times,
+    and parsing is most of the cost (the tree is only read, never changed)."""
+    source = text.replace("$", "")      # `$name` is accepted as a readable marker for a variable
+    try:
+        return ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise SpecError(f"invalid expression '{text}': {exc.msg}") from None
     except RecursionError:
         raise LimitError(f"expression '{text[:40]}...' is nested too deeply") from None
 
