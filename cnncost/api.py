@@ -279,8 +279,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
     before it is read) through `spec`."""
     from cnncost.runtime import executor
 
-    graph = analyze(spec, overrides=_overrides(overrides), limits=limits).graph
-    assert graph is not None
+    graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
     x = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"))
     arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
     result = executor.run(graph, x, arrays)
@@ -353,7 +352,8 @@ def latency(spec: str, profile: str | Profile, *, repeat: int = 5, batch: int = 
     """Roofline-predicted vs measured time per layer, measured by our executor or by
     onnxruntime's profiler, and their Spearman rank correlation."""
     prof = _profile(profile)
-    assert prof is not None
+    if prof is None:
+        raise CnnCostError("latency needs a device profile (cnncost calibrate)")
     result: LatencyResult = _roofline.latency(spec, prof, repeat=repeat, batch=batch, overrides=overrides,
                                               limits=limits, engine=engine)
     return result
@@ -401,8 +401,7 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
-    graph = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits).graph
-    assert graph is not None         # analyze always attaches the graph it counted
+    graph = _graph(analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits))
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
     arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
     facts = onnx_export.export(graph, arrays, output, batch=batch)
@@ -466,6 +465,13 @@ def bundled() -> BundledResult:
     from cnncost.spec import bundled_names, load_spec
 
     return BundledResult(tuple((n, load_spec(n).source) for n in bundled_names()))
+
+
+def _graph(rep: Report) -> Any:
+    """The graph `analyze` counted (it always attaches one; a Report built by hand may not)."""
+    if rep.graph is None:
+        raise CnnCostError(f"report '{rep.name}' carries no graph to run")
+    return rep.graph
 
 
 def _overrides(value: Overrides) -> dict[str, Any] | list[str] | None:

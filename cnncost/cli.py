@@ -12,7 +12,7 @@ from cnncost import api
 from cnncost.errors import CnnCostError, escape_controls
 from cnncost.files import write_output
 from cnncost.render import plot as plots
-from cnncost.render import render
+from cnncost.render import encodable, render
 
 SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 
@@ -90,23 +90,6 @@ def show(result, fmt: str = "table", output: str | None = None) -> None:
     click.echo(encodable(render(result, fmt, terminal=terminal, width=width)), nl=False)
 
 
-ASCII = str.maketrans({"━": "-", "─": "-", "┃": "|", "│": "|", "┏": "+", "┓": "+", "┗": "+", "┛": "+",
-                       "┡": "+", "┩": "+", "╇": "+", "┳": "+", "┻": "+", "╋": "+", "├": "+", "┤": "+",
-                       "┼": "+", "└": "+", "┘": "+", "┌": "+", "┐": "+", "┬": "+", "┴": "+", "█": "#",
-                       "…": "...", "×": "x", "—": "-", "→": "->"})
-
-
-def encodable(text: str) -> str:
-    """Text the stdout encoding can carry: on a non-UTF-8 stdout (LANG=C,
-    PYTHONIOENCODING=ascii) box drawing and bars become ASCII, anything else is escaped."""
-    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-        return text
-    except (UnicodeEncodeError, LookupError):
-        return text.translate(ASCII).encode(encoding, "backslashreplace").decode(encoding)
-
-
 def format_option(choices):
     return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
                         show_default=True, help="Output format.")
@@ -146,6 +129,15 @@ ENGINES = ("numpy", "onnxruntime")
 def engine_option(help_text):
     return click.option("--engine", type=click.Choice(ENGINES), default="numpy", show_default=True,
                         help=help_text)
+
+
+def run_options(f):
+    """What running a network takes: weights, their seed, the memory guard's limit."""
+    f = click.option("--max-memory", default=None, metavar="BYTES",
+                     help="Refuse to run above this estimate (e.g. 4G); default half of what can be allocated.")(f)
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights and input.")(f)
+    return click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                        help="An .npz of '<layer path>/<weight name>' arrays (default: seeded random).")(f)
 
 
 def _progress(total):
@@ -315,13 +307,9 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
 @click.argument("spec")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
 @set_option
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of weights and input.")
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Forward passes; timings are medians.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="An .npz of '<layer path>/<weight name>' arrays instead of random weights.")
-@click.option("--max-memory", default=None, metavar="BYTES",
-              help="Refuse to run above this estimate (e.g. 4G); default half of what can be allocated.")
+@run_options
 @engine_option("Also run onnxruntime (needs the onnx extra) and compare every layer's output.")
 @format_option(("table", "json"))
 def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt):
@@ -341,13 +329,10 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @click.argument("spec")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False), required=True,
               help="A .npy array, H x W x C or N x H x W x C (NHWC).")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="An .npz of '<layer path>/<weight name>' arrays (default: seeded random).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@run_options
 @set_option
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), default=None,
               help="Save the network's output as .npy.")
-@click.option("--max-memory", default=None, metavar="BYTES")
 @format_option(("table", "json"))
 def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory, fmt):
     """Run a real input through SPEC and print (or save) the output."""
@@ -395,12 +380,9 @@ def latency_cmd(spec, profile, repeat, batch, sets, engine, fmt, plot):
 @click.argument("spec")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="The .onnx file to write.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="An .npz of '<layer path>/<weight name>' arrays (default: the seeded weights of `run`).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@run_options
 @set_option
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--max-memory", default=None, metavar="BYTES")
 def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
     """Write SPEC as an ONNX model (opset 17, NCHW; needs the onnx extra)."""
     show(api.export(spec, output, weights=weights, seed=seed, overrides=list(sets), batch=batch,

@@ -222,3 +222,23 @@ def render(result: Any, fmt: str = "table", *, terminal: bool = False, width: in
 
 
 to_text = render     # the package face's name for the one formatter
+
+
+ASCII = str.maketrans({"━": "-", "─": "-", "┃": "|", "│": "|", "┏": "+", "┓": "+", "┗": "+", "┛": "+",
+                       "┡": "+", "┩": "+", "╇": "+", "┳": "+", "┻": "+", "╋": "+", "├": "+", "┤": "+",
+                       "┼": "+", "└": "+", "┘": "+", "┌": "+", "┐": "+", "┬": "+", "┴": "+", "█": "#",
+                       "…": "...", "×": "x", "—": "-", "→": "->"})
+
+
+def encodable(text: str) -> str:
+    """Text the stdout encoding can carry: on a non-UTF-8 stdout (LANG=C,
+    PYTHONIOENCODING=ascii) box drawing and bars become ASCII, anything else is escaped."""
+    import sys
+
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        return text.translate(ASCII).encode(encoding, "backslashreplace").decode(encoding)
+
