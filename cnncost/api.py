@@ -50,7 +50,7 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
-           "kinds", "bundled", "Limits", "DEFAULT", "CnnCostError"]
+           "kinds", "bundled", "import_model", "ImportResult", "Limits", "DEFAULT", "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
 
@@ -411,6 +411,40 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
 
     return ExportResult(output, facts["bytes"], facts["nodes"], facts["initializers"], facts["opset"],
                         shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    spec_path: str
+    weights_path: str | None
+    layers: int
+    weight_arrays: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def import_model(model: str, output: str, *, weights_out: str | None = None,
+                 input_shape: Sequence[int] | None = None) -> ImportResult:
+    """Read an ONNX model and write it as an editable spec (and its weights as the .npz
+    that `run --weights` reads). Needs the `onnx` extra."""
+    import io
+
+    import numpy as np
+
+    from cnncost.files import write_output
+    from cnncost.interop.onnx_import import import_onnx
+    from cnncost.spec import parse_spec
+
+    imported = import_onnx(model, with_weights=weights_out is not None, input_shape=input_shape)
+    layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
+    write_output(output, imported.spec_text)
+    if weights_out is not None:
+        buf = io.BytesIO()
+        arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in imported.weights.items()}
+        np.savez(buf, **arrays)
+        write_output(weights_out, buf.getvalue())
+    return ImportResult(output, weights_out, int(layers), len(imported.weights))
 
 
 # ---- what exists -----------------------------------------------------------------------

@@ -389,6 +389,24 @@ def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
                     max_memory=max_memory, limits=limits()))
 
 
+@cli.command(name="import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="The spec (.yaml) to write.")
+@click.option("--weights-out", type=click.Path(dir_okay=False), default=None,
+              help="Also write the weights as the .npz that `run --weights` reads.")
+@click.option("--input-shape", default=None, metavar="NxCxHxW", help="Fix the model's dynamic input dimensions.")
+def import_cmd(model, output, weights_out, input_shape):
+    """Read an ONNX model as an editable spec (needs the onnx extra). Any command also takes
+    a .onnx file where it takes a SPEC."""
+    dims = None
+    if input_shape is not None:
+        try:
+            dims = [int(d) for d in input_shape.lower().split("x")]
+        except ValueError:
+            raise CnnCostError(f"bad --input-shape '{input_shape}': expected NxCxHxW, e.g. 1x3x224x224") from None
+    show(api.import_model(model, output, weights_out=weights_out, input_shape=dims))
+
+
 def main(argv=None):
     cli.main(args=argv, prog_name="cnncost")
 

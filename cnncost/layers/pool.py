@@ -233,14 +233,18 @@ class AdaptiveAvgPool(NoMults, OutputSized, Kind):
                          averaging(x.shape[2], a.output_size[1]), optimize=True)
 
     def onnx(self, a, ins, out, b):
-        # ONNX has no adaptive pool: the same two averaging matrices, A_h @ X @ A_w^T
+        (h, w, _), (oh, ow) = ins[0], a.output_size
+        if (oh, ow) == (1, 1):          # the common case is a global average
+            return b.op("GlobalAveragePool", [b.inputs[0]])
+        if h % oh == 0 and w % ow == 0:  # equal windows: a plain average pool
+            return b.op("AveragePool", [b.inputs[0]], kernel_shape=[h // oh, w // ow], strides=[h // oh, w // ow])
+        # otherwise ONNX has no adaptive pool: the same two averaging matrices, A_h @ X @ A_w^T
         def averaging(size, n):
             rows = [[0.0] * size for _ in range(n)]
             for i, (s, e) in enumerate(adaptive_windows(size, n)):
                 rows[i][s:e] = [1.0 / (e - s)] * (e - s)
             return rows
 
-        (h, w, _), (oh, ow) = ins[0], a.output_size
         ah = b.const(averaging(h, oh), "float32")
         awt = b.const([list(col) for col in zip(*averaging(w, ow))], "float32")
         return b.op("MatMul", [b.op("MatMul", [ah, b.inputs[0]]), awt])

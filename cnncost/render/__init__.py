@@ -172,6 +172,11 @@ def _bundled_table(r, terminal, width):
     return "".join(f"{n:32s} {s}\n" for n, s in r.rows)
 
 
+def _import_table(r, terminal, width):
+    return (f"wrote {r.spec_path}: {r.layers} layers" + (f"; {r.weights_path}: {r.weight_arrays} weight arrays"
+                                                          if r.weights_path else "") + "\n")
+
+
 def _lines(r, terminal, width):
     return "\n".join(r.lines) + "\n"
 
@@ -203,6 +208,7 @@ def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]
         api.ExportResult: {"table": _export_table, "json": j},
         api.KindsResult: {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
         api.BundledResult: {"table": _bundled_table, "json": j},
+        api.ImportResult: {"table": _import_table, "json": j},
     }
 
 

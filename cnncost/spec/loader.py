@@ -144,6 +144,9 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     from cnncost.files import read_bounded
 
     p = Path(spec)
+    if p.suffix.lower() == ".onnx":      # a model people already have: read as a spec
+        from cnncost.interop.onnx_import import import_onnx
+        return str(p), import_onnx(str(p), with_weights=False).spec_text
     if p.suffix in (".yaml", ".yml") or p.exists():
         return str(p), read_bounded(str(p), max_bytes, "spec")
     bundled = _architectures().joinpath(f"{spec}.yaml")

@@ -1,0 +1,114 @@
+"""ONNX import, first operators: a model goes in, the same counts come out, and `run` on
+the imported spec and weights reproduces onnxruntime on the same input."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+import cnncost  # noqa: E402
+from cnncost.cli import cli  # noqa: E402
+from cnncost.interop import onnx_export  # noqa: E402
+from cnncost.runtime import onnxruntime_engine  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def torch_style_model(path, batch=1):
+    """Conv -> BN -> Relu -> MaxPool -> Flatten of an NCHW map (C, H, W order) -> Gemm
+    (transB), as torch.onnx.export writes a small classifier."""
+    rng = np.random.default_rng(0)
+    init = lambda name, a: numpy_helper.from_array(np.asarray(a, np.float32), name)   # noqa: E731
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="/features/conv", pads=[1, 1, 1, 1],
+                              kernel_shape=[3, 3], strides=[1, 1]),
+             helper.make_node("BatchNormalization", ["c", "g", "be", "m", "v"], ["n"], name="/features/bn"),
+             helper.make_node("Relu", ["n"], ["r"], name="/features/relu"),
+             helper.make_node("MaxPool", ["r"], ["p"], name="/features/pool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["p"], ["f"], name="/flatten", axis=1),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="/fc", transB=1)]
+    inits = [init("w", rng.standard_normal((4, 3, 3, 3)) * 0.3), init("b", rng.standard_normal(4)),
+             init("g", 1 + 0.1 * rng.standard_normal(4)), init("be", 0.1 * rng.standard_normal(4)),
+             init("m", 0.1 * rng.standard_normal(4)), init("v", rng.uniform(0.5, 1.5, 4)),
+             init("fw", rng.standard_normal((5, 4 * 3 * 2)) * 0.2), init("fb", rng.standard_normal(5))]
+    g = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 6, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 5])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    onnx.save(m, str(path))
+    return path
+
+
+def test_a_torch_style_model_counts_and_runs_like_onnxruntime(tmp_path):
+    model = torch_style_model(tmp_path / "tiny.onnx")
+    rep = cnncost.analyze(str(model))
+    # conv 6x4x4 outputs x 27 MACs; fc 24 x 5
+    assert rep.totals["mults"] == 6 * 4 * 4 * 27 + 24 * 5 and rep.totals["params"] == 112 + 8 + 125
+    r = run("import", model, "-o", tmp_path / "tiny.yaml", "--weights-out", tmp_path / "tiny.npz")
+    assert r.exit_code == 0 and "wrote" in r.output
+    x = np.random.default_rng(1).standard_normal((1, 6, 4, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert run("run", tmp_path / "tiny.yaml", "--input", tmp_path / "x.npy", "--weights", tmp_path / "tiny.npz",
+               "--output", tmp_path / "y.npy").exit_code == 0
+    sess = onnxruntime_engine.session(model.read_bytes())
+    want = sess.run(None, {"x": onnx_export.to_nchw(x)})[0]
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet_v2", "googlenet", "alexnet_original",
+                                  "dcgan_generator"])
+def test_round_trip_spec_export_import(name, tmp_path):
+    """spec -> export -> import: identical totals, and run on the imported weights gives
+    what onnxruntime gives on the exported model."""
+    path = tmp_path / f"{name}.onnx"
+    assert run("export", name, "-o", path).exit_code == 0
+    a, b = cnncost.analyze(name).totals, cnncost.analyze(str(path)).totals
+    for key in ("params", "non_trainable_params", "mults", "flops", "activations"):
+        assert a[key] == b[key], key
+    assert run("import", path, "-o", tmp_path / "m.yaml", "--weights-out", tmp_path / "m.npz").exit_code == 0
+    shape = cnncost.analyze(name).input_shape
+    x = np.random.default_rng(2).standard_normal([1] + shape).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    assert run("run", tmp_path / "m.yaml", "--input", tmp_path / "x.npy", "--weights", tmp_path / "m.npz",
+               "--output", tmp_path / "y.npy").exit_code == 0
+    want = onnx_export.to_nhwc(onnxruntime_engine.session(path.read_bytes()).run(
+        None, {"input": np.ascontiguousarray(onnx_export.to_nchw(x))})[0])
+    got = np.load(tmp_path / "y.npy")
+    assert np.max(np.abs(got - want)) <= 1e-4 * max(1.0, float(np.max(np.abs(want))))
+
+
+def test_unsupported_operators_are_listed_in_one_message(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r"),
+             helper.make_node("Reshape", ["a", "s"], ["b"], name="first_reshape"),
+             helper.make_node("Reshape", ["b", "s"], ["c"], name="second"),
+             helper.make_node("Einsum", ["c", "c"], ["y"], name="e", equation="ij,ij->ij")]
+    g = helper.make_graph(nodes, "bad", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                          [numpy_helper.from_array(np.array([1, 4], np.int64), "s")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(m, str(tmp_path / "bad.onnx"))
+    r = run("report", tmp_path / "bad.onnx")
+    assert r.exit_code == 2 and "Reshape x2 (first: 'first_reshape')" in r.output and "Einsum x1" in r.output
+    assert len([l for l in r.output.splitlines() if l.strip()]) == 1
+
+
+def test_bad_files_and_dynamic_inputs_are_one_line(tmp_path):
+    (tmp_path / "junk.onnx").write_bytes(b"\x08\x07 not a model at all \xff" * 10)
+    r = run("report", tmp_path / "junk.onnx")
+    assert r.exit_code == 2 and "not a readable ONNX model" in r.output and "Traceback" not in r.output
+    full = (tmp_path / "t.onnx")
+    torch_style_model(full)
+    (tmp_path / "cut.onnx").write_bytes(full.read_bytes()[:200])
+    assert run("report", tmp_path / "cut.onnx").exit_code == 2
+    m = onnx.load(str(full))
+    m.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    onnx.save(m, str(tmp_path / "dyn.onnx"))
+    r = run("report", tmp_path / "dyn.onnx")
+    assert r.exit_code == 2 and "input 'x' has dynamic dimensions" in r.output and "--input-shape" in r.output
+    r = run("import", tmp_path / "dyn.onnx", "-o", tmp_path / "dyn.yaml", "--input-shape", "1x3x6x4")
+    assert r.exit_code == 0 and cnncost.analyze(str(tmp_path / "dyn.yaml")).totals["mults"] == 6 * 4 * 4 * 27 + 120
