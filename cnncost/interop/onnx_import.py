@@ -41,7 +41,7 @@ class _Value:
 
 def import_onnx(path: str, *, with_weights: bool = True, input_shape=None) -> Imported:
     onnx = require("onnx")
-    from onnx import numpy_helper, shape_inference
+    from onnx import numpy_helper
 
     try:
         model = onnx.load(path, load_external_data=with_weights)
@@ -65,10 +65,6 @@ def import_onnx(path: str, *, with_weights: bool = True, input_shape=None) -> Im
         raise SpecError(f"{path}: input '{inputs[0].name}' has dynamic dimensions {dims}; "
                         "give them with `cnncost import MODEL --input-shape NxCxHxW`")
     per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else tuple(dims[1:])
-    try:
-        model = shape_inference.infer_shapes(model)
-    except Exception:   # shapes are ours to propagate anyway; inference only helps naming
-        pass
 
     def array(name):
         return numpy_helper.to_array(inits[name]) if with_weights else None
