@@ -194,7 +194,7 @@ def import_onnx(path: str, *, with_weights: bool = True, input_shape=None) -> Im
                 raise SpecError(f"{path}: node {node.name!r}: {op} with a constant operand is not supported yet")
             kind = {"Add": "add", "Sum": "add", "Mul": "multiply", "Sub": "subtract"}[op]
             shapes = [names[i].shape for i in node.input]
-            shape = max(shapes, key=len) if kind != "add" else shapes[0]
+            shape = shapes[0] if op in ("Add", "Sum") else max(shapes, key=len)   # Mul, Sub broadcast
             emit(node, {"kind": kind}, shape)
         elif op == "Concat":
             if attr(node, "axis") != 1:
