@@ -318,5 +318,14 @@ def onnx_axis(axis: int, rank: int) -> int:
     return (2, 3, 1)[axis] if rank == 3 else 1 + axis
 
 
+def same_map_in_groups(groups: int, ins: list[tuple]) -> tuple:
+    """The output shape of a layer that keeps an H x W x C map and splits its channels into
+    `groups` (channel shuffle, group norm): the input's, when groups divide the channels."""
+    require_rank(ins[0], (3,))
+    if ins[0][2] % groups:
+        raise ShapeError(f"groups={groups} must divide the channels ({ins[0][2]})")
+    return ins[0]
+
+
 def fmt_shape(shape) -> str:
     return "x".join(str(d) for d in shape)

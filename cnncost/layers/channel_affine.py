@@ -13,18 +13,25 @@ def _per_channel(b, ins, name):
     return b.op("Unsqueeze", [t, b.const([1, 2])]) if len(ins[0]) == 3 else t
 
 
-@register
-class PReLU(PointWise, NoMults, OutputSized, Kind):
-    name, family = "prelu", "activation"
-    doc = "parametric ReLU: x if x >= 0 else slope_c x, a learned slope per channel"
+class _PerChannel(PointWise, NoMults, OutputSized, Kind):
+    """One learned value per channel, `weight` (initialised near `centre`)."""
+
     args = {}
-    flops_rule = "2 per element (multiply, select)"
+    weight, centre, spread = "", 0.0, 0.0
 
     def weight_shapes(self, a, ins):
-        return {"slope": (ins[0][-1],)}
+        return {self.weight: (ins[0][-1],)}
 
     def init_weight(self, a, ins, name, shape, rng, dtype):
-        return (0.25 + 0.05 * rng.standard_normal(shape, dtype=dtype)).astype(dtype)   # PyTorch's 0.25
+        return (self.centre + self.spread * rng.standard_normal(shape, dtype=dtype)).astype(dtype)
+
+
+@register
+class PReLU(_PerChannel):
+    name, family = "prelu", "activation"
+    doc = "parametric ReLU: x if x >= 0 else slope_c x, a learned slope per channel"
+    flops_rule = "2 per element (multiply, select)"
+    weight, centre, spread = "slope", 0.25, 0.05       # PyTorch starts at 0.25
 
     def flops(self, a, ins, out):
         return 2 * numel(out)
@@ -38,17 +45,11 @@ class PReLU(PointWise, NoMults, OutputSized, Kind):
 
 
 @register
-class Scale(PointWise, NoMults, OutputSized, Kind):
+class Scale(_PerChannel):
     name, family = "scale", "normalization"
     doc = "a learned multiplier per channel (ConvNeXt layer scale)"
-    args = {}
     flops_rule = "1 per element"
-
-    def weight_shapes(self, a, ins):
-        return {"gamma": (ins[0][-1],)}
-
-    def init_weight(self, a, ins, name, shape, rng, dtype):
-        return (1.0 + 0.1 * rng.standard_normal(shape, dtype=dtype)).astype(dtype)
+    weight, centre, spread = "gamma", 1.0, 0.1
 
     def flops(self, a, ins, out):
         return numel(out)

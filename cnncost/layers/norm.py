@@ -2,8 +2,8 @@
 group and instance norm (statistics of the input itself)."""
 from __future__ import annotations
 
-from cnncost.errors import ShapeError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register, require_rank
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, numel, register, require_rank,
+                                 same_map_in_groups)
 
 
 @register
@@ -183,10 +183,7 @@ class GroupNorm(_Affine):
         return "global"       # the statistics span the whole map
 
     def output_shape(self, a, ins):
-        require_rank(ins[0], (3,))
-        if ins[0][2] % a.groups:
-            raise ShapeError(f"groups={a.groups} must divide the channels ({ins[0][2]})")
-        return ins[0]
+        return same_map_in_groups(a.groups, ins)
 
     def forward(self, a, w, xs, ops):
         x = xs[0]

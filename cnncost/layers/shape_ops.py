@@ -1,8 +1,8 @@
 """Layers that move data without arithmetic: zero padding and channel shuffle."""
 from __future__ import annotations
 
-from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, register, require_rank
+from cnncost.errors import SpecError
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, register, require_rank, same_map_in_groups
 
 
 @register
@@ -41,10 +41,7 @@ class ChannelShuffle(PointWise, NoMults, OutputSized, Kind):
     args = {"groups": Arg("int")}
 
     def output_shape(self, a, ins):
-        require_rank(ins[0], (3,))
-        if ins[0][2] % a.groups:
-            raise ShapeError(f"groups={a.groups} must divide the channels ({ins[0][2]})")
-        return ins[0]
+        return same_map_in_groups(a.groups, ins)
 
     def forward(self, a, w, xs, ops):
         x = xs[0]
