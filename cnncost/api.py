@@ -50,7 +50,8 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
-           "kinds", "bundled", "import_model", "ImportResult", "Limits", "DEFAULT", "CnnCostError"]
+           "kinds", "bundled", "import_model", "ImportResult", "set_onnx_input_shape", "Limits", "DEFAULT",
+           "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
 
@@ -281,7 +282,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
 
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
     x = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"))
-    arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
+    arrays = executor.weights_for(graph, spec, weights, seed)
     result = executor.run(graph, x, arrays)
     out: Any = result.output
     top: tuple[tuple[int, float], ...] = ()
@@ -289,7 +290,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
         top = tuple((int(i), float(out[0, i])) for i in out[0].argsort()[::-1][:5])
     fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
-    return RunResult(out, float(result.seconds), weights is None, seed, float(out.min()), float(out.max()),
+    return RunResult(out, float(result.seconds), weights is None and not executor.is_onnx(spec), seed, float(out.min()), float(out.max()),
                      float(out.mean()), top, fails)
 
 
@@ -403,7 +404,7 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     require("onnx")                  # a missing extra is the first thing to say
     graph = _graph(analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits))
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
-    arrays = executor.load_weights(graph, weights) if weights else executor.init_weights(graph, seed)
+    arrays = executor.weights_for(graph, spec, weights, seed)
     facts = onnx_export.export(graph, arrays, output, batch=batch)
 
     def shape(s: Sequence[int]) -> str:
@@ -411,6 +412,16 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
 
     return ExportResult(output, facts["bytes"], facts["nodes"], facts["initializers"], facts["opset"],
                         shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
+
+
+def set_onnx_input_shape(shape: str | Sequence[int] | None) -> None:
+    """Fix the dynamic input dimensions (NCHW, e.g. "1x3x224x224") of every ONNX model read
+    afterwards in this context (the CLI's --input-shape); None: the models' own."""
+    from cnncost.interop.onnx_import import parse_input_shape
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE
+
+    dims = parse_input_shape(shape) if isinstance(shape, str) else None if shape is None else tuple(shape)
+    ONNX_INPUT_SHAPE.set(dims)
 
 
 @dataclass(frozen=True)
@@ -424,10 +435,9 @@ class ImportResult:
         return asdict(self)
 
 
-def import_model(model: str, output: str, *, weights_out: str | None = None,
-                 input_shape: Sequence[int] | None = None) -> ImportResult:
+def import_model(model: str, output: str, *, weights_out: str | None = None) -> ImportResult:
     """Read an ONNX model and write it as an editable spec (and its weights as the .npz
-    that `run --weights` reads). Needs the `onnx` extra."""
+    that `run --weights` reads). Dynamic dimensions: set_onnx_input_shape."""
     import io
 
     import numpy as np
@@ -435,8 +445,9 @@ def import_model(model: str, output: str, *, weights_out: str | None = None,
     from cnncost.files import write_output
     from cnncost.interop.onnx_import import import_onnx
     from cnncost.spec import parse_spec
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
-    imported = import_onnx(model, with_weights=weights_out is not None, input_shape=input_shape)
+    imported = import_onnx(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
     layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
     write_output(output, imported.spec_text)
     if weights_out is not None:

@@ -18,12 +18,12 @@ SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 
 
 GLOBAL_FLAGS = ("--debug",)
-GLOBAL_OPTIONS = ("--limit",)
+GLOBAL_OPTIONS = ("--limit", "--input-shape")
 
 
 class _Group(click.Group):
     """Turns every CnnCostError into one line on stderr and its exit code, and accepts
-    the global options (--limit, --debug) after the subcommand too."""
+    the global options (--limit, --input-shape, --debug) after the subcommand too."""
 
     def parse_args(self, ctx, args):
         front, rest, i = [], [], 0
@@ -66,11 +66,15 @@ class _Group(click.Group):
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=VALUE",
               help="Raise a safety limit, e.g. --limit max_layers=1000000 (see docs/spec.md).")
+@click.option("--input-shape", default=None, metavar="NxCxHxW",
+              help="Fix an ONNX model's dynamic input dimensions (batch and symbolic sizes).")
 @click.version_option(package_name="cnncost")
 @click.pass_context
-def cli(ctx, debug, limit_pairs):
-    """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations)."""
+def cli(ctx, debug, limit_pairs, input_shape):
+    """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations).
+    Wherever a SPEC is taken, an ONNX model (.onnx) is taken too."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
+    api.set_onnx_input_shape(input_shape)        # this invocation's, or none
 
 
 def limits():
@@ -394,17 +398,11 @@ def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True, help="The spec (.yaml) to write.")
 @click.option("--weights-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the weights as the .npz that `run --weights` reads.")
-@click.option("--input-shape", default=None, metavar="NxCxHxW", help="Fix the model's dynamic input dimensions.")
-def import_cmd(model, output, weights_out, input_shape):
-    """Read an ONNX model as an editable spec (needs the onnx extra). Any command also takes
-    a .onnx file where it takes a SPEC."""
-    dims = None
-    if input_shape is not None:
-        try:
-            dims = [int(d) for d in input_shape.lower().split("x")]
-        except ValueError:
-            raise CnnCostError(f"bad --input-shape '{input_shape}': expected NxCxHxW, e.g. 1x3x224x224") from None
-    show(api.import_model(model, output, weights_out=weights_out, input_shape=dims))
+def import_cmd(model, output, weights_out):
+    """Read an ONNX model as an editable spec, and its weights as the .npz `run --weights`
+    reads (--input-shape fixes dynamic dimensions). Any command also takes a .onnx file
+    where it takes a SPEC."""
+    show(api.import_model(model, output, weights_out=weights_out))
 
 
 def main(argv=None):

@@ -87,11 +87,12 @@ def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> 
         "layer_norm": f"kind: layer_norm, eps: {r.choice(['1e-5', '1e-6'])}",
         "group_norm": f"kind: group_norm, groups: {r.choice([g for g in (1, 2, 3, c) if c % g == 0])}",
         "instance_norm": f"kind: instance_norm, affine: {r.choice(['true', 'false'])}",
-        "prelu": "kind: prelu",
+        "prelu": f"kind: prelu, shared: {r.choice(['true', 'false'])}",
         "crop": (f"kind: crop, size: [{r.randint(1, h)}, {r.randint(1, w)}]" if r.random() < 0.5 else
                  f"kind: crop, inputs: [{cur}, {r.choice([n for n, s in shapes.items() if len(s) == 3])}]"),
         "slice": f"kind: slice, start: {r.randint(0, c - 1)}, stop: {c}",
-        "scale": "kind: scale",
+        "scale": f"kind: scale, shared: {r.choice(['true', 'false'])}",
+        "shift": f"kind: shift, shared: {r.choice(['true', 'false'])}",
         "shuffle_up": f"kind: pixel_shuffle, factor: {r.choice([f for f in (2, 3) if c % (f * f) == 0] or [1])}",
         "shuffle_down": f"kind: pixel_unshuffle, factor: {r.choice([f for f in (2, 3) if h % f == 0 and w % f == 0] or [1])}",
         "pool": _pool(r),
@@ -113,6 +114,9 @@ def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> 
     if vectors:
         kinds["se_scale"] = f"kind: multiply, inputs: [{cur}, {r.choice(vectors)}]"
         kinds["centre"] = f"kind: subtract, inputs: [{r.choice([cur, r.choice(vectors)])}, {r.choice([cur] + vectors)}]"
+    if shapes.get("input") == shapes[cur]:
+        # the network input as divisor: exact in both engines, so no rounding is magnified
+        kinds["ratio"] = f"kind: divide, inputs: [{cur}, input]"
     kinds["se"] = f"use: se_block, ratio: {r.choice([1, 2])}"
     # Statistics normalisations divide by the map's spread, so float32 rounding grows by
     # 1/std; drawn after learned layers, as networks place them, not after a padded or
@@ -131,7 +135,7 @@ def _vector_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
     same = [n for n, s in shapes.items() if s == shapes[cur] and n != cur]
     out = [f"kind: dense, units: {r.randint(1, 6)}, bias: {r.choice(['true', 'false'])}",
            f"kind: activation, fn: {r.choice(ACTIVATIONS)}", "kind: dropout",
-           "kind: batch_norm", "kind: flatten", "kind: layer_norm", "kind: prelu", "kind: scale",
+           "kind: batch_norm", "kind: flatten", "kind: layer_norm", "kind: prelu", "kind: scale", "kind: shift, shared: true",
            f"kind: slice, start: {r.randint(0, shapes[cur][0] - 1)}, stop: {shapes[cur][0]}"]
     if same:
         out.append(f"kind: {r.choice(['add', 'multiply', 'concat', 'subtract'])}, inputs: [{cur}, {r.choice(same)}]")

@@ -97,7 +97,7 @@ def test_every_kind_is_listed_or_never_returns_its_input():
             continue
         text = {"conv": "filters: 4, kernel: 1", "conv_transpose": "filters: 4, kernel: 1",
                 "pixel_shuffle": "factor: 2", "pixel_unshuffle": "factor: 2", "upsample": "scale: 1",
-                "group_norm": "groups: 2", "subtract": "inputs: [input, input]",
+                "group_norm": "groups: 2", "subtract": "inputs: [input, input]", "divide": "inputs: [input, input]",
                 "crop": "size: [2, 2]", "slice": "stop: 2", "depthwise_conv": "kernel: 1",
                 "dense": "units: 4", "lrn": "size: 3", "zero_pad": "padding: 1",
                 "channel_shuffle": "groups: 2",

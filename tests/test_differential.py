@@ -31,7 +31,7 @@ def test_the_generator_covers_every_kind_and_option():
     for option in ("ceil_mode: true", "count_include_pad: false", "padding: same", "dilation: 2", "gelu",
                    "output_padding: 1", "pixel_shuffle", "pixel_unshuffle", "mode: bilinear",
                    "align_corners: true", "layer_norm", "group_norm", "instance_norm", "prelu",
-                   "kind: scale", "subtract", "kind: crop", "kind: slice",
+                   "kind: scale", "kind: shift", "shared: true", "subtract", "kind: divide", "kind: crop", "kind: slice",
                    "approximate: tanh", "leaky_relu", "elu", "mish", "silu", "hard_tanh", "softplus",
                    "depth_multiplier: 2", "keepdims: true", "groups: 2", "fn: softmax", "kind: relu6",
                    "inputs: [input"):

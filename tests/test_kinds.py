@@ -1,7 +1,9 @@
 """Closed-form cost of every layer kind: output shape, params, mults, flops."""
+import numpy as np
 import pytest
 
 from cnncost.errors import ShapeError, SpecError
+from cnncost.runtime import executor
 from cnncost.layers import ALIASES, KINDS
 
 from conftest import analyze_text, one_layer
@@ -52,6 +54,10 @@ CASES = [
     # prelu: a slope per channel (6), 2 flops per element; layer scale: 6 params, 1 flop each
     ((4, 3, 6), "kind: prelu", [4, 3, 6], 6, 0, 144),
     ((4, 3, 6), "kind: scale", [4, 3, 6], 6, 0, 72),
+    # shared: one value for every channel (nn.PReLU()'s default, an ONNX scalar); shift: a bias
+    ((4, 3, 6), "kind: prelu, shared: true", [4, 3, 6], 1, 0, 144),
+    ((4, 3, 6), "kind: scale, shared: true", [4, 3, 6], 1, 0, 72),
+    ((4, 3, 6), "kind: shift", [4, 3, 6], 6, 0, 72),
     # crop 5x4 to 3x2 at offsets (1, 1); slice channels 2..5
     ((5, 4, 6), "kind: crop, size: [3, 2]", [3, 2, 6], 0, 0, 0),
     ((5, 4, 6), "kind: slice, start: 2, stop: 6", [5, 4, 4], 0, 0, 0),
@@ -119,7 +125,7 @@ def test_every_kind_and_alias_has_a_closed_form_case():
         covered.add(kind)
     # separable_conv and the merge kinds are covered by their own tests below
     missing = set(KINDS) | set(ALIASES)
-    missing -= covered | {"separable_conv", "add", "concat", "multiply", "subtract"}
+    missing -= covered | {"separable_conv", "add", "concat", "multiply", "subtract", "divide"}
     assert not missing, f"kinds without a closed-form test: {sorted(missing)}"
 
 
@@ -237,7 +243,8 @@ def test_every_kind_answers_window_workspace_and_explain():
     """No silent defaults in the kind contract: every kind used in CASES says its window,
     workspace and multiplication formula (the base class raises)."""
     seen = set()
-    merges = [((4, 4, 2), f"kind: {k}, inputs: [input, input]") for k in ("add", "concat", "multiply", "subtract")]
+    merges = [((4, 4, 2), f"kind: {k}, inputs: [input, input]")
+              for k in ("add", "concat", "multiply", "subtract", "divide")]
     for shape, layer, *_ in CASES + merges:
         node = analyze_text(f"input: {list(shape)}\nlayers:\n  - {{name: x, {layer}}}\n").graph.layers[0]
         k = node.kind
@@ -298,10 +305,14 @@ def test_upsample_against_hand_values():
         np.testing.assert_allclose(executor.run(g, x, {}).output.ravel(), want, rtol=1e-6, err_msg=layer)
 
 
-def test_subtract_broadcasts_like_multiply():
+@pytest.mark.parametrize("kind, op", [("subtract", np.subtract), ("divide", np.divide)])
+def test_subtract_and_divide_broadcast_like_multiply(kind, op):
     rep = analyze_text("input: [3, 3, 4]\nlayers:\n  - {name: g, kind: global_avg_pool}\n"
-                       "  - {name: d, kind: subtract, inputs: [input, g]}\n")
+                       f"  - {{name: d, kind: {kind}, inputs: [input, g]}}\n")
     assert rep.layers[1].output_shape == [3, 3, 4] and rep.layers[1].flops == 36
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (1, 3, 3, 4)).astype(np.float32)
+    want = op(x, x.mean(axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(executor.run(rep.graph, x, {}).output, want, rtol=1e-6)
     with pytest.raises(SpecError, match="takes 2 inputs, received 3"):
         analyze_text("input: [3, 3, 4]\nlayers:\n  - {name: d, kind: subtract, inputs: [input, input, input]}\n")
 

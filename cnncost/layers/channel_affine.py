@@ -1,14 +1,16 @@
-"""Learned per-channel element-wise layers and the difference of two maps: `prelu` (a
-slope per channel for x < 0), `scale` (ConvNeXt's layer scale: a multiplier per channel)
-and `subtract`."""
+"""Learned per-channel element-wise layers and the difference and quotient of two maps:
+`prelu` (a slope per channel for x < 0), `scale` (ConvNeXt's layer scale: a multiplier per
+channel), `shift` (a value added per channel), `subtract` and `divide`. With `shared`, one
+value serves every channel (PyTorch's nn.PReLU() default; a scalar constant of an ONNX
+graph)."""
 from __future__ import annotations
 
-from cnncost.layers.base import Kind, NoMults, OutputSized, PointWise, numel, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register
 from cnncost.layers.merge import broadcast_shape
 
 
 def _per_channel(b, ins, name):
-    """The (C,) weight `name` shaped to broadcast against the ONNX layout of input 0."""
+    """The (C,) or (1,) weight `name` shaped to broadcast against the ONNX layout of input 0."""
     t = b.weight(name, b.w[name])
     return b.op("Unsqueeze", [t, b.const([1, 2])]) if len(ins[0]) == 3 else t
 
@@ -16,11 +18,11 @@ def _per_channel(b, ins, name):
 class _PerChannel(PointWise, NoMults, OutputSized, Kind):
     """One learned value per channel, `weight` (initialised near `centre`)."""
 
-    args = {}
+    args = {"shared": Arg("bool", False, doc="one value for every channel")}
     weight, centre, spread = "", 0.0, 0.0
 
     def weight_shapes(self, a, ins):
-        return {self.weight: (ins[0][-1],)}
+        return {self.weight: (1 if a.shared else ins[0][-1],)}
 
     def init_weight(self, a, ins, name, shape, rng, dtype):
         return (self.centre + self.spread * rng.standard_normal(shape, dtype=dtype)).astype(dtype)
@@ -44,21 +46,39 @@ class PReLU(_PerChannel):
         return b.op("PRelu", [b.inputs[0], _per_channel(b, ins, "slope")])
 
 
-@register
-class Scale(_PerChannel):
-    name, family = "scale", "normalization"
-    doc = "a learned multiplier per channel (ConvNeXt layer scale)"
+class _OneOp(_PerChannel):
+    """x (op) the per-channel weight: one FLOP per element, one ONNX node."""
     flops_rule = "1 per element"
-    weight, centre, spread = "gamma", 1.0, 0.1
+    onnx_op = ""
 
     def flops(self, a, ins, out):
         return numel(out)
 
     def forward(self, a, w, xs, ops):
-        return xs[0] * w["gamma"]
+        return self.apply(xs[0], w[self.weight])
 
     def onnx(self, a, ins, out, b):
-        return b.op("Mul", [b.inputs[0], _per_channel(b, ins, "gamma")])
+        return b.op(self.onnx_op, [b.inputs[0], _per_channel(b, ins, self.weight)])
+
+
+@register
+class Scale(_OneOp):
+    name, family = "scale", "normalization"
+    doc = "a learned multiplier per channel (ConvNeXt layer scale)"
+    weight, centre, spread, onnx_op = "gamma", 1.0, 0.1, "Mul"
+
+    def apply(self, x, gamma):
+        return x * gamma
+
+
+@register
+class Shift(_OneOp):
+    name, family = "shift", "normalization"
+    doc = "a learned value added per channel (a bias on its own)"
+    weight, centre, spread, onnx_op = "beta", 0.0, 0.1, "Add"
+
+    def apply(self, x, beta):
+        return x + beta
 
 
 @register
@@ -66,6 +86,7 @@ class Subtract(PointWise, NoMults, OutputSized, Kind):
     name, family = "subtract", "merge"
     doc = "first input minus second, with the broadcasting of `multiply`"
     arity = (2,)
+    onnx_op = "Sub"
     args = {}
     flops_rule = "1 per output element"
 
@@ -81,10 +102,23 @@ class Subtract(PointWise, NoMults, OutputSized, Kind):
             y = y.reshape(y.shape[:1] + (1,) * (x.ndim - y.ndim) + y.shape[1:])
         elif x.ndim < y.ndim:
             x = x.reshape(x.shape[:1] + (1,) * (y.ndim - x.ndim) + x.shape[1:])
+        return self.apply(x, y)
+
+    def apply(self, x, y):
         return x - y
 
     def onnx(self, a, ins, out, b):
         rank = max(len(s) for s in ins)
         xs = [b.op("Unsqueeze", [x, b.const([2, 3])]) if len(s) == 1 and rank == 3 else x
               for x, s in zip(b.inputs, ins)]
-        return b.op("Sub", xs)
+        return b.op(self.onnx_op, xs)
+
+
+@register
+class Divide(Subtract):
+    name = "divide"
+    doc = "first input divided by second, with the broadcasting of `multiply`"
+    onnx_op = "Div"
+
+    def apply(self, x, y):
+        return x / y

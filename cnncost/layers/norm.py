@@ -111,8 +111,8 @@ class Dropout(PointWise, NoMults, Kind):
     def forward(self, a, w, xs, ops):
         return xs[0]
 
-    def onnx(self, a, ins, out, b):
-        return b.op("Identity", [b.inputs[0]])
+    def onnx(self, a, ins, out, b):     # an identity at inference, kept as a node to read back
+        return b.op("Dropout", [b.inputs[0], b.const(float(a.rate), "float32")])
 
 
 def _normalize(np, x, axes, eps):
@@ -158,18 +158,19 @@ class _Affine(PointWise, NoMults, OutputSized, Kind):
 class LayerNorm(_Affine):
     name = "layer_norm"
     doc = "layer normalisation over the channels at each position (ConvNeXt's LayerNorm, channels last)"
-    args = {"eps": Arg("float", 1e-5)}
+    args = {"eps": Arg("float", 1e-5), "affine": Arg("bool", True)}
 
     def forward(self, a, w, xs, ops):
         return self._affine(a, w, _normalize(ops.np, xs[0], -1, a.eps))
 
     def onnx(self, a, ins, out, b):
+        c = ins[0][-1]
+        gamma = b.weight("gamma", b.w["gamma"]) if a.affine else b.const([1.0] * c, "float32")
+        beta = b.weight("beta", b.w["beta"]) if a.affine else b.const([0.0] * c, "float32")
         if len(ins[0]) == 1:
-            return b.op("LayerNormalization", [b.inputs[0], b.weight("gamma", b.w["gamma"]),
-                                               b.weight("beta", b.w["beta"])], axis=-1, epsilon=float(a.eps))
+            return b.op("LayerNormalization", [b.inputs[0], gamma, beta], axis=-1, epsilon=float(a.eps))
         x = b.op("Transpose", [b.inputs[0]], perm=[0, 2, 3, 1])
-        y = b.op("LayerNormalization", [x, b.weight("gamma", b.w["gamma"]), b.weight("beta", b.w["beta"])],
-                 axis=-1, epsilon=float(a.eps))
+        y = b.op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=float(a.eps))
         return b.op("Transpose", [y], perm=[0, 3, 1, 2])
 
 
@@ -177,7 +178,7 @@ class LayerNorm(_Affine):
 class GroupNorm(_Affine):
     name = "group_norm"
     doc = "group normalisation: statistics over H, W and each group of C / groups channels"
-    args = {"groups": Arg("int"), "eps": Arg("float", 1e-5)}
+    args = {"groups": Arg("int"), "eps": Arg("float", 1e-5), "affine": Arg("bool", True)}
 
     def window(self, a, ins):
         return "global"       # the statistics span the whole map

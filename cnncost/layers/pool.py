@@ -153,15 +153,17 @@ class _GlobalPool(NoMults, OutputSized, Kind):
         return "global"
 
     def onnx(self, a, ins, out, b):
-        y = b.op(self.onnx_op, [b.inputs[0]])
-        return y if a.keepdims else b.op("Flatten", [y], axis=1)
+        if a.keepdims:
+            return b.op(self.onnx_op, [b.inputs[0]])
+        # the vector in one node (opset 17: axes as an attribute), read back as this layer
+        return b.op(self.onnx_reduce, [b.inputs[0]], axes=[2, 3], keepdims=0)
 
 
 @register
 class GlobalAvgPool(_GlobalPool):
     name = "global_avg_pool"
     doc = "mean over H and W"
-    onnx_op = "GlobalAveragePool"
+    onnx_op, onnx_reduce = "GlobalAveragePool", "ReduceMean"
     flops_rule = "H*W per channel"
 
     def flops(self, a, ins, out):
@@ -176,7 +178,7 @@ class GlobalAvgPool(_GlobalPool):
 class GlobalMaxPool(_GlobalPool):
     name = "global_max_pool"
     doc = "max over H and W"
-    onnx_op = "GlobalMaxPool"
+    onnx_op, onnx_reduce = "GlobalMaxPool", "ReduceMax"
     flops_rule = "H*W - 1 per channel"
 
     def flops(self, a, ins, out):

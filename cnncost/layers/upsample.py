@@ -89,6 +89,15 @@ class Upsample(NoMults, OutputSized, Kind):
         return np.einsum("nhwc,ph,qw->npqc", x, matrix(x.shape[1], oh), matrix(x.shape[2], ow), optimize=True)
 
     def onnx(self, a, ins, out, b):
+        (h, w, _), (oh, ow) = ins[0], out[:2]
+        if a.mode == "nearest" and (oh % h or ow % w):
+            # Resize computes d / (out / in) in float, and 2 / (4 / 30) rounds below 15:
+            # name each output row's source row instead
+            y = b.inputs[0]
+            for axis, size, n in ((2, h, oh), (3, w, ow)):
+                rows = [pairs[0][0] for pairs in source_weights(size, n, "nearest", False)]
+                y = b.op("Gather", [y, b.const(rows)], axis=axis)
+            return y
         if a.mode == "nearest":
             attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
         else:

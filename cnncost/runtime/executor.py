@@ -80,6 +80,28 @@ def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
     return {k: v.astype(DTYPE, copy=False) for k, v in arrays.items()}
 
 
+def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """The weights a command runs `spec` with: the .npz given, an ONNX model's own, or
+    seeded random ones (init_weights)."""
+    if weights_path:
+        return load_weights(graph, weights_path)
+    if is_onnx(spec):
+        from cnncost.interop.onnx_import import import_onnx
+        from cnncost.spec.loader import ONNX_INPUT_SHAPE
+
+        arrays = import_onnx(str(spec), input_shape=ONNX_INPUT_SHAPE.get()).weights
+        want = weight_specs(graph)
+        for key, shape in want.items():
+            if key not in arrays or tuple(arrays[key].shape) != tuple(shape):   # pragma: no cover - import bug
+                raise AssertionError(f"imported weight {key}: {getattr(arrays.get(key), 'shape', None)} vs {shape}")
+        return {k: np.ascontiguousarray(v, dtype=DTYPE) for k, v in arrays.items()}
+    return init_weights(graph, seed)
+
+
+def is_onnx(spec) -> bool:
+    return isinstance(spec, str) and spec.lower().endswith(".onnx")
+
+
 # ---- memory guard -------------------------------------------------------------------
 def estimate_peak_bytes(graph: Graph, batch: int, itemsize: int = 4) -> dict:
     """Weights + the largest set of live activations + the largest temporary."""

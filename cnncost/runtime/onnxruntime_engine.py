@@ -128,6 +128,24 @@ def compare(graph: Graph, weights: dict, x, *, run_ours, timing: bool = True) ->
     return result
 
 
+def compare_file(path: str, x, ours) -> LayerAgreement:
+    """Our final output against onnxruntime running the ONNX file itself on the same x."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        sess = session(f.read())
+    feed = {sess.get_inputs()[0].name: np.ascontiguousarray(onnx_export.to_nchw(x))}
+    ref = onnx_export.to_nhwc(sess.run(None, feed)[0])
+    name = f"{path} (the file, end to end)"
+    if ref.shape != ours.shape:
+        return LayerAgreement(name, "model", float("inf"), 0.0, float("inf"), False)
+    diff = float(np.max(np.abs(ours - ref))) if ref.size else 0.0
+    diff = diff if np.isfinite(diff) else float("inf")
+    peak = float(np.max(np.abs(ref))) if ref.size else 0.0
+    rel = diff / max(1.0, peak)
+    return LayerAgreement(name, "model", diff, peak, rel, rel <= TOLERANCE)
+
+
 def _median_forward(sess, feed, repeat: int) -> float:
     sess.run(None, feed)                                   # warm-up
     times = []

@@ -76,8 +76,7 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
     report = analyze(spec, batch=batch, overrides=overrides, limits=limits)
     graph = report.graph
     estimate = executor.guard_memory(graph, batch, max_memory)
-    weights = (executor.load_weights(graph, weights_path) if weights_path
-               else executor.init_weights(graph, seed))
+    weights = executor.weights_for(graph, spec, weights_path, seed)
     rng = np.random.default_rng(seed + 1)
     x = rng.standard_normal((batch,) + tuple(graph.nodes[0].out_shape), dtype=np.float32)
     runs, comparison = [], None
@@ -92,5 +91,7 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
             return runs[-1]
 
         comparison = onnxruntime_engine.compare(graph, weights, x, run_ours=run_ours)
+        if executor.is_onnx(spec) and not weights_path:    # and the model as the file holds it
+            comparison.layers.append(onnxruntime_engine.compare_file(spec, x, runs[-1].output))
     runs += [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat) - len(runs))]
     return Verification(report, runs, estimate, seed, comparison)

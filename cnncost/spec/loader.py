@@ -4,11 +4,16 @@ block library. Expansion of layers into a graph lives in `build.py`.
 from __future__ import annotations
 
 import functools
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cnncost.errors import Loc, SpecError
 from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
+
+# The NCHW input shape that fixes an ONNX model's dynamic dimensions (--input-shape), for
+# every command of one invocation: a .onnx file is read wherever a SPEC is.
+ONNX_INPUT_SHAPE: ContextVar[tuple | None] = ContextVar("onnx_input_shape", default=None)
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "input", "layers", "blocks", "expect")
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
@@ -146,7 +151,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     p = Path(spec)
     if p.suffix.lower() == ".onnx":      # a model people already have: read as a spec
         from cnncost.interop.onnx_import import import_onnx
-        return str(p), import_onnx(str(p), with_weights=False).spec_text
+        return str(p), import_onnx(str(p), with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
     if p.suffix in (".yaml", ".yml") or p.exists():
         return str(p), read_bounded(str(p), max_bytes, "spec")
     bundled = _architectures().joinpath(f"{spec}.yaml")

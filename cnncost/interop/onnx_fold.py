@@ -1,0 +1,180 @@
+"""Evaluate ONNX nodes whose inputs are all known values: the shape arithmetic exporters
+emit (Shape -> Gather -> Unsqueeze -> Concat -> Reshape), Constant nodes, and constant
+operands prepared in the graph (a Div of two constants). Each op follows its ONNX
+operator spec, in both the attribute form of older opsets and the input form of newer.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from cnncost.interop.onnx_proto import DTYPES
+
+FOLDABLE = frozenset({"Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",
+                      "Slice", "Reshape", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Neg", "Abs", "Floor",
+                      "Ceil", "Equal", "Less", "Greater", "Not", "Where", "ConstantOfShape", "Range",
+                      "Expand", "Identity", "Transpose", "ReduceProd", "ReduceSum", "ReduceMean", "ReduceMax",
+                      "ReduceMin", "Min", "Max", "Mod", "Flatten", "Split", "Tile", "Erf", "Sigmoid",
+                      "Tanh", "Relu", "Exp", "Log", "Reciprocal", "Clip"})
+
+
+class FoldError(ValueError):
+    pass
+
+
+def _axes(node, args, index):
+    """An axes list from input `index` (newer opsets) or the `axes` attribute."""
+    if len(args) > index and args[index] is not None:
+        return [int(a) for a in np.asarray(args[index]).reshape(-1)]
+    value = node.attrs.get("axes")
+    return None if value is None else [int(a) for a in value]
+
+
+def _reduce(node, args, fn):
+    x = args[0]
+    axes = _axes(node, args, 1)
+    if axes is None or not axes:
+        if axes == [] and node.attrs.get("noop_with_empty_axes", 0):
+            return x
+        axes = list(range(x.ndim))
+    return fn(x, axis=tuple(a % x.ndim for a in axes), keepdims=bool(node.attrs.get("keepdims", 1)))
+
+
+def _slice(node, args):
+    x = args[0]
+    if len(args) > 1:
+        starts, ends = [int(v) for v in args[1]], [int(v) for v in args[2]]
+        axes = [int(v) for v in args[3]] if len(args) > 3 and args[3] is not None else list(range(len(starts)))
+        steps = [int(v) for v in args[4]] if len(args) > 4 and args[4] is not None else [1] * len(starts)
+    else:
+        starts, ends = list(node.attrs["starts"]), list(node.attrs["ends"])
+        axes = list(node.attrs.get("axes", range(len(starts))))
+        steps = [1] * len(starts)
+    index = [slice(None)] * x.ndim
+    for s, e, a, st in zip(starts, ends, axes, steps):
+        index[a % x.ndim] = slice(s, e if abs(e) < 2 ** 62 else None, st)     # +-INT_MAX: to the end
+    return x[tuple(index)]
+
+
+def reshape_target(shape, target, allowzero=False):
+    """ONNX Reshape's target with 0 (copy) and -1 (infer) resolved."""
+    out = [int(shape[i]) if d == 0 and not allowzero else int(d) for i, d in enumerate(target)]
+    if out.count(-1) > 1:
+        raise FoldError(f"reshape target {list(target)} has several -1")
+    total = int(np.prod(shape))
+    if -1 in out:
+        known = int(np.prod([d for d in out if d != -1]))
+        if known == 0 or total % known:
+            raise FoldError(f"cannot reshape {list(shape)} to {list(target)}")
+        out[out.index(-1)] = total // known
+    if int(np.prod(out)) != total:
+        raise FoldError(f"cannot reshape {list(shape)} to {list(target)}")
+    return out
+
+
+def constant_attr(node):
+    a = node.attrs
+    if "value" in a:
+        return a["value"].value()
+    for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
+        if key in a:
+            return np.array(a[key], dtype)
+    for key, dtype in (("value_floats", np.float32), ("value_ints", np.int64)):
+        if key in a:
+            return np.array(a[key], dtype)
+    raise FoldError("Constant without a value (sparse and string constants are not supported)")
+
+
+def fold(node, args, shape_of=None) -> list:
+    """The outputs of `node` given its inputs' values (None for an omitted input).
+    `shape_of` gives the ONNX shape of a tensor input (for Shape on a layer's output)."""
+    op, a = node.op, node.attrs
+    x = args[0] if args else None
+    if op == "Constant":
+        return [constant_attr(node)]
+    if op == "Shape":
+        dims = np.array(shape_of if x is None else x.shape, np.int64)
+        start, end = a.get("start", 0), a.get("end")
+        return [dims[start:end]]
+    if op == "Size":
+        return [np.array(int(np.prod(shape_of if x is None else x.shape)), np.int64)]
+    if op == "Identity":
+        return [x]
+    if op == "Gather":
+        return [np.take(x, np.asarray(args[1]), axis=a.get("axis", 0))]
+    if op == "Unsqueeze":
+        axes = _axes(node, args, 1)
+        rank = x.ndim + len(axes)
+        out = x
+        for ax in sorted(ax % rank for ax in axes):
+            out = np.expand_dims(out, ax)
+        return [out]
+    if op == "Squeeze":
+        axes = _axes(node, args, 1)
+        return [np.squeeze(x, axis=None if axes is None else tuple(ax % x.ndim for ax in axes))]
+    if op == "Concat":
+        parts = [np.asarray(v) for v in args if v is not None]
+        return [np.concatenate([p.reshape(1) if p.ndim == 0 else p for p in parts], axis=a.get("axis", 0))]
+    if op == "Cast":
+        to = DTYPES.get(a.get("to"))
+        if to is None:
+            raise FoldError(f"Cast to element type {a.get('to')}")
+        return [np.asarray(x).astype(to)]
+    if op == "Slice":
+        return [_slice(node, args)]
+    if op == "Reshape":
+        target = args[1] if len(args) > 1 else a["shape"]
+        return [np.reshape(x, reshape_target(x.shape, list(target), bool(a.get("allowzero", 0))))]
+    if op == "Flatten":
+        axis = a.get("axis", 1) % max(x.ndim, 1)
+        return [x.reshape(int(np.prod(x.shape[:axis])), -1)]
+    if op == "Transpose":
+        return [np.transpose(x, a.get("perm"))]
+    if op == "Expand":
+        return [x * np.ones([int(d) for d in args[1]], dtype=x.dtype)]
+    if op == "Tile":
+        return [np.tile(x, [int(d) for d in args[1]])]
+    if op == "ConstantOfShape":
+        value = a["value"].value().reshape(-1)[0] if "value" in a else np.float32(0)
+        return [np.full([int(d) for d in x], value, dtype=np.asarray(value).dtype)]
+    if op == "Range":
+        return [np.arange(args[0], args[1], args[2]).astype(np.asarray(args[0]).dtype)]
+    if op == "Where":
+        return [np.where(args[0], args[1], args[2])]
+    if op == "Split":
+        axis = a.get("axis", 0)
+        sizes = args[1] if len(args) > 1 and args[1] is not None else a.get("split")
+        if sizes is None:
+            n = len(node.outputs)
+            sizes = [x.shape[axis] // n] * n
+        return np.split(x, np.cumsum([int(s) for s in sizes])[:-1], axis=axis)
+    if op == "Clip":
+        lo = args[1] if len(args) > 1 and args[1] is not None else a.get("min", -np.inf)
+        hi = args[2] if len(args) > 2 and args[2] is not None else a.get("max", np.inf)
+        return [np.clip(x, lo, hi).astype(x.dtype)]
+    reductions = {"ReduceProd": np.prod, "ReduceSum": np.sum, "ReduceMean": np.mean, "ReduceMax": np.max,
+                  "ReduceMin": np.min}
+    if op in reductions:
+        return [np.asarray(_reduce(node, args, reductions[op])).astype(x.dtype)]
+    binary = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Equal": np.equal,
+              "Less": np.less, "Greater": np.greater, "Min": np.minimum, "Max": np.maximum}
+    if op in binary:
+        out = args[0]
+        for y in args[1:]:
+            out = binary[op](out, y)
+        return [np.asarray(out).astype(np.result_type(args[0], args[1]) if op not in ("Equal", "Less", "Greater")
+                                       else bool)]
+    if op == "Div":
+        if np.issubdtype(np.asarray(x).dtype, np.integer):
+            return [np.asarray(np.trunc(x / args[1])).astype(x.dtype)]
+        return [np.asarray(x / args[1]).astype(x.dtype)]
+    if op == "Mod":
+        return [np.fmod(x, args[1]) if a.get("fmod", 0) else np.mod(x, args[1])]
+    unary = {"Sqrt": np.sqrt, "Neg": np.negative, "Abs": np.abs, "Floor": np.floor, "Ceil": np.ceil,
+             "Not": np.logical_not, "Exp": np.exp, "Log": np.log, "Reciprocal": np.reciprocal,
+             "Tanh": np.tanh, "Relu": lambda v: np.maximum(v, 0), "Sigmoid": lambda v: 1 / (1 + np.exp(-v))}
+    if op in unary:
+        return [np.asarray(unary[op](x)).astype(np.asarray(x).dtype)]
+    if op == "Erf":
+        import math
+        return [np.vectorize(math.erf)(x).astype(x.dtype)]
+    raise FoldError(f"{op} of constants")  # pragma: no cover - FOLDABLE lists what is handled

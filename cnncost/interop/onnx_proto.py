@@ -1,0 +1,387 @@
+"""A reader of the parts of the ONNX protobuf schema that cnncost needs (model, graph,
+node, attribute, tensor, value info), written against onnx.proto's field numbers.
+
+Why not `onnx.load`: importing onnx alone takes 1.5 s here, and it copies every weight
+into memory. Counting needs the graph and the weights' dims, not their data: this reader
+maps the file and keeps each tensor's bytes as a view that is decoded only when a value
+is asked for (a Reshape target, a Clip bound, or the weights of `run`). It needs no
+package; numpy only when a value is decoded. A damaged file is one clear error, never a
+protobuf dump.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass, field
+
+from cnncost.errors import SpecError
+
+MAX_MODEL_BYTES = 2 ** 31 - 1      # protobuf's limit: larger models keep weights as external data
+
+# TensorProto.DataType -> numpy dtype name (STRING 8 and the complex types are refused)
+DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+          9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64"}
+
+
+class ProtoError(SpecError):
+    pass
+
+
+def _varint(buf, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise ProtoError("damaged varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf, start: int, end: int):
+    """(field number, wire type, value) of one message: an int for varints and fixed
+    widths (raw bits), a (start, end) span for length-delimited fields."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            value, pos = _varint(buf, pos, end)
+        elif wire == 2:
+            n, pos = _varint(buf, pos, end)
+            if pos + n > end:
+                raise ProtoError(f"a field of {n:,} bytes runs past the end of its message (truncated file?)")
+            value, pos = (pos, pos + n), pos + n
+        elif wire == 5:
+            if pos + 4 > end:
+                raise ProtoError("truncated 32-bit field")
+            value, pos = int.from_bytes(buf[pos:pos + 4], "little"), pos + 4
+        elif wire == 1:
+            if pos + 8 > end:
+                raise ProtoError("truncated 64-bit field")
+            value, pos = int.from_bytes(buf[pos:pos + 8], "little"), pos + 8
+        else:
+            raise ProtoError(f"wire type {wire} in field {num} (not an ONNX model?)")
+        if num == 0:
+            raise ProtoError("field number 0 (not an ONNX model?)")
+        yield num, wire, value
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _ints(buf, wire, value) -> list[int]:
+    """A repeated int64 field, packed (one span) or not (one varint)."""
+    if wire == 0:
+        return [_signed(value)]
+    out, (pos, end) = [], value
+    while pos < end:
+        v, pos = _varint(buf, pos, end)
+        out.append(_signed(v))
+    return out
+
+
+def _floats(buf, wire, value) -> list[float]:
+    if wire == 5:
+        return [struct.unpack("<f", value.to_bytes(4, "little"))[0]]
+    start, end = value
+    return list(struct.unpack(f"<{(end - start) // 4}f", buf[start:end]))
+
+
+def _text(buf, span) -> str:
+    return bytes(buf[span[0]:span[1]]).decode("utf-8", "replace")
+
+
+@dataclass
+class Tensor:
+    name: str = ""
+    dims: tuple = ()
+    data_type: int = 0
+    raw: memoryview | None = None          # raw_data, undecoded
+    typed: tuple = ()                      # (field number, spans/values) of float_data & co
+    external: dict = field(default_factory=dict)
+    base_dir: str = "."
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.dims:
+            n *= d
+        return n
+
+    @property
+    def itemsize(self) -> int:
+        return {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8}.get(self.data_type, 0)
+
+    def value(self):
+        """The tensor as a numpy array (external data read here, bounded by its dims)."""
+        import numpy as np
+
+        dtype = DTYPES.get(self.data_type)
+        if dtype is None:
+            raise SpecError(f"tensor '{self.name}': element type {self.data_type} is not a real number type")
+        want = self.size * self.itemsize
+        if self.external:
+            data = _read_external(self, want)
+        elif self.raw is not None:
+            data = self.raw
+        else:
+            return self._typed_value(np, dtype)
+        if len(data) != want:
+            raise SpecError(f"tensor '{self.name}': dims {list(self.dims)} need {want:,} bytes, "
+                            f"the file holds {len(data):,}")
+        return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(self.dims)
+
+    def _typed_value(self, np, dtype):
+        """The typed repeated fields (float_data, int32_data, ...) small tensors use."""
+        num, values = self.typed or (0, [])
+        if num == 5 and dtype == "float16":           # float16 travels as its bits in int32_data
+            arr = np.array(values, dtype=np.uint16).view(np.float16)
+        elif num in (4, 10, 5, 7, 11):
+            arr = np.array(values).astype(dtype)
+        else:
+            arr = np.zeros(0, dtype)
+        if arr.size != self.size:
+            raise SpecError(f"tensor '{self.name}': dims {list(self.dims)} hold {self.size:,} values, "
+                            f"the file holds {arr.size:,}")
+        return arr.reshape(self.dims)
+
+
+def _read_external(t: Tensor, want: int) -> bytes:
+    location = t.external.get("location", "")
+    parts = location.replace("\\", "/").split("/")
+    if not location or os.path.isabs(location) or ".." in parts:
+        raise SpecError(f"tensor '{t.name}': external data location {location!r} must be a file "
+                        "beside the model")
+    path = os.path.join(t.base_dir, location)
+    offset = int(t.external.get("offset", 0) or 0)
+    length = int(t.external.get("length", want) or want)
+    if length != want:
+        raise SpecError(f"tensor '{t.name}': external data of {length:,} bytes for dims "
+                        f"{list(t.dims)} ({want:,} bytes)")
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(want)
+    except OSError as exc:
+        raise SpecError(f"tensor '{t.name}': cannot read its external data {path}: "
+                        f"{exc.strerror or exc}") from None
+    if len(data) != want:
+        raise SpecError(f"tensor '{t.name}': external data {path} holds {len(data):,} bytes from "
+                        f"offset {offset:,}, {want:,} needed (missing or truncated file)")
+    return data
+
+
+@dataclass
+class Node:
+    op: str
+    name: str
+    inputs: list
+    outputs: list
+    attrs: dict
+    domain: str = ""
+
+
+@dataclass
+class ValueInfo:
+    name: str
+    elem_type: int
+    dims: list                 # int, a symbolic name (str), or None per axis; None: unknown rank
+
+
+@dataclass
+class Graph:
+    name: str = ""
+    nodes: list = field(default_factory=list)
+    initializers: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+
+
+@dataclass
+class Model:
+    ir_version: int
+    opsets: dict               # domain ('' is ONNX) -> version
+    producer: str
+    graph: Graph
+
+
+class _Reader:
+    def __init__(self, buf, base_dir: str):
+        self.buf, self.base_dir = buf, base_dir
+
+    def model(self) -> Model:
+        ir, opsets, producer, graph = 0, {}, "", None
+        for num, wire, v in _fields(self.buf, 0, len(self.buf)):
+            if num == 1 and wire == 0:
+                ir = v
+            elif num == 2 and wire == 2:
+                producer = _text(self.buf, v)
+            elif num == 7 and wire == 2:
+                graph = self.graph(*v)
+            elif num == 8 and wire == 2:
+                domain, version = "", 0
+                for n2, w2, v2 in _fields(self.buf, *v):
+                    if n2 == 1 and w2 == 2:
+                        domain = _text(self.buf, v2)
+                    elif n2 == 2 and w2 == 0:
+                        version = v2
+                opsets[domain or "ai.onnx"] = version
+        if graph is None or ir == 0:
+            raise ProtoError("no graph or IR version (not an ONNX model?)")
+        opsets[""] = opsets.pop("ai.onnx", 0)
+        return Model(ir, opsets, producer, graph)
+
+    def graph(self, start, end) -> Graph:
+        g = Graph()
+        for num, wire, v in _fields(self.buf, start, end):
+            if wire != 2:
+                continue
+            if num == 1:
+                g.nodes.append(self.node(*v))
+            elif num == 2:
+                g.name = _text(self.buf, v)
+            elif num == 5:
+                t = self.tensor(*v)
+                g.initializers[t.name] = t
+            elif num == 11:
+                g.inputs.append(self.value_info(*v))
+            elif num == 12:
+                g.outputs.append(self.value_info(*v))
+        return g
+
+    def node(self, start, end) -> Node:
+        n = Node("", "", [], [], {})
+        for num, wire, v in _fields(self.buf, start, end):
+            if wire != 2:
+                continue
+            if num == 1:
+                n.inputs.append(_text(self.buf, v))
+            elif num == 2:
+                n.outputs.append(_text(self.buf, v))
+            elif num == 3:
+                n.name = _text(self.buf, v)
+            elif num == 4:
+                n.op = _text(self.buf, v)
+            elif num == 7:
+                n.domain = _text(self.buf, v)
+            elif num == 5:
+                key, value = self.attribute(*v)
+                n.attrs[key] = value
+        return n
+
+    def attribute(self, start, end):
+        name, single, ints, floats, strings = "", None, [], [], []
+        for num, wire, v in _fields(self.buf, start, end):
+            if num == 1 and wire == 2:
+                name = _text(self.buf, v)
+            elif num == 2:
+                single = _floats(self.buf, wire, v)[0]
+            elif num == 3:
+                single = _signed(v)
+            elif num == 4:
+                single = _text(self.buf, v)
+            elif num == 5:
+                single = self.tensor(*v)
+            elif num in (6, 11):
+                single = "<graph>"           # a subgraph: control flow, refused by the importer
+            elif num == 7:
+                floats += _floats(self.buf, wire, v)
+            elif num == 8:
+                ints += _ints(self.buf, wire, v)
+            elif num == 9:
+                strings.append(_text(self.buf, v))
+        value = single if single is not None else ints or floats or strings
+        return name, value
+
+    def tensor(self, start, end) -> Tensor:
+        t = Tensor(base_dir=self.base_dir)
+        dims, typed = [], []
+        typed_num = 0
+        for num, wire, v in _fields(self.buf, start, end):
+            if num == 1:
+                dims += _ints(self.buf, wire, v)
+            elif num == 2:
+                t.data_type = v
+            elif num == 8 and wire == 2:
+                t.name = _text(self.buf, v)
+            elif num == 9 and wire == 2:
+                t.raw = self.buf[v[0]:v[1]]
+            elif num == 4:
+                typed_num, typed = 4, typed + _floats(self.buf, wire, v)
+            elif num == 10:
+                typed_num = 10
+                typed += (list(struct.unpack(f"<{(v[1] - v[0]) // 8}d", self.buf[v[0]:v[1]]))
+                          if wire == 2 else [struct.unpack("<d", v.to_bytes(8, "little"))[0]])
+            elif num in (5, 7, 11):
+                typed_num, typed = num, typed + _ints(self.buf, wire, v)
+            elif num == 13 and wire == 2:
+                key = value = ""
+                for n2, w2, v2 in _fields(self.buf, *v):
+                    if n2 == 1 and w2 == 2:
+                        key = _text(self.buf, v2)
+                    elif n2 == 2 and w2 == 2:
+                        value = _text(self.buf, v2)
+                t.external[key] = value
+            elif num == 14 and v != 1:
+                t.external = {}
+        if any(d < 0 for d in dims):
+            raise ProtoError(f"tensor '{t.name}' has a negative dimension {dims}")
+        t.dims, t.typed = tuple(dims), (typed_num, typed) if typed_num else ()
+        return t
+
+    def value_info(self, start, end) -> ValueInfo:
+        name, elem, dims = "", 0, None
+        for num, wire, v in _fields(self.buf, start, end):
+            if num == 1 and wire == 2:
+                name = _text(self.buf, v)
+            elif num == 2 and wire == 2:                       # TypeProto
+                for n2, w2, v2 in _fields(self.buf, *v):
+                    if n2 == 1 and w2 == 2:                    # TypeProto.Tensor
+                        for n3, w3, v3 in _fields(self.buf, *v2):
+                            if n3 == 1 and w3 == 0:
+                                elem = v3
+                            elif n3 == 2 and w3 == 2:          # TensorShapeProto
+                                dims = [self.dim(*v4) for n4, w4, v4 in _fields(self.buf, *v3)
+                                        if n4 == 1 and w4 == 2]
+        return ValueInfo(name, elem, dims)
+
+    def dim(self, start, end):
+        value = None
+        for num, wire, v in _fields(self.buf, start, end):
+            if num == 1 and wire == 0:
+                value = _signed(v)
+            elif num == 2 and wire == 2:
+                value = _text(self.buf, v) or None
+        return value
+
+
+def read_model(path: str) -> Model:
+    """Map `path` and read its model; every failure is one SpecError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_MODEL_BYTES:
+                raise SpecError(f"{path}: {size:,} bytes is more than an ONNX file can hold (2 GiB); "
+                                "models this large keep their weights as external data")
+            if size == 0 or not os.path.isfile(path):
+                data = f.read(MAX_MODEL_BYTES + 1)      # a device or FIFO: bounded
+                if len(data) > MAX_MODEL_BYTES:
+                    raise SpecError(f"{path}: more than 2 GiB (not an ONNX model)")
+                buf = memoryview(data)
+            else:
+                buf = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(buf) == 0:
+        raise SpecError(f"{path}: empty file (not an ONNX model)")
+    try:
+        return _Reader(buf, os.path.dirname(os.path.abspath(path))).model()
+    except ProtoError as exc:
+        raise SpecError(f"{path}: not a readable ONNX model ({exc})") from None
+    except (RecursionError, UnicodeError, struct.error, ValueError) as exc:
+        raise SpecError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
