@@ -745,6 +745,8 @@ class _Importer:
 
     def op_Concat(self, node, args):
         xs = [self._map(a, "nchw", "nhwc", "vec") for a in args]
+        if len(xs) == 1:                # torch.cat of a one-tensor list (DenseNet's first layer)
+            return self._alias(node, xs[0])
         for x in xs:
             self._channel_axis(x, node.attrs.get("axis", 1))
         if len({x.layout for x in xs}) > 1 or len({x.shape[:-1] for x in xs}) > 1:

@@ -1,0 +1,280 @@
+"""Every ONNX operator the import maps, in a small graph built with onnx.helper: the
+imported spec counts what it should, and our executor on the file's own weights gives
+what onnxruntime gives on the file (the independent engine is the judge of semantics)."""
+import math
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from cnncost.core.analysis import analyze  # noqa: E402
+from cnncost.errors import SpecError  # noqa: E402
+from cnncost.runtime import executor, onnxruntime_engine  # noqa: E402
+
+RNG = np.random.default_rng(0)
+N, C, H, W = 1, 4, 6, 6
+
+
+def w(*shape, lo=None):
+    a = RNG.standard_normal(shape).astype(np.float32) * 0.5
+    return np.abs(a) + lo if lo is not None else a
+
+
+def i64(*values):
+    return np.array(values, np.int64)
+
+
+def node(op, ins, outs, **attrs):
+    return helper.make_node(op, ins, outs if isinstance(outs, list) else [outs], name=f"{op}_{outs}", **attrs)
+
+
+def model(nodes, inits, shape=(N, C, H, W), opset=17, out="y"):
+    g = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+                          [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def agree(tmp_path, m, shape=(N, C, H, W)):
+    """Import, count, run ours on the file's weights and onnxruntime on the file; compare."""
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    rep = analyze(str(path))
+    x = RNG.standard_normal(shape).astype(np.float32)
+    ours = executor.run(rep.graph, x.transpose(0, 2, 3, 1) if x.ndim == 4 else x,
+                        executor.weights_for(rep.graph, str(path))).output
+    want = onnxruntime_engine.session(path.read_bytes()).run(None, {"x": x})[0]
+    want = want.transpose(0, 2, 3, 1) if want.ndim == 4 else want
+    assert ours.shape == want.shape
+    np.testing.assert_allclose(ours, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+    return rep
+
+
+def kinds(rep):
+    return [r.kind for r in rep.layers]
+
+
+SQRT2 = np.array(math.sqrt(2), np.float32)
+CASES = {
+    # convolutions and dense
+    "conv_grouped_dilated_no_bias": ([node("Conv", ["x", "k"], "y", group=2, dilations=[2, 2], pads=[2, 1, 2, 1],
+                                           kernel_shape=[3, 3])], {"k": w(6, 2, 3, 3)}, ["conv"]),
+    "conv_auto_pad_same_upper": ([node("Conv", ["x", "k", "b"], "y", strides=[2, 2], auto_pad="SAME_UPPER")],
+                                 {"k": w(5, 4, 4, 4), "b": w(5)}, ["conv"]),
+    "conv_transpose": ([node("ConvTranspose", ["x", "k", "b"], "y", strides=[2, 2], pads=[1, 1, 1, 1],
+                             output_padding=[1, 1], group=2)], {"k": w(4, 3, 3, 3), "b": w(6)}, ["conv_transpose"]),
+    "flatten_gemm": ([node("Flatten", ["x"], "f"), node("Gemm", ["f", "k", "b"], "y", transB=1)],
+                     {"k": w(7, C * H * W), "b": w(7)}, ["flatten", "dense"]),
+    "matmul_add_bias": ([node("Flatten", ["x"], "f"), node("MatMul", ["f", "k"], "m"), node("Add", ["m", "b"], "y")],
+                        {"k": w(C * H * W, 5), "b": w(5)}, ["flatten", "dense"]),
+    "channels_last_linear": ([node("Transpose", ["x"], "t", perm=[0, 2, 3, 1]), node("MatMul", ["t", "k"], "m"),
+                              node("Add", ["b", "m"], "a"), node("Transpose", ["a"], "y", perm=[0, 3, 1, 2])],
+                             {"k": w(C, 6), "b": w(6)}, ["dense"]),
+    "view_flatten_shape_subgraph": ([node("Shape", ["x"], "s"), node("Gather", ["s", "zero"], "n", axis=0),
+                                     node("Unsqueeze", ["n", "ax0"], "nu"), node("Concat", ["nu", "minus1"], "shape", axis=0),
+                                     node("Reshape", ["x", "shape"], "r"), node("Gemm", ["r", "k"], "y", transB=1)],
+                                    {"zero": np.array(0, np.int64), "ax0": i64(0), "minus1": i64(-1), "k": w(3, C * H * W)},
+                                    ["flatten", "dense"]),
+    # normalisation
+    "batch_norm": ([node("BatchNormalization", ["x", "g", "b", "m", "v"], "y", epsilon=1e-3)],
+                   {"g": w(C), "b": w(C), "m": w(C), "v": w(C, lo=0.5)}, ["batch_norm"]),
+    "instance_norm_learned": ([node("InstanceNormalization", ["x", "g", "b"], "y")], {"g": w(C), "b": w(C)},
+                              ["instance_norm"]),
+    "group_norm_pattern": ([node("Reshape", ["x", "s3"], "r"), node("InstanceNormalization", ["r", "ones", "zeros"], "n"),
+                            node("Shape", ["x"], "xs"), node("Reshape", ["n", "xs"], "r2"),
+                            node("Mul", ["r2", "g"], "m"), node("Add", ["m", "b"], "y")],
+                           {"s3": i64(0, 2, -1), "ones": np.ones(2, np.float32), "zeros": np.zeros(2, np.float32),
+                            "g": w(C, 1, 1), "b": w(C, 1, 1)}, ["group_norm"]),
+    "layer_norm_channels_last": ([node("Transpose", ["x"], "t", perm=[0, 2, 3, 1]),
+                                  node("LayerNormalization", ["t", "g", "b"], "n", axis=-1, epsilon=1e-6),
+                                  node("Transpose", ["n"], "y", perm=[0, 3, 1, 2])],
+                                 {"g": w(C), "b": w(C)}, ["layer_norm"]),
+    "lrn_odd": ([node("LRN", ["x"], "y", size=3, alpha=1e-3, beta=0.75, bias=2.0)], {}, ["lrn"]),
+    # activations
+    "relu_clip_leaky_elu": ([node("Relu", ["x"], "a"), node("Clip", ["a", "lo", "hi"], "b"),
+                             node("LeakyRelu", ["b"], "c", alpha=0.2), node("Elu", ["c"], "y", alpha=0.5)],
+                            {"lo": np.array(0, np.float32), "hi": np.array(6, np.float32)},
+                            ["relu", "relu6", "leaky_relu", "elu"]),
+    "sigmoid_tanh_softplus_hard": ([node("Sigmoid", ["x"], "a"), node("Tanh", ["a"], "b"), node("Softplus", ["b"], "c"),
+                                    node("HardSigmoid", ["c"], "d", alpha=1 / 6, beta=0.5),
+                                    node("HardSwish", ["d"], "y")], {}, ["sigmoid", "tanh", "softplus"]),
+    "prelu_per_channel_and_shared": ([node("PRelu", ["x", "s"], "a"), node("PRelu", ["a", "one"], "y")],
+                                     {"s": w(C, 1, 1), "one": np.array([0.25], np.float32)}, ["prelu", "prelu"]),
+    "softmax_channels": ([node("Softmax", ["x"], "y", axis=1)], {}, ["softmax"]),
+    "gelu_erf_torch_spelling": ([node("Div", ["x", "r2"], "d"), node("Erf", ["d"], "e"), node("Add", ["e", "one"], "a"),
+                                 node("Mul", ["x", "a"], "m"), node("Mul", ["m", "half"], "y")],
+                                {"r2": SQRT2, "one": np.array(1, np.float32), "half": np.array(0.5, np.float32)}, ["gelu"]),
+    "silu_and_hard_swish_spelled": ([node("Sigmoid", ["x"], "s"), node("Mul", ["x", "s"], "a"),
+                                     node("HardSigmoid", ["a"], "h", alpha=1 / 6, beta=0.5), node("Mul", ["a", "h"], "y")],
+                                    {}, ["silu", "hard_swish"]),
+    "mish_spelled": ([node("Softplus", ["x"], "s"), node("Tanh", ["s"], "t"), node("Mul", ["x", "t"], "y")], {}, ["mish"]),
+    # element-wise with constants and tensors
+    "constants_broadcast": ([node("Mul", ["x", "g"], "a"), node("Add", ["a", "s"], "b"), node("Sub", ["b", "c"], "c2"),
+                             node("Div", ["c2", "d"], "y")],
+                            {"g": w(C, 1, 1), "s": np.array(0.3, np.float32), "c": w(1, C, 1, 1),
+                             "d": np.array([2.0], np.float32)}, ["scale", "shift", "shift", "scale"]),
+    "tensors_add_sub_div_sum": ([node("Relu", ["x"], "r"), node("Sigmoid", ["x"], "s"), node("Add", ["x", "r"], "a"),
+                                 node("Sub", ["a", "s"], "b"), node("Div", ["b", "s"], "c"),
+                                 node("Sum", ["c", "x", "r"], "y")], {}, ["add", "subtract", "divide", "add"]),
+    "squeeze_excitation": ([node("GlobalAveragePool", ["x"], "p"), node("Conv", ["p", "k1", "b1"], "c1"),
+                            node("Relu", ["c1"], "r"), node("Conv", ["r", "k2", "b2"], "c2"),
+                            node("Sigmoid", ["c2"], "g"), node("Mul", ["x", "g"], "y")],
+                           {"k1": w(2, C, 1, 1), "b1": w(2), "k2": w(C, 2, 1, 1), "b2": w(C)}, ["multiply"]),
+    "vector_unsqueezed_gate": ([node("ReduceMean", ["x"], "p", axes=[2, 3], keepdims=0), node("Sigmoid", ["p"], "g"),
+                                node("Unsqueeze", ["g", "ax"], "u"), node("Mul", ["x", "u"], "y")],
+                               {"ax": i64(2, 3)}, ["global_avg_pool", "multiply"]),
+    # pooling
+    "pools": ([node("MaxPool", ["x"], "a", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1),
+               node("AveragePool", ["a"], "b", kernel_shape=[2, 2], pads=[1, 1, 1, 1], count_include_pad=1),
+               node("GlobalMaxPool", ["b"], "y")], {}, ["max_pool", "avg_pool", "global_max_pool"]),
+    "global_average_then_squeeze": ([node("GlobalAveragePool", ["x"], "p"), node("Squeeze", ["p", "ax"], "y")],
+                                    {"ax": i64(2, 3)}, ["global_avg_pool", "flatten"]),
+    # moving data
+    "concat_split_slice": ([node("Split", ["x", "sp"], ["a", "b"], axis=1), node("Concat", ["b", "a"], "c", axis=1),
+                            node("Slice", ["c", "st", "en", "ax"], "y")],
+                           {"sp": i64(1, 3), "st": i64(1), "en": i64(3), "ax": i64(1)}, ["slice", "slice", "concat"]),
+    "centre_crop_slice": ([node("Slice", ["x", "st", "en", "ax"], "y")],
+                          {"st": i64(1, 1), "en": i64(5, 5), "ax": i64(2, 3)}, ["crop"]),
+    "channel_shuffle": ([node("Reshape", ["x", "s5"], "r"), node("Transpose", ["r"], "t", perm=[0, 2, 1, 3, 4]),
+                         node("Reshape", ["t", "s4"], "y")], {"s5": i64(1, 2, 2, H, W), "s4": i64(1, -1, H, W)},
+                        ["channel_shuffle"]),
+    "pixel_shuffle_and_unshuffle": ([node("DepthToSpace", ["x"], "d", blocksize=2, mode="CRD"),
+                                     node("Reshape", ["d", "s6"], "r"), node("Transpose", ["r"], "t", perm=[0, 1, 3, 5, 2, 4]),
+                                     node("Reshape", ["t", "s4"], "y")],
+                                    {"s6": i64(1, 1, H, 2, W, 2), "s4": i64(1, 4, H, W)},
+                                    ["pixel_shuffle", "pixel_unshuffle"]),
+    "pad_and_resize": ([node("Pad", ["x", "pads"], "p"),
+                        node("Resize", ["p", "", "sc"], "a", mode="nearest", coordinate_transformation_mode="asymmetric",
+                             nearest_mode="floor"),
+                        node("Resize", ["a", "", "", "sz"], "b", mode="linear",
+                             coordinate_transformation_mode="align_corners"),
+                        node("Resize", ["b", "", "", "sz2"], "y", mode="linear",
+                             coordinate_transformation_mode="pytorch_half_pixel")],
+                       {"pads": i64(0, 0, 1, 0, 0, 0, 1, 2), "sc": np.array([1, 1, 2, 2], np.float32),
+                        "sz": i64(1, C, 11, 9), "sz2": i64(1, C, 20, 20)}, ["zero_pad", "upsample", "upsample", "upsample"]),
+    "dropout_identity_cast_expand": ([node("Dropout", ["x", "ratio"], "d"), node("Identity", ["d"], "i"),
+                                      node("Cast", ["i"], "c", to=TensorProto.FLOAT), node("Expand", ["c", "shape"], "y")],
+                                     {"ratio": np.array(0.2, np.float32), "shape": i64(1, 1, 1)}, ["dropout"]),
+    "constant_nodes_fold": ([helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(w(3, C, 1, 1))),
+                             helper.make_node("Constant", [], ["two"], value_float=2.0),
+                             node("Conv", ["x", "k"], "c"), node("Mul", ["c", "two"], "y")], {}, ["conv", "scale"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_operator_agrees_with_onnxruntime(case, tmp_path):
+    nodes, inits, want = CASES[case]
+    rep = agree(tmp_path, model(nodes, inits))
+    got = kinds(rep)
+    for k in want:
+        assert k in got, (k, got)
+
+
+@pytest.mark.parametrize("opset", [13, 17, 18, 20])
+def test_opsets_spell_the_same_network(opset, tmp_path):
+    """Axes move from attributes to inputs (13, 18); Gelu and Mish become nodes (20, 18)."""
+    axes = {"axes": [2, 3]} if opset < 18 else {}
+    nodes = [node("ReduceMean", ["x"] + (["ax"] if opset >= 18 else []), "p", keepdims=1, **axes),
+             node("Mul", ["x", "p"], "m")]
+    if opset >= 20:
+        nodes.append(node("Gelu", ["m"], "y"))
+    elif opset >= 18:
+        nodes.append(node("Mish", ["m"], "y"))
+    else:
+        nodes += [node("Mul", ["m", "inv"], "d"), node("Erf", ["d"], "e"), node("Add", ["one", "e"], "a"),
+                  node("Mul", ["m", "half"], "h"), node("Mul", ["h", "a"], "y")]
+    inits = {"ax": i64(2, 3), "inv": np.array(1 / math.sqrt(2), np.float32), "one": np.array(1, np.float32),
+             "half": np.array(0.5, np.float32)}
+    rep = agree(tmp_path, model(nodes, inits, opset=opset))
+    assert kinds(rep)[-1] in ("gelu", "mish")
+
+
+def test_layer_norm_spelled_before_opset_17(tmp_path):
+    nodes = [node("Transpose", ["x"], "t", perm=[0, 2, 3, 1]), node("ReduceMean", ["t"], "mu", axes=[-1]),
+             node("Sub", ["t", "mu"], "d"), node("Pow", ["d", "two"], "sq"), node("ReduceMean", ["sq"], "var", axes=[-1]),
+             node("Add", ["var", "eps"], "ve"), node("Sqrt", ["ve"], "sd"), node("Div", ["d", "sd"], "n"),
+             node("Mul", ["n", "g"], "ng"), node("Add", ["ng", "b"], "nb"), node("Transpose", ["nb"], "y", perm=[0, 3, 1, 2])]
+    inits = {"two": np.array(2, np.float32), "eps": np.array(1e-6, np.float32), "g": w(C), "b": w(C)}
+    rep = agree(tmp_path, model(nodes, inits, opset=13))
+    assert kinds(rep) == ["layer_norm"] and rep.totals["params"] == 2 * C
+
+
+def test_exact_counts_of_an_imported_block(tmp_path):
+    """Closed form: conv 3x3 (4 -> 6, pad 1) on 6x6 = 36 x 6 x 36 MACs; its weights 6x4x3x3 + 6."""
+    nodes = [node("Conv", ["x", "k", "b"], "c", pads=[1, 1, 1, 1], kernel_shape=[3, 3]), node("Relu", ["c"], "y")]
+    rep = agree(tmp_path, model(nodes, {"k": w(6, 4, 3, 3), "b": w(6)}))
+    assert rep.totals["mults"] == 36 * 6 * 36 and rep.totals["params"] == 6 * 4 * 9 + 6
+
+
+def test_shared_initializers_are_counted_for_each_layer_and_said(tmp_path):
+    """Exporters deduplicate equal tensors through Identity: each layer counts its weight."""
+    nodes = [node("Identity", ["b"], "b2"), node("Conv", ["x", "k", "b"], "c1", kernel_shape=[1, 1]),
+             node("Conv", ["c1", "k2", "b2"], "y", kernel_shape=[1, 1])]
+    rep = agree(tmp_path, model(nodes, {"k": w(4, 4, 1, 1), "k2": w(4, 4, 1, 1), "b": w(4)}))
+    assert rep.totals["params"] == 2 * (16 + 4)
+    assert "1 tensors are shared by several layers" in rep.source and "BatchNorm folded" in rep.source
+
+
+@pytest.mark.parametrize("nodes, inits, message", [
+    ([node("Resize", ["x", "", "sc"], "y", mode="cubic")], {"sc": np.array([1, 1, 2, 2], np.float32)}, "cubic"),
+    ([node("Pad", ["x", "pads"], "y", mode="reflect")], {"pads": i64(0, 0, 1, 1, 0, 0, 1, 1)}, "reflect padding"),
+    ([node("Transpose", ["x"], "y", perm=[0, 1, 3, 2])], {}, "a transpose [0, 1, 3, 2]"),
+    ([node("LRN", ["x"], "y", size=4)], {}, "even size 4"),
+    ([node("Pow", ["x", "two"], "y")], {"two": np.array(2, np.float32)}, "Pow x1"),
+    ([node("Mul", ["x", "full"], "y")], {"full": w(C, H, W)}, "dims [4, 6, 6]"),
+    ([node("DepthToSpace", ["x"], "y", blocksize=2, mode="DCR")], {}, "DCR"),
+])
+def test_what_has_no_kind_is_refused_naming_the_node(nodes, inits, message, tmp_path):
+    path = tmp_path / "m.onnx"
+    onnx.save(model(nodes, inits), str(path))
+    with pytest.raises(SpecError, match="unsupported ONNX operators as used here") as info:
+        analyze(str(path))
+    assert message in str(info.value) and nodes[0].name in str(info.value)
+
+
+def test_proto_reader_reads_what_onnx_reads(tmp_path):
+    """Our reader against onnx.load on one model of every attribute and data form."""
+    from cnncost.interop.onnx_proto import read_model
+
+    t = helper.make_tensor("typed", TensorProto.FLOAT, [2, 3], [1.5, -2, 3, 4, 5, 6])   # float_data
+    i = helper.make_tensor("ints", TensorProto.INT64, [3], [-1, 0, 2 ** 40])           # int64_data
+    h = numpy_helper.from_array(np.array([0.5, -1], np.float16), "half")
+    nodes = [node("Conv", ["x", "k"], "y", kernel_shape=[1, 1], pads=[0, 0, 0, 0], strides=[1, 1]),
+             helper.make_node("Constant", [], ["c"], name="const", value_floats=[1.0, 2.5]),
+             helper.make_node("Constant", [], ["s"], name="str", value_string="hello")]
+    m = model(nodes, {"k": w(4, 4, 1, 1)})
+    m.graph.initializer.extend([t, i, h])
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    ours, theirs = read_model(str(path)), onnx.load(str(path))
+    assert ours.opsets == {"": 17} and ours.ir_version == theirs.ir_version
+    for a, b in zip(ours.graph.nodes, theirs.graph.node):
+        assert (a.op, a.name, a.inputs, a.outputs) == (b.op_type, b.name, list(b.input), list(b.output))
+        for attr in b.attribute:
+            v = helper.get_attribute_value(attr)
+            v = v.decode() if isinstance(v, bytes) else v
+            assert a.attrs[attr.name] == pytest.approx(v) if not isinstance(v, str) else a.attrs[attr.name] == v
+    for tensor in theirs.graph.initializer:
+        np.testing.assert_array_equal(ours.graph.initializers[tensor.name].value(), numpy_helper.to_array(tensor))
+    assert ours.graph.inputs[0].dims == [N, C, H, W]
+
+
+def test_external_data_is_read_only_when_running(tmp_path):
+    k = w(4, 4, 1, 1)
+    path = tmp_path / "m.onnx"
+    onnx.save(model([node("Conv", ["x", "k"], "y", kernel_shape=[1, 1])], {"k": k}), str(path),
+              save_as_external_data=True, location="m.data", size_threshold=0)
+    rep = analyze(str(path))
+    assert rep.totals["params"] == 16 and rep.totals["mults"] == 16 * H * W
+    weights = executor.weights_for(rep.graph, str(path))
+    np.testing.assert_array_equal(next(iter(weights.values())), k.transpose(2, 3, 1, 0))
+    (tmp_path / "m.data").unlink()
+    assert analyze(str(path)).totals["mults"] == 16 * H * W          # counting needs no data
+    with pytest.raises(SpecError, match="cannot read its external data"):
+        executor.weights_for(rep.graph, str(path))
