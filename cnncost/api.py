@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from cnncost.core.analysis import Report, analyze
 from cnncost.errors import CnnCostError
@@ -50,7 +51,7 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
-           "kinds", "bundled", "import_model", "ImportResult", "set_onnx_input_shape", "Limits", "DEFAULT",
+           "kinds", "bundled", "import_model", "ImportResult", "onnx_input_shape", "Limits", "DEFAULT",
            "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
@@ -414,14 +415,20 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
                         shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
 
 
-def set_onnx_input_shape(shape: str | Sequence[int] | None) -> None:
-    """Fix the dynamic input dimensions (NCHW, e.g. "1x3x224x224") of every ONNX model read
-    afterwards in this context (the CLI's --input-shape); None: the models' own."""
-    from cnncost.interop.onnx_import import parse_input_shape
+@contextmanager
+def onnx_input_shape(shape: str | Sequence[int] | None) -> Iterator[None]:
+    """Within this block, ONNX models are read with `shape` (NCHW, e.g. "1x3x224x224")
+    fixing their dynamic dimensions (the CLI's --input-shape); None: the models' own."""
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
-    dims = parse_input_shape(shape) if isinstance(shape, str) else None if shape is None else tuple(shape)
-    ONNX_INPUT_SHAPE.set(dims)
+    if isinstance(shape, str):
+        from cnncost.interop.onnx_import import parse_input_shape
+        shape = parse_input_shape(shape)
+    token = ONNX_INPUT_SHAPE.set(None if shape is None else tuple(shape))
+    try:
+        yield
+    finally:
+        ONNX_INPUT_SHAPE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -437,7 +444,7 @@ class ImportResult:
 
 def import_model(model: str, output: str, *, weights_out: str | None = None) -> ImportResult:
     """Read an ONNX model and write it as an editable spec (and its weights as the .npz
-    that `run --weights` reads). Dynamic dimensions: set_onnx_input_shape."""
+    that `run --weights` reads). Dynamic dimensions: `with onnx_input_shape(...)`."""
     import io
 
     import numpy as np

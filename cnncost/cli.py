@@ -74,7 +74,7 @@ def cli(ctx, debug, limit_pairs, input_shape):
     """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations).
     Wherever a SPEC is taken, an ONNX model (.onnx) is taken too."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
-    api.set_onnx_input_shape(input_shape)        # this invocation's, or none
+    ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
 
 
 def limits():

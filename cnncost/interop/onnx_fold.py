@@ -5,7 +5,7 @@ operator spec, in both the attribute form of older opsets and the input form of 
 """
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from cnncost.interop.onnx_proto import DTYPES
 
@@ -24,7 +24,7 @@ class FoldError(ValueError):
 def _axes(node, args, index):
     """An axes list from input `index` (newer opsets) or the `axes` attribute."""
     if len(args) > index and args[index] is not None:
-        return [int(a) for a in np.asarray(args[index]).reshape(-1)]
+        return [int(a) for a in args[index].reshape(-1)]
     value = node.attrs.get("axes")
     return None if value is None else [int(a) for a in value]
 
@@ -60,18 +60,20 @@ def reshape_target(shape, target, allowzero=False):
     out = [int(shape[i]) if d == 0 and not allowzero else int(d) for i, d in enumerate(target)]
     if out.count(-1) > 1:
         raise FoldError(f"reshape target {list(target)} has several -1")
-    total = int(np.prod(shape))
+    total = math.prod(shape)
     if -1 in out:
-        known = int(np.prod([d for d in out if d != -1]))
+        known = math.prod(d for d in out if d != -1)
         if known == 0 or total % known:
             raise FoldError(f"cannot reshape {list(shape)} to {list(target)}")
         out[out.index(-1)] = total // known
-    if int(np.prod(out)) != total:
+    if math.prod(out) != total:
         raise FoldError(f"cannot reshape {list(shape)} to {list(target)}")
     return out
 
 
 def constant_attr(node):
+    import numpy as np
+
     a = node.attrs
     if "value" in a:
         return a["value"].value()
@@ -87,6 +89,8 @@ def constant_attr(node):
 def fold(node, args, shape_of=None) -> list:
     """The outputs of `node` given its inputs' values (None for an omitted input).
     `shape_of` gives the ONNX shape of a tensor input (for Shape on a layer's output)."""
+    import numpy as np      # here, not at import: counting a model without shape arithmetic needs none
+
     op, a = node.op, node.attrs
     x = args[0] if args else None
     if op == "Constant":

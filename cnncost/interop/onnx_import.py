@@ -27,10 +27,23 @@ CONTROL_FLOW = ("If", "Loop", "Scan")
 
 @dataclass
 class Imported:
-    spec_text: str
+    document: dict                                     # name, source, input, layers: the spec
     weights: dict = field(default_factory=dict)        # '<layer>/<name>' -> array, our layout
     input_shape: tuple = ()
     notes: tuple = ()
+
+    @property
+    def spec_text(self) -> str:
+        """The spec as YAML, one layer per line: layer i stands on line FIRST_LAYER_LINE + i."""
+        d = self.document
+        lines = [f"# imported by cnncost import", f"name: {d['name']}", f"source: {json.dumps(d['source'])}",
+                 f"input: {list(d['input'])}", "layers:"]
+        for layer in d["layers"]:
+            lines.append("  - {" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in layer.items()) + "}")
+        return "\n".join(lines) + "\n"
+
+
+FIRST_LAYER_LINE = 6
 
 
 @dataclass
@@ -195,10 +208,11 @@ class _Importer:
             self._set(node, [_UNKNOWN] * len(node.outputs))
             return
         try:
-            if all(a is None or isinstance(a, _C) for a in args) and node.op in onnx_fold.FOLDABLE:
+            if node.op == "Identity" and isinstance(args[0], _C):     # exporters' shared tensors
+                self._set(node, [args[0]])
+            elif all(a is None or isinstance(a, _C) for a in args) and node.op in onnx_fold.FOLDABLE:
                 outs = onnx_fold.fold(node, [None if a is None else a.value for a in args])
-                source = args[0].source if node.op == "Identity" and args else None
-                self._set(node, [_C(array=o, source=source) for o in outs])
+                self._set(node, [_C(array=o) for o in outs])
             elif node.op == "Shape" and isinstance(args[0], _T):
                 outs = onnx_fold.fold(node, [None], shape_of=self._onnx_dims(args[0]))
                 self._set(node, [_C(array=outs[0])])
@@ -243,8 +257,11 @@ class _Importer:
                  f"exporter changes params, not mults)"]
         if shared:
             notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
-        return Imported(_spec_text(self.path, self.graph.name, self.per_example, self.layers, self.model, notes),
-                        self.weights, self.per_example, tuple(notes))
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", self.graph.name or "imported").strip("_") or "imported"
+        producer = f", {self.model.producer}" if self.model.producer else ""
+        source = f"ONNX model {self.path} (opset {self.model.opsets['']}{producer}): " + "; ".join(notes)
+        document = {"name": name, "source": source, "input": list(self.per_example), "layers": self.layers}
+        return Imported(document, self.weights, self.per_example, tuple(notes))
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base):
@@ -911,14 +928,3 @@ def _pool_shape(body, shape):
                 geometry.window_out(w, kw, sw, 1, l, r, body["ceil_mode"], "width"), c)
     except SpecError as exc:
         raise _Refused(str(exc)) from None
-
-
-def _spec_text(path, graph_name, input_shape, layers, model, notes) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]+", "_", graph_name or "imported").strip("_") or "imported"
-    producer = f", {model.producer}" if model.producer else ""
-    source = f"ONNX model {path} (opset {model.opsets['']}{producer}): " + "; ".join(notes)
-    lines = [f"# imported from {path} by cnncost import", f"name: {name}",
-             f"source: {json.dumps(source)}", f"input: {list(input_shape)}", "layers:"]
-    for layer in layers:
-        lines.append("  - {" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in layer.items()) + "}")
-    return "\n".join(lines) + "\n"

@@ -87,10 +87,42 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
 
 def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     """Parse and structurally validate a spec document."""
+    return _from_document(load_yaml(text, path, max_bytes), path, _digest(text))
+
+
+def _digest(text: str | bytes) -> str:
     import hashlib
 
-    doc = load_yaml(text, path, max_bytes)
-    digest = hashlib.sha256(text if isinstance(text, bytes) else text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text if isinstance(text, bytes) else text.encode("utf-8")).hexdigest()
+
+
+def _located(value, path: str, line: int):
+    """A plain document as the YAML loader would give it, every position on `line`."""
+    if isinstance(value, dict):
+        out = YMap((k, _located(v, path, line)) for k, v in value.items())
+        out.loc, out.key_locs = Loc(path, line, 5), {}
+        return out
+    if isinstance(value, list):
+        out = YList(_located(v, path, line) for v in value)
+        out.loc = Loc(path, line, 5)
+        return out
+    return value
+
+
+def onnx_spec(path: str) -> ArchSpec:
+    """An ONNX model as a spec, without a YAML round: each layer located on the line
+    `cnncost import` writes it to."""
+    from cnncost.interop.onnx_import import FIRST_LAYER_LINE, import_onnx
+
+    imported = import_onnx(path, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get())
+    d = imported.document
+    doc = _located({k: v for k, v in d.items() if k != "layers"}, path, 1)
+    doc["layers"] = YList(_located(layer, path, FIRST_LAYER_LINE + i) for i, layer in enumerate(d["layers"]))
+    doc["layers"].loc = Loc(path, FIRST_LAYER_LINE - 1, 1)
+    return _from_document(doc, path, _digest(imported.spec_text))
+
+
+def _from_document(doc, path: str, digest: str) -> ArchSpec:
     top = Loc(path, 1, 1)
     _need(isinstance(doc, YMap), "a spec must be a YAML mapping with `input` and `layers`", top)
     for key in doc:
@@ -163,5 +195,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
 
 
 def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
+    if spec.lower().endswith(".onnx"):
+        return onnx_spec(spec)
     path, text = read_spec(spec, max_bytes)
     return parse_spec(text, path, max_bytes)
