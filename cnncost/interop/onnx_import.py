@@ -120,6 +120,7 @@ class _Importer:
         for name, t in g.initializers.items():
             self.values[name] = _C(tensor=t, source=name)
         self._read_input()
+        self._identity = {n.outputs[0]: n.inputs[0] for n in g.nodes if n.op == "Identity" and n.inputs}
         nodes = onnx_patterns.fuse(g.nodes, [o.name for o in g.outputs], self._constant_value)
         self.consumers = Counter(i for n in nodes for i in n.inputs if i)
         self.consumers.update(o.name for o in g.outputs)
@@ -182,7 +183,12 @@ class _Importer:
         self.input_name = x.name
 
     def _constant_value(self, name):
-        """For pattern matching: a constant's array (initializers and Constant nodes)."""
+        """For pattern matching: a constant's array (initializers, also through Identity
+        nodes, and Constant nodes)."""
+        for _ in range(64):
+            if name not in self._identity:
+                break
+            name = self._identity[name]
         v = self.values.get(name)
         if isinstance(v, _C):
             return v.value if v.tensor is None or v.tensor.size <= 4096 else None
