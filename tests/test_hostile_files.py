@@ -335,3 +335,103 @@ def test_control_characters_are_escaped_in_messages():
     r = run("explain", "resnet50", "\x1b]0;pwned\x07\x1b[2Jconv1")
     assert r.exit_code == 2 and "\x1b" not in r.output and "\x07" not in r.output
     assert "\\x1b]0;pwned\\x07\\x1b[2Jconv1" in r.output
+
+
+# ---- ONNX models ------------------------------------------------------------------------
+def onnx_model(tmp_path, *, nodes=None, inputs=None, opset=17, inits=None):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = nodes or [helper.make_node("Conv", ["x", "k"], ["y"], name="conv", kernel_shape=[1, 1])]
+    inputs = inputs or [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])]
+    inits = {"k": np.ones((3, 2, 1, 1), np.float32)} if inits is None else inits
+    g = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    path = tmp_path / "m.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+def quick_one_line(args, *needles):
+    t0 = time.perf_counter()
+    line = one_line(run(*args), 2, *needles)
+    assert time.perf_counter() - t0 < 5, line
+    return line
+
+
+def test_onnx_truncated_empty_and_foreign_files(tmp_path):
+    good = onnx_model(tmp_path).read_bytes()
+    for i, data in enumerate([good[:len(good) // 2], good[:7], b"", b"\x89PNG\r\n\x1a\n" + bytes(200),
+                              b"name: lenet\nlayers: []\n", os.urandom(4096), b"\x00" * 1000]):
+        path = tmp_path / f"bad{i}.onnx"
+        path.write_bytes(data)
+        quick_one_line(["report", path], str(path))
+
+
+def test_onnx_from_a_device_is_bounded(tmp_path):
+    link = tmp_path / "zero.onnx"
+    link.symlink_to("/dev/zero")
+    quick_one_line(["report", link], "device or pipe")
+
+
+def test_onnx_opsets_control_flow_and_inputs(tmp_path):
+    from onnx import TensorProto, helper
+
+    for opset in (6, 30):
+        quick_one_line(["report", onnx_model(tmp_path, opset=opset)], f"ONNX opset {opset} is not one cnncost reads")
+    branch = helper.make_graph([helper.make_node("Identity", ["x"], ["z"])], "b", [],
+                               [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
+    flow = [helper.make_node("ReduceMax", ["x"], ["c"], keepdims=0),
+            helper.make_node("If", ["c"], ["y"], name="branch", then_branch=branch, else_branch=branch)]
+    quick_one_line(["report", onnx_model(tmp_path, nodes=flow)], "control flow (If x1)")
+    two = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, "h", "w"]),
+           helper.make_tensor_value_info("x2", TensorProto.FLOAT, None)]
+    add = [helper.make_node("Add", ["x", "x2"], ["y"])]
+    quick_one_line(["report", onnx_model(tmp_path, nodes=add, inputs=two)], "2 inputs (x, x2); 2 of unknown shape")
+    dyn = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, 4, 4])]
+    path = onnx_model(tmp_path, inputs=dyn)
+    quick_one_line(["report", path], "input 'x' has dynamic dimensions [batch, 2, 4, 4]", "--input-shape")
+    assert run("report", path, "--input-shape", "1x2x4x4", "--format", "json").exit_code == 0
+    quick_one_line(["report", path, "--input-shape", "1x2x4"], "bad --input-shape")
+    damaged = [helper.make_node("Relu", ["nowhere"], ["y"], name="r")]
+    quick_one_line(["report", onnx_model(tmp_path, nodes=damaged)], "reads 'nowhere', which no earlier node makes")
+
+
+def test_onnx_2_gib_initializers(tmp_path):
+    """A model file past protobuf's 2 GiB (sparse here) and a raw_data field declaring 2 GiB
+    in a small file: refused at once; dims that the data does not fill: refused on running."""
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as f:
+        f.truncate(2 ** 31 + 16)
+    quick_one_line(["report", big], "more than an ONNX file can hold")
+    good = onnx_model(tmp_path).read_bytes()
+    # field 7 (graph) of ModelProto: length-delimited, declaring 2 GiB, then a few bytes
+    lying = tmp_path / "lying.onnx"
+    lying.write_bytes(b"\x08\x08" + b"\x3a" + bytes([0x80, 0x80, 0x80, 0x80, 0x08]) + bytes(64))
+    quick_one_line(["report", lying], "runs past the end")
+    from onnx import TensorProto
+    path = onnx_model(tmp_path, inits={})
+    import onnx
+    m = onnx.load(str(path))
+    t = TensorProto(name="k", data_type=TensorProto.FLOAT, raw_data=b"\x00" * 16)
+    t.dims.extend([65536, 8192, 1, 1])                       # 2 GiB of float32 declared
+    m.graph.initializer.append(t)
+    onnx.save(m, str(path))
+    np.save(tmp_path / "x.npy", np.ones((4, 4, 2), np.float32))
+    quick_one_line(["run", path, "--input", tmp_path / "x.npy"], "need 2,147,483,648 bytes, the file holds 16")
+
+
+def test_onnx_missing_external_data_when_running(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    path = onnx_model(tmp_path)
+    m = onnx.load(str(path))
+    onnx.save(m, str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
+    (tmp_path / "w.bin").unlink()
+    assert run("report", path).exit_code == 0
+    np.save(tmp_path / "x.npy", np.ones((4, 4, 2), np.float32))
+    quick_one_line(["run", path, "--input", tmp_path / "x.npy"], "cannot read its external data")
+    m.graph.initializer[0].external_data[0].value = "../../etc/passwd"
+    onnx.save(m, str(path))
+    quick_one_line(["run", path, "--input", tmp_path / "x.npy"], "must be a file beside the model")

@@ -60,8 +60,25 @@ def test_a_torch_style_model_counts_and_runs_like_onnxruntime(tmp_path):
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", cnncost.bundled_names())
+def test_every_bundled_network_round_trips_row_for_row(name, tmp_path):
+    """spec -> ONNX (the exporter's spellings) -> import: the same rows, layer by layer."""
+    from cnncost.runtime import executor
+
+    a = cnncost.analyze(name)
+    zeros = {k: np.zeros(s, np.float32) for k, s in executor.weight_specs(a.graph).items()}
+    (tmp_path / "m.onnx").write_bytes(onnx_export.build_model(a.graph, zeros).SerializeToString())
+    b = cnncost.analyze(str(tmp_path / "m.onnx"))
+    rows = lambda rep: [(r.output_shape, r.params, r.mults, r.flops) for r in rep.layers]   # noqa: E731
+    assert rows(a) == rows(b)
+    # totals too; peak memory may differ where a layer reads a second input only for its size
+    # (upsample or crop to the image's size): ONNX folds that size to a constant
+    counted = ("params", "non_trainable_params", "mults", "flops", "activations", "layers")
+    assert [a.totals[k] for k in counted] == [b.totals[k] for k in counted]
+
+
 @pytest.mark.parametrize("name", ["lenet5", "resnet18", "mobilenet_v2", "googlenet", "alexnet_original",
-                                  "dcgan_generator"])
+                                  "dcgan_generator", "convnext_tiny", "se_resnet50", "espcn", "xception"])
 def test_round_trip_spec_export_import(name, tmp_path):
     """spec -> export -> import: identical totals, and run on the imported weights gives
     what onnxruntime gives on the exported model."""
@@ -112,3 +129,50 @@ def test_bad_files_and_dynamic_inputs_are_one_line(tmp_path):
     assert r.exit_code == 2 and "input 'x' has dynamic dimensions" in r.output and "--input-shape" in r.output
     r = run("import", tmp_path / "dyn.onnx", "-o", tmp_path / "dyn.yaml", "--input-shape", "1x3x6x4")
     assert r.exit_code == 0 and cnncost.analyze(str(tmp_path / "dyn.yaml")).totals["mults"] == 6 * 4 * 4 * 27 + 120
+
+
+def test_every_command_takes_an_onnx_file(tmp_path):
+    """report, check (budgets, baseline), compare (mixed), explain, verify (which also runs
+    the file itself through onnxruntime), latency, export (identity), run (the file's weights)."""
+    model = torch_style_model(tmp_path / "tiny.onnx")
+    mults = 6 * 4 * 4 * 27 + 24 * 5
+    r = run("report", model, "--format", "json", "-o", tmp_path / "base.json")
+    assert r.exit_code == 0 and json.loads((tmp_path / "base.json").read_text())["totals"]["mults"] == mults
+    text = run("report", model).output
+    assert "ONNX model" in text and "BatchNorm folded into a conv" in text
+    assert run("check", model, "--max-mults", str(mults)).exit_code == 0
+    r = run("check", model, "--max-mults", str(mults - 1))
+    assert r.exit_code == 1 and "mults" in r.output
+    assert run("check", model, "--baseline", tmp_path / "base.json").exit_code == 0
+    r = run("compare", "lenet5", model, "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.output)["metrics"]["mults"]["values"][1] == mults
+    r = run("explain", model, "features_conv")
+    assert r.exit_code == 0 and "2,592" in r.output
+    r = run("verify", model, "--engine", "onnxruntime", "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["engine"]["layers"]
+    assert rows[-1]["kind"] == "model" and "the file, end to end" in rows[-1]["name"] and rows[-1]["ok"]
+    assert run("export", model, "-o", tmp_path / "again.onnx").exit_code == 0
+    assert cnncost.analyze(str(tmp_path / "again.onnx")).totals["mults"] == mults
+    x = np.random.default_rng(3).standard_normal((6, 4, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = run("run", model, "--input", tmp_path / "x.npy", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.output)["weights"] == "file"
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: p\npeak_flops: 1e10\nbandwidth: 5e9\n")
+    assert run("latency", model, "--profile", profile, "--repeat", "1").exit_code == 0
+
+
+def test_input_shape_holds_for_one_invocation_and_the_api(tmp_path):
+    model = torch_style_model(tmp_path / "tiny.onnx")
+    m = onnx.load(str(model))
+    for d, p in zip(m.graph.input[0].type.tensor_type.shape.dim, ("n", "c", "h", "w")):
+        d.dim_param = p
+    onnx.save(m, str(tmp_path / "dyn.onnx"))
+    dyn = str(tmp_path / "dyn.onnx")
+    assert run("report", dyn, "--input-shape", "2x3x6x4").exit_code == 0
+    assert run("report", dyn).exit_code == 2              # not left over from the last invocation
+    with cnncost.onnx_input_shape("1x3x6x4"):
+        assert cnncost.analyze(dyn).totals["mults"] == 6 * 4 * 4 * 27 + 120
+    with pytest.raises(cnncost.SpecError, match="dynamic dimensions"):
+        cnncost.analyze(dyn)

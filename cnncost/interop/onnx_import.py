@@ -172,8 +172,8 @@ class _Importer:
             raise SpecError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads an NCHW image "
                             "(rank 4) or a vector (rank 2)")
         if any(not isinstance(d, int) or d < 1 for d in dims):
-            shown = "x".join(str(d if d is not None else "?") for d in dims)
-            raise SpecError(f"{path}: input '{x.name}' has dynamic dimensions ({shown}); fix them with "
+            shown = ", ".join(str(d if d is not None else "?") for d in dims)
+            raise SpecError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
                             "--input-shape, e.g. --input-shape 1x3x224x224")
         if self.input_shape is not None and x.dims and len(x.dims) != len(dims):
             raise SpecError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from cnncost.errors import SpecError
 
 MAX_MODEL_BYTES = 2 ** 31 - 1      # protobuf's limit: larger models keep weights as external data
+MAX_STREAM_BYTES = 256 * 2 ** 20   # read from a device or a pipe (a file is mapped instead)
 
 # TensorProto.DataType -> numpy dtype name (STRING 8 and the complex types are refused)
 DTYPES = {1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
@@ -369,9 +370,10 @@ def read_model(path: str) -> Model:
                 raise SpecError(f"{path}: {size:,} bytes is more than an ONNX file can hold (2 GiB); "
                                 "models this large keep their weights as external data")
             if size == 0 or not os.path.isfile(path):
-                data = f.read(MAX_MODEL_BYTES + 1)      # a device or FIFO: bounded
-                if len(data) > MAX_MODEL_BYTES:
-                    raise SpecError(f"{path}: more than 2 GiB (not an ONNX model)")
+                data = f.read(MAX_STREAM_BYTES + 1)      # a device or FIFO: bounded
+                if len(data) > MAX_STREAM_BYTES:
+                    raise SpecError(f"{path}: more than {MAX_STREAM_BYTES >> 20} MiB from a device or pipe; "
+                                    "save the model to a file")
                 buf = memoryview(data)
             else:
                 buf = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))

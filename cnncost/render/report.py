@@ -157,6 +157,8 @@ def print_table(report: Report, depth: int | None = None, file=None, by_kind: bo
                          overflow="fold")
     for i in range(len(rows)):
         table.add_row(*[c[3][i] for c in cols])
+    if report.source:       # where the numbers come from (an imported model says what its params are)
+        console.print(f"source: {report.source}", style="dim", highlight=False)
     console.print(table)
     for line in _summary_lines(report):
         console.print(line, highlight=False)
