@@ -27,7 +27,11 @@ SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large
 
 
 def build(name):
+    """A torchvision model by name, or a timm one as timm/NAME (the script only)."""
     torch.manual_seed(0)
+    if name.startswith("timm/"):
+        import timm
+        return timm.create_model(name[5:], pretrained=False).eval()
     if name in SEGMENTATION:
         model = getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)
     elif name in ("googlenet", "inception_v3"):
@@ -70,7 +74,7 @@ def torch_macs(model, x) -> int:
 
 def export(name, path, opset):
     model = Out(build(name)).eval()
-    size = SIZES.get(name, 224)
+    size = SIZES.get(name, getattr(model.model, "default_cfg", {}).get("input_size", (3, 224, 224))[-1])
     x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         y = model(x).numpy()
@@ -86,7 +90,7 @@ def file_params(path, report) -> int:
 
 
 def check(name, tmp, opset=17):
-    path = tmp / f"{name}_{opset}.onnx"
+    path = tmp / f"{name.replace('/', '_')}_{opset}.onnx"
     model, x, y = export(name, path, opset)
     t0 = time.perf_counter()
     rep = analyze(str(path))

@@ -14,7 +14,7 @@ FOLDABLE = frozenset({"Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squee
                       "Ceil", "Equal", "Less", "Greater", "Not", "Where", "ConstantOfShape", "Range",
                       "Expand", "Identity", "Transpose", "ReduceProd", "ReduceSum", "ReduceMean", "ReduceMax",
                       "ReduceMin", "Min", "Max", "Mod", "Flatten", "Split", "Tile", "Erf", "Sigmoid",
-                      "Tanh", "Relu", "Exp", "Log", "Reciprocal", "Clip"})
+                      "Tanh", "Relu", "Exp", "Log", "Reciprocal", "Clip", "BatchNormalization"})
 
 
 class FoldError(ValueError):
@@ -151,6 +151,9 @@ def fold(node, args, shape_of=None) -> list:
             n = len(node.outputs)
             sizes = [x.shape[axis] // n] * n
         return np.split(x, np.cumsum([int(s) for s in sizes])[:-1], axis=axis)
+    if op == "BatchNormalization":      # of a constant: weight standardisation (NF-ResNet)
+        scale, bias, mean, var = (np.asarray(v).reshape((-1,) + (1,) * (x.ndim - 2)) for v in args[1:5])
+        return [((x - mean) / np.sqrt(var + a.get("epsilon", 1e-5)) * scale + bias).astype(x.dtype)]
     if op == "Clip":
         lo = args[1] if len(args) > 1 and args[1] is not None else a.get("min", -np.inf)
         hi = args[2] if len(args) > 2 and args[2] is not None else a.get("max", np.inf)

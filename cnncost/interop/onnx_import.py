@@ -13,6 +13,7 @@ import (counts do not depend on it; `run` then reproduces onnxruntime).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,8 +40,21 @@ class Imported:
         lines = [f"# imported by cnncost import", f"name: {d['name']}", f"source: {json.dumps(d['source'])}",
                  f"input: {list(d['input'])}", "layers:"]
         for layer in d["layers"]:
-            lines.append("  - {" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in layer.items()) + "}")
+            lines.append("  - {" + ", ".join(f"{k}: {_yaml(v)}" for k, v in layer.items()) + "}")
         return "\n".join(lines) + "\n"
+
+
+_YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
+
+
+def _yaml(value) -> str:
+    """A flow-style YAML value: names bare, everything else as JSON (which YAML reads)."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) \
+            and value.lower() not in _YAML_WORDS:
+        return value
+    return json.dumps(value)
 
 
 FIRST_LAYER_LINE = 6
@@ -263,15 +277,16 @@ class _Importer:
                  f"exporter changes params, not mults)"]
         if shared:
             notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
-        name = re.sub(r"[^A-Za-z0-9_]+", "_", self.graph.name or "imported").strip("_") or "imported"
+        # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", os.path.splitext(os.path.basename(self.path))[0]).strip("_") or "imported"
         producer = f", {self.model.producer}" if self.model.producer else ""
         source = f"ONNX model {self.path} (opset {self.model.opsets['']}{producer}): " + "; ".join(notes)
         document = {"name": name, "source": source, "input": list(self.per_example), "layers": self.layers}
         return Imported(document, self.weights, self.per_example, tuple(notes))
 
     # ---- layers -----------------------------------------------------------------------
-    def _unique(self, base):
-        base = re.sub(r"[^A-Za-z0-9_]+", "_", base.strip("/")).strip("_") or "layer"
+    def _unique(self, base, op=""):
+        base = re.sub(r"[^A-Za-z0-9_]+", "_", _module_path(base, op)).strip("_") or "layer"
         if base == "input" or base[0].isdigit():
             base = "l_" + base
         name, k = base[:180], 1
@@ -283,7 +298,7 @@ class _Importer:
 
     def emit(self, node, body, shape, inputs, weights=None, output=None, **t):
         """Append a layer; `weights`: our weight name -> (constant, transform of its array)."""
-        name = self._unique(node.name or node.outputs[0])
+        name = self._unique(node.name or node.outputs[0], node.op)
         layer = {"name": name, **body, "inputs": [x.layer for x in inputs]}
         self.layers.append(layer)
         self.by_name[name] = layer
@@ -934,3 +949,19 @@ def _pool_shape(body, shape):
                 geometry.window_out(w, kw, sw, 1, l, r, body["ceil_mode"], "width"), c)
     except SpecError as exc:
         raise _Refused(str(exc)) from None
+
+
+def _module_path(name: str, op: str) -> str:
+    """A node's name as the module path it came from: PyTorch names nodes by scope and
+    op, '/layer1/layer1.0/conv1/Conv', each scope either a child's name or the full path
+    of a Sequential's item: the module is layer1.0.conv1 (dots become underscores in a
+    layer name). Other names are kept."""
+    parts = [p for p in name.split("/") if p]
+    if len(parts) < 2 or not name.startswith("/") or not op or not parts[-1].startswith(op):
+        return name
+    path, last = "", ""
+    for seg in parts[:-1]:
+        path = path[: len(path) - len(last)] + seg if last and seg.startswith(last + ".") else \
+            (f"{path}.{seg}" if path else seg)
+        last = seg
+    return path
