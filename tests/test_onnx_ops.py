@@ -278,3 +278,22 @@ def test_external_data_is_read_only_when_running(tmp_path):
     assert analyze(str(path)).totals["mults"] == 16 * H * W          # counting needs no data
     with pytest.raises(SpecError, match="cannot read its external data"):
         executor.weights_for(rep.graph, str(path))
+
+
+def test_a_flattened_nchw_vector_keeps_its_feature_order_through_pointwise_layers(tmp_path):
+    """Flatten of an NCHW map orders features C, H, W; ours H, W, C. Activations, dropout,
+    per-feature constants and BatchNorm1d between the Flatten and the dense layer carry
+    that order, and their weights are reordered like the dense layer's rows."""
+    f = C * H * W
+    nodes = [node("Flatten", ["x"], "f"), node("Relu", ["f"], "r"), node("Dropout", ["r"], "d"),
+             node("Mul", ["d", "g"], "m"), node("BatchNormalization", ["m", "bg", "bb", "bm", "bv"], "n"),
+             node("Gemm", ["n", "k", "b"], "y", transB=1)]
+    inits = {"g": w(f), "bg": w(f), "bb": w(f), "bm": w(f), "bv": w(f, lo=0.5), "k": w(5, f), "b": w(5)}
+    rep = agree(tmp_path, model(nodes, inits))
+    assert kinds(rep) == ["flatten", "relu", "dropout", "scale", "batch_norm", "dense"]
+    nodes = [node("Flatten", ["x"], "f"), node("Split", ["f"], ["a", "b"], axis=1, num_outputs=2),
+             node("Add", ["a", "b"], "y")]
+    path = tmp_path / "split.onnx"
+    onnx.save(model(nodes, {}, opset=18), str(path))
+    with pytest.raises(SpecError, match="C, H, W order"):
+        analyze(str(path))

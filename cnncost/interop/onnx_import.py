@@ -437,7 +437,7 @@ class _Importer:
 
     def _activation(self, node, args, body):
         x = self._map(args[0], "nchw", "nhwc", "vec")
-        self.emit(node, body, x.shape, [x], layout=x.layout)
+        self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
 
     def op_Relu(self, node, args):
         self._activation(node, args, {"kind": self.ACTIVATIONS[node.op]})
@@ -481,7 +481,20 @@ class _Importer:
         x = self._map(args[0], "nchw", "nhwc", "vec")
         shared = self._per_channel(x, self._const(node, args[1], "slope"))
         self.emit(node, {"kind": "prelu", **({"shared": True} if shared else {})}, x.shape, [x],
-                  {"slope": (args[1], lambda v: v.reshape(-1))}, layout=x.layout)
+                  {"slope": (args[1], self._per_feature(x))}, layout=x.layout, chw=x.chw)
+
+    def _per_feature(self, x, base=lambda v: v.reshape(-1)):
+        """`base` then, for a vector flattened from an NCHW map (its features in C, H, W
+        order; ours H, W, C), the same reordering of a 1-D weight over those features."""
+        if x.chw is None:
+            return base
+        c, h, w = x.chw
+        return lambda v: (lambda u: u if u.size == 1 else u.reshape(c, h, w).transpose(1, 2, 0).reshape(-1))(base(v))
+
+    def _whole_features(self, *xs):
+        if any(x.chw is not None for x in xs):
+            raise _Refused("the vector's features are in C, H, W order (a Flatten of an NCHW map) and cnncost's "
+                           "in H, W, C: only a layer of every feature may read it")
 
     def _per_channel(self, x, c) -> bool:
         """Whether constant `c` holds one value (True) or one per channel of x (False) as
@@ -531,7 +544,7 @@ class _Importer:
         transform = {None: lambda v: v.reshape(-1), "reciprocal": lambda v: 1.0 / v.reshape(-1),
                      "negate": lambda v: -v.reshape(-1)}[how]
         self.emit(node, {"kind": kind, **({"shared": True} if shared else {})}, x.shape, [x],
-                  {weight: (c, transform)}, layout=x.layout)
+                  {weight: (c, self._per_feature(x, transform))}, layout=x.layout, chw=x.chw)
 
     def _merge(self, node, xs, kind):
         layouts = {x.layout for x in xs}
@@ -548,7 +561,9 @@ class _Importer:
         if node.op in ("Add", "Sum") and len(set(shapes)) > 1:
             raise _Refused(f"add of unequal shapes {shapes}")
         layout = maps[0].layout if maps else "vec"
-        self.emit(node, {"kind": kind}, shape, xs, layout=layout)
+        if len({x.chw for x in xs}) > 1:
+            self._whole_features(*xs)
+        self.emit(node, {"kind": kind}, shape, xs, layout=layout, chw=xs[0].chw)
 
     def op_Add(self, node, args):
         self._binary(node, args, "add")
@@ -575,9 +590,9 @@ class _Importer:
         if node.attrs.get("training_mode", 0):
             raise _Refused("training_mode=1: export the model in eval mode")
         names = ("gamma", "beta", "moving_mean", "moving_variance")
-        wk = {k: (self._const(node, a, k), None) for k, a in zip(names, args[1:5])}
+        wk = {k: (self._const(node, a, k), self._per_feature(x)) for k, a in zip(names, args[1:5])}
         self.emit(node, {"kind": "batch_norm", "eps": float(node.attrs.get("epsilon", 1e-5))}, x.shape, [x], wk,
-                  layout=x.layout)
+                  layout=x.layout, chw=x.chw)
 
     def _identity_affine(self, scale, bias):
         """Whether scale and bias are all ones and all zeros (not learned: PyTorch's affine=False)."""
@@ -608,9 +623,10 @@ class _Importer:
         if scale is not None and bias is None:
             raise _Refused("a LayerNorm with a scale and no bias has no cnncost kind")
         eps = float(node.attrs.get("epsilon", 1e-5))
-        wk = {} if scale is None else {"gamma": (scale, None), "beta": (bias, None)}
+        order = self._per_feature(x)
+        wk = {} if scale is None else {"gamma": (scale, order), "beta": (bias, order)}
         self.emit(node, {"kind": "layer_norm", "eps": eps, **({} if scale is not None else {"affine": False})},
-                  x.shape, [x], wk, layout=x.layout)
+                  x.shape, [x], wk, layout=x.layout, chw=x.chw)
         for extra in node.outputs[1:]:
             if extra and self.consumers[extra]:
                 raise _Refused("its mean and inverse deviation outputs are used (training graphs only)")
@@ -632,7 +648,8 @@ class _Importer:
         rate = node.attrs.get("ratio", 0.5)
         if len(args) > 1 and args[1] is not None:
             rate = float(self._const(node, args[1], "ratio").value.reshape(-1)[0])
-        self.emit(node, {"kind": "dropout", "rate": round(float(rate), 6)}, x.shape, [x], layout=x.layout)
+        self.emit(node, {"kind": "dropout", "rate": round(float(rate), 6)}, x.shape, [x], layout=x.layout,
+                  chw=x.chw)
 
     def op_Identity(self, node, args):
         self._alias(node, args[0])
@@ -785,6 +802,7 @@ class _Importer:
         xs = [self._map(a, "nchw", "nhwc", "vec") for a in args]
         if len(xs) == 1:                # torch.cat of a one-tensor list (DenseNet's first layer)
             return self._alias(node, xs[0])
+        self._whole_features(*xs)
         for x in xs:
             self._channel_axis(x, node.attrs.get("axis", 1))
         if len({x.layout for x in xs}) > 1 or len({x.shape[:-1] for x in xs}) > 1:
@@ -795,6 +813,7 @@ class _Importer:
     def op_Split(self, node, args):
         x = self._map(args[0], "nchw", "nhwc", "vec")
         self._channel_axis(x, node.attrs.get("axis", 0))
+        self._whole_features(x)
         c = x.shape[-1]
         if len(args) > 1 and args[1] is not None:
             sizes = [int(s) for s in self._const(node, args[1], "split").value]
@@ -837,6 +856,7 @@ class _Importer:
                 ranges[ax] = (s, e)
         if not ranges:
             return self._alias(node, x)
+        self._whole_features(x)
         channel = {"nchw": 1, "nhwc": 3, "vec": 1}[x.layout]
         if set(ranges) == {channel}:
             s, e = ranges[channel]
