@@ -37,7 +37,7 @@ class Imported:
     def spec_text(self) -> str:
         """The spec as YAML, one layer per line: layer i stands on line FIRST_LAYER_LINE + i."""
         d = self.document
-        lines = [f"# imported by cnncost import", f"name: {d['name']}", f"source: {json.dumps(d['source'])}",
+        lines = ["# imported by cnncost import", f"name: {d['name']}", f"source: {json.dumps(d['source'])}",
                  f"input: {list(d['input'])}", "layers:"]
         for layer in d["layers"]:
             lines.append("  - {" + ", ".join(f"{k}: {_yaml(v)}" for k, v in layer.items()) + "}")
@@ -194,7 +194,6 @@ class _Importer:
         self.batch = dims[0]
         self.per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else (dims[1],)
         self.values[x.name] = _T("input", self.per_example, "nchw" if len(dims) == 4 else "vec")
-        self.input_name = x.name
 
     def _constant_value(self, name):
         """For pattern matching: a constant's array (initializers, also through Identity
@@ -273,8 +272,8 @@ class _Importer:
         if self.layers[-1]["name"] != out.layer:
             self.layers.append({"name": self._unique("output"), "kind": "linear", "inputs": [out.layer]})
         shared = sorted(k for k, users in self.sources.items() if len(users) > 1)
-        notes = [f"params are the tensors as the file holds them (a BatchNorm folded into a conv by the "
-                 f"exporter changes params, not mults)"]
+        notes = ["params are the tensors as the file holds them (a BatchNorm folded into a conv by the "
+                 "exporter changes params, not mults)"]
         if shared:
             notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
