@@ -1,0 +1,361 @@
+"""ONNX operators that become counted layers: convolutions, dense, element-wise functions
+and arithmetic, normalisations and pooling. A mixin of the importer
+(onnx_import._Importer), which supplies emit, the constant and layout checks and the
+per-channel / per-feature weight rules."""
+from __future__ import annotations
+
+from cnncost.errors import SpecError
+from cnncost.interop import onnx_fold
+from cnncost.interop.onnx_values import Held, Refused
+
+
+class LayerOps:
+    # ---- convolutions and dense -------------------------------------------------------
+    def op_Conv(self, node, args, transpose=False):
+        x = self._map(args[0], "nchw")
+        w = self._const(node, args[1], "weight")
+        a = node.attrs
+        groups = a.get("group", 1)
+        if transpose:
+            cin, cg, kh, kw = w.dims
+            f = cg * groups
+        else:
+            f, cg, kh, kw = w.dims
+        stride, dilation = list(a.get("strides", [1, 1])), list(a.get("dilations", [1, 1]))
+        pads = self._pads(node, x.shape, (kh, kw), stride, dilation, transpose)
+        body = {"kind": "conv_transpose" if transpose else "conv", "filters": f, "kernel": [kh, kw],
+                "stride": stride, "dilation": dilation, "padding": pads, "groups": groups,
+                "bias": len(args) > 2 and args[2] is not None}
+        if transpose:
+            if "output_shape" in a:
+                raise Refused("output_shape is not supported; export with explicit pads")
+            body["output_padding"] = list(a.get("output_padding", [0, 0]))
+        wk = {"kernel": (w, lambda k: k.transpose(2, 3, 1, 0))}
+        if body["bias"]:
+            wk["bias"] = (self._const(node, args[2], "bias"), None)
+        self.emit(node, body, _conv_shape(body, x.shape, transpose), [x], wk)
+
+    def op_ConvTranspose(self, node, args):
+        self.op_Conv(node, args, transpose=True)
+
+    def _pads(self, node, shape, kernel, stride, dilation, transpose=False):
+        """[top, bottom, left, right] from `pads` or `auto_pad`."""
+        auto = node.attrs.get("auto_pad", "NOTSET")
+        if auto in ("NOTSET", ""):
+            p = list(node.attrs.get("pads", [0, 0, 0, 0]))
+            if len(p) != 4:
+                raise Refused(f"pads {p}: a 2-D window needs four")
+            return [p[0], p[2], p[1], p[3]]
+        if auto == "VALID":
+            return [0, 0, 0, 0]
+        if transpose:
+            raise Refused(f"auto_pad {auto} of a ConvTranspose is not supported; export with explicit pads")
+        out = []
+        for size, k, s, d in zip(shape[:2], kernel, stride, dilation):
+            total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            out += [lo, total - lo]
+        return out
+
+    def op_Gemm(self, node, args):
+        a = node.attrs
+        x = self._map(args[0], "vec")
+        if a.get("transA", 0) or a.get("alpha", 1.0) != 1.0 or a.get("beta", 1.0) != 1.0:
+            raise Refused("transA, alpha or beta other than 1 has no cnncost kind")
+        b = self._const(node, args[1], "weight")
+        trans = a.get("transB", 0)
+        units = b.dims[0] if trans else b.dims[1]
+        bias = len(args) > 2 and args[2] is not None
+        self._dense(node, x, b, units, trans, args[2] if bias else None)
+
+    def op_MatMul(self, node, args):
+        x = self._map(args[0], "vec", "nhwc")
+        b = self._const(node, args[1], "weight")
+        if len(b.dims) != 2 or b.dims[0] != x.shape[-1]:
+            raise Refused(f"a weight of dims {list(b.dims)} against {x.shape[-1]} features")
+        self._dense(node, x, b, b.dims[1], False, None)
+
+    def _dense(self, node, x, b, units, trans, bias):
+        def layout(k):
+            k = k.T if trans else k
+            if x.chw is not None:          # rows in C, H, W order -> ours, H, W, C
+                c, h, w = x.chw
+                k = k.reshape(c, h, w, units).transpose(1, 2, 0, 3).reshape(-1, units)
+            return k
+        wk = {"kernel": (b, layout)}
+        if bias is not None:
+            bias = self._const(node, bias, "bias")
+            if [d for d in bias.dims if d != 1] != [units]:
+                raise Refused(f"a bias of dims {list(bias.dims)} for {units} units")
+            wk["bias"] = (bias, lambda v: v.reshape(-1))
+        self.emit(node, {"kind": "dense", "units": units, "bias": bias is not None},
+                  x.shape[:-1] + (units,), [x], wk, layout=x.layout, extra={"open_bias": bias is None})
+
+    # ---- element-wise ---------------------------------------------------------------
+    ACTIVATIONS = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "HardSwish": "hard_swish",
+                   "Softplus": "softplus", "SiLU": "silu", "Mish": "mish"}
+
+    def _activation(self, node, args, body):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
+
+    def op_Relu(self, node, args):
+        self._activation(node, args, {"kind": self.ACTIVATIONS[node.op]})
+
+    op_Sigmoid = op_Tanh = op_HardSwish = op_Softplus = op_SiLU = op_Mish = op_Relu
+
+    def op_Gelu(self, node, args):
+        approx = node.attrs.get("approximate", "none")
+        self._activation(node, args, {"kind": "gelu", **({"approximate": "tanh"} if approx == "tanh" else {})})
+
+    def op_LeakyRelu(self, node, args):
+        self._activation(node, args, {"kind": "leaky_relu", "slope": float(node.attrs.get("alpha", 0.01))})
+
+    def op_Elu(self, node, args):
+        self._activation(node, args, {"kind": "elu", "alpha": float(node.attrs.get("alpha", 1.0))})
+
+    def op_HardSigmoid(self, node, args):
+        if abs(node.attrs.get("alpha", 0.2) - 1 / 6) > 1e-6 or abs(node.attrs.get("beta", 0.5) - 0.5) > 1e-6:
+            raise Refused("alpha and beta other than 1/6 and 1/2 (PyTorch's hardsigmoid) have no cnncost kind")
+        self._activation(node, args, {"kind": "hard_sigmoid"})
+
+    def op_Clip(self, node, args):
+        def bound(i, key, default):
+            if len(args) > i and args[i] is not None:
+                return float(self._const(node, args[i], key).value.reshape(-1)[0])
+            return float(node.attrs.get(key, default))
+        lo, hi = bound(1, "min", float("-inf")), bound(2, "max", float("inf"))
+        fn = {(0.0, 6.0): "relu6", (0.0, float("inf")): "relu", (-1.0, 1.0): "hard_tanh"}.get((lo, hi))
+        if fn is None:
+            raise Refused(f"Clip({lo}, {hi}) has no cnncost kind (relu, relu6 and hard_tanh do)")
+        self._activation(node, args, {"kind": fn})
+
+    def op_Softmax(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        if self.model.opsets[""] < 13 and x.layout != "vec":
+            raise Refused("before opset 13 Softmax spans every axis after `axis`, not the channels alone")
+        self._channel_axis(x, node.attrs.get("axis", -1 if self.model.opsets[""] >= 13 else 1))
+        self._activation(node, args, {"kind": "softmax"})
+
+    def op_PRelu(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        shared = self._per_channel(x, self._const(node, args[1], "slope"))
+        self.emit(node, {"kind": "prelu", **({"shared": True} if shared else {})}, x.shape, [x],
+                  {"slope": (args[1], self._per_feature(x))}, layout=x.layout, chw=x.chw)
+
+    def _binary(self, node, args, kind):
+        tensors = [a for a in args if isinstance(a, Held)]
+        if len(tensors) == len(args):
+            self._merge(node, tensors, kind)
+            return
+        x, c = (args[0], args[1]) if isinstance(args[0], Held) else (args[1], args[0])
+        if x is args[1] and node.op in ("Sub", "Div"):
+            raise Refused("a constant minus or divided by a layer's output has no cnncost kind")
+        self._map(x, "nchw", "nhwc", "vec")
+        shared = self._per_channel(x, c)
+        layer = self.by_name.get(x.layer)
+        sole = self.consumers[node.inputs[0] if x is args[0] else node.inputs[1]] == 1
+        if node.op == "Add" and sole and x.extra.get("open_bias") and not shared:   # MatMul + Add: its bias
+            layer["bias"] = True
+            self._weight(layer["name"], "bias", c, lambda v: v.reshape(-1))
+            self._alias(node, x, extra={})
+            return
+        if sole and not shared and x.extra.get("affine") == node.op:      # a group norm's gamma, then beta
+            self._weight(layer["name"], "gamma" if node.op == "Mul" else "beta", c, lambda v: v.reshape(-1))
+            self._alias(node, x, extra={"affine": "Add" if node.op == "Mul" else None})
+            if node.op == "Mul":
+                layer["affine"] = True
+            return
+        if x.extra.get("affine") == "Add":
+            raise Refused("a group norm scaled but not shifted has no cnncost kind")
+        kind, weight, how = {"Mul": ("scale", "gamma", None), "Div": ("scale", "gamma", "reciprocal"),
+                             "Add": ("shift", "beta", None), "Sub": ("shift", "beta", "negate")}[node.op]
+        transform = {None: lambda v: v.reshape(-1), "reciprocal": lambda v: 1.0 / v.reshape(-1),
+                     "negate": lambda v: -v.reshape(-1)}[how]
+        self.emit(node, {"kind": kind, **({"shared": True} if shared else {})}, x.shape, [x],
+                  {weight: (c, self._per_feature(x, transform))}, layout=x.layout, chw=x.chw)
+
+    def _merge(self, node, xs, kind):
+        layouts = {x.layout for x in xs}
+        maps = [x for x in xs if x.layout != "vec"]
+        vecs_as_maps = all(x.extra.get("as_map") for x in xs if x.layout == "vec")
+        if len(layouts - {"vec"}) > 1 or (maps and not vecs_as_maps) or not layouts <= {"nchw", "nhwc", "vec"}:
+            raise Refused(f"operands held as {', '.join(x.layout for x in xs)}: no cnncost kind broadcasts these")
+        shapes = [x.shape for x in xs]
+        from cnncost.layers.merge import broadcast_shape
+        try:
+            shape = broadcast_shape(shapes)
+        except Exception:
+            raise Refused(f"operands {shapes} do not broadcast") from None
+        if node.op in ("Add", "Sum") and len(set(shapes)) > 1:
+            raise Refused(f"add of unequal shapes {shapes}")
+        layout = maps[0].layout if maps else "vec"
+        if len({x.chw for x in xs}) > 1:
+            self._whole_features(*xs)
+        self.emit(node, {"kind": kind}, shape, xs, layout=layout, chw=xs[0].chw)
+
+    def op_Add(self, node, args):
+        self._binary(node, args, "add")
+
+    def op_Sum(self, node, args):
+        if len(args) == 1:
+            return self._alias(node, self._map(args[0], "nchw", "nhwc", "vec"))
+        if not all(isinstance(a, Held) for a in args):
+            raise Refused("a Sum with constant operands has no cnncost kind")
+        self._merge(node, args, "add")
+
+    def op_Mul(self, node, args):
+        self._binary(node, args, "multiply")
+
+    def op_Sub(self, node, args):
+        self._binary(node, args, "subtract")
+
+    def op_Div(self, node, args):
+        self._binary(node, args, "divide")
+
+    # ---- normalisation ----------------------------------------------------------------
+    def op_BatchNormalization(self, node, args):
+        x = self._map(args[0], "nchw", "vec")
+        if node.attrs.get("training_mode", 0):
+            raise Refused("training_mode=1: export the model in eval mode")
+        names = ("gamma", "beta", "moving_mean", "moving_variance")
+        wk = {k: (self._const(node, a, k), self._per_feature(x)) for k, a in zip(names, args[1:5])}
+        self.emit(node, {"kind": "batch_norm", "eps": float(node.attrs.get("epsilon", 1e-5))}, x.shape, [x], wk,
+                  layout=x.layout, chw=x.chw)
+
+    def _identity_affine(self, scale, bias):
+        """Whether scale and bias are all ones and all zeros (not learned: PyTorch's affine=False)."""
+        if scale is None:
+            return True
+        if max(scale.dims or (1,)) > 1 << 16:
+            return False
+        import numpy as np
+        return bool(np.all(scale.value == 1) and (bias is None or np.all(bias.value == 0)))
+
+    def op_InstanceNormalization(self, node, args):
+        x = self._map(args[0], "nchw", "gn")
+        scale, bias = self._const(node, args[1], "scale"), self._const(node, args[2], "bias")
+        eps = float(node.attrs.get("epsilon", 1e-5))
+        plain = self._identity_affine(scale, bias)
+        if x.layout == "gn":
+            if not plain:
+                raise Refused("a group norm's InstanceNormalization with a learned scale has no cnncost kind")
+            return self._alias(node, x, layout="gnorm", extra={**x.extra, "eps": eps})
+        wk = {} if plain else {"gamma": (scale, None), "beta": (bias, None)}
+        self.emit(node, {"kind": "instance_norm", "eps": eps, "affine": not plain}, x.shape, [x], wk)
+
+    def op_LayerNormalization(self, node, args):
+        x = self._map(args[0], "nhwc", "vec")
+        self._channel_axis(x, node.attrs.get("axis", -1))
+        scale = self._const(node, args[1], "scale") if len(args) > 1 and args[1] is not None else None
+        bias = self._const(node, args[2], "bias") if len(args) > 2 and args[2] is not None else None
+        if scale is not None and bias is None:
+            raise Refused("a LayerNorm with a scale and no bias has no cnncost kind")
+        eps = float(node.attrs.get("epsilon", 1e-5))
+        order = self._per_feature(x)
+        wk = {} if scale is None else {"gamma": (scale, order), "beta": (bias, order)}
+        self.emit(node, {"kind": "layer_norm", "eps": eps, **({} if scale is not None else {"affine": False})},
+                  x.shape, [x], wk, layout=x.layout, chw=x.chw)
+        for extra in node.outputs[1:]:
+            if extra and self.consumers[extra]:
+                raise Refused("its mean and inverse deviation outputs are used (training graphs only)")
+
+    def op_LRN(self, node, args):
+        x = self._map(args[0], "nchw")
+        size = node.attrs["size"]
+        if size % 2 == 0:
+            raise Refused(f"an LRN of even size {size}: ONNX centres its window one channel away from "
+                           "PyTorch's, which cnncost's lrn computes")
+        self.emit(node, {"kind": "lrn", "size": size, "alpha": float(node.attrs.get("alpha", 1e-4)),
+                         "beta": float(node.attrs.get("beta", 0.75)), "k": float(node.attrs.get("bias", 1.0))},
+                  x.shape, [x])
+
+    def op_Dropout(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        if len(node.outputs) > 1 and node.outputs[1] and self.consumers[node.outputs[1]]:
+            raise Refused("its mask is used (training graphs only)")
+        rate = node.attrs.get("ratio", 0.5)
+        if len(args) > 1 and args[1] is not None:
+            rate = float(self._const(node, args[1], "ratio").value.reshape(-1)[0])
+        self.emit(node, {"kind": "dropout", "rate": round(float(rate), 6)}, x.shape, [x], layout=x.layout,
+                  chw=x.chw)
+
+    def op_Identity(self, node, args):
+        self._alias(node, args[0])
+
+    def op_Cast(self, node, args):
+        if onnx_fold.DTYPES.get(node.attrs.get("to")) not in ("float32", "float16", "float64"):
+            raise Refused("a cast of a layer's output to a non-float type")
+        self._alias(node, args[0])
+
+    # ---- pooling ----------------------------------------------------------------------
+    def _pool(self, node, args, kind):
+        x = self._map(args[0], "nchw")
+        a = node.attrs
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise Refused("a dilated pool has no cnncost kind")
+        if len(node.outputs) > 1 and node.outputs[1] and self.consumers[node.outputs[1]]:
+            raise Refused("its indices output is used")
+        kernel, stride = list(a["kernel_shape"]), list(a.get("strides", [1, 1]))
+        body = {"kind": kind, "kernel": kernel, "stride": stride,
+                "padding": self._pads(node, x.shape, kernel, stride, (1, 1)),
+                "ceil_mode": bool(a.get("ceil_mode", 0))}
+        if node.op == "AveragePool":
+            body["count_include_pad"] = bool(a.get("count_include_pad", 0))
+        self.emit(node, body, _pool_shape(body, x.shape), [x])
+
+    def op_MaxPool(self, node, args):
+        self._pool(node, args, "max_pool")
+
+    def op_AveragePool(self, node, args):
+        self._pool(node, args, "avg_pool")
+
+    def op_GlobalAveragePool(self, node, args):
+        x = self._map(args[0], "nchw")
+        kind = "global_avg_pool" if node.op == "GlobalAveragePool" else "global_max_pool"
+        self.emit(node, {"kind": kind, "keepdims": True}, (1, 1, x.shape[2]), [x])
+
+    op_GlobalMaxPool = op_GlobalAveragePool
+
+    def op_ReduceMean(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc")
+        rank = 4
+        axes = onnx_fold._axes(node, [None if a is None else getattr(a, "value", None) for a in args], 1)
+        spatial = {"nchw": {2, 3}, "nhwc": {1, 2}}[x.layout]
+        if axes is None or {a % rank for a in axes} != spatial:
+            raise Refused(f"a mean over axes {axes} of a {x.layout} map: cnncost's global pools take H and W")
+        keep = bool(node.attrs.get("keepdims", 1))
+        kind = "global_avg_pool" if node.op == "ReduceMean" else "global_max_pool"
+        self.emit(node, {"kind": kind, "keepdims": keep}, (1, 1, x.shape[2]) if keep else (x.shape[2],), [x],
+                  layout=x.layout if keep else "vec")
+
+    op_ReduceMax = op_ReduceMean
+
+def _conv_shape(body, shape, transpose):
+    from cnncost.layers import geometry
+
+    h, w, _ = shape
+    t, b, l, r = body["padding"]
+    (kh, kw), (sh, sw), (dh, dw) = body["kernel"], body["stride"], body["dilation"]
+    if transpose:
+        oph, opw = body["output_padding"]
+        return ((h - 1) * sh - t - b + dh * (kh - 1) + oph + 1, (w - 1) * sw - l - r + dw * (kw - 1) + opw + 1,
+                body["filters"])
+    try:
+        return (geometry.window_out(h, kh, sh, dh, t, b, False, "height"),
+                geometry.window_out(w, kw, sw, dw, l, r, False, "width"), body["filters"])
+    except SpecError as exc:
+        raise Refused(str(exc)) from None
+
+
+def _pool_shape(body, shape):
+    from cnncost.layers import geometry
+
+    h, w, c = shape
+    t, b, l, r = body["padding"]
+    (kh, kw), (sh, sw) = body["kernel"], body["stride"]
+    try:
+        return (geometry.window_out(h, kh, sh, 1, t, b, body["ceil_mode"], "height"),
+                geometry.window_out(w, kw, sw, 1, l, r, body["ceil_mode"], "width"), c)
+    except SpecError as exc:
+        raise Refused(str(exc)) from None

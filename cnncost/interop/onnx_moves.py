@@ -1,0 +1,248 @@
+"""ONNX operators that move data: flatten, squeeze, reshape and transpose (read as the
+layout change or the pattern they spell), split, slice, concat, pad, resize and
+depth-to-space. A mixin of the importer (onnx_import._Importer)."""
+from __future__ import annotations
+
+from cnncost.interop import onnx_fold
+from cnncost.interop.onnx_proto import Node
+from cnncost.interop.onnx_values import Refused
+
+
+class DataOps:
+    # ---- moving data ------------------------------------------------------------------
+    def op_Flatten(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        if node.attrs.get("axis", 1) != 1:
+            raise Refused(f"Flatten on axis {node.attrs.get('axis')}: cnncost flattens after the batch")
+        self._flatten(node, x)
+
+    def _flatten(self, node, x):
+        if x.layout == "vec":
+            return self._alias(node, x, extra={})
+        h, w, c = x.shape
+        chw = (c, h, w) if x.layout == "nchw" and h * w > 1 else None
+        self.emit(node, {"kind": "flatten"}, (h * w * c,), [x], layout="vec", chw=chw)
+
+    def op_Squeeze(self, node, args):
+        x = args[0]
+        dims = self._onnx_dims(self._map(x, "nchw", "nhwc", "vec"))
+        axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
+        axes = [i for i, d in enumerate(dims) if d == 1 and i > 0] if axes is None else [a % len(dims) for a in axes]
+        if x.layout == "vec" and sorted(axes) == [2, 3]:
+            return self._alias(node, x, extra={})
+        if x.layout == "nchw" and x.shape[:2] == (1, 1) and sorted(axes) == [2, 3]:
+            return self._flatten(node, x)
+        raise Refused(f"squeezing axes {axes} of {dims}")
+
+    def op_Unsqueeze(self, node, args):
+        x = self._map(args[0], "vec")
+        axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
+        if axes is not None and sorted(a % 4 for a in axes) == [2, 3] and not x.extra.get("as_map"):
+            return self._alias(node, x, extra={"as_map": True})
+        raise Refused(f"unsqueezing axes {axes} of a vector")
+
+    def op_Expand(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        shape = [int(d) for d in self._const(node, args[1], "shape").value]
+        dims = self._onnx_dims(x)
+        if len(shape) <= len(dims) and all(s in (1, d) for s, d in zip(shape[::-1], dims[::-1])):
+            return self._alias(node, x)
+        raise Refused(f"expanding {dims} to {shape} copies data no cnncost kind copies")
+
+    def op_Reshape(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec", "grouped", "shuffled", "gn", "gnorm", "unshuffle_t")
+        dims = self._onnx_dims(x)
+        target = onnx_fold.reshape_target(dims, [int(d) for d in self._const(node, args[1], "shape").value],
+                                          bool(node.attrs.get("allowzero", 0)))
+        n = dims[0]
+        if target == dims:
+            return self._alias(node, x)
+        if target[0] != n:
+            raise Refused(f"a reshape of {dims} to {target} moves data across the batch")
+        if x.layout in ("nchw", "nhwc", "vec") and len(target) == 2:
+            return self._flatten(node, x)
+        if x.layout == "vec" and target == [n, x.shape[0], 1, 1]:
+            return self._alias(node, x, extra={"as_map": True})
+        if x.layout == "nchw":
+            h, w, c = x.shape
+            if len(target) == 5 and target[3:] == [h, w] and target[1] * target[2] == c:
+                return self._alias(node, x, layout="grouped", extra={"groups": target[1]})
+            if len(target) == 3 and c % target[1] == 0:
+                return self._alias(node, x, layout="gn", extra={"groups": target[1]})
+            if len(target) == 6 and target[1] == c and target[3] == target[5] and target[2] * target[3] == h \
+                    and target[4] * target[5] == w:
+                return self._alias(node, x, layout="unshuffle6", extra={"factor": target[3]})
+        h, w, c = x.shape if x.layout != "vec" else (0, 0, 0)
+        if len(target) == 4 and target[1:] == [c, h, w]:
+            if x.layout == "shuffled":
+                return self.emit(node, {"kind": "channel_shuffle", "groups": x.extra["groups"]}, x.shape, [x])
+            if x.layout == "gnorm":
+                layer = self.emit(node, {"kind": "group_norm", "groups": x.extra["groups"], "eps": x.extra["eps"],
+                                         "affine": False}, x.shape, [x])
+                layer.extra["affine"] = "Mul"       # a Mul and an Add by constants may follow
+                return layer
+        if x.layout == "unshuffle_t" and len(target) == 4:
+            r = x.extra["factor"]
+            if target[1:] == [c * r * r, h // r, w // r]:
+                return self.emit(node, {"kind": "pixel_unshuffle", "factor": r}, (h // r, w // r, c * r * r), [x])
+        raise Refused(f"a reshape of {dims} (held as {x.layout}) to {target} has no cnncost kind")
+
+    def op_Transpose(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec", "grouped", "unshuffle6")
+        perm = list(node.attrs.get("perm", []))
+        moves = {("nchw", (0, 2, 3, 1)): "nhwc", ("nhwc", (0, 3, 1, 2)): "nchw", ("vec", (0, 1)): "vec",
+                 ("grouped", (0, 2, 1, 3, 4)): "shuffled", ("unshuffle6", (0, 1, 3, 5, 2, 4)): "unshuffle_t"}
+        layout = moves.get((x.layout, tuple(perm)))
+        if layout is None:
+            raise Refused(f"a transpose {perm} of {self._onnx_dims(x)} (held as {x.layout}) has no cnncost kind")
+        self._alias(node, x, layout=layout)
+
+    def op_DepthToSpace(self, node, args):
+        x = self._map(args[0], "nchw")
+        r = node.attrs["blocksize"]
+        if node.attrs.get("mode", "DCR") != "CRD":
+            raise Refused("mode DCR (TensorFlow's channel order) has no cnncost kind; PyTorch's CRD has")
+        h, w, c = x.shape
+        self.emit(node, {"kind": "pixel_shuffle", "factor": r}, (h * r, w * r, c // (r * r)), [x])
+
+    def op_Concat(self, node, args):
+        xs = [self._map(a, "nchw", "nhwc", "vec") for a in args]
+        if len(xs) == 1:                # torch.cat of a one-tensor list (DenseNet's first layer)
+            return self._alias(node, xs[0])
+        self._whole_features(*xs)
+        for x in xs:
+            self._channel_axis(x, node.attrs.get("axis", 1))
+        if len({x.layout for x in xs}) > 1 or len({x.shape[:-1] for x in xs}) > 1:
+            raise Refused(f"operands {[x.shape for x in xs]} held as {[x.layout for x in xs]}")
+        self.emit(node, {"kind": "concat"}, xs[0].shape[:-1] + (sum(x.shape[-1] for x in xs),), xs,
+                  layout=xs[0].layout)
+
+    def op_Split(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        self._channel_axis(x, node.attrs.get("axis", 0))
+        self._whole_features(x)
+        c = x.shape[-1]
+        if len(args) > 1 and args[1] is not None:
+            sizes = [int(s) for s in self._const(node, args[1], "split").value]
+        elif "split" in node.attrs:
+            sizes = list(node.attrs["split"])
+        else:
+            k = len(node.outputs)
+            sizes = [-(-c // k)] * (k - 1) + [c - -(-c // k) * (k - 1)]
+        if sum(sizes) != c or len(sizes) != len(node.outputs) or min(sizes) < 1:
+            raise Refused(f"split sizes {sizes} of {c} channels")
+        start = 0
+        for out, size in zip(node.outputs, sizes):
+            part = Node(node.op, f"{node.name or node.outputs[0]}_{len(self.layers)}", node.inputs, [out], {})
+            self.emit(part, {"kind": "slice", "start": start, "stop": start + size},
+                      x.shape[:-1] + (size,), [x], output=out, layout=x.layout)
+            start += size
+
+    def op_Slice(self, node, args):
+        x = self._map(args[0], "nchw", "nhwc", "vec")
+        dims = self._onnx_dims(x)
+        if len(args) > 1:
+            vals = [None if a is None else [int(v) for v in self._const(node, a, "bound").value.reshape(-1)]
+                    for a in args[1:5]]
+            starts, ends = vals[0], vals[1]
+            axes = vals[2] if len(vals) > 2 and vals[2] is not None else list(range(len(starts)))
+            steps = vals[3] if len(vals) > 3 and vals[3] is not None else [1] * len(starts)
+        else:
+            a = node.attrs
+            starts, ends = list(a["starts"]), list(a["ends"])
+            axes, steps = list(a.get("axes", range(len(starts)))), [1] * len(starts)
+        if any(s != 1 for s in steps):
+            raise Refused(f"a strided slice (steps {steps}) has no cnncost kind")
+        ranges = {}
+        for s, e, ax in zip(starts, ends, axes):
+            ax %= len(dims)
+            size = dims[ax]
+            s = max(0, min(size, s + size if s < 0 else s))
+            e = max(0, min(size, e + size if e < 0 else e))
+            if (s, e) != (0, size):
+                ranges[ax] = (s, e)
+        if not ranges:
+            return self._alias(node, x)
+        self._whole_features(x)
+        channel = {"nchw": 1, "nhwc": 3, "vec": 1}[x.layout]
+        if set(ranges) == {channel}:
+            s, e = ranges[channel]
+            return self.emit(node, {"kind": "slice", "start": s, "stop": e}, x.shape[:-1] + (e - s,), [x],
+                             layout=x.layout)
+        if x.layout == "nchw" and set(ranges) <= {2, 3}:
+            h, w, c = x.shape
+            (t, b), (l, r) = ranges.get(2, (0, h)), ranges.get(3, (0, w))
+            if (t, l) == ((h - (b - t)) // 2, (w - (r - l)) // 2):
+                return self.emit(node, {"kind": "crop", "size": [b - t, r - l]}, (b - t, r - l, c), [x])
+            raise Refused(f"rows {t}..{b} and columns {l}..{r} of {h}x{w}: cnncost's crop takes the centre")
+        raise Refused(f"a slice over axes {sorted(ranges)} of a {x.layout} tensor")
+
+    def op_Pad(self, node, args):
+        x = self._map(args[0], "nchw")
+        mode = node.attrs.get("mode", "constant")
+        if mode != "constant":
+            raise Refused(f"{mode} padding has no cnncost kind (zero padding has)")
+        pads = [int(p) for p in self._const(node, args[1], "pads").value] if len(args) > 1 and args[1] is not None \
+            else list(node.attrs.get("pads", []))
+        if len(args) > 2 and args[2] is not None and float(self._const(node, args[2], "value").value.reshape(-1)[0]):
+            raise Refused("padding with a value other than 0 has no cnncost kind")
+        if len(args) > 3 and args[3] is not None:
+            axes = [int(a) % 4 for a in self._const(node, args[3], "axes").value]
+            full = [0] * 8
+            for i, ax in enumerate(axes):
+                full[ax], full[ax + 4] = pads[i], pads[i + len(axes)]
+            pads = full
+        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
+            raise Refused(f"pads {pads}: cnncost pads H and W by zero or more")
+        t, l, b, r = pads[2], pads[3], pads[6], pads[7]
+        h, w, c = x.shape
+        self.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, (h + t + b, w + l + r, c), [x])
+
+    def op_Resize(self, node, args):
+        x = self._map(args[0], "nchw")
+        a = node.attrs
+        h, w, c = x.shape
+        mode = a.get("mode", "nearest")
+        if node.op == "Upsample" or self.model.opsets[""] < 11:
+            scales, sizes = (args[1] if len(args) > 1 else None), None
+            ctm = "asymmetric"
+            nearest = "floor"
+        else:
+            scales = args[2] if len(args) > 2 else None
+            sizes = args[3] if len(args) > 3 else None
+            ctm = a.get("coordinate_transformation_mode", "half_pixel")
+            nearest = a.get("nearest_mode", "round_prefer_floor")
+        if a.get("antialias", 0):
+            raise Refused("antialiased resizing has no cnncost kind")
+        if sizes is not None:
+            out = [int(v) for v in self._const(node, sizes, "sizes").value]
+            oh, ow = out[-2], out[-1]
+            factor = None
+        elif scales is not None:
+            sc = [float(v) for v in self._const(node, scales, "scales").value]
+            if sc[:2] != [1.0, 1.0]:
+                raise Refused(f"scales {sc} change the batch or channels")
+            oh, ow = int(h * sc[2]), int(w * sc[3])
+            factor = [int(sc[2]), int(sc[3])] if sc[2].is_integer() and sc[3].is_integer() else None
+        else:
+            raise Refused("neither scales nor sizes")
+        if mode == "nearest":
+            if ctm != "asymmetric" or nearest != "floor":
+                raise Refused(f"nearest with {ctm} coordinates and {nearest} rounding: cnncost's nearest is "
+                               "PyTorch's (asymmetric, floor)")
+            body = {"mode": "nearest"}
+        elif mode == "linear":
+            if ctm == "align_corners":
+                body = {"mode": "bilinear", "align_corners": True}
+            elif ctm == "pytorch_half_pixel" or (ctm == "half_pixel" and oh > 1 and ow > 1):
+                body = {"mode": "bilinear"}
+            else:
+                raise Refused(f"linear with {ctm} coordinates has no cnncost kind")
+        else:
+            raise Refused(f"{mode} interpolation has no cnncost kind (nearest and bilinear have)")
+        if factor is None and oh % h == 0 and ow % w == 0 and (oh // h, ow // w) != (1, 1) and mode == "nearest":
+            factor = [oh // h, ow // w]
+        size = {"scale": factor} if factor and (h * factor[0], w * factor[1]) == (oh, ow) else {"size": [oh, ow]}
+        self.emit(node, {"kind": "upsample", **body, **size}, (oh, ow, c), [x])
+
+    op_Upsample = op_Resize

@@ -1,0 +1,42 @@
+"""What the ONNX import knows of each value of a graph: a tensor that a layer makes (and
+how ONNX holds it), a constant, or the output of a refused node."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Held:
+    """A tensor a layer makes. shape: ours, (H, W, C) or (C,). layout: how ONNX holds it:
+    nchw | nhwc | vec | grouped (N, g, C/g, H, W) | shuffled (N, C/g, g, H, W) |
+    gn (N, G, CHW/G) | gnorm (the same, normalised) | unshuffle6 / unshuffle_t (pixel
+    unshuffle's 6-D views). chw: a vector flattened from an NCHW map: that map's (C, H, W)."""
+    layer: str
+    shape: tuple
+    layout: str = "nchw"
+    chw: tuple | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Const:
+    """A constant: an initializer (decoded only when its values are needed) or a folded value."""
+
+    def __init__(self, array=None, tensor=None, source=None):
+        self._array, self.tensor, self.source = array, tensor, source
+
+    @property
+    def dims(self):
+        return tuple(self.tensor.dims) if self._array is None else tuple(self._array.shape)
+
+    @property
+    def value(self):
+        if self._array is None:
+            self._array = self.tensor.value()
+        return self._array
+
+
+class Refused(Exception):
+    pass
+
+
+UNKNOWN = object()      # the output of a refused node: its consumers are not reported again
