@@ -280,6 +280,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
     before it is read) through `spec`."""
     from cnncost.runtime import executor
+    from cnncost.spec.loader import is_onnx
 
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
     x = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"))
@@ -291,7 +292,8 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
         top = tuple((int(i), float(out[0, i])) for i in out[0].argsort()[::-1][:5])
     fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
-    return RunResult(out, float(result.seconds), weights is None and not executor.is_onnx(spec), seed, float(out.min()), float(out.max()),
+    random = weights is None and not is_onnx(spec)          # an ONNX model brings its own
+    return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
                      float(out.mean()), top, fails)
 
 

@@ -85,9 +85,10 @@ def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: 
     seeded random ones (init_weights)."""
     if weights_path:
         return load_weights(graph, weights_path)
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE, is_onnx
+
     if is_onnx(spec):
         from cnncost.interop.onnx_import import import_onnx
-        from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
         arrays = import_onnx(str(spec), input_shape=ONNX_INPUT_SHAPE.get()).weights
         want = weight_specs(graph)
@@ -96,10 +97,6 @@ def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: 
                 raise AssertionError(f"imported weight {key}: {getattr(arrays.get(key), 'shape', None)} vs {shape}")
         return {k: np.ascontiguousarray(v, dtype=DTYPE) for k, v in arrays.items()}
     return init_weights(graph, seed)
-
-
-def is_onnx(spec) -> bool:
-    return isinstance(spec, str) and spec.lower().endswith(".onnx")
 
 
 # ---- memory guard -------------------------------------------------------------------

@@ -135,7 +135,11 @@ def compare_file(path: str, x, ours) -> LayerAgreement:
     with open(path, "rb") as f:
         sess = session(f.read())
     feed = {sess.get_inputs()[0].name: np.ascontiguousarray(onnx_export.to_nchw(x))}
-    ref = onnx_export.to_nhwc(sess.run(None, feed)[0])
+    try:
+        ref = onnx_export.to_nhwc(sess.run(None, feed)[0])
+    except Exception as exc:   # onnxruntime raises its own types (e.g. a batch the file fixes)
+        from cnncost.errors import CnnCostError
+        raise CnnCostError(f"onnxruntime could not run {path} on the input: {str(exc).splitlines()[0][:300]}") from None
     name = f"{path} (the file, end to end)"
     if ref.shape != ours.shape:
         return LayerAgreement(name, "model", float("inf"), 0.0, float("inf"), False)

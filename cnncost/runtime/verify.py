@@ -72,6 +72,7 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
     import numpy as np
 
     from cnncost.runtime import executor
+    from cnncost.spec.loader import is_onnx
 
     report = analyze(spec, batch=batch, overrides=overrides, limits=limits)
     graph = report.graph
@@ -91,7 +92,7 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
             return runs[-1]
 
         comparison = onnxruntime_engine.compare(graph, weights, x, run_ours=run_ours)
-        if executor.is_onnx(spec) and not weights_path:    # and the model as the file holds it
+        if is_onnx(spec) and not weights_path:    # and the model as the file holds it
             comparison.layers.append(onnxruntime_engine.compare_file(spec, x, runs[-1].output))
     runs += [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat) - len(runs))]
     return Verification(report, runs, estimate, seed, comparison)

@@ -109,6 +109,11 @@ def _located(value, path: str, line: int):
     return value
 
 
+def is_onnx(spec) -> bool:
+    """Whether a SPEC argument names an ONNX model rather than a YAML spec."""
+    return isinstance(spec, str) and spec.lower().endswith(".onnx")
+
+
 def onnx_spec(path: str) -> ArchSpec:
     """An ONNX model as a spec, without a YAML round: each layer located on the line
     `cnncost import` writes it to."""
@@ -181,7 +186,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     from cnncost.files import read_bounded
 
     p = Path(spec)
-    if p.suffix.lower() == ".onnx":      # a model people already have: read as a spec
+    if is_onnx(spec):                    # a model people already have: read as a spec
         from cnncost.interop.onnx_import import import_onnx
         return str(p), import_onnx(str(p), with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
     if p.suffix in (".yaml", ".yml") or p.exists():
@@ -195,7 +200,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
 
 
 def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
-    if spec.lower().endswith(".onnx"):
+    if is_onnx(spec):
         return onnx_spec(spec)
     path, text = read_spec(spec, max_bytes)
     return parse_spec(text, path, max_bytes)
