@@ -34,7 +34,6 @@ class Imported:
     document: dict                                     # name, source, input, layers: the spec
     weights: dict = field(default_factory=dict)        # '<layer>/<name>' -> array, our layout
     input_shape: tuple = ()
-    notes: tuple = ()
 
     @property
     def spec_text(self) -> str:
@@ -247,7 +246,7 @@ class _Importer(LayerOps, DataOps):
         producer = f", {self.model.producer}" if self.model.producer else ""
         source = f"ONNX model {self.path} (opset {self.model.opsets['']}{producer}): " + "; ".join(notes)
         document = {"name": name, "source": source, "input": list(self.per_example), "layers": self.layers}
-        return Imported(document, self.weights, self.per_example, tuple(notes))
+        return Imported(document, self.weights, self.per_example)
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base, op=""):

@@ -4,7 +4,6 @@ and arithmetic, normalisations and pooling. A mixin of the importer
 per-channel / per-feature weight rules."""
 from __future__ import annotations
 
-from cnncost.errors import SpecError
 from cnncost.interop import onnx_fold
 from cnncost.interop.onnx_values import Held, Refused
 
@@ -33,7 +32,7 @@ class LayerOps:
         wk = {"kernel": (w, lambda k: k.transpose(2, 3, 1, 0))}
         if body["bias"]:
             wk["bias"] = (self._const(node, args[2], "bias"), None)
-        self.emit(node, body, _conv_shape(body, x.shape, transpose), [x], wk)
+        self.emit(node, body, _shape_by_kind(body, x.shape), [x], wk)
 
     def op_ConvTranspose(self, node, args):
         self.op_Conv(node, args, transpose=True)
@@ -302,7 +301,7 @@ class LayerOps:
                 "ceil_mode": bool(a.get("ceil_mode", 0))}
         if node.op == "AveragePool":
             body["count_include_pad"] = bool(a.get("count_include_pad", 0))
-        self.emit(node, body, _pool_shape(body, x.shape), [x])
+        self.emit(node, body, _shape_by_kind(body, x.shape), [x])
 
     def op_MaxPool(self, node, args):
         self._pool(node, args, "max_pool")
@@ -331,31 +330,16 @@ class LayerOps:
 
     op_ReduceMax = op_ReduceMean
 
-def _conv_shape(body, shape, transpose):
-    from cnncost.layers import geometry
 
-    h, w, _ = shape
-    t, b, l, r = body["padding"]
-    (kh, kw), (sh, sw), (dh, dw) = body["kernel"], body["stride"], body["dilation"]
-    if transpose:
-        oph, opw = body["output_padding"]
-        return ((h - 1) * sh - t - b + dh * (kh - 1) + oph + 1, (w - 1) * sw - l - r + dw * (kw - 1) + opw + 1,
-                body["filters"])
+def _shape_by_kind(body, shape):
+    """The output shape by the kind's own rule (layers/), so the import never keeps a twin
+    of a shape formula; a shape the rule refuses is a refusal of the node."""
+    from cnncost.errors import CnnCostError
+    from cnncost.layers import KINDS
+
+    kind = KINDS[body["kind"]]
     try:
-        return (geometry.window_out(h, kh, sh, dh, t, b, False, "height"),
-                geometry.window_out(w, kw, sw, dw, l, r, False, "width"), body["filters"])
-    except SpecError as exc:
-        raise Refused(str(exc)) from None
-
-
-def _pool_shape(body, shape):
-    from cnncost.layers import geometry
-
-    h, w, c = shape
-    t, b, l, r = body["padding"]
-    (kh, kw), (sh, sw) = body["kernel"], body["stride"]
-    try:
-        return (geometry.window_out(h, kh, sh, 1, t, b, body["ceil_mode"], "height"),
-                geometry.window_out(w, kw, sw, 1, l, r, body["ceil_mode"], "width"), c)
-    except SpecError as exc:
+        args = kind.normalize({k: v for k, v in body.items() if k != "kind"}, evaluate=lambda text: text)
+        return tuple(kind.output_shape(args, [tuple(shape)]))
+    except CnnCostError as exc:
         raise Refused(str(exc)) from None
