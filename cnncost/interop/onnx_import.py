@@ -261,7 +261,10 @@ class _Importer(LayerOps, DataOps):
         return name
 
     def emit(self, node, body, shape, inputs, weights=None, output=None, **t):
-        """Append a layer; `weights`: our weight name -> (constant, transform of its array)."""
+        """Append a layer; `weights`: our weight name -> (constant, transform of its array).
+        shape None: by the kind's own rule (layers/), so no shape formula has a twin here."""
+        if shape is None:
+            shape = _shape_by_kind(body, [x.shape for x in inputs])
         name = self._unique(node.name or node.outputs[0], node.op)
         layer = {"name": name, **body, "inputs": [x.layer for x in inputs]}
         self.layers.append(layer)
@@ -360,3 +363,16 @@ def _module_path(name: str, op: str) -> str:
             (f"{path}.{seg}" if path else seg)
         last = seg
     return path
+
+
+def _shape_by_kind(body, shapes):
+    """The output shape by the kind's own rule; a shape the rule refuses refuses the node."""
+    from cnncost.errors import CnnCostError
+    from cnncost.layers import KINDS
+
+    kind = KINDS[body["kind"]]
+    try:
+        args = kind.normalize({k: v for k, v in body.items() if k != "kind"}, evaluate=lambda text: text)
+        return tuple(kind.output_shape(args, [tuple(x) for x in shapes]))
+    except CnnCostError as exc:
+        raise Refused(str(exc)) from None

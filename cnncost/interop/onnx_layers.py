@@ -32,7 +32,7 @@ class LayerOps:
         wk = {"kernel": (w, lambda k: k.transpose(2, 3, 1, 0))}
         if body["bias"]:
             wk["bias"] = (self._const(node, args[2], "bias"), None)
-        self.emit(node, body, _shape_by_kind(body, x.shape), [x], wk)
+        self.emit(node, body, None, [x], wk)
 
     def op_ConvTranspose(self, node, args):
         self.op_Conv(node, args, transpose=True)
@@ -301,7 +301,7 @@ class LayerOps:
                 "ceil_mode": bool(a.get("ceil_mode", 0))}
         if node.op == "AveragePool":
             body["count_include_pad"] = bool(a.get("count_include_pad", 0))
-        self.emit(node, body, _shape_by_kind(body, x.shape), [x])
+        self.emit(node, body, None, [x])
 
     def op_MaxPool(self, node, args):
         self._pool(node, args, "max_pool")
@@ -329,17 +329,3 @@ class LayerOps:
                   layout=x.layout if keep else "vec")
 
     op_ReduceMax = op_ReduceMean
-
-
-def _shape_by_kind(body, shape):
-    """The output shape by the kind's own rule (layers/), so the import never keeps a twin
-    of a shape formula; a shape the rule refuses is a refusal of the node."""
-    from cnncost.errors import CnnCostError
-    from cnncost.layers import KINDS
-
-    kind = KINDS[body["kind"]]
-    try:
-        args = kind.normalize({k: v for k, v in body.items() if k != "kind"}, evaluate=lambda text: text)
-        return tuple(kind.output_shape(args, [tuple(shape)]))
-    except CnnCostError as exc:
-        raise Refused(str(exc)) from None

@@ -21,7 +21,7 @@ class DataOps:
             return self._alias(node, x, extra={})
         h, w, c = x.shape
         chw = (c, h, w) if x.layout == "nchw" and h * w > 1 else None
-        self.emit(node, {"kind": "flatten"}, (h * w * c,), [x], layout="vec", chw=chw)
+        self.emit(node, {"kind": "flatten"}, None, [x], layout="vec", chw=chw)
 
     def op_Squeeze(self, node, args):
         x = args[0]
@@ -84,7 +84,7 @@ class DataOps:
         if x.layout == "unshuffle_t" and len(target) == 4:
             r = x.extra["factor"]
             if target[1:] == [c * r * r, h // r, w // r]:
-                return self.emit(node, {"kind": "pixel_unshuffle", "factor": r}, (h // r, w // r, c * r * r), [x])
+                return self.emit(node, {"kind": "pixel_unshuffle", "factor": r}, None, [x])
         raise Refused(f"a reshape of {dims} (held as {x.layout}) to {target} has no cnncost kind")
 
     def op_Transpose(self, node, args):
@@ -102,8 +102,7 @@ class DataOps:
         r = node.attrs["blocksize"]
         if node.attrs.get("mode", "DCR") != "CRD":
             raise Refused("mode DCR (TensorFlow's channel order) has no cnncost kind; PyTorch's CRD has")
-        h, w, c = x.shape
-        self.emit(node, {"kind": "pixel_shuffle", "factor": r}, (h * r, w * r, c // (r * r)), [x])
+        self.emit(node, {"kind": "pixel_shuffle", "factor": r}, None, [x])
 
     def op_Concat(self, node, args):
         xs = [self._map(a, "nchw", "nhwc", "vec") for a in args]
@@ -114,8 +113,7 @@ class DataOps:
             self._channel_axis(x, node.attrs.get("axis", 1))
         if len({x.layout for x in xs}) > 1 or len({x.shape[:-1] for x in xs}) > 1:
             raise Refused(f"operands {[x.shape for x in xs]} held as {[x.layout for x in xs]}")
-        self.emit(node, {"kind": "concat"}, xs[0].shape[:-1] + (sum(x.shape[-1] for x in xs),), xs,
-                  layout=xs[0].layout)
+        self.emit(node, {"kind": "concat"}, None, xs, layout=xs[0].layout)
 
     def op_Split(self, node, args):
         x = self._map(args[0], "nchw", "nhwc", "vec")
@@ -134,8 +132,7 @@ class DataOps:
         start = 0
         for out, size in zip(node.outputs, sizes):
             part = Node(node.op, f"{node.name or node.outputs[0]}_{len(self.layers)}", node.inputs, [out], {})
-            self.emit(part, {"kind": "slice", "start": start, "stop": start + size},
-                      x.shape[:-1] + (size,), [x], output=out, layout=x.layout)
+            self.emit(part, {"kind": "slice", "start": start, "stop": start + size}, None, [x], output=out, layout=x.layout)
             start += size
 
     def op_Slice(self, node, args):
@@ -167,13 +164,13 @@ class DataOps:
         channel = {"nchw": 1, "nhwc": 3, "vec": 1}[x.layout]
         if set(ranges) == {channel}:
             s, e = ranges[channel]
-            return self.emit(node, {"kind": "slice", "start": s, "stop": e}, x.shape[:-1] + (e - s,), [x],
+            return self.emit(node, {"kind": "slice", "start": s, "stop": e}, None, [x],
                              layout=x.layout)
         if x.layout == "nchw" and set(ranges) <= {2, 3}:
             h, w, c = x.shape
             (t, b), (l, r) = ranges.get(2, (0, h)), ranges.get(3, (0, w))
             if (t, l) == ((h - (b - t)) // 2, (w - (r - l)) // 2):
-                return self.emit(node, {"kind": "crop", "size": [b - t, r - l]}, (b - t, r - l, c), [x])
+                return self.emit(node, {"kind": "crop", "size": [b - t, r - l]}, None, [x])
             raise Refused(f"rows {t}..{b} and columns {l}..{r} of {h}x{w}: cnncost's crop takes the centre")
         raise Refused(f"a slice over axes {sorted(ranges)} of a {x.layout} tensor")
 
@@ -195,8 +192,7 @@ class DataOps:
         if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
             raise Refused(f"pads {pads}: cnncost pads H and W by zero or more")
         t, l, b, r = pads[2], pads[3], pads[6], pads[7]
-        h, w, c = x.shape
-        self.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, (h + t + b, w + l + r, c), [x])
+        self.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, None, [x])
 
     def op_Resize(self, node, args):
         x = self._map(args[0], "nchw")
@@ -243,6 +239,6 @@ class DataOps:
         if factor is None and oh % h == 0 and ow % w == 0 and (oh // h, ow // w) != (1, 1) and mode == "nearest":
             factor = [oh // h, ow // w]
         size = {"scale": factor} if factor and (h * factor[0], w * factor[1]) == (oh, ow) else {"size": [oh, ow]}
-        self.emit(node, {"kind": "upsample", **body, **size}, (oh, ow, c), [x])
+        self.emit(node, {"kind": "upsample", **body, **size}, None, [x])
 
     op_Upsample = op_Resize
