@@ -4,6 +4,12 @@ corner of the first unit's field (negative where padding reaches outside the ima
 
 Per axis: size_out = size_in + (k - 1) * d * jump_in; jump_out = jump_in * s;
 start_out = start_in - pad_before * jump_in. Over branches the largest field is taken.
+A layer whose every output reads a whole map (a global pool, a norm over the map, a
+flatten) has the union of its input's fields as its own (a finite field, legitimately
+larger than the image when padding is reached). Every layer that reads such a layer,
+directly or through a multiply or add (squeeze-and-excitation), sees the whole input: its
+field is `whole` and stops compounding (compounding a global pool's jump through later
+windows gave meaningless 10^22-pixel fields).
 All exact: integers, which become Fractions as soon as a layer's stride is one (an
 upsampling layer has a stride below one), so every layer after it stays exact.
 """
@@ -20,6 +26,11 @@ class Field:
     size: tuple[int | Fraction, int | Fraction]
     jump: tuple[int | Fraction, int | Fraction]
     start: tuple[int | Fraction, int | Fraction]
+    whole: bool = False       # sees the whole input; size, jump and start no longer apply
+    spans_map: bool = False   # each output read the whole input map (readers are `whole`)
+
+
+WHOLE = Field((0, 0), (0, 0), (0, 0), whole=True)
 
 
 def exact(value: int | Fraction) -> int | str:
@@ -30,14 +41,19 @@ def exact(value: int | Fraction) -> int | str:
 def receptive_fields(graph: Graph) -> list[Field]:
     fields = [Field((1, 1), (1, 1), (0, 0))]
     for node in graph.layers:
-        base = max((fields[i] for i in node.inputs), key=lambda f: (f.size[0] * f.size[1], f.size))
+        ins = [fields[i] for i in node.inputs]
+        if any(f.whole or f.spans_map for f in ins):
+            fields.append(WHOLE)
+            continue
+        base = max(ins, key=lambda f: (f.size[0] * f.size[1], f.size))
         win = node.kind.window(node.args, node.in_shapes)
         if win is None:
             fields.append(base)
         elif win == "global":
             h, w = node.in_shapes[0][:2]
             size = tuple(s + (n - 1) * j for s, n, j in zip(base.size, (h, w), base.jump))
-            fields.append(Field(size, tuple(j * n for j, n in zip(base.jump, (h, w))), base.start))
+            fields.append(Field(size, tuple(j * n for j, n in zip(base.jump, (h, w))), base.start,
+                                spans_map=True))
         else:
             kernel, stride, dilation, lo = win
             fields.append(Field(
