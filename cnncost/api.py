@@ -121,7 +121,7 @@ class ReportResult:
         return data
 
 
-def report(spec: str, *, batch: int = 1, overrides: Overrides = None, depth: int | None = None,
+def report(spec: str, *, batch: int | None = None, overrides: Overrides = None, depth: int | None = None,
            dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
            training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
            totals_row: bool = False, by_kind: bool = False, limits: Limits = DEFAULT) -> ReportResult:
@@ -204,17 +204,19 @@ class ExplainResult:
 
 def explain(target: str, layer: str | None = None, *, input_shape: str | None = None,
             filters: int | None = None, kernel: int = 3, stride: int = 1, padding: str = "valid",
-            separable: bool = False, units: int | None = None, overrides: Overrides = None,
-            limits: Limits = DEFAULT) -> ExplainResult:
-    """Derivations step by step: a layer of a network (`target` a spec, `layer` its path),
-    or calculator mode (`target` a kind, `input_shape` HxWxC and that kind's arguments)."""
+            separable: bool = False, units: int | None = None, bottleneck: int | None = None,
+            overrides: Overrides = None, limits: Limits = DEFAULT) -> ExplainResult:
+    """Derivations step by step: a layer or block of a network (`target` a spec, `layer`
+    its path; an ONNX model's node path too), or calculator mode (`target` a kind,
+    `input_shape` HxWxC and that kind's arguments; `separable` / `bottleneck` R compare
+    the cheaper versions)."""
     if layer is not None:
         return ExplainResult(tuple(_explain.layer(target, layer, overrides=overrides, limits=limits)))
     if input_shape is None:
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
     return ExplainResult(tuple(_explain.calculator(target, input_shape, filters=filters, kernel=kernel,
                                                    stride=stride, padding=padding, separable=separable,
-                                                   units=units)))
+                                                   units=units, bottleneck=bottleneck)))
 
 
 # ---- running ---------------------------------------------------------------------------
@@ -236,7 +238,7 @@ class VerifyResult:
         return dict(self.verification.to_dict())
 
 
-def verify(spec: str, *, batch: int = 1, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
+def verify(spec: str, *, batch: int | None = None, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
            weights: str | None = None, max_memory: int | str | None = None, engine: str = "numpy",
            on_layer: Callable[[Any], None] | None = None, limits: Limits = DEFAULT) -> VerifyResult:
     """Run `spec` on a seeded random input (and random or given weights); compare every
@@ -262,6 +264,7 @@ class RunResult:
     mean: float
     top5: tuple[tuple[int, float], ...]   # of example 0, when the output is a vector
     failures: tuple[str, ...]
+    input_layout: str = "NHWC"     # how the .npy was read: NHWC, or NCHW for a model whose input is
 
     @property
     def ok(self) -> bool:
@@ -270,6 +273,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         return {"output_shape": list(self.output.shape), "seconds": self.seconds,
                 "weights": f"random (seed {self.seed})" if self.weights_random else "file",
+                "input_layout": self.input_layout,
                 "min": self.minimum, "max": self.maximum, "mean": self.mean,
                 "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures)}
 
@@ -278,12 +282,13 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
         overrides: Overrides = None, max_memory: int | str | None = None,
         limits: Limits = DEFAULT) -> RunResult:
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
-    before it is read) through `spec`."""
+    before it is read; an ONNX model's own C x H x W too) through `spec`."""
     from cnncost.runtime import executor
     from cnncost.spec.loader import is_onnx
 
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
-    x = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"))
+    x, layout = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"),
+                                    channels_first=is_onnx(spec))
     arrays = executor.weights_for(graph, spec, weights, seed)
     result = executor.run(graph, x, arrays)
     out: Any = result.output
@@ -294,7 +299,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
     random = weights is None and not is_onnx(spec)          # an ONNX model brings its own
     return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
-                     float(out.mean()), top, fails)
+                     float(out.mean()), top, fails, layout)
 
 
 def save_output(result: RunResult, path: str) -> None:
@@ -327,7 +332,7 @@ class CheckResult:
 
 
 def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
-          baseline: str | None = None, max_increase: str | None = None, strict: bool = False,
+          baseline: str | None = None, max_increase: str | Sequence[str] | None = None, strict: bool = False,
           no_dead_layers: bool = False, allow_different: bool = False,
           limits: Limits = DEFAULT) -> CheckResult:
     """`expect:` blocks, budgets ({"params": "5M", "mults": ...}) and a baseline report.
@@ -340,18 +345,20 @@ def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: di
     budgets = {k: v for k, v in (budgets or {}).items() if v is not None}
     for metric, value in budgets.items():
         _check.parse_quantity(value, f"--max-{metric}")
-    if max_increase is not None and not baseline:
+    if isinstance(max_increase, str):
+        max_increase = [max_increase]
+    if max_increase and not baseline:
         raise CnnCostError("--max-increase needs --baseline (there is nothing to increase over)")
-    _check.parse_tolerance(max_increase or "0%", "--max-increase")
+    _check.parse_increases(max_increase)          # a bad one is exit 2 before any spec is read
     results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
-                                max_increase=max_increase or "0%", limits=limits, strict=strict,
+                                max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different)
                for s in (list(specs) or bundled_names())]
     return CheckResult(tuple(results))
 
 
 # ---- time ------------------------------------------------------------------------------
-def latency(spec: str, profile: str | Profile, *, repeat: int = 5, batch: int = 1,
+def latency(spec: str, profile: str | Profile, *, repeat: int = 5, batch: int | None = None,
             overrides: Overrides = None, engine: str = "numpy", limits: Limits = DEFAULT) -> LatencyResult:
     """Roofline-predicted vs measured time per layer, measured by our executor or by
     onnxruntime's profiler, and their Spearman rank correlation."""
@@ -397,7 +404,7 @@ class ExportResult:
 
 
 def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
-           overrides: Overrides = None, batch: int = 1, max_memory: int | str | None = None,
+           overrides: Overrides = None, batch: int | None = None, max_memory: int | str | None = None,
            limits: Limits = DEFAULT) -> ExportResult:
     """Write `spec` as an ONNX model (opset 17, NCHW) with the weights of `weights` or the
     seeded weights `run` uses; checked by onnx.checker (full check). Needs the `onnx` extra."""
@@ -405,7 +412,8 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
-    graph = _graph(analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits))
+    rep = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits)
+    graph, batch = _graph(rep), rep.batch
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
     arrays = executor.weights_for(graph, spec, weights, seed)
     facts = onnx_export.export(graph, arrays, output, batch=batch)
@@ -489,36 +497,50 @@ class KindsResult:
                 "aliases": [dict(zip(("alias", "kind", "fixed"), a)) for a in self.aliases]}
 
 
-def kinds() -> KindsResult:
-    """Every layer kind from the registry: arguments with defaults and docs, FLOP rule."""
-    from cnncost.layers import ALIASES, KINDS
+def kinds(name: str | None = None) -> KindsResult:
+    """Every layer kind from the registry (or the one `name` is, an alias's included):
+    arguments with defaults and docs, multiplication and FLOP rules."""
+    from cnncost.layers import ALIASES, KINDS, lookup
     from cnncost.layers.base import REQUIRED
+    from cnncost.core.build import did_you_mean
+
+    if name is not None:
+        found = lookup(name)
+        if found is None:
+            raise CnnCostError(f"unknown layer kind '{name}'{did_you_mean(name, [*KINDS, *ALIASES])} "
+                               "(`cnncost kinds` lists them all)")
+        one = found[0].name
 
     def default(value: object) -> str:
         return "required" if value is REQUIRED else ("none" if value is None else str(value).lower()
                                                      if isinstance(value, bool) else str(value))
 
-    infos = tuple(KindInfo(name, k.family, k.doc,
+    infos = tuple(KindInfo(kname, k.family, k.doc,
                            tuple((a, arg.kind, default(arg.default), arg.doc) for a, arg in k.args.items()),
                            k.flops_rule, k.mults_rule)
-                  for name, k in KINDS.items())
-    aliases = tuple((a, k, ", ".join(f"{key}={v}" for key, v in fixed.items())) for a, (k, fixed) in ALIASES.items())
+                  for kname, k in KINDS.items() if name is None or kname == one)
+    aliases = tuple((a, k, ", ".join(f"{key}={v}" for key, v in fixed.items())) for a, (k, fixed) in ALIASES.items()
+                    if name is None or k == one)
     return KindsResult(infos, aliases)
 
 
 @dataclass(frozen=True)
 class BundledResult:
     rows: tuple[tuple[str, str], ...]        # (name, source)
+    variables: tuple[tuple[tuple[str, str], ...], ...] = ()   # per row: (variable, default) for --set
 
     def to_dict(self) -> dict[str, Any]:
-        return {"architectures": [{"name": n, "source": s} for n, s in self.rows]}
+        return {"architectures": [{"name": n, "source": s, "vars": dict(v)}
+                                  for (n, s), v in zip(self.rows, self.variables or [()] * len(self.rows))]}
 
 
 def bundled() -> BundledResult:
-    """The bundled architectures and their sources."""
+    """The bundled architectures, their sources and the variables `--set` overrides."""
     from cnncost.spec import bundled_names, load_spec
 
-    return BundledResult(tuple((n, load_spec(n).source) for n in bundled_names()))
+    specs = [load_spec(n) for n in bundled_names()]
+    return BundledResult(tuple((s.name, s.source) for s in specs),
+                         tuple(tuple((str(k), str(v)) for k, v in s.vars.items()) for s in specs))
 
 
 def _graph(rep: Report) -> Any:

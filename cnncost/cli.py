@@ -2,9 +2,11 @@
 computed here; everything printed is available from the Python API."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+import warnings
 
 import click
 
@@ -15,6 +17,7 @@ from cnncost.render import plot as plots
 from cnncost.render import encodable, render
 
 SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
+BATCH_HELP = "Examples per forward pass [default: 1, or the N an ONNX model or --input-shape fixes]."
 
 
 GLOBAL_FLAGS = ("--debug",)
@@ -67,7 +70,8 @@ class _Group(click.Group):
 @click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=VALUE",
               help="Raise a safety limit, e.g. --limit max_layers=1000000 (see docs/spec.md).")
 @click.option("--input-shape", default=None, metavar="NxCxHxW",
-              help="Fix an ONNX model's dynamic input dimensions (batch and symbolic sizes).")
+              help="An ONNX model's input shape: N is the batch; fixes dynamic dimensions (a static size "
+                   "it changes is said on stderr).")
 @click.version_option(package_name="cnncost")
 @click.pass_context
 def cli(ctx, debug, limit_pairs, input_shape):
@@ -75,6 +79,25 @@ def cli(ctx, debug, limit_pairs, input_shape):
     Wherever a SPEC is taken, an ONNX model (.onnx) is taken too."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
     ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
+    ctx.with_resource(_warnings_on_stderr())
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr():
+    """cnncost's warnings as one `warning: ...` line each on stderr, each said once."""
+    from cnncost.errors import CnnCostWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", CnnCostWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, *args, **kw):
+            if issubclass(category, CnnCostWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                shown(message, category, *args, **kw)
+        warnings.showwarning = show
+        yield
 
 
 def limits():
@@ -135,13 +158,18 @@ def engine_option(help_text):
                         help=help_text)
 
 
-def run_options(f):
-    """What running a network takes: weights, their seed, the memory guard's limit."""
-    f = click.option("--max-memory", default=None, metavar="BYTES",
-                     help="Refuse to run above this estimate (e.g. 4G); default half of what can be allocated.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed of random weights and input.")(f)
-    return click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                        help="An .npz of '<layer path>/<weight name>' arrays (default: seeded random).")(f)
+def run_options(seeded: str):
+    """What running a network takes: weights, their seed (`seeded`: what it seeds), the
+    memory guard's limit."""
+    def add(f):
+        f = click.option("--max-memory", default=None, metavar="BYTES",
+                         help="Refuse to run above this estimate (e.g. 4G); default half of what can be "
+                              "allocated.")(f)
+        f = click.option("--seed", type=int, default=0, show_default=True, help=f"Seed of {seeded}.")(f)
+        return click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                            help="An .npz of '<layer path>/<weight name>' arrays. Default: an ONNX (or other "
+                                 "imported) file's own weights; a YAML spec's seeded random ones.")(f)
+    return add
 
 
 def _progress(total):
@@ -170,7 +198,7 @@ def with_progress(total, call):
 @click.argument("spec")
 @click.option("--depth", type=click.IntRange(min=1), default=None,
               help="Group rows by the first N parts of their dotted names.")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 @set_option
 @format_option(("table", "json", "csv", "markdown", "dot", "mermaid"))
 @output_option
@@ -246,28 +274,32 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
 @click.option("--stride", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--padding", default="valid", show_default=True, help="valid, same or an integer.")
 @click.option("--separable", is_flag=True, help="Also derive the depthwise separable version.")
+@click.option("--bottleneck", type=click.IntRange(min=1), default=None, metavar="R",
+              help="Also derive the version with a 1x1 convolution to C_in/R channels first.")
 @click.option("--units", type=click.IntRange(min=1), default=None, help="For `explain dense`.")
 @set_option
-def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, separable, units, sets):
+def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, separable, bottleneck, units, sets):
     """Derivations step by step: `explain conv --input 6x6x3 --filters 5 --kernel 3 --separable`
-    (calculator), or `explain resnet50 layer3.block2.conv2` (a layer of a network)."""
+    (calculator), `explain resnet50 layer3.block2.conv2` (a layer of a network) or
+    `explain mobilenet_v2 stage2.block1` (a block, summed)."""
     show(api.explain(target, layer, input_shape=input_shape, filters=filters, kernel=kernel, stride=stride,
-                     padding=padding, separable=separable, units=units, overrides=list(sets),
-                     limits=limits()))
+                     padding=padding, separable=separable, units=units, bottleneck=bottleneck,
+                     overrides=list(sets), limits=limits()))
 
 
 @cli.command(name="list")
-@format_option(("table", "json"))
+@format_option(("table", "json", "markdown"))
 def list_cmd(fmt):
     """List the bundled architectures."""
     show(api.bundled(), fmt)
 
 
 @cli.command()
+@click.argument("kind", required=False)
 @format_option(("table", "json", "markdown"))
-def kinds(fmt):
-    """List the layer kinds: arguments with defaults, multiplication and FLOP rules."""
-    show(api.kinds(), fmt)
+def kinds(kind, fmt):
+    """List the layer kinds (or one KIND): arguments with defaults, multiplication and FLOP rules."""
+    show(api.kinds(kind), fmt)
 
 
 @cli.command()
@@ -280,8 +312,9 @@ def kinds(fmt):
 @click.option("--max-activations", default=None, metavar="N", help="Budget on activation elements.")
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None,
               help="A `report --format json` file to compare against.")
-@click.option("--max-increase", default=None,
-              help="Allowed growth over the baseline: a percentage or an absolute number (default 0%).")
+@click.option("--max-increase", multiple=True, metavar="[METRIC=]TOL",
+              help="Allowed growth over the baseline: 5% or 1M for every metric, mults=5% for one "
+                   "(repeatable; params, mults, flops, activations; default 0).")
 @click.option("--allow-different", is_flag=True,
               help="Compare with a baseline of another network, input, batch, dtype, vars or version "
                    "(the differences are printed).")
@@ -299,7 +332,7 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
     """
     result = api.check(specs, overrides=list(sets), budgets={"params": max_params, "mults": max_mults,
                        "flops": max_flops, "activations": max_activations},
-                       baseline=baseline, max_increase=max_increase, strict=strict,
+                       baseline=baseline, max_increase=list(max_increase), strict=strict,
                        no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())
     if junit:
         write_output(junit, result.junit_xml())
@@ -309,11 +342,11 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseli
 
 @cli.command(name="verify")
 @click.argument("spec")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 @set_option
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
               help="Forward passes; timings are medians.")
-@run_options
+@run_options("the random input, and of random weights where the spec has none")
 @engine_option("Also run onnxruntime (needs the onnx extra) and compare every layer's output.")
 @format_option(("table", "json"))
 def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt):
@@ -332,8 +365,9 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @cli.command(name="run")
 @click.argument("spec")
 @click.option("--input", "input_path", type=click.Path(dir_okay=False), required=True,
-              help="A .npy array, H x W x C or N x H x W x C (NHWC).")
-@run_options
+              help="A .npy array, H x W x C or N x H x W x C (NHWC); for an ONNX model also its own "
+                   "C x H x W or N x C x H x W.")
+@run_options("random weights, where the spec has none (the input is --input)")
 @set_option
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), default=None,
               help="Save the network's output as .npy.")
@@ -345,6 +379,8 @@ def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory, fmt)
     if result.weights_random:
         click.echo(f"note: the weights are random (seed {seed}); pass --weights FILE.npz for trained ones",
                    err=True)
+    if result.input_layout == "NCHW":
+        click.echo("note: the input was read as NCHW, the model's own layout", err=True)
     if output_path:
         api.save_output(result, output_path)
     show(result, fmt)
@@ -366,7 +402,7 @@ def calibrate_cmd(output, engine):
 @click.option("--profile", type=click.Path(dir_okay=False), required=True,
               help="A device profile (cnncost calibrate).")
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 @set_option
 @engine_option("Who measures: our NumPy executor or onnxruntime's profiler (needs the onnx extra).")
 @format_option(("table", "json"))
@@ -384,9 +420,9 @@ def latency_cmd(spec, profile, repeat, batch, sets, engine, fmt, plot):
 @click.argument("spec")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="The .onnx file to write.")
-@run_options
+@run_options("random weights, where the spec has none")
 @set_option
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
     """Write SPEC as an ONNX model (opset 17, NCHW; needs the onnx extra)."""
     show(api.export(spec, output, weights=weights, seed=seed, overrides=list(sets), batch=batch,

@@ -81,3 +81,14 @@ class CheckFailed(CnnCostError):
     """An expectation, budget or verification did not hold."""
 
     exit_code = 1
+
+
+class CnnCostWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints it on
+    stderr as `warning: ...`; from Python it is an ordinary warning)."""
+
+
+def warn(message: str) -> None:
+    import warnings
+
+    warnings.warn(escape_controls(message), CnnCostWarning, stacklevel=2)

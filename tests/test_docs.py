@@ -53,3 +53,31 @@ def test_readme_kinds_table_is_the_registry():
     table = text.split("<!-- kinds table: generated")[1].split("-->", 1)[1].split("<!-- end kinds table -->")[0]
     from cnncost.render import render
     assert [l.strip() for l in table.strip().splitlines()] == render(api.kinds(), "markdown").strip().splitlines()
+
+
+def test_readme_bundled_table_is_the_bundled_specs():
+    """Names, `--set` variables and sources come from the specs: regenerate the table with
+    `cnncost list --format markdown` when a spec changes."""
+    from cnncost import api
+    from cnncost.render import render
+    text = README.read_text()
+    table = text.split("<!-- bundled table: generated")[1].split("-->", 1)[1].split("<!-- end bundled table -->")[0]
+    assert table.strip() == render(api.bundled(), "markdown").strip()
+
+
+def test_readme_console_examples_are_what_the_tool_prints():
+    """The marked console examples are regenerated from the tool (`python
+    tests/readme_examples.py` rewrites them); a change of output fails here, not in a reader."""
+    import readme_examples
+    text = README.read_text()
+    assert text.count(readme_examples.MARK) >= 5
+    assert readme_examples.regenerate(text) == text, "README examples drifted: run python tests/readme_examples.py"
+
+
+def test_readme_regeneration_catches_drift():
+    import readme_examples
+    block = f"{readme_examples.MARK}\n```console\n$ cnncost report separable_example --format csv\nname,kind\n...\nnormal,conv,4x4x5\n```\n"
+    with pytest.raises(readme_examples.Drift, match="no longer in its output"):
+        readme_examples.regenerate(block)
+    whole = f"{readme_examples.MARK}\n```console\n$ cnncost report separable_example --format csv\nold\n```\n"
+    assert "depthwise,depthwise_conv,4x4x3" in readme_examples.regenerate(whole)

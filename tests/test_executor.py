@@ -221,7 +221,7 @@ def test_verify_cli_json_fields():
     data = json.loads(r.output)
     assert r.exit_code == 0 and data["ok"] is True
     assert data["timing"]["repeats"] == 2 and "forward_seconds_median" in data["timing"]
-    assert [(l["mults"], l["executed_mults"]) for l in data["layers"]] == [(2160, 2160), (432, 432), (240, 240)]
+    assert [(l["mults"], l["executed_mults"]) for l in data["layers"]] == [(432, 432), (240, 240)]
 
 
 def test_memory_guard_refuses_before_allocating():

@@ -81,12 +81,37 @@ class CheckItem:
 
 
 @dataclass
+class LayerChange:
+    """A layer whose params or mults differ from the baseline's (None: absent there or here)."""
+    layer: str
+    change: str                       # "added", "changed" or "removed"
+    params: tuple[int | None, int | None]
+    mults: tuple[int | None, int | None]
+    kind: str = ""
+
+    def text(self) -> str:
+        if self.change == "added":
+            return f"+ {self.layer} ({self.kind}): params {self.params[1]:,}, mults {self.mults[1]:,}"
+        if self.change == "removed":
+            return f"- {self.layer}: params {self.params[0]:,}, mults {self.mults[0]:,}"
+        return (f"~ {self.layer}: params {self.params[0]:,} -> {self.params[1]:,}, "
+                f"mults {self.mults[0]:,} -> {self.mults[1]:,}")
+
+    def to_dict(self) -> dict:
+        return {"layer": self.layer, "change": self.change, "kind": self.kind,
+                "params_before": self.params[0], "params_after": self.params[1],
+                "mults_before": self.mults[0], "mults_after": self.mults[1]}
+
+
+@dataclass
 class ArchResult:
     arch: str
     items: list[CheckItem] = field(default_factory=list)
     error: str | None = None          # a bad spec or nothing to check: exit 2
-    changed_layers: list[str] = field(default_factory=list)
+    changed_layers: list[LayerChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)     # skipped expectations, dead layers, ...
+    spec: str = ""                    # the SPEC as given (a path, a bundled name): its identity
+    seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -164,9 +189,9 @@ def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
     for metric, limit in budgets.items():
         if limit is None:
             continue
-        bound = parse_quantity(limit, f"--max-{metric}")
+        bound = math.floor(parse_quantity(limit, f"--max-{metric}"))   # counts are whole
         actual = report.totals[metric]
-        items.append(CheckItem(report.name, f"budget {metric}", f"<= {_fmt(bound):,}", actual,
+        items.append(CheckItem(report.name, f"budget {metric}", f"<= {bound:,}", actual,
                                actual <= bound, "command line", detail=over(metric, bound, actual)))
     return items
 
@@ -181,6 +206,43 @@ def over(metric: str, bound, actual) -> str:
 
 
 BASELINE_METRICS = ("params", "mults", "flops", "activations")
+
+
+def parse_increases(values) -> dict[str, tuple[Fraction, bool, str]]:
+    """--max-increase values -> {metric: (tolerance, relative, as written)}: `5%` or `1M`
+    for every metric, `mults=5%` for one (repeatable; a metric's own beats the common one;
+    unnamed metrics allow 0)."""
+    if values is None or isinstance(values, (str, int, float)):
+        values = [] if values is None else [values]
+    common, own = "0", {}
+    for value in values:
+        text = str(value).strip()
+        metric, sep, tol = text.partition("=")
+        if sep:
+            metric = metric.strip()
+            if metric not in BASELINE_METRICS:
+                raise SpecError(f"--max-increase {text}: unknown metric '{metric}' "
+                                f"(known: {', '.join(BASELINE_METRICS)})")
+            if metric in own:
+                raise SpecError(f"--max-increase: {metric} given twice")
+            own[metric] = tol.strip()
+        else:
+            common = text
+    out = {}
+    for metric in BASELINE_METRICS:
+        text = own.get(metric, common)
+        tol, relative = parse_tolerance(text, f"--max-increase {metric}")
+        out[metric] = (tol, relative, text)
+    return out
+
+
+def growth(metric: str, old: int, new: int, allowed: int, allowed_text: str) -> str:
+    """How a metric grew over the baseline, against what was allowed."""
+    if new <= allowed:
+        return ""
+    pct = f" {float(Fraction(new - old, old) * 100):+.1f}%" if old else ""
+    return (f"{metric}{pct} over the baseline ({old:,} -> {new:,}, {new - old:+,}; allowed "
+            f"{allowed_text}: at most {allowed:,})")
 
 
 def load_baseline(path: str, max_bytes: int) -> dict:
@@ -232,7 +294,8 @@ def load_baseline(path: str, max_bytes: int) -> dict:
     return base
 
 
-STRICT_PROVENANCE = ("network", "input_shape", "batch", "dtype", "vars", "cnncost_version")
+# what makes a comparison meaningless; another cnncost version is only worth a warning
+STRICT_PROVENANCE = ("network", "input_shape", "batch", "dtype", "vars")
 
 
 def provenance_differences(base: dict, report: Report) -> tuple[list[str], list[str]]:
@@ -247,6 +310,9 @@ def provenance_differences(base: dict, report: Report) -> tuple[list[str], list[
               if recorded.get(key) != now[key]]
     soft = ([f"spec changed (sha256 {str(recorded.get('spec_sha256'))[:12]} -> {now['spec_sha256'][:12]})"]
             if recorded.get("spec_sha256") != now["spec_sha256"] else [])
+    if recorded.get("cnncost_version") != now["cnncost_version"]:
+        soft.append(f"warning: made by cnncost {json_text(recorded.get('cnncost_version'))}, this is "
+                    f"{json_text(now['cnncost_version'])} (counting conventions may differ)")
     return strict, soft
 
 
@@ -265,25 +331,28 @@ def check_baseline(report: Report, baseline_path: str, max_increase,
     if notes is not None:
         notes += [f"baseline differs: {d}" for d in strict + soft]
     base_totals, base_layers = base["totals"], base["layers"]
-    tol, relative = parse_tolerance(max_increase or 0, "--max-increase")
+    increases = parse_increases(max_increase)
     items = []
-    for metric in ("params", "mults", "flops", "activations"):
+    for metric in BASELINE_METRICS:
         if metric not in base_totals:
             continue
         old, new = int(base_totals[metric]), report.totals[metric]
-        allowed = old + (tol * old if relative else tol)
+        tol, relative, text = increases[metric]
+        allowed = math.floor(old + (tol * old if relative else tol))
         items.append(CheckItem(report.name, f"baseline {metric}", old, new, new <= allowed,
-                               baseline_path, str(max_increase or "0"), detail=over(metric, allowed, new)))
+                               baseline_path, text, detail=growth(metric, old, new, allowed, text)))
     old_rows = {r["name"]: r for r in base_layers if isinstance(r, dict) and "name" in r}
     changed = []
     for row in report.layers:
         old = old_rows.pop(row.name, None)
         if old is None:
-            changed.append(f"+ {row.name} ({row.kind}): params {row.params:,}, mults {row.mults:,}")
+            if row.params or row.mults:
+                changed.append(LayerChange(row.name, "added", (None, row.params), (None, row.mults), row.kind))
         elif old.get("params") != row.params or old.get("mults") != row.mults:
-            changed.append(f"~ {row.name}: params {old.get('params'):,} -> {row.params:,}, "
-                           f"mults {old.get('mults'):,} -> {row.mults:,}")
-    changed += [f"- {name}" for name in old_rows]
+            changed.append(LayerChange(row.name, "changed", (old.get("params"), row.params),
+                                       (old.get("mults"), row.mults), row.kind))
+    changed += [LayerChange(name, "removed", (r.get("params"), None), (r.get("mults"), None), str(r.get("kind", "")))
+                for name, r in old_rows.items() if r.get("params") or r.get("mults")]
     return items, changed
 
 
@@ -294,7 +363,10 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
     """Run every applicable comparison for one spec; a bad spec, or a spec against which
     nothing was checked, becomes `error` (exit 2). `strict` fails skipped expectations;
     `no_dead_layers` fails layers whose output nothing reads."""
-    result = ArchResult(spec_name)
+    import time
+
+    result = ArchResult(spec_name, spec=spec_name)
+    t0 = time.perf_counter()
     try:
         spec = load_spec(spec_name, max_bytes=limits.max_spec_bytes)
         result.arch = spec.name
@@ -328,6 +400,7 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
                                                     "no expect: block, ") + "no budget and no baseline")
     except CnnCostError as exc:
         result.error = str(exc)
+    result.seconds = time.perf_counter() - t0
     return result
 
 
@@ -340,8 +413,9 @@ def results_dict(results: list[ArchResult]) -> dict:
     return {
         "ok": all(r.ok for r in results),
         "architectures": [
-            {"arch": r.arch, "ok": r.ok, "error": r.error, "changed_layers": r.changed_layers,
-             "notes": r.notes,
+            {"arch": r.arch, "ok": r.ok, "error": r.error,
+             "spec": r.spec, "seconds": r.seconds, "notes": r.notes,
+             "changed_layers": [c.to_dict() for c in r.changed_layers],
              "checks": [dict(asdict(i), delta=i.delta) for i in r.items]}
             for r in results
         ],
@@ -371,13 +445,16 @@ def junit_xml(results: list[ArchResult]) -> str:
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            f'<testsuite name="cnncost check" tests="{len(results)}" failures="{failures}" errors="{errors}">']
     for r in results:
-        out.append(f'  <testcase classname="cnncost.check" name={quoteattr(r.arch)}>')
+        # named by the SPEC as given: two files with the same `name:` stay two test cases
+        out.append(f'  <testcase classname="cnncost.check" name={quoteattr(r.spec or r.arch)} '
+                   f'time="{r.seconds:.3f}">')
         if r.error is not None:
             out.append(f'    <error message={quoteattr(r.error)}/>')
         elif not r.ok:
             lines = [f"{i.check}: expected {i.expected}, actual {i.actual}" + (f" ({i.detail})" if i.detail else "")
                      for i in r.items if not i.ok]
-            out.append(f'    <failure message={quoteattr(lines[0])}>{escape(chr(10).join(lines + r.changed_layers))}</failure>')
+            body = lines + [c.text() for c in r.changed_layers]
+            out.append(f'    <failure message={quoteattr(lines[0])}>{escape(chr(10).join(body))}</failure>')
         out.append("  </testcase>")
     out.append("</testsuite>")
     return "\n".join(out) + "\n"

@@ -61,10 +61,18 @@ def column(text: str, *, training: bool = False, dtype: str = "float32", rewrite
 
 
 def compare(specs, **kw) -> list[Column]:
+    """One column per architecture; a spec given alone that declares `variants:` (a
+    worked example of two ways) is one column per variant."""
     if not specs:
         raise SpecError("compare needs at least one architecture")
     if kw.get("dtype", "float32") not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{kw['dtype']}' (known: {', '.join(DTYPE_BYTES)})")
+    if len(specs) == 1 and "@" not in specs[0]:
+        from cnncost.spec import load_spec
+        variants = load_spec(specs[0]).variants
+        if variants:
+            specs = [f"{specs[0]}@" + ",".join(f"{k}={v}" for k, v in values.items())
+                     for values in variants.values()]
     return [column(s, **kw) for s in specs]
 
 
@@ -82,8 +90,19 @@ def ratio(value, first):
     return None
 
 
+def notes(columns: list[Column]) -> list[str]:
+    """What makes columns count differently: an imported file's params are its tensors (an
+    exporter folds BatchNorm into convs), a spec's are its layers' weights."""
+    ways = {c.label: c.report.params_as or "params are the spec's layers' weights and biases, BatchNorm's "
+            "gamma and beta included" for c in columns}
+    if len(set(ways.values())) < 2:
+        return []
+    return ["the columns count params differently (mults are comparable):"] + \
+        [f"  {label}: {way}" for label, way in ways.items()]
+
+
 def to_dict(columns: list[Column]) -> dict:
-    return {"columns": [c.label for c in columns],
+    return {"columns": [c.label for c in columns], "notes": notes(columns),
             "metrics": {k: {"values": v, "ratio_to_first": [ratio(x, v[0]) for x in v]} for k, v in rows(columns)}}
 
 
@@ -95,5 +114,5 @@ def add_time(columns: list[Column], profile, repeat: int = 5) -> None:
     for c in columns:
         c.values["estimated_seconds"] = total_seconds(estimate(c.report, profile))
         name, overrides, options = parse_variant(c.label)
-        v = verify(name, overrides=overrides, batch=options.get("batch", 1), repeat=repeat)
+        v = verify(name, overrides=overrides, batch=options.get("batch"), repeat=repeat)
         c.values["measured_seconds"] = v.forward_seconds_median

@@ -25,9 +25,10 @@ def parse_shape(text: str) -> list[int]:
 
 
 def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1, padding="valid",
-               separable=False, units=None) -> list[str]:
+               separable=False, units=None, bottleneck=None) -> list[str]:
     """Explain one layer of `kind` on `input_shape`, from the options that kind takes
-    (filters, kernel, stride, padding, units); `separable` adds the separable version."""
+    (filters, kernel, stride, padding, units); `separable` adds the depthwise separable
+    version, `bottleneck` R the version with a 1x1 convolution to C_in / R channels first."""
     from cnncost.layers import lookup
 
     shape = parse_shape(input_shape)
@@ -43,12 +44,19 @@ def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1,
         raise SpecError(f"explain {kind} needs " + ", ".join(f"--{a}" for a in missing))
     body = ", ".join(f"{a}: {v}" for a, v in args.items())
     layers = [f"{{name: {kind}, kind: {kind}{', ' + body if body else ''}}}"]
+    win = ", ".join(f"{a}: {args[a]}" for a in ("kernel", "stride", "padding") if a in args)
+    if (separable or bottleneck) and "filters" not in args:
+        raise SpecError(f"--{'separable' if separable else 'bottleneck'} needs a kind with filters, not '{kind}'")
     if separable:
-        win = ", ".join(f"{a}: {args[a]}" for a in ("kernel", "stride", "padding") if a in args)
-        if "filters" not in args:
-            raise SpecError(f"--separable needs a kind with filters, not '{kind}'")
         layers.append(f"{{name: separable, inputs: input, kind: separable_conv, filters: {args['filters']}, "
                       f"{win}, bias: false}}")
+    if bottleneck:
+        if isinstance(bottleneck, bool) or not isinstance(bottleneck, int) or not 1 <= bottleneck <= shape[-1]:
+            raise SpecError(f"--bottleneck must be an integer from 1 to the input's channels ({shape[-1]}), "
+                            f"received {bottleneck!r}")
+        layers.append(f"{{name: reduce, inputs: input, kind: conv, filters: {shape[-1] // bottleneck}, "
+                      "kernel: 1, bias: false}")
+        layers.append(f"{{name: bottleneck, kind: conv, filters: {args['filters']}, {win}, bias: false}}")
     text = f"input: {shape}\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
     report = analyze(parse_spec(text, "explain"))
     g = report.graph
@@ -57,20 +65,51 @@ def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1,
         lines.append("")
         lines.append(f"{node.name} ({node.label}): output {fmt_shape(node.out_shape)}")
         lines += ["  " + line for line in node.kind.explain(node.args, node.in_shapes, node.out_shape)]
+        lines.append(f"  params = {row.params:,}")
+    rows = report.layers
     if separable:
-        normal, dw, pw = (r.mults for r in report.layers)
+        normal, dw, pw = rows[0], rows[1], rows[2]
         n, f = filters, kernel
-        ratio = Fraction(dw + pw, normal)
-        lines += ["", f"separable = depthwise + pointwise = {dw:,} + {pw:,} = {dw + pw:,}",
-                  f"ratio = {dw + pw:,} / {normal:,} = {float(ratio):.4f}"
+        ratio = Fraction(dw.mults + pw.mults, normal.mults)
+        lines += ["", f"N = {n}, the number of filters (output channels); f = {f}, the kernel's height "
+                      "and width",
+                  f"separable = depthwise + pointwise = {dw.mults:,} + {pw.mults:,} = {dw.mults + pw.mults:,} "
+                  f"mults, {dw.params + pw.params:,} params (normal: {normal.mults:,} mults, "
+                  f"{normal.params:,} params)",
+                  f"ratio = {dw.mults + pw.mults:,} / {normal.mults:,} = {float(ratio):.4f}"
                   f" = 1/N + 1/f^2 = 1/{n} + 1/{f * f} = {float(Fraction(1, n) + Fraction(1, f * f)):.4f}"
                   f" ({float(1 / ratio):.1f}x fewer multiplications)"]
+    if bottleneck:
+        normal, reduce, conv = rows[0], rows[-2], rows[-1]
+        c, r = shape[-1], bottleneck
+        both = reduce.mults + conv.mults
+        lines += ["", f"C_in = {c}, the input's channels; R = {r}, the reduction: the 1x1 convolution "
+                      f"outputs C_in / R = {c // r} channels"
+                  + ("" if c % r == 0 else f" ({c} / {r} = {float(Fraction(c, r)):.4g}, rounded down)"),
+                  f"bottleneck = 1x1 + {kernel}x{kernel} = {reduce.mults:,} + {conv.mults:,} = {both:,} mults, "
+                  f"{reduce.params + conv.params:,} params (normal: {normal.mults:,} mults, {normal.params:,} params)",
+                  f"ratio = {both:,} / {normal.mults:,} = {float(Fraction(both, normal.mults)):.4f} "
+                  f"({float(Fraction(normal.mults, both)):.1f}x fewer multiplications)"]
+        (h, w), (oh, ow) = shape[:2], conv.output_shape[:2]
+        n, f = filters, kernel
+        analytic = Fraction(1, r) * (Fraction(c * h * w, n * f * f * oh * ow) + 1)
+        lines.append(f"  = 1/R x (C_in x H x W / (N x f^2 x H_out x W_out) + 1) = 1/{r} x ({c} x {h} x {w} / "
+                     f"({n} x {f * f} x {oh} x {ow}) + 1) = {float(analytic):.4f}"
+                     + ("" if c % r == 0 else " (exact only when R divides C_in)"))
     return lines
 
 
 def layer(spec: str, name: str, **analyze_kw) -> list[str]:
+    """A layer's derivation, or a block's (every layer under a dotted prefix) summed."""
+    from cnncost.spec.loader import is_onnx
+
     report = analyze(spec, **analyze_kw)
     g = report.graph
+    if name not in g.by_name and is_onnx(spec) and "/" in name:   # the node path Netron shows
+        from cnncost.interop.onnx_import import layer_name
+        name = layer_name(name)
+    if name not in g.by_name and any(n.name.startswith(name + ".") for n in g.layers):
+        return block(report, name)
     if name not in g.by_name or name == "input":
         close = [n.name for n in g.layers if name in n.name][:5]
         raise SpecError(f"{report.name} has no layer '{name}'"
@@ -92,8 +131,29 @@ def layer(spec: str, name: str, **analyze_kw) -> list[str]:
         lines.append("non-trainable = " + " + ".join(f"{w} {fmt_shape(s)}" for w, s in stats.items())
                      + f" = {sum(numel(s) for s in stats.values()):,}")
     lines.append(f"flops = {row.flops:,} ({k.flops_rule})")
-    lines.append(f"receptive field {fmt_shape(row.receptive_field)}, stride {fmt_shape(row.rf_stride)}, "
-                 f"first unit at {fmt_shape(row.rf_start)}")
+    if row.rf_global:
+        lines.append("receptive field global: every output reads the whole input (through a global "
+                     "pool, a flatten or a map-wide normalisation)")
+    else:
+        lines.append(f"receptive field {fmt_shape(row.receptive_field)}, stride {fmt_shape(row.rf_stride)}, "
+                     f"first unit at {fmt_shape(row.rf_start)}")
+    return lines
+
+
+def block(report, prefix: str) -> list[str]:
+    """Every layer of a block with its numbers, and their sums."""
+    rows = [r for r in report.layers if r.name.startswith(prefix + ".")]
+    width = max(len(r.name) - len(prefix) - 1 for r in rows)
+    lines = [f"{report.name} / {prefix}: a block of {len(rows)} layers, output {fmt_shape(rows[-1].output_shape)}",
+             f"{'layer':{width}s}  {'kind':16s} {'output':>12s} {'params':>12s} {'mults':>15s} {'flops':>15s}"]
+    for r in rows:
+        lines.append(f"{r.name[len(prefix) + 1:]:{width}s}  {r.kind:16s} {fmt_shape(r.output_shape):>12s} "
+                     f"{r.params:>12,} {r.mults:>15,} {r.flops:>15,}")
+    params, mults, flops = (sum(getattr(r, f) for r in rows) for f in ("params", "mults", "flops"))
+    lines.append(f"{'sum':{width}s}  {'':16s} {'':>12s} {params:>12,} {mults:>15,} {flops:>15,}")
+    share = mults / report.totals["mults"] if report.totals["mults"] else 0
+    lines.append(f"{prefix} does {share:.1%} of {report.name}'s multiplications; `cnncost explain "
+                 f"{report.name} {rows[0].name}` derives one layer")
     return lines
 
 

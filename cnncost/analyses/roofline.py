@@ -185,7 +185,7 @@ class Latency:
                 "layers": self.rows}
 
 
-def latency(spec, profile: Profile, *, repeat: int = 5, batch: int = 1, overrides=None,
+def latency(spec, profile: Profile, *, repeat: int = 5, batch: int | None = None, overrides=None,
             limits=None, max_memory=None, engine: str | None = None) -> Latency:
     """Predicted (roofline) vs measured time per layer, measured by our executor or, with
     engine="onnxruntime", by onnxruntime's profiler (graph optimisations off, so every
@@ -201,7 +201,7 @@ def latency(spec, profile: Profile, *, repeat: int = 5, batch: int = 1, override
         from cnncost.runtime import onnxruntime_engine
 
         report = analyze(spec, batch=batch, overrides=overrides, limits=limits or DEFAULT)
-        graph = report.graph
+        graph, batch = report.graph, report.batch
         executor.guard_memory(graph, batch, max_memory)
         weights = executor.init_weights(graph, 0)
         x = np.random.default_rng(1).standard_normal((batch,) + tuple(graph.nodes[0].out_shape),

@@ -17,6 +17,7 @@ class Saving:
     ratio: float               # rewritten / original, exact counts
     analytic: float            # the textbook formula
     formula: str
+    note: str = ""             # why ratio and analytic differ (channels rounded), if they do
 
 
 def savings(spec, rewrite: str, **analyze_kw) -> tuple[Report, Report, list[Saving]]:
@@ -33,7 +34,8 @@ def savings(spec, rewrite: str, **analyze_kw) -> tuple[Report, Report, list[Savi
             continue
         analytic, formula = node.kind.rewrite_analytic(node.args, node.in_shapes, node.out_shape, how)
         new = sum(p.mults for p in parts)
-        out.append(Saving(row.name, row.mults, new, new / row.mults, float(analytic), formula))
+        out.append(Saving(row.name, row.mults, new, new / row.mults, float(analytic), formula,
+                          node.kind.rewrite_note(node.args, node.in_shapes, how)))
     return original, rewritten, out
 
 

@@ -33,13 +33,15 @@ CONVENTIONS = {
              "see `cnncost kinds`",
     "params": "weights + biases + BN gamma/beta; frozen layers (trainable: false) counted in "
               "frozen_params; BN running statistics reported separately as non_trainable_params",
-    "activations": "output elements per layer, batch included; peak = largest set of live "
-                   "outputs over the topological order (bytes for the report's dtype)",
+    "activations": "output elements per layer, batch included (the input is not a layer's output "
+                   "and is not counted); peak = largest set of live tensors over the topological "
+                   "order, the input included while a layer reads it (bytes for the report's dtype)",
     "traffic": "bytes_read = inputs + weights, bytes_written = output, each layer on its own "
                "(no fusion or cache reuse), for the report's dtype; intensity = flops / bytes",
     "receptive_field": "input pixels one output unit sees (h, w), its stride in input pixels, "
                        "and the top-left input coordinate of the first unit's field; over "
-                       "branches the largest",
+                       "branches the largest; `global` (rf_global) once a layer reads a whole map "
+                       "(global pool, flatten), directly or through a multiply or add",
     "units": "SI: k = 1e3, M = 1e6, G = 1e9; JSON carries exact integers",
 }
 
@@ -69,6 +71,7 @@ class LayerCost:
     receptive_field: list[int] = field(default_factory=list)
     rf_stride: list[int] = field(default_factory=list)
     rf_start: list[int] = field(default_factory=list)
+    rf_global: bool = False          # sees the whole input (reads a global pool, flatten, ...)
     training: dict | None = None     # backward-pass costs, with --training
     bytes_read: int = 0              # inputs + weights (+ BN statistics), for the report's dtype
     bytes_written: int = 0           # the output
@@ -89,6 +92,8 @@ class Report:
     dtype: str = "float32"
     spec_digest: str = ""
     dead_layers: list[str] = field(default_factory=list)   # outputs nothing reads
+    params_as: str = ""       # an imported file's own way of holding params ("" = the spec's layers)
+    variants: dict = field(default_factory=dict)   # the spec's ways to compare (name -> vars)
 
     def provenance(self) -> dict:
         """What this report measured: a baseline must match it to be compared."""
@@ -109,6 +114,8 @@ class Report:
             "layers": [_row(r) for r in self.grouped(depth)], "totals": self.totals,
             "provenance": self.provenance(), "dead_layers": self.dead_layers,
         }
+        if self.variants:
+            d["variants"] = self.variants
         if depth:
             d["depth"] = depth
         if by_kind:
@@ -150,7 +157,7 @@ class Report:
                 g.training = {k: g.training[k] + v for k, v in row.training.items()}
             g.kind, g.family, g.mult_class = "block", "block", ""
             g.output_shape, g.receptive_field = list(row.output_shape), row.receptive_field
-            g.rf_stride, g.rf_start = row.rf_stride, row.rf_start
+            g.rf_stride, g.rf_start, g.rf_global = row.rf_stride, row.rf_start, row.rf_global
         return list(groups.values())
 
 
@@ -195,6 +202,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     rows = []
     names = [n.name for n in graph.nodes]
     fields = receptive_fields(graph)
+    whole_input = [exact(v) for v in graph.nodes[0].out_shape[:2]] if len(graph.nodes[0].out_shape) == 3 else []
     grads = backward(graph) if training else None
     for node in graph.layers:
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
@@ -214,8 +222,10 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             non_trainable_params=stats,
             mults=k.mults(a, ins, out) * batch, flops=flops,
             activations=numel(out) * batch, family=k.family, mult_class=k.mult_class(a, ins),
-            receptive_field=[exact(v) for v in rf.size], rf_stride=[exact(v) for v in rf.jump],
-            rf_start=[exact(v) for v in rf.start],
+            receptive_field=whole_input if rf.whole else [exact(v) for v in rf.size],
+            rf_stride=[] if rf.whole else [exact(v) for v in rf.jump],
+            rf_start=[0, 0] if rf.whole and whole_input else [] if rf.whole else [exact(v) for v in rf.start],
+            rf_global=rf.whole,
             training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
             bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
         ))
@@ -245,7 +255,20 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
                   dtype=dtype, dead_layers=dead)
 
 
-def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | None = None,
+def resolve_batch(spec: ArchSpec, batch: int | None) -> int:
+    """The batch of a report: --batch when given, else the one an imported model fixes (its
+    --input-shape N or its static first dimension), else 1. A --batch that contradicts the
+    N of --input-shape is an error; one that replaces a file's static batch is allowed (the
+    counts are per example times the batch)."""
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise SpecError(f"batch must be a positive integer, received {batch!r}")
+    if batch is not None and spec.batch_from == "--input-shape" and spec.batch != batch:
+        raise SpecError(f"--batch {batch} contradicts --input-shape's batch {spec.batch} "
+                        "(the N of NxCxHxW is the batch; give one of them)")
+    return batch if batch is not None else spec.batch or 1
+
+
+def analyze(spec: str | ArchSpec, *, batch: int | None = None, overrides: dict | list | None = None,
             limits: Limits = DEFAULT, dtype: str = "float32", trainable_from: str | None = None,
             freeze_until: str | None = None, training: bool = False, rewrite: str | None = None) -> Report:
     """Analyse a spec (file path, bundled name or parsed ArchSpec) and return its Report.
@@ -256,10 +279,9 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
     """
     from cnncost.core.training import apply_cut
 
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise SpecError(f"batch must be a positive integer, received {batch!r}")
     if isinstance(spec, str):
         spec = load_spec(spec, max_bytes=limits.max_spec_bytes)
+    batch = resolve_batch(spec, batch)
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(overrides)
     # The analysis allocates many small objects and frees none until it returns; the cyclic
@@ -271,7 +293,7 @@ def analyze(spec: str | ArchSpec, *, batch: int = 1, overrides: dict | list | No
         apply_cut(graph, trainable_from, freeze_until)
         rep = report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
                                 dtype=dtype, training=training)
-        rep.spec_digest = spec.digest
+        rep.spec_digest, rep.params_as, rep.variants = spec.digest, spec.params_as, spec.variants
         return rep
     finally:
         if enabled:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from cnncost.spec import expr
-from cnncost.errors import CnnCostError, LimitError, Loc, SpecError
+from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, warn
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core.graph import Graph, Node
 from cnncost.layers import Args, lookup
@@ -212,11 +212,12 @@ class Builder:
             if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
                 raise SpecError(f"layer name must be a non-empty string, received {name!r}", loc=where)
             name = str(name)
-            if any(c in name for c in "./'\"") or name == "input" or any(c.isspace() for c in name) \
-                    or len(name) > 200:
-                raise SpecError(f"invalid layer name {name[:40]!r}: no dots, slashes, quotes or spaces "
-                                "(nesting creates dotted names), at most 200 characters, and 'input' "
-                                "is reserved", loc=where)
+            # a dotted name (`layer1.0.conv1`, as an import writes module paths) is one name:
+            # its parts fold under --depth like a block's, and it is read by its whole name
+            if any(c in name for c in "/'\"") or name == "input" or any(c.isspace() for c in name) \
+                    or "" in name.split(".") or len(name) > 200:
+                raise SpecError(f"invalid layer name {name[:40]!r}: no slashes, quotes, spaces or empty "
+                                "dotted parts, at most 200 characters, and 'input' is reserved", loc=where)
             return name
         base = str(entry.get(head if head != "layers" else "", "group"))
         n = scope.counters.get(base, 0) + 1
@@ -256,6 +257,8 @@ class Builder:
         while s is not None:
             if head == "input" and not rest:
                 return s.input
+            if rest and ref in s.names:          # a dotted name given whole
+                return s.names[ref][0]
             if head in s.names:
                 index, child = s.names[head]
                 for part in rest:
@@ -460,6 +463,8 @@ class Builder:
         if any(d > self.limits.max_dim for d in out):
             raise LimitError(f"output shape {'x'.join(map(str, out))} has a dimension above the limit "
                              f"of {self.limits.max_dim:,}", loc=loc, layer=full, kind=label)
+        for message in kind.warnings(args, in_shapes):
+            warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
         node = Node(0, full, kind, kind.label(args, label), args, list(inputs), in_shapes, out, loc, trainable)
         return self.graph.add(node).index
 

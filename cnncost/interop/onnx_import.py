@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cnncost.errors import SpecError
+from cnncost.errors import SpecError, warn
 from cnncost.interop import onnx_fold, onnx_patterns
 from cnncost.interop.onnx_layers import LayerOps
 from cnncost.interop.onnx_moves import DataOps
@@ -29,11 +29,18 @@ OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read h
 CONTROL_FLOW = ("If", "Loop", "Scan")
 
 
+PARAMS_AS_FILE = ("params are the tensors as the file holds them (a BatchNorm folded into a conv by the "
+                  "exporter changes params, not mults)")
+
+
 @dataclass
 class Imported:
     document: dict                                     # name, source, input, layers: the spec
     weights: dict = field(default_factory=dict)        # '<layer>/<name>' -> array, our layout
     input_shape: tuple = ()
+    batch: int | None = None     # the N the model fixes (statically or by --input-shape); None: dynamic
+    batch_from: str = ""         # "--input-shape" or "file"
+    params_as: str = PARAMS_AS_FILE
 
     @property
     def spec_text(self) -> str:
@@ -146,17 +153,30 @@ class _Importer(LayerOps, DataOps):
             raise SpecError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)})"
                             f"{detail}; cnncost reads models of one input")
         x = inputs[0]
-        dims = list(self.input_shape) if self.input_shape is not None else x.dims
+        given = self.input_shape is not None
+        dims = list(self.input_shape) if given else x.dims
         if dims is None or len(dims) not in (2, 4):
             raise SpecError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads an NCHW image "
                             "(rank 4) or a vector (rank 2)")
-        if any(not isinstance(d, int) or d < 1 for d in dims):
+        if given and x.dims and len(x.dims) != len(dims):
+            raise SpecError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
+        # a dynamic batch is the report's --batch (default 1); other dynamic sizes need --input-shape
+        static = dims[1:]
+        if any(not isinstance(d, int) or d < 1 for d in static):
             shown = ", ".join(str(d if d is not None else "?") for d in dims)
             raise SpecError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
                             "--input-shape, e.g. --input-shape 1x3x224x224")
-        if self.input_shape is not None and x.dims and len(x.dims) != len(dims):
-            raise SpecError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
-        self.batch = dims[0]
+        if given and x.dims:
+            changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i]} {old} -> {new}"
+                       for i, (old, new) in enumerate(zip(x.dims, dims))
+                       if i > 0 and isinstance(old, int) and old != new]
+            if changed:
+                warn(f"{path}: --input-shape overrides the model's static input size ({', '.join(changed)}); "
+                     "its counts are for the new size")
+        first = dims[0]
+        self.batch_from = "--input-shape" if given else "file" if isinstance(first, int) and first >= 1 else ""
+        self.fixed_batch = first if self.batch_from else None
+        self.batch = self.fixed_batch or 1      # for shape arithmetic; counts are per example
         self.per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else (dims[1],)
         self.values[x.name] = Held("input", self.per_example, "nchw" if len(dims) == 4 else "vec")
 
@@ -237,8 +257,7 @@ class _Importer(LayerOps, DataOps):
         if self.layers[-1]["name"] != out.layer:
             self.layers.append({"name": self._unique("output"), "kind": "linear", "inputs": [out.layer]})
         shared = sorted(k for k, users in self.sources.items() if len(users) > 1)
-        notes = ["params are the tensors as the file holds them (a BatchNorm folded into a conv by the "
-                 "exporter changes params, not mults)"]
+        notes = [PARAMS_AS_FILE]
         if shared:
             notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
@@ -246,11 +265,11 @@ class _Importer(LayerOps, DataOps):
         producer = f", {self.model.producer}" if self.model.producer else ""
         source = f"ONNX model {self.path} (opset {self.model.opsets['']}{producer}): " + "; ".join(notes)
         document = {"name": name, "source": source, "input": list(self.per_example), "layers": self.layers}
-        return Imported(document, self.weights, self.per_example)
+        return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from)
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base, op=""):
-        base = re.sub(r"[^A-Za-z0-9_]+", "_", _module_path(base, op)).strip("_") or "layer"
+        base = layer_name(base, op)
         if base == "input" or base[0].isdigit():
             base = "l_" + base
         name, k = base[:180], 1
@@ -349,11 +368,27 @@ class _Importer(LayerOps, DataOps):
                        f"{self._onnx_dims(x)}: cnncost's kinds take one value or one per channel")
 
 
+def layer_name(node_name: str, op: str = "") -> str:
+    """The spec name of an ONNX node: its module path, dotted as PyTorch writes it
+    (`/layer1/layer1.0/conv1/Conv` -> layer1.0.conv1, so --depth folds an import by its
+    modules); a node of no module named by its op in lower case (`/Flatten` -> flatten).
+    Without `op` (a path a user quotes to `explain`) the op is the last part's."""
+    if not op:
+        last = node_name.rstrip("/").rsplit("/", 1)[-1]
+        op = re.sub(r"_\d+$", "", last)
+    path = _module_path(node_name, op)
+    parts = [p for p in path.split("/") if p]
+    if op and len(parts) == 1 and parts[0].startswith(op) and path.startswith("/"):
+        path = parts[0].lower()
+    name = re.sub(r"[^A-Za-z0-9_.]+", "_", path)
+    name = ".".join(p.strip("_") for p in name.split(".") if p.strip("_")) or "layer"
+    return name
+
+
 def _module_path(name: str, op: str) -> str:
     """A node's name as the module path it came from: PyTorch names nodes by scope and
     op, '/layer1/layer1.0/conv1/Conv', each scope either a child's name or the full path
-    of a Sequential's item: the module is layer1.0.conv1 (dots become underscores in a
-    layer name). Other names are kept."""
+    of a Sequential's item: the module is layer1.0.conv1. Other names are kept."""
     parts = [p for p in name.split("/") if p]
     if len(parts) < 2 or not name.startswith("/") or not op or not parts[-1].startswith(op):
         return name

@@ -87,7 +87,8 @@ class LayerOps:
             if [d for d in bias.dims if d != 1] != [units]:
                 raise Refused(f"a bias of dims {list(bias.dims)} for {units} units")
             wk["bias"] = (bias, lambda v: v.reshape(-1))
-        self.emit(node, {"kind": "dense", "units": units, "bias": bias is not None},
+        on_map = {"per_position": True} if len(x.shape) == 3 else {}     # the file's own design
+        self.emit(node, {"kind": "dense", "units": units, "bias": bias is not None, **on_map},
                   x.shape[:-1] + (units,), [x], wk, layout=x.layout, extra={"open_bias": bias is None})
 
     # ---- element-wise ---------------------------------------------------------------

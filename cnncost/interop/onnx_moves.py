@@ -226,11 +226,13 @@ class DataOps:
             if ctm != "asymmetric" or nearest != "floor":
                 raise Refused(f"nearest with {ctm} coordinates and {nearest} rounding: cnncost's nearest is "
                                "PyTorch's (asymmetric, floor)")
-            body = {"mode": "nearest"}
+            body = {"mode": "nearest", "coordinates": "onnx"}     # onnxruntime's float32 rows
         elif mode == "linear":
             if ctm == "align_corners":
                 body = {"mode": "bilinear", "align_corners": True}
-            elif ctm == "pytorch_half_pixel" or (ctm == "half_pixel" and oh > 1 and ow > 1):
+            elif ctm == "pytorch_half_pixel":      # an output of 1 samples the first input
+                body = {"mode": "bilinear", "coordinates": "onnx"}
+            elif ctm == "half_pixel":              # PyTorch's own rule, at every size
                 body = {"mode": "bilinear"}
             else:
                 raise Refused(f"linear with {ctm} coordinates has no cnncost kind")

@@ -149,7 +149,7 @@ class Kind:
         for key, arg in self.args.items():
             if key in raw:
                 try:
-                    out[key] = arg.normalize(key, _evaluate_value(raw[key], arg, evaluate))
+                    out[key] = arg.normalize(key, _evaluate_value(raw[key], arg, evaluate, key))
                 except CnnCostError as exc:
                     raise exc.with_context(loc=locate(key))
             elif arg.default is REQUIRED:
@@ -161,6 +161,14 @@ class Kind:
 
     def validate(self, a: Args) -> None:
         """Cross-argument checks (override when needed)."""
+
+    def rewrite_note(self, a: Args, ins: list[tuple], rewrite) -> str:
+        """Why a what-if rewrite's measured ratio differs from its analytic one ("" if not)."""
+        return ""
+
+    def warnings(self, a: Args, ins: list[tuple]) -> list[str]:
+        """What a writer should hear about a legal but likely unintended use."""
+        return []
 
     # --- shape and cost; `ins` is the list of input shapes, `out` the output shape ---
     def output_shape(self, a: Args, ins: list[tuple]) -> tuple:
@@ -263,18 +271,32 @@ class OutputSized:
         return numel(out)
 
 
-def _evaluate_value(value, arg: Arg, evaluate):
-    if isinstance(value, str) and value not in arg.literals():
-        if arg.literals() and value.isidentifier():
+_EXPECTED = {"int": "an integer", "pair": "an integer or [height, width]", "bool": "true or false",
+             "float": "a number", "padding": "valid, same, an integer, [h, w] or [top, bottom, left, right]"}
+
+
+def _evaluate_value(value, arg: Arg, evaluate, key: str):
+    if isinstance(value, str) and arg.literals():
+        if value.lower() in arg.literals():
+            return value          # a word of the enumeration, in any case (`approximate: None`)
+        if value.isidentifier():
             # A lone word for an enumerated argument: a variable holding the choice, or a
             # misspelt choice that normalisation reports with the list of valid ones.
             try:
                 return evaluate(value)
             except SpecError:
                 return value
-        return evaluate(value)
-    if isinstance(value, list):
-        return [evaluate(v) if isinstance(v, str) else v for v in value]
+    try:
+        if isinstance(value, str):
+            return evaluate(value)
+        if isinstance(value, list):
+            return [evaluate(v) if isinstance(v, str) else v for v in value]
+    except SpecError as exc:
+        # say what the argument takes before what the expression got wrong
+        # (`filters: thirty-two` is no unknown name 'thirty' to its writer)
+        expected = " or ".join(c for c in arg.choices) or _EXPECTED.get(arg.kind, "a value")
+        raise SpecError(f"Invalid value for argument `{key}`. Expected {expected} (or an expression "
+                        f"giving one). Received {key}={value!r}: {exc.message}.", loc=exc.loc) from None
     return value
 
 

@@ -213,6 +213,16 @@ class Conv(_SlidingConv):
         return (Fraction(1, r) + Fraction(c * h * w, r * kh * kw * n * oh * ow),
                 f"1/R + C_in*H_in*W_in/(R*f^2*N*H_out*W_out), R = {r}")
 
+    def rewrite_note(self, a, ins, rewrite):
+        """Why the measured ratio of a rewrite differs from the analytic one, if it does."""
+        if rewrite[0] != "bottleneck" or ins[0][2] % rewrite[1] == 0:
+            return ""
+        c, r = ins[0][2], rewrite[1]
+        kept = max(1, c // r)
+        return (f"C_in/R = {c}/{r} = {float(Fraction(c, r)):.4g} is not a whole number of channels: the "
+                f"reduction keeps {kept}, so the measured ratio counts {kept} where the analytic one "
+                f"counts {float(Fraction(c, r)):.4g}")
+
 
 @register
 class DepthwiseConv(_SlidingConv):

@@ -8,7 +8,8 @@ from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, nume
 class Dense(PointWise, OutputSized, Kind):
     name, family = "dense", "dense"
     doc = "fully connected layer on the last axis (Keras semantics); flatten first for the classic FC"
-    args = {"units": Arg("int"), "bias": Arg("bool", True)}
+    args = {"units": Arg("int"), "bias": Arg("bool", True),
+            "per_position": Arg("bool", False, doc="on a feature map on purpose (ConvNeXt's MLP): no warning")}
     flops_rule = "2 per MAC + 1 per output element if bias"
     mults_rule = "inputs x units (per position on a feature map)"
     mult_classes = ("dense",)
@@ -24,6 +25,14 @@ class Dense(PointWise, OutputSized, Kind):
 
     def mults(self, a, ins, out):
         return numel(ins[0]) * a.units
+
+    def warnings(self, a, ins):
+        if len(ins[0]) == 3 and not a.per_position:
+            h, w, c = ins[0]
+            return [f"dense on a {h}x{w}x{c} feature map maps its {c} channels at each of the {h * w} "
+                    "positions (a 1x1 convolution); put a flatten or a global pool before it for a "
+                    "classic fully connected layer, or say `per_position: true`"]
+        return []
 
     def mult_class(self, a, ins):
         return "dense"

@@ -150,12 +150,24 @@ def _export_table(r, terminal, width):
 
 
 def _kinds_table(r, terminal, width):
+    """Each kind as a paragraph, wrapped to the terminal (100 columns in a pipe)."""
+    import textwrap
+
+    cols = max(40, width or 100)
+    indent = " " * 19
+
+    def para(head, text):
+        return textwrap.fill(text, cols, initial_indent=head, subsequent_indent=indent,
+                             break_on_hyphens=False)
+
     out = []
     for k in r.kinds:
         args = "; ".join(f"{n} ({t}, default {d})" + (f": {doc}" if doc else "") for n, t, d, doc in k.args) or "-"
-        out.append(f"{k.name:18s} {k.doc}\n{'':18s} args: {args}\n{'':18s} mults: {k.mults}\n"
-                   f"{'':18s} flops: {k.flops}")
-    out.append("aliases: " + ", ".join(f"{a} = {k}({f})" for a, k, f in r.aliases))
+        out.append("\n".join([para(f"{k.name:18s} ", k.doc), para(indent + "args: ", args),
+                              para(indent + "mults: ", k.mults), para(indent + "flops: ", k.flops)]))
+    if r.aliases:
+        out.append(textwrap.fill("aliases: " + ", ".join(f"{a} = {k}({f})" for a, k, f in r.aliases), cols,
+                                 subsequent_indent="  ", break_on_hyphens=False))
     return "\n".join(out) + "\n"
 
 
@@ -170,6 +182,14 @@ def _kinds_markdown(r, terminal, width):
 
 def _bundled_table(r, terminal, width):
     return "".join(f"{n:32s} {s}\n" for n, s in r.rows)
+
+
+def _bundled_markdown(r, terminal, width):
+    lines = ["| name | variables (`--set`) | source |", "|---|---|---|"]
+    for (n, s), v in zip(r.rows, r.variables):
+        shown = ", ".join(f"`{k}={d}`" for k, d in v) or "-"
+        lines.append(f"| `{n}` | {shown} | {s.replace('|', chr(92) + '|')} |")
+    return "\n".join(lines) + "\n"
 
 
 def _import_table(r, terminal, width):
@@ -207,7 +227,7 @@ def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]
         api.CalibrateResult: {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
         api.ExportResult: {"table": _export_table, "json": j},
         api.KindsResult: {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
-        api.BundledResult: {"table": _bundled_table, "json": j},
+        api.BundledResult: {"table": _bundled_table, "markdown": _bundled_markdown, "json": j},
         api.ImportResult: {"table": _import_table, "json": j},
     }
 

@@ -56,7 +56,8 @@ def compare_text(columns, fmt: str) -> str:
     for metric, values in rows:
         cells = [_cell(metric, v, values[0], i) for i, v in enumerate(values)]
         lines.append(f"| {LABELS.get(metric, metric)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = cmp.notes(columns)
+    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
 def _cell(metric, v, first, i):
@@ -76,7 +77,10 @@ def print_compare(columns) -> None:
         table.add_column(c.label, justify="right")
     for metric, values in cmp.rows(columns):
         table.add_row(LABELS.get(metric, metric), *[_cell(metric, v, values[0], i) for i, v in enumerate(values)])
-    _console().print(table)
+    console = _console()
+    console.print(table)
+    for line in cmp.notes(columns):
+        console.print(line, highlight=False, markup=False)
 
 
 def sweep_text(grid, metric: str, fmt: str) -> str:
@@ -123,6 +127,13 @@ def print_savings(savings, original, rewritten, rewrite: str) -> None:
                       f"{s.analytic:.4f}", s.formula)
     console = _console()
     console.print(table)
+    notes: dict[str, list[str]] = {}
+    for s in savings:
+        if s.note:
+            notes.setdefault(s.note, []).append(s.name)
+    for note, names in notes.items():      # one line per distinct rounding, not per layer
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        console.print(f"{names[0]}{more}: {note}", highlight=False, markup=False)
     a, b = original.totals, rewritten.totals
     r = network_ratios(original, rewritten)
     console.print(f"network: mults {a['mults']:,} -> {b['mults']:,} ({r.get('mults', 0):.3f}x), "

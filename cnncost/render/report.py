@@ -9,6 +9,7 @@ import json
 from cnncost.core.analysis import CONVENTIONS_SHORT, Report
 
 FORMATS = ("table", "json", "csv", "markdown")
+CHANGED_LAYERS_SHOWN = 12      # a check's table lists this many changed layers, then a count
 # The CSV columns, documented in the README: one header row, then one row per layer.
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
               "non_trainable_params", "mults", "flops", "activations", "bytes_read",
@@ -26,6 +27,17 @@ def si(n: int | float) -> str:
 
 def shape_str(shape) -> str:
     return "x".join(str(d) for d in shape)
+
+
+def rf_str(row) -> str:
+    """A receptive field as tables print it: `global` once it covers the whole input."""
+    return "global" if row.rf_global else shape_str(row.receptive_field)
+
+
+def _csv_cell(row, f):
+    if f == "receptive_field":
+        return rf_str(row)
+    return "" if row.rf_global and f in ("rf_stride", "rf_start") else shape_str(getattr(row, f))
 
 
 def to_json(report: Report, depth: int | None = None) -> str:
@@ -66,7 +78,7 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
             cells += [s.name, s.original_mults] if s else ["", ""]
     writer.writerow(ROW_FIELDS + tuple(extra_cols))
     for cells, row in zip(extra, rows):
-        writer.writerow([shape_str(getattr(row, f)) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS]
+        writer.writerow([_csv_cell(row, f) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS]
                         + cells)
     if totals:
         t = report.totals
@@ -85,7 +97,7 @@ def to_markdown(report: Report, depth: int | None = None, by_kind: bool = False)
              "|---|---|---|---:|---:|---:|---|"]
     for r in (report.by_kind() if by_kind else report.grouped(depth)):
         lines.append(f"| {r.name} | {r.kind} | {shape_str(r.output_shape)} | {r.params:,} | "
-                     f"{r.mults:,} | {r.flops:,} | {shape_str(r.receptive_field)} |")
+                     f"{r.mults:,} | {r.flops:,} | {rf_str(r)} |")
     lines.append(f"| **total** | | | **{t['params']:,}** | **{t['mults']:,}** | **{t['flops']:,}** | |")
     lines += ["", *_summary_lines(report), "", "Conventions:", ""]
     lines += [f"- **{k}**: {v}" for k, v in report.conventions.items()]
@@ -113,10 +125,12 @@ def _summary_lines(report: Report) -> list[str]:
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
         f"frozen {t['frozen_params']:,}; non-trainable BN statistics {t['non_trainable_params']:,}",
         f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})",
-        f"activations {t['activations']:,} elements; peak live {t['peak_activations']:,} "
-        f"elements = {si(t['peak_activation_bytes'])}B {report.dtype}; weights {si(t['param_bytes'])}B; "
+        f"activations {t['activations']:,} elements (layer outputs; the input not counted); peak live "
+        f"{t['peak_activations']:,} elements (the input counted while read) = "
+        f"{si(t['peak_activation_bytes'])}B {report.dtype}; weights {si(t['param_bytes'])}B; "
         f"weighted depth {t['weighted_depth']}",
-    ]
+    ] + ([f"variants: {', '.join(report.variants)} ({report.name} is one way of a worked example; "
+          f"`cnncost compare {report.name}` sets the ways side by side)"] if report.variants else [])
 
 
 # Optional columns of the per-layer table, dropped in this order when the terminal is too
@@ -139,14 +153,17 @@ def print_table(report: Report, depth: int | None = None, file=None, by_kind: bo
             ("flops", "right", f"{t['flops']:,}", [f"{r.flops:,}" for r in rows]),
             ("share of mults", "left", "100%",
              [f"{_bar(r.mults / total_mults)} {r.mults / total_mults:.1%}" if r.mults else "" for r in rows]),
-            ("RF", "right", "", [shape_str(r.receptive_field) for r in rows])]
+            ("RF", "right", "", [rf_str(r) for r in rows])]
     if by_kind:
         cols = [c for c in cols if c[0] not in ("kind", "output", "RF")]
     width = console.width
+    dropped = []
     for drop in OPTIONAL_COLUMNS:
         fixed = sum(max(len(c[0]), len(c[2]), *(len(v) for v in c[3] or [""])) + 3 for c in cols if c[0] != "layer")
         if fixed + 24 <= width:
             break
+        if any(c[0] == drop for c in cols):
+            dropped.append(drop)
         cols = [c for c in cols if c[0] != drop]
     title = f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})"
     table = Table(title=title + ("  by kind" if by_kind else ""), title_justify="left", show_footer=True,
@@ -160,9 +177,15 @@ def print_table(report: Report, depth: int | None = None, file=None, by_kind: bo
     if report.source:       # where the numbers come from (an imported model says what its params are)
         console.print(f"source: {report.source}", style="dim", highlight=False)
     console.print(table)
+    if dropped:
+        console.print(dropped_note(dropped, width), style="dim", highlight=False)
     for line in _summary_lines(report):
         console.print(line, highlight=False)
     console.print(f"conventions: {CONVENTIONS_SHORT}", style="dim", highlight=False)
+
+
+def dropped_note(dropped: list[str], width: int) -> str:
+    return f"left out to fit {width} columns: {', '.join(dropped)} (--format csv has all)"
 
 
 def _bar(share: float) -> str:
@@ -229,6 +252,7 @@ def print_checks(results, file=None) -> None:
         if need <= console.width:
             break
         keep.remove(names.index(drop))
+    dropped = [n for n in CHECK_OPTIONAL_COLUMNS if names.index(n) not in keep]
     table = Table(header_style="bold")
     for c in keep:
         wraps = names[c] in ("arch", "check", "source")
@@ -238,6 +262,8 @@ def print_checks(results, file=None) -> None:
     for row in rows:
         table.add_row(*[colour.get(row[c], row[c]) if names[c] == "status" else row[c] for c in keep])
     console.print(table)
+    if dropped:
+        console.print(dropped_note(dropped, console.width), style="dim", highlight=False)
     for r in results:
         for i in r.items:
             if not i.ok and i.detail:
@@ -246,15 +272,23 @@ def print_checks(results, file=None) -> None:
             console.print(f"{r.arch}: {note}", highlight=False, markup=False)
     for r in results:
         if r.changed_layers:
-            console.print(f"{r.arch}: layers that changed against the baseline:", highlight=False)
-            for line in r.changed_layers:
-                console.print("  " + line, highlight=False)
+            console.print(f"{r.arch}: layers whose params or mults changed against the baseline:",
+                          highlight=False)
+            for c in r.changed_layers[:CHANGED_LAYERS_SHOWN]:
+                console.print("  " + c.text(), highlight=False, markup=False)
+            if len(r.changed_layers) > CHANGED_LAYERS_SHOWN:
+                console.print(f"  ... and {len(r.changed_layers) - CHANGED_LAYERS_SHOWN} more "
+                              "(all of them in --format json)", highlight=False)
     for r in results:
         if r.error:
             console.print(f"error: {r.error}", highlight=False, markup=False, soft_wrap=True)
-    failed = [r.arch for r in results if not r.ok]
-    summary = f"{len(results) - len(failed)} passed, {len(failed)} failed"
-    console.print(summary + (": " + ", ".join(failed) if failed else ""), highlight=False)
+    failed = [r.spec or r.arch for r in results if r.error is None and not r.ok]
+    errors = [r.spec or r.arch for r in results if r.error is not None]
+    summary = f"{len(results) - len(failed) - len(errors)} passed, {len(failed)} failed"
+    if errors:
+        summary += f", {len(errors)} error{'s' if len(errors) > 1 else ''}"
+    named = [*(f"{n} (failed)" for n in failed), *(f"{n} (error)" for n in errors)]
+    console.print(summary + (": " + ", ".join(named) if named else ""), highlight=False, markup=False)
 
 
 def _num(v) -> str:

@@ -288,23 +288,38 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
     return result
 
 
-def load_input(path: str, graph: Graph, max_memory: int | None = None) -> np.ndarray:
-    """A .npy input for `graph`: its per-example shape (H x W x C), or N of them batch
-    first. The header is checked against the network and the memory guard before any
-    data is read."""
+def load_input(path: str, graph: Graph, max_memory: int | None = None,
+               channels_first: bool = False) -> tuple[np.ndarray, str]:
+    """A .npy input for `graph` and the layout it was read in: the per-example shape
+    (H x W x C), or N of them batch first. With `channels_first` (a model whose own input
+    is NCHW, as an ONNX file's) C x H x W and N x C x H x W are read too, and preferred
+    where both fit. The header is checked against the network and the memory guard
+    before any data is read."""
     from cnncost.files import load_npy
 
     want = tuple(graph.nodes[0].out_shape)
+    layouts = [(want, "NHWC")]
+    if channels_first and len(want) == 3:
+        layouts.insert(0, ((want[2], want[0], want[1]), "NCHW"))
+    chosen = []
 
     def check(shape, dtype):
-        per = shape[1:] if len(shape) == len(want) + 1 else shape
-        if len(shape) not in (len(want), len(want) + 1) or tuple(per) != want:
+        for per_example, layout in layouts:
+            per = shape[1:] if len(shape) == len(per_example) + 1 else shape
+            if len(shape) in (len(per_example), len(per_example) + 1) and tuple(per) == per_example:
+                chosen.append(layout)
+                break
+        else:
+            shown = " or ".join(f"{fmt_shape(p)} or N x {fmt_shape(p)} ({name})" for p, name in layouts)
             raise CnnCostError(f"input {path}: shape {fmt_shape(shape) or '()'} does not fit the network's "
-                               f"input {fmt_shape(want)} (give {fmt_shape(want)} or N x {fmt_shape(want)})")
+                               f"input {fmt_shape(want)} (give {shown})")
         batch = shape[0] if len(shape) == len(want) + 1 else 1
         if batch < 1:
             raise CnnCostError(f"input {path}: the batch is empty (shape {fmt_shape(shape)})")
         guard_memory(graph, batch, max_memory, extra=numel(shape) * (dtype.itemsize + 4))
 
     x = load_npy(path, "input", check)
-    return x[None] if x.ndim == len(want) else x
+    x = x[None] if x.ndim == len(want) else x
+    if chosen[0] == "NCHW":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return x, chosen[0]

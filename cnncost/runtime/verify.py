@@ -64,7 +64,7 @@ class Verification:
         }
 
 
-def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int = 1,
+def verify(spec, *, batch: int | None = None, overrides=None, seed: int = 0, repeat: int = 1,
            max_memory: int | None = None, weights_path: str | None = None,
            limits: Limits = DEFAULT, on_layer=None, engine: str | None = None) -> Verification:
     """Analyse `spec`, run it `repeat` times on a seeded random input, and compare with
@@ -75,7 +75,7 @@ def verify(spec, *, batch: int = 1, overrides=None, seed: int = 0, repeat: int =
     from cnncost.spec.loader import is_onnx
 
     report = analyze(spec, batch=batch, overrides=overrides, limits=limits)
-    graph = report.graph
+    graph, batch = report.graph, report.batch
     estimate = executor.guard_memory(graph, batch, max_memory)
     weights = executor.weights_for(graph, spec, weights_path, seed)
     rng = np.random.default_rng(seed + 1)

@@ -15,7 +15,8 @@ from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
 # every command of one invocation: a .onnx file is read wherever a SPEC is.
 ONNX_INPUT_SHAPE: ContextVar[tuple | None] = ContextVar("onnx_input_shape", default=None)
 
-TOP_KEYS = ("name", "source", "description", "variant", "vars", "input", "layers", "blocks", "expect")
+TOP_KEYS = ("name", "source", "description", "variant", "vars", "variants", "input", "layers", "blocks",
+            "expect")
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
 
 
@@ -43,6 +44,10 @@ class ArchSpec:
     description: str = ""
     loc: Loc | None = None
     digest: str = ""          # sha256 of the spec's bytes: what a baseline was measured on
+    batch: int | None = None  # the batch an imported model fixes (its file or --input-shape)
+    batch_from: str = ""      # where that batch was said: "--input-shape" or "file"
+    params_as: str = ""       # how params are counted when not by the spec's own layers (imports)
+    variants: dict[str, dict] = field(default_factory=dict)   # name -> vars: ways to compare
 
 
 def _need(cond: bool, message: str, loc: Loc) -> None:
@@ -124,7 +129,9 @@ def onnx_spec(path: str) -> ArchSpec:
     doc = _located({k: v for k, v in d.items() if k != "layers"}, path, 1)
     doc["layers"] = YList(_located(layer, path, FIRST_LAYER_LINE + i) for i, layer in enumerate(d["layers"]))
     doc["layers"].loc = Loc(path, FIRST_LAYER_LINE - 1, 1)
-    return _from_document(doc, path, _digest(imported.spec_text))
+    spec = _from_document(doc, path, _digest(imported.spec_text))
+    spec.batch, spec.batch_from, spec.params_as = imported.batch, imported.batch_from, imported.params_as
+    return spec
 
 
 def _from_document(doc, path: str, digest: str) -> ArchSpec:
@@ -150,9 +157,27 @@ def _from_document(doc, path: str, digest: str) -> ArchSpec:
     name = doc.get("name", Path(path).stem)
     _need(isinstance(name, str), "`name` must be a string", doc.loc_of("name"))
     blocks = _parse_blocks(doc["blocks"], doc.loc_of("blocks")) if "blocks" in doc else {}
+    variants = _parse_variants(doc["variants"], vars_, doc.loc_of("variants")) if "variants" in doc else {}
     return ArchSpec(name=name, path=path, input=doc["input"], layers=layers, vars=vars_,
                     blocks=blocks, expect=expect, source=str(doc.get("source", "")),
-                    description=str(doc.get("description", "")), loc=doc.loc, digest=digest)
+                    description=str(doc.get("description", "")), loc=doc.loc, digest=digest,
+                    variants=variants)
+
+
+def _parse_variants(raw, vars_: YMap, loc: Loc) -> dict[str, dict]:
+    """`variants: {normal: {way: normal}, separable: {way: separable}}`: the ways a worked
+    example is meant to be compared (`cnncost compare SPEC` puts them side by side)."""
+    out = {}
+    for vname, values in _mapping(raw, "`variants`", loc).items():
+        where = raw.loc_of(vname)
+        _need(isinstance(vname, str) and vname.isidentifier(), f"variant name {vname!r} must be an identifier",
+              where)
+        _mapping(values, f"variant '{vname}'", where)
+        for key in values:
+            _need(key in vars_, f"variant '{vname}' sets '{key}', which is not one of `vars`", values.loc_of(key))
+        out[vname] = dict(values)
+    _need(len(out) >= 2, "`variants` needs two or more ways to compare", loc)
+    return out
 
 
 @functools.cache

@@ -1,0 +1,157 @@
+"""Names and messages a user reaches for first: imported module paths as dotted names,
+run's input layout, dropped columns, conventions that differ across a comparison, and the
+student's explain, kinds, worked examples and activation totals."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import cnncost
+from cnncost.cli import cli
+from cnncost.render.report import capture, print_table
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture
+def pytorch_named(tmp_path):
+    """A small model with the node names torch.onnx.export writes (scopes and ops)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+
+    def w(name, *shape):
+        return numpy_helper.from_array((rng.standard_normal(shape) * 0.2).astype(np.float32), name)
+
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="/layer1/layer1.0/conv1/Conv", pads=[1] * 4,
+                              kernel_shape=[3, 3]),
+             helper.make_node("Relu", ["a"], ["b"], name="/layer1/layer1.0/relu/Relu"),
+             helper.make_node("Conv", ["b", "w2"], ["c"], name="/layer1/layer1.1/conv1/Conv", pads=[1] * 4,
+                              kernel_shape=[3, 3]),
+             helper.make_node("Add", ["c", "b"], ["d"], name="/layer1/layer1.1/Add"),
+             helper.make_node("GlobalAveragePool", ["d"], ["e"], name="/avgpool/GlobalAveragePool"),
+             helper.make_node("Flatten", ["e"], ["f"], name="/Flatten"),
+             helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="/fc/Gemm", transB=1)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+                          [w("w1", 4, 3, 3, 3), w("w2", 4, 4, 3, 3), w("fw", 5, 4), w("fb", 5)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "named.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+def test_an_import_keeps_the_module_hierarchy_as_dotted_names(pytorch_named, tmp_path):
+    names = [r.name for r in cnncost.analyze(str(pytorch_named)).layers]
+    assert names[:4] == ["layer1.0.conv1", "layer1.0.relu", "layer1.1.conv1", "layer1.1"]
+    assert "flatten" in names and "fc" in names and all(n == n.lower() for n in names)
+    folded = json.loads(run("report", pytorch_named, "--depth", "1", "--format", "json").output)["layers"]
+    assert [r["name"] for r in folded] == ["layer1", "avgpool", "flatten", "fc"]
+    # the written spec reads back with the same names, and its dotted inputs resolve
+    assert run("import", pytorch_named, "-o", tmp_path / "named.yaml").exit_code == 0
+    again = [r.name for r in cnncost.analyze(str(tmp_path / "named.yaml")).layers]
+    assert again == names
+
+
+def test_explain_takes_the_onnx_node_path(pytorch_named):
+    r = run("explain", pytorch_named, "/layer1/layer1.0/conv1/Conv")
+    assert r.exit_code == 0 and "layer1.0.conv1: conv" in r.output
+    r = run("explain", pytorch_named, "layer1")
+    assert r.exit_code == 0 and "a block of 4 layers" in r.output
+
+
+def test_run_reads_an_onnx_models_own_nchw_input(pytorch_named, tmp_path):
+    x = np.random.default_rng(3).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "nchw.npy", x)
+    np.save(tmp_path / "nhwc.npy", x.transpose(0, 2, 3, 1))
+    a = run("run", pytorch_named, "--input", tmp_path / "nchw.npy", "--output", tmp_path / "a.npy")
+    b = run("run", pytorch_named, "--input", tmp_path / "nhwc.npy", "--output", tmp_path / "b.npy")
+    assert a.exit_code == 0 and b.exit_code == 0
+    assert "read as NCHW" in a.stderr and "NCHW" not in b.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"), rtol=1e-6)
+    data = json.loads(run("run", pytorch_named, "--input", tmp_path / "nchw.npy", "--format", "json").stdout)
+    assert data["input_layout"] == "NCHW" and data["weights"] == "file"
+
+
+def test_run_and_verify_help_say_what_weights_and_seed_are():
+    run_help = " ".join(run("run", "--help").output.split())
+    assert "file's own weights" in run_help and "the input is --input" in run_help
+    assert "random input" in " ".join(run("verify", "--help").output.split())
+
+
+def test_a_narrow_table_says_which_columns_it_left_out():
+    text = capture(lambda: print_table(cnncost.analyze("resnet18")), terminal=True, width=90)
+    assert "left out to fit 90 columns: RF" in text
+    wide = capture(lambda: print_table(cnncost.analyze("resnet18")), terminal=True, width=250)
+    assert "left out" not in wide
+
+
+def test_compare_says_when_columns_count_params_differently(pytorch_named):
+    r = run("compare", pytorch_named, "lenet5")
+    assert r.exit_code == 0 and "count params differently" in r.output and "tensors as the file holds them" in r.output
+    assert "differently" not in run("compare", "lenet5", "resnet18").output
+
+
+def test_explain_separable_and_bottleneck_for_the_student():
+    r = run("explain", "conv", "--input", "6x6x3", "--filters", "5", "--kernel", "3", "--separable")
+    assert r.exit_code == 0
+    assert "N = 5, the number of filters" in r.output and "f = 3, the kernel's height and width" in r.output
+    assert "672 mults, 42 params (normal: 2,160 mults, 135 params)" in r.output
+    r = run("explain", "conv", "--input", "28x28x192", "--filters", "32", "--kernel", "5", "--padding", "same",
+            "--bottleneck", "12")
+    assert r.exit_code == 0 and "2,408,448 + 10,035,200 = 12,443,648 mults" in r.output
+    assert "C_in / R = 16 channels" in r.output
+    r = run("explain", "conv", "--input", "28x28x190", "--filters", "32", "--kernel", "5", "--bottleneck", "12")
+    assert "rounded down" in r.output
+
+
+def test_explain_a_block_sums_it():
+    r = run("explain", "mobilenet_v2", "stage2.block1")
+    rows = cnncost.analyze("mobilenet_v2").layers
+    mults = sum(x.mults for x in rows if x.name.startswith("stage2.block1."))
+    assert r.exit_code == 0 and f"{mults:,}" in r.output.splitlines()[-2]
+
+
+def test_a_dense_on_a_map_warns_naming_the_layer(tmp_path):
+    spec = tmp_path / "w.yaml"
+    spec.write_text("input: [8, 8, 3]\nlayers:\n  - {kind: conv, filters: 4, kernel: 3}\n  - {name: fc, kind: dense, units: 10}\n")
+    r = run("report", spec, "--format", "json")
+    assert r.exit_code == 0 and "w.yaml:4:5: layer 'fc' (dense): dense on a 6x6x4 feature map" in r.stderr
+    json.loads(r.stdout)
+    spec.write_text(spec.read_text().replace("units: 10}", "units: 10, per_position: true}"))
+    assert "warning" not in run("report", spec).stderr
+    assert "warning" not in run("report", "convnext_tiny").stderr
+
+
+def test_rewrite_bottleneck_says_when_channels_were_rounded():
+    out = run("report", "resnet18", "--rewrite", "bottleneck=5").output
+    assert "conv1: C_in/R = 3/5 = 0.6 is not a whole number of channels: the reduction keeps 1" in out
+    notes = [l for l in run("report", "resnet18", "--rewrite", "bottleneck=4").output.splitlines() if "C_in/R" in l]
+    assert len(notes) == 1 and notes[0].startswith("conv1: C_in/R = 3/4")      # 64, 128, ... divide by 4
+
+
+def test_kinds_shows_one_kind_and_wraps():
+    r = run("kinds", "upsample")
+    assert r.exit_code == 0 and r.output.startswith("upsample ") and "conv " not in r.output
+    assert all(len(line) <= 100 for line in r.output.splitlines())
+    assert "activation" in run("kinds", "relu").output          # an alias shows its kind
+    bad = run("kinds", "convv")
+    assert bad.exit_code == 2 and "did you mean 'conv'" in bad.output
+
+
+def test_worked_examples_compare_their_two_ways():
+    out = json.loads(run("compare", "separable_example", "--format", "json").output)
+    assert out["metrics"]["mults"]["values"] == [2160, 672]
+    out = json.loads(run("compare", "inception_bottleneck_example", "--format", "json").output)
+    assert out["metrics"]["mults"]["values"] == [120_422_400, 12_443_648]
+    assert cnncost.analyze("separable_example").totals["mults"] == 672     # one way, not both added
+    assert "cnncost compare separable_example" in run("report", "separable_example").output
+
+
+def test_activation_totals_say_whether_the_input_is_counted():
+    out = run("report", "separable_example").output
+    assert "(layer outputs; the input not counted)" in out and "(the input counted while read)" in out
