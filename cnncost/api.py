@@ -28,18 +28,10 @@ if TYPE_CHECKING:
     Profile = _roofline.Profile
     LatencyResult = _roofline.Latency
 else:
-    class _Lazy:
-        """An analysis module imported on first use: `cnncost report` pays only for what
-        it runs (the report path is timed against a bare interpreter)."""
-
-        def __init__(self, name):
-            self._name = name
-
-        def __getattr__(self, attr):
-            return getattr(importlib.import_module(self._name), attr)
+    from cnncost.lazy import OnUse
 
     _check, _compare, _explain, _roofline, _sweep, _whatif = (
-        _Lazy(f"cnncost.analyses.{m}") for m in ("check", "compare", "explain", "roofline", "sweep", "whatif"))
+        OnUse(f"cnncost.analyses.{m}") for m in ("check", "compare", "explain", "roofline", "sweep", "whatif"))
 
     def __getattr__(name):
         if name in ("Profile", "LatencyResult"):
@@ -175,7 +167,7 @@ class SweepResult:
         return {"metric": self.metric, **_sweep.to_dict(self.grid)}
 
 
-SWEEP_METRICS = ("mults", "params", "flops", "activations", "peak_activation_bytes")   # of a sweep cell
+SWEEP_METRICS = _sweep.METRICS      # what a sweep cell holds
 
 
 def sweep(spec: str, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
@@ -344,7 +336,7 @@ def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: di
 
     budgets = {k: v for k, v in (budgets or {}).items() if v is not None}
     for metric, value in budgets.items():
-        _check.parse_quantity(value, f"--max-{metric}")
+        _check.parse_budget(metric, value)
     if isinstance(max_increase, str):
         max_increase = [max_increase]
     if max_increase and not baseline:

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import warnings
 
 import click
 
-from cnncost import api
+from cnncost import __version__
+from cnncost.analyses.sweep import METRICS as SWEEP_METRICS
 from cnncost.errors import CnnCostError, escape_controls
-from cnncost.files import write_output
-from cnncost.render import plot as plots
-from cnncost.render import encodable, render
+from cnncost.lazy import OnUse
+
+api = OnUse("cnncost.api")
+plots = OnUse("cnncost.render.plot")
+
+
+def render(*args, **kw):
+    from cnncost.render import render as draw
+    return draw(*args, **kw)
+
+
+def write_output(path, data):
+    from cnncost.files import write_output as write
+    write(path, data)
 
 SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 BATCH_HELP = "Examples per forward pass [default: 1, or the N an ONNX model or --input-shape fixes]."
@@ -72,7 +83,7 @@ class _Group(click.Group):
 @click.option("--input-shape", default=None, metavar="NxCxHxW",
               help="An ONNX model's input shape: N is the batch; fixes dynamic dimensions (a static size "
                    "it changes is said on stderr).")
-@click.version_option(package_name="cnncost")
+@click.version_option(version=__version__, prog_name="cnncost")
 @click.pass_context
 def cli(ctx, debug, limit_pairs, input_shape):
     """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations).
@@ -112,9 +123,23 @@ def show(result, fmt: str = "table", output: str | None = None) -> None:
     if output:
         write_output(output, render(result, fmt))
         return
+    from cnncost.render import encodable
+
     terminal = fmt == "table" and sys.stdout.isatty()
-    width = shutil.get_terminal_size()[0] if terminal else None
+    width = _terminal_width() if terminal else None
     click.echo(encodable(render(result, fmt, terminal=terminal, width=width)), nl=False)
+
+
+def _terminal_width() -> int:
+    """COLUMNS, else the terminal's, else 80 (shutil's rule, without importing shutil)."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 80
 
 
 def format_option(choices):
@@ -247,7 +272,7 @@ def compare_cmd(specs, fmt, output, plot, profile, repeat, dtype, trainable_from
 @click.argument("spec")
 @click.option("--set", "sets", multiple=True, required=True, metavar="NAME=V1,V2,...",
               help="A variable and its values (repeat for a grid).")
-@click.option("--metric", type=click.Choice(api.SWEEP_METRICS), default="mults", show_default=True)
+@click.option("--metric", type=click.Choice(SWEEP_METRICS), default="mults", show_default=True)
 @format_option(("table", "json", "csv"))
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes for large grids (at most cells - 1 and the CPUs).")
@@ -310,6 +335,8 @@ def kinds(kind, fmt):
 @click.option("--max-mults", default=None, metavar="N", help="Budget, e.g. 600M.")
 @click.option("--max-flops", default=None, metavar="N", help="Budget, e.g. 4.1G.")
 @click.option("--max-activations", default=None, metavar="N", help="Budget on activation elements.")
+@click.option("--max-weight-bytes", default=None, metavar="BYTES",
+              help="Budget on the weights' bytes for the report's dtype, e.g. 20MB.")
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None,
               help="A `report --format json` file to compare against.")
 @click.option("--max-increase", multiple=True, metavar="[METRIC=]TOL",
@@ -323,15 +350,16 @@ def kinds(kind, fmt):
 @format_option(("table", "json"))
 @click.option("--junit", type=click.Path(dir_okay=False), default=None,
               help="Also write JUnit XML (one test case per architecture).")
-def check(specs, sets, max_params, max_mults, max_flops, max_activations, baseline,
+def check(specs, sets, max_params, max_mults, max_flops, max_activations, max_weight_bytes, baseline,
           max_increase, allow_different, strict, no_dead_layers, fmt, junit):
     """Check `expect:` blocks, budgets and baselines. No SPECS: every bundled spec.
 
     Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong or
     nothing was checked.
     """
-    result = api.check(specs, overrides=list(sets), budgets={"params": max_params, "mults": max_mults,
-                       "flops": max_flops, "activations": max_activations},
+    budgets = {"params": max_params, "mults": max_mults, "flops": max_flops, "activations": max_activations,
+               "weight_bytes": max_weight_bytes}
+    result = api.check(specs, overrides=list(sets), budgets=budgets,
                        baseline=baseline, max_increase=list(max_increase), strict=strict,
                        no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())
     if junit:

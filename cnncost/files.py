@@ -13,12 +13,12 @@ from __future__ import annotations
 import io
 import os
 import stat
-from pathlib import Path
 
 from cnncost.errors import CnnCostError, LimitError
 
 NPY_MAGIC = b"\x93NUMPY"
 ZIP_MAGIC = b"PK\x03\x04"
+ZIP_EMPTY = b"PK\x05\x06"     # an archive with no members
 NUMERIC_KINDS = "fiu"          # float, signed and unsigned integers; no complex, bool, dates
 
 
@@ -122,6 +122,13 @@ def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> di
     if head.startswith(NPY_MAGIC):
         raise CnnCostError(f"{what} {path}: this is a single .npy array; an .npz archive of "
                            "'<layer path>/<weight name>' arrays is expected (numpy.savez)")
+    # judged from its first bytes: a zip finds its directory at the end of the file, which
+    # on /dev/zero or a FIFO means reading without end
+    if not head.startswith((ZIP_MAGIC, ZIP_EMPTY)):
+        raise CnnCostError(f"{what} {path}: not a readable .npz archive (it starts with {head[:4]!r}; "
+                           f"a zip starts with {ZIP_MAGIC!r})")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CnnCostError(f"{what} {path}: not a regular file (an .npz archive must be seekable)")
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -168,7 +175,7 @@ def write_output(path: str, data: str | bytes) -> None:
     """Write `data` to `path`: a regular file (or a new one) atomically, through a
     temporary file and a rename, with umask permissions; anything else straight into it."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    target = Path(path)
+    target = os.fspath(path)
     try:
         st = os.lstat(target)
     except FileNotFoundError:
@@ -182,11 +189,11 @@ def write_output(path: str, data: str | bytes) -> None:
         return
     import tempfile
 
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
+    folder = os.path.dirname(target) or "."
+    if not os.path.isdir(folder):
         raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
     except OSError as exc:
         raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
     try:
@@ -196,7 +203,10 @@ def write_output(path: str, data: str | bytes) -> None:
         os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
 
 

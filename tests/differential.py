@@ -50,6 +50,8 @@ def _upsample(r: random.Random, cur: str, shapes: dict) -> str:
     text = f"kind: upsample, mode: {mode}"
     if mode == "bilinear" and r.random() < 0.5:
         text += ", align_corners: true"
+    if r.random() < 0.3:               # ONNX Resize's arithmetic instead of PyTorch's
+        text += ", coordinates: onnx"
     if how == "scale":
         return text + f", scale: {r.choice(['2', '3', '[1, 2]'])}"
     bigger = [n for n, s in shapes.items() if len(s) == 3 and n != cur]

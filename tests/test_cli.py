@@ -175,11 +175,18 @@ def test_dead_layers_warn_and_can_fail(tmp_path):
 
 
 def test_budget_failures_say_by_how_much_and_take_byte_units():
-    r = run("check", "resnet18", "--max-params", "5 MiB")
+    r = run("check", "resnet18", "--max-params", "5Mi")
     assert r.exit_code == 1
     assert "params 11,689,512 exceeds the limit 5,242,880 by 6,446,632 (+123.0%)" in r.output
-    for ok in ("5MB", "4.1G", "1e9", "20M", "12_000_000"):
+    for ok in ("4.1G", "1e9", "20M", "12_000_000"):
         assert run("check", "resnet18", "--max-params", ok).exit_code in (0, 1), ok
+    # a byte unit on a count is ambiguous: refused with the two spellings that are meant
+    for bad in ("5MB", "5 MiB"):
+        r = run("check", "resnet18", "--max-params", bad)
+        assert r.exit_code == 2 and "--max-params 5M for params" in r.output and f"--max-weight-bytes {bad}" in r.output
+    r = run("check", "resnet18", "--max-weight-bytes", "20MB")
+    assert r.exit_code == 1 and "weight_bytes 46,796,448 exceeds the limit 20,000,000" in r.output
+    assert run("check", "resnet18", "--max-weight-bytes", "50MB").exit_code == 0
     assert run("check", "resnet18", "--max-mults", "1.9G").exit_code == 0
     assert run("check", "resnet18", "--max-mults", "5 parsecs").exit_code == 2
 

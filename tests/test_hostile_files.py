@@ -94,6 +94,8 @@ def test_weights_archive_damage(tmp_path, lenet):
     for path, data, needle in cases.values():
         path.write_bytes(data)
         one_line(run("verify", "lenet5", "--weights", path), 2, needle)
+    # a device or FIFO is judged by its first bytes, never read on to its end
+    quick_one_line(["verify", "lenet5", "--weights", "/dev/zero"], "not a readable .npz archive")
     odd = dict(members, **{"readme.txt": b"hi"})
     one_line(run("verify", "lenet5", "--weights", npz(tmp_path / "e.npz", odd)), 2, "not an .npy array")
     magic = dict(members, **{"c1/kernel.npy": b"\x93NOTNPY" + b"\0" * 100})
@@ -437,3 +439,19 @@ def test_onnx_missing_external_data_when_running(tmp_path):
     m.graph.initializer[0].external_data[0].value = "../../etc/passwd"
     onnx.save(m, str(path))
     quick_one_line(["run", path, "--input", tmp_path / "x.npy"], "must be a file beside the model")
+
+
+def test_a_limit_stops_expansion_as_soon_as_it_is_known_exceeded(tmp_path):
+    """A million repetitions, or 1000 x 1000 nested, stop at the first repetition that shows
+    the total, not after building 200,000 layers."""
+    one = tmp_path / "one.yaml"
+    one.write_text("input: [4, 4, 1]\nlayers:\n  - {kind: relu, repeat: 1000000}\n")
+    quick_one_line(["--limit", "max_repeat=1000000", "report", one], "1,000,000 layers, above the limit of 200,000")
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("input: [4, 4, 1]\nlayers:\n  - repeat: 1000\n    layers:\n      - {kind: relu, repeat: 1000}\n")
+    quick_one_line(["--limit", "max_repeat=1000000", "report", nested], "repeat 1,000 of 1,000 layers each")
+    # a repetition whose layers `when:` switches is not assumed constant: built, then counted
+    varying = tmp_path / "varying.yaml"
+    varying.write_text("input: [4, 4, 1]\nlayers:\n  - repeat: 3\n    layers:\n"
+                       "      - {kind: relu, repeat: 2, when: 'i > 0'}\n")
+    assert run("report", varying, "--format", "json").exit_code == 0

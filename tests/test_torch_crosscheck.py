@@ -73,3 +73,33 @@ def test_adaptive_avg_pool():
     x = RNG.standard_normal((1, 10, 7, 3)).astype(np.float32)
     y = ours((10, 7, 3), "kind: adaptive_avg_pool, output_size: [4, 3]", x, {})
     np.testing.assert_allclose(y, nhwc(torch.nn.AdaptiveAvgPool2d((4, 3))(nchw(x))), rtol=1e-4, atol=1e-5)
+
+
+def test_upsample_nearest_follows_f_interpolate_at_every_small_ratio():
+    """Every (in <= 40, out < 100) pair: PyTorch's float32 source rows, not the exact ones."""
+    bad = []
+    for size in range(1, 41):
+        x = np.arange(size, dtype=np.float32).reshape(1, size, 1, 1)
+        for out in range(1, 100):
+            want = torch.nn.functional.interpolate(nchw(x), size=(out, 1), mode="nearest")
+            got = ours((size, 1, 1), f"kind: upsample, mode: nearest, size: [{out}, 1]", x, {})
+            if not np.array_equal(got, nhwc(want)):
+                bad.append((size, out))
+    assert not bad, bad[:10]
+
+
+@pytest.mark.parametrize("size,out,align", [(5, 1, False), (5, 1, True), (7, 3, False), (3, 7, True), (9, 4, False)])
+def test_upsample_bilinear_follows_f_interpolate_including_size_one(size, out, align):
+    x = RNG.standard_normal((1, size, 6, 2)).astype(np.float32)
+    want = torch.nn.functional.interpolate(nchw(x), size=(out, 4), mode="bilinear", align_corners=align)
+    got = ours((size, 6, 2), f"kind: upsample, mode: bilinear, size: [{out}, 4], align_corners: {str(align).lower()}",
+               x, {})
+    np.testing.assert_allclose(got, nhwc(want), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 5, 25])
+def test_upsample_scale_factor_follows_nn_upsample(scale):
+    x = np.arange(7, dtype=np.float32).reshape(1, 7, 1, 1)
+    want = torch.nn.Upsample(scale_factor=(scale, 1), mode="nearest")(nchw(x))
+    got = ours((7, 1, 1), f"kind: upsample, mode: nearest, scale: [{scale}, 1]", x, {})
+    assert np.array_equal(got, nhwc(want))

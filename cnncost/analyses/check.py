@@ -184,13 +184,33 @@ def check_expect(report: Report, expect: dict) -> list[CheckItem]:
     return items
 
 
+# budget name -> the total it bounds; counts take plain numbers, byte sizes take bytes
+BUDGETS = {"params": "params", "mults": "mults", "flops": "flops", "activations": "activations",
+           "weight_bytes": "param_bytes"}
+
+
+def parse_budget(metric: str, limit) -> int:
+    """A budget as a whole number. A byte unit on a count is refused: `--max-params 5MB`
+    could mean 5M parameters or 5 MB of weights, and the two differ fourfold in float32."""
+    option = f"--max-{metric.replace('_', '-')}"
+    if metric not in BUDGETS:
+        raise SpecError(f"unknown budget '{metric}' (known: {', '.join(BUDGETS)})")
+    text = str(limit).strip()
+    if not metric.endswith("bytes") and text[-1:] in "bB" and _NUMBER.match(text):
+        number = text[:-1].rstrip()
+        number = "".join((number[:-1] if number.endswith("i") else number).split())
+        raise SpecError(f"{option} {text}: a byte size on a count is ambiguous; say {option} {number} "
+                        f"for {metric}, or --max-weight-bytes {text} for the weights' bytes")
+    return math.floor(parse_quantity(limit, option))   # counts and bytes are whole
+
+
 def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
     items = []
     for metric, limit in budgets.items():
         if limit is None:
             continue
-        bound = math.floor(parse_quantity(limit, f"--max-{metric}"))   # counts are whole
-        actual = report.totals[metric]
+        bound = parse_budget(metric, limit)
+        actual = report.totals[BUDGETS[metric]]
         items.append(CheckItem(report.name, f"budget {metric}", f"<= {bound:,}", actual,
                                actual <= bound, "command line", detail=over(metric, bound, actual)))
     return items

@@ -5,9 +5,10 @@ import itertools
 import math
 from dataclasses import dataclass
 
-from cnncost.core.analysis import analyze
-from cnncost.core.build import _parse_override
 from cnncost.errors import LimitError, SpecError
+
+# what each cell holds; the CLI's --metric choices (read without loading the analysis)
+METRICS = ("mults", "params", "flops", "activations", "peak_activation_bytes")
 
 
 @dataclass
@@ -31,6 +32,7 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
         items = [v.strip() for v in text.split(",")]
         if not all(items):
             raise SpecError(f"bad --set '{pair}': an empty value between commas")
+        from cnncost.core.build import _parse_override
         values.append([_parse_override(v) for v in items])
     if not names:
         raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
@@ -43,8 +45,10 @@ def grid_size(values) -> int:
 
 def _cell(args):
     spec, names, combo, limits = args
+    from cnncost.core.analysis import analyze
+
     t = analyze(spec, overrides=dict(zip(names, combo)), limits=limits).totals
-    return combo, {k: t[k] for k in ("params", "mults", "flops", "activations", "peak_activation_bytes")}
+    return combo, {k: t[k] for k in METRICS}
 
 
 def check_grid(values, limits) -> int:

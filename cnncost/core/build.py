@@ -298,9 +298,21 @@ class Builder:
         var = entry.get("repeat_var", "i")
         if not isinstance(var, str) or not var.isidentifier():
             raise SpecError(f"`repeat_var` must be a name, received {var!r}", loc=entry.loc_of("repeat_var"))
+        if count > self.limits.max_steps:       # each repetition is at least one step
+            raise LimitError(f"repeat {count:,} exceeds the {self.limits.max_steps:,} expansion steps "
+                             f"max_layers={self.limits.max_layers:,} allows", loc=entry.loc_of("repeat"))
         group = Scope(scope.full(name), inputs[0], scope.env, trainable, scope)
         group.last = inputs[0]
+        start = len(self.graph.nodes)
+        constant = not self._switches(entry, set())      # every repetition adds as many layers
         for i in range(count):
+            if i == 1 and constant:
+                each = len(self.graph.nodes) - start
+                if start + each * count > self.limits.max_layers + 1:
+                    # known now, not after building them: a million repetitions stop here
+                    raise LimitError(f"repeat {count:,} of {each:,} layers each expands to "
+                                     f"{each * count:,} layers, above the limit of {self.limits.max_layers:,}",
+                                     loc=entry.loc_of("repeat"))
             env = {**scope.env, var: i}
             try:
                 local = str(template).format(i=i, n=i + 1)
@@ -311,6 +323,21 @@ class Builder:
             group.names[local] = (out, child)
             group.last = out
         return group.last, group
+
+    def _switches(self, entry, seen: set) -> bool:
+        """Whether anything under `entry` (its group, the blocks it uses, nested repeats)
+        has a `when:` or a repeat count that may change with the repetition."""
+        if not isinstance(entry, YMap):
+            return False
+        if "when" in entry or ("repeat" in entry and not isinstance(entry["repeat"], int)):
+            return True
+        if isinstance(entry.get("layers"), YList) and any(self._switches(e, seen) for e in entry["layers"]):
+            return True
+        if isinstance(entry.get("use"), str) and entry["use"] not in seen:
+            seen.add(entry["use"])
+            block = self.spec.blocks.get(entry["use"]) or library_blocks().get(entry["use"])
+            return block is not None and any(self._switches(e, seen) for e in block.layers)
+        return False
 
     def _single(self, entry: YMap, scope: Scope, name: str, inputs, trainable, env):
         if "kind" in entry:

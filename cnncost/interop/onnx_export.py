@@ -169,8 +169,5 @@ def _onnx():
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("cnncost")
-    except PackageNotFoundError:   # pragma: no cover - running from a source tree
-        return "0"
+    from cnncost import __version__
+    return __version__

@@ -4,9 +4,9 @@ block library. Expansion of layers into a graph lives in `build.py`.
 from __future__ import annotations
 
 import functools
+import os
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cnncost.errors import Loc, SpecError
 from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
@@ -154,7 +154,7 @@ def _from_document(doc, path: str, digest: str) -> ArchSpec:
     expect = doc.get("expect")
     if expect is not None:
         _mapping(expect, "`expect`", doc.loc_of("expect"))
-    name = doc.get("name", Path(path).stem)
+    name = doc.get("name", os.path.splitext(os.path.basename(path))[0])
     _need(isinstance(name, str), "`name` must be a string", doc.loc_of("name"))
     blocks = _parse_blocks(doc["blocks"], doc.loc_of("blocks")) if "blocks" in doc else {}
     variants = _parse_variants(doc["variants"], vars_, doc.loc_of("variants")) if "variants" in doc else {}
@@ -180,29 +180,36 @@ def _parse_variants(raw, vars_: YMap, loc: Loc) -> dict[str, dict]:
     return out
 
 
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 @functools.cache
 def library_blocks() -> dict[str, BlockDef]:
     """The common blocks every spec can `use` (cnncost/blocks.yaml)."""
-    from importlib import resources
-
-    text = resources.files("cnncost").joinpath("blocks.yaml").read_text(encoding="utf-8")
+    with open(os.path.join(PACKAGE_DIR, "blocks.yaml"), encoding="utf-8") as fh:
+        text = fh.read()
     doc = load_yaml(text, "cnncost/blocks.yaml")
     return _parse_blocks(doc["blocks"], doc.loc)
 
 
-def _architectures():
-    """The bundled specs: package data when installed, the checkout's folder otherwise."""
-    from importlib import resources
+@functools.cache
+def _architectures() -> str:
+    """The folder of the bundled specs: the package's `architectures` when installed (the
+    import system knows where, an editable install included), the checkout's otherwise.
+    Plain paths: importlib.resources and pathlib cost more start-up than the whole report."""
+    from importlib.util import find_spec
 
     try:
-        return resources.files("cnncost.architectures")
+        found = find_spec("cnncost.architectures")
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[2] / "architectures"
+        found = None
+    if found is not None and found.submodule_search_locations:
+        return list(found.submodule_search_locations)[0]
+    return os.path.join(os.path.dirname(PACKAGE_DIR), "architectures")
 
 
 def bundled_names() -> list[str]:
-    root = _architectures()
-    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+    return sorted(n[:-5] for n in os.listdir(_architectures()) if n.endswith(".yaml"))
 
 
 def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
@@ -210,15 +217,16 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     max_bytes + 1 bytes (a spec path may be /dev/zero or a sparse 8 GiB file)."""
     from cnncost.files import read_bounded
 
-    p = Path(spec)
+    p = os.path.normpath(spec) if spec else spec
     if is_onnx(spec):                    # a model people already have: read as a spec
         from cnncost.interop.onnx_import import import_onnx
-        return str(p), import_onnx(str(p), with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return str(p), read_bounded(str(p), max_bytes, "spec")
-    bundled = _architectures().joinpath(f"{spec}.yaml")
-    if bundled.is_file():
-        return f"{spec}.yaml", bundled.read_bytes()
+        return p, import_onnx(p, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
+    if os.path.splitext(spec)[1] in (".yaml", ".yml") or os.path.exists(spec):
+        return p, read_bounded(p, max_bytes, "spec")
+    bundled = os.path.join(_architectures(), f"{spec}.yaml")
+    if "/" not in spec and os.sep not in spec and os.path.isfile(bundled):
+        with open(bundled, "rb") as fh:
+            return f"{spec}.yaml", fh.read()
     names = bundled_names()
     raise SpecError(f"'{spec}' is neither a spec file nor a bundled architecture "
                     f"(bundled: {', '.join(names) or 'none'})")
