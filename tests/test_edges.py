@@ -185,3 +185,10 @@ def test_a_wrong_typed_scalar_says_what_was_expected(tmp_path, body, expected):
     spec.write_text(f"name: t\ninput: [8, 8, 3]\nlayers:\n  - {{kind: conv, {body}}}\n")
     r = run("report", spec)
     assert r.exit_code == 2 and expected in r.output and "t.yaml:4:" in r.output
+
+
+def test_a_network_whose_every_layer_is_switched_off_is_an_error():
+    """Found by the fuzzer: `--set way=` anything else leaves the worked example empty."""
+    r = run("report", "separable_example", "--set", "way=nothing")
+    assert r.exit_code == 2 and "every layer is switched off by its `when:`" in r.output and "way='nothing'" in r.output
+    assert run("check", "separable_example", "--set", "way=nothing", "--max-params", "1M").exit_code == 2

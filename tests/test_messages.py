@@ -1,6 +1,7 @@
 """Names and messages a user reaches for first: imported module paths as dotted names,
 run's input layout, dropped columns, conventions that differ across a comparison, and the
 student's explain, kinds, worked examples and activation totals."""
+import io
 import json
 
 import numpy as np
@@ -155,3 +156,42 @@ def test_worked_examples_compare_their_two_ways():
 def test_activation_totals_say_whether_the_input_is_counted():
     out = run("report", "separable_example").output
     assert "(layer outputs; the input not counted)" in out and "(the input counted while read)" in out
+
+
+def test_the_report_table_is_rich_s_table_byte_for_byte():
+    """The report table is drawn without rich (its layout took most of a report's time);
+    in a pipe it is the table rich draws from the same columns, for every bundled network
+    and row grouping."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from cnncost.render.report import shape_str, table_columns, table_text
+    from cnncost.spec import bundled_names
+
+    for name in bundled_names():
+        rep = cnncost.analyze(name)
+        for kw in ({}, {"depth": 1}, {"by_kind": True}):
+            title = f"{rep.name}  (input {shape_str(rep.input_shape)}, batch {rep.batch})"
+            table = Table(title=title + ("  by kind" if kw.get("by_kind") else ""), title_justify="left",
+                          show_footer=True, header_style="bold")
+            cols = table_columns(rep, **kw)
+            for header, justify, footer, _ in cols:
+                table.add_column(header, justify=justify, footer=footer, overflow="fold",
+                                 no_wrap=header not in ("layer", "kind (multiplication)"))
+            for i in range(len(cols[0][3])):
+                table.add_row(*[c[3][i] for c in cols])
+            buf = io.StringIO()
+            Console(file=buf, width=100_000, color_system=None).print(table)
+            assert buf.getvalue() in table_text(rep, **kw), (name, kw)
+
+
+def test_a_narrow_terminal_folds_names_and_never_cuts_numbers():
+    import re
+
+    text = capture(lambda: print_table(cnncost.analyze("resnet152")), terminal=True, width=64)
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines()
+    table = [l for l in plain if l[:1] in "┏┃┡│├└"]
+    assert table and all(len(l) <= 64 for l in table)
+    assert any("4,089" in l or "11,5" in l for l in table)          # the totals are whole
+    assert "layer4.block3.conv3" not in text                        # a long name folded
+    assert "\x1b[1m" in text                                        # the header is bold on a terminal

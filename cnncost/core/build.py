@@ -83,6 +83,10 @@ class Builder:
         self.graph.add(Node(0, "input", None, "input", Args(), [], [], shape, in_loc))
         root = Scope("", 0, env)
         self._run(spec.layers, root)
+        if len(self.graph.nodes) == 1:     # a network of nothing has no report to give
+            raise SpecError("every layer is switched off by its `when:` (check the variables: "
+                            + (", ".join(f"{k}={v!r}" for k, v in env.items()) or "none") + ")",
+                            loc=getattr(spec.layers, "loc", None) or in_loc)
         return self.graph
 
     def _variables(self) -> dict:

@@ -22,15 +22,20 @@ def _table(draw: Callable[[], None], terminal: bool, width: int | None) -> str:
 
 # ---- report: every format carries the savings and the roofline that were asked for ----
 def _report_table(r, terminal, width):
-    from cnncost.render import compare, report, roofline
+    from cnncost.render import report
+
+    text = report.table_text(r.report, r.depth, r.by_kind, terminal=terminal, width=width)
+    if r.savings is None and r.roofline is None:
+        return text          # no rich on the plain report path: its import and layout cost more than the report
+
+    from cnncost.render import compare, roofline
 
     def draw():
-        report.print_table(r.report, r.depth, by_kind=r.by_kind)
         if r.savings is not None:
             compare.print_savings(list(r.savings.rows), r.savings.original, r.report, r.savings.rewrite)
         if r.roofline is not None:
             roofline.print_estimates(r.report, r.roofline.profile, list(r.roofline.estimates))
-    return _table(draw, terminal, width)
+    return text + _table(draw, terminal, width)
 
 
 def _savings_lines(r) -> list[str]:

@@ -138,10 +138,8 @@ def _summary_lines(report: Report) -> list[str]:
 OPTIONAL_COLUMNS = ("RF", "share of mults", "kind", "flops")
 
 
-def print_table(report: Report, depth: int | None = None, file=None, by_kind: bool = False) -> None:
-    from rich.table import Table
-
-    console = _console(file)
+def table_columns(report: Report, depth: int | None = None, by_kind: bool = False) -> list[tuple]:
+    """(header, justify, footer, cells) of each column of the per-layer table."""
     rows = report.by_kind() if by_kind else report.grouped(depth)
     total_mults = report.totals["mults"] or 1
     t = report.totals
@@ -156,32 +154,47 @@ def print_table(report: Report, depth: int | None = None, file=None, by_kind: bo
             ("RF", "right", "", [rf_str(r) for r in rows])]
     if by_kind:
         cols = [c for c in cols if c[0] not in ("kind", "output", "RF")]
-    width = console.width
+    return cols
+
+
+def table_text(report: Report, depth: int | None = None, by_kind: bool = False, *,
+               terminal: bool = False, width: int | None = None) -> str:
+    """The per-layer table with its header and summary lines. A pipe gets every column
+    whole; a terminal of `width` columns loses the optional ones first (said in one line),
+    then folds layer names."""
+    from cnncost.render import boxes
+
+    cols = table_columns(report, depth, by_kind)
+    fit = width if terminal and width else None
     dropped = []
     for drop in OPTIONAL_COLUMNS:
         fixed = sum(max(len(c[0]), len(c[2]), *(len(v) for v in c[3] or [""])) + 3 for c in cols if c[0] != "layer")
-        if fixed + 24 <= width:
+        if fit is None or fixed + 24 <= fit:
             break
         if any(c[0] == drop for c in cols):
             dropped.append(drop)
         cols = [c for c in cols if c[0] != drop]
     title = f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})"
-    table = Table(title=title + ("  by kind" if by_kind else ""), title_justify="left", show_footer=True,
-                  header_style="bold")
-    for name, justify, footer, _ in cols:
-        wraps = name in ("layer", "kind (multiplication)")
-        table.add_column(name, justify=justify, footer=footer, no_wrap=not wraps,
-                         overflow="fold")
-    for i in range(len(rows)):
-        table.add_row(*[c[3][i] for c in cols])
+    columns = [boxes.Column(name, justify, footer, cells, wraps=name in ("layer", "kind (multiplication)"))
+               for name, justify, footer, cells in cols]
+    styles = terminal
+    lines = []
     if report.source:       # where the numbers come from (an imported model says what its params are)
-        console.print(f"source: {report.source}", style="dim", highlight=False)
-    console.print(table)
+        lines += boxes.text_lines(f"source: {report.source}", width=fit, dim=styles)
+    lines += boxes.table(columns, title=title + ("  by kind" if by_kind else ""), width=fit, styles=styles)
     if dropped:
-        console.print(dropped_note(dropped, width), style="dim", highlight=False)
+        lines += boxes.text_lines(dropped_note(dropped, fit), width=fit, dim=styles)
     for line in _summary_lines(report):
-        console.print(line, highlight=False)
-    console.print(f"conventions: {CONVENTIONS_SHORT}", style="dim", highlight=False)
+        lines += boxes.text_lines(line, width=fit)
+    lines += boxes.text_lines(f"conventions: {CONVENTIONS_SHORT}", width=fit, dim=styles)
+    return "\n".join(lines) + "\n"
+
+
+def print_table(report: Report, depth: int | None = None, file=None, by_kind: bool = False) -> None:
+    """The table through the console being captured (or stdout), as `table_text` draws it."""
+    console = _console(file)
+    terminal = bool(console.is_terminal) and console.width < 100_000
+    console.file.write(table_text(report, depth, by_kind, terminal=terminal, width=console.width))
 
 
 def dropped_note(dropped: list[str], width: int) -> str:
