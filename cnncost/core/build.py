@@ -73,6 +73,8 @@ class Builder:
         self.graph = Graph(spec.name)
         self.block_stack: list[str] = []
         self.steps = 0
+        self.recorded: dict = {}        # a block use's key -> its layers (core/replay.py)
+        self.reads: list = []           # the scope prefix each input name was found in (None: the graph)
 
     # ---- entry point -------------------------------------------------------------
     def build(self) -> Graph:
@@ -260,10 +262,13 @@ class Builder:
         s = scope
         while s is not None:
             if head == "input" and not rest:
+                self.reads.append(s.prefix)
                 return s.input
             if rest and ref in s.names:          # a dotted name given whole
+                self.reads.append(s.prefix)
                 return s.names[ref][0]
             if head in s.names:
+                self.reads.append(s.prefix)
                 index, child = s.names[head]
                 for part in rest:
                     if child is None or part not in child.names:
@@ -274,6 +279,7 @@ class Builder:
                 raise SpecError(f"input '{ref}' refers to a layer switched off by its `when:`", loc=where)
             s = s.parent
         if ref in self.graph.by_name:
+            self.reads.append(None)
             return self.graph.by_name[ref]
         if ref == str(entry.get("name", "")) or self._defined_later(ref, scope):
             raise SpecError(f"input '{ref}' is the layer itself or one defined after it: a cycle "
@@ -414,6 +420,13 @@ class Builder:
             if default is None:
                 raise SpecError(f"block '{bname}' needs parameter '{pname}'", loc=entry.loc)
             child.env[pname] = self._eval(default, child.env, block.params.loc_of(pname), bare_words=True)
+        from cnncost.core import replay
+
+        shapes = tuple(self.graph.nodes[i].out_shape for i in inputs)
+        memo = replay.key(block, child.env, shapes, trainable)
+        if memo is not None and memo in self.recorded:
+            return replay.replay(self, self.recorded[memo], child, list(inputs)), child
+        start, steps, reads = len(self.graph.nodes), self.steps, len(self.reads)
         self.block_stack.append(bname)
         try:
             self._run(block.layers, child)
@@ -424,7 +437,14 @@ class Builder:
             raise
         finally:
             self.block_stack.pop()
-        return self._output(block.output, child, block.loc), child
+        out = self._output(block.output, child, block.loc)
+        inside = child.prefix + "."
+        if memo is not None and all(p is not None and (p == child.prefix or p.startswith(inside))
+                                    for p in self.reads[reads:]):
+            rec = replay.record(self.graph, start, child.prefix, child, list(inputs), out, self.steps - steps)
+            if rec is not None:
+                self.recorded[memo] = rec
+        return out, child
 
     def _block(self, bname, where) -> BlockDef:
         if not isinstance(bname, str):
