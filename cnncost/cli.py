@@ -225,7 +225,7 @@ def with_progress(total, call):
               help="Group rows by the first N parts of their dotted names.")
 @click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 @set_option
-@format_option(("table", "json", "csv", "markdown", "dot", "mermaid"))
+@format_option(("table", "json", "csv", "markdown", "dot", "mermaid", "html"))
 @output_option
 @plot_option("mults and params per layer")
 @click.option("--profile", default=None, type=click.Path(dir_okay=False),
@@ -247,7 +247,7 @@ def report(spec, depth, batch, sets, fmt, output, plot, profile, totals, by_kind
 
 @cli.command(name="compare")
 @click.argument("specs", nargs=-1, required=True)
-@format_option(("table", "json", "csv", "markdown"))
+@format_option(("table", "json", "csv", "markdown", "html"))
 @output_option
 @plot_option("mults and params per architecture")
 @click.option("--profile", default=None, type=click.Path(dir_okay=False),

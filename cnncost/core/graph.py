@@ -55,17 +55,21 @@ class Graph:
         last[-1] = len(self.nodes)
         return last
 
-    def peak_live_elements(self) -> int:
-        """Largest sum of output sizes alive at once when nodes run in list order; an output
-        lives from its node until its last reader has run."""
+    def live_elements(self) -> list[int]:
+        """For each node in list order, the sum of output sizes alive while it runs: an
+        output lives from its node until its last reader has run."""
         last = self.last_use()
         delta = [0] * (len(self.nodes) + 2)
         for node in self.nodes:
             size = math.prod(node.out_shape)
             delta[node.index] += size
             delta[last[node.index] + 1] -= size
-        peak = live = 0
-        for d in delta:
+        live, out = 0, []
+        for d in delta[:len(self.nodes)]:
             live += d
-            peak = max(peak, live)
-        return peak
+            out.append(live)
+        return out
+
+    def peak_live_elements(self) -> int:
+        """Largest sum of output sizes alive at once when nodes run in list order."""
+        return max(self.live_elements(), default=0)

@@ -115,6 +115,13 @@ def _compare_text(fmt):
     return draw
 
 
+def _html(page: str):
+    def draw(r, terminal, width):
+        from cnncost.render import html
+        return getattr(html, page)(r)
+    return draw
+
+
 def _sweep_text(fmt):
     def draw(r, terminal, width):
         from cnncost.render.compare import print_sweep, sweep_text
@@ -222,8 +229,9 @@ def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]
     return {**latency,
         api.ReportResult: {"table": _report_table, "json": j, "csv": _report_csv,
                            "markdown": _report_markdown, "dot": _report_graph("//", _dot),
-                           "mermaid": _report_graph("%%", _mermaid)},
-        api.CompareResult: {f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
+                           "mermaid": _report_graph("%%", _mermaid), "html": _html("report_page")},
+        api.CompareResult: {**{f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
+                            "html": _html("compare_page")},
         api.SweepResult: {f: _sweep_text(f) for f in ("table", "json", "csv")},
         api.ExplainResult: {"table": _lines, "json": j},
         api.VerifyResult: {"table": _verify_table, "json": j},

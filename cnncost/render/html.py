@@ -1,0 +1,137 @@
+"""Report and compare results -> one self-contained HTML page (`--format html`): the
+layer graph, the per-layer table and the charts, with the script, styles and data inlined
+so the file opens offline by double-click.
+
+Every number on the page comes from the result here: per-layer rows, block sums, the
+cumulative MACs, live activation memory over the execution order, the peak, each layer's
+formula. The script only lays out, formats, sorts, filters and folds.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+
+from cnncost.render.report import rf_str, shape_str
+
+ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
+TABLE_COLUMNS = (("name", "layer"), ("kind", "kind"), ("output_shape", "output"), ("params", "params"),
+                 ("mults", "mults"), ("flops", "flops"), ("activations", "activations"),
+                 ("bytes_read", "bytes read"), ("bytes_written", "bytes written"),
+                 ("mult_class", "mult class"), ("receptive_field", "receptive field"))
+NUMERIC = {"params", "mults", "flops", "activations", "bytes_read", "bytes_written"}
+
+
+def _asset(name: str) -> str:
+    with open(os.path.join(ASSETS, name), encoding="utf-8") as fh:
+        return fh.read()
+
+
+def network_data(report, estimates=None) -> dict:
+    """What the page shows of one network, computed here (the script does no arithmetic
+    on counts)."""
+    from cnncost.core.analysis import CONVENTIONS_SHORT, DTYPE_BYTES
+
+    graph = report.graph
+    formulas = {}
+    if graph is not None:
+        for node in graph.layers:
+            try:
+                formulas[node.name] = node.kind.explain(node.args, node.in_shapes, node.out_shape)
+            except NotImplementedError:
+                formulas[node.name] = []
+    itemsize = DTYPE_BYTES[report.dtype]
+    live = graph.live_elements() if graph is not None else []
+    running, cumulative = 0, []
+    for r in report.layers:
+        running += r.mults
+        cumulative.append(running)
+    rows = [{"name": r.name, "kind": r.kind, "inputs": r.inputs, "output": shape_str(r.output_shape),
+             "params": r.params, "mults": r.mults, "flops": r.flops, "activations": r.activations,
+             "activation_bytes": r.bytes_written, "mult_class": r.mult_class, "rf": rf_str(r)}
+            for r in report.layers]
+    if estimates is not None:
+        for row, e in zip(rows, estimates):
+            row["seconds"] = e.seconds
+    blocks = [{"name": g.name, "mults": g.mults, "params": g.params} for g in report.grouped(1)]
+    sums: dict[str, dict] = {}          # every block path (a prefix of dotted names): its layers' sums
+    for row in rows:
+        parts = row["name"].split(".")
+        for k in range(1, len(parts)):
+            s = sums.setdefault(".".join(parts[:k]), {"layers": 0, "params": 0, "mults": 0, "flops": 0,
+                                                      "activation_bytes": 0, **({"seconds": 0.0} if estimates else {})})
+            s["layers"] += 1
+            for key in ("params", "mults", "flops", "activation_bytes") + (("seconds",) if estimates else ()):
+                s[key] += row[key]
+    return {"name": report.name, "source": report.source, "input": shape_str(report.input_shape),
+            "batch": report.batch, "dtype": report.dtype, "conventions": CONVENTIONS_SHORT,
+            "totals": {k: v for k, v in report.totals.items() if isinstance(v, int)},
+            "mults_by_class": report.totals["mults_by_class"], "rows": rows, "blocks": blocks, "block_sums": sums,
+            "cumulative_mults": cumulative, "live_bytes": [v * report.batch * itemsize for v in live[1:]],
+            "peak_bytes": report.totals["peak_activation_bytes"], "formulas": formulas,
+            "has_seconds": estimates is not None}
+
+
+def _table(report) -> str:
+    """The per-layer table, rows drawn here (one `data-row` per layer): the page is usable
+    before its script has run, and sorting moves rows rather than building them."""
+    head = "".join(f'<th data-sort="{key}" tabindex="0" class="{"num" if key in NUMERIC else ""}">'
+                   f"{label}</th>" for key, label in TABLE_COLUMNS)
+    body = []
+    for r in report.layers:
+        cells = []
+        for key, _ in TABLE_COLUMNS:
+            if key in NUMERIC:
+                v = getattr(r, key)
+                cells.append(f'<td class="num" data-v="{v}">{v:,}</td>')
+            elif key == "output_shape":
+                cells.append(f"<td>{shape_str(r.output_shape)}</td>")
+            elif key == "receptive_field":
+                cells.append(f"<td>{html.escape(rf_str(r))}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(getattr(r, key)))}</td>")
+        name = html.escape(r.name, quote=True)
+        body.append(f'<tr data-row="{name}" data-kind="{html.escape(r.kind, quote=True)}" tabindex="0">'
+                    + "".join(cells) + "</tr>")
+    return (f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>' + "".join(body)
+            + "</tbody></table>")
+
+
+def _page(title: str, data: dict, body: str) -> str:
+    payload = json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c")
+    return (_asset("page.html").replace("{{TITLE}}", html.escape(title))
+            .replace("{{CSS}}", _asset("page.css")).replace("{{BODY}}", body)
+            .replace("{{DATA}}", payload).replace("{{JS}}", _asset("page.js")))
+
+
+def report_page(result) -> str:
+    report = result.report
+    estimates = list(result.roofline.estimates) if result.roofline is not None else None
+    data = {"page": "report", "networks": [network_data(report, estimates)]}
+    body = f'<section class="view" id="view-table" hidden>{_filters()}{_table(report)}</section>'
+    return _page(f"{report.name} — cnncost", data, body)
+
+
+def _filters() -> str:
+    return ('<div class="filters"><input type="search" id="filter" placeholder="filter by name or kind" '
+            'aria-label="filter layers by name or kind"></div>')
+
+
+def compare_page(result) -> str:
+    from cnncost.analyses import compare as cmp
+    from cnncost.render.compare import LABELS, _cell
+
+    columns = list(result.columns)
+    rows = []
+    for metric, values in cmp.rows(columns):
+        cells = "".join(f'<td class="num">{html.escape(_cell(metric, v, values[0], i))}</td>'
+                        for i, v in enumerate(values))
+        rows.append(f'<tr data-metric="{html.escape(metric)}"><th>{html.escape(LABELS.get(metric, metric))}</th>{cells}</tr>')
+    head = "".join(f"<th>{html.escape(c.label)}</th>" for c in columns)
+    notes = "".join(f"<p class=note>{html.escape(n)}</p>" for n in cmp.notes(columns))
+    body = (f'<section class="view" id="view-totals"><table class="totals"><thead><tr><th>metric</th>{head}</tr>'
+            f'</thead><tbody>{"".join(rows)}</tbody></table><p class=note>ratios are to the first column</p>'
+            f"{notes}</section>")
+    data = {"page": "compare", "labels": [c.label for c in columns],
+            "networks": [network_data(c.report) for c in columns]}
+    return _page("compare — cnncost", data, body)

@@ -1,0 +1,85 @@
+"""`--format html`: one self-contained page per report or comparison. The page itself is
+checked here without a browser (offline, one row per layer, escaped names, size); its
+behaviour in headless Chromium in test_html_browser.py."""
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import cnncost
+from cnncost.cli import cli
+from cnncost.render import render
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def page_data(text):
+    return json.loads(re.search(r'<script type="application/json" id="cnncost-data">(.*?)</script>', text, re.S).group(1))
+
+
+def test_a_report_page_is_self_contained(tmp_path):
+    out = tmp_path / "r.html"
+    r = run("report", "resnet50", "--format", "html", "-o", out)
+    assert r.exit_code == 0
+    text = out.read_text()
+    assert text.startswith("<!doctype html>")
+    # nothing is fetched: no linked scripts, styles, fonts or images
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", text)
+    assert "@import" not in text and "url(" not in text
+    assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text)
+
+
+def test_one_row_per_layer_and_sortable_headers():
+    rep = cnncost.report("resnet50")
+    text = render(rep, "html")
+    assert text.count("<tr data-row=") == rep.report.totals["layers"]
+    for column in ("name", "kind", "params", "mults", "flops", "activations"):
+        assert f'data-sort="{column}"' in text
+    data = page_data(text)["networks"][0]
+    assert [r["name"] for r in data["rows"]] == [r.name for r in rep.report.layers]
+    assert data["totals"]["mults"] == 4_089_184_256
+    # the numbers behind the charts are the report's
+    assert data["cumulative_mults"][-1] == rep.report.totals["mults"]
+    assert max(data["live_bytes"]) == data["peak_bytes"] == rep.report.totals["peak_activation_bytes"]
+    assert data["block_sums"]["layer3"]["mults"] == sum(r.mults for r in rep.report.layers if r.name.startswith("layer3."))
+    assert data["formulas"]["conv1"][-1].startswith("mults = ")
+
+
+def test_compare_page_names_every_network():
+    text = render(cnncost.compare(["resnet50", "mobilenet_v2", "resnet18@resolution=160"]), "html")
+    data = page_data(text)
+    assert data["labels"] == ["resnet50", "mobilenet_v2", "resnet18@resolution=160"]
+    assert [n["name"] for n in data["networks"]] == ["resnet50", "mobilenet_v2", "resnet18"]
+    assert "<th>mobilenet_v2</th>" in text and 'data-metric="mults"' in text
+
+
+def test_names_cannot_break_out_of_the_page(tmp_path):
+    spec = tmp_path / "x.yaml"
+    spec.write_text('name: "</script><img src=x>"\ninput: [4, 4, 1]\nlayers:\n'
+                    '  - {name: "a<b>&c", kind: relu}\n')
+    text = render(cnncost.report(str(spec)), "html")
+    assert "</script><img" not in text and "<b>&c" not in text
+    assert 'data-row="a&lt;b&gt;&amp;c"' in text
+    assert page_data(text)["networks"][0]["rows"][0]["name"] == "a<b>&c"
+
+
+def test_resnet152_page_is_under_3_mb():
+    text = render(cnncost.report("resnet152"), "html")
+    assert len(text.encode()) < 3_000_000
+
+
+def test_an_onnx_model_and_a_profile_go_in_too(tmp_path):
+    pytest.importorskip("onnx")
+    from test_onnx_import import torch_style_model
+    model = torch_style_model(tmp_path / "tiny.onnx")
+    out = tmp_path / "tiny.html"
+    assert run("report", model, "--format", "html", "-o", out).exit_code == 0
+    assert "ONNX model" in out.read_text()
+    prof = tmp_path / "p.yaml"
+    prof.write_text("name: toy\npeak_flops: 1e11\nbandwidth: 1e10\n")
+    r = run("report", "lenet5", "--profile", prof, "--format", "html")
+    assert r.exit_code == 0, r.output
+    assert page_data(r.output)["networks"][0]["has_seconds"] is True
