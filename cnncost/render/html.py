@@ -12,14 +12,12 @@ import html
 import json
 import os
 
-from cnncost.render.report import rf_str, shape_str
+from cnncost.render.report import SHAPE_FIELDS, ROW_FIELDS, cell_text, rf_str, shape_str
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
-TABLE_COLUMNS = (("name", "layer"), ("kind", "kind"), ("output_shape", "output"), ("params", "params"),
-                 ("mults", "mults"), ("flops", "flops"), ("activations", "activations"),
-                 ("bytes_read", "bytes read"), ("bytes_written", "bytes written"),
-                 ("mult_class", "mult class"), ("receptive_field", "receptive field"))
-NUMERIC = {"params", "mults", "flops", "activations", "bytes_read", "bytes_written"}
+# the table's columns are the CSV's, headed as the CSV's documentation names them
+LABELS = {"name": "layer", "output_shape": "output", "receptive_field": "receptive field"}
+TEXT = {"name", "kind", "mult_class", *SHAPE_FIELDS}
 
 
 def _asset(name: str) -> str:
@@ -75,21 +73,20 @@ def network_data(report, estimates=None) -> dict:
 def _table(report) -> str:
     """The per-layer table, rows drawn here (one `data-row` per layer): the page is usable
     before its script has run, and sorting moves rows rather than building them."""
-    head = "".join(f'<th data-sort="{key}" tabindex="0" class="{"num" if key in NUMERIC else ""}">'
-                   f"{label}</th>" for key, label in TABLE_COLUMNS)
+    head = "".join(f'<th data-sort="{key}" tabindex="0" class="{"" if key in TEXT else "num"}">'
+                   f"{LABELS.get(key, key.replace('_', ' '))}</th>" for key in ROW_FIELDS)
     body = []
     for r in report.layers:
         cells = []
-        for key, _ in TABLE_COLUMNS:
-            if key in NUMERIC:
-                v = getattr(r, key)
-                cells.append(f'<td class="num" data-v="{v}">{v:,}</td>')
-            elif key == "output_shape":
-                cells.append(f"<td>{shape_str(r.output_shape)}</td>")
-            elif key == "receptive_field":
-                cells.append(f"<td>{html.escape(rf_str(r))}</td>")
-            else:
+        for key in ROW_FIELDS:
+            if key in SHAPE_FIELDS:
+                cells.append(f"<td>{html.escape(cell_text(r, key))}</td>")
+            elif key in TEXT:
                 cells.append(f"<td>{html.escape(str(getattr(r, key)))}</td>")
+            else:
+                v = getattr(r, key)
+                shown = f"{v:,.3g}" if isinstance(v, float) else f"{v:,}"
+                cells.append(f'<td class="num" data-v="{v}">{shown}</td>')
         name = html.escape(r.name, quote=True)
         body.append(f'<tr data-row="{name}" data-kind="{html.escape(r.kind, quote=True)}" tabindex="0">'
                     + "".join(cells) + "</tr>")

@@ -14,7 +14,7 @@ CHANGED_LAYERS_SHOWN = 12      # a check's table lists this many changed layers,
 ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "frozen_params",
               "non_trainable_params", "mults", "flops", "activations", "bytes_read",
               "bytes_written", "intensity", "mult_class", "receptive_field", "rf_stride", "rf_start")
-_SHAPES = ("output_shape", "receptive_field", "rf_stride", "rf_start")
+SHAPE_FIELDS = ("output_shape", "receptive_field", "rf_stride", "rf_start")
 
 
 def si(n: int | float) -> str:
@@ -34,7 +34,8 @@ def rf_str(row) -> str:
     return "global" if row.rf_global else shape_str(row.receptive_field)
 
 
-def _csv_cell(row, f):
+def cell_text(row, f):
+    """A shape-like field of a row as CSV and the HTML table print it."""
     if f == "receptive_field":
         return rf_str(row)
     return "" if row.rf_global and f in ("rf_stride", "rf_start") else shape_str(getattr(row, f))
@@ -78,12 +79,12 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
             cells += [s.name, s.original_mults] if s else ["", ""]
     writer.writerow(ROW_FIELDS + tuple(extra_cols))
     for cells, row in zip(extra, rows):
-        writer.writerow([_csv_cell(row, f) if f in _SHAPES else getattr(row, f) for f in ROW_FIELDS]
+        writer.writerow([cell_text(row, f) if f in SHAPE_FIELDS else getattr(row, f) for f in ROW_FIELDS]
                         + cells)
     if totals:
         t = report.totals
         total = {"name": "TOTAL", "output_shape": shape_str(report.layers[-1].output_shape)}
-        writer.writerow([total.get(f, "" if f in _SHAPES or f in ("kind", "mult_class") else t.get(f, ""))
+        writer.writerow([total.get(f, "" if f in SHAPE_FIELDS or f in ("kind", "mult_class") else t.get(f, ""))
                          for f in ROW_FIELDS] + [""] * len(extra_cols))
     return buf.getvalue()
 
