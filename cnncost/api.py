@@ -47,6 +47,22 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
+# a YAML path or bundled name, a model file (.onnx), a PyTorch factory name
+# ("torchvision.models:resnet50") or a torch.nn.Module
+Spec = Any
+InputShape = str | Sequence[int] | Sequence[Sequence[int]] | Any | None
+
+
+def _model(spec: Spec, input_shape: InputShape = None) -> Any:
+    """A PyTorch module or factory as the ONNX file it exports to (interop/torch_module);
+    every other SPEC as it is. The shape: `input_shape`, else --input-shape."""
+    from cnncost.interop import torch_module
+
+    if not (torch_module.is_module(spec) or torch_module.is_factory(spec)):
+        return spec
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE
+
+    return torch_module.as_onnx(spec, input_shape if input_shape is not None else ONNX_INPUT_SHAPE.get())
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:
@@ -113,14 +129,17 @@ class ReportResult:
         return data
 
 
-def report(spec: str, *, batch: int | None = None, overrides: Overrides = None, depth: int | None = None,
+def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = None, overrides: Overrides = None, depth: int | None = None,
            dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
            training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
            totals_row: bool = False, by_kind: bool = False, limits: Limits = DEFAULT) -> ReportResult:
     """Per-layer cost of `spec` (a YAML path or a bundled name). `rewrite` ("separable" or
     "bottleneck=R") reports the rewritten network with the savings; `profile` (a path or a
     Profile) adds roofline estimates; `depth` groups rows by dotted-name prefix, `by_kind`
-    by kind of layer and of multiplication; `totals_row` adds a TOTAL row to CSV."""
+    by kind of layer and of multiplication; `totals_row` adds a TOTAL row to CSV. A
+    torch.nn.Module is exported to ONNX first (`input_shape` (1, 3, 224, 224), several
+    shapes or example tensors) and left as it was."""
+    spec = _model(spec, input_shape)
     kw: dict[str, Any] = dict(batch=batch, overrides=overrides, limits=limits, dtype=dtype,
                               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
     savings = None
@@ -143,14 +162,14 @@ class CompareResult:
         return dict(_compare.to_dict(list(self.columns)))
 
 
-def compare(specs: Sequence[str], *, training: bool = False, dtype: str = "float32",
+def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: bool = False, dtype: str = "float32",
             rewrite: str | None = None, trainable_from: str | None = None,
             profile: str | Profile | None = None, repeat: int = 5,
             limits: Limits = DEFAULT) -> CompareResult:
     """Architectures side by side with ratios to the first; a column is NAME or
     NAME@VAR=VALUE,... (also batch, dtype, trainable_from, freeze_until, rewrite). With a
     profile, roofline-estimated and executor-measured time per column."""
-    columns = _compare.compare(list(specs), training=training, dtype=dtype, rewrite=rewrite,
+    columns = _compare.compare([_model(s, input_shape) for s in specs], training=training, dtype=dtype, rewrite=rewrite,
                                trainable_from=trainable_from, limits=limits)
     prof = _profile(profile)
     if prof is not None:
@@ -203,7 +222,7 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
     `input_shape` HxWxC and that kind's arguments; `separable` / `bottleneck` R compare
     the cheaper versions)."""
     if layer is not None:
-        return ExplainResult(tuple(_explain.layer(target, layer, overrides=overrides, limits=limits)))
+        return ExplainResult(tuple(_explain.layer(_model(target), layer, overrides=overrides, limits=limits)))
     if input_shape is None:
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
     return ExplainResult(tuple(_explain.calculator(target, input_shape, filters=filters, kernel=kernel,
@@ -230,13 +249,14 @@ class VerifyResult:
         return dict(self.verification.to_dict())
 
 
-def verify(spec: str, *, batch: int | None = None, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
+def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = None, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
            weights: str | None = None, max_memory: int | str | None = None, engine: str = "numpy",
            on_layer: Callable[[Any], None] | None = None, limits: Limits = DEFAULT) -> VerifyResult:
     """Run `spec` on a seeded random input (and random or given weights); compare every
     layer. engine="onnxruntime" also compares values with onnxruntime (extra `onnx`)."""
     from cnncost.runtime.verify import verify as _verify
 
+    spec = _model(spec, input_shape)
     return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
                                 max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
                                 limits=limits, on_layer=on_layer,
@@ -270,7 +290,7 @@ class RunResult:
                 "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures)}
 
 
-def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0,
+def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights: str | None = None, seed: int = 0,
         overrides: Overrides = None, max_memory: int | str | None = None,
         limits: Limits = DEFAULT) -> RunResult:
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
@@ -278,6 +298,7 @@ def run(spec: str, input_path: str, *, weights: str | None = None, seed: int = 0
     from cnncost.runtime import executor
     from cnncost.spec.loader import is_onnx
 
+    spec = _model(spec, input_shape)
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
     x, layout = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"),
                                     channels_first=is_onnx(spec))
@@ -323,7 +344,7 @@ class CheckResult:
         return dict(_check.results_dict(list(self.results)))
 
 
-def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
+def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
           baseline: str | None = None, max_increase: str | Sequence[str] | None = None, strict: bool = False,
           no_dead_layers: bool = False, allow_different: bool = False,
           limits: Limits = DEFAULT) -> CheckResult:
@@ -342,7 +363,7 @@ def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: di
     if max_increase and not baseline:
         raise CnnCostError("--max-increase needs --baseline (there is nothing to increase over)")
     _check.parse_increases(max_increase)          # a bad one is exit 2 before any spec is read
-    results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
+    results = [_check.check_one(_model(s, input_shape), overrides=overrides, budgets=budgets, baseline=baseline,
                                 max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different)
                for s in (list(specs) or bundled_names())]
@@ -350,14 +371,14 @@ def check(specs: Sequence[str] = (), *, overrides: Overrides = None, budgets: di
 
 
 # ---- time ------------------------------------------------------------------------------
-def latency(spec: str, profile: str | Profile, *, repeat: int = 5, batch: int | None = None,
+def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = None, repeat: int = 5, batch: int | None = None,
             overrides: Overrides = None, engine: str = "numpy", limits: Limits = DEFAULT) -> LatencyResult:
     """Roofline-predicted vs measured time per layer, measured by our executor or by
     onnxruntime's profiler, and their Spearman rank correlation."""
     prof = _profile(profile)
     if prof is None:
         raise CnnCostError("latency needs a device profile (cnncost calibrate)")
-    result: LatencyResult = _roofline.latency(spec, prof, repeat=repeat, batch=batch, overrides=overrides,
+    result: LatencyResult = _roofline.latency(_model(spec, input_shape), prof, repeat=repeat, batch=batch, overrides=overrides,
                                               limits=limits, engine=engine)
     return result
 
@@ -404,6 +425,7 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
+    spec = _model(spec)
     rep = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits)
     graph, batch = _graph(rep), rep.batch
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
@@ -456,6 +478,7 @@ def import_model(model: str, output: str, *, weights_out: str | None = None) -> 
     from cnncost.spec import parse_spec
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
+    model = _model(model)
     imported = import_onnx(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
     layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
     write_output(output, imported.spec_text)

@@ -25,6 +25,10 @@ from cnncost.interop.onnx_moves import DataOps
 from cnncost.interop.onnx_proto import Node, read_model
 from cnncost.interop.onnx_values import UNKNOWN, Const, Held, Refused
 
+# a file made by another reader (a PyTorch module exported to a temporary file) -> what the
+# user gave, for the report's name and source
+DISPLAY_NAMES: dict[str, str] = {}
+
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
 CONTROL_FLOW = ("If", "Loop", "Scan")
 
@@ -261,9 +265,13 @@ class _Importer(LayerOps, DataOps):
         if shared:
             notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
-        name = re.sub(r"[^A-Za-z0-9_]+", "_", os.path.splitext(os.path.basename(self.path))[0]).strip("_") or "imported"
+        shown = DISPLAY_NAMES.get(self.path)
+        base = shown.split(" ")[2 if shown.startswith("PyTorch module ") else 0] if shown else \
+            os.path.splitext(os.path.basename(self.path))[0]
+        name = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "imported"
         producer = f", {self.model.producer}" if self.model.producer else ""
-        source = f"ONNX model {self.path} (opset {self.model.opsets['']}{producer}): " + "; ".join(notes)
+        source = (f"{shown}, opset {self.model.opsets['']}" if shown else
+                  f"ONNX model {self.path} (opset {self.model.opsets['']}{producer})") + ": " + "; ".join(notes)
         document = {"name": name, "source": source, "input": list(self.per_example), "layers": self.layers}
         return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from)
 

@@ -1,0 +1,161 @@
+"""Live PyTorch modules (optional extra `torch`): a `torch.nn.Module`, or a factory the
+command line names (`torchvision.models:resnet50`, `timm:resnet50`, `torchvision:resnet18`),
+exported to ONNX by torch.onnx.export (the TorchScript exporter, no onnxscript) into a
+private temporary file, then read by the ONNX importer like any model file: layer names
+are the module paths, counting needs nothing of torch after the export.
+
+The module is left as it was: its training flag, every parameter's requires_grad, the
+grad mode and its hooks are put back after the export, which itself changes no parameter
+or buffer (evaluation mode: BatchNorm's statistics are read, never updated).
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+import warnings
+
+from cnncost.errors import CnnCostError, SpecError
+
+INSTALL_HINT = "pip install '.[torch]' in a clone of cnncost (or: pip install torch)"
+FACTORY = re.compile(r"^(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_][\w.]*)(?:\((?P<args>.*)\))?$", re.S)
+_DIR: list[str] = []                # this process's folder of exported files, removed at exit
+
+
+def is_module(obj) -> bool:
+    """A torch.nn.Module, known without importing torch when it is not loaded."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def is_factory(spec) -> bool:
+    """`package.module:callable(...)`, `timm:NAME` or `torchvision:NAME`, not a file."""
+    return isinstance(spec, str) and bool(FACTORY.match(spec)) and not os.path.exists(spec)
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise CnnCostError(f"this needs the optional `torch` extra (torch is not installed): {INSTALL_HINT}") from None
+    return torch
+
+
+def _kwargs(text: str | None, spec: str) -> dict:
+    """Keyword arguments as Python literals only (`num_classes=10, weights=None`)."""
+    if not text or not text.strip():
+        return {}
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+        if not isinstance(call, ast.Call) or call.args:
+            raise ValueError("positional arguments")
+        return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
+    except (SyntaxError, ValueError) as exc:
+        raise SpecError(f"{spec}: the factory's arguments must be keyword=literal pairs "
+                        f"(e.g. num_classes=10, weights=None): {exc}") from None
+
+
+def build_factory(spec: str):
+    """Import the named package and call the factory: this runs that package's code."""
+    import importlib
+
+    from cnncost.errors import warn
+
+    m = FACTORY.match(spec)
+    module, name, kwargs = m["module"], m["name"], _kwargs(m["args"], spec)
+    _torch()
+    warn(f"{spec}: importing {module} and calling {name}(): this runs that package's code")
+    try:
+        if module == "timm":
+            timm = importlib.import_module("timm")
+            return timm.create_model(name, pretrained=False, **kwargs)
+        if module == "torchvision":
+            tv = importlib.import_module("torchvision.models")
+            return tv.get_model(name, **{"weights": None, **kwargs})
+        target = importlib.import_module(module)
+        for part in name.split("."):
+            target = getattr(target, part)
+    except ImportError as exc:
+        raise CnnCostError(f"{spec}: cannot import {exc.name or module} ({exc})") from None
+    except AttributeError:
+        raise CnnCostError(f"{spec}: {module} has no {name}") from None
+    except Exception as exc:       # noqa: BLE001 - the factory is the user's code: one line, no traceback
+        raise CnnCostError(f"{spec}: {type(exc).__name__}: {exc}") from None
+    try:
+        built = target(**kwargs)
+    except Exception as exc:       # noqa: BLE001
+        raise CnnCostError(f"{spec}: calling {name}() failed: {type(exc).__name__}: {exc}") from None
+    if not is_module(built):
+        raise CnnCostError(f"{spec}: {name}() returned a {type(built).__name__}, not a torch.nn.Module")
+    return built
+
+
+def _examples(torch, inputs):
+    """Example inputs from shapes ((1, 3, 224, 224), or a tuple of them) or tensors."""
+    if inputs is None:
+        raise CnnCostError("a PyTorch module needs its input shape: input_shape=(1, 3, 224, 224) "
+                           "(--input-shape 1x3x224x224 on the command line)")
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(d, int) for d in inputs):
+        return (torch.randn(*inputs),)
+    if isinstance(inputs, (tuple, list)) and inputs:
+        return tuple(x if isinstance(x, torch.Tensor) else torch.randn(*x) for x in inputs)
+    raise CnnCostError(f"input_shape must be a shape such as (1, 3, 224, 224), several of them, or example "
+                       f"tensors; received {inputs!r}")
+
+
+def export(module, inputs, label: str | None = None) -> str:
+    """The module as an ONNX file (made once per module and input in a process)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from cnncost.interop.onnx_import import DISPLAY_NAMES
+
+    torch = _torch()
+    if isinstance(inputs, str):
+        from cnncost.interop.onnx_import import parse_input_shape
+        inputs = parse_input_shape(inputs)
+    examples = _examples(torch, inputs)
+    if not _DIR:
+        _DIR.append(tempfile.mkdtemp(prefix="cnncost-torch-"))
+        atexit.register(shutil.rmtree, _DIR[0], True)
+    name = re.sub(r"\W+", "_", type(module).__name__) or "module"
+    path = tempfile.mkstemp(prefix=f"{name}_", suffix=".onnx", dir=_DIR[0])[1]
+    was_training, grad = module.training, torch.is_grad_enabled()
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    hooks = [(m, dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in module.modules()]
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # the legacy exporter is what we ask for; the tracer's own warnings still show
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(module, examples, path, dynamo=False, opset_version=17,
+                              training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
+                              input_names=[f"input{i}" if len(examples) > 1 else "input" for i in range(len(examples))])
+    except Exception as exc:       # noqa: BLE001 - the exporter's failure is the module's: say what to do
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CnnCostError(f"{label or type(module).__name__}: torch.onnx.export could not trace it ({first}); "
+                           "data-dependent control flow and unsupported operators cannot be exported: "
+                           "export the module yourself, or simplify its forward") from None
+    finally:
+        module.train(was_training)
+        torch.set_grad_enabled(grad)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, fwd, pre in hooks:          # the exporter adds none; leave exactly what was there
+            m._forward_hooks.clear(), m._forward_hooks.update(fwd)
+            m._forward_pre_hooks.clear(), m._forward_pre_hooks.update(pre)
+    DISPLAY_NAMES[path] = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export)"
+    return path
+
+
+def as_onnx(spec: object, inputs: object) -> object:
+    """A module or a factory name as an ONNX file path; anything else unchanged."""
+    if is_module(spec):
+        return export(spec, inputs)
+    if is_factory(spec):
+        return export(build_factory(spec), inputs, label=f"{spec} (PyTorch, exported by torch.onnx.export)")
+    return spec

@@ -1,0 +1,115 @@
+"""Optional (skipped without torch): live PyTorch modules go in without an export step.
+mults equal the conv / transposed-conv / linear MACs forward hooks count; the module is
+left as it was; a factory name works from the command line; assert_macs gates CI."""
+import pytest
+from click.testing import CliRunner
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+import cnncost  # noqa: E402
+from cnncost.cli import cli  # noqa: E402
+from cnncost.testing import assert_macs  # noqa: E402
+from test_torchvision_import import torch_macs  # noqa: E402
+
+F = torch.nn.functional
+
+
+class Hand(torch.nn.Module):
+    """A functional residual, F.interpolate, a channel slice and a transposed conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU())
+        self.up = torch.nn.ConvTranspose2d(4, 6, 2, stride=2)
+        self.head = torch.nn.Linear(6 * 64 * 64, 10)
+
+    def forward(self, x):
+        y = self.stem(x)
+        y = y + self.body(y)                       # a functional residual
+        y = F.interpolate(y, scale_factor=0.5, mode="nearest")
+        y = self.up(y[:, :4])                      # a channel slice
+        return self.head(torch.flatten(y, 1))
+
+
+def snapshot(module):
+    return ({k: v.clone() for k, v in module.state_dict().items()}, module.training,
+            [p.requires_grad for p in module.parameters()],
+            [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in module.modules()])
+
+
+def same(a, b):
+    (sa, ta, ga, ha), (sb, tb, gb, hb) = a, b
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa) and (ta, ga, ha) == (tb, gb, hb)
+
+
+@pytest.mark.parametrize("make", [Hand, lambda: __import__("torchvision").models.resnet18(),
+                                  lambda: __import__("torchvision").models.mobilenet_v3_small()])
+def test_a_module_counts_like_hooks_and_is_left_as_it_was(make):
+    if make is not Hand:
+        pytest.importorskip("torchvision")
+    module = make()
+    module.train()                                  # even in training mode, nothing changes
+    before = snapshot(module)
+    grad = torch.is_grad_enabled()
+    rep = cnncost.report(module, input_shape=(1, 3, 64, 64)).report
+    assert same(before, snapshot(module)) and torch.is_grad_enabled() == grad
+    x = torch.randn(1, 3, 64, 64)
+    module.eval()
+    assert rep.totals["mults"] == torch_macs(module, x)
+    assert rep.source.startswith("PyTorch module ")
+    assert all("." in r.name or "_" in r.name or r.name.isidentifier() for r in rep.layers)
+
+
+def test_verify_and_run_use_the_modules_own_weights(tmp_path):
+    import numpy as np
+
+    module = Hand().eval()
+    v = cnncost.verify(module, input_shape=(1, 3, 64, 64))
+    assert v.ok
+    x = np.random.default_rng(0).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = cnncost.run(module, str(tmp_path / "x.npy"), input_shape=(1, 3, 64, 64))
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out.output, want, rtol=1e-4, atol=1e-4)
+    assert not out.weights_random and out.input_layout == "NCHW"
+
+
+def test_the_batch_and_several_shapes():
+    module = Hand()
+    assert cnncost.report(module, input_shape=(4, 3, 64, 64)).report.batch == 4
+    assert cnncost.report(module, input_shape="2x3x64x64").report.batch == 2
+    with pytest.raises(cnncost.CnnCostError, match="input shape"):
+        cnncost.report(module)
+
+
+def test_what_cannot_be_traced_is_one_line():
+    class Branchy(torch.nn.Module):
+        def forward(self, x):
+            if x.sum() > 0:                         # data-dependent: the tracer cannot keep both
+                return x * 2
+            return x.nonzero()
+
+    r = CliRunner().invoke(cli, ["report", "test_torch_modules:Branchy"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_a_factory_from_the_command_line():
+    pytest.importorskip("torchvision")
+    for spec in ("torchvision.models:resnet18", "torchvision:resnet18", "torchvision.models:resnet18(num_classes=10)"):
+        r = CliRunner().invoke(cli, ["report", spec, "--input-shape", "1x3x64x64", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        assert "runs that package's code" in r.stderr
+    r = CliRunner().invoke(cli, ["report", "torchvision.models:resnet18"])
+    assert r.exit_code == 2 and "input shape" in r.output
+    r = CliRunner().invoke(cli, ["report", "torchvision.models:no_such_net", "--input-shape", "1x3x64x64"])
+    assert r.exit_code == 2 and "has no no_such_net" in r.output
+
+
+def test_assert_macs():
+    module = Hand()
+    macs = assert_macs(module, (1, 3, 64, 64), at_most="10M")
+    with pytest.raises(AssertionError, match=r"the layers that multiply most: body\.0 \(conv\) 2,359,296; stem"):
+        assert_macs(module, (1, 3, 64, 64), at_most=macs - 1)
