@@ -113,3 +113,13 @@ def test_assert_macs():
     macs = assert_macs(module, (1, 3, 64, 64), at_most="10M")
     with pytest.raises(AssertionError, match=r"the layers that multiply most: body\.0 \(conv\) 2,359,296; stem"):
         assert_macs(module, (1, 3, 64, 64), at_most=macs - 1)
+
+
+def test_a_transformer_is_refused_in_one_line_until_attention_is_read():
+    """ViT exports through MatMul / Softmax on token tensors, which the importer does not read
+    yet: one line, no exporter dump of the graph."""
+    pytest.importorskip("torchvision")
+    r = CliRunner().invoke(cli, ["report", "torchvision:vit_b_16", "--input-shape", "1x3x224x224"])
+    assert r.exit_code == 2
+    assert r.output.count("\n") <= 2 and "PyTorch module VisionTransformer" in r.output
+    assert "Torch IR graph" not in r.output

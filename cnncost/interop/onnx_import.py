@@ -92,7 +92,8 @@ def import_onnx(path: str, *, with_weights: bool = True, input_shape=None) -> Im
 
 class _Importer(LayerOps, DataOps):
     def __init__(self, path, model, with_weights, input_shape):
-        self.path, self.model, self.with_weights = path, model, with_weights
+        # messages name what the user gave: a module exported to a temporary file by its label
+        self.file, self.path, self.model, self.with_weights = path, DISPLAY_NAMES.get(path, path), model, with_weights
         self.graph = model.graph
         self.values: dict[str, object] = {}
         self.layers: list[dict] = []
@@ -265,9 +266,9 @@ class _Importer(LayerOps, DataOps):
         if shared:
             notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
-        shown = DISPLAY_NAMES.get(self.path)
+        shown = DISPLAY_NAMES.get(self.file)
         base = shown.split(" ")[2 if shown.startswith("PyTorch module ") else 0] if shown else \
-            os.path.splitext(os.path.basename(self.path))[0]
+            os.path.splitext(os.path.basename(self.file))[0]
         name = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "imported"
         producer = f", {self.model.producer}" if self.model.producer else ""
         source = (f"{shown}, opset {self.model.opsets['']}" if shown else

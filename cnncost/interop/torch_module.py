@@ -11,6 +11,8 @@ or buffer (evaluation mode: BatchNorm's statistics are read, never updated).
 from __future__ import annotations
 
 import ast
+import contextlib
+import io
 import os
 import re
 import warnings
@@ -129,8 +131,11 @@ def export(module, inputs, label: str | None = None) -> str:
     flags = [(p, p.requires_grad) for p in module.parameters()]
     hooks = [(m, dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in module.modules()]
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            # the legacy exporter is what we ask for; the tracer's own warnings still show
+        # not under no_grad: there nn.MultiheadAttention takes its fused fast path, which the
+        # exporter cannot write; the exporter's dump of the whole graph on failure is not shown
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            # the legacy exporter is what we ask for
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, examples, path, dynamo=False, opset_version=17,
                               training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
