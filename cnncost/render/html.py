@@ -4,10 +4,12 @@ so the file opens offline by double-click.
 
 Every number on the page comes from the result here: per-layer rows, block sums, the
 cumulative MACs, live activation memory over the execution order, the peak, each layer's
-formula. The script only lays out, formats, sorts, filters and folds.
+formula. The script only lays out, formats, sorts, filters and folds (and draws the table's rows
+from the same data: building them here cost more than the rest of the page).
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -44,10 +46,10 @@ def network_data(report, estimates=None) -> dict:
     for r in report.layers:
         running += r.mults
         cumulative.append(running)
-    rows = [{"name": r.name, "kind": r.kind, "inputs": r.inputs, "output": shape_str(r.output_shape),
-             "params": r.params, "mults": r.mults, "flops": r.flops, "activations": r.activations,
-             "activation_bytes": r.bytes_written, "mult_class": r.mult_class, "rf": rf_str(r)}
-            for r in report.layers]
+    # every CSV column (shapes as the CSV writes them), and what the graph adds
+    rows = [{**{f: cell_text(r, f) if f in SHAPE_FIELDS else getattr(r, f) for f in ROW_FIELDS},
+             "inputs": r.inputs, "output": shape_str(r.output_shape), "activation_bytes": r.bytes_written,
+             "rf": rf_str(r)} for r in report.layers]
     if estimates is not None:
         for row, e in zip(rows, estimates):
             row["seconds"] = e.seconds
@@ -67,45 +69,32 @@ def network_data(report, estimates=None) -> dict:
             "mults_by_class": report.totals["mults_by_class"], "rows": rows, "blocks": blocks, "block_sums": sums,
             "cumulative_mults": cumulative, "live_bytes": [v * report.batch * itemsize for v in live[1:]],
             "peak_bytes": report.totals["peak_activation_bytes"], "formulas": formulas,
-            "has_seconds": estimates is not None}
+            "has_seconds": estimates is not None, "columns": list(ROW_FIELDS),
+            "text_columns": sorted(TEXT), "column_labels": {k: LABELS.get(k, k.replace("_", " ")) for k in ROW_FIELDS}}
 
 
-def _table(report) -> str:
-    """The per-layer table, rows drawn here (one `data-row` per layer): the page is usable
-    before its script has run, and sorting moves rows rather than building them."""
-    head = "".join(f'<th data-sort="{key}" tabindex="0" class="{"" if key in TEXT else "num"}">'
-                   f"{LABELS.get(key, key.replace('_', ' '))}</th>" for key in ROW_FIELDS)
-    body = []
-    for r in report.layers:
-        cells = []
-        for key in ROW_FIELDS:
-            if key in SHAPE_FIELDS:
-                cells.append(f"<td>{html.escape(cell_text(r, key))}</td>")
-            elif key in TEXT:
-                cells.append(f"<td>{html.escape(str(getattr(r, key)))}</td>")
-            else:
-                v = getattr(r, key)
-                shown = f"{v:,.3g}" if isinstance(v, float) else f"{v:,}"
-                cells.append(f'<td class="num" data-v="{v}">{shown}</td>')
-        name = html.escape(r.name, quote=True)
-        body.append(f'<tr data-row="{name}" data-kind="{html.escape(r.kind, quote=True)}" tabindex="0">'
-                    + "".join(cells) + "</tr>")
-    return (f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>' + "".join(body)
-            + "</tbody></table>")
+@functools.cache
+def _template() -> tuple[str, ...]:
+    """The page split at its slots, with the styles and script in place (read once)."""
+    text = _asset("page.html").replace("{{CSS}}", _asset("page.css")).replace("{{JS}}", _asset("page.js"))
+    head, rest = text.split("{{TITLE}}")
+    middle, rest = rest.split("{{BODY}}")
+    before, after = rest.split("{{DATA}}")
+    return head, middle, before, after
 
 
 def _page(title: str, data: dict, body: str) -> str:
     payload = json.dumps(data, separators=(",", ":"), default=str).replace("<", "\\u003c")
-    return (_asset("page.html").replace("{{TITLE}}", html.escape(title))
-            .replace("{{CSS}}", _asset("page.css")).replace("{{BODY}}", body)
-            .replace("{{DATA}}", payload).replace("{{JS}}", _asset("page.js")))
+    head, middle, before, after = _template()
+    return "".join((head, html.escape(title), middle, body, before, payload, after))
 
 
 def report_page(result) -> str:
     report = result.report
     estimates = list(result.roofline.estimates) if result.roofline is not None else None
     data = {"page": "report", "networks": [network_data(report, estimates)]}
-    body = f'<section class="view" id="view-table" hidden>{_filters()}{_table(report)}</section>'
+    body = (f'<section class="view" id="view-table" hidden>{_filters()}<table class="layers"><thead></thead>'
+            '<tbody></tbody></table></section>')
     return _page(f"{report.name} — cnncost", data, body)
 
 

@@ -336,9 +336,32 @@
   }
 
   // ---- the table ------------------------------------------------------------------------
+  function number(v) {
+    return typeof v === "number" && !Number.isInteger(v) ? v.toPrecision(3) : fmt(v);
+  }
+  function buildTable(table, net) {
+    // the CSV's columns and rows; numbers keep their exact value in data-v for sorting
+    var text = {}, head = el("tr");
+    net.text_columns.forEach(function (c) { text[c] = true; });
+    net.columns.forEach(function (c) {
+      head.appendChild(el("th", {"data-sort": c, tabindex: "0", "class": text[c] ? "" : "num"}, net.column_labels[c]));
+    });
+    table.tHead.appendChild(head);
+    var frag = document.createDocumentFragment();
+    net.rows.forEach(function (r) {
+      var tr = el("tr", {"data-row": r.name, "data-kind": r.kind, tabindex: "0"});
+      net.columns.forEach(function (c) {
+        var td = text[c] ? el("td", {}, String(r[c])) : el("td", {"class": "num", "data-v": String(r[c])}, number(r[c]));
+        tr.appendChild(td);
+      });
+      frag.appendChild(tr);
+    });
+    table.tBodies[0].appendChild(frag);
+  }
   function tableView() {
     var table = document.querySelector("table.layers");
     if (!table) return;
+    buildTable(table, DATA.networks[0]);
     var body = table.tBodies[0];
     table.querySelectorAll("th[data-sort]").forEach(function (th, col) {
       function sort() {
