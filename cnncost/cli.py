@@ -2,16 +2,15 @@
 computed here; everything printed is available from the Python API."""
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import warnings
 
 import click
 
 from cnncost import __version__
 from cnncost.analyses.sweep import METRICS as SWEEP_METRICS
 from cnncost.errors import CnnCostError, escape_controls
+from cnncost.cli_terminal import terminal_width, warnings_on_stderr, with_progress
 from cnncost.lazy import OnUse
 
 api = OnUse("cnncost.api")
@@ -90,25 +89,7 @@ def cli(ctx, debug, limit_pairs, input_shape):
     Wherever a SPEC is taken, an ONNX model (.onnx) is taken too."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
     ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
-    ctx.with_resource(_warnings_on_stderr())
-
-
-@contextlib.contextmanager
-def _warnings_on_stderr():
-    """cnncost's warnings as one `warning: ...` line each on stderr, each said once."""
-    from cnncost.errors import CnnCostWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("once", CnnCostWarning)
-        shown = warnings.showwarning
-
-        def show(message, category, *args, **kw):
-            if issubclass(category, CnnCostWarning):
-                click.echo(f"warning: {message}", err=True)
-            else:
-                shown(message, category, *args, **kw)
-        warnings.showwarning = show
-        yield
+    ctx.with_resource(warnings_on_stderr())
 
 
 def limits():
@@ -126,20 +107,8 @@ def show(result, fmt: str = "table", output: str | None = None) -> None:
     from cnncost.render import encodable
 
     terminal = fmt == "table" and sys.stdout.isatty()
-    width = _terminal_width() if terminal else None
+    width = terminal_width() if terminal else None
     click.echo(encodable(render(result, fmt, terminal=terminal, width=width)), nl=False)
-
-
-def _terminal_width() -> int:
-    """COLUMNS, else the terminal's, else 80 (shutil's rule, without importing shutil)."""
-    try:
-        return int(os.environ["COLUMNS"])
-    except (KeyError, ValueError):
-        pass
-    try:
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns
-    except (AttributeError, ValueError, OSError):
-        return 80
 
 
 def format_option(choices):
@@ -195,28 +164,6 @@ def run_options(seeded: str):
                             help="An .npz of '<layer path>/<weight name>' arrays. Default: an ONNX (or other "
                                  "imported) file's own weights; a YAML spec's seeded random ones.")(f)
     return add
-
-
-def _progress(total):
-    """A rich progress bar on stderr when it is a terminal; (None, no-op) otherwise."""
-    if not sys.stderr.isatty():
-        return None, None
-    from rich.console import Console
-    from rich.progress import Progress
-    progress = Progress(console=Console(stderr=True), transient=True)
-    task = progress.add_task("running", total=total)
-    return progress, (lambda *_: progress.advance(task))
-
-
-def with_progress(total, call):
-    progress, tick = _progress(total)
-    if progress is None:
-        return call(None)
-    progress.start()
-    try:
-        return call(tick)
-    finally:
-        progress.stop()
 
 
 @cli.command()
