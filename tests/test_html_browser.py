@@ -68,6 +68,8 @@ def test_report_page_rows_sorting_and_selection(browser, tmp_path):
     first = browser.find_element(By.CSS_SELECTOR, "tbody tr[data-row]").get_attribute("data-row")
     assert first == max(layers, key=lambda r: r.mults).name
     keep(browser, "resnet50-table")
+    fc = browser.find_element(By.CSS_SELECTOR, 'tr[data-row="fc"]').get_attribute("textContent")
+    assert "global" in fc and "2,049,000" in fc          # the CSV's cells, as the CSV writes them
     # a row selects its node (unfolding its blocks), and a node its row
     row = browser.find_element(By.CSS_SELECTOR, 'tr[data-row="layer3.block2.conv2"]')
     row.click()

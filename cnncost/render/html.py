@@ -14,7 +14,7 @@ import html
 import json
 import os
 
-from cnncost.render.report import SHAPE_FIELDS, ROW_FIELDS, cell_text, rf_str, shape_str
+from cnncost.render.report import SHAPE_FIELDS, ROW_FIELDS, shape_str
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 # the table's columns are the CSV's, headed as the CSV's documentation names them
@@ -33,26 +33,27 @@ def network_data(report, estimates=None) -> dict:
     from cnncost.core.analysis import CONVENTIONS_SHORT, DTYPE_BYTES
 
     graph = report.graph
-    formulas = {}
+    formulas, seen = {}, {}
     if graph is not None:
         for node in graph.layers:
-            try:
-                formulas[node.name] = node.kind.explain(node.args, node.in_shapes, node.out_shape)
-            except NotImplementedError:
-                formulas[node.name] = []
+            # a block laid down again shares its layers' arguments: explain each once
+            key = (id(node.args), node.label, tuple(node.in_shapes), node.out_shape)
+            if key not in seen:
+                try:
+                    seen[key] = node.kind.explain(node.args, node.in_shapes, node.out_shape)
+                except NotImplementedError:
+                    seen[key] = []
+            formulas[node.name] = seen[key]
     itemsize = DTYPE_BYTES[report.dtype]
     live = graph.live_elements() if graph is not None else []
     running, cumulative = 0, []
     for r in report.layers:
         running += r.mults
         cumulative.append(running)
-    # every CSV column (shapes as the CSV writes them), and what the graph adds
-    rows = [{**{f: cell_text(r, f) if f in SHAPE_FIELDS else getattr(r, f) for f in ROW_FIELDS},
-             "inputs": r.inputs, "output": shape_str(r.output_shape), "activation_bytes": r.bytes_written,
-             "rf": rf_str(r)} for r in report.layers]
+    rows = report.to_dict()["layers"]           # the JSON report's rows, as they are
+    seconds = {}
     if estimates is not None:
-        for row, e in zip(rows, estimates):
-            row["seconds"] = e.seconds
+        seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)}
     blocks = [{"name": g.name, "mults": g.mults, "params": g.params} for g in report.grouped(1)]
     sums: dict[str, dict] = {}          # every block path (a prefix of dotted names): its layers' sums
     for row in rows:
@@ -61,14 +62,17 @@ def network_data(report, estimates=None) -> dict:
             s = sums.setdefault(".".join(parts[:k]), {"layers": 0, "params": 0, "mults": 0, "flops": 0,
                                                       "activation_bytes": 0, **({"seconds": 0.0} if estimates else {})})
             s["layers"] += 1
-            for key in ("params", "mults", "flops", "activation_bytes") + (("seconds",) if estimates else ()):
+            for key in ("params", "mults", "flops"):
                 s[key] += row[key]
+            s["activation_bytes"] += row["bytes_written"]
+            if estimates:
+                s["seconds"] += seconds[row["name"]]
     return {"name": report.name, "source": report.source, "input": shape_str(report.input_shape),
             "batch": report.batch, "dtype": report.dtype, "conventions": CONVENTIONS_SHORT,
             "totals": {k: v for k, v in report.totals.items() if isinstance(v, int)},
             "mults_by_class": report.totals["mults_by_class"], "rows": rows, "blocks": blocks, "block_sums": sums,
             "cumulative_mults": cumulative, "live_bytes": [v * report.batch * itemsize for v in live[1:]],
-            "peak_bytes": report.totals["peak_activation_bytes"], "formulas": formulas,
+            "peak_bytes": report.totals["peak_activation_bytes"], "formulas": formulas, "seconds": seconds,
             "has_seconds": estimates is not None, "columns": list(ROW_FIELDS),
             "text_columns": sorted(TEXT), "column_labels": {k: LABELS.get(k, k.replace("_", " ")) for k in ROW_FIELDS}}
 

@@ -3,6 +3,21 @@
 (function () {
   "use strict";
   var DATA = JSON.parse(document.getElementById("cnncost-data").textContent);
+  // the rows are the JSON report's; shapes are written as the CSV writes them
+  function shapeText(v) { return Array.isArray(v) ? v.join("x") : String(v); }
+  DATA.networks.forEach(function (n) {
+    n.rows.forEach(function (r) {
+      r.output = shapeText(r.output_shape);
+      r.rf = r.rf_global ? "global" : shapeText(r.receptive_field);
+      r.activation_bytes = r.bytes_written;
+      if (n.has_seconds) r.seconds = n.seconds[r.name];
+    });
+  });
+  function cellText(r, c) {
+    if (c === "receptive_field") return r.rf;
+    if (r.rf_global && (c === "rf_stride" || c === "rf_start")) return "";
+    return shapeText(r[c]);
+  }
   var SVGNS = "http://www.w3.org/2000/svg";
 
   function fmt(n) { return Number(n).toLocaleString("en-US"); }
@@ -351,7 +366,7 @@
     net.rows.forEach(function (r) {
       var tr = el("tr", {"data-row": r.name, "data-kind": r.kind, tabindex: "0"});
       net.columns.forEach(function (c) {
-        var td = text[c] ? el("td", {}, String(r[c])) : el("td", {"class": "num", "data-v": String(r[c])}, number(r[c]));
+        var td = text[c] ? el("td", {}, cellText(r, c)) : el("td", {"class": "num", "data-v": String(r[c])}, number(r[c]));
         tr.appendChild(td);
       });
       frag.appendChild(tr);
