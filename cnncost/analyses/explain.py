@@ -157,5 +157,21 @@ def block(report, prefix: str) -> list[str]:
     return lines
 
 
+def formulas(graph) -> dict[str, list[str]]:
+    """Each layer's multiplication formula with its values (what `explain` prints), keyed
+    by layer name; a block laid down again shares its layers' arguments, so each distinct
+    layer is explained once."""
+    seen, out = {}, {}
+    for node in graph.layers:
+        key = (id(node.args), node.label, tuple(node.in_shapes), node.out_shape)
+        if key not in seen:
+            try:
+                seen[key] = node.kind.explain(node.args, node.in_shapes, node.out_shape)
+            except NotImplementedError:
+                seen[key] = []
+        out[node.name] = seen[key]
+    return out
+
+
 def _fmt(v):
     return fmt_shape(v) if isinstance(v, tuple) else str(v)

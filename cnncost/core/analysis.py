@@ -119,6 +119,41 @@ class Report:
             d["by_kind"] = [_row(r) for r in self.by_kind()]
         return d
 
+    def cumulative_mults(self) -> list[int]:
+        """MACs of the network up to and including each layer, in execution order."""
+        running, out = 0, []
+        for r in self.layers:
+            running += r.mults
+            out.append(running)
+        return out
+
+    def live_bytes(self) -> list[int]:
+        """Activation bytes alive while each layer runs (the input included while read);
+        their largest is totals["peak_activation_bytes"]."""
+        if self.graph is None:
+            return []
+        per = self.batch * DTYPE_BYTES[self.dtype]
+        return [v * per for v in self.graph.live_elements()[1:]]
+
+    def block_sums(self, extra: dict[str, float] | None = None, extra_name: str = "extra") -> dict[str, dict]:
+        """For every block path (each proper prefix of the dotted names): its layer count
+        and the sums of its layers' params, mults, flops and output bytes (and of `extra`,
+        a value per layer name, under `extra_name`)."""
+        sums: dict[str, dict] = {}
+        for r in self.layers:
+            parts = r.name.split(".")
+            for k in range(1, len(parts)):
+                s = sums.setdefault(".".join(parts[:k]), {"layers": 0, "params": 0, "mults": 0, "flops": 0,
+                                                          "activation_bytes": 0, **({extra_name: 0} if extra else {})})
+                s["layers"] += 1
+                s["params"] += r.params
+                s["mults"] += r.mults
+                s["flops"] += r.flops
+                s["activation_bytes"] += r.bytes_written
+                if extra:
+                    s[extra_name] += extra[r.name]
+        return sums
+
     def by_kind(self) -> list[LayerCost]:
         """Rows summed by kind and kind of multiplication: how much is depthwise, pointwise,
         standard, dense ("conv (pointwise)", "depthwise_conv (depthwise)", "relu", ...)."""

@@ -28,51 +28,21 @@ def _asset(name: str) -> str:
 
 
 def network_data(report, estimates=None) -> dict:
-    """What the page shows of one network, computed here (the script does no arithmetic
-    on counts)."""
-    from cnncost.core.analysis import CONVENTIONS_SHORT, DTYPE_BYTES
+    """What the page shows of one network, every number from the report (the script and
+    this module do no arithmetic on counts)."""
+    from cnncost.analyses.explain import formulas
+    from cnncost.core.analysis import CONVENTIONS_SHORT
 
-    graph = report.graph
-    formulas, seen = {}, {}
-    if graph is not None:
-        for node in graph.layers:
-            # a block laid down again shares its layers' arguments: explain each once
-            key = (id(node.args), node.label, tuple(node.in_shapes), node.out_shape)
-            if key not in seen:
-                try:
-                    seen[key] = node.kind.explain(node.args, node.in_shapes, node.out_shape)
-                except NotImplementedError:
-                    seen[key] = []
-            formulas[node.name] = seen[key]
-    itemsize = DTYPE_BYTES[report.dtype]
-    live = graph.live_elements() if graph is not None else []
-    running, cumulative = 0, []
-    for r in report.layers:
-        running += r.mults
-        cumulative.append(running)
-    rows = report.to_dict()["layers"]           # the JSON report's rows, as they are
-    seconds = {}
-    if estimates is not None:
-        seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)}
-    blocks = [{"name": g.name, "mults": g.mults, "params": g.params} for g in report.grouped(1)]
-    sums: dict[str, dict] = {}          # every block path (a prefix of dotted names): its layers' sums
-    for row in rows:
-        parts = row["name"].split(".")
-        for k in range(1, len(parts)):
-            s = sums.setdefault(".".join(parts[:k]), {"layers": 0, "params": 0, "mults": 0, "flops": 0,
-                                                      "activation_bytes": 0, **({"seconds": 0.0} if estimates else {})})
-            s["layers"] += 1
-            for key in ("params", "mults", "flops"):
-                s[key] += row[key]
-            s["activation_bytes"] += row["bytes_written"]
-            if estimates:
-                s["seconds"] += seconds[row["name"]]
+    seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)} if estimates is not None else {}
+    sums = report.block_sums(seconds or None, "seconds")
     return {"name": report.name, "source": report.source, "input": shape_str(report.input_shape),
             "batch": report.batch, "dtype": report.dtype, "conventions": CONVENTIONS_SHORT,
             "totals": {k: v for k, v in report.totals.items() if isinstance(v, int)},
-            "mults_by_class": report.totals["mults_by_class"], "rows": rows, "blocks": blocks, "block_sums": sums,
-            "cumulative_mults": cumulative, "live_bytes": [v * report.batch * itemsize for v in live[1:]],
-            "peak_bytes": report.totals["peak_activation_bytes"], "formulas": formulas, "seconds": seconds,
+            "mults_by_class": report.totals["mults_by_class"], "rows": report.to_dict()["layers"],
+            "blocks": [{"name": g.name, "mults": g.mults, "params": g.params} for g in report.grouped(1)],
+            "block_sums": sums, "cumulative_mults": report.cumulative_mults(), "live_bytes": report.live_bytes(),
+            "peak_bytes": report.totals["peak_activation_bytes"],
+            "formulas": formulas(report.graph) if report.graph is not None else {}, "seconds": seconds,
             "has_seconds": estimates is not None, "columns": list(ROW_FIELDS),
             "text_columns": sorted(TEXT), "column_labels": {k: LABELS.get(k, k.replace("_", " ")) for k in ROW_FIELDS}}
 
