@@ -133,6 +133,64 @@ def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> 
     return [kinds[k] for k in order]
 
 
+SAFE_UNARY = ["exp", "sin", "cos", "abs", "neg", "erf", "floor", "ceil", "sign", "pow, exponent: 2"]
+POSITIVE_UNARY = ["log", "sqrt", "reciprocal", "pow, exponent: 0.5"]   # on positive values only
+
+
+def _tensor_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> list[str]:
+    """Candidate tensor-kind layers for `cur` of any rank (tokens, attention scores, maps
+    seen as tensors); axes count the batch as 0."""
+    shape = shapes[cur]
+    rank = len(shape)
+    axis = r.randint(1, rank)
+    same = [n for n, s in shapes.items() if s == shape and n != cur]
+    perm = [0] + r.sample(range(1, rank + 1), rank)
+    kinds = {
+        "reshape": f"kind: reshape, shape: {r.choice([[0, -1], [-1], [-1, shape[-1]], [shape[0], -1, 1]])}",
+        "transpose": f"kind: transpose, perm: {perm}",
+        "softmax": f"kind: {r.choice(['softmax', 'log_softmax'])}, axis: {r.choice([axis, -1])}",
+        "reduce": f"kind: reduce, op: {r.choice(['mean', 'sum', 'max', 'min', 'l2'])}, "
+                  f"axes: {sorted(r.sample(range(1, rank + 1), r.randint(1, rank)))}, keepdims: {r.choice(['true', 'false'])}",
+        "cumsum": f"kind: cumsum, axis: {axis}, exclusive: {r.choice(['true', 'false'])}, reverse: {r.choice(['true', 'false'])}",
+        "gather": (f"kind: gather, axis: {axis}, indices: {[r.randrange(-shape[axis - 1], shape[axis - 1]) for _ in range(r.randint(1, 3))]}"
+                   if r.random() < 0.7 or rank == 1 else f"kind: gather, axis: {axis}, indices: [{r.randrange(shape[axis - 1])}], keepdims: false"),
+        "slice": f"kind: slice, axis: {axis}, start: 0, stop: {shape[axis - 1]}, step: {r.randint(1, 3)}",
+        "unary": f"kind: {r.choice(SAFE_UNARY)}" if r.random() < 0.5 else f"kind: unary, fn: {r.choice(SAFE_UNARY)}",
+        "scalar": f"kind: binary, op: {r.choice(['add', 'sub', 'mul', 'max', 'min'])}, scalar: {r.choice([0.5, -2.0, 3.0])}, "
+                  f"scalar_first: {r.choice(['true', 'false'])}",
+        "constant": f"kind: constant, shape: {list(shape[-r.randint(1, rank):])}, learned: {r.choice(['true', 'false'])}",
+        "layer_norm": f"kind: layer_norm, axes: {r.randint(1, rank)}",
+        "dense": f"kind: dense, units: {r.randint(1, 5)}, bias: {r.choice(['true', 'false'])}, per_position: true",
+        "act": f"kind: activation, fn: {r.choice(ACTIVATIONS)}",
+    }
+    if any(k in producer for k in ("fn: exp", "kind: exp", "sigmoid", "kind: softmax", "fn: softmax")):
+        kinds["positive"] = f"kind: {r.choice(POSITIVE_UNARY)}"
+    if rank >= 2:
+        kinds["matmul_t"] = f"kind: matmul, transpose_b: true, inputs: [{cur}, {r.choice([cur] + same)}]"
+        kinds["einsum"] = "kind: einsum, equation: '" + "".join("abcdefgh"[:rank]) + "," + \
+            "".join("abcdefgh"[:rank - 2]) + "z" + "abcdefgh"[rank - 1] + "->" + "abcdefgh"[:rank - 1] + \
+            f"z', inputs: [{cur}, {r.choice([cur] + same)}]"
+        square = [n for n, s in shapes.items() if len(s) >= 2 and s[-2] == shape[-1] and n != cur]
+        if square:
+            kinds["matmul"] = f"kind: matmul, inputs: [{cur}, {r.choice(square)}]"
+    if rank == 3:
+        kinds["to_map"] = "kind: conv, filters: 2, kernel: 1"      # a tensor read as a map again
+    others = [n for n, s in shapes.items() if n != cur and s]
+    bcast = [n for n in others if _broadcasts(shapes[n], shape)]
+    if bcast:
+        kinds["binary"] = (f"kind: binary, op: {r.choice(['add', 'sub', 'mul', 'max', 'min'])}, "
+                           f"inputs: [{cur}, {r.choice(bcast)}]")
+    if same:
+        kinds["concat"] = f"kind: concat, axis: {axis}, inputs: [{cur}, {r.choice(same)}]"
+    weight = {"matmul_t": 3, "einsum": 2, "matmul": 3, "softmax": 2, "reshape": 2, "binary": 2}
+    order = sorted(kinds, key=lambda k: r.random() ** (1 / weight.get(k, 1)), reverse=True)
+    return [kinds[k] for k in order]
+
+
+def _broadcasts(small, big) -> bool:
+    return len(small) <= len(big) and all(a in (1, b) for a, b in zip(reversed(small), reversed(big)))
+
+
 def _vector_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
     same = [n for n, s in shapes.items() if s == shapes[cur] and n != cur]
     out = [f"kind: dense, units: {r.randint(1, 6)}, bias: {r.choice(['true', 'false'])}",
@@ -148,8 +206,11 @@ def network(seed: int) -> str:
     """A random valid spec. Layers read the previous layer or, often, an earlier one, so
     values fan out, also through pass-through layers and from the network input."""
     r = random.Random(seed)
+    tensors = r.random() < 0.35        # the tensor kinds: tokens, attention, any rank
     if r.random() < 0.08:
         shape = (r.randint(1, 12),)
+    elif tensors and r.random() < 0.3:
+        shape = tuple(r.randint(1, 6) for _ in range(r.choice([2, 2, 4])))
     else:
         shape = (r.randint(1, 11), r.randint(1, 11), r.choice([1, 2, 3, 4, 6]))
     layers: list[str] = []
@@ -157,10 +218,15 @@ def network(seed: int) -> str:
     made_by = {"input": ""}
     for i in range(r.randint(2, 12)):
         cur = r.choice(list(shapes)) if r.random() < 0.3 else list(shapes)[-1]
-        candidates = (_map_layer(r, cur, shapes, made_by.get(cur, "")) if len(shapes[cur]) == 3
-                      else _vector_layer(r, cur, shapes))
+        if tensors and (len(shapes[cur]) not in (1, 3) or r.random() < 0.5):
+            candidates = _tensor_layer(r, cur, shapes, made_by.get(cur, ""))
+        elif len(shapes[cur]) == 3:
+            candidates = _map_layer(r, cur, shapes, made_by.get(cur, ""))
+        else:
+            candidates = _vector_layer(r, cur, shapes)
         for body in candidates[:6]:
-            layer = f"{{name: l{i}, {body}" + ("" if "inputs:" in body else f", inputs: [{cur}]") + "}"
+            bare = "inputs:" in body or "kind: constant" in body
+            layer = f"{{name: l{i}, {body}" + ("" if bare else f", inputs: [{cur}]") + "}"
             try:
                 rep = analyze(parse_spec(_yaml(shape, layers + [layer]), f"seed{seed}.yaml"))
             except (ShapeError, SpecError):

@@ -16,7 +16,8 @@ PASS_THROUGH = ["kind: dropout", "kind: activation, fn: linear", "kind: linear",
                 "kind: channel_shuffle, groups: 1", "kind: zero_pad, padding: 0",
                 "kind: concat, inputs: [SRC, SRC]", "kind: add, inputs: [SRC, SRC]",
                 "kind: multiply, inputs: [SRC, SRC]", "kind: max_pool, kernel: 1",
-                "kind: avg_pool, kernel: 1", "kind: adaptive_avg_pool, output_size: 4"]
+                "kind: avg_pool, kernel: 1", "kind: adaptive_avg_pool, output_size: 4",
+                "kind: reshape, shape: [0, 0, -1]", "kind: transpose, perm: [0, 1, 2, 3]"]
 IN_PLACE = ["kind: relu, inputs: [p]", "kind: relu6, inputs: [p]", "kind: batch_norm, inputs: [p]",
             "kind: add, inputs: [p, twin]"]
 
@@ -91,7 +92,7 @@ def test_chain_of_views_shared_by_three_readers():
 def test_every_kind_is_listed_or_never_returns_its_input():
     """A new kind that can return its input's buffer must join PASS_THROUGH."""
     listed = {p.split(",")[0].split(": ")[1] for p in PASS_THROUGH} | {"activation", "separable_conv"}
-    listed -= {"zero_pad", "channel_shuffle", "max_pool", "avg_pool", "adaptive_avg_pool"}  # not always
+    listed -= {"zero_pad", "channel_shuffle", "max_pool", "avg_pool", "adaptive_avg_pool", "transpose"}  # not always
     for name, kind in KINDS.items():
         if name in listed:
             continue
@@ -101,7 +102,11 @@ def test_every_kind_is_listed_or_never_returns_its_input():
                 "crop": "size: [2, 2]", "slice": "stop: 2", "depthwise_conv": "kernel: 1",
                 "dense": "units: 4", "lrn": "size: 3", "zero_pad": "padding: 1",
                 "channel_shuffle": "groups: 2",
-                "max_pool": "kernel: 2", "avg_pool": "kernel: 2", "adaptive_avg_pool": "output_size: 2"}.get(name, "")
+                "max_pool": "kernel: 2", "avg_pool": "kernel: 2", "adaptive_avg_pool": "output_size: 2",
+                "unary": "fn: exp", "binary": "op: mul, inputs: [input, input]", "reduce": "op: mean, axes: [3]",
+                "cumsum": "axis: 1", "gather": "axis: 1, indices: [0, 1]", "matmul": "inputs: [input, input]",
+                "einsum": "equation: 'hwc,hwc->hw', inputs: [input, input]", "constant": "shape: [4, 4, 4]",
+                "transpose": "perm: [0, 3, 1, 2]"}.get(name, "")
         g = analyze_text(f"input: [4, 4, 4]\nlayers:\n  - {{name: k, kind: {name}{', ' + text if text else ''}}}\n").graph
         x = np.ones((1, 4, 4, 4), np.float32)
         y = executor.run(g, x, executor.init_weights(g)).output

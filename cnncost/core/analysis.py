@@ -41,7 +41,8 @@ CONVENTIONS = {
     "receptive_field": "input pixels one output unit sees (h, w), its stride in input pixels, "
                        "and the top-left input coordinate of the first unit's field; over "
                        "branches the largest; `global` (rf_global) once a layer reads a whole map "
-                       "(global pool, flatten), directly or through a multiply or add",
+                       "(global pool, flatten), directly or through a multiply or add; `n/a` (rf_na) "
+                       "past a tensor kind (reshape into tokens, matmul, softmax over tokens)",
     "units": "SI: k = 1e3, M = 1e6, G = 1e9; JSON carries exact integers",
 }
 
@@ -72,6 +73,7 @@ class LayerCost:
     rf_stride: list[int] = field(default_factory=list)
     rf_start: list[int] = field(default_factory=list)
     rf_global: bool = False          # sees the whole input (reads a global pool, flatten, ...)
+    rf_na: bool = False              # no receptive field past a tensor kind (tokens, attention)
     training: dict | None = None     # backward-pass costs, with --training
     bytes_read: int = 0              # inputs + weights (+ BN statistics), for the report's dtype
     bytes_written: int = 0           # the output
@@ -189,7 +191,7 @@ class Report:
                 g.training = {k: g.training[k] + v for k, v in row.training.items()}
             g.kind, g.family, g.mult_class = "block", "block", ""
             g.output_shape, g.receptive_field = list(row.output_shape), row.receptive_field
-            g.rf_stride, g.rf_start, g.rf_global = row.rf_stride, row.rf_start, row.rf_global
+            g.rf_stride, g.rf_start, g.rf_global, g.rf_na = row.rf_stride, row.rf_start, row.rf_global, row.rf_na
         return list(groups.values())
 
 
@@ -219,7 +221,7 @@ def weighted_depth(graph: Graph) -> int:
     depth = [0] * len(graph.nodes)
     for node in graph.layers:
         own = 1 if node.kind.mult_class(node.args, node.in_shapes) else 0
-        depth[node.index] = own + max(depth[i] for i in node.inputs)
+        depth[node.index] = own + max((depth[i] for i in node.inputs), default=0)
     return depth[graph.output.index]
 
 
@@ -254,10 +256,11 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             non_trainable_params=stats,
             mults=k.mults(a, ins, out) * batch, flops=flops,
             activations=numel(out) * batch, family=k.family, mult_class=k.mult_class(a, ins),
-            receptive_field=whole_input if rf.whole else [exact(v) for v in rf.size],
-            rf_stride=[] if rf.whole else [exact(v) for v in rf.jump],
-            rf_start=[0, 0] if rf.whole and whole_input else [] if rf.whole else [exact(v) for v in rf.start],
-            rf_global=rf.whole,
+            receptive_field=[] if rf.na else whole_input if rf.whole else [exact(v) for v in rf.size],
+            rf_stride=[] if rf.whole or rf.na else [exact(v) for v in rf.jump],
+            rf_start=[] if rf.na else [0, 0] if rf.whole and whole_input else [] if rf.whole
+            else [exact(v) for v in rf.start],
+            rf_global=rf.whole, rf_na=rf.na,
             training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
             bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
         ))

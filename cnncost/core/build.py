@@ -81,10 +81,24 @@ class Builder:
         spec = self.spec
         env = self._variables()
         in_loc = spec.loc or Loc(spec.path, 1, 1)
-        shape = self._input_shape(env, in_loc)
-        self.graph.add(Node(0, "input", None, "input", Args(), [], [], shape, in_loc))
+        raw = spec.input
+        named = dict(raw) if isinstance(raw, YMap) else {"input": raw}
+        if not named or len(named) > 64:
+            raise SpecError("`input` must be a shape, or a mapping of 1 to 64 input names to shapes",
+                            loc=getattr(raw, "loc", in_loc))
         root = Scope("", 0, env)
+        for name, value in named.items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise SpecError(f"input name {name!r} must be an identifier", loc=getattr(raw, "loc", in_loc))
+            where = raw.loc_of(name) if isinstance(raw, YMap) else getattr(raw, "loc", in_loc)
+            shape = self._input_shape(value, env, where)
+            self.graph.add(Node(0, name, None, "input", Args(), [], [], shape, where))
+            if name != "input":
+                root.names[name] = (self.graph.by_name[name], None)
+        self.graph.inputs = list(range(len(named)))
         self._run(spec.layers, root)
+        if spec.outputs is not None:
+            self.graph.outputs = self._outputs(spec.outputs, root)
         if len(self.graph.nodes) == 1:     # a network of nothing has no report to give
             raise SpecError("every layer is switched off by its `when:` (check the variables: "
                             + (", ".join(f"{k}={v!r}" for k, v in env.items()) or "none") + ")",
@@ -105,11 +119,34 @@ class Builder:
         self.graph.variables = dict(env)
         return env
 
-    def _input_shape(self, env, loc) -> tuple:
-        raw = self.spec.input
+    def _outputs(self, raw, root: Scope) -> list[int]:
+        """`outputs: [name, ...]`: each a layer (dotted names reach into blocks); every layer
+        must reach one of them, so nothing counted is left hanging."""
+        where = getattr(raw, "loc", None) or self.spec.loc
+        refs = raw if isinstance(raw, list) else [raw]
+        if not refs or not all(isinstance(r, str) for r in refs):
+            raise SpecError(f"`outputs` must be a layer name or a list of names, received {raw!r}", loc=where)
+        out = []
+        for ref in refs:
+            index = self._resolve(ref, root, YMap(), where)
+            if index in out or index in self.graph.inputs:
+                raise SpecError(f"output '{ref}' is listed twice or is an input", loc=where)
+            out.append(index)
+        reach = set(out)
+        for node in reversed(self.graph.nodes):
+            if node.index in reach:
+                reach.update(node.inputs)
+        dead = [n.name for n in self.graph.layers if n.index not in reach]
+        if dead:
+            raise SpecError(f"{len(dead)} layer(s) reach no output ({', '.join(dead[:5])}"
+                            f"{', ...' if len(dead) > 5 else ''}): list them in `outputs` or remove them", loc=where)
+        return out
+
+    def _input_shape(self, raw, env, loc) -> tuple:
         where = getattr(raw, "loc", loc)
-        if not isinstance(raw, list) or len(raw) not in (1, 3):
-            raise SpecError(f"`input` must be [H, W, C] (or [N] for a vector), received {raw!r}", loc=where)
+        if not isinstance(raw, list) or not 1 <= len(raw) <= 8:
+            raise SpecError(f"`input` must be [H, W, C] (a map), or the sizes of a tensor of rank 1 to 8 "
+                            f"([N] for a vector, [tokens, features]), received {raw!r}", loc=where)
         dims = []
         for v in raw:
             v = self._eval(v, env, where)
@@ -238,6 +275,11 @@ class Builder:
         return value
 
     def _inputs(self, entry: YMap, scope: Scope) -> list[int]:
+        found = lookup(entry["kind"]) if isinstance(entry.get("kind"), str) else None
+        if found is not None and found[0].arity == (0,):
+            if "inputs" in entry:
+                raise SpecError(f"kind '{entry['kind']}' reads no input; remove `inputs`", loc=entry.loc_of("inputs"))
+            return []
         if "inputs" not in entry:
             return [scope.last]
         raw = entry["inputs"]

@@ -29,6 +29,8 @@ class Graph:
     nodes: list[Node] = field(default_factory=list)
     by_name: dict[str, int] = field(default_factory=dict)
     variables: dict = field(default_factory=dict)   # evaluated spec variables
+    inputs: list[int] = field(default_factory=lambda: [0])   # the input nodes, first in the list
+    outputs: list[int] = field(default_factory=list)         # named outputs; empty: the last layer
 
     def add(self, node: Node) -> Node:
         node.index = len(self.nodes)
@@ -38,21 +40,27 @@ class Graph:
 
     @property
     def layers(self) -> list[Node]:
-        """Every node but the input."""
-        return self.nodes[1:]
+        """Every node but the inputs."""
+        return self.nodes[len(self.inputs):]
 
     @property
     def output(self) -> Node:
-        return self.nodes[-1]
+        """The first output (the only one of most networks)."""
+        return self.nodes[self.outputs[0]] if self.outputs else self.nodes[-1]
+
+    @property
+    def output_nodes(self) -> list[Node]:
+        return [self.nodes[i] for i in self.outputs] if self.outputs else [self.nodes[-1]]
 
     def last_use(self) -> list[int]:
         """For each node, the index of the last node that reads it (itself if none;
-        the final output lives to the end)."""
+        the outputs live to the end)."""
         last = [n.index for n in self.nodes]
         for node in self.nodes:
             for i in node.inputs:
                 last[i] = max(last[i], node.index)
-        last[-1] = len(self.nodes)
+        for node in self.output_nodes:
+            last[node.index] = len(self.nodes)
         return last
 
     def live_elements(self) -> list[int]:

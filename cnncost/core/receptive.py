@@ -9,7 +9,9 @@ flatten) has the union of its input's fields as its own (a finite field, legitim
 larger than the image when padding is reached). Every layer that reads such a layer,
 directly or through a multiply or add (squeeze-and-excitation), sees the whole input: its
 field is `whole` and stops compounding (compounding a global pool's jump through later
-windows gave meaningless 10^22-pixel fields).
+windows gave meaningless 10^22-pixel fields). Past a tensor kind (a reshape into tokens, a
+matmul, a softmax over an axis that is not a map's) a field means nothing: `n/a`, never a
+guess, for that layer and every layer that reads it.
 All exact: integers, which become Fractions as soon as a layer's stride is one (an
 upsampling layer has a stride below one), so every layer after it stays exact.
 """
@@ -28,9 +30,11 @@ class Field:
     start: tuple[int | Fraction, int | Fraction]
     whole: bool = False       # sees the whole input; size, jump and start no longer apply
     spans_map: bool = False   # each output read the whole input map (readers are `whole`)
+    na: bool = False          # no receptive field: the value is no longer a map's
 
 
 WHOLE = Field((0, 0), (0, 0), (0, 0), whole=True)
+NA = Field((0, 0), (0, 0), (0, 0), na=True)
 
 
 def exact(value: int | Fraction) -> int | str:
@@ -39,14 +43,22 @@ def exact(value: int | Fraction) -> int | str:
 
 
 def receptive_fields(graph: Graph) -> list[Field]:
-    fields = [Field((1, 1), (1, 1), (0, 0))]
+    # a map's field starts at one pixel; a vector's as before; tokens and other tensors have none
+    fields = [NA if len(graph.nodes[i].out_shape) not in (1, 3) else Field((1, 1), (1, 1), (0, 0))
+              for i in graph.inputs]
     for node in graph.layers:
         ins = [fields[i] for i in node.inputs]
+        win = node.kind.window(node.args, node.in_shapes)
+        if win == "n/a" or any(f.na for f in ins):
+            fields.append(NA)
+            continue
+        if not ins:                   # a constant: no pixel reaches it
+            fields.append(Field((1, 1), (1, 1), (0, 0)))
+            continue
         if any(f.whole or f.spans_map for f in ins):
             fields.append(WHOLE)
             continue
         base = max(ins, key=lambda f: (f.size[0] * f.size[1], f.size))
-        win = node.kind.window(node.args, node.in_shapes)
         if win is None:
             fields.append(base)
         elif win == "global":

@@ -1,8 +1,12 @@
 """Export an analysed graph as a standard ONNX model (opset 17).
 
-Layout: ONNX is NCHW, so the model takes the input as N x C x H x W (a rank-1 spec input
-stays N x F) and every feature map inside is NCHW; the spec's layer paths are the node
-names and the output tensor names. Weights are stored in ONNX's layouts (Conv: F x C/g x
+Layout: ONNX is NCHW, so the model takes an H x W x C input as N x C x H x W and the
+convolutional kinds' maps are NCHW inside; a value of any other rank, and every value of a
+tensor kind (reshape, matmul, softmax over an axis, ...), is held as our per-example
+shape with the batch in front ("plain"). Each kind says which it works in
+(`Kind.onnx_layout`) and the builder inserts the Transpose between the two where a rank-3
+value crosses from one to the other. The spec's layer paths are the node names and the
+output tensor names. Weights are stored in ONNX's layouts (Conv: F x C/g x
 kh x kw; Gemm: in x out). `flatten` keeps our H, W, C order by transposing to NHWC first,
 so a dense layer after it uses the same weights as in the executor.
 
@@ -22,9 +26,32 @@ class LayerBuilder:
     """What a kind's `onnx(a, ins, out, b)` sees: its inputs' tensor names, its weights in
     our layout, and `op` / `weight` / `const` to add nodes and initializers."""
 
-    def __init__(self, model: "ModelBuilder", node: Node, inputs: list[str], weights: dict):
+    def __init__(self, model: "ModelBuilder", node: Node, inputs: list[str], weights: dict,
+                 layout: str = "plain", batch: int = 1):
         self._m, self.node, self.inputs, self.w = model, node, inputs, weights
+        self.layout, self.batch = layout, batch      # how this layer's rank-3 values are held
         self._count = 0
+
+    def axis(self, axis: int, rank: int) -> int:
+        """An axis of our per-example shape -> the axis of the ONNX tensor here."""
+        axis %= rank
+        return (2, 3, 1)[axis] if rank == 3 and self.layout == "nchw" else 1 + axis
+
+    def per_example(self, ins: list[tuple]) -> list[str]:
+        """The inputs, each of lower rank unsqueezed so that ONNX broadcasts them per
+        example as NumPy broadcasts our shapes (trailing axes), never against the batch."""
+        rank = max(len(s) for s in ins)
+        out = []
+        for x, s in zip(self.inputs, ins):
+            if len(s) < rank:
+                if self.layout == "nchw" and rank == 3:
+                    if len(s) != 1:
+                        raise ExportError(f"cannot broadcast a rank-{len(s)} value against an NCHW map")
+                    x = self.op("Unsqueeze", [x, self.const([2, 3])])
+                else:
+                    x = self.op("Unsqueeze", [x, self.const(list(range(1, 1 + rank - len(s))))])
+            out.append(x)
+        return out
 
     def _fresh(self, what: str) -> str:
         self._count += 1
@@ -64,13 +91,41 @@ def onnx_shape(shape, batch: int) -> list[int]:
     return [batch, *shape]
 
 
-def to_nchw(array):
+def to_nchw(array, layout: str = "nchw"):
     """An executor value (batch first, NHWC) in the exported model's layout."""
-    return array.transpose(0, 3, 1, 2) if array.ndim == 4 else array
+    return array.transpose(0, 3, 1, 2) if array.ndim == 4 and layout == "nchw" else array
 
 
-def to_nhwc(array):
-    return array.transpose(0, 2, 3, 1) if array.ndim == 4 else array
+def to_nhwc(array, layout: str = "nchw"):
+    return array.transpose(0, 2, 3, 1) if array.ndim == 4 and layout == "nchw" else array
+
+
+def layouts(graph: Graph) -> list[str]:
+    """How the export holds each node's output: "nchw" (a rank-3 value of a map kind or
+    the input) or "plain" (batch + our shape). Element-wise kinds keep their first input's."""
+    out = []
+    for node in graph.nodes:
+        if len(node.out_shape) != 3:
+            out.append("plain")
+        elif node.kind is None:
+            out.append("nchw")
+        else:
+            want = node.kind.onnx_layout
+            if want == "any":
+                first = [out[i] for i, s in zip(node.inputs, node.in_shapes) if len(s) == 3]
+                out.append(first[0] if first else "plain")
+            else:
+                out.append("nchw" if want == "map" else "plain")
+    return out
+
+
+def _layout_in(node: Node, held: list[str]) -> str:
+    """The layout a layer's rank-3 inputs must arrive in."""
+    want = node.kind.onnx_layout
+    if want == "any":
+        first = [held[i] for i, s in zip(node.inputs, node.in_shapes) if len(s) == 3]
+        return first[0] if first else "plain"
+    return "nchw" if want == "map" else "plain"
 
 
 def build_model(graph: Graph, weights: dict, *, batch: int = 1, all_outputs: bool = False):
@@ -82,22 +137,39 @@ def build_model(graph: Graph, weights: dict, *, batch: int = 1, all_outputs: boo
     from onnx import TensorProto, helper
 
     m = ModelBuilder()
-    names = {0: "input"}
+    held = layouts(graph)
+    names = {i: graph.nodes[i].name for i in graph.inputs}
+    converted: dict = {}        # (node index, layout) -> the Transpose made for it once
     for node in graph.layers:
+        if node.kind is None:
+            continue
         prefix = node.name + "/"
-        b = LayerBuilder(m, node, [names[i] for i in node.inputs],
-                         {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
-                          and "/" not in k[len(prefix):]})
+        layout = _layout_in(node, held)
+        b = LayerBuilder(m, node, [], {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)
+                                       and "/" not in k[len(prefix):]}, layout, batch)
+        for i, s in zip(node.inputs, node.in_shapes):
+            name = names[i]
+            if len(s) == 3 and held[i] != layout:
+                if (i, layout) not in converted:
+                    converted[(i, layout)] = b.op("Transpose", [name],
+                                                  perm=[0, 2, 3, 1] if layout == "plain" else [0, 3, 1, 2])
+                name = converted[(i, layout)]
+            b.inputs.append(name)
         try:
             out = node.kind.onnx(node.args, node.in_shapes, node.out_shape, b)
         except ExportError as exc:
             raise exc.with_context(loc=node.loc, layer=node.name, kind=node.label)
-        _name_output(m, b, out, node.name)
+        _name_output(m, b, out, node.name, set(converted.values()))
         names[node.index] = node.name
     f32 = TensorProto.FLOAT
-    inputs = [helper.make_tensor_value_info("input", f32, onnx_shape(graph.nodes[0].out_shape, batch))]
-    shown = graph.layers if all_outputs else [graph.output]
-    outputs = [helper.make_tensor_value_info(n.name, f32, onnx_shape(n.out_shape, batch)) for n in shown]
+
+    def info(n):
+        shape = onnx_shape(n.out_shape, batch) if held[n.index] == "nchw" else [batch, *n.out_shape]
+        return helper.make_tensor_value_info(n.name, f32, shape)
+
+    inputs = [info(graph.nodes[i]) for i in graph.inputs]
+    shown = graph.layers if all_outputs else graph.output_nodes
+    outputs = [info(n) for n in shown]
     nodes = [helper.make_node(op, ins, [out], name=name, **attrs) for name, op, ins, out, attrs in m.nodes]
     g = helper.make_graph(nodes, graph.name or "cnncost", inputs, outputs)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -114,12 +186,13 @@ def build_model(graph: Graph, weights: dict, *, batch: int = 1, all_outputs: boo
     return model
 
 
-def _name_output(m: ModelBuilder, b: LayerBuilder, out: str, layer: str) -> None:
+def _name_output(m: ModelBuilder, b: LayerBuilder, out: str, layer: str, shared: set) -> None:
     """The node that produces the layer's output takes the layer path as its node name and
-    output name; a layer that passed a tensor through gets an Identity of that name."""
+    output name; a layer that passed a tensor through (or returned a layout conversion
+    that later layers share) gets an Identity of that name."""
     for k in range(len(m.nodes) - 1, -1, -1):
         name, op, ins, o, attrs = m.nodes[k]
-        if o == out and name.startswith(layer + "/"):
+        if o == out and name.startswith(layer + "/") and out not in shared:
             m.nodes[k] = (layer, op, ins, layer, attrs)
             for j in range(k + 1, len(m.nodes)):    # later nodes of this layer reading it
                 n2, op2, ins2, o2, at2 = m.nodes[j]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from cnncost.errors import SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register, register_alias
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, example_axes, numel, register,
+                                 register_alias)
 
 
 def _sigmoid(np, x):
@@ -21,9 +22,14 @@ def _relu6(np, x):
     return np.clip(x, 0.0, 6.0)
 
 
-def _softmax(np, x):
-    e = np.exp(x - x.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+def _softmax(np, x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(np, x, axis=-1):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _softplus(np, x):
@@ -57,7 +63,8 @@ FUNCTIONS = {
     "hard_sigmoid": (4, lambda np, x, a: _relu6(np, x + 3.0) / 6.0, "relu6(x + 3) / 6"),
     "swish": (4, lambda np, x, a: x * _sigmoid(np, x), "x * sigmoid(x)"),
     "hard_swish": (5, lambda np, x, a: x * _relu6(np, x + 3.0) / 6.0, "x * relu6(x + 3) / 6"),
-    "softmax": (3, lambda np, x, a: _softmax(np, x), "exp(x) / sum(exp(x)) over the last axis"),
+    "softmax": (3, lambda np, x, a: _softmax(np, x, _axis(a, x)), "exp(x) / sum(exp(x)) over `axis` (the last)"),
+    "log_softmax": (2, lambda np, x, a: _log_softmax(np, x, _axis(a, x)), "x - log(sum(exp(x))) over `axis`"),
     "leaky_relu": (2, lambda np, x, a: np.where(x >= 0, x, a.slope * x), "x if x >= 0 else slope * x"),
     "elu": (3, lambda np, x, a: np.where(x > 0, x, a.alpha * np.expm1(np.minimum(x, 0.0))),
             "x if x > 0 else alpha * (exp(x) - 1)"),
@@ -66,8 +73,15 @@ FUNCTIONS = {
     "hard_tanh": (2, lambda np, x, a: np.clip(x, -1.0, 1.0), "min(max(x, -1), 1)"),
     "softplus": (3, lambda np, x, a: _softplus(np, x), "log(1 + exp(x))"),
 }
-PARAMETERS = {"slope": "leaky_relu", "alpha": "elu", "approximate": "gelu"}
-DEFAULTS = {"slope": 0.01, "alpha": 1.0, "approximate": "none"}
+PARAMETERS = {"slope": ("leaky_relu",), "alpha": ("elu",), "approximate": ("gelu",),
+              "axis": ("softmax", "log_softmax")}
+DEFAULTS = {"slope": 0.01, "alpha": 1.0, "approximate": "none", "axis": -1}
+ROWWISE = ("softmax", "log_softmax")     # each output reads a whole row along `axis`
+
+
+def _axis(a, x):
+    """The array axis of `axis` (batch counted as 0, as in the spec) on a batch x."""
+    return example_axes([a.axis], x.ndim - 1)[0] + 1
 ALIASES = {"silu": "swish"}
 
 
@@ -78,16 +92,30 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
     args = {"fn": Arg("choice", choices=tuple(FUNCTIONS) + tuple(ALIASES)),
             "slope": Arg("float", None, doc="leaky_relu: slope for x < 0 (default 0.01)"),
             "alpha": Arg("float", None, doc="elu: scale of the negative part (default 1.0)"),
-            "approximate": Arg("choice", None, choices=("none", "tanh"), doc="gelu: none (erf) or tanh")}
-    flops_rule = ("per element: " + ", ".join(f"{n} {f[0]}" for n, f in FUNCTIONS.items() if n != "softmax")
-                  + " (tanh form 9); softmax 3 per element minus 1 per row")
+            "approximate": Arg("choice", None, choices=("none", "tanh"), doc="gelu: none (erf) or tanh"),
+            "axis": Arg("int", None, minimum=None, doc="softmax, log_softmax: the axis, batch counted as 0 (default -1)")}
+    flops_rule = ("per element: " + ", ".join(f"{n} {f[0]}" for n, f in FUNCTIONS.items() if n not in ROWWISE)
+                  + " (tanh form 9); softmax 3 per element minus 1 per row; log_softmax 2 per element")
+    onnx_layout = "any"
+
+    def output_shape(self, a, ins):
+        if a.fn in ROWWISE:
+            example_axes([a.axis], len(ins[0]))
+        return ins[0]
+
+    def window(self, a, ins):
+        """Point-wise, but a softmax over a map's H or W reads the whole map, and over
+        the axes of any other tensor has no receptive field."""
+        if a.fn not in ROWWISE or len(ins[0]) != 3:
+            return None
+        return None if example_axes([a.axis], 3)[0] == 2 else "global"
 
     def validate(self, a):
         a["fn"] = ALIASES.get(a.fn, a.fn)
-        for key, fn in PARAMETERS.items():
-            if a[key] is not None and a.fn != fn:
-                raise SpecError(f"Invalid argument `{key}` for fn={a.fn}: only {fn} takes it.")
-            if a[key] is None and a.fn == fn:
+        for key, fns in PARAMETERS.items():
+            if a[key] is not None and a.fn not in fns:
+                raise SpecError(f"Invalid argument `{key}` for fn={a.fn}: only {' and '.join(fns)} take{'s' * (len(fns) == 1)} it.")
+            if a[key] is None and a.fn in fns:
                 a[key] = DEFAULTS[key]
 
     def label(self, a, written):
@@ -99,7 +127,7 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
         if a.fn == "gelu" and a.approximate == "tanh":
             per = 9 * numel(out)
         if a.fn == "softmax":   # C exps, C - 1 adds, C divides per row
-            per -= numel(out) // out[-1]
+            per -= numel(out) // out[example_axes([a.axis], len(out))[0]]
         return per
 
     def forward(self, a, w, xs, ops):
@@ -122,8 +150,10 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
             return b.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)
         if fn == "swish":
             return b.op("Mul", [x, b.op("Sigmoid", [x])])
-        if fn == "softmax":     # over the last axis of our shape: channels, axis 1 in NCHW
-            return b.op("Softmax", [x], axis=1)
+        if fn in ROWWISE:       # our axis, where the layout holds it (channels: 1 in NCHW)
+            rank = len(ins[0])
+            axis = b.axis(example_axes([a.axis], rank)[0], rank)
+            return b.op("Softmax" if fn == "softmax" else "LogSoftmax", [x], axis=axis)
         if fn == "leaky_relu":
             return b.op("LeakyRelu", [x], alpha=float(a.slope))
         if fn == "elu":

@@ -13,8 +13,9 @@ from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError
 
 REQUIRED = object()
 # Which kind of multiplication a layer does, for shares in `compare`: name -> label.
+# (attention: products of two activations, matmul and einsum, not of an activation and a weight)
 MULT_CLASSES = {"standard": "standard kxk", "pointwise": "pointwise 1x1", "depthwise": "depthwise",
-                "grouped": "grouped", "dense": "dense"}
+                "grouped": "grouped", "dense": "dense", "attention": "attention"}
 MAX_ARG = 2**31 - 1      # no size, stride or count in a real network comes near it
 
 
@@ -48,7 +49,8 @@ def _as_int(value, what: str, minimum: int | None):
 
 class Arg:
     """One argument: its type, default and bounds. `kind` is one of
-    int, pair, padding, bool, float, choice."""
+    int, pair, padding, bool, float, choice, ints (a list of integers), text (a string
+    taken as written, never evaluated: an einsum equation)."""
 
     def __init__(self, kind: str, default=REQUIRED, *, minimum: int | None = 1,
                  choices: tuple[str, ...] = (), doc: str = ""):
@@ -76,6 +78,16 @@ class Arg:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise SpecError(f"Invalid value for argument `{name}`. Expected a number. "
                                 f"Received {name}={value!r}.")
+            return value
+        if k == "ints":
+            items = list(value) if isinstance(value, (list, tuple)) else [value]
+            if not items or len(items) > 64:
+                raise SpecError(f"Invalid value for argument `{name}`. Expected a list of 1 to 64 integers. "
+                                f"Received {name}={value!r}.")
+            return tuple(_as_int(v, name, self.minimum) for v in items)
+        if k == "text":
+            if not isinstance(value, str) or not value or len(value) > 200:
+                raise SpecError(f"Invalid value for argument `{name}`. Expected a string. Received {name}={value!r}.")
             return value
         if k == "choice":
             if isinstance(value, str) and value not in self.choices and value.lower() in self.choices:
@@ -132,6 +144,10 @@ class Kind:
     flops_rule: str = "0"          # the per-kind FLOP convention, quoted in the README
     mults_rule: str = "0"          # the multiplication (MAC) formula, for `kinds` and the README
     mult_classes: tuple[str, ...] = ()   # what mult_class() may answer, checked at registration
+    # How the ONNX export holds this kind's rank-3 values: "map" (N x C x H x W, the
+    # convolutional kinds), "plain" (batch + our shape, the tensor kinds) or "any" (either:
+    # element-wise kinds keep their first input's; the builder converts the others).
+    onnx_layout: str = "map"
 
     def normalize(self, raw: dict, evaluate: Callable[[str], object],
                   locate: Callable[[str], object] = lambda key: None) -> Args:
@@ -276,6 +292,8 @@ _EXPECTED = {"int": "an integer", "pair": "an integer or [height, width]", "bool
 
 
 def _evaluate_value(value, arg: Arg, evaluate, key: str):
+    if arg.kind == "text":
+        return value
     if isinstance(value, str) and arg.literals():
         if value.lower() in arg.literals():
             return value          # a word of the enumeration, in any case (`approximate: None`)
@@ -331,6 +349,33 @@ def require_rank(shape, ranks, what="input"):
         want = " or ".join(f"rank {r}" for r in ranks)
         raise ShapeError(f"expected {what} of {want} ({'HxWxC' if 3 in ranks else 'N'}), "
                          f"received {fmt_shape(shape)}")
+
+
+def example_axes(axes, rank: int, what: str = "axis") -> tuple[int, ...]:
+    """Axes that count the batch as axis 0 (as NumPy and ONNX do on a batch; negative from
+    the end) -> axes of the per-example shape. The batch axis itself is refused: every
+    kind works per example."""
+    out = []
+    for axis in axes:
+        if not -rank <= axis <= rank or axis == 0:
+            why = "is the batch axis; kinds work per example" if axis == 0 else \
+                f"is outside a tensor of rank {rank + 1} (the batch and {rank} axes)"
+            raise ShapeError(f"{what} {axis} {why}")
+        out.append(axis - 1 if axis > 0 else axis % rank)
+    if len(set(out)) != len(out):
+        raise ShapeError(f"{what} {list(axes)} names an axis twice")
+    return tuple(out)
+
+
+class Tensorial:
+    """Mixin of the tensor kinds (reshape, matmul, softmax over any axis, ...): ONNX holds
+    their values as our shape with the batch in front, and a receptive field means
+    nothing past them unless the kind says otherwise."""
+
+    onnx_layout = "plain"
+
+    def window(self, a, ins):
+        return "n/a"
 
 
 def onnx_axis(axis: int, rank: int) -> int:

@@ -89,6 +89,7 @@ class Subtract(PointWise, NoMults, OutputSized, Kind):
     onnx_op = "Sub"
     args = {}
     flops_rule = "1 per output element"
+    onnx_layout = "any"
 
     def output_shape(self, a, ins):
         return broadcast_shape(ins)
@@ -108,10 +109,7 @@ class Subtract(PointWise, NoMults, OutputSized, Kind):
         return x - y
 
     def onnx(self, a, ins, out, b):
-        rank = max(len(s) for s in ins)
-        xs = [b.op("Unsqueeze", [x, b.const([2, 3])]) if len(s) == 1 and rank == 3 else x
-              for x, s in zip(b.inputs, ins)]
-        return b.op(self.onnx_op, xs)
+        return b.op(self.onnx_op, b.per_example(ins))
 
 
 @register

@@ -5,7 +5,7 @@ blocks use them). Data moves only."""
 from __future__ import annotations
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, register, require_rank
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, example_axes, register, require_rank
 
 
 @register
@@ -50,8 +50,14 @@ class Crop(NoMults, OutputSized, Kind):
 @register
 class Slice(PointWise, NoMults, OutputSized, Kind):
     name, family = "slice", "reshape"
-    doc = "channels start..stop-1 (a split is one slice per part)"
-    args = {"start": Arg("int", 0, minimum=0), "stop": Arg("int", doc="one past the last channel")}
+    doc = "positions start..stop-1 (every step-th) along `axis`, the channels by default (a split is one slice per part)"
+    args = {"start": Arg("int", 0, minimum=0), "stop": Arg("int", doc="one past the last position"),
+            "axis": Arg("int", -1, minimum=None, doc="batch counted as 0; -1: the last (channels)"),
+            "step": Arg("int", 1)}
+    onnx_layout = "any"
+
+    def window(self, a, ins):
+        return None if len(ins[0]) != 3 or example_axes([a.axis], 3)[0] == 2 else "n/a"
 
     def validate(self, a):
         if a.stop <= a.start:
@@ -59,13 +65,23 @@ class Slice(PointWise, NoMults, OutputSized, Kind):
                             f"Received stop={a.stop}.")
 
     def output_shape(self, a, ins):
-        c = ins[0][-1]
+        (axis,) = example_axes([a.axis], len(ins[0]))
+        c = ins[0][axis]
         if a.stop > c:
-            raise ShapeError(f"channels {a.start}..{a.stop - 1} do not fit in {c} channels")
-        return tuple(ins[0][:-1]) + (a.stop - a.start,)
+            what = ("channels", "channels") if axis == len(ins[0]) - 1 else (f"positions of axis {a.axis}", "positions")
+            raise ShapeError(f"{what[0]} {a.start}..{a.stop - 1} do not fit in {c} {what[1]}")
+        shape = list(ins[0])
+        shape[axis] = len(range(a.start, a.stop, a.step))
+        return tuple(shape)
 
     def forward(self, a, w, xs, ops):
-        return xs[0][..., a.start: a.stop].copy()
+        axis = example_axes([a.axis], xs[0].ndim - 1)[0] + 1
+        index = [slice(None)] * xs[0].ndim
+        index[axis] = slice(a.start, a.stop, a.step)
+        return xs[0][tuple(index)].copy()
 
     def onnx(self, a, ins, out, b):
-        return b.op("Slice", [b.inputs[0], b.const([a.start]), b.const([a.stop]), b.const([1])])
+        rank = len(ins[0])
+        axis = b.axis(example_axes([a.axis], rank)[0], rank)
+        return b.op("Slice", [b.inputs[0], b.const([a.start]), b.const([a.stop]), b.const([axis]),
+                              b.const([a.step])])

@@ -13,6 +13,7 @@ class Dense(PointWise, OutputSized, Kind):
     flops_rule = "2 per MAC + 1 per output element if bias"
     mults_rule = "inputs x units (per position on a feature map)"
     mult_classes = ("dense",)
+    onnx_layout = "any"
 
     def output_shape(self, a, ins):
         return tuple(ins[0][:-1]) + (a.units,)
@@ -50,6 +51,9 @@ class Dense(PointWise, OutputSized, Kind):
         if len(ins[0]) == 1:
             args = [b.inputs[0], kernel] + ([b.weight("bias", b.w["bias"])] if a.bias else [])
             return b.op("Gemm", args)
+        if len(ins[0]) != 3 or b.layout == "plain":    # tokens: over the last axis as held
+            y = b.op("MatMul", [b.inputs[0], kernel])
+            return b.op("Add", [y, b.weight("bias", b.w["bias"])]) if a.bias else y
         # on a feature map: per position, over channels (NHWC MatMul, back to NCHW)
         y = b.op("MatMul", [b.op("Transpose", [b.inputs[0]], perm=[0, 2, 3, 1]), kernel])
         if a.bias:
@@ -67,6 +71,7 @@ class Flatten(NoMults, Kind):
     name, family = "flatten", "reshape"
     doc = "collapse H x W x C to one axis (H, W, C order)"
     args = {}
+    onnx_layout = "any"
 
     def output_shape(self, a, ins):
         return (numel(ins[0]),)
@@ -82,6 +87,6 @@ class Flatten(NoMults, Kind):
 
     def onnx(self, a, ins, out, b):
         x = b.inputs[0]
-        if len(ins[0]) == 3:   # our flatten order is H, W, C: go back to NHWC first
+        if len(ins[0]) == 3 and b.layout == "nchw":   # our flatten order is H, W, C: go back to NHWC first
             x = b.op("Transpose", [x], perm=[0, 2, 3, 1])
         return b.op("Flatten", [x], axis=1)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, fmt_shape, numel, onnx_axis, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, fmt_shape, numel, register
 
 
 def broadcast_shape(shapes) -> tuple:
@@ -25,6 +25,7 @@ class Add(PointWise, NoMults, OutputSized, Kind):
     arity = None
     args = {}
     flops_rule = "(inputs - 1) per output element"
+    onnx_layout = "any"
 
     def output_shape(self, a, ins):
         for s in ins[1:]:
@@ -52,6 +53,7 @@ class Multiply(PointWise, NoMults, OutputSized, Kind):
     arity = None
     args = {}
     flops_rule = "(inputs - 1) per output element"
+    onnx_layout = "any"
 
     def output_shape(self, a, ins):
         return broadcast_shape(ins)
@@ -71,10 +73,8 @@ class Multiply(PointWise, NoMults, OutputSized, Kind):
         return out
 
     def onnx(self, a, ins, out, b):
-        # A (C,) operand of an H x W x C map is (N, C) in ONNX: make it (N, C, 1, 1).
-        rank = max(len(s) for s in ins)
-        xs = [b.op("Unsqueeze", [x, b.const([2, 3])]) if len(s) == 1 and rank == 3 else x
-              for x, s in zip(b.inputs, ins)]
+        # A (C,) operand of an H x W x C map is (N, C) in ONNX: (N, C, 1, 1) broadcasts it.
+        xs = b.per_example(ins)
         y = xs[0]
         for x in xs[1:]:
             y = b.op("Mul", [y, x])
@@ -87,6 +87,7 @@ class Concat(PointWise, NoMults, OutputSized, Kind):
     doc = "concatenation along the channel axis (or `axis`)"
     arity = None
     args = {"axis": Arg("int", -1, minimum=None)}
+    onnx_layout = "any"
 
     def output_shape(self, a, ins):
         rank = len(ins[0])
@@ -109,4 +110,4 @@ class Concat(PointWise, NoMults, OutputSized, Kind):
     def onnx(self, a, ins, out, b):
         rank = len(ins[0])
         axis = a.axis if a.axis < 0 else a.axis - 1
-        return b.op("Concat", b.inputs, axis=onnx_axis(axis, rank))
+        return b.op("Concat", b.inputs, axis=b.axis(axis, rank))

@@ -13,6 +13,10 @@ class BatchNorm(PointWise, NoMults, OutputSized, Kind):
     args = {"eps": Arg("float", 1e-5), "scale": Arg("bool", True), "center": Arg("bool", True)}
     flops_rule = "2 per element (inference: folded scale and shift)"
 
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (1, 3))     # channels last: a map's C or a vector's features
+        return ins[0]
+
     def weight_shapes(self, a, ins):
         c = ins[0][-1]
         w = {}
@@ -71,6 +75,10 @@ class LRN(PointWise, NoMults, OutputSized, Kind):
             "k": Arg("float", 1.0)}
     flops_rule = "size + 4 per element (square, window sum, scale, add k, power, divide)"
 
+    def output_shape(self, a, ins):
+        require_rank(ins[0], (1, 3))
+        return ins[0]
+
     def flops(self, a, ins, out):
         return (a.size + 4) * numel(out)
 
@@ -104,6 +112,7 @@ class Dropout(PointWise, NoMults, Kind):
     name, family = "dropout", "regularization"
     doc = "dropout; an identity at inference"
     args = {"rate": Arg("float", 0.5)}
+    onnx_layout = "any"
 
     def workspace(self, a, ins, out):
         return 0             # returns its input
@@ -113,6 +122,11 @@ class Dropout(PointWise, NoMults, Kind):
 
     def onnx(self, a, ins, out, b):     # an identity at inference, kept as a node to read back
         return b.op("Dropout", [b.inputs[0], b.const(float(a.rate), "float32")])
+
+
+def _full(shape, value):
+    import numpy as np
+    return np.full(shape, value, dtype="float32")
 
 
 def _normalize(np, x, axes, eps):
@@ -132,8 +146,8 @@ class _Affine(PointWise, NoMults, OutputSized, Kind):
     flops_rule = "8 per element (statistics, normalisation, scale and shift)"
 
     def weight_shapes(self, a, ins):
-        c = ins[0][-1]
-        return {"gamma": (c,), "beta": (c,)} if a.get("affine", True) else {}
+        c = tuple(ins[0][-a.get("axes", 1):])
+        return {"gamma": c, "beta": c} if a.get("affine", True) else {}
 
     def init_weight(self, a, ins, name, shape, rng, dtype):
         arr = rng.standard_normal(shape, dtype=dtype)
@@ -157,21 +171,30 @@ class _Affine(PointWise, NoMults, OutputSized, Kind):
 @register
 class LayerNorm(_Affine):
     name = "layer_norm"
-    doc = "layer normalisation over the channels at each position (ConvNeXt's LayerNorm, channels last)"
-    args = {"eps": Arg("float", 1e-5), "affine": Arg("bool", True)}
+    doc = ("layer normalisation over the last `axes` axes (1: the channels at each position, ConvNeXt's "
+           "LayerNorm, channels last; a transformer's over each token's features)")
+    args = {"eps": Arg("float", 1e-5), "affine": Arg("bool", True),
+            "axes": Arg("int", 1, doc="how many trailing axes the statistics span")}
+    onnx_layout = "plain"
+
+    def output_shape(self, a, ins):
+        if a.axes > len(ins[0]):
+            from cnncost.errors import ShapeError
+            raise ShapeError(f"axes={a.axes}: the input has only {len(ins[0])} axes per example")
+        return ins[0]
+
+    def window(self, a, ins):
+        return None if a.axes == 1 else "global" if len(ins[0]) == 3 else "n/a"
 
     def forward(self, a, w, xs, ops):
-        return self._affine(a, w, _normalize(ops.np, xs[0], -1, a.eps))
+        x = xs[0]
+        return self._affine(a, w, _normalize(ops.np, x, tuple(range(x.ndim - a.axes, x.ndim)), a.eps))
 
     def onnx(self, a, ins, out, b):
-        c = ins[0][-1]
-        gamma = b.weight("gamma", b.w["gamma"]) if a.affine else b.const([1.0] * c, "float32")
-        beta = b.weight("beta", b.w["beta"]) if a.affine else b.const([0.0] * c, "float32")
-        if len(ins[0]) == 1:
-            return b.op("LayerNormalization", [b.inputs[0], gamma, beta], axis=-1, epsilon=float(a.eps))
-        x = b.op("Transpose", [b.inputs[0]], perm=[0, 2, 3, 1])
-        y = b.op("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=float(a.eps))
-        return b.op("Transpose", [y], perm=[0, 3, 1, 2])
+        c = tuple(ins[0][-a.axes:])
+        gamma = b.weight("gamma", b.w["gamma"]) if a.affine else b.const(_full(c, 1.0), "float32")
+        beta = b.weight("beta", b.w["beta"]) if a.affine else b.const(_full(c, 0.0), "float32")
+        return b.op("LayerNormalization", [b.inputs[0], gamma, beta], axis=-a.axes, epsilon=float(a.eps))
 
 
 @register

@@ -31,14 +31,14 @@ def shape_str(shape) -> str:
 
 def rf_str(row) -> str:
     """A receptive field as tables print it: `global` once it covers the whole input."""
-    return "global" if row.rf_global else shape_str(row.receptive_field)
+    return "n/a" if row.rf_na else "global" if row.rf_global else shape_str(row.receptive_field)
 
 
 def cell_text(row, f):
     """A shape-like field of a row as CSV and the HTML table print it."""
     if f == "receptive_field":
         return rf_str(row)
-    return "" if row.rf_global and f in ("rf_stride", "rf_start") else shape_str(getattr(row, f))
+    return "" if (row.rf_global or row.rf_na) and f in ("rf_stride", "rf_start") else shape_str(getattr(row, f))
 
 
 def to_json(report: Report, depth: int | None = None) -> str:

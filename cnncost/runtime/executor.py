@@ -24,8 +24,8 @@ class Ops:
 
     np = np
 
-    def __init__(self, may_overwrite_input: bool = False):
-        self.mults = 0
+    def __init__(self, may_overwrite_input: bool = False, batch: int = 1):
+        self.mults, self.batch = 0, batch
         # True when the layer is its inputs' last reader: element-wise forwards may then
         # write their result into the input instead of allocating (a large saving of
         # memory traffic and page faults on big maps).
@@ -35,6 +35,19 @@ class Ops:
         out = np.matmul(a, b, out=out)
         self.mults += out.size * a.shape[-1]   # each output element: K products
         return out
+
+    def einsum(self, equation: str, *xs):
+        """np.einsum, counting (operands - 1) products per combination of every letter's
+        size, the sizes read from the arrays themselves."""
+        operands = equation.split("->")[0].split(",")
+        size = {}
+        for letters, x in zip(operands, xs):
+            size.update(zip(letters, x.shape))
+        total = 1
+        for d in size.values():
+            total *= d
+        self.mults += (len(xs) - 1) * total
+        return np.einsum(equation, *xs, optimize=len(xs) > 2)
 
     def multiply(self, a, b, out=None):
         out = np.multiply(a, b, out=out)
@@ -264,8 +277,8 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
         for wname in (*node.kind.weight_shapes(node.args, node.in_shapes),
                       *node.kind.stat_shapes(node.args, node.in_shapes)):
             w[wname] = weights[prefix + wname]
-        ops = Ops(may_overwrite_input=buffers.writable(
-            xs, [last[i] == node.index for i in node.inputs]))
+        ops = Ops(may_overwrite_input=bool(xs) and buffers.writable(
+            xs, [last[i] == node.index for i in node.inputs]), batch=batch)
         t0 = time.perf_counter()
         y = node.kind.forward(node.args, w, xs, ops)
         if y.dtype != DTYPE:

@@ -111,8 +111,10 @@ def compare(graph: Graph, weights: dict, x, *, run_ours, timing: bool = True) ->
         result.engine_seconds = _median_forward(session(model.SerializeToString()), feed, 3)
     del model
 
+    held = onnx_export.layouts(graph)
+
     def on_value(node, y):
-        ref = onnx_export.to_nhwc(theirs.pop(node.name))
+        ref = onnx_export.to_nhwc(theirs.pop(node.name), held[node.index])
         if ref.shape != y.shape:
             result.layers.append(LayerAgreement(node.name, node.label, float("inf"), 0.0, float("inf"), False))
             return

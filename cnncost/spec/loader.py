@@ -16,7 +16,7 @@ from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
 ONNX_INPUT_SHAPE: ContextVar[tuple | None] = ContextVar("onnx_input_shape", default=None)
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "variants", "input", "layers", "blocks",
-            "expect")
+            "expect", "outputs")
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
 
 
@@ -35,8 +35,9 @@ class BlockDef:
 class ArchSpec:
     name: str
     path: str                 # what errors call the file
-    input: object             # [H, W, C] (values may be expressions)
+    input: object             # [H, W, C], any shape, or {name: shape, ...} (values may be expressions)
     layers: YList
+    outputs: object = None    # the layers that are the network's outputs (default: the last)
     vars: YMap = field(default_factory=YMap)
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     expect: YMap | None = None
@@ -158,7 +159,7 @@ def _from_document(doc, path: str, digest: str) -> ArchSpec:
     _need(isinstance(name, str), "`name` must be a string", doc.loc_of("name"))
     blocks = _parse_blocks(doc["blocks"], doc.loc_of("blocks")) if "blocks" in doc else {}
     variants = _parse_variants(doc["variants"], vars_, doc.loc_of("variants")) if "variants" in doc else {}
-    return ArchSpec(name=name, path=path, input=doc["input"], layers=layers, vars=vars_,
+    return ArchSpec(name=name, path=path, input=doc["input"], layers=layers, vars=vars_, outputs=doc.get("outputs"),
                     blocks=blocks, expect=expect, source=str(doc.get("source", "")),
                     description=str(doc.get("description", "")), loc=doc.loc, digest=digest,
                     variants=variants)
