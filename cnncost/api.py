@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from cnncost.core.analysis import Report, analyze
@@ -267,7 +267,7 @@ def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
 class RunResult:
     """A real input through a network: the output, its summary, and per-layer checks."""
 
-    output: Any                    # numpy array, batch first
+    output: Any                    # numpy array, batch first (the first output)
     seconds: float
     weights_random: bool
     seed: int
@@ -277,6 +277,7 @@ class RunResult:
     top5: tuple[tuple[int, float], ...]   # of example 0, when the output is a vector
     failures: tuple[str, ...]
     input_layout: str = "NHWC"     # how the .npy was read: NHWC, or NCHW for a model whose input is
+    outputs: dict[str, Any] = field(default_factory=dict)   # every output by name (several: `run --output F.npz`)
 
     @property
     def ok(self) -> bool:
@@ -287,7 +288,8 @@ class RunResult:
                 "weights": f"random (seed {self.seed})" if self.weights_random else "file",
                 "input_layout": self.input_layout,
                 "min": self.minimum, "max": self.maximum, "mean": self.mean,
-                "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures)}
+                "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures),
+                **({"outputs": {k: list(v.shape) for k, v in self.outputs.items()}} if len(self.outputs) > 1 else {})}
 
 
 def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights: str | None = None, seed: int = 0,
@@ -312,13 +314,20 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights:
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
     random = weights is None and not is_onnx(spec)          # an ONNX model brings its own
     return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
-                     float(out.mean()), top, fails, layout)
+                     float(out.mean()), top, fails, layout, result.outputs)
 
 
 def save_output(result: RunResult, path: str) -> None:
-    from cnncost.files import save_array
+    """One output as .npy; .npz holds every output under its layer's name."""
+    from cnncost.files import save_array, save_arrays
 
-    save_array(path, result.output)
+    if path.endswith(".npz"):
+        save_arrays(path, result.outputs or {"output": result.output})
+    elif len(result.outputs) > 1:
+        raise CnnCostError(f"the network has {len(result.outputs)} outputs ({', '.join(result.outputs)}); "
+                           "write them to an .npz (--output out.npz)")
+    else:
+        save_array(path, result.output)
 
 
 # ---- check -----------------------------------------------------------------------------

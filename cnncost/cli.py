@@ -345,7 +345,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @run_options("random weights, where the spec has none (the input is --input)")
 @set_option
 @click.option("--output", "output_path", type=click.Path(dir_okay=False), default=None,
-              help="Save the network's output as .npy.")
+              help="Save the network's output as .npy, or every output as .npz (by layer name).")
 @format_option(("table", "json"))
 def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory, fmt):
     """Run a real input through SPEC and print (or save) the output."""

@@ -225,6 +225,15 @@ def _umask() -> int:
     return mask
 
 
+def save_arrays(path: str, arrays: dict) -> None:
+    """Several arrays as one .npz, each under its name."""
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    write_output(path, buf.getvalue())
+
+
 def save_array(path: str, array) -> None:
     import numpy as np
 

@@ -204,8 +204,7 @@ def latency(spec, profile: Profile, *, repeat: int = 5, batch: int | None = None
         graph, batch = report.graph, report.batch
         executor.guard_memory(graph, batch, max_memory)
         weights = executor.init_weights(graph, 0)
-        x = np.random.default_rng(1).standard_normal((batch,) + tuple(graph.nodes[0].out_shape),
-                                                     dtype=np.float32)
+        x = executor.random_inputs(graph, batch, np.random.default_rng(1))
         measured_by = onnxruntime_engine.profile_layers(graph, weights, x, repeat=repeat)
         measured = [measured_by.layer_seconds[n.name] for n in graph.layers]
         forward, optimized = measured_by.forward_seconds, measured_by.optimized_seconds

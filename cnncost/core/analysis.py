@@ -46,7 +46,7 @@ CONVENTIONS = {
     "units": "SI: k = 1e3, M = 1e6, G = 1e9; JSON carries exact integers",
 }
 
-CONVENTIONS_SHORT = ("mults = MACs of conv + dense layers (bias adds are not mults); flops = "
+CONVENTIONS_SHORT = ("mults = MACs of conv, dense, matmul and einsum layers (bias adds are not mults); flops = "
                      "per-kind table, 2 per MAC (`cnncost kinds`); params exclude BN running "
                      "statistics (non-trainable); SI units")
 
@@ -96,6 +96,18 @@ class Report:
     dead_layers: list[str] = field(default_factory=list)   # outputs nothing reads
     params_as: str = ""       # an imported file's own way of holding params ("" = the spec's layers)
     variants: dict = field(default_factory=dict)   # the spec's ways to compare (name -> vars)
+    inputs: dict = field(default_factory=dict)     # name -> shape, when the network has several
+    outputs: list = field(default_factory=list)    # the output layers, when several (or named)
+
+    def io_text(self) -> str:
+        """'input 224x224x3', or every input and the outputs of a network of several."""
+        from cnncost.layers import fmt_shape
+
+        ins = ", ".join(f"{k} {fmt_shape(v)}" for k, v in self.inputs.items()) if self.inputs else \
+            f"input {fmt_shape(self.input_shape)}"
+        if self.inputs:
+            ins = "inputs " + ins
+        return ins + (f"; outputs {', '.join(self.outputs)}" if self.outputs else "")
 
     def provenance(self) -> dict:
         """What this report measured: a baseline must match it to be compared."""
@@ -115,6 +127,10 @@ class Report:
         }
         if self.variants:
             d["variants"] = self.variants
+        if self.inputs:
+            d["inputs"] = self.inputs
+        if self.outputs:
+            d["outputs"] = self.outputs
         if depth:
             d["depth"] = depth
         if by_kind:
@@ -287,7 +303,10 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     dead = [n.name for n in graph.layers[:-1] if last[n.index] == n.index]
     return Report(name=graph.name, source=source, input_shape=list(graph.nodes[0].out_shape),
                   batch=batch, vars=dict(variables or {}), layers=rows, totals=totals, graph=graph,
-                  dtype=dtype, dead_layers=dead)
+                  dtype=dtype, dead_layers=dead,
+                  inputs={graph.nodes[i].name: list(graph.nodes[i].out_shape) for i in graph.inputs}
+                  if len(graph.inputs) > 1 else {},
+                  outputs=[n.name for n in graph.output_nodes] if len(graph.output_nodes) > 1 else [])
 
 
 def resolve_batch(spec: ArchSpec, batch: int | None) -> int:

@@ -148,8 +148,13 @@ def _latency_table(r, terminal, width):
 
 def _run_table(r, terminal, width):
     shape = "x".join(map(str, r.output.shape))
-    lines = [f"output {shape} in {r.seconds * 1000:.1f} ms; min {r.minimum:.6g}, max {r.maximum:.6g}, "
+    several = len(r.outputs) > 1
+    first = f"output '{next(iter(r.outputs))}'" if several else "output"
+    lines = [f"{first} {shape} in {r.seconds * 1000:.1f} ms; min {r.minimum:.6g}, max {r.maximum:.6g}, "
              f"mean {r.mean:.6g}"]
+    if several:
+        lines.append("outputs: " + ", ".join(f"{k} {'x'.join(map(str, v.shape))}" for k, v in r.outputs.items())
+                     + " (every output: --output FILE.npz)")
     if r.top5:
         lines.append("top-5 of example 0: " + ", ".join(f"{i} ({v:.4g})" for i, v in r.top5))
     return "\n".join(lines) + "\n"

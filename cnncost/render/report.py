@@ -92,7 +92,7 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
 def to_markdown(report: Report, depth: int | None = None, by_kind: bool = False) -> str:
     t = report.totals
     lines = [f"# {report.name}", "",
-             f"Input {shape_str(report.input_shape)}, batch {report.batch}."
+             f"{report.io_text()[0].upper()}{report.io_text()[1:]}, batch {report.batch}."
              + (f" Source: {report.source}." if report.source else ""), "",
              "| layer | kind | output | params | mults | flops | receptive field |",
              "|---|---|---|---:|---:|---:|---|"]
@@ -125,7 +125,9 @@ def _summary_lines(report: Report) -> list[str]:
     return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
         f"frozen {t['frozen_params']:,}; non-trainable BN statistics {t['non_trainable_params']:,}",
-        f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})",
+        f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})"
+        + (f"; attention (activation x activation) {attention:,} = {attention / t['mults']:.1%} of mults"
+           if (attention := t.get("mults_by_class", {}).get("attention", 0)) else ""),
         f"activations {t['activations']:,} elements (layer outputs; the input not counted); peak live "
         f"{t['peak_activations']:,} elements (the input counted while read) = "
         f"{si(t['peak_activation_bytes'])}B {report.dtype}; weights {si(t['param_bytes'])}B; "
@@ -175,7 +177,7 @@ def table_text(report: Report, depth: int | None = None, by_kind: bool = False, 
         if any(c[0] == drop for c in cols):
             dropped.append(drop)
         cols = [c for c in cols if c[0] != drop]
-    title = f"{report.name}  (input {shape_str(report.input_shape)}, batch {report.batch})"
+    title = f"{report.name}  ({report.io_text()}, batch {report.batch})"
     columns = [boxes.Column(name, justify, footer, cells, wraps=name in ("layer", "kind (multiplication)"))
                for name, justify, footer, cells in cols]
     styles = terminal

@@ -212,8 +212,9 @@ class LayerRun:
 @dataclass
 class RunResult:
     layers: list[LayerRun] = field(default_factory=list)
-    output: np.ndarray | None = None
+    output: np.ndarray | None = None             # the first output
     seconds: float = 0.0
+    outputs: dict = field(default_factory=dict)  # every output by its layer's name
 
     @property
     def ok(self) -> bool:
@@ -233,8 +234,9 @@ class _Buffers:
     `linear`, flatten, a 1-group shuffle) returns its input or a view of it, so two live
     values can share one buffer, and a buffer the caller passed in is never ours."""
 
-    def __init__(self, external: np.ndarray):
-        self.external = external          # kept referenced so its id is never reused
+    def __init__(self, external: list):
+        self.external = external          # kept referenced so their ids are never reused
+        self.outside = {_root(a) for a in external}
         self.readers: dict[int, int] = {}  # buffer -> live values in it
 
     def add(self, value: np.ndarray) -> None:
@@ -251,23 +253,33 @@ class _Buffers:
         """True when every input dies here and owns its buffer alone."""
         roots = [_root(x) for x in xs]
         return (all(dying) and len(set(roots)) == len(roots)
-                and all(r != _root(self.external) and self.readers[r] == 1 for r in roots))
+                and all(r not in self.outside and self.readers[r] == 1 for r in roots))
 
 
-def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer=None,
+def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
         on_value=None) -> RunResult:
-    """Run the graph on x (batch, H, W, C); record shapes, executed mults and time per
-    layer. Activations are freed after their last reader; x itself is never written.
-    `on_value(node, y)` sees each layer's output before any later layer may reuse it."""
-    expected = (x.shape[0],) + tuple(graph.nodes[0].out_shape)
-    if tuple(x.shape) != expected:
-        raise CnnCostError(f"input has shape {fmt_shape(x.shape)}, the network expects "
-                           f"{fmt_shape(expected)} (batch first)")
-    batch = x.shape[0]
+    """Run the graph on x (batch, H, W, C), or on {input name: array} for several inputs;
+    record shapes, executed mults and time per layer. Activations are freed after their
+    last reader; the inputs themselves are never written. `on_value(node, y)` sees each
+    layer's output before any later layer may reuse it."""
+    given = x if isinstance(x, dict) else {graph.nodes[graph.inputs[0]].name: x}
+    names = [graph.nodes[i].name for i in graph.inputs]
+    if sorted(given) != sorted(names):
+        raise CnnCostError(f"inputs given: {', '.join(sorted(given))}; the network takes {', '.join(names)}")
+    batch = given[names[0]].shape[0] if given[names[0]].ndim else 0
+    values = {}
+    for i, name in zip(graph.inputs, names):
+        a = given[name]
+        expected = (batch,) + tuple(graph.nodes[i].out_shape)
+        if tuple(a.shape) != expected:
+            what = "input" if len(names) == 1 else f"input '{name}'"
+            raise CnnCostError(f"{what} has shape {fmt_shape(a.shape)}, the network expects "
+                               f"{fmt_shape(expected)} (batch first)")
+        values[i] = a.astype(DTYPE, copy=False)
     last = graph.last_use()
-    values = {0: x.astype(DTYPE, copy=False)}
-    buffers = _Buffers(values[0])
-    buffers.add(values[0])
+    buffers = _Buffers(list(values.values()))
+    for v in values.values():
+        buffers.add(v)
     result = RunResult()
     t_start = time.perf_counter()
     for node in graph.layers:
@@ -297,8 +309,16 @@ def run(graph: Graph, x: np.ndarray, weights: dict[str, np.ndarray], *, on_layer
         if on_layer is not None:
             on_layer(node)
     result.seconds = time.perf_counter() - t_start
+    result.outputs = {n.name: values[n.index] for n in graph.output_nodes}
     result.output = values[graph.output.index]
     return result
+
+
+def random_inputs(graph: Graph, batch: int, rng):
+    """A seeded standard-normal input (one array, or {name: array} for several inputs)."""
+    arrays = {graph.nodes[i].name: rng.standard_normal((batch,) + tuple(graph.nodes[i].out_shape), dtype=DTYPE)
+              for i in graph.inputs}
+    return arrays if len(arrays) > 1 else next(iter(arrays.values()))
 
 
 def load_input(path: str, graph: Graph, max_memory: int | None = None,
@@ -308,8 +328,14 @@ def load_input(path: str, graph: Graph, max_memory: int | None = None,
     is NCHW, as an ONNX file's) C x H x W and N x C x H x W are read too, and preferred
     where both fit. The header is checked against the network and the memory guard
     before any data is read."""
-    from cnncost.files import load_npy
+    from cnncost.files import load_npy, load_npz
 
+    if len(graph.inputs) > 1:
+        # several inputs: an .npz of one example each, keyed by input name (headers checked first)
+        want = {graph.nodes[i].name: (1, *graph.nodes[i].out_shape) for i in graph.inputs}
+        guard_memory(graph, 1, max_memory, extra=sum(numel(s) for s in want.values()) * 8)
+        arrays = load_npz(path, want, "input")
+        return {k: np.ascontiguousarray(v, dtype=DTYPE) for k, v in arrays.items()}, "NHWC"
     want = tuple(graph.nodes[0].out_shape)
     layouts = [(want, "NHWC")]
     if channels_first and len(want) == 3:

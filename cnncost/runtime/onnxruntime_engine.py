@@ -96,8 +96,8 @@ def compare(graph: Graph, weights: dict, x, *, run_ours, timing: bool = True) ->
     before any later layer may reuse its buffer."""
     import numpy as np
 
-    batch = x.shape[0]
-    feed = {"input": np.ascontiguousarray(onnx_export.to_nchw(x))}
+    feed = _feed(graph, x)
+    batch = next(iter(feed.values())).shape[0]
     model = onnx_export.build_model(graph, weights, batch=batch, all_outputs=True)
     full = session(model.SerializeToString(), optimize=False)
     names = [o.name for o in full.get_outputs()]
@@ -105,7 +105,7 @@ def compare(graph: Graph, weights: dict, x, *, run_ours, timing: bool = True) ->
     del full
     result = EngineComparison(NAME, TOLERANCE)
     if timing:   # the model as a user would run it: final output only, optimisations on
-        final = [o for o in model.graph.output if o.name == graph.output.name]
+        final = [o for o in model.graph.output if o.name in {n.name for n in graph.output_nodes}]
         del model.graph.output[:]
         model.graph.output.extend(final)
         result.engine_seconds = _median_forward(session(model.SerializeToString()), feed, 3)
@@ -130,26 +130,46 @@ def compare(graph: Graph, weights: dict, x, *, run_ours, timing: bool = True) ->
     return result
 
 
-def compare_file(path: str, x, ours) -> LayerAgreement:
-    """Our final output against onnxruntime running the ONNX file itself on the same x."""
+def _feed(graph: Graph, x, names=None) -> dict:
+    """Our input(s) in the exported (or the file's) layout, by the model's input names."""
+    import numpy as np
+
+    given = x if isinstance(x, dict) else {graph.nodes[graph.inputs[0]].name: x}
+    held = onnx_export.layouts(graph)
+    feed = {}
+    for k, i in enumerate(graph.inputs):
+        node = graph.nodes[i]
+        feed[names[k] if names else node.name] = np.ascontiguousarray(onnx_export.to_nchw(given[node.name], held[i]))
+    return feed
+
+
+def compare_file(path: str, graph: Graph, x, ours: dict) -> list[LayerAgreement]:
+    """Our outputs against onnxruntime running the ONNX file itself on the same x: every
+    output of the file, in its order (the import keeps it)."""
     import numpy as np
 
     with open(path, "rb") as f:
         sess = session(f.read())
-    feed = {sess.get_inputs()[0].name: np.ascontiguousarray(onnx_export.to_nchw(x))}
+    feed = _feed(graph, x, [i.name for i in sess.get_inputs()])
     try:
-        ref = onnx_export.to_nhwc(sess.run(None, feed)[0])
+        refs = sess.run(None, feed)
     except Exception as exc:   # onnxruntime raises its own types (e.g. a batch the file fixes)
         from cnncost.errors import CnnCostError
         raise CnnCostError(f"onnxruntime could not run {path} on the input: {str(exc).splitlines()[0][:300]}") from None
-    name = f"{path} (the file, end to end)"
-    if ref.shape != ours.shape:
-        return LayerAgreement(name, "model", float("inf"), 0.0, float("inf"), False)
-    diff = float(np.max(np.abs(ours - ref))) if ref.size else 0.0
-    diff = diff if np.isfinite(diff) else float("inf")
-    peak = float(np.max(np.abs(ref))) if ref.size else 0.0
-    rel = diff / max(1.0, peak)
-    return LayerAgreement(name, "model", diff, peak, rel, rel <= TOLERANCE)
+    held = onnx_export.layouts(graph)
+    out = []
+    for node, raw, o in zip(graph.output_nodes, refs, sess.get_outputs()):
+        ref, mine = onnx_export.to_nhwc(raw, held[node.index]), ours[node.name]
+        name = f"{path} output '{o.name}' (the file, end to end)"
+        if ref.shape != mine.shape:
+            out.append(LayerAgreement(name, "model", float("inf"), 0.0, float("inf"), False))
+            continue
+        diff = float(np.max(np.abs(mine - ref))) if ref.size else 0.0
+        diff = diff if np.isfinite(diff) else float("inf")
+        peak = float(np.max(np.abs(ref))) if ref.size else 0.0
+        rel = diff / max(1.0, peak)
+        out.append(LayerAgreement(name, "model", diff, peak, rel, rel <= TOLERANCE))
+    return out
 
 
 def _median_forward(sess, feed, repeat: int) -> float:
@@ -175,9 +195,9 @@ def profile_layers(graph: Graph, weights: dict, x, *, repeat: int = 5) -> Engine
     whole forward with optimisations on is measured too."""
     import numpy as np
 
-    batch = x.shape[0]
+    feed = _feed(graph, x)
+    batch = next(iter(feed.values())).shape[0]
     data = onnx_export.build_model(graph, weights, batch=batch).SerializeToString()
-    feed = {"input": np.ascontiguousarray(onnx_export.to_nchw(x))}
     layers = {n.name for n in graph.layers}
     with tempfile.TemporaryDirectory() as tmp:
         sess = session(data, optimize=False, profile_prefix=os.path.join(tmp, "cnncost"))

@@ -79,7 +79,7 @@ def verify(spec, *, batch: int | None = None, overrides=None, seed: int = 0, rep
     estimate = executor.guard_memory(graph, batch, max_memory)
     weights = executor.weights_for(graph, spec, weights_path, seed)
     rng = np.random.default_rng(seed + 1)
-    x = rng.standard_normal((batch,) + tuple(graph.nodes[0].out_shape), dtype=np.float32)
+    x = executor.random_inputs(graph, batch, rng)
     runs, comparison = [], None
     if engine not in (None, "numpy", "onnxruntime"):
         from cnncost.errors import CnnCostError
@@ -93,6 +93,6 @@ def verify(spec, *, batch: int | None = None, overrides=None, seed: int = 0, rep
 
         comparison = onnxruntime_engine.compare(graph, weights, x, run_ours=run_ours)
         if is_onnx(spec) and not weights_path:    # and the model as the file holds it
-            comparison.layers.append(onnxruntime_engine.compare_file(spec, x, runs[-1].output))
+            comparison.layers += onnxruntime_engine.compare_file(spec, graph, x, runs[-1].outputs)
     runs += [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat) - len(runs))]
     return Verification(report, runs, estimate, seed, comparison)
