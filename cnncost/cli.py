@@ -81,7 +81,7 @@ class _Group(click.Group):
               help="Raise a safety limit, e.g. --limit max_layers=1000000 (see docs/spec.md).")
 @click.option("--input-shape", default=None, metavar="NxCxHxW",
               help="An ONNX model's input shape: N is the batch; fixes dynamic dimensions (a static size "
-                   "it changes is said on stderr).")
+                   "it changes is said on stderr). Several inputs: NAME=NxCxHxW,NAME2=...")
 @click.version_option(version=__version__, prog_name="cnncost")
 @click.pass_context
 def cli(ctx, debug, limit_pairs, input_shape):

@@ -391,7 +391,8 @@ def test_onnx_opsets_control_flow_and_inputs(tmp_path):
     two = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, "h", "w"]),
            helper.make_tensor_value_info("x2", TensorProto.FLOAT, None)]
     add = [helper.make_node("Add", ["x", "x2"], ["y"])]
-    quick_one_line(["report", onnx_model(tmp_path, nodes=add, inputs=two)], "2 inputs (x, x2); 2 of unknown shape")
+    quick_one_line(["report", onnx_model(tmp_path, nodes=add, inputs=two)],
+                   "input 'x' has dynamic dimensions [n, 2, h, w]; fix them with --input-shape, e.g. --input-shape x=")
     dyn = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, "h", 4])]
     path = onnx_model(tmp_path, inputs=dyn)
     quick_one_line(["report", path], "input 'x' has dynamic dimensions [batch, 2, h, 4]", "--input-shape")
@@ -399,7 +400,7 @@ def test_onnx_opsets_control_flow_and_inputs(tmp_path):
     # a dynamic batch alone is the report's --batch (1 unless given)
     batch_only = onnx_model(tmp_path, inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 2, 4, 4])])
     assert run("report", batch_only, "--batch", "3", "--format", "json").exit_code == 0
-    quick_one_line(["report", path, "--input-shape", "1x2x4"], "bad --input-shape")
+    quick_one_line(["report", path, "--input-shape", "1x2x4"], "--input-shape has 3 dimensions, input 'x' 4")
     damaged = [helper.make_node("Relu", ["nowhere"], ["y"], name="r")]
     quick_one_line(["report", onnx_model(tmp_path, nodes=damaged)], "reads 'nowhere', which no earlier node makes")
 

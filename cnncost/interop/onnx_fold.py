@@ -14,7 +14,8 @@ FOLDABLE = frozenset({"Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squee
                       "Ceil", "Equal", "Less", "Greater", "Not", "Where", "ConstantOfShape", "Range",
                       "Expand", "Identity", "Transpose", "ReduceProd", "ReduceSum", "ReduceMean", "ReduceMax",
                       "ReduceMin", "Min", "Max", "Mod", "Flatten", "Split", "Tile", "Erf", "Sigmoid",
-                      "Tanh", "Relu", "Exp", "Log", "Reciprocal", "Clip", "BatchNormalization"})
+                      "Tanh", "Relu", "Exp", "Log", "Reciprocal", "Clip", "BatchNormalization", "CumSum",
+                      "ScatterND", "Softmax", "Einsum", "MatMul", "Trilu", "Sin", "Cos", "Sign"})
 
 
 class FoldError(ValueError):
@@ -178,9 +179,37 @@ def fold(node, args, shape_of=None) -> list:
         return [np.fmod(x, args[1]) if a.get("fmod", 0) else np.mod(x, args[1])]
     unary = {"Sqrt": np.sqrt, "Neg": np.negative, "Abs": np.abs, "Floor": np.floor, "Ceil": np.ceil,
              "Not": np.logical_not, "Exp": np.exp, "Log": np.log, "Reciprocal": np.reciprocal,
-             "Tanh": np.tanh, "Relu": lambda v: np.maximum(v, 0), "Sigmoid": lambda v: 1 / (1 + np.exp(-v))}
+             "Tanh": np.tanh, "Relu": lambda v: np.maximum(v, 0), "Sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+             "Sin": np.sin, "Cos": np.cos, "Sign": np.sign}
     if op in unary:
         return [np.asarray(unary[op](x)).astype(np.asarray(x).dtype)]
+    if op == "CumSum":
+        axis = int(np.asarray(args[1]).reshape(-1)[0])
+        y = np.flip(x, axis) if a.get("reverse", 0) else x
+        out = np.cumsum(y, axis=axis, dtype=x.dtype)
+        if a.get("exclusive", 0):
+            out = out - y
+        return [np.flip(out, axis) if a.get("reverse", 0) else out]
+    if op == "ScatterND":       # shifted-window masks, relative-position tables (of constants)
+        if a.get("reduction", "none") != "none":
+            raise FoldError(f"ScatterND with reduction {a.get('reduction')}")
+        out, idx, upd = np.array(x, copy=True), np.asarray(args[1]), np.asarray(args[2])
+        k = idx.shape[-1]
+        flat = idx.reshape(-1, k)
+        out[tuple(flat.T)] = upd.reshape((flat.shape[0],) + out.shape[k:])
+        return [out]
+    if op == "Softmax":
+        axis = a.get("axis", -1)
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return [(e / e.sum(axis=axis, keepdims=True)).astype(x.dtype)]
+    if op == "Einsum":
+        eq = a["equation"]
+        return [np.einsum(eq.decode() if isinstance(eq, bytes) else eq, *args)]
+    if op == "MatMul":
+        return [np.matmul(args[0], args[1])]
+    if op == "Trilu":
+        k = int(np.asarray(args[1]).reshape(-1)[0]) if len(args) > 1 and args[1] is not None else 0
+        return [np.triu(x, k) if a.get("upper", 1) else np.tril(x, k)]
     if op == "Erf":
         import math
         return [np.vectorize(math.erf)(x).astype(x.dtype)]

@@ -22,6 +22,7 @@ from cnncost.errors import SpecError, warn
 from cnncost.interop import onnx_fold, onnx_patterns
 from cnncost.interop.onnx_layers import LayerOps
 from cnncost.interop.onnx_moves import DataOps
+from cnncost.interop.onnx_tensors import TensorOps
 from cnncost.interop.onnx_proto import Node, read_model
 from cnncost.interop.onnx_values import UNKNOWN, Const, Held, Refused
 
@@ -31,6 +32,7 @@ DISPLAY_NAMES: dict[str, str] = {}
 
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
 CONTROL_FLOW = ("If", "Loop", "Scan")
+SHAPE_ONLY = ("Expand", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Transpose", "Cast", "Flatten", "Tile")
 
 
 PARAMS_AS_FILE = ("params are the tensors as the file holds them (a BatchNorm folded into a conv by the "
@@ -45,15 +47,21 @@ class Imported:
     batch: int | None = None     # the N the model fixes (statically or by --input-shape); None: dynamic
     batch_from: str = ""         # "--input-shape" or "file"
     params_as: str = PARAMS_AS_FILE
+    # how the file holds each output: "nchw" (a map, ours H x W x C) or "plain" (our shape)
+    output_layouts: dict = field(default_factory=dict)
 
     @property
     def spec_text(self) -> str:
         """The spec as YAML, one layer per line: layer i stands on line FIRST_LAYER_LINE + i."""
         d = self.document
+        shown = "{" + ", ".join(f"{k}: {list(v)}" for k, v in d["input"].items()) + "}" \
+            if isinstance(d["input"], dict) else str(list(d["input"]))
         lines = ["# imported by cnncost import", f"name: {d['name']}", f"source: {json.dumps(d['source'])}",
-                 f"input: {list(d['input'])}", "layers:"]
+                 f"input: {shown}", "layers:"]
         for layer in d["layers"]:
             lines.append("  - {" + ", ".join(f"{k}: {_yaml(v)}" for k, v in layer.items()) + "}")
+        if "outputs" in d:
+            lines.append(f"outputs: {_yaml(d['outputs'])}")
         return "\n".join(lines) + "\n"
 
 
@@ -74,14 +82,27 @@ FIRST_LAYER_LINE = 6
 
 
 def parse_input_shape(text: str) -> tuple:
-    """'1x3x224x224' -> (1, 3, 224, 224); one clear error otherwise."""
+    """'1x3x224x224' -> (1, 3, 224, 224); 'image=1x3x224x224,mask=1x1x224x224' (one per
+    input of a model of several) -> (('image', (1, 3, 224, 224)), ('mask', ...)); one clear
+    error otherwise."""
+    if "=" in text:
+        pairs = []
+        for part in text.split(","):
+            name, sep, dims = part.partition("=")
+            if not sep or not name.strip():
+                raise SpecError(f"bad --input-shape '{text}': expected NAME=NxCxHxW for each input, "
+                                "separated by commas")
+            pairs.append((name.strip(), parse_input_shape(dims.strip())))
+        if len({n for n, _ in pairs}) != len(pairs):
+            raise SpecError(f"bad --input-shape '{text}': an input is named twice")
+        return tuple(pairs)
     try:
         dims = tuple(int(d) for d in text.lower().replace("*", "x").split("x"))
     except ValueError:
         dims = ()
-    if len(dims) not in (2, 4) or min(dims) < 1 or max(dims) > 2 ** 31 - 1:
-        raise SpecError(f"bad --input-shape '{text}': expected NxCxHxW (or NxC) of positive sizes, "
-                        "e.g. 1x3x224x224")
+    if not 2 <= len(dims) <= 9 or min(dims) < 1 or max(dims) > 2 ** 31 - 1:
+        raise SpecError(f"bad --input-shape '{text}': expected NxCxHxW (or NxC, or the batch and 1 to 8 "
+                        "sizes of a tensor) of positive sizes, e.g. 1x3x224x224; NAME=... for each of several inputs")
     return dims
 
 
@@ -90,7 +111,7 @@ def import_onnx(path: str, *, with_weights: bool = True, input_shape=None) -> Im
     return _Importer(path, model, with_weights, input_shape).run()
 
 
-class _Importer(LayerOps, DataOps):
+class _Importer(LayerOps, DataOps, TensorOps):
     def __init__(self, path, model, with_weights, input_shape):
         # messages name what the user gave: a module exported to a temporary file by its label
         self.file, self.path, self.model, self.with_weights = path, DISPLAY_NAMES.get(path, path), model, with_weights
@@ -103,6 +124,7 @@ class _Importer(LayerOps, DataOps):
         self.used: set[str] = set()
         self.refusals: list[tuple[str, str, str]] = []
         self.input_shape = input_shape
+        self.output_layouts: dict[str, str] = {}
 
     # ---- the whole graph --------------------------------------------------------------
     def run(self) -> Imported:
@@ -142,27 +164,37 @@ class _Importer(LayerOps, DataOps):
                 first.setdefault(key, n.name or n.outputs[0])
             raise SpecError(f"{path}: unsupported ONNX operators: " + ", ".join(
                 f"{op} x{count} (first: {first[op]!r})" for op, count in missing.most_common()))
-        if len(self.graph.outputs) != 1:
-            raise SpecError(f"{path}: the model has {len(self.graph.outputs)} outputs "
-                            f"({', '.join(o.name for o in self.graph.outputs)}); cnncost reads models of one output")
 
     def _known(self, n) -> bool:
-        return n.domain in ("", "ai.onnx") and (hasattr(self, "op_" + n.op) or n.op in onnx_fold.FOLDABLE)
+        return n.domain in ("", "ai.onnx") and (hasattr(self, "op_" + n.op) or hasattr(self, "plain_" + n.op)
+                                                or n.op in onnx_fold.FOLDABLE)
 
     def _read_input(self):
         g, path = self.graph, self.path
         inputs = [i for i in g.inputs if i.name not in g.initializers]
-        if len(inputs) != 1:
-            unknown = [i.name for i in inputs if i.dims is None or any(not isinstance(d, int) for d in i.dims)]
-            detail = f"; {len(unknown)} of unknown shape" if unknown else ""
-            raise SpecError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)})"
-                            f"{detail}; cnncost reads models of one input")
-        x = inputs[0]
-        given = self.input_shape is not None
-        dims = list(self.input_shape) if given else x.dims
-        if dims is None or len(dims) not in (2, 4):
-            raise SpecError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads an NCHW image "
-                            "(rank 4) or a vector (rank 2)")
+        if not inputs:
+            raise SpecError(f"{path}: the model has no input")
+        named = bool(self.input_shape) and isinstance(self.input_shape[0], tuple)
+        shapes = dict(self.input_shape) if named else \
+            ({inputs[0].name: self.input_shape} if self.input_shape is not None else {})
+        if len(inputs) > 1 and self.input_shape is not None and not named:
+            raise SpecError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                            "give each one's shape: --input-shape NAME=NxCxHxW,NAME2=...")
+        if len(inputs) > 1 and shapes and set(shapes) - {i.name for i in inputs}:
+            raise SpecError(f"{path}: --input-shape names {', '.join(sorted(set(shapes) - {i.name for i in inputs}))}; "
+                            f"the model's inputs are {', '.join(i.name for i in inputs)} (NAME=NxCxHxW for each)")
+        self.input_names, self.per_example_inputs = {}, {}
+        for k, x in enumerate(inputs):
+            self._read_one_input(x, shapes.get(x.name), first=k == 0, several=len(inputs) > 1)
+
+    def _read_one_input(self, x, given_shape, first: bool, several: bool):
+        path = self.path
+        given = given_shape is not None
+        dims = list(given_shape) if given else x.dims
+        if dims is None or len(dims) < 2 or len(dims) > 9:
+            raise SpecError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads a batch first: an NCHW "
+                            "image (rank 4), a vector (rank 2), or tokens and other tensors (rank 3, 5 ...)"
+                            + ("; give each input's with --input-shape NAME=NxCxHxW" if several else ""))
         if given and x.dims and len(x.dims) != len(dims):
             raise SpecError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
         # a dynamic batch is the report's --batch (default 1); other dynamic sizes need --input-shape
@@ -170,20 +202,30 @@ class _Importer(LayerOps, DataOps):
         if any(not isinstance(d, int) or d < 1 for d in static):
             shown = ", ".join(str(d if d is not None else "?") for d in dims)
             raise SpecError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
-                            "--input-shape, e.g. --input-shape 1x3x224x224")
+                            + (f"--input-shape, e.g. --input-shape {x.name}=1x3x224x224,... (one per input)" if several
+                               else "--input-shape, e.g. --input-shape 1x3x224x224"))
         if given and x.dims:
-            changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i]} {old} -> {new}"
+            changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i] if len(dims) == 2 else f'axis {i}'} {old} -> {new}"
                        for i, (old, new) in enumerate(zip(x.dims, dims))
                        if i > 0 and isinstance(old, int) and old != new]
             if changed:
                 warn(f"{path}: --input-shape overrides the model's static input size ({', '.join(changed)}); "
                      "its counts are for the new size")
-        first = dims[0]
-        self.batch_from = "--input-shape" if given else "file" if isinstance(first, int) and first >= 1 else ""
-        self.fixed_batch = first if self.batch_from else None
-        self.batch = self.fixed_batch or 1      # for shape arithmetic; counts are per example
-        self.per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else (dims[1],)
-        self.values[x.name] = Held("input", self.per_example, "nchw" if len(dims) == 4 else "vec")
+        n = dims[0]
+        per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else tuple(dims[1:])
+        layout = "nchw" if len(dims) == 4 else "vec" if len(dims) == 2 else "plain"
+        name = "input" if not several else re.sub(r"[^A-Za-z0-9_]", "_", x.name).strip("_") or "input"
+        if several and (not name.isidentifier() or name in self.input_names.values()):
+            name = f"input{len(self.input_names) + 1}"
+        self.input_names[x.name] = name
+        self.per_example_inputs[name] = per_example
+        self.used.add(name)
+        self.values[x.name] = Held(name, per_example, layout)
+        if first:
+            self.batch_from = "--input-shape" if given else "file" if isinstance(n, int) and n >= 1 else ""
+            self.fixed_batch = n if self.batch_from else None
+            self.batch = self.fixed_batch or 1      # for shape arithmetic; counts are per example
+            self.per_example = per_example
 
     def _constant_value(self, name):
         """For pattern matching: a constant's array (initializers, also through Identity
@@ -221,14 +263,16 @@ class _Importer(LayerOps, DataOps):
                 self._set(node, [args[0]])
             elif all(a is None or isinstance(a, Const) for a in args) and node.op in onnx_fold.FOLDABLE:
                 outs = onnx_fold.fold(node, [None if a is None else a.value for a in args])
-                self._set(node, [Const(array=o) for o in outs])
+                # a learned tensor only reshaped or copied (ViT's class token, expanded to the
+                # batch) is still the file's weight
+                sources = {a.source for a in args if isinstance(a, Const) and a.source}
+                keep = next(iter(sources)) if len(sources) == 1 and node.op in SHAPE_ONLY else None
+                self._set(node, [Const(array=o, source=keep) for o in outs])
             elif node.op == "Shape" and isinstance(args[0], Held):
                 outs = onnx_fold.fold(node, [None], shape_of=self._onnx_dims(args[0]))
                 self._set(node, [Const(array=outs[0])])
-            elif hasattr(self, "op_" + node.op):
-                getattr(self, "op_" + node.op)(node, args)
             else:
-                raise Refused("applies to a layer's output here (cnncost folds it only on constants)")
+                self._read(node, args)
         except Refused as exc:
             self.refusals.append((node.op, node.name or node.outputs[0], str(exc)))
             self._set(node, [UNKNOWN] * len(node.outputs))
@@ -237,10 +281,38 @@ class _Importer(LayerOps, DataOps):
             self.refusals.append((node.op, node.name or node.outputs[0], f"cannot evaluate ({detail[:120]})"))
             self._set(node, [UNKNOWN] * len(node.outputs))
 
+    def _read(self, node, args):
+        """The map world's pattern first (a cleaner spec); where it refuses, the operator
+        as it is on tensors in the model's own order (onnx_tensors)."""
+        pattern, general = getattr(self, "op_" + node.op, None), getattr(self, "plain_" + node.op, None)
+        if pattern is None and general is None:
+            raise Refused("applies to a layer's output here (cnncost folds it only on constants)")
+        if pattern is not None:
+            mark = len(self.layers)
+            try:
+                return pattern(node, args)
+            except Refused:
+                if general is None or len(self.layers) != mark:
+                    raise
+        general(node, args)
+
     def _set(self, node, values):
         for name, v in zip(node.outputs, values):
             if name:
                 self.values[name] = v
+
+    def _drop_dead(self, outputs):
+        """With several outputs every layer must reach one (a spec refuses the rest): the
+        import leaves out what the file computes for no output."""
+        if len(outputs) < 2:
+            return
+        reach = set(outputs)
+        for layer in reversed(self.layers):
+            if layer["name"] in reach:
+                reach.update(layer.get("inputs", []))
+        dead = {l["name"] for l in self.layers if l["name"] not in reach}
+        self.layers = [l for l in self.layers if l["name"] not in dead]
+        self.weights = {k: v for k, v in self.weights.items() if k.split("/")[0] not in dead}
 
     def _refuse_all(self):
         count = Counter(op for op, _, _ in self.refusals)
@@ -254,13 +326,21 @@ class _Importer(LayerOps, DataOps):
         return f"{(node.name or node.outputs[0])!r} ({node.op})"
 
     def _result(self) -> Imported:
-        out = self.values.get(self.graph.outputs[0].name)
-        if not isinstance(out, Held) or not self.layers:
-            raise SpecError(f"{self.path}: the graph's output is not made by any layer")
-        if out.layout not in ("nchw", "nhwc", "vec"):
-            raise SpecError(f"{self.path}: the graph's output is a {out.layout} view (no cnncost kind)")
-        if self.layers[-1]["name"] != out.layer:
-            self.layers.append({"name": self._unique("output"), "kind": "linear", "inputs": [out.layer]})
+        outputs = []
+        for o in self.graph.outputs:
+            out = self.values.get(o.name)
+            if not isinstance(out, Held) or not self.layers or out.layer in self.input_names.values():
+                raise SpecError(f"{self.path}: the graph's output '{o.name}' is not made by any layer")
+            if out.layout not in ("nchw", "nhwc", "vec", "plain"):
+                out = self._plain(Node("Identity", o.name, [], [o.name], {}), out)
+            if out.layer in outputs or (len(self.graph.outputs) == 1 and self.layers[-1]["name"] != out.layer):
+                # an output that is another's, or a single output that is not the last layer
+                self.layers.append({"name": self._unique(layer_name(o.name) if len(self.graph.outputs) > 1
+                                                         else "output"), "kind": "linear", "inputs": [out.layer]})
+                out = Held(self.layers[-1]["name"], out.shape, out.layout)
+            outputs.append(out.layer)
+            self.output_layouts[out.layer] = "nchw" if out.layout == "nchw" else "plain"
+        self._drop_dead(outputs)
         shared = sorted(k for k, users in self.sources.items() if len(users) > 1)
         notes = [PARAMS_AS_FILE]
         if shared:
@@ -273,8 +353,14 @@ class _Importer(LayerOps, DataOps):
         producer = f", {self.model.producer}" if self.model.producer else ""
         source = (f"{shown}, opset {self.model.opsets['']}" if shown else
                   f"ONNX model {self.path} (opset {self.model.opsets['']}{producer})") + ": " + "; ".join(notes)
-        document = {"name": name, "source": source, "input": list(self.per_example), "layers": self.layers}
-        return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from)
+        several = len(self.per_example_inputs) > 1
+        document = {"name": name, "source": source,
+                    "input": {k: list(v) for k, v in self.per_example_inputs.items()} if several
+                    else list(self.per_example), "layers": self.layers}
+        if len(outputs) > 1:
+            document["outputs"] = outputs
+        return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from,
+                        output_layouts=self.output_layouts)
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base, op=""):
@@ -294,11 +380,13 @@ class _Importer(LayerOps, DataOps):
         if shape is None:
             shape = _shape_by_kind(body, [x.shape for x in inputs])
         name = self._unique(node.name or node.outputs[0], node.op)
-        layer = {"name": name, **body, "inputs": [x.layer for x in inputs]}
+        layer = {"name": name, **body, **({"inputs": [x.layer for x in inputs]} if inputs else {})}
         self.layers.append(layer)
         self.by_name[name] = layer
         for key, (const, how) in (weights or {}).items():
             self._weight(name, key, const, how)
+        if t.get("layout") == "plain" and len(shape) == 1:
+            t["layout"] = "vec"          # one axis per example: a vector, whichever world made it
         value = Held(name, tuple(shape), **t)
         if output is not False:
             self.values[output or node.outputs[0]] = value
@@ -324,6 +412,13 @@ class _Importer(LayerOps, DataOps):
 
     def _onnx_dims(self, x: Held) -> list:
         n = self.batch
+        if x.layout == "plain":
+            return [n, *x.shape]
+        if x.layout == "full":
+            return list(x.shape)
+        if x.layout in ("moved", "picked"):
+            dims = list(x.extra["dims"])
+            return [1, *dims[1:]] if x.layout == "picked" else dims
         if x.layout == "vec":
             return [n, *x.shape] + ([1, 1] if x.extra.get("as_map") else [])
         h, w, c = x.shape
@@ -370,7 +465,7 @@ class _Importer(LayerOps, DataOps):
         if size == 1:
             return True
         ch = x.shape[-1]
-        ok = {"nchw": [[ch, 1, 1]], "nhwc": [[ch]], "vec": [[ch]]}.get(x.layout, [])
+        ok = {"nchw": [[ch, 1, 1]], "nhwc": [[ch]], "vec": [[ch]], "plain": [[ch]]}.get(x.layout, [])
         if dims in ok:
             return False
         raise Refused(f"a constant of dims {list(c.dims)} against a {x.layout} tensor of shape "
@@ -412,11 +507,11 @@ def _module_path(name: str, op: str) -> str:
 def _shape_by_kind(body, shapes):
     """The output shape by the kind's own rule; a shape the rule refuses refuses the node."""
     from cnncost.errors import CnnCostError
-    from cnncost.layers import KINDS
+    from cnncost.layers import lookup
 
-    kind = KINDS[body["kind"]]
+    kind, fixed = lookup(body["kind"])
     try:
-        args = kind.normalize({k: v for k, v in body.items() if k != "kind"}, evaluate=lambda text: text)
+        args = kind.normalize({**fixed, **{k: v for k, v in body.items() if k != "kind"}}, evaluate=lambda text: text)
         return tuple(kind.output_shape(args, [tuple(x) for x in shapes]))
     except CnnCostError as exc:
         raise Refused(str(exc)) from None

@@ -8,6 +8,16 @@ from cnncost.interop import onnx_fold
 from cnncost.interop.onnx_values import Held, Refused
 
 
+BINARY_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
+
+
+def _size(c) -> int:
+    n = 1
+    for d in c.dims:
+        n *= d
+    return n
+
+
 class LayerOps:
     # ---- convolutions and dense -------------------------------------------------------
     def op_Conv(self, node, args, transpose=False):
@@ -96,7 +106,7 @@ class LayerOps:
                    "Softplus": "softplus", "SiLU": "silu", "Mish": "mish"}
 
     def _activation(self, node, args, body):
-        x = self._map(args[0], "nchw", "nhwc", "vec")
+        x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full")
         self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
 
     def op_Relu(self, node, args):
@@ -149,9 +159,15 @@ class LayerOps:
             self._merge(node, tensors, kind)
             return
         x, c = (args[0], args[1]) if isinstance(args[0], Held) else (args[1], args[0])
-        if x is args[1] and node.op in ("Sub", "Div"):
+        if x is args[1] and node.op in ("Sub", "Div") and not (c.source is None and _size(c) == 1):
             raise Refused("a constant minus or divided by a layer's output has no cnncost kind")
-        self._map(x, "nchw", "nhwc", "vec")
+        self._map(x, "nchw", "nhwc", "vec", "plain")
+        if c.source is None and node.op in BINARY_OPS and _size(c) == 1:
+            # a computed scalar (attention's 1/sqrt(d), a decode's stride) is no weight of the file
+            value = float(c.value.reshape(-1)[0])
+            return self.emit(node, {"kind": "binary", "op": BINARY_OPS[node.op], "scalar": value,
+                                    **({"scalar_first": True} if x is args[1] else {})}, x.shape, [x],
+                             layout=x.layout, chw=x.chw)
         shared = self._per_channel(x, c)
         layer = self.by_name.get(x.layer)
         sole = self.consumers[node.inputs[0] if x is args[0] else node.inputs[1]] == 1
@@ -177,6 +193,13 @@ class LayerOps:
 
     def _merge(self, node, xs, kind):
         layouts = {x.layout for x in xs}
+        if layouts == {"plain"} and (node.op not in ("Add", "Sum") or len({x.shape for x in xs}) == 1):
+            from cnncost.layers.merge import broadcast_shape
+            try:
+                shape = broadcast_shape([x.shape for x in xs])
+            except Exception:
+                raise Refused(f"operands {[x.shape for x in xs]} do not broadcast") from None
+            return self.emit(node, {"kind": kind}, shape, xs, layout="plain")
         maps = [x for x in xs if x.layout != "vec"]
         vecs_as_maps = all(x.extra.get("as_map") for x in xs if x.layout == "vec")
         if len(layouts - {"vec"}) > 1 or (maps and not vecs_as_maps) or not layouts <= {"nchw", "nhwc", "vec"}:
@@ -271,7 +294,7 @@ class LayerOps:
                   x.shape, [x])
 
     def op_Dropout(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec")
+        x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full")
         if len(node.outputs) > 1 and node.outputs[1] and self.consumers[node.outputs[1]]:
             raise Refused("its mask is used (training graphs only)")
         rate = node.attrs.get("ratio", 0.5)

@@ -119,21 +119,25 @@ class DataOps:
         x = self._map(args[0], "nchw", "nhwc", "vec")
         self._channel_axis(x, node.attrs.get("axis", 0))
         self._whole_features(x)
-        c = x.shape[-1]
+        sizes = self._split_sizes(node, args, x.shape[-1])
+        start = 0
+        for out, size in zip(node.outputs, sizes):
+            part = Node(node.op, f"{node.name or node.outputs[0]}_{len(self.layers)}", node.inputs, [out], {})
+            self.emit(part, {"kind": "slice", "start": start, "stop": start + size}, None, [x], output=out, layout=x.layout)
+            start += size
+
+    def _split_sizes(self, node, args, size: int) -> list[int]:
+        """A Split's part sizes: its input, its attribute, or equal parts (the last smaller)."""
         if len(args) > 1 and args[1] is not None:
             sizes = [int(s) for s in self._const(node, args[1], "split").value]
         elif "split" in node.attrs:
             sizes = list(node.attrs["split"])
         else:
             k = len(node.outputs)
-            sizes = [-(-c // k)] * (k - 1) + [c - -(-c // k) * (k - 1)]
-        if sum(sizes) != c or len(sizes) != len(node.outputs) or min(sizes) < 1:
-            raise Refused(f"split sizes {sizes} of {c} channels")
-        start = 0
-        for out, size in zip(node.outputs, sizes):
-            part = Node(node.op, f"{node.name or node.outputs[0]}_{len(self.layers)}", node.inputs, [out], {})
-            self.emit(part, {"kind": "slice", "start": start, "stop": start + size}, None, [x], output=out, layout=x.layout)
-            start += size
+            sizes = [-(-size // k)] * (k - 1) + [size - -(-size // k) * (k - 1)]
+        if sum(sizes) != size or len(sizes) != len(node.outputs) or min(sizes) < 1:
+            raise Refused(f"split sizes {sizes} of {size}")
+        return sizes
 
     def op_Slice(self, node, args):
         x = self._map(args[0], "nchw", "nhwc", "vec")

@@ -13,8 +13,10 @@ class BatchNorm(PointWise, NoMults, OutputSized, Kind):
     args = {"eps": Arg("float", 1e-5), "scale": Arg("bool", True), "center": Arg("bool", True)}
     flops_rule = "2 per element (inference: folded scale and shift)"
 
+    onnx_layout = "any"
+
     def output_shape(self, a, ins):
-        require_rank(ins[0], (1, 3))     # channels last: a map's C or a vector's features
+        require_rank(ins[0], (1, 2, 3))     # channels last: a map's C, a vector's features, tokens'
         return ins[0]
 
     def weight_shapes(self, a, ins):
@@ -62,9 +64,14 @@ class BatchNorm(PointWise, NoMults, OutputSized, Kind):
         c = ins[0][-1]
         gamma = b.weight("gamma", b.w["gamma"]) if a.scale else b.const([1.0] * c, "float32")
         beta = b.weight("beta", b.w["beta"]) if a.center else b.const([0.0] * c, "float32")
-        return b.op("BatchNormalization", [b.inputs[0], gamma, beta, b.weight("moving_mean", b.w["moving_mean"]),
-                                           b.weight("moving_variance", b.w["moving_variance"])],
-                    epsilon=float(a.eps))
+        rank = len(ins[0])
+        x = b.inputs[0]
+        moved = rank == 2 or (rank == 3 and b.layout == "plain")     # ONNX's channels are axis 1
+        if moved:
+            x = b.op("Transpose", [x], perm=[0, rank] + list(range(1, rank)))
+        y = b.op("BatchNormalization", [x, gamma, beta, b.weight("moving_mean", b.w["moving_mean"]),
+                                        b.weight("moving_variance", b.w["moving_variance"])], epsilon=float(a.eps))
+        return b.op("Transpose", [y], perm=[0] + list(range(2, rank + 1)) + [1]) if moved else y
 
 
 @register

@@ -156,10 +156,13 @@ def compare_file(path: str, graph: Graph, x, ours: dict) -> list[LayerAgreement]
     except Exception as exc:   # onnxruntime raises its own types (e.g. a batch the file fixes)
         from cnncost.errors import CnnCostError
         raise CnnCostError(f"onnxruntime could not run {path} on the input: {str(exc).splitlines()[0][:300]}") from None
-    held = onnx_export.layouts(graph)
+    from cnncost.interop.onnx_import import import_onnx
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE
+
+    held = import_onnx(path, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).output_layouts
     out = []
     for node, raw, o in zip(graph.output_nodes, refs, sess.get_outputs()):
-        ref, mine = onnx_export.to_nhwc(raw, held[node.index]), ours[node.name]
+        ref, mine = onnx_export.to_nhwc(raw, held.get(node.name, "nchw")), ours[node.name]
         name = f"{path} output '{o.name}' (the file, end to end)"
         if ref.shape != mine.shape:
             out.append(LayerAgreement(name, "model", float("inf"), 0.0, float("inf"), False))
