@@ -70,7 +70,12 @@ def test_every_bundled_network_round_trips_row_for_row(name, tmp_path):
     (tmp_path / "m.onnx").write_bytes(onnx_export.build_model(a.graph, zeros).SerializeToString())
     b = cnncost.analyze(str(tmp_path / "m.onnx"))
     rows = lambda rep: [(r.output_shape, r.params, r.mults, r.flops) for r in rep.layers]   # noqa: E731
-    assert rows(a) == rows(b)
+    if any(r.rf_na for r in a.layers):
+        # tensor kinds: a view the import holds (a reshape of a map) becomes its layers where
+        # it is read, so the same rows may come in another order
+        assert sorted(rows(a)) == sorted(rows(b))
+    else:
+        assert rows(a) == rows(b)
     # totals too; peak memory may differ where a layer reads a second input only for its size
     # (upsample or crop to the image's size): ONNX folds that size to a constant
     counted = ("params", "non_trainable_params", "mults", "flops", "activations", "layers")

@@ -289,7 +289,9 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     totals["peak_activation_bytes"] = totals["peak_activations"] * itemsize
     totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * itemsize
     if any(not n.trainable for n in graph.layers):
-        totals["transfer"] = cut_summary(graph, itemsize)
+        cut = cut_summary(graph, itemsize)
+        if cut["frozen_layers"]:
+            totals["transfer"] = cut
     if grads:
         back = {key: sum(r.training[key] for r in rows) for key in rows[0].training} if rows else {}
         trainable_bytes = totals["trainable_params"] * itemsize

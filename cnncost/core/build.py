@@ -408,7 +408,7 @@ class Builder:
         if len(inputs) != 1:
             raise SpecError("a block or group takes exactly one input")
         shape = self.graph.nodes[inputs[0]].out_shape
-        env["in_c"] = shape[-1]
+        env["in_c"], env["in_shape"] = shape[-1], list(shape)
         if len(shape) == 3:
             env["in_h"], env["in_w"] = shape[0], shape[1]
         child = Scope(scope.full(name), inputs[0], env, trainable, scope)

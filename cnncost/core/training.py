@@ -71,7 +71,12 @@ def backward(graph: Graph) -> list[dict]:
 def cut_summary(graph: Graph, itemsize: int) -> dict:
     """Forward cost of the frozen base vs the trained head, and the bytes per example of
     caching the features that cross the cut (outputs of frozen layers read by trained ones)."""
-    frozen = {n.index for n in graph.layers if not n.trainable}
+    # the base: frozen layers that read only the inputs and other frozen layers (a frozen
+    # layer after trained ones, YOLO's fixed DFL convolution, is no base to cache)
+    frozen: set[int] = set()
+    for n in graph.layers:
+        if not n.trainable and all(i in frozen or i in graph.inputs for i in n.inputs):
+            frozen.add(n.index)
     base = sum(n.kind.mults(n.args, n.in_shapes, n.out_shape) for n in graph.layers if n.index in frozen)
     head = sum(n.kind.mults(n.args, n.in_shapes, n.out_shape) for n in graph.layers if n.index not in frozen)
     crossing = {i for n in graph.layers if n.index not in frozen for i in n.inputs if i in frozen}

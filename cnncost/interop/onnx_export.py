@@ -69,6 +69,21 @@ class LayerBuilder:
         self._m.initializers[key] = array.astype(FLOAT, copy=False)
         return key
 
+    def scalar(self, value: float) -> str:
+        """A float constant as a Constant node: a number of the graph, no weight of it (an
+        importer counts initializers as the file's parameters)."""
+        out = self._fresh("scalar")
+        self._m.nodes.append((out, "Constant", [], out, {"value_float": float(value)}))
+        return out
+
+    def tensor(self, array) -> str:
+        """A float array as a Constant node (a buffer: no weight of the file)."""
+        from onnx import numpy_helper
+
+        out = self._fresh("tensor")
+        self._m.nodes.append((out, "Constant", [], out, {"value": numpy_helper.from_array(array.astype(FLOAT))}))
+        return out
+
     def const(self, values, dtype: str = "int64") -> str:
         import numpy as np
 

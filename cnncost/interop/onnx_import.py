@@ -32,6 +32,12 @@ DISPLAY_NAMES: dict[str, str] = {}
 
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
 CONTROL_FLOW = ("If", "Loop", "Scan")
+# what to do about operators whose cost depends on the data, said with the refusal
+_POST = "post-processing that depends on the data: export the model without it (ultralytics: nms=False)"
+HINTS = {"NonMaxSuppression": "NMS is " + _POST, "TopK": "TopK is " + _POST, "NonZero": "NonZero is " + _POST,
+         "Unique": "Unique is " + _POST, "ArgMax": "ArgMax is " + _POST, "ArgMin": "ArgMin is " + _POST,
+         **{op: "random operators are for training: export the model in eval mode" for op in
+            ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli")}}
 SHAPE_ONLY = ("Expand", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Transpose", "Cast", "Flatten", "Tile")
 
 
@@ -162,8 +168,10 @@ class _Importer(LayerOps, DataOps, TensorOps):
             for n in self.graph.nodes:
                 key = n.op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op}"
                 first.setdefault(key, n.name or n.outputs[0])
+            hints = sorted({HINTS[op] for op in missing if op in HINTS})
             raise SpecError(f"{path}: unsupported ONNX operators: " + ", ".join(
-                f"{op} x{count} (first: {first[op]!r})" for op, count in missing.most_common()))
+                f"{op} x{count} (first: {first[op]!r})" for op, count in missing.most_common())
+                + "".join(f"; {h}" for h in hints))
 
     def _known(self, n) -> bool:
         return n.domain in ("", "ai.onnx") and (hasattr(self, "op_" + n.op) or hasattr(self, "plain_" + n.op)
@@ -265,8 +273,8 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 outs = onnx_fold.fold(node, [None if a is None else a.value for a in args])
                 # a learned tensor only reshaped or copied (ViT's class token, expanded to the
                 # batch) is still the file's weight
-                sources = {a.source for a in args if isinstance(a, Const) and a.source}
-                keep = next(iter(sources)) if len(sources) == 1 and node.op in SHAPE_ONLY else None
+                data = args[0] if args else None
+                keep = data.source if isinstance(data, Const) and node.op in SHAPE_ONLY else None
                 self._set(node, [Const(array=o, source=keep) for o in outs])
             elif node.op == "Shape" and isinstance(args[0], Held):
                 outs = onnx_fold.fold(node, [None], shape_of=self._onnx_dims(args[0]))

@@ -168,6 +168,8 @@ class LayerOps:
             return self.emit(node, {"kind": "binary", "op": BINARY_OPS[node.op], "scalar": value,
                                     **({"scalar_first": True} if x is args[1] else {})}, x.shape, [x],
                              layout=x.layout, chw=x.chw)
+        if c.source is None and x.layout in ("plain", "full"):
+            raise Refused("a computed tensor (an anchor grid, strides) is no weight: the general binary")
         shared = self._per_channel(x, c)
         layer = self.by_name.get(x.layer)
         sole = self.consumers[node.inputs[0] if x is args[0] else node.inputs[1]] == 1

@@ -93,6 +93,9 @@ class TensorOps:
         the file's, counted in params as the file holds it; a folded one, a buffer)."""
         if isinstance(x, Held):
             return self._plain(node, x)
+        cache = self.__dict__.setdefault("_const_layers", {})
+        if (id(x), rank, full) in cache:          # one layer for a constant read twice (anchors)
+            return cache[(id(x), rank, full)][1]
         dims = list(x.dims)
         if full:                          # one example's tensor, its leading axes included
             dims = [1] * (rank - len(dims)) + dims if len(dims) < rank else dims
@@ -107,6 +110,7 @@ class TensorOps:
                                                       **({"learned": True} if x.source else {})},
                           tuple(dims), [], output=False, layout="full" if full else "plain")
         self._weight(layer.layer, "value", x if x.source else Const(array=arr), lambda v: v.reshape(dims))
+        cache[(id(x), rank, full)] = (x, layer)      # x kept alive: its id stays its own
         return layer
 
     def _rank(self, x) -> int:
@@ -182,6 +186,9 @@ class TensorOps:
         perm = list(node.attrs.get("perm", range(rank - 1, -1, -1)))
         if x.layout == "full":
             return self._out(node, {"kind": "transpose", "perm": [0] + [p + 1 for p in perm]}, [x], layout="full")
+        if perm == [0, 3, 1, 2] and len(x.shape) == 3:
+            # a tensor (A, B, C) as N x C x A x B: how ONNX holds the map A x B x C, no layer
+            return self._alias(node, x, layout="nchw", extra={})
         if perm[0] != 0:
             # attention's q, k, v: permute(2, 0, 3, 1, 4) then unbind(0) puts the batch first
             # again; held as a view until the unbind picks each part

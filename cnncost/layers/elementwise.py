@@ -44,7 +44,7 @@ class Unary(PointWise, NoMults, OutputSized, Kind):
 
     def onnx(self, a, ins, out, b):
         if a.fn == "pow":
-            return b.op("Pow", [b.inputs[0], b.const(float(a.exponent), "float32")])
+            return b.op("Pow", [b.inputs[0], b.scalar(a.exponent)])
         return b.op(UNARY[a.fn], [b.inputs[0]])
 
 
@@ -92,7 +92,7 @@ class Binary(PointWise, NoMults, OutputSized, Kind):
 
     def onnx(self, a, ins, out, b):
         if a.scalar is not None:
-            c = b.const(float(a.scalar), "float32")
+            c = b.scalar(a.scalar)
             xs = [c, b.inputs[0]] if a.scalar_first else [b.inputs[0], c]
         else:
             xs = b.per_example(ins)

@@ -68,9 +68,10 @@ class MatMul(Tensorial, OutputSized, Kind):
 
     def onnx(self, a, ins, out, b):
         x, y = b.per_example(ins)
-        if a.transpose_b:
+        if a.transpose_b:     # Q.K^T in one node, as one layer reads back: an einsum over the last axes
             rank = max(len(s) for s in ins) + 1
-            y = b.op("Transpose", [y], perm=list(range(rank - 2)) + [rank - 1, rank - 2])
+            lead = "abcdefgh"[:rank - 2]
+            return b.op("Einsum", [x, y], equation=f"{lead}mk,{lead}nk->{lead}mn")
         return b.op("MatMul", [x, y])
 
 

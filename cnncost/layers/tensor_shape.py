@@ -144,5 +144,7 @@ class Constant(Tensorial, NoMults, OutputSized, Kind):
         return ops.np.broadcast_to(v, (ops.batch,) + v.shape).copy()
 
     def onnx(self, a, ins, out, b):
-        v = b.weight("value", b.w["value"].reshape((1,) + tuple(a.shape)))
+        # a learned tensor is an initializer (a weight of the file); a buffer a Constant node
+        value = b.w["value"].reshape((1,) + tuple(a.shape))
+        v = b.weight("value", value) if a.learned else b.tensor(value)
         return b.op("Expand", [v, b.const([b.batch, *a.shape])])
