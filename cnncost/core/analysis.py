@@ -284,7 +284,11 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     totals["layers"] = len(rows)
     totals["intensity"] = intensity(totals["flops"], totals["bytes_read"] + totals["bytes_written"])
     totals["weighted_depth"] = weighted_depth(graph)
-    totals["mults_by_class"] = {c: sum(r.mults for r in rows if r.mult_class == c) for c in MULT_CLASSES}
+    by_class = dict.fromkeys(MULT_CLASSES, 0)
+    for r in rows:                       # one pass: this runs on every report
+        if r.mult_class:
+            by_class[r.mult_class] += r.mults
+    totals["mults_by_class"] = by_class
     totals["peak_activations"] = graph.peak_live_elements() * batch
     totals["peak_activation_bytes"] = totals["peak_activations"] * itemsize
     totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * itemsize

@@ -275,8 +275,7 @@ class Builder:
         return value
 
     def _inputs(self, entry: YMap, scope: Scope) -> list[int]:
-        found = lookup(entry["kind"]) if isinstance(entry.get("kind"), str) else None
-        if found is not None and found[0].arity == (0,):
+        if isinstance(entry.get("kind"), str) and entry["kind"] in _reads_nothing():
             if "inputs" in entry:
                 raise SpecError(f"kind '{entry['kind']}' reads no input; remove `inputs`", loc=entry.loc_of("inputs"))
             return []
@@ -560,6 +559,16 @@ class Builder:
             warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
         node = Node(0, full, kind, kind.label(args, label), args, list(inputs), in_shapes, out, loc, trainable)
         return self.graph.add(node).index
+
+
+@functools.lru_cache(maxsize=1)
+def _reads_nothing() -> frozenset:
+    """Kind names (as written, any case) of the kinds that read no input (constants)."""
+    from cnncost.layers import ALIASES, KINDS
+
+    names = {n for n, k in KINDS.items() if k.arity == (0,)}
+    names |= {a for a, (n, _) in ALIASES.items() if n in names}
+    return frozenset(names | {n.upper() for n in names} | {n.capitalize() for n in names})
 
 
 def did_you_mean(word, known, quote: str = "'") -> str:

@@ -39,6 +39,8 @@ NA = Field((0, 0), (0, 0), (0, 0), na=True)
 
 def exact(value: int | Fraction) -> int | str:
     """An int when whole, else 'p/q' (JSON has no exact fractions)."""
+    if type(value) is int:           # most fields: no Fraction at all (a hot path of every report)
+        return value
     return int(value) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
@@ -48,15 +50,18 @@ def receptive_fields(graph: Graph) -> list[Field]:
               for i in graph.inputs]
     for node in graph.layers:
         ins = [fields[i] for i in node.inputs]
+        na = whole = False
+        for f in ins:
+            na, whole = na or f.na, whole or f.whole or f.spans_map
+        if na or whole:
+            fields.append(NA if na else WHOLE)
+            continue
         win = node.kind.window(node.args, node.in_shapes)
-        if win == "n/a" or any(f.na for f in ins):
+        if win == "n/a":
             fields.append(NA)
             continue
         if not ins:                   # a constant: no pixel reaches it
             fields.append(Field((1, 1), (1, 1), (0, 0)))
-            continue
-        if any(f.whole or f.spans_map for f in ins):
-            fields.append(WHOLE)
             continue
         base = max(ins, key=lambda f: (f.size[0] * f.size[1], f.size))
         if win is None:

@@ -93,8 +93,10 @@ class TensorOps:
         the file's, counted in params as the file holds it; a folded one, a buffer)."""
         if isinstance(x, Held):
             return self._plain(node, x)
+        # one layer for a computed constant read twice (anchors); a weight of the file shared
+        # by several layers is counted for each, as every shared tensor is
         cache = self.__dict__.setdefault("_const_layers", {})
-        if (id(x), rank, full) in cache:          # one layer for a constant read twice (anchors)
+        if x.source is None and (id(x), rank, full) in cache:
             return cache[(id(x), rank, full)][1]
         dims = list(x.dims)
         if full:                          # one example's tensor, its leading axes included

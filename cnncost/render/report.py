@@ -124,7 +124,7 @@ def _summary_lines(report: Report) -> list[str]:
                      f"pass {si(x['stored_activation_bytes'])}B ({report.dtype}; optimizer state not included)")
     return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
-        f"frozen {t['frozen_params']:,}; non-trainable BN statistics {t['non_trainable_params']:,}",
+        f"frozen {t['frozen_params']:,}; non-trainable (BN statistics, constant buffers) {t['non_trainable_params']:,}",
         f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})"
         + (f"; attention (activation x activation) {attention:,} = {attention / t['mults']:.1%} of mults"
            if (attention := t.get("mults_by_class", {}).get("attention", 0)) else ""),
