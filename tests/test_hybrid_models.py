@@ -108,10 +108,14 @@ def test_ultralytics_detectors(cfg, tmp_path):
         assert len(rep.report.outputs) == 2          # detections and mask prototypes
 
 
-def test_bundled_yolov8n_and_deit_tiny_are_the_frameworks_models():
+def test_bundled_yolov8n_deit_tiny_and_mobilevit_xxs_are_the_frameworks_models(tmp_path):
     yolo = _yolo("yolov8n.yaml")
     rep = cnncost.report("yolov8n")
     assert rep.totals["params"] == sum(p.numel() for p in yolo.parameters())
+    assert rep.totals["mults"] == file_macs(export(yolo, (1, 3, 640, 640), tmp_path / "y.onnx"))
     timm = pytest.importorskip("timm")
-    deit = timm.create_model("deit_tiny_patch16_224", pretrained=False)
-    assert cnncost.report("deit_tiny").totals["params"] == sum(p.numel() for p in deit.parameters())
+    for spec, name, size in (("deit_tiny", "deit_tiny_patch16_224", 224), ("mobilevit_xxs", "mobilevit_xxs", 256)):
+        m = timm.create_model(name, pretrained=False)
+        rep = cnncost.report(spec)
+        assert rep.totals["params"] == sum(p.numel() for p in m.parameters()), spec
+        assert rep.totals["mults"] == file_macs(export(m, (1, 3, size, size), tmp_path / f"{spec}.onnx")), spec
