@@ -159,6 +159,7 @@ def _tensor_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") 
         "scalar": f"kind: binary, op: {r.choice(['add', 'sub', 'mul', 'max', 'min'])}, scalar: {r.choice([0.5, -2.0, 3.0])}, "
                   f"scalar_first: {r.choice(['true', 'false'])}",
         "constant": f"kind: constant, shape: {list(shape[-r.randint(1, rank):])}, learned: {r.choice(['true', 'false'])}",
+        "relbias": f"kind: relative_position_bias, window: {r.randint(1, 3)}, heads: {r.randint(1, 3)}",
         "layer_norm": f"kind: layer_norm, axes: {r.randint(1, rank)}",
         "dense": f"kind: dense, units: {r.randint(1, 5)}, bias: {r.choice(['true', 'false'])}, per_position: true",
         "act": f"kind: activation, fn: {r.choice(ACTIVATIONS)}",
@@ -225,7 +226,7 @@ def network(seed: int) -> str:
         else:
             candidates = _vector_layer(r, cur, shapes)
         for body in candidates[:6]:
-            bare = "inputs:" in body or "kind: constant" in body
+            bare = "inputs:" in body or "kind: constant" in body or "relative_position_bias" in body
             layer = f"{{name: l{i}, {body}" + ("" if bare else f", inputs: [{cur}]") + "}"
             try:
                 rep = analyze(parse_spec(_yaml(shape, layers + [layer]), f"seed{seed}.yaml"))

@@ -106,7 +106,7 @@ def test_every_kind_is_listed_or_never_returns_its_input():
                 "unary": "fn: exp", "binary": "op: mul, inputs: [input, input]", "reduce": "op: mean, axes: [3]",
                 "cumsum": "axis: 1", "gather": "axis: 1, indices: [0, 1]", "matmul": "inputs: [input, input]",
                 "einsum": "equation: 'hwc,hwc->hw', inputs: [input, input]", "constant": "shape: [4, 4, 4]",
-                "transpose": "perm: [0, 3, 1, 2]"}.get(name, "")
+                "transpose": "perm: [0, 3, 1, 2]", "relative_position_bias": "window: 2, heads: 2"}.get(name, "")
         g = analyze_text(f"input: [4, 4, 4]\nlayers:\n  - {{name: k, kind: {name}{', ' + text if text else ''}}}\n").graph
         x = np.ones((1, 4, 4, 4), np.float32)
         y = executor.run(g, x, executor.init_weights(g)).output

@@ -119,3 +119,8 @@ def test_bundled_yolov8n_deit_tiny_and_mobilevit_xxs_are_the_frameworks_models(t
         rep = cnncost.report(spec)
         assert rep.totals["params"] == sum(p.numel() for p in m.parameters()), spec
         assert rep.totals["mults"] == file_macs(export(m, (1, 3, size, size), tmp_path / f"{spec}.onnx")), spec
+    torchvision = pytest.importorskip("torchvision")
+    swin = torchvision.models.swin_t()
+    rep = cnncost.report("swin_t")
+    assert rep.totals["params"] == sum(p.numel() for p in swin.parameters())
+    assert rep.totals["mults"] == file_macs(export(swin, (1, 3, 224, 224), tmp_path / "swin.onnx"))

@@ -150,6 +150,8 @@ CASES = [
     ((4, 6), "kind: minimum, inputs: [input, input]", [4, 6], 0, 0, 24),
     # layer norm over the last two axes of 4x3x6: gamma and beta 3x6 each
     ((4, 3, 6), "kind: layer_norm, axes: 2", [4, 3, 6], 36, 0, 8 * 72),
+    # windowed attention's bias: a (2w - 1)^2 x heads table read out as [heads, w^2, w^2]
+    ((4, 6), "kind: relative_position_bias, window: 2, heads: 3", [3, 4, 4], 27, 0, 0),
 ]
 
 

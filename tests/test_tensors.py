@@ -220,3 +220,14 @@ def test_two_inputs_two_outputs_agree_with_onnxruntime():
     v = cnncost.verify(str(TWO), engine="onnxruntime", batch=2)
     assert v.ok, v.failures()
     assert {r["name"] for r in v.to_dict()["engine"]["layers"]} >= {"logits", "aux", "scores", "mix"}
+
+
+def test_relative_position_bias_reads_the_table_as_torchvision_does():
+    """w = 2: positions (0,0) (0,1) (1,0) (1,1); the offset (dy, dx) of a pair is row
+    (dy + 1) * 3 + (dx + 1) of the table, for each head."""
+    g = analyze_text("input: [4]\nlayers:\n  - {name: b, kind: relative_position_bias, window: 2, heads: 2}\n").graph
+    table = np.arange(18, dtype=np.float32).reshape(9, 2)
+    y = executor.run(g, np.zeros((1, 4), np.float32), {"b/table": table}).output
+    pos = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    want = np.array([[[table[(p[0] - q[0] + 1) * 3 + (p[1] - q[1] + 1), h] for q in pos] for p in pos] for h in (0, 1)])
+    np.testing.assert_array_equal(y[0], want)

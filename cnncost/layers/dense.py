@@ -9,7 +9,7 @@ class Dense(PointWise, OutputSized, Kind):
     name, family = "dense", "dense"
     doc = "fully connected layer on the last axis (Keras semantics); flatten first for the classic FC"
     args = {"units": Arg("int"), "bias": Arg("bool", True),
-            "per_position": Arg("bool", False, doc="on a feature map on purpose (ConvNeXt's MLP): no warning")}
+            "per_position": Arg("bool", False, doc="on a rank-3 input on purpose (ConvNeXt's MLP, tokens in groups): no warning")}
     flops_rule = "2 per MAC + 1 per output element if bias"
     mults_rule = "inputs x units (per position on a feature map)"
     mult_classes = ("dense",)
