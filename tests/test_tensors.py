@@ -231,3 +231,16 @@ def test_relative_position_bias_reads_the_table_as_torchvision_does():
     pos = [(0, 0), (0, 1), (1, 0), (1, 1)]
     want = np.array([[[table[(p[0] - q[0] + 1) * 3 + (p[1] - q[1] + 1), h] for q in pos] for p in pos] for h in (0, 1)])
     np.testing.assert_array_equal(y[0], want)
+
+
+def test_the_dense_on_a_map_warning_is_for_maps_not_tokens(recwarn):
+    analyze_text("""
+        input: [4, 4, 3]
+        layers:
+          - {name: tokens, kind: reshape, shape: [2, 8, 3]}
+          - {name: act, kind: gelu}
+          - {name: d, kind: dense, units: 2}
+    """)
+    assert not [w for w in recwarn if "dense on a" in str(w.message)]
+    analyze_text("input: [4, 4, 3]\nlayers:\n  - {name: d, kind: dense, units: 2}\n")
+    assert [w for w in recwarn if "dense on a 4x4x3 feature map" in str(w.message)]

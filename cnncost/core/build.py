@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from cnncost.spec import expr
 from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, warn
 from cnncost.spec.limits import DEFAULT, Limits
-from cnncost.core.graph import Graph, Node
+from cnncost.core.graph import Graph, Node, makes_tokens
 from cnncost.layers import Args, lookup
 from cnncost.spec import ArchSpec, BlockDef, library_blocks
 from cnncost.spec.yamlload import YList, YMap
@@ -555,9 +555,13 @@ class Builder:
         if any(d > self.limits.max_dim for d in out):
             raise LimitError(f"output shape {'x'.join(map(str, out))} has a dimension above the limit "
                              f"of {self.limits.max_dim:,}", loc=loc, layer=full, kind=label)
-        for message in kind.warnings(args, in_shapes):
-            warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
-        node = Node(0, full, kind, kind.label(args, label), args, list(inputs), in_shapes, out, loc, trainable)
+        read = [self.graph.nodes[i] for i in inputs]
+        tokens = makes_tokens(kind, read)
+        if not any(n.tokens for n in read):          # warnings about maps are not the tokens
+            for message in kind.warnings(args, in_shapes):
+                warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
+        node = Node(0, full, kind, kind.label(args, label), args, list(inputs), in_shapes, out, loc, trainable,
+                    tokens)
         return self.graph.add(node).index
 
 

@@ -21,6 +21,13 @@ class Node:
     out_shape: tuple
     loc: Loc | None
     trainable: bool = True
+    tokens: bool = False       # made by (or from) a tensor kind: a rank-3 value here is no H x W x C map
+
+
+def makes_tokens(kind: Kind, inputs: list[Node]) -> bool:
+    """Whether a layer's output is past a tensor kind (tokens, scores: a rank-3 value that
+    is no H x W x C map) until a map kind makes a map again."""
+    return kind.onnx_layout == "plain" or (kind.onnx_layout == "any" and any(n.tokens for n in inputs))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cnncost.core.graph import Node
+from cnncost.core.graph import Node, makes_tokens
 from cnncost.errors import LimitError, SpecError, warn
 
 
@@ -90,10 +90,12 @@ def replay(builder, rec: Record, child, inputs: list[int]) -> int:
             raise LimitError(f"the network expands to more than {limits.max_layers:,} layers", loc=loc)
         if full in graph.by_name:
             raise SpecError(f"duplicate layer name '{full}'", loc=loc, layer=full)
-        for message in kind.warnings(args, in_shapes):
-            warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
+        read = [graph.nodes[index(r)] for r in refs]
+        if not any(n.tokens for n in read):
+            for message in kind.warnings(args, in_shapes):
+                warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
         graph.add(Node(0, full, kind, kind.label(args, label), args, [index(r) for r in refs], in_shapes,
-                       out_shape, loc, trainable))
+                       out_shape, loc, trainable, makes_tokens(kind, read)))
 
     def fill(scope, shape):
         names, disabled = shape
