@@ -214,9 +214,8 @@ class TensorOps:
         g = self.emit(self._part(part or node, "pick"), body, None, [src], output=False, layout="plain")
         return self.emit(part or node, {"kind": "transpose", "perm": rest}, None, [g], output=output, layout="plain")
 
-    plain_Flatten = None      # set below: a Flatten on an axis after 1 is a reshape
-
-    def _flatten_axis(self, node, args):
+    def plain_Flatten(self, node, args):
+        """A Flatten on an axis after 1 (or of a tensor) is a reshape."""
         x = self._t(node, args[0])
         dims = self._dims(x)
         axis = node.attrs.get("axis", 1) % len(dims)
@@ -554,7 +553,6 @@ for _op in BINARY:
     setattr(TensorOps, "plain_" + _op, TensorOps.plain_Binary)
 for _op in REDUCE:
     setattr(TensorOps, "plain_" + _op, TensorOps.plain_Reduce)
-TensorOps.plain_Flatten = TensorOps._flatten_axis
 TensorOps.plain_ConvTranspose = lambda self, node, args: self.op_Conv(node, [self._as_map(node, args[0]), *args[1:]],
                                                                       transpose=True)
 for _op in ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Resize"):
