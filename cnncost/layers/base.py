@@ -351,6 +351,17 @@ def require_rank(shape, ranks, what="input"):
                          f"received {fmt_shape(shape)}")
 
 
+def per_example(x, y):
+    """Two batches (batch first) aligned for NumPy broadcasting of their per-example shapes:
+    the lower-rank one gains axes after the batch ((N, C) against (N, H, W, C) is (N, 1, 1, C)),
+    never against the batch itself."""
+    if y.ndim < x.ndim:
+        y = y.reshape(y.shape[:1] + (1,) * (x.ndim - y.ndim) + y.shape[1:])
+    elif x.ndim < y.ndim:
+        x = x.reshape(x.shape[:1] + (1,) * (y.ndim - x.ndim) + x.shape[1:])
+    return x, y
+
+
 def example_axes(axes, rank: int, what: str = "axis") -> tuple[int, ...]:
     """Axes that count the batch as axis 0 (as NumPy and ONNX do on a batch; negative from
     the end) -> axes of the per-example shape. The batch axis itself is refused: every

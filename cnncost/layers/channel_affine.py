@@ -5,7 +5,7 @@ value serves every channel (PyTorch's nn.PReLU() default; a scalar constant of a
 graph)."""
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, per_example, register
 from cnncost.layers.merge import broadcast_shape
 
 
@@ -98,12 +98,7 @@ class Subtract(PointWise, NoMults, OutputSized, Kind):
         return numel(out)
 
     def forward(self, a, w, xs, ops):
-        x, y = xs
-        if y.ndim < x.ndim:          # (C,) against (N, H, W, C): spatial axes after the batch
-            y = y.reshape(y.shape[:1] + (1,) * (x.ndim - y.ndim) + y.shape[1:])
-        elif x.ndim < y.ndim:
-            x = x.reshape(x.shape[:1] + (1,) * (y.ndim - x.ndim) + x.shape[1:])
-        return self.apply(x, y)
+        return self.apply(*per_example(*xs))
 
     def apply(self, x, y):
         return x - y

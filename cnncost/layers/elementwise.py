@@ -7,7 +7,8 @@ are the decode arithmetic of detectors and the scaling of attention scores.
 from __future__ import annotations
 
 from cnncost.errors import SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register, register_alias
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, numel, per_example, register,
+                                 register_alias)
 from cnncost.layers.merge import broadcast_shape
 
 UNARY = {"exp": "Exp", "log": "Log", "sqrt": "Sqrt", "erf": "Erf", "sin": "Sin", "cos": "Cos",
@@ -83,11 +84,7 @@ class Binary(PointWise, NoMults, OutputSized, Kind):
             c = xs[0].dtype.type(a.scalar)
             x, y = (c, xs[0]) if a.scalar_first else (xs[0], c)
         else:
-            x, y = xs
-            if y.ndim < x.ndim:         # per example: the lower rank gains axes after the batch
-                y = y.reshape(y.shape[:1] + (1,) * (x.ndim - y.ndim) + y.shape[1:])
-            elif x.ndim < y.ndim:
-                x = x.reshape(x.shape[:1] + (1,) * (y.ndim - x.ndim) + x.shape[1:])
+            x, y = per_example(*xs)
         return getattr(np, BINARY[a.op][1])(x, y)
 
     def onnx(self, a, ins, out, b):

@@ -9,7 +9,7 @@ import math
 import re
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, OutputSized, Tensorial, fmt_shape, numel, register
+from cnncost.layers.base import Arg, Kind, OutputSized, Tensorial, fmt_shape, numel, per_example, register
 from cnncost.layers.merge import broadcast_shape
 
 
@@ -56,12 +56,7 @@ class MatMul(Tensorial, OutputSized, Kind):
         return 2 * self.mults(a, ins, out)
 
     def forward(self, a, w, xs, ops):
-        x, y = xs
-        # per-example broadcasting: a lower-rank operand gains axes after the batch
-        if x.ndim < y.ndim:
-            x = x.reshape(x.shape[:1] + (1,) * (y.ndim - x.ndim) + x.shape[1:])
-        elif y.ndim < x.ndim:
-            y = y.reshape(y.shape[:1] + (1,) * (x.ndim - y.ndim) + y.shape[1:])
+        x, y = per_example(*xs)
         if a.transpose_b:
             y = ops.np.swapaxes(y, -1, -2)
         return ops.matmul(x, y)

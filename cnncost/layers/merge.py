@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, fmt_shape, numel, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, fmt_shape, numel, per_example, register
 
 
 def broadcast_shape(shapes) -> tuple:
@@ -64,11 +64,7 @@ class Multiply(PointWise, NoMults, OutputSized, Kind):
     def forward(self, a, w, xs, ops):
         out = xs[0]
         for x in xs[1:]:
-            # Align (C,) with (N, H, W, C): insert the spatial axes after the batch axis.
-            if x.ndim < out.ndim:
-                x = x.reshape(x.shape[:1] + (1,) * (out.ndim - x.ndim) + x.shape[1:])
-            elif out.ndim < x.ndim:
-                out = out.reshape(out.shape[:1] + (1,) * (x.ndim - out.ndim) + out.shape[1:])
+            out, x = per_example(out, x)
             out = out * x
         return out
 
