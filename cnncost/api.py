@@ -298,7 +298,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights:
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
     before it is read; an ONNX model's own C x H x W too) through `spec`."""
     from cnncost.runtime import executor
-    from cnncost.spec.loader import is_onnx
+    from cnncost.spec.loader import is_model_file, is_onnx
 
     spec = _model(spec, input_shape)
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
@@ -312,7 +312,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights:
         top = tuple((int(i), float(out[0, i])) for i in out[0].argsort()[::-1][:5])
     fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
-    random = weights is None and not is_onnx(spec)          # an ONNX model brings its own
+    random = weights is None and not is_model_file(spec)    # a model file brings its own
     return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
                      float(out.mean()), top, fails, layout, result.outputs)
 
@@ -476,19 +476,19 @@ class ImportResult:
 
 
 def import_model(model: str, output: str, *, weights_out: str | None = None) -> ImportResult:
-    """Read an ONNX model and write it as an editable spec (and its weights as the .npz
-    that `run --weights` reads). Dynamic dimensions: `with onnx_input_shape(...)`."""
+    """Read a model file (ONNX, Keras) and write it as an editable spec (and its weights as
+    the .npz that `run --weights` reads). Dynamic dimensions: `with onnx_input_shape(...)`."""
     import io
 
     import numpy as np
 
     from cnncost.files import write_output
-    from cnncost.interop.onnx_import import import_onnx
+    from cnncost.interop.model_files import import_file
     from cnncost.spec import parse_spec
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
     model = _model(model)
-    imported = import_onnx(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
+    imported = import_file(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
     layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
     write_output(output, imported.spec_text)
     if weights_out is not None:

@@ -89,6 +89,22 @@ def _sniff(path: str, what: str) -> bytes:
     return _read_head(path, 8, what)
 
 
+def open_zip(path: str, where: str, head: bytes, noun: str):
+    """A zip archive judged from its first bytes (a zip finds its directory at the end of
+    the file, which on /dev/zero or a FIFO means reading without end), then opened."""
+    import zipfile
+
+    if not head.startswith((ZIP_MAGIC, ZIP_EMPTY)):
+        raise CnnCostError(f"{where}: not a readable {noun} (it starts with {head[:4]!r}; a zip starts with "
+                           f"{ZIP_MAGIC!r})")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise CnnCostError(f"{where}: not a regular file (a zip archive must be seekable)")
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CnnCostError(f"{where}: not a readable {noun} ({_first_line(exc)})") from None
+
+
 def npy_header(path: str, what: str):
     """(shape, dtype, fortran) of a .npy file, reading only its header."""
     head = _sniff(path, what)
@@ -122,18 +138,7 @@ def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> di
     if head.startswith(NPY_MAGIC):
         raise CnnCostError(f"{what} {path}: this is a single .npy array; an .npz archive of "
                            "'<layer path>/<weight name>' arrays is expected (numpy.savez)")
-    # judged from its first bytes: a zip finds its directory at the end of the file, which
-    # on /dev/zero or a FIFO means reading without end
-    if not head.startswith((ZIP_MAGIC, ZIP_EMPTY)):
-        raise CnnCostError(f"{what} {path}: not a readable .npz archive (it starts with {head[:4]!r}; "
-                           f"a zip starts with {ZIP_MAGIC!r})")
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise CnnCostError(f"{what} {path}: not a regular file (an .npz archive must be seekable)")
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CnnCostError(f"{what} {path}: not a readable .npz archive ({_first_line(exc)})") from None
-    with archive:
+    with open_zip(path, f"{what} {path}", head, ".npz archive") as archive:
         headers, problems = {}, []
         for info in archive.infolist():
             if info.is_dir():

@@ -315,6 +315,17 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
                   outputs=[n.name for n in graph.output_nodes] if len(graph.output_nodes) > 1 else [])
 
 
+def framework_params(totals: dict, accounting: dict) -> dict:
+    """The three lines the file's framework prints (Keras' model.summary()) from our counts:
+    its non-trainable are our frozen weights and BN statistics, plus the weights it keeps
+    for its own bookkeeping (Normalization's sample count)."""
+    extra = int(accounting.get("extra_non_trainable", 0))
+    non_trainable = totals["frozen_params"] + totals["non_trainable_params"] + extra
+    return {"framework": accounting.get("framework", ""), "total": totals["trainable_params"] + non_trainable,
+            "trainable": totals["trainable_params"], "non_trainable": non_trainable,
+            "bookkeeping": extra, "why": accounting.get("why", "")}
+
+
 def resolve_batch(spec: ArchSpec, batch: int | None) -> int:
     """The batch of a report: --batch when given, else the one an imported model fixes (its
     --input-shape N or its static first dimension), else 1. A --batch that contradicts the
@@ -354,6 +365,8 @@ def analyze(spec: str | ArchSpec, *, batch: int | None = None, overrides: dict |
         rep = report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
                                 dtype=dtype, training=training)
         rep.spec_digest, rep.params_as, rep.variants = spec.digest, spec.params_as, spec.variants
+        if spec.accounting:
+            rep.totals["framework_params"] = framework_params(rep.totals, spec.accounting)
         return rep
     finally:
         if enabled:

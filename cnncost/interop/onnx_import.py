@@ -12,17 +12,16 @@ import (counts do not depend on it; `run` then reproduces onnxruntime).
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
 
 from cnncost.errors import SpecError, warn
 from cnncost.interop import onnx_fold, onnx_patterns
 from cnncost.interop.onnx_layers import LayerOps
 from cnncost.interop.onnx_moves import DataOps
 from cnncost.interop.onnx_tensors import TensorOps
+from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.onnx_proto import Node, read_model
 from cnncost.interop.onnx_values import UNKNOWN, Const, Held, Refused
 
@@ -45,46 +44,6 @@ PARAMS_AS_FILE = ("params are the tensors as the file holds them (a BatchNorm fo
                   "exporter changes params, not mults)")
 
 
-@dataclass
-class Imported:
-    document: dict                                     # name, source, input, layers: the spec
-    weights: dict = field(default_factory=dict)        # '<layer>/<name>' -> array, our layout
-    input_shape: tuple = ()
-    batch: int | None = None     # the N the model fixes (statically or by --input-shape); None: dynamic
-    batch_from: str = ""         # "--input-shape" or "file"
-    params_as: str = PARAMS_AS_FILE
-    # how the file holds each output: "nchw" (a map, ours H x W x C) or "plain" (our shape)
-    output_layouts: dict = field(default_factory=dict)
-
-    @property
-    def spec_text(self) -> str:
-        """The spec as YAML, one layer per line: layer i stands on line FIRST_LAYER_LINE + i."""
-        d = self.document
-        shown = "{" + ", ".join(f"{k}: {list(v)}" for k, v in d["input"].items()) + "}" \
-            if isinstance(d["input"], dict) else str(list(d["input"]))
-        lines = ["# imported by cnncost import", f"name: {d['name']}", f"source: {json.dumps(d['source'])}",
-                 f"input: {shown}", "layers:"]
-        for layer in d["layers"]:
-            lines.append("  - {" + ", ".join(f"{k}: {_yaml(v)}" for k, v in layer.items()) + "}")
-        if "outputs" in d:
-            lines.append(f"outputs: {_yaml(d['outputs'])}")
-        return "\n".join(lines) + "\n"
-
-
-_YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"}
-
-
-def _yaml(value) -> str:
-    """A flow-style YAML value: names bare, everything else as JSON (which YAML reads)."""
-    if isinstance(value, list):
-        return "[" + ", ".join(_yaml(v) for v in value) + "]"
-    if isinstance(value, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) \
-            and value.lower() not in _YAML_WORDS:
-        return value
-    return json.dumps(value)
-
-
-FIRST_LAYER_LINE = 6
 
 
 def parse_input_shape(text: str) -> tuple:
@@ -368,7 +327,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
         if len(outputs) > 1:
             document["outputs"] = outputs
         return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from,
-                        output_layouts=self.output_layouts)
+                        params_as=PARAMS_AS_FILE, output_layouts=self.output_layouts, channels_first=True)
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base, op=""):

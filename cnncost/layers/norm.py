@@ -131,6 +131,24 @@ class Dropout(PointWise, NoMults, Kind):
         return b.op("Dropout", [b.inputs[0], b.const(float(a.rate), "float32")])
 
 
+
+@register
+class Identity(PointWise, NoMults, Kind):
+    name, family = "identity", "regularization"
+    doc = ("the input unchanged: Keras' Identity, and layers that act only in training (data "
+           "augmentation, noise), kept so that the network reads as its file does")
+    args = {"note": Arg("text", "", doc="what the layer is in the file it came from (RandomFlip, GaussianNoise)")}
+    onnx_layout = "any"
+
+    def workspace(self, a, ins, out):
+        return 0             # returns its input
+
+    def forward(self, a, w, xs, ops):
+        return xs[0]
+
+    def onnx(self, a, ins, out, b):
+        return b.op("Identity", [b.inputs[0]])
+
 def _full(shape, value):
     import numpy as np
     return np.full(shape, value, dtype="float32")

@@ -122,6 +122,11 @@ def _summary_lines(report: Report) -> list[str]:
         extra.append(f"training step memory: {si(x['training_memory_bytes'])}B = weights {si(t['param_bytes'])}B"
                      f" + weight gradients {si(x['gradient_bytes'])}B + every activation kept for the backward "
                      f"pass {si(x['stored_activation_bytes'])}B ({report.dtype}; optimizer state not included)")
+    if "framework_params" in t:
+        k = t["framework_params"]
+        extra.append(f"{k['framework']}' model.summary(): Total params: {k['total']:,}; Trainable params: "
+                     f"{k['trainable']:,}; Non-trainable params: {k['non_trainable']:,}"
+                     + (f" (with {k['bookkeeping']:,} kept for bookkeeping: {k['why']})" if k["bookkeeping"] else ""))
     return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
         f"frozen {t['frozen_params']:,}; non-trainable (BN statistics, constant buffers) {t['non_trainable_params']:,}",

@@ -94,16 +94,16 @@ def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
 
 
 def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """The weights a command runs `spec` with: the .npz given, an ONNX model's own, or
+    """The weights a command runs `spec` with: the .npz given, a model file's own, or
     seeded random ones (init_weights)."""
     if weights_path:
         return load_weights(graph, weights_path)
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE, is_onnx
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE, is_model_file
 
-    if is_onnx(spec):
-        from cnncost.interop.onnx_import import import_onnx
+    if is_model_file(spec):
+        from cnncost.interop.model_files import import_file
 
-        arrays = import_onnx(str(spec), input_shape=ONNX_INPUT_SHAPE.get()).weights
+        arrays = import_file(str(spec), input_shape=ONNX_INPUT_SHAPE.get()).weights
         want = weight_specs(graph)
         for key, shape in want.items():
             if key not in arrays or tuple(arrays[key].shape) != tuple(shape):   # pragma: no cover - import bug

@@ -48,6 +48,7 @@ class ArchSpec:
     batch: int | None = None  # the batch an imported model fixes (its file or --input-shape)
     batch_from: str = ""      # where that batch was said: "--input-shape" or "file"
     params_as: str = ""       # how params are counted when not by the spec's own layers (imports)
+    accounting: dict = field(default_factory=dict)   # a framework's own param lines (Keras' summary)
     variants: dict[str, dict] = field(default_factory=dict)   # name -> vars: ways to compare
 
 
@@ -120,18 +121,27 @@ def is_onnx(spec) -> bool:
     return isinstance(spec, str) and spec.lower().endswith(".onnx")
 
 
-def onnx_spec(path: str) -> ArchSpec:
-    """An ONNX model as a spec, without a YAML round: each layer located on the line
-    `cnncost import` writes it to."""
-    from cnncost.interop.onnx_import import FIRST_LAYER_LINE, import_onnx
+def is_model_file(spec) -> bool:
+    """Whether a SPEC argument names a model file (ONNX, Keras) rather than a YAML spec."""
+    from cnncost.interop.model_files import model_format
 
-    imported = import_onnx(path, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get())
+    return model_format(spec) is not None
+
+
+def model_spec(path: str) -> ArchSpec:
+    """A model file as a spec, without a YAML round: each layer located on the line
+    `cnncost import` writes it to."""
+    from cnncost.interop.imported import FIRST_LAYER_LINE
+    from cnncost.interop.model_files import import_file
+
+    imported = import_file(path, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get())
     d = imported.document
     doc = _located({k: v for k, v in d.items() if k != "layers"}, path, 1)
     doc["layers"] = YList(_located(layer, path, FIRST_LAYER_LINE + i) for i, layer in enumerate(d["layers"]))
     doc["layers"].loc = Loc(path, FIRST_LAYER_LINE - 1, 1)
     spec = _from_document(doc, path, _digest(imported.spec_text))
     spec.batch, spec.batch_from, spec.params_as = imported.batch, imported.batch_from, imported.params_as
+    spec.accounting = imported.accounting
     return spec
 
 
@@ -219,9 +229,9 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     from cnncost.files import read_bounded
 
     p = os.path.normpath(spec) if spec else spec
-    if is_onnx(spec):                    # a model people already have: read as a spec
-        from cnncost.interop.onnx_import import import_onnx
-        return p, import_onnx(p, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
+    if is_model_file(spec):              # a model people already have: read as a spec
+        from cnncost.interop.model_files import import_file
+        return p, import_file(p, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
     if os.path.splitext(spec)[1] in (".yaml", ".yml") or os.path.exists(spec):
         return p, read_bounded(p, max_bytes, "spec")
     bundled = os.path.join(_architectures(), f"{spec}.yaml")
@@ -234,7 +244,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
 
 
 def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
-    if is_onnx(spec):
-        return onnx_spec(spec)
+    if is_model_file(spec):
+        return model_spec(spec)
     path, text = read_spec(spec, max_bytes)
     return parse_spec(text, path, max_bytes)

@@ -1,0 +1,375 @@
+"""Read a Keras model (a `.keras`, a legacy `.h5` or a `model.to_json()`) as a cnncost spec,
+with its weights in the layout `run --weights` reads.
+
+Only the config is needed to count: the layer graph (Functional, Sequential, and models
+nested in them as layers, their names becoming blocks: `mobilenetv2_1.00_224.Conv1`) is
+walked in dependency order, each layer mapped onto kinds by `keras_layers`. Keras' own
+layout is ours (H x W x C, kernels kh x kw x C_in x C_out, Flatten in H, W, C order), so
+weights are taken as stored. What is not read (a Lambda, a custom class) is gathered into
+one message listing every such class with its count: never a silent zero.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+
+from cnncost.errors import CnnCostError, SpecError
+from cnncost.interop.imported import Imported
+from cnncost.interop.keras_file import KerasFile, read_keras_file, read_weights
+from cnncost.interop.keras_layers import MAPPERS, NESTED, Emit, Refused
+
+MAX_DEPTH = 32            # models nested in models
+SUMMARY_WHY = "Keras' model.summary()"
+
+
+def import_keras(path: str, *, with_weights: bool = True, input_shape=None) -> Imported:
+    kf = read_keras_file(path)
+    conv = _Converter(kf, input_shape)
+    imported = conv.run()
+    if with_weights:
+        imported.weights = conv.weights(imported)
+    return imported
+
+
+def _name(raw) -> str:
+    """A Keras name as one of ours: dots (tf.keras' 'tf.math.add'), slashes and spaces are
+    underscores, since a dot in our names makes a block."""
+    name = re.sub(r"[^A-Za-z0-9_\-]", "_", str(raw)).strip("_") or "layer"
+    return name + "_" if name == "input" else name
+
+
+class _Converter:
+    def __init__(self, kf: KerasFile, input_shape):
+        self.kf, self.path = kf, kf.path
+        self.input_shape = input_shape
+        self.layers: list[dict] = []
+        self.inputs: dict[str, list] = {}         # our input name -> per-example shape
+        self.batch: int | None = None
+        self.batch_from = ""
+        self.records: list[tuple[tuple, str, list]] = []   # (keras path, class, our weight keys)
+        self.refused: Counter = Counter()
+        self.first: dict[str, tuple[str, str]] = {}          # class -> (first layer, why)
+        self.extra_non_trainable = 0
+        self.extra_why: list[str] = []
+        self.used_names: set[str] = set()
+        self.assumed: list[tuple[str, list, str]] = []      # (our layer, Keras axes, class): checked
+
+    # ---- the whole model -----------------------------------------------------------------
+    def run(self) -> Imported:
+        model = self.kf.model
+        outs = self._model(model, (), None, True, 0)
+        if self.refused:
+            listed = ", ".join(f"{cls} x{n} (first: layer '{self.first[cls][0]}'; {self.first[cls][1]})"
+                               for cls, n in self.refused.most_common())
+            raise CnnCostError(f"{self.path}: {sum(self.refused.values())} layer(s) not read: {listed}")
+        name = _name(model["config"].get("name", os.path.splitext(os.path.basename(self.path))[0]))
+        version = f"Keras {self.kf.version}" if self.kf.version else "Keras"
+        what = {"keras": ".keras file", "h5": "legacy .h5 file", "json": "model.to_json()"}[self.kf.fmt]
+        several = len(self.inputs) > 1
+        document = {"name": name, "source": f"{version} {what} {os.path.basename(self.path)}",
+                    "input": dict(self.inputs) if several else next(iter(self.inputs.values())),
+                    "layers": self.layers}
+        if len(outs) > 1 or outs[0] != self.layers[-1]["name"]:
+            document["outputs"] = outs
+        imported_doc = Imported(document)
+        if self.assumed:
+            self._check_axes(imported_doc)
+        shape = next(iter(self.inputs.values()))
+        accounting = {"framework": "Keras", "extra_non_trainable": self.extra_non_trainable,
+                      "why": "; ".join(self.extra_why)}
+        return Imported(document, {}, tuple(shape), self.batch, self.batch_from,
+                        params_as="params as Keras holds them: BatchNormalization's moving mean and variance "
+                                  "are non-trainable, a frozen layer's weights are frozen",
+                        accounting=accounting)
+
+    def _check_axes(self, imported: Imported) -> None:
+        """tf.keras 2 writes a normalization's axes as numbers with no shapes beside them: read
+        as the trailing axes, then checked here against the ranks our kinds give."""
+        from cnncost.core.build import build
+        from cnncost.spec import parse_spec
+
+        graph = build(parse_spec(imported.spec_text, self.path))
+        for name, axes, cls in self.assumed:
+            rank = len(graph.nodes[graph.by_name[name]].in_shapes[0]) + 1      # the batch counted
+            if sorted(a % rank for a in axes) != list(range(rank - len(axes), rank)):
+                raise CnnCostError(f"{self.path}: layer '{name}' ({cls}) normalizes over axes {axes} of a rank-{rank} "
+                                   "tensor; only the trailing (channels-last) axes are read")
+
+    def _model(self, m: dict, scope: tuple, given: list | None, trainable: bool, depth: int) -> list[str]:
+        if depth > MAX_DEPTH:
+            raise CnnCostError(f"{self.path}: models nested more than {MAX_DEPTH} deep")
+        cfg = m.get("config")
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+            raise CnnCostError(f"{self.path}: model '{'.'.join(scope) or 'top'}' ({m.get('class_name')}) has no "
+                               "`layers` list in its config")
+        trainable = trainable and cfg.get("trainable", True) is not False
+        if m.get("class_name") == "Sequential":
+            return self._sequential(cfg, scope, given, trainable, depth)
+        return self._functional(cfg, scope, given, trainable, depth)
+
+    def _sequential(self, cfg, scope, given, trainable, depth) -> list[str]:
+        current = given
+        for entry in cfg["layers"]:
+            lcfg = _config(entry, self.path)
+            if entry.get("class_name") == "InputLayer":
+                if current is None:
+                    current = [self._input(lcfg, scope)]
+                continue
+            if current is None:
+                shape = lcfg.get("batch_input_shape") or lcfg.get("batch_shape") or cfg.get("build_input_shape")
+                if shape is None:
+                    raise CnnCostError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' does "
+                                       "not say its input shape (no InputLayer, no batch_input_shape)")
+                current = [self._input({"batch_shape": shape, "name": "input"}, scope)]
+            current = self._apply(entry, lcfg, scope, current, [], {}, trainable, depth)
+        if current is None:
+            raise CnnCostError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' has no layers")
+        return current
+
+    def _functional(self, cfg, scope, given, trainable, depth) -> list[str]:
+        entries: dict[str, dict] = {}
+        for entry in cfg["layers"]:
+            lcfg = _config(entry, self.path)
+            kname = str(entry.get("name") or lcfg.get("name"))
+            if kname in entries:
+                raise CnnCostError(f"{self.path}: two layers are named '{kname}'")
+            entries[kname] = entry
+        in_refs = _refs(cfg.get("input_layers"), self.path, "input_layers")
+        out_refs = _refs(cfg.get("output_layers"), self.path, "output_layers")
+        tensors: dict[str, list[str]] = {}
+        for i, (kname, _, _) in enumerate(in_refs):
+            if kname not in entries:
+                raise CnnCostError(f"{self.path}: input layer '{kname}' does not exist")
+            if given is not None:
+                if i >= len(given):
+                    raise CnnCostError(f"{self.path}: model '{'.'.join(scope)}' takes {len(in_refs)} inputs, "
+                                       f"is given {len(given)}")
+                tensors[kname] = [given[i]]
+            else:
+                tensors[kname] = [self._input(_config(entries[kname], self.path), scope, several=len(in_refs) > 1)]
+        calls = {k: _calls(e, self.path, k) for k, e in entries.items() if k not in tensors}
+        for kname, node_calls in calls.items():
+            if len(node_calls) > 1:
+                raise CnnCostError(f"{self.path}: layer '{kname}' is applied {len(node_calls)} times (shared "
+                                   "weights); a layer applied more than once is not read yet")
+            for ref in (node_calls[0][0] if node_calls else []):
+                if ref[0] not in entries:
+                    raise CnnCostError(f"{self.path}: layer '{kname}' reads layer '{ref[0]}', which does not exist")
+        for kname in _topological(calls, tensors, self.path):
+            if not calls[kname]:
+                continue                      # a layer never called is not part of the graph
+            refs, consts, kwargs = calls[kname][0]
+            ins = [self._tensor(tensors, r, kname) for r in refs]
+            entry = entries[kname]
+            tensors[kname] = self._apply(entry, _config(entry, self.path), scope, ins, consts, kwargs,
+                                         trainable, depth)
+        outs = []
+        for ref in out_refs:
+            if ref[0] not in tensors:
+                raise CnnCostError(f"{self.path}: output layer '{ref[0]}' does not exist")
+            outs.append(self._tensor(tensors, ref, "output_layers"))
+        return outs
+
+    def _tensor(self, tensors, ref, reader) -> str:
+        kname, _, index = ref
+        outs = tensors[kname]
+        if not isinstance(index, int) or not 0 <= index < len(outs):
+            raise CnnCostError(f"{self.path}: layer '{reader}' reads output {index} of layer '{kname}', "
+                               f"which has {len(outs)}")
+        return outs[index]
+
+    def _input(self, lcfg: dict, scope: tuple, several: bool = False) -> str:
+        shape = lcfg.get("batch_shape") or lcfg.get("batch_input_shape")
+        if not isinstance(shape, list) or len(shape) < 2:
+            raise CnnCostError(f"{self.path}: input layer '{lcfg.get('name')}' has no batch shape")
+        name = _name(lcfg.get("name", "input")) if several else "input"
+        dims = list(shape[1:])
+        given = self.input_shape
+        if given is not None and given and isinstance(given[0], tuple):     # name=NxHxWxC,...
+            given = dict(given).get(str(lcfg.get("name")), dict(given).get(name))
+        if given is not None:
+            if len(given) != len(shape) or any(d is not None and d != g for d, g in zip(shape[1:], given[1:])):
+                raise SpecError(f"--input-shape {'x'.join(map(str, given))} does not fit input '{lcfg.get('name')}' "
+                                f"of shape {_shape_text(shape)} (Keras is N x H x W x C)")
+            dims = list(given[1:])
+            self.batch, self.batch_from = given[0], "--input-shape"
+        elif isinstance(shape[0], int):
+            self.batch, self.batch_from = shape[0], "file"
+        if any(not isinstance(d, int) or d < 1 for d in dims):
+            raise SpecError(f"{self.path}: input '{lcfg.get('name')}' has sizes the file leaves open "
+                            f"({_shape_text(shape)}); give them with --input-shape, e.g. "
+                            f"--input-shape 1x{'x'.join(str(d) if isinstance(d, int) else '224' for d in shape[1:])}")
+        self.inputs[name] = dims
+        return name
+
+    def _apply(self, entry, lcfg, scope, ins, consts, kwargs, trainable, depth) -> list[str]:
+        cls = str(entry.get("class_name"))
+        kname = str(entry.get("name") or lcfg.get("name"))
+        path = scope + (kname,)
+        ours = ".".join(_name(p) for p in path)
+        trainable = trainable and lcfg.get("trainable", True) is not False
+        if cls in NESTED:
+            return self._model(entry, path, ins, trainable, depth + 1)
+        module = str(entry.get("module") or "")
+        key = ("op:" if module.startswith("keras.src.ops") else "") + cls
+        mapper = MAPPERS.get(key)
+        if mapper is None:
+            self._refuse(cls, ours, _why_not(cls, entry))
+            return [ours]
+        if ours in self.used_names:
+            raise CnnCostError(f"{self.path}: two layers are named '{ours}' once read as cnncost names")
+        emit = Emit(ours, lcfg, ins, consts, kwargs, trainable, self.kf.major)
+        try:
+            mapper(emit)
+        except Refused as exc:
+            self._refuse(exc.label or cls, ours, str(exc))
+            return [ours]
+        self.used_names.update(e["name"] for e in emit.layers)
+        self.assumed += [(name, axes, cls) for name, axes in emit.assumed]
+        self.layers.extend(emit.layers)
+        self.records.append((path, cls, emit.keys))
+        if emit.extra_non_trainable:
+            self.extra_non_trainable += emit.extra_non_trainable
+            self.extra_why.append(emit.extra_why)
+        return emit.outputs or [emit.last]
+
+    def _refuse(self, cls, layer, why):
+        self.refused[cls] += 1
+        self.first.setdefault(cls, (layer, why))
+
+    # ---- weights -------------------------------------------------------------------------
+    def weights(self, imported: Imported) -> dict:
+        """Our '<layer>/<name>' -> array, each checked against the shape the config makes."""
+        from cnncost.core.build import build
+        from cnncost.runtime.executor import weight_specs
+        from cnncost.spec import parse_spec
+
+        expected = weight_specs(build(parse_spec(imported.spec_text, self.path)))
+        stored = read_weights(self.kf)
+        arrays, used = {}, set()
+        for path, cls, keys in self.records:
+            found = path if path in stored else (path[0], path[-1]) if (path[0], path[-1]) in stored else None
+            have = stored.get(found, []) if found else []
+            used.add(found)
+            layer = ".".join(path)
+            if len(have) != len(keys):
+                want = ", ".join(k.rsplit("/", 1)[1] if k else "count" for k in keys) or "none"
+                raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}): the file holds {len(have)} weight "
+                                   f"array(s), the config makes {len(keys)} ({want})")
+            for key, (_, read) in zip(keys, have):
+                if key is not None:
+                    arrays[key] = read(expected[key])
+        extra = [".".join(p) for p in stored if p not in used]
+        if extra:
+            raise CnnCostError(f"{self.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")
+        missing = [k for k in expected if k not in arrays]
+        if missing:                       # pragma: no cover - a mapper that forgot its weights
+            raise AssertionError(f"Keras import: no weights for {missing[:4]}")
+        return arrays
+
+
+def _config(entry, path) -> dict:
+    cfg = entry.get("config") if isinstance(entry, dict) else None
+    if not isinstance(cfg, dict):
+        raise CnnCostError(f"{path}: a layer entry has no config object ({str(entry)[:60]})")
+    return cfg
+
+
+def _shape_text(shape) -> str:
+    return "x".join("None" if d is None else str(d) for d in shape)
+
+
+def _refs(raw, path, what) -> list[tuple]:
+    """input_layers / output_layers: [name, node, tensor] (Keras 3, one) or a list of them."""
+    if isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
+                                                       for r in raw):
+        raise CnnCostError(f"{path}: `{what}` is not a list of [layer, node, tensor]")
+    return [tuple(r) for r in raw]
+
+
+def _calls(entry, path, kname) -> list[tuple[list, list, dict]]:
+    """Each application of a layer: (tensor refs, constant positional arguments, keyword
+    arguments), from Keras 3's {"args", "kwargs"} nodes or tf.keras 2's lists of
+    [layer, node, tensor, kwargs] (whose kwargs may hold a tensor: TFOpLambda's `y`)."""
+    nodes = entry.get("inbound_nodes") or []
+    if not isinstance(nodes, list):
+        raise CnnCostError(f"{path}: layer '{kname}': `inbound_nodes` is not a list")
+    out = []
+    for node in nodes:
+        refs, consts, kwargs = [], [], {}
+        if isinstance(node, dict):                          # Keras 3
+            args = node.get("args", [])
+            for arg in args:
+                _v3_value(arg, refs, consts, path, kname)
+            if args and consts and not (isinstance(args[0], (dict, list))):
+                kwargs["_order"] = "const_first"          # 1.0 - x: the constant comes first
+            for k, v in (node.get("kwargs") or {}).items():
+                before = len(refs)
+                value = _v3_value(v, refs, [], path, kname)
+                if len(refs) == before and value is not None:
+                    kwargs[k] = value
+        elif isinstance(node, list):                        # tf.keras 2
+            if node and isinstance(node[0], str):           # TFOpLambda: the node is its one item
+                node = [node]
+            for item in node:
+                if not (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)):
+                    raise CnnCostError(f"{path}: layer '{kname}': an inbound node is not [layer, node, tensor]")
+                refs.append((item[0], item[1], item[2]))
+                extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+                for k, v in extra.items():
+                    if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[2], int):
+                        refs.append((v[0], v[1], v[2]))
+                    elif v is not None and k != "name":
+                        kwargs[k] = v
+        else:
+            raise CnnCostError(f"{path}: layer '{kname}': an inbound node is neither a list nor an object")
+        out.append((refs, consts, kwargs))
+    return out
+
+
+def _v3_value(v, refs, consts, path, kname):
+    if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
+        history = (v.get("config") or {}).get("keras_history")
+        if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
+            raise CnnCostError(f"{path}: layer '{kname}': a tensor without its keras_history")
+        refs.append(tuple(history))
+        return None
+    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
+        for x in v:
+            _v3_value(x, refs, consts, path, kname)
+        return None
+    consts.append(v)
+    return v
+
+
+def _topological(calls: dict, ready: dict, path: str) -> list[str]:
+    """The layers in an order where each comes after what it reads (Kahn's); a cycle is an error."""
+    waiting = {k: {r[0] for r in (c[0][0] if c else []) if r[0] not in ready} for k, c in calls.items()}
+    readers: dict[str, list[str]] = {}
+    for k, deps in waiting.items():
+        for d in deps:
+            readers.setdefault(d, []).append(k)
+    order = [k for k, deps in waiting.items() if not deps]
+    i = 0
+    while i < len(order):
+        for r in readers.get(order[i], []):
+            waiting[r].discard(order[i])
+            if not waiting[r]:
+                order.append(r)
+        i += 1
+    if len(order) < len(calls):
+        stuck = sorted(k for k in calls if k not in set(order))
+        raise CnnCostError(f"{path}: the layer graph has a cycle through layer '{stuck[0]}' "
+                           f"({len(stuck)} layer(s) never become ready)")
+    return order
+
+
+def _why_not(cls: str, entry: dict) -> str:
+    if cls in ("Lambda", "TFOpLambda", "SlicingOpLambda"):
+        return "its Python code is never unmarshalled or run; write it as layers"
+    if entry.get("registered_name") and str(entry.get("registered_name")) != cls:
+        return f"a custom class ({entry.get('registered_name')}), whose code cnncost never runs"
+    return "no mapping onto cnncost's kinds (`cnncost kinds`)"

@@ -1,0 +1,562 @@
+"""Keras layer classes onto cnncost kinds: one small function per class (or operation).
+
+Each mapper receives an `Emit` (the Keras layer's name, config and inputs) and emits our
+layers: the first reads the Keras layer's inputs, each later one the one before, and the
+last is the Keras layer's output. A part that is not the layer itself is named under it
+(`conv1.relu` for Conv2D's fused activation), so the report folds it into the layer at
+--depth. `keys` lists our weight names in the order Keras stores the layer's weights (None:
+a weight Keras keeps for its own bookkeeping, Normalization's sample count).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+# classes that are models used as layers: walked, their names becoming blocks
+NESTED = ("Functional", "Sequential", "Model")
+
+
+class Refused(Exception):
+    """This layer is not read; the message says why (gathered, with counts, into one error)."""
+
+    def __init__(self, why: str, label: str = ""):
+        super().__init__(why)
+        self.label = label
+
+
+class Emit:
+    def __init__(self, name, cfg, inputs, consts, kwargs, trainable, major):
+        self.name, self.cfg, self.inputs = name, cfg, list(inputs)
+        self.consts, self.kwargs, self.trainable, self.major = list(consts), dict(kwargs), trainable, major
+        self.layers: list[dict] = []
+        self.keys: list[str | None] = []
+        self.last: str | None = None
+        self.outputs: list[str] = []
+        self.extra_non_trainable, self.extra_why = 0, ""
+        self.assumed: list[tuple[str, list]] = []     # (our layer, axes) read as the trailing ones
+
+    def layer(self, kind: str, part: str = "", inputs: list | None = None, **args) -> str:
+        name = f"{self.name}.{part}" if part else self.name
+        ins = inputs if inputs is not None else ([self.last] if self.last else self.inputs)
+        if not ins:
+            raise Refused("reads no tensor")
+        entry = {"name": name, "kind": kind, **{k: v for k, v in args.items() if v is not None},
+                 "inputs": ins if len(ins) > 1 else ins[0]}
+        if not self.trainable:
+            entry["trainable"] = False
+        self.layers.append(entry)
+        self.last = name
+        return name
+
+    def weights(self, *names: str | None, layer: str | None = None) -> None:
+        owner = layer or self.last or self.name
+        self.keys.extend(None if n is None else f"{owner}/{n}" for n in names)
+
+    def get(self, key, default=None):
+        return self.cfg.get(key, default)
+
+    def need(self, cond: bool, why: str) -> None:
+        if not cond:
+            raise Refused(why)
+
+    def one_input(self):
+        self.need(len(self.inputs) == 1, f"expects one input, reads {len(self.inputs)}")
+
+
+# ---- shared readings ---------------------------------------------------------------------
+def _pair(v, what="size"):
+    if isinstance(v, int):
+        return [v, v]
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return list(v)
+    raise Refused(f"a {what} of {v!r} (expected an integer or two)")
+
+
+def _channels_last(e: Emit):
+    fmt = e.get("data_format", "channels_last")
+    e.need(fmt in (None, "channels_last"), f"data_format {fmt} (only channels_last is read)")
+
+
+def _padding(e: Emit):
+    p = str(e.get("padding", "valid")).lower()
+    e.need(p in ("valid", "same"), f"padding '{p}'")
+    return p
+
+
+def _activation_name(value) -> str:
+    if value is None:
+        return "linear"
+    if isinstance(value, dict):          # Keras 3 may serialize a built-in as an object
+        value = value.get("config", value.get("class_name"))
+        if isinstance(value, dict):
+            value = value.get("name")
+    return str(value)
+
+
+def activation(e: Emit, value, part: str | None = None) -> None:
+    """A Keras activation (a string or its serialized form) as our layer(s); none for linear."""
+    fn = _activation_name(value)
+    name = part if part is not None else fn
+    simple = {"relu": "relu", "relu6": "relu6", "sigmoid": "sigmoid", "tanh": "tanh", "swish": "swish",
+              "silu": "swish", "elu": "elu", "softplus": "softplus", "mish": "mish", "hard_swish": "hard_swish",
+              "hard_silu": "hard_swish", "log_softmax": "log_softmax", "softmax": "softmax"}
+    if fn == "linear":
+        return
+    if fn in simple:
+        e.layer(simple[fn], name)
+    elif fn == "gelu":
+        e.layer("gelu", name)                                   # Keras' default is the erf form
+    elif fn == "leaky_relu":
+        e.layer("leaky_relu", name, slope=0.2)                  # keras.activations.leaky_relu's default
+    elif fn == "exponential":
+        e.layer("exp", name)
+    elif fn == "hard_sigmoid":
+        if e.major >= 3:                                        # relu6(x + 3) / 6
+            e.layer("hard_sigmoid", name)
+        else:                                                   # tf.keras 2: clip(0.2 x + 0.5, 0, 1)
+            e.layer("binary", f"{name}_scale", op="mul", scalar=1.2)
+            e.layer("hard_sigmoid", name)
+    else:
+        raise Refused(f"activation '{fn}'", label=f"activation {fn}")
+
+
+def _act_layer(e: Emit, value):
+    """A layer that is only an activation: the layer itself carries the Keras name."""
+    before = len(e.layers)
+    activation(e, value, part="")
+    if len(e.layers) == before:
+        e.layer("identity", note="linear activation")
+
+
+# ---- convolutions and dense ---------------------------------------------------------------
+def conv2d(e: Emit):
+    _channels_last(e)
+    e.one_input()
+    e.layer("conv", filters=e.get("filters"), kernel=_pair(e.get("kernel_size")), stride=_pair(e.get("strides", 1)),
+            padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)), groups=e.get("groups", 1) or 1,
+            bias=bool(e.get("use_bias", True)))
+    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+    activation(e, e.get("activation"))
+
+
+def depthwise_conv2d(e: Emit):
+    _channels_last(e)
+    e.one_input()
+    e.layer("depthwise_conv", kernel=_pair(e.get("kernel_size")), stride=_pair(e.get("strides", 1)),
+            padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)),
+            depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)))
+    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+    activation(e, e.get("activation"))
+
+
+def separable_conv2d(e: Emit):
+    _channels_last(e)
+    e.one_input()
+    name = e.layer("separable_conv", filters=e.get("filters"), kernel=_pair(e.get("kernel_size")),
+                   stride=_pair(e.get("strides", 1)), padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)),
+                   depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)))
+    e.keys += [f"{name}.depthwise/kernel", f"{name}.pointwise/kernel"]
+    if e.get("use_bias", True):
+        e.keys.append(f"{name}.pointwise/bias")
+    activation(e, e.get("activation"))
+
+
+def conv2d_transpose(e: Emit):
+    """Keras' output size (deconv_output_length) as PyTorch's padding: the full transposed
+    output less what 'same' (or output_padding) crops, top and left getting the smaller half."""
+    _channels_last(e)
+    e.one_input()
+    k, s, d = _pair(e.get("kernel_size")), _pair(e.get("strides", 1)), _pair(e.get("dilation_rate", 1))
+    pad, extra = [], []
+    out_pad = e.get("output_padding")
+    out_pad = _pair(out_pad) if out_pad is not None else None
+    same = _padding(e) == "same"
+    for i in range(2):
+        keff = (k[i] - 1) * d[i] + 1
+        if out_pad is None:
+            crop = keff - s[i] if same else min(keff - s[i], 0)   # out = in*s (same), in*s + max(k-s, 0) (valid)
+        else:
+            crop = 2 * (keff // 2 if same else 0) - out_pad[i]
+        lo = max(crop, 0) // 2
+        pad.append((lo, max(crop, 0) - lo))
+        extra.append(max(-crop, 0))
+    e.layer("conv_transpose", filters=e.get("filters"), kernel=k, stride=s, dilation=d,
+            padding=[pad[0][0], pad[0][1], pad[1][0], pad[1][1]], output_padding=extra,
+            bias=bool(e.get("use_bias", True)))
+    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+    activation(e, e.get("activation"))
+
+
+def dense(e: Emit):
+    e.one_input()
+    e.layer("dense", units=e.get("units"), bias=bool(e.get("use_bias", True)))
+    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+    activation(e, e.get("activation"))
+
+
+# ---- normalization --------------------------------------------------------------------------
+def _axes(e: Emit, axis, what: str, many: bool = False) -> list:
+    """A normalization's axes, which must be the trailing ones (the channels for BatchNorm):
+    checked now when the config gives the input's rank, else after the graph is built."""
+    axes = axis if isinstance(axis, list) else [axis]
+    e.need(all(isinstance(a, int) for a in axes) and (many or len(axes) == 1), f"{what} over axes {axis}")
+    if axes == [-1]:
+        return axes
+    rank = len((e.get("build_config") or {}).get("input_shape") or [])
+    if rank:
+        e.need(sorted(a % rank for a in axes) == list(range(rank - len(axes), rank)),
+               f"{what} over axes {axis} of a rank-{rank} input (the trailing, channels-last, axes are read)")
+    else:
+        e.assumed.append((e.name, axes))
+    return axes
+
+
+def batch_norm(e: Emit):
+    e.one_input()
+    _axes(e, e.get("axis", -1), "batch normalization")
+    e.need(not e.get("renorm", False), "batch renormalization")
+    scale, center = bool(e.get("scale", True)), bool(e.get("center", True))
+    e.layer("batch_norm", eps=float(e.get("epsilon", 1e-3)), scale=scale, center=center)
+    e.weights(*(["gamma"] if scale else []), *(["beta"] if center else []), "moving_mean", "moving_variance")
+
+
+def layer_norm(e: Emit):
+    e.one_input()
+    axes = _axes(e, e.get("axis", -1), "layer normalization", many=True)
+    e.need(not e.get("rms_scaling", False), "rms_scaling")
+    scale, center = bool(e.get("scale", True)), bool(e.get("center", True))
+    e.need(scale == center, "scale without center (or center without scale)")
+    e.layer("layer_norm", eps=float(e.get("epsilon", 1e-3)), affine=scale, axes=len(axes))
+    if scale:
+        e.weights("gamma", "beta")
+
+
+def normalization(e: Emit):
+    """(x - mean) / max(sqrt(var), 1e-7): a BatchNorm of the adapted statistics, no gamma or
+    beta; eps 1e-14 keeps the same floor. Keras also keeps the sample count as a weight."""
+    e.one_input()
+    _axes(e, e.get("axis", -1), "normalization")
+    e.need(not e.get("invert", False), "invert=True (the de-normalization)")
+    e.need(e.get("mean") is None and e.get("variance") is None,
+           "mean and variance given in the config rather than adapted")
+    e.layer("batch_norm", eps=1e-14, scale=False, center=False)
+    e.weights("moving_mean", "moving_variance", None)
+    e.extra_non_trainable, e.extra_why = 1, f"Normalization '{e.name}' keeps its sample count (1)"
+
+
+# ---- activations as layers -------------------------------------------------------------------
+def activation_layer(e: Emit):
+    e.one_input()
+    _act_layer(e, e.get("activation"))
+
+
+def relu(e: Emit):
+    """Keras' ReLU(max_value, negative_slope, threshold)."""
+    e.one_input()
+    top, slope, threshold = e.get("max_value"), float(e.get("negative_slope", 0.0) or 0.0), e.get("threshold", 0.0)
+    e.need(not threshold, f"threshold={threshold} (only 0 is read)")
+    if slope == 0 and top is None:
+        e.layer("relu")
+    elif slope == 0 and float(top) == 6.0:
+        e.layer("relu6")
+    else:
+        base = e.layer("leaky_relu" if slope else "relu", "relu" if top is not None else "", slope=slope or None)
+        if top is not None:
+            e.layer("binary", op="min", scalar=float(top), inputs=[base])
+
+
+def leaky_relu(e: Emit):
+    e.one_input()
+    slope = e.get("negative_slope", e.get("alpha", 0.3))
+    e.layer("leaky_relu", slope=float(0.3 if slope is None else slope))
+
+
+def prelu(e: Emit):
+    e.one_input()
+    shared = sorted(e.get("shared_axes") or [])
+    e.need(shared in ([1, 2], [1, 2, 3]), f"shared_axes={shared or None} (a slope per position; "
+                                          "[1, 2], one per channel, and [1, 2, 3] are read)")
+    e.layer("prelu", shared=shared == [1, 2, 3] or None)
+    e.weights("slope")
+
+
+def elu(e: Emit):
+    e.one_input()
+    e.layer("elu", alpha=float(e.get("alpha", 1.0)))
+
+
+def softmax(e: Emit):
+    e.one_input()
+    axis = e.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    e.need(isinstance(axis, int), f"softmax over axes {axis}")
+    e.layer("softmax", axis=axis if axis != -1 else None)
+
+
+# ---- pooling ---------------------------------------------------------------------------------
+def _pool(kind):
+    def pool(e: Emit):
+        _channels_last(e)
+        e.one_input()
+        size = _pair(e.get("pool_size", 2))
+        strides = e.get("strides")
+        e.layer(kind, kernel=size, stride=_pair(strides) if strides is not None else size, padding=_padding(e),
+                **({"count_include_pad": False} if kind == "avg_pool" else {}))
+    return pool
+
+
+def _global(kind):
+    def pool(e: Emit):
+        _channels_last(e)
+        e.one_input()
+        e.layer(kind, keepdims=True if e.get("keepdims", False) else None)
+    return pool
+
+
+# ---- spatial ---------------------------------------------------------------------------------
+def _two_pairs(v, what):
+    if isinstance(v, int):
+        return [v, v, v, v]
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return [v[0], v[0], v[1], v[1]]
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, list) and len(x) == 2 for x in v):
+        return [v[0][0], v[0][1], v[1][0], v[1][1]]
+    raise Refused(f"{what} {v!r}")
+
+
+def zero_padding(e: Emit):
+    _channels_last(e)
+    e.one_input()
+    e.layer("zero_pad", padding=_two_pairs(e.get("padding", 1), "padding"))
+
+
+def cropping(e: Emit):
+    """Two slices in a group: the rows, then the columns, read off the group's input."""
+    _channels_last(e)
+    e.one_input()
+    t, b, l, r = _two_pairs(e.get("cropping", 0), "cropping")
+    e.layers.append({"name": e.name, "inputs": e.inputs[0], "layers": [
+        {"name": "rows", "kind": "slice", "axis": 1, "start": t, "stop": f"in_h - {b}"},
+        {"name": "cols", "kind": "slice", "axis": 2, "start": l, "stop": f"in_w - {r}"}],
+        **({} if e.trainable else {"trainable": False})})
+    e.last = e.name
+
+
+def upsampling(e: Emit):
+    _channels_last(e)
+    e.one_input()
+    mode = e.get("interpolation", "nearest")
+    e.need(mode in ("nearest", "bilinear"), f"interpolation '{mode}'")
+    e.layer("upsample", mode=mode, scale=_pair(e.get("size", 2)))
+
+
+def resizing(e: Emit):
+    e.one_input()
+    mode = e.get("interpolation", "bilinear")
+    e.need(mode in ("nearest", "bilinear"), f"interpolation '{mode}'")
+    e.need(not e.get("crop_to_aspect_ratio", False) and not e.get("pad_to_aspect_ratio", False),
+           "crop_to_aspect_ratio / pad_to_aspect_ratio")
+    e.need(not e.get("antialias", False), "antialias=True")
+    e.layer("upsample", mode=mode, size=[e.get("height"), e.get("width")])
+
+
+# ---- merging ---------------------------------------------------------------------------------
+def _merge(kind, **args):
+    def merge(e: Emit):
+        e.need(len(e.inputs) >= 2, f"merges {len(e.inputs)} input(s)")
+        e.layer(kind, **args)
+    return merge
+
+
+def subtract(e: Emit):
+    e.need(len(e.inputs) == 2, f"subtracts {len(e.inputs)} inputs (two are read)")
+    e.layer("subtract")
+
+
+def _chained(op):
+    """Maximum / Minimum of n inputs: n - 1 binary layers, the last one the layer itself."""
+    def merge(e: Emit):
+        e.need(len(e.inputs) >= 2, f"merges {len(e.inputs)} input(s)")
+        acc = e.inputs[0]
+        for i, x in enumerate(e.inputs[1:], start=1):
+            acc = e.layer("binary", "" if i == len(e.inputs) - 1 else f"step{i}", inputs=[acc, x], op=op)
+    return merge
+
+
+def average(e: Emit):
+    e.need(len(e.inputs) >= 2, f"averages {len(e.inputs)} input(s)")
+    e.layer("add", "sum")
+    e.layer("binary", op="mul", scalar=1.0 / len(e.inputs))
+
+
+def concatenate(e: Emit):
+    e.need(len(e.inputs) >= 2, f"concatenates {len(e.inputs)} input(s)")
+    e.layer("concat", axis=e.get("axis", -1))
+
+
+# ---- shape -----------------------------------------------------------------------------------
+def flatten(e: Emit):
+    e.one_input()
+    e.layer("reshape", shape=[-1])
+
+
+def reshape(e: Emit):
+    e.one_input()
+    e.layer("reshape", shape=list(e.get("target_shape")))
+
+
+def permute(e: Emit):
+    e.one_input()
+    e.layer("transpose", perm=[0] + list(e.get("dims")))
+
+
+def rescaling(e: Emit):
+    e.one_input()
+    scale, offset = e.get("scale", 1.0), e.get("offset", 0.0)
+    e.need(isinstance(scale, (int, float)) and isinstance(offset, (int, float)),
+           "a scale or offset per channel (a list)")
+    if scale != 1 and offset != 0:
+        e.layer("binary", "scale", op="mul", scalar=float(scale))
+        e.layer("binary", op="add", scalar=float(offset))
+    elif scale != 1 or offset != 0:
+        e.layer("binary", op="mul" if scale != 1 else "add", scalar=float(scale if scale != 1 else offset))
+    else:
+        e.layer("identity", note="Rescaling(1, 0)")
+
+
+def _inference_identity(what: str):
+    def identity(e: Emit):
+        e.one_input()
+        e.layer("identity", note=what)
+    return identity
+
+
+def dropout(e: Emit):
+    e.one_input()
+    e.layer("dropout", rate=float(e.get("rate", 0.5)))
+
+
+def random_crop(e: Emit):
+    """At inference, a centre crop to height x width."""
+    e.one_input()
+    e.layer("crop", size=[e.get("height"), e.get("width")])
+
+
+# ---- tensor arithmetic: Keras 3's operations and tf.keras 2's TFOpLambda -----------------------
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _arith(e: Emit, op: str, consts: list):
+    """x op y for two tensors, or a tensor and a constant (on either side)."""
+    if len(e.inputs) == 2 and not consts:
+        kinds = {"add": ("add", {}), "mul": ("multiply", {}), "sub": ("subtract", {}), "div": ("divide", {})}
+        kind, args = kinds.get(op, ("binary", {"op": op}))
+        e.layer(kind, **args)
+        return
+    e.need(len(e.inputs) == 1 and len(consts) == 1 and _number(consts[0]),
+           "an operation on something other than one or two tensors and a number")
+    e.layer("binary", op=op, scalar=float(consts[0]), scalar_first=e.kwargs.get("_first") or None)
+
+
+def _op(op):
+    def mapper(e: Emit):
+        first = e.consts and e.kwargs.get("_order") == "const_first"
+        e.kwargs["_first"] = bool(first)
+        _arith(e, op, [c for c in e.consts if c is not None])
+    return mapper
+
+
+def _unary_op(kind, **args):
+    def mapper(e: Emit):
+        e.one_input()
+        e.layer(kind, **args)
+    return mapper
+
+
+def _mean_op(e: Emit):
+    e.one_input()
+    axis = e.kwargs.get("axis", e.consts[0] if e.consts else None)
+    e.need(axis is not None, "a mean over every axis, the batch's included")
+    axes = axis if isinstance(axis, list) else [axis]
+    e.layer("reduce_mean", axes=axes, keepdims=bool(e.kwargs.get("keepdims", False)))
+
+
+TF_FUNCTIONS = {"__operators__.add": "add", "math.add": "add", "math.subtract": "sub", "math.multiply": "mul",
+                "math.truediv": "div", "math.divide": "div", "math.maximum": "max", "math.minimum": "min"}
+TF_UNARY = {"nn.relu": ("relu", {}), "nn.relu6": ("relu6", {}), "math.sigmoid": ("sigmoid", {}),
+            "nn.sigmoid": ("sigmoid", {}), "math.tanh": ("tanh", {}), "nn.silu": ("swish", {}),
+            "nn.swish": ("swish", {}), "math.exp": ("exp", {}), "math.sqrt": ("sqrt", {}),
+            "math.negative": ("neg", {}), "nn.softmax": ("softmax", {})}
+
+
+def tf_op_lambda(e: Emit):
+    """tf.keras 2's TFOpLambda: a TensorFlow function recorded by name; the arithmetic that
+    preprocess_input and hand-written code emit is read, anything else refused by name."""
+    fn = str(e.get("function", ""))
+    label = f"TFOpLambda({fn})"
+    if fn in TF_FUNCTIONS:
+        y = e.kwargs.get("y")
+        consts = [y] if y is not None else []
+        if len(e.inputs) == 1 and not _number(y):
+            raise Refused(f"{fn} of a tensor and {y!r}", label=label)
+        _arith(e, TF_FUNCTIONS[fn], consts)
+    elif fn in TF_UNARY:
+        kind, args = TF_UNARY[fn]
+        e.one_input()
+        e.layer(kind, **args)
+    elif fn == "math.reduce_mean":
+        _mean_op(e)
+    else:
+        raise Refused(f"the TensorFlow function {fn} is not read", label=label)
+
+
+def custom_scale(e: Emit):
+    """keras.applications' InceptionResNetV2 (Keras 3): inputs[0] + inputs[1] * scale."""
+    e.need(len(e.inputs) == 2, "expects two inputs")
+    scaled = e.layer("binary", "scaled", inputs=[e.inputs[1]], op="mul", scalar=float(e.get("scale")))
+    e.layer("add", inputs=[e.inputs[0], scaled])
+
+
+def layer_scale(e: Emit):
+    """keras.applications' ConvNeXt LayerScale: a learned multiplier per channel."""
+    e.one_input()
+    e.layer("scale")
+    e.weights("gamma")
+
+
+MAPPERS: dict[str, Callable[[Emit], None]] = {
+    "Conv2D": conv2d, "Convolution2D": conv2d, "DepthwiseConv2D": depthwise_conv2d,
+    "SeparableConv2D": separable_conv2d, "SeparableConvolution2D": separable_conv2d,
+    "Conv2DTranspose": conv2d_transpose, "Convolution2DTranspose": conv2d_transpose, "Dense": dense,
+    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "Normalization": normalization,
+    "Activation": activation_layer, "ReLU": relu, "LeakyReLU": leaky_relu, "PReLU": prelu, "ELU": elu,
+    "Softmax": softmax,
+    "MaxPooling2D": _pool("max_pool"), "MaxPool2D": _pool("max_pool"),
+    "AveragePooling2D": _pool("avg_pool"), "AvgPool2D": _pool("avg_pool"),
+    "GlobalAveragePooling2D": _global("global_avg_pool"), "GlobalAvgPool2D": _global("global_avg_pool"),
+    "GlobalMaxPooling2D": _global("global_max_pool"), "GlobalMaxPool2D": _global("global_max_pool"),
+    "ZeroPadding2D": zero_padding, "Cropping2D": cropping, "UpSampling2D": upsampling, "Resizing": resizing,
+    "Add": _merge("add"), "Multiply": _merge("multiply"), "Subtract": subtract, "Average": average,
+    "Maximum": _chained("max"), "Minimum": _chained("min"), "Concatenate": concatenate,
+    "Flatten": flatten, "Reshape": reshape, "Permute": permute, "Rescaling": rescaling,
+    "Identity": _inference_identity("Identity"),
+    "Dropout": dropout, "SpatialDropout2D": dropout, "GaussianDropout": dropout, "AlphaDropout": dropout,
+    "GaussianNoise": _inference_identity("GaussianNoise: noise in training only"),
+    "ActivityRegularization": _inference_identity("ActivityRegularization: a training loss only"),
+    "StochasticDepth": _inference_identity("StochasticDepth: drops paths in training only"),
+    "RandomCrop": random_crop,
+    **{cls: _inference_identity(f"{cls}: data augmentation, off at inference") for cls in (
+        "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+        "RandomHeight", "RandomWidth", "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness",
+        "RandomColorJitter", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomShear",
+        "RandomPosterization", "RandomInvert", "RandomColorDegeneration", "AutoContrast", "RandAugment",
+        "AugMix", "CutMix", "MixUp", "Solarization")},
+    "TFOpLambda": tf_op_lambda, "CustomScaleLayer": custom_scale, "LayerScale": layer_scale,
+    # Keras 3's operations on symbolic tensors (keras.src.ops), as a Functional config records them
+    "op:Add": _op("add"), "op:Subtract": _op("sub"), "op:Multiply": _op("mul"), "op:Divide": _op("div"),
+    "op:TrueDivide": _op("div"), "op:Maximum": _op("max"), "op:Minimum": _op("min"),
+    "op:Negative": _unary_op("neg"), "op:Sqrt": _unary_op("sqrt"), "op:Exp": _unary_op("exp"),
+    "op:Relu": _unary_op("relu"), "op:Relu6": _unary_op("relu6"), "op:Sigmoid": _unary_op("sigmoid"),
+    "op:Tanh": _unary_op("tanh"), "op:Silu": _unary_op("swish"), "op:HardSigmoid": _unary_op("hard_sigmoid"),
+    "op:HardSilu": _unary_op("hard_swish"), "op:Mean": _mean_op,
+}

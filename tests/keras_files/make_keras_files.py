@@ -1,0 +1,195 @@
+"""Regenerate the small Keras files the Keras reader is tested on (run in a venv with
+tensorflow-cpu and tf-keras; cnncost itself never needs them):
+
+    python tests/keras_files/make_keras_files.py            # Keras 3 files
+    python tests/keras_files/make_keras_files.py --legacy   # tf.keras 2 files (tf-keras)
+
+Each model `M` gives `M.keras` (or `M.h5` / `M.json`) and `M.expect.npz`: a fixed input,
+Keras' own `predict` output(s) on it, and Keras' parameter split (count_params, trainable,
+non-trainable as model.summary() prints them)."""
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+LEGACY = "--legacy" in sys.argv
+if LEGACY:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import tf_keras as keras
+    from tf_keras import layers
+else:
+    import keras
+    from keras import layers
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+rng = np.random.default_rng(0)
+
+
+def randomize(model):
+    """Weights that are not the initializers' (BN statistics away from 0 and 1 included),
+    scaled by fan-in so that outputs stay in range, so that a reader which drops or swaps a
+    weight cannot still match. Normalization keeps what adapt() gave it (Keras 3 caches
+    its mean and variance at adapt time; set_weights would not reach predict)."""
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            randomize(layer)
+            continue
+        if type(layer).__name__ == "Normalization" or not layer.weights:
+            continue
+        new = []
+        for v, w in zip(layer.weights, layer.get_weights()):
+            if "variance" in v.name:
+                new.append(rng.uniform(0.5, 1.5, w.shape).astype(w.dtype))
+            else:
+                fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 9
+                new.append((rng.standard_normal(w.shape) / np.sqrt(fan_in)).astype(w.dtype))
+        layer.set_weights(new)
+
+
+def zoo():
+    """Every layer the reader maps, on a small map."""
+    inp = keras.Input((16, 16, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale")(inp)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_relu")(x)
+    x = layers.BatchNormalization(epsilon=1e-3, name="bn")(x)
+    g = layers.Conv2D(8, 3, padding="same", groups=2, dilation_rate=2, use_bias=False, name="grouped")(x)
+    d = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=1, name="dw")(x)
+    x = layers.Add(name="add")([g, d])
+    x = layers.ReLU(max_value=6.0, name="relu6")(x)
+    s = layers.SeparableConv2D(12, 3, strides=2, padding="same", name="sep")(x)      # 8x8x12
+    s = layers.LeakyReLU(name="leaky")(s)
+    p = layers.MaxPooling2D(2, name="maxpool")(x)                                      # 8x8x8
+    p = layers.Conv2D(12, 1, name="proj")(p)
+    x = layers.Subtract(name="sub")([s, p])
+    x = layers.PReLU(shared_axes=[1, 2], name="prelu")(x)
+    a = layers.AveragePooling2D(3, strides=1, padding="same", name="avgpool")(x)
+    b = layers.ELU(alpha=0.5, name="elu")(x)
+    x = layers.Multiply(name="mul")([a, b])
+    x = layers.Maximum(name="max")([x, a])
+    x = layers.Minimum(name="min")([x, b])
+    x = layers.Average(name="avg")([x, a, b])
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)), name="pad")(x)                        # 9x9x12
+    x = layers.Cropping2D(((1, 0), (0, 1)), name="crop")(x)                            # 8x8x12
+    u = layers.UpSampling2D(2, name="up_nearest")(x)                                   # 16x16x12
+    v = layers.UpSampling2D(2, interpolation="bilinear", name="up_bilinear")(x)
+    x = layers.Concatenate(name="cat")([u, v])                                         # 16x16x24
+    x = layers.Conv2DTranspose(6, 3, strides=2, padding="same", name="deconv")(x)     # 32x32x6
+    x = layers.Resizing(12, 12, interpolation="bilinear", name="resize")(x)
+    x = layers.Conv2D(8, 3, strides=2, padding="valid", activation="swish", name="conv_swish")(x)  # 5x5x8
+    x = layers.LayerNormalization(epsilon=1e-5, name="ln")(x)
+    x = layers.Activation("tanh", name="tanh")(x)
+    x = layers.Dropout(0.3, name="drop")(x)
+    x = layers.SpatialDropout2D(0.2, name="sdrop")(x)
+    x = layers.GaussianNoise(0.1, name="noise")(x)
+    x = layers.Dense(10, name="dense_on_map")(x)                                       # 5x5x10
+    x = layers.Reshape((25, 10), name="reshape")(x)
+    x = layers.Permute((2, 1), name="permute")(x)                                      # 10x25
+    x = layers.Softmax(axis=-1, name="softmax")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(6, activation="sigmoid", name="head")(x)
+    side = layers.GlobalMaxPooling2D(keepdims=True, name="gmp")(inp)
+    side = layers.GlobalAveragePooling2D(name="gap")(side)
+    side = layers.Dense(6, name="side")(side)
+    out = layers.Add(name="out")([x, side])
+    return keras.Model(inp, [out, layers.Activation("relu", name="second")(side)], name="zoo")
+
+
+def happy():
+    """The course's Sequential "happy model" (64x64x3 faces, one sigmoid)."""
+    return keras.Sequential([
+        keras.Input((64, 64, 3)),
+        layers.ZeroPadding2D(3),
+        layers.Conv2D(32, 7, strides=1),
+        layers.BatchNormalization(axis=3),
+        layers.ReLU(),
+        layers.MaxPooling2D(),
+        layers.Flatten(),
+        layers.Dense(1, activation="sigmoid"),
+    ], name="happy_model")
+
+
+def transfer():
+    """The transfer-learning notebook in small: augmentation, a frozen nested base, a new head."""
+    base_in = keras.Input((24, 24, 3))
+    y = layers.Conv2D(8, 3, strides=2, padding="same", use_bias=False, name="base_conv")(base_in)
+    y = layers.BatchNormalization(name="base_bn")(y)
+    y = layers.ReLU(6.0, name="base_relu")(y)
+    y = layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="base_dw")(y)
+    y = layers.BatchNormalization(name="base_dw_bn")(y)
+    base = keras.Model(base_in, layers.Conv2D(16, 1, name="base_pw")(y), name="base")
+    base.trainable = False
+    augment = keras.Sequential([layers.RandomFlip("horizontal"), layers.RandomRotation(0.2)],
+                               name="augmentation")
+    inp = keras.Input((24, 24, 3), name="picture")
+    x = augment(inp)
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="preprocess")(x)
+    x = base(x, training=False)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    out = layers.Dense(1, name="prediction")(x)
+    return keras.Model(inp, out, name="transfer")
+
+
+def normalization():
+    """Normalization adapted to data (mean, variance and Keras' sample count)."""
+    inp = keras.Input((8, 8, 3), name="x")
+    norm = layers.Normalization(name="norm")
+    norm.adapt(rng.standard_normal((20, 8, 8, 3)).astype("float32") * 2 + 1)
+    x = norm(inp)
+    x = layers.Conv2D(4, 3, name="conv")(x)
+    x = layers.Identity(name="same")(x) if hasattr(layers, "Identity") else x
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inp, layers.Dense(3, activation="softmax", name="fc")(x), name="normalized")
+
+
+def arithmetic():
+    """What preprocess_input and hand-written code emit: tensor arithmetic (tf.keras 2's
+    TFOpLambda, Keras 3's operations), hard-swish as MobileNetV3 writes it."""
+    inp = keras.Input((8, 8, 3), name="x")
+    x = inp / 127.5 - 1.0
+    x = layers.Conv2D(4, 3, padding="same", name="conv")(x)
+    x = x * layers.ReLU(6.0, name="relu6")(x + 3.0) * (1.0 / 6.0)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    return keras.Model(inp, layers.Dense(2, name="fc")(x), name="arithmetic")
+
+
+MODELS = {"zoo": zoo, "happy": happy, "transfer": transfer, "normalization": normalization,
+          "arithmetic": arithmetic}
+
+
+def expect(model, path):
+    shape = (2,) + tuple(model.inputs[0].shape[1:])
+    x = rng.uniform(0, 255, shape).astype("float32") if model.name in ("arithmetic", "transfer") \
+        else rng.standard_normal(shape).astype("float32")
+    outs = model.predict(x, verbose=0)
+    outs = outs if isinstance(outs, list) else [outs]
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = model.count_params()
+    np.savez(path, input=x, **{f"output{i}": o for i, o in enumerate(outs)},
+             params=np.array([total, trainable, total - trainable]))
+    return total, trainable
+
+
+def main():
+    suffix = "_k2" if LEGACY else ""
+    for name, make in MODELS.items():
+        if LEGACY and name == "normalization":
+            pass
+        model = make()
+        randomize(model)
+        stem = os.path.join(HERE, name + suffix)
+        if LEGACY:
+            model.save(stem + ".h5")
+        else:
+            model.save(stem + ".keras")
+        if name in ("zoo", "transfer"):
+            with open(stem + ".json", "w") as fh:
+                fh.write(model.to_json())
+        total, trainable = expect(model, stem + ".expect.npz")
+        print(f"{name + suffix}: params {total:,} (trainable {trainable:,})")
+
+
+if __name__ == "__main__":
+    main()
