@@ -80,13 +80,15 @@ class _Group(click.Group):
 @click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=VALUE",
               help="Raise a safety limit, e.g. --limit max_layers=1000000 (see docs/spec.md).")
 @click.option("--input-shape", default=None, metavar="NxCxHxW",
-              help="An ONNX model's input shape: N is the batch; fixes dynamic dimensions (a static size "
-                   "it changes is said on stderr). Several inputs: NAME=NxCxHxW,NAME2=...")
+              help="A model file's input shape, in its own layout (ONNX N x C x H x W, Keras N x H x W x C): "
+                   "N is the batch; fixes dynamic dimensions (a static size it changes is said on stderr). "
+                   "Several inputs: NAME=NxCxHxW,NAME2=...")
 @click.version_option(version=__version__, prog_name="cnncost")
 @click.pass_context
 def cli(ctx, debug, limit_pairs, input_shape):
     """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations).
-    Wherever a SPEC is taken, an ONNX model (.onnx) is taken too."""
+    Wherever a SPEC is taken, a model file is taken too: ONNX (.onnx) and Keras (.keras,
+    legacy .h5, a model.to_json() .json)."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
     ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
     ctx.with_resource(warnings_on_stderr())
@@ -161,8 +163,8 @@ def run_options(seeded: str):
                               "allocated.")(f)
         f = click.option("--seed", type=int, default=0, show_default=True, help=f"Seed of {seeded}.")(f)
         return click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                            help="An .npz of '<layer path>/<weight name>' arrays. Default: an ONNX (or other "
-                                 "imported) file's own weights; a YAML spec's seeded random ones.")(f)
+                            help="An .npz of '<layer path>/<weight name>' arrays. Default: a model (ONNX, Keras) "
+                                 "file's own weights; a YAML spec's seeded random ones.")(f)
     return add
 
 
@@ -410,9 +412,9 @@ def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
 @click.option("--weights-out", type=click.Path(dir_okay=False), default=None,
               help="Also write the weights as the .npz that `run --weights` reads.")
 def import_cmd(model, output, weights_out):
-    """Read an ONNX model as an editable spec, and its weights as the .npz `run --weights`
-    reads (--input-shape fixes dynamic dimensions). Any command also takes a .onnx file
-    where it takes a SPEC."""
+    """Read a model file (ONNX, Keras) as an editable spec, and its weights as the .npz
+    `run --weights` reads (--input-shape fixes dynamic dimensions). Any command also takes
+    the model file itself where it takes a SPEC."""
     show(api.import_model(model, output, weights_out=weights_out))
 
 

@@ -19,7 +19,7 @@ from cnncost.errors import CnnCostError
 from cnncost.runtime import executor
 
 HERE = os.path.join(os.path.dirname(__file__), "keras_files")
-MODELS = ("zoo", "happy", "transfer", "normalization", "arithmetic")
+MODELS = ("zoo", "more", "happy", "transfer", "normalization", "arithmetic")
 FILES = [f"{m}.keras" for m in MODELS] + [f"{m}_k2.h5" for m in MODELS]
 
 
@@ -54,7 +54,7 @@ def test_run_on_the_files_weights_is_keras_predict(name):
         assert np.max(np.abs(ours - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", [m for m in MODELS if m != "more"])    # more: Keras 3 has more activations
 def test_both_formats_and_json_count_the_same(model):
     pytest.importorskip("h5py")
     three, two = api.analyze(path(f"{model}.keras")), api.analyze(path(f"{model}_k2.h5"))

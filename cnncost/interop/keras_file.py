@@ -228,19 +228,23 @@ def _walk_v3(group, scope: tuple, out: dict, path: str, size: int, depth: int) -
 
 
 def _walk_v2(f, path: str, size: int) -> dict[tuple, list]:
-    """tf.keras 2's model_weights/<layer>/<weight path>, listed in order by `weight_names`.
-    A nested model's group holds its layers' weights as '<inner layer>/<name>:0'."""
+    """tf.keras 2's model_weights/<layer>/<weight path>, layers listed by `layer_names` and
+    weights in order by `weight_names` (a layer name may hold a slash, 'conv1/conv', which
+    HDF5 reads as nested groups). A nested model's group holds its layers' weights as
+    '<inner layer>/<name>:0'."""
     root = f.get("model_weights", f)
+    tops = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", list(root))]
     out: dict[tuple, list] = {}
-    for top in root:
-        group = root[top]
-        names = group.attrs.get("weight_names", [])
-        for raw in names:
+    for top in tops:
+        group = root.get(top)
+        if group is None:
+            raise CnnCostError(f"{path}: layer '{top}' is listed but the file holds no group for it")
+        for raw in group.attrs.get("weight_names", []):
             wname = raw.decode() if isinstance(raw, bytes) else str(raw)
             if wname not in group:
                 raise CnnCostError(f"{path}: layer '{top}' lists weight '{wname}', which the file does not hold")
-            parts = wname.split("/")
-            owner = (top,) if parts[0] == top or len(parts) == 1 else (top, parts[-2])
-            short = parts[-1].split(":")[0]
-            out.setdefault(owner, []).append((short, _reader(group[wname], f"{path}: weight '{top}/{wname}'", size)))
+            inner, _, last = wname.rpartition("/")
+            owner = (top,) if inner in ("", top) else (top, inner)
+            out.setdefault(owner, []).append((last.split(":")[0], _reader(group[wname], f"{path}: weight '{top}/{wname}'",
+                                                                          size)))
     return out

@@ -54,6 +54,7 @@ class _Converter:
         self.extra_why: list[str] = []
         self.used_names: set[str] = set()
         self.assumed: list[tuple[str, list, str]] = []      # (our layer, Keras axes, class): checked
+        self.constants: dict[str, list] = {}      # weights the config itself holds (our key -> values)
 
     # ---- the whole model -----------------------------------------------------------------
     def run(self) -> Imported:
@@ -229,7 +230,8 @@ class _Converter:
         self.assumed += [(name, axes, cls) for name, axes in emit.assumed]
         self.layers.extend(emit.layers)
         self.records.append((path, cls, emit.keys))
-        if emit.extra_non_trainable:
+        self.constants.update(emit.constants)
+        if emit.extra_why:
             self.extra_non_trainable += emit.extra_non_trainable
             self.extra_why.append(emit.extra_why)
         return emit.outputs or [emit.last]
@@ -260,6 +262,13 @@ class _Converter:
             for key, (_, read) in zip(keys, have):
                 if key is not None:
                     arrays[key] = read(expected[key])
+        import numpy as np
+
+        for key, values in self.constants.items():
+            if len(values) not in (1, expected[key][-1]):
+                raise CnnCostError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
+                                   f"{expected[key][-1]} channels")
+            arrays[key] = np.broadcast_to(np.asarray(values, dtype=np.float32), expected[key]).copy()
         extra = [".".join(p) for p in stored if p not in used]
         if extra:
             raise CnnCostError(f"{self.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")

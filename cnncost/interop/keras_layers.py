@@ -33,6 +33,7 @@ class Emit:
         self.outputs: list[str] = []
         self.extra_non_trainable, self.extra_why = 0, ""
         self.assumed: list[tuple[str, list]] = []     # (our layer, axes) read as the trailing ones
+        self.constants: dict[str, list] = {}           # our weight key -> values the config holds
 
     def layer(self, kind: str, part: str = "", inputs: list | None = None, **args) -> str:
         name = f"{self.name}.{part}" if part else self.name
@@ -231,16 +232,37 @@ def layer_norm(e: Emit):
 
 
 def normalization(e: Emit):
-    """(x - mean) / max(sqrt(var), 1e-7): a BatchNorm of the adapted statistics, no gamma or
-    beta; eps 1e-14 keeps the same floor. Keras also keeps the sample count as a weight."""
+    """(x - mean) / max(sqrt(var), 1e-7): a BatchNorm of the statistics, no gamma or beta;
+    eps 1e-14 keeps the same floor. Adapted, the statistics are weights and Keras also keeps
+    the sample count; given in the config (keras.applications' ConvNeXt and EfficientNetV2
+    preprocessing), they are constants Keras does not count."""
     e.one_input()
     _axes(e, e.get("axis", -1), "normalization")
     e.need(not e.get("invert", False), "invert=True (the de-normalization)")
-    e.need(e.get("mean") is None and e.get("variance") is None,
-           "mean and variance given in the config rather than adapted")
-    e.layer("batch_norm", eps=1e-14, scale=False, center=False)
-    e.weights("moving_mean", "moving_variance", None)
-    e.extra_non_trainable, e.extra_why = 1, f"Normalization '{e.name}' keeps its sample count (1)"
+    mean, var = e.get("mean"), e.get("variance")
+    name = e.layer("batch_norm", eps=1e-14, scale=False, center=False)
+    if mean is None and var is None:
+        e.weights("moving_mean", "moving_variance", None)
+        e.extra_non_trainable, e.extra_why = 1, f"Normalization '{e.name}' keeps its sample count (1)"
+        return
+    flat = [_flat(mean), _flat(var)]
+    e.need(all(v and all(_number(x) for x in v) for v in flat) and len(flat[0]) == len(flat[1]),
+           "a mean and variance that are not lists of numbers per channel")
+    e.constants[f"{name}/moving_mean"], e.constants[f"{name}/moving_variance"] = flat
+    e.extra_non_trainable = -2 * len(flat[0])
+    e.extra_why = f"Normalization '{e.name}' holds its given mean and variance as constants, not weights"
+
+
+def _flat(v):
+    """A config's nested list ([[[[0.485, 0.456, 0.406]]]]) as a flat one; a number as one."""
+    if _number(v):
+        return [v]
+    if isinstance(v, list):
+        out = []
+        for x in v:
+            out += _flat(x) or [None]
+        return out
+    return []
 
 
 # ---- activations as layers -------------------------------------------------------------------
@@ -293,14 +315,14 @@ def softmax(e: Emit):
 
 
 # ---- pooling ---------------------------------------------------------------------------------
-def _pool(kind):
+def _pool(kind, **fixed):
     def pool(e: Emit):
         _channels_last(e)
         e.one_input()
         size = _pair(e.get("pool_size", 2))
         strides = e.get("strides")
         e.layer(kind, kernel=size, stride=_pair(strides) if strides is not None else size, padding=_padding(e),
-                **({"count_include_pad": False} if kind == "avg_pool" else {}))
+                **fixed)
     return pool
 
 
@@ -346,7 +368,7 @@ def upsampling(e: Emit):
     e.one_input()
     mode = e.get("interpolation", "nearest")
     e.need(mode in ("nearest", "bilinear"), f"interpolation '{mode}'")
-    e.layer("upsample", mode=mode, scale=_pair(e.get("size", 2)))
+    e.layer("upsample", mode=mode, scale=_pair(e.get("size", 2)), coordinates="tensorflow")
 
 
 def resizing(e: Emit):
@@ -356,7 +378,7 @@ def resizing(e: Emit):
     e.need(not e.get("crop_to_aspect_ratio", False) and not e.get("pad_to_aspect_ratio", False),
            "crop_to_aspect_ratio / pad_to_aspect_ratio")
     e.need(not e.get("antialias", False), "antialias=True")
-    e.layer("upsample", mode=mode, size=[e.get("height"), e.get("width")])
+    e.layer("upsample", mode=mode, size=[e.get("height"), e.get("width")], coordinates="tensorflow")
 
 
 # ---- merging ---------------------------------------------------------------------------------
@@ -433,12 +455,6 @@ def _inference_identity(what: str):
 def dropout(e: Emit):
     e.one_input()
     e.layer("dropout", rate=float(e.get("rate", 0.5)))
-
-
-def random_crop(e: Emit):
-    """At inference, a centre crop to height x width."""
-    e.one_input()
-    e.layer("crop", size=[e.get("height"), e.get("width")])
 
 
 # ---- tensor arithmetic: Keras 3's operations and tf.keras 2's TFOpLambda -----------------------
@@ -532,7 +548,7 @@ MAPPERS: dict[str, Callable[[Emit], None]] = {
     "Activation": activation_layer, "ReLU": relu, "LeakyReLU": leaky_relu, "PReLU": prelu, "ELU": elu,
     "Softmax": softmax,
     "MaxPooling2D": _pool("max_pool"), "MaxPool2D": _pool("max_pool"),
-    "AveragePooling2D": _pool("avg_pool"), "AvgPool2D": _pool("avg_pool"),
+    "AveragePooling2D": _pool("avg_pool", count_include_pad=False), "AvgPool2D": _pool("avg_pool", count_include_pad=False),
     "GlobalAveragePooling2D": _global("global_avg_pool"), "GlobalAvgPool2D": _global("global_avg_pool"),
     "GlobalMaxPooling2D": _global("global_max_pool"), "GlobalMaxPool2D": _global("global_max_pool"),
     "ZeroPadding2D": zero_padding, "Cropping2D": cropping, "UpSampling2D": upsampling, "Resizing": resizing,
@@ -544,14 +560,14 @@ MAPPERS: dict[str, Callable[[Emit], None]] = {
     "GaussianNoise": _inference_identity("GaussianNoise: noise in training only"),
     "ActivityRegularization": _inference_identity("ActivityRegularization: a training loss only"),
     "StochasticDepth": _inference_identity("StochasticDepth: drops paths in training only"),
-    "RandomCrop": random_crop,
     **{cls: _inference_identity(f"{cls}: data augmentation, off at inference") for cls in (
         "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
         "RandomHeight", "RandomWidth", "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness",
         "RandomColorJitter", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomShear",
         "RandomPosterization", "RandomInvert", "RandomColorDegeneration", "AutoContrast", "RandAugment",
         "AugMix", "CutMix", "MixUp", "Solarization")},
-    "TFOpLambda": tf_op_lambda, "CustomScaleLayer": custom_scale, "LayerScale": layer_scale,
+    "TFOpLambda": tf_op_lambda, "CustomScaleLayer": custom_scale,
+    "Custom>CustomScaleLayer": custom_scale, "LayerScale": layer_scale,
     # Keras 3's operations on symbolic tensors (keras.src.ops), as a Functional config records them
     "op:Add": _op("add"), "op:Subtract": _op("sub"), "op:Multiply": _op("mul"), "op:Divide": _op("div"),
     "op:TrueDivide": _op("div"), "op:Maximum": _op("max"), "op:Minimum": _op("min"),

@@ -137,7 +137,7 @@ class Identity(PointWise, NoMults, Kind):
     name, family = "identity", "regularization"
     doc = ("the input unchanged: Keras' Identity, and layers that act only in training (data "
            "augmentation, noise), kept so that the network reads as its file does")
-    args = {"note": Arg("text", "", doc="what the layer is in the file it came from (RandomFlip, GaussianNoise)")}
+    args = {"note": Arg("text", None, doc="what the layer is in the file it came from (RandomFlip, GaussianNoise)")}
     onnx_layout = "any"
 
     def workspace(self, a, ins, out):

@@ -27,9 +27,12 @@ def nearest_source(d: int, size: int, out: int, coordinates: str, scale: int | N
     (exact arithmetic differs at about 1% of size pairs: float32(14/46) * 23 = 6.9999995).
     pytorch: floor(d * float32(in / out)), or float32(1 / scale) when a scale is given, with
     PyTorch's exact shortcuts for out = in and out = 2 in; onnx (Resize, asymmetric, floor,
-    as onnxruntime computes it): floor(d / float32(out / in))."""
+    as onnxruntime computes it): floor(d / float32(out / in)); tensorflow (tf.image.resize,
+    half-pixel centres, as Keras resizes): floor((d + 1/2) x float32(in / out))."""
     if coordinates == "onnx":
         src = math.floor(f32(d / f32(out / size)))
+    elif coordinates == "tensorflow":
+        src = math.floor(f32(f32(d + 0.5) * f32(1 / scale if scale else size / out)))
     elif out == size:
         src = d
     elif out == 2 * size:
@@ -74,10 +77,12 @@ class Upsample(NoMults, OutputSized, Kind):
             "scale": Arg("pair", None, doc="integer factor s or [sh, sw]"),
             "size": Arg("pair", None, doc="[h, w] of the output"),
             "align_corners": Arg("bool", False, doc="bilinear only (PyTorch's align_corners)"),
-            "coordinates": Arg("choice", "pytorch", choices=("pytorch", "onnx"),
+            "coordinates": Arg("choice", "pytorch", choices=("pytorch", "onnx", "tensorflow"),
                                doc="pytorch: F.interpolate's arithmetic; onnx: Resize's as onnxruntime "
                                    "computes it (they differ for bilinear to size 1 and at some "
-                                   "nearest ratios; docs/spec.md)")}
+                                   "nearest ratios; docs/spec.md); tensorflow: tf.image.resize's "
+                                   "half-pixel centres (Keras), nearest rows differing from pytorch's "
+                                   "when shrinking")}
     flops_rule = "nearest 0; bilinear 7 per output element (4 multiplies, 3 adds)"
 
     def validate(self, a):
@@ -143,7 +148,7 @@ class Upsample(NoMults, OutputSized, Kind):
             attrs = dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
         else:
             # half_pixel is PyTorch's rule at every size (an output of 1 samples the middle)
-            ctm = "half_pixel" if a.coordinates == "pytorch" else "pytorch_half_pixel"
+            ctm = "pytorch_half_pixel" if a.coordinates == "onnx" else "half_pixel"   # tensorflow's is pytorch's
             attrs = dict(mode="linear", coordinate_transformation_mode="align_corners" if a.align_corners else ctm)
         n = b.op("Shape", [b.inputs[0]], start=0, end=2)        # N and C as they come
         sizes = b.op("Concat", [n, b.const([out[0], out[1]])], axis=0)

@@ -126,7 +126,7 @@ def _summary_lines(report: Report) -> list[str]:
         k = t["framework_params"]
         extra.append(f"{k['framework']}' model.summary(): Total params: {k['total']:,}; Trainable params: "
                      f"{k['trainable']:,}; Non-trainable params: {k['non_trainable']:,}"
-                     + (f" (with {k['bookkeeping']:,} kept for bookkeeping: {k['why']})" if k["bookkeeping"] else ""))
+                     + (f" ({k['bookkeeping']:+,} against our non-trainable: {k['why']})" if k["bookkeeping"] else ""))
     return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
         f"frozen {t['frozen_params']:,}; non-trainable (BN statistics, constant buffers) {t['non_trainable_params']:,}",

@@ -155,7 +155,38 @@ def arithmetic():
     return keras.Model(inp, layers.Dense(2, name="fc")(x), name="arithmetic")
 
 
-MODELS = {"zoo": zoo, "happy": happy, "transfer": transfer, "normalization": normalization,
+def more():
+    """The rest: activations by name, ReLU's arguments, transposed convs of every padding,
+    resizing by nearest, LayerNorm over several axes, three-input Minimum,
+    constants on the left of an operation."""
+    inp = keras.Input((12, 12, 4), name="x")
+    x = inp
+    names = ["gelu", "elu", "softplus", "hard_sigmoid", "exponential", "selu" if False else "swish"]
+    if not LEGACY:
+        names += ["hard_silu", "leaky_relu", "mish"]
+    branches = [layers.Activation(n, name=f"act_{n}")(layers.Conv2D(4, 1, name=f"pre_{n}")(x)) for n in names]
+    x = layers.Add(name="acts")(branches)
+    a = layers.ReLU(max_value=4.0, negative_slope=0.1, name="relu_capped")(x)
+    b = layers.ReLU(max_value=2.5, name="relu_top")(x)
+    c = layers.PReLU(shared_axes=[1, 2, 3], name="prelu_one")(x)
+    x = layers.Minimum(name="min3")([a, b, c])
+    t1 = layers.Conv2DTranspose(3, 3, strides=2, padding="valid", name="deconv_valid")(x)         # 25x25
+    t2 = layers.Conv2DTranspose(3, 4, strides=3, padding="same", output_padding=2, name="deconv_op")(x)  # 35x35
+    t2 = layers.Resizing(25, 25, interpolation="bilinear", name="resize_op")(t2)
+    t3 = layers.Conv2DTranspose(3, 2, strides=3, padding="valid", use_bias=False, name="deconv_gap")(x)  # 36x36
+    t3 = layers.Resizing(25, 25, interpolation="bilinear", name="resize_down")(t3)
+    x = layers.Concatenate(name="cat")([t1, t2, t3])
+    x = layers.Resizing(10, 10, interpolation="nearest", name="resize_nearest")(x)
+    x = layers.UpSampling2D((2, 1), interpolation="bilinear", name="up_rect")(x)                 # 20x10
+    x = layers.LayerNormalization(axis=[1, 2, 3], name="ln_all")(x)
+    if not LEGACY:
+        x = 1.0 - x
+        x = 2.0 / (layers.Activation("sigmoid", name="sig")(x) + 1.0)
+    x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
+    return keras.Model(inp, layers.Flatten(name="flat")(x), name="more")
+
+
+MODELS = {"zoo": zoo, "more": more, "happy": happy, "transfer": transfer, "normalization": normalization,
           "arithmetic": arithmetic}
 
 
