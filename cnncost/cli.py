@@ -285,7 +285,9 @@ def kinds(kind, fmt):
 @click.option("--max-flops", default=None, metavar="N", help="Budget, e.g. 4.1G.")
 @click.option("--max-activations", default=None, metavar="N", help="Budget on activation elements.")
 @click.option("--max-weight-bytes", default=None, metavar="BYTES",
-              help="Budget on the weights' bytes for the report's dtype, e.g. 20MB.")
+              help="Budget on the weights' bytes (as stored, for a model file's own dtypes), e.g. 1MB.")
+@click.option("--max-peak-bytes", default=None, metavar="BYTES",
+              help="Budget on the peak live activation memory in bytes, e.g. 256KB.")
 @click.option("--baseline", type=click.Path(dir_okay=False), default=None,
               help="A `report --format json` file to compare against.")
 @click.option("--max-increase", multiple=True, metavar="[METRIC=]TOL",
@@ -299,15 +301,15 @@ def kinds(kind, fmt):
 @format_option(("table", "json"))
 @click.option("--junit", type=click.Path(dir_okay=False), default=None,
               help="Also write JUnit XML (one test case per architecture).")
-def check(specs, sets, max_params, max_mults, max_flops, max_activations, max_weight_bytes, baseline,
-          max_increase, allow_different, strict, no_dead_layers, fmt, junit):
+def check(specs, sets, max_params, max_mults, max_flops, max_activations, max_weight_bytes, max_peak_bytes,
+          baseline, max_increase, allow_different, strict, no_dead_layers, fmt, junit):
     """Check `expect:` blocks, budgets and baselines. No SPECS: every bundled spec.
 
     Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong or
     nothing was checked.
     """
     budgets = {"params": max_params, "mults": max_mults, "flops": max_flops, "activations": max_activations,
-               "weight_bytes": max_weight_bytes}
+               "weight_bytes": max_weight_bytes, "peak_bytes": max_peak_bytes}
     result = api.check(specs, overrides=list(sets), budgets=budgets,
                        baseline=baseline, max_increase=list(max_increase), strict=strict,
                        no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())

@@ -186,7 +186,7 @@ def check_expect(report: Report, expect: dict) -> list[CheckItem]:
 
 # budget name -> the total it bounds; counts take plain numbers, byte sizes take bytes
 BUDGETS = {"params": "params", "mults": "mults", "flops": "flops", "activations": "activations",
-           "weight_bytes": "param_bytes"}
+           "weight_bytes": "param_bytes", "peak_bytes": "peak_activation_bytes"}
 
 
 def parse_budget(metric: str, limit) -> int:
@@ -211,9 +211,24 @@ def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
             continue
         bound = parse_budget(metric, limit)
         actual = report.totals[BUDGETS[metric]]
+        detail = over(metric, bound, actual)
+        if detail and metric == "peak_bytes" and report.graph is not None:
+            detail += f" (the peak is while layer '{peak_layer(report)}' runs)"
         items.append(CheckItem(report.name, f"budget {metric}", f"<= {bound:,}", actual,
-                               actual <= bound, "command line", detail=over(metric, bound, actual)))
+                               actual <= bound, "command line", detail=detail))
     return items
+
+
+def peak_layer(report: Report) -> str:
+    """The layer running when the live activations are largest (in bytes, each tensor in its
+    own dtype when the file has them)."""
+    from cnncost.core.analysis import DTYPE_BYTES
+    from cnncost.core.precision import STORAGE_BYTES
+
+    g, item = report.graph, DTYPE_BYTES[report.dtype]
+    live = g.live_elements(lambda n: STORAGE_BYTES[n.precision.dtype] if n.precision is not None else item)
+    at = max(range(len(live)), key=live.__getitem__)
+    return g.nodes[at].name
 
 
 def over(metric: str, bound, actual) -> str:

@@ -14,6 +14,7 @@ from cnncost.core.graph import Graph
 from cnncost.layers import KINDS, MULT_CLASSES, Kind, numel
 from cnncost.errors import SpecError
 from cnncost.spec import ArchSpec, load_spec
+from cnncost.core.precision import STORAGE_BYTES
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
 
@@ -78,6 +79,7 @@ class LayerCost:
     bytes_read: int = 0              # inputs + weights (+ BN statistics), for the report's dtype
     bytes_written: int = 0           # the output
     intensity: float = 0.0           # flops / (bytes_read + bytes_written)
+    precision: str = ""              # the dtype it computes in, when the file keeps its own
 
 
 @dataclass
@@ -221,7 +223,10 @@ def _row(row: "LayerCost") -> dict:
     if _ROW_FIELDS is None:
         from dataclasses import fields
         _ROW_FIELDS = tuple(f.name for f in fields(LayerCost))
-    return {f: getattr(row, f) for f in _ROW_FIELDS}
+    out = {f: getattr(row, f) for f in _ROW_FIELDS}
+    if not row.precision:                    # only a model file's own dtypes say it
+        del out["precision"]
+    return out
 
 
 def intensity(flops: int, nbytes: int) -> float:
@@ -249,6 +254,11 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
     itemsize = DTYPE_BYTES[dtype]
+    own = any(n.precision is not None for n in graph.nodes)    # a model file's own dtypes win
+
+    def size_of(node) -> int:
+        return STORAGE_BYTES[node.precision.dtype] if node.precision is not None else itemsize
+    param_bytes = 0
     rows = []
     names = [n.name for n in graph.nodes]
     fields = receptive_fields(graph)
@@ -256,13 +266,22 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     grads = backward(graph) if training else None
     for node in graph.layers:
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
-        weights = sum(numel(s) for s in k.weight_shapes(a, ins).values())
+        shapes = k.weight_shapes(a, ins)
+        weights = sum(numel(s) for s in shapes.values())
         stats = sum(numel(s) for s in k.stat_shapes(a, ins).values())
         rf = fields[node.index]
         # memory traffic with no reuse across layers: every input and weight read once per
-        # batch, the output written once
-        read = (sum(numel(s) for s in ins) * batch + weights + stats) * itemsize
-        written = numel(out) * batch * itemsize
+        # batch, the output written once; each tensor in its own dtype when the file has them
+        if own:
+            p = node.precision
+            stored = sum(numel(s) * (STORAGE_BYTES[p.weight_dtype(w)] if p else itemsize) for w, s in shapes.items()) \
+                + stats * size_of(node)
+            read = sum(numel(s) * size_of(graph.nodes[i]) for s, i in zip(ins, node.inputs)) * batch + stored
+            written = numel(out) * batch * size_of(node)
+            param_bytes += stored
+        else:
+            read = (sum(numel(s) for s in ins) * batch + weights + stats) * itemsize
+            written = numel(out) * batch * itemsize
         flops = k.flops(a, ins, out) * batch
         rows.append(LayerCost(
             name=node.name, kind=node.label, inputs=[names[i] for i in node.inputs],
@@ -279,6 +298,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             rf_global=rf.whole, rf_na=rf.na,
             training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
             bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
+            precision=node.precision.dtype if node.precision is not None else "",
         ))
     totals = {f: sum(getattr(r, f) for r in rows) for f in COUNT_FIELDS}
     totals["layers"] = len(rows)
@@ -292,6 +312,10 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     totals["peak_activations"] = graph.peak_live_elements() * batch
     totals["peak_activation_bytes"] = totals["peak_activations"] * itemsize
     totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * itemsize
+    if own:
+        totals["peak_activation_bytes"] = max(graph.live_elements(size_of), default=0) * batch
+        totals["param_bytes"] = param_bytes
+        totals["precisions"] = precision_summary(graph, rows)
     if any(not n.trainable for n in graph.layers):
         cut = cut_summary(graph, itemsize)
         if cut["frozen_layers"]:
@@ -313,6 +337,19 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
                   inputs={graph.nodes[i].name: list(graph.nodes[i].out_shape) for i in graph.inputs}
                   if len(graph.inputs) > 1 else {},
                   outputs=[n.name for n in graph.output_nodes] if len(graph.output_nodes) > 1 else [])
+
+
+def precision_summary(graph, rows) -> dict:
+    """How many layers compute in each dtype, and how many weight elements each dtype holds."""
+    layers: dict[str, int] = {}
+    weights: dict[str, int] = {}
+    for node, row in zip(graph.layers, rows):
+        dt = row.precision or "unstated"
+        layers[dt] = layers.get(dt, 0) + 1
+        for w, s in node.kind.weight_shapes(node.args, node.in_shapes).items():
+            wd = node.precision.weight_dtype(w) if node.precision is not None else "unstated"
+            weights[wd] = weights.get(wd, 0) + numel(s)
+    return {"layers": layers, "weight_elements": weights}
 
 
 def framework_params(totals: dict, accounting: dict) -> dict:
@@ -361,6 +398,11 @@ def analyze(spec: str | ArchSpec, *, batch: int | None = None, overrides: dict |
     gc.disable()
     try:
         graph = build(spec, overrides, limits, rewrite=rewrite)
+        if spec.input_precision is not None:
+            from cnncost.core.precision import parse
+
+            for i in graph.inputs:
+                graph.nodes[i].precision = parse(spec.input_precision, spec.loc, "input")
         apply_cut(graph, trainable_from, freeze_until)
         rep = report_from_graph(graph, batch=batch, source=spec.source, variables=graph.variables,
                                 dtype=dtype, training=training)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from cnncost.spec import expr
 from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, warn
 from cnncost.spec.limits import DEFAULT, Limits
+from cnncost.core import precision
 from cnncost.core.graph import Graph, Node, makes_tokens
 from cnncost.layers import Args, lookup
 from cnncost.spec import ArchSpec, BlockDef, library_blocks
@@ -20,7 +21,7 @@ from cnncost.spec.yamlload import YList, YMap
 
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
 RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "repeat_var", "when",
-            "trainable", "output", "doc")
+            "trainable", "output", "doc", "precision")
 
 
 @dataclass
@@ -120,8 +121,7 @@ class Builder:
         return env
 
     def _outputs(self, raw, root: Scope) -> list[int]:
-        """`outputs: [name, ...]`: each a layer (dotted names reach into blocks); every layer
-        must reach one of them, so nothing counted is left hanging."""
+        """`outputs: [name, ...]`: layers (dotted names reach into blocks) every layer must reach."""
         where = getattr(raw, "loc", None) or self.spec.loc
         refs = raw if isinstance(raw, list) else [raw]
         if not refs or not all(isinstance(r, str) for r in refs):
@@ -521,7 +521,9 @@ class Builder:
             shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
             parts = kind.rewrite(args, shape, self.rewrite) if shape and len(shape) == 3 else None
         if parts is None:
-            return self._add_node(full, kind, kind_name, args, inputs, entry.loc, trainable)
+            index = self._add_node(full, kind, kind_name, args, inputs, entry.loc, trainable)
+            self.graph.nodes[index].precision = precision.of(entry, full)     # a model file's own dtypes
+            return index
         index = inputs
         for suffix, part_kind, part_raw in parts:
             pk, _ = lookup(part_kind)

@@ -22,6 +22,7 @@ class Node:
     loc: Loc | None
     trainable: bool = True
     tokens: bool = False       # made by (or from) a tensor kind: a rank-3 value here is no H x W x C map
+    precision: object = None   # core.precision.Precision: the dtypes a model file keeps (None: the report's)
 
 
 def makes_tokens(kind: Kind, inputs: list[Node]) -> bool:
@@ -70,13 +71,14 @@ class Graph:
             last[node.index] = len(self.nodes)
         return last
 
-    def live_elements(self) -> list[int]:
+    def live_elements(self, itemsize=None) -> list[int]:
         """For each node in list order, the sum of output sizes alive while it runs: an
-        output lives from its node until its last reader has run."""
+        output lives from its node until its last reader has run (in bytes when
+        `itemsize(node)` gives each output's element size)."""
         last = self.last_use()
         delta = [0] * (len(self.nodes) + 2)
         for node in self.nodes:
-            size = math.prod(node.out_shape)
+            size = math.prod(node.out_shape) * (itemsize(node) if itemsize else 1)
             delta[node.index] += size
             delta[last[node.index] + 1] -= size
         live, out = 0, []

@@ -34,6 +34,8 @@ class Imported:
             lines.append("  - {" + ", ".join(f"{k}: {_yaml(v)}" for k, v in layer.items()) + "}")
         if "outputs" in d:
             lines.append(f"outputs: {_yaml(d['outputs'])}")
+        if "input_precision" in d:
+            lines.append(f"input_precision: {json.dumps(d['input_precision'])}")
         return "\n".join(lines) + "\n"
 
 

@@ -1,11 +1,11 @@
 """The model files read wherever a SPEC is taken, by format: ONNX (`.onnx`) and Keras
-(`.keras`, a legacy `.h5`, a `model.to_json()` saved as `.json`). Each reader gives an
+(`.keras`, a legacy `.h5`, a `model.to_json()` saved as `.json`) and TensorFlow Lite (`.tflite`). Each reader gives an
 `Imported` (interop/imported.py); which one reads a file is decided here, once."""
 from __future__ import annotations
 
 import os
 
-FORMATS = {".onnx": "onnx", ".keras": "keras", ".h5": "keras", ".hdf5": "keras"}
+FORMATS = {".onnx": "onnx", ".keras": "keras", ".h5": "keras", ".hdf5": "keras", ".tflite": "tflite"}
 
 
 def model_format(spec) -> str | None:
@@ -24,6 +24,10 @@ def model_format(spec) -> str | None:
 
 def import_file(path: str, *, with_weights: bool = True, input_shape=None):
     """The model file at `path` as an Imported spec (with its weights when asked)."""
+    if model_format(path) == "tflite":
+        from cnncost.interop.tflite_import import import_tflite
+
+        return import_tflite(path, with_weights=with_weights, input_shape=input_shape)
     if model_format(path) == "keras":
         from cnncost.interop.keras_import import import_keras
 

@@ -149,6 +149,29 @@ class Identity(PointWise, NoMults, Kind):
     def onnx(self, a, ins, out, b):
         return b.op("Identity", [b.inputs[0]])
 
+
+@register
+class Quantize(PointWise, NoMults, Kind):
+    name, family = "quantize", "quantization"
+    doc = ("a change of storage: quantize (real -> integer: divide by the scale, round, add the zero "
+           "point, saturate) or dequantize (integer -> real); the values are the layer's `precision`")
+    args = {"to": Arg("choice", "int8", choices=("int8", "uint8", "int16", "float32", "float16"),
+                      doc="the dtype it stores its output in")}
+    flops_rule = "2 per element (scale and shift; rounding and saturation not counted)"
+    onnx_layout = "any"
+
+    def flops(self, a, ins, out):
+        return 2 * numel(out)
+
+    def workspace(self, a, ins, out):
+        return 0
+
+    def forward(self, a, w, xs, ops):
+        return xs[0]         # in real units both sides: the executor applies the output's quantization
+
+    def onnx(self, a, ins, out, b):
+        return b.op("Identity", [b.inputs[0]])
+
 def _full(shape, value):
     import numpy as np
     return np.full(shape, value, dtype="float32")

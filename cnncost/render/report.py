@@ -105,6 +105,16 @@ def to_markdown(report: Report, depth: int | None = None, by_kind: bool = False)
     return "\n".join(lines) + "\n"
 
 
+def dtypes_text(report: Report) -> str:
+    """The report's dtype, or the file's own when it keeps them (an int8 TFLite model)."""
+    p = report.totals.get("precisions")
+    if not p:
+        return report.dtype
+    layers = ", ".join(f"{n} {dt}" for dt, n in sorted(p["layers"].items(), key=lambda kv: -kv[1]))
+    weights = ", ".join(f"{dt} {n:,}" for dt, n in sorted(p["weight_elements"].items(), key=lambda kv: -kv[1]))
+    return f"as the file stores them (layers: {layers}; weight elements: {weights})"
+
+
 def _summary_lines(report: Report) -> list[str]:
     t = report.totals
     extra = []
@@ -135,7 +145,7 @@ def _summary_lines(report: Report) -> list[str]:
            if (attention := t.get("mults_by_class", {}).get("attention", 0)) else ""),
         f"activations {t['activations']:,} elements (layer outputs; the input not counted); peak live "
         f"{t['peak_activations']:,} elements (the input counted while read) = "
-        f"{si(t['peak_activation_bytes'])}B {report.dtype}; weights {si(t['param_bytes'])}B; "
+        f"{si(t['peak_activation_bytes'])}B {dtypes_text(report)}; weights {si(t['param_bytes'])}B; "
         f"weighted depth {t['weighted_depth']}",
     ] + ([f"variants: {', '.join(report.variants)} ({report.name} is one way of a worked example; "
           f"`cnncost compare {report.name}` sets the ways side by side)"] if report.variants else [])

@@ -276,6 +276,9 @@ def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
             raise CnnCostError(f"{what} has shape {fmt_shape(a.shape)}, the network expects "
                                f"{fmt_shape(expected)} (batch first)")
         values[i] = a.astype(DTYPE, copy=False)
+        p = graph.nodes[i].precision
+        if p is not None and p.scale is not None:      # an integer input: the values it can hold
+            values[i] = p.fake_quant(np, values[i])
     last = graph.last_use()
     buffers = _Buffers(list(values.values()))
     for v in values.values():
@@ -295,6 +298,8 @@ def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
         y = node.kind.forward(node.args, w, xs, ops)
         if y.dtype != DTYPE:
             y = y.astype(DTYPE)
+        if node.precision is not None and node.precision.scale is not None:
+            y = node.precision.fake_quant(np, y)      # a quantized output: the integers it holds
         seconds = time.perf_counter() - t0
         mults = node.kind.mults(node.args, node.in_shapes, node.out_shape) * batch
         result.layers.append(LayerRun(node.name, node.label, list(node.out_shape), list(y.shape[1:]),

@@ -16,7 +16,7 @@ from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
 ONNX_INPUT_SHAPE: ContextVar[tuple | None] = ContextVar("onnx_input_shape", default=None)
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "variants", "input", "layers", "blocks",
-            "expect", "outputs")
+            "expect", "outputs", "input_precision")
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
 
 
@@ -49,6 +49,7 @@ class ArchSpec:
     batch_from: str = ""      # where that batch was said: "--input-shape" or "file"
     params_as: str = ""       # how params are counted when not by the spec's own layers (imports)
     accounting: dict = field(default_factory=dict)   # a framework's own param lines (Keras' summary)
+    input_precision: dict | None = None   # the input's stored dtype and quantization (a TFLite int8 file)
     variants: dict[str, dict] = field(default_factory=dict)   # name -> vars: ways to compare
 
 
@@ -172,6 +173,7 @@ def _from_document(doc, path: str, digest: str) -> ArchSpec:
     return ArchSpec(name=name, path=path, input=doc["input"], layers=layers, vars=vars_, outputs=doc.get("outputs"),
                     blocks=blocks, expect=expect, source=str(doc.get("source", "")),
                     description=str(doc.get("description", "")), loc=doc.loc, digest=digest,
+                    input_precision=doc.get("input_precision"),
                     variants=variants)
 
 

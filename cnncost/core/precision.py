@@ -1,0 +1,63 @@
+"""The dtypes a layer stores and computes in, for models that keep their own (an int8
+TFLite file): `precision: {dtype: int8, weights: {kernel: int8, bias: int32}, scale: s,
+zero_point: z}` on a layer. `dtype` is its output's storage (and what it computes in);
+`weights` the storage of each weight (default: dtype); `scale` and `zero_point` the
+output's quantization, which `run` applies (quantize, round half away from zero as
+TFLite does, saturate, dequantize) so that a quantized network runs as its integers would.
+Counting is untouched; bytes follow each tensor's own dtype."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cnncost.errors import SpecError
+
+STORAGE_BYTES = {"float32": 4, "float16": 2, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "int64": 8,
+                 "float64": 8}
+INTEGER_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+
+
+@dataclass(frozen=True)
+class Precision:
+    dtype: str
+    weights: dict = field(default_factory=dict)
+    scale: float | None = None
+    zero_point: int = 0
+
+    def weight_dtype(self, name: str) -> str:
+        return self.weights.get(name, self.dtype)
+
+    def fake_quant(self, np, y):
+        """y as the integers of the output would hold it, in real units."""
+        lo, hi = INTEGER_RANGE[self.dtype]
+        q = np.clip(np.floor(np.abs(y / self.scale) + 0.5) * np.sign(y) + self.zero_point, lo, hi)
+        return ((q - self.zero_point) * self.scale).astype(y.dtype)
+
+
+def of(entry, layer: str) -> Precision | None:
+    """A spec layer's `precision:`, or None when it has none."""
+    return parse(entry["precision"], entry.loc_of("precision"), layer) if "precision" in entry else None
+
+
+def parse(value, where, layer: str) -> Precision:
+    def bad(why):
+        raise SpecError(f"`precision` {why}", loc=where, layer=layer)
+
+    if not isinstance(value, dict) or not isinstance(value.get("dtype"), str):
+        bad("must be a mapping with a `dtype` (e.g. {dtype: int8, weights: {kernel: int8, bias: int32}})")
+    unknown = set(value) - {"dtype", "weights", "scale", "zero_point"}
+    if unknown:
+        bad(f"has unknown keys {sorted(unknown)} (known: dtype, weights, scale, zero_point)")
+    weights = value.get("weights") or {}
+    for dt in [value["dtype"], *(weights.values() if isinstance(weights, dict) else [None])]:
+        if dt not in STORAGE_BYTES:
+            bad(f"names dtype {dt!r} (known: {', '.join(STORAGE_BYTES)})")
+    scale = value.get("scale")
+    if scale is not None:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            bad(f"scale must be a positive number, received {scale!r}")
+        if value["dtype"] not in INTEGER_RANGE:
+            bad(f"gives a scale for dtype {value['dtype']}, which is not an integer type")
+    zp = value.get("zero_point", 0)
+    if isinstance(zp, bool) or not isinstance(zp, int):
+        bad(f"zero_point must be an integer, received {zp!r}")
+    return Precision(value["dtype"], dict(weights), float(scale) if scale is not None else None, zp)

@@ -1,0 +1,521 @@
+"""Read a TensorFlow Lite model (float32, float16, int8 per-tensor and per-channel) as a
+cnncost spec, with its weights in real units for `run` and each tensor's stored dtype and
+quantization on its layer (`precision:`, core/precision.py).
+
+TFLite's layout is ours (NHWC); its kernels are stored [out, kh, kw, in] (conv,
+transposed conv), [1, kh, kw, C x multiplier] (depthwise) and [units, in] (fully
+connected), turned into ours on import. A float16 file's weights are float16 constants
+behind DEQUANTIZE: folded into the weight, which keeps float16 as its storage. Operators
+we do not read are gathered into one message with their counts: never a silent zero.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections import Counter
+
+from cnncost.errors import CnnCostError
+from cnncost.interop.imported import Imported
+from cnncost.interop.tflite_file import OpInfo, TensorInfo, read_tflite
+
+ACTIVATIONS = {0: None, 1: "relu", 2: "hard_tanh", 3: "relu6", 4: "tanh"}
+QUANTIZED = ("int8", "uint8", "int16")
+WHY = {"CUSTOM": "a custom operator, whose code is not in the file", "IF": "control flow", "WHILE": "control flow",
+       "TOPK_V2": "post-processing that depends on the data", "NON_MAX_SUPPRESSION_V4": "post-processing that "
+       "depends on the data", "NON_MAX_SUPPRESSION_V5": "post-processing that depends on the data"}
+
+
+class Refused(Exception):
+    pass
+
+
+class Downstream(Refused):
+    """Reads what a refused operator makes: not counted as a refusal of its own."""
+
+
+def import_tflite(path: str, *, with_weights: bool = True, input_shape=None) -> Imported:
+    return _Reader(read_tflite(path), with_weights).run()
+
+
+def _name(t: TensorInfo) -> str:
+    """A TFLite tensor name ('sequential/conv2d/Relu;sequential/conv2d/BiasAdd') as a layer
+    name: its first op path, the model's own prefix dropped, dots for the path."""
+    first = t.name.split(";")[0]
+    parts = [p for p in first.replace(":", "_").split("/") if p]
+    if len(parts) > 1:
+        parts = parts[1:]
+    name = ".".join(re.sub(r"[^A-Za-z0-9_\-]", "_", p) for p in parts) or f"t{t.index}"
+    return name + "_" if name == "input" else name
+
+
+class _Reader:
+    def __init__(self, model, with_weights):
+        self.m, self.path, self.with_weights = model, model.path, with_weights
+        self.t = model.tensors
+        self.values: dict[int, str] = {}           # tensor -> our layer that makes it
+        self.consts: dict[int, TensorInfo] = {}    # tensor -> constant (a DEQUANTIZE of one folded)
+        self.layers: list[dict] = []
+        self.weights: dict = {}
+        self.used: set[str] = set()
+        self.refused: Counter = Counter()
+        self.first: dict[str, tuple] = {}
+
+    def run(self) -> Imported:
+        m = self.m
+        if len(m.inputs) != 1:
+            raise CnnCostError(f"{self.path}: {len(m.inputs)} inputs; a TFLite model of several inputs is not read yet")
+        x = self.t[m.inputs[0]]
+        if len(x.shape) < 2 or x.shape[0] < 1 or min(x.shape) < 1:
+            raise CnnCostError(f"{self.path}: input '{x.name}' has shape {list(x.shape)}")
+        self.values[x.index] = "input"
+        self.input_dtype = x.dtype
+        for t in self.t:
+            if t.data is not None:
+                self.consts[t.index] = t
+        for op in m.ops:
+            try:
+                self._op(op)
+            except Downstream:
+                for o in op.outputs:
+                    self.values[o] = "refused"
+            except Refused as exc:
+                self.refused[op.code.split(":")[0]] += 1
+                self.first.setdefault(op.code.split(":")[0], (op.index, op.code, str(exc)))
+                for o in op.outputs:
+                    self.values[o] = "refused"
+        if self.refused:
+            listed = ", ".join(f"{code} x{n} (first: operator {self.first[code][0]}, {self.first[code][2]})"
+                               for code, n in self.refused.most_common())
+            raise CnnCostError(f"{self.path}: {sum(self.refused.values())} operator(s) not read: {listed}")
+        outs = []
+        for o in m.outputs:
+            if o not in self.values:
+                raise CnnCostError(f"{self.path}: output tensor {o} is made by no operator")
+            outs.append(self.values[o])
+        name = os.path.splitext(os.path.basename(self.path))[0]
+        document = {"name": re.sub(r"[^A-Za-z0-9_]", "_", name), "source": f"TFLite model {os.path.basename(self.path)}"
+                    f" (schema version {m.version}): the file's own dtypes", "input": list(x.shape[1:]),
+                    "layers": self.layers}
+        if len(outs) > 1 or outs[0] != self.layers[-1]["name"]:
+            document["outputs"] = outs
+        if x.dtype != "float32":
+            document["input_precision"] = self._precision(x)
+        imported = Imported(document, self.weights, tuple(x.shape[1:]), x.shape[0], "file",
+                            params_as="params are the tensors as the file holds them (a BatchNorm folded into a "
+                                      "conv by the converter changes params, not mults)")
+        return imported
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _act(self, i: int) -> str:
+        if i not in self.values:
+            if i in self.consts:
+                raise Refused(f"a constant where an activation is read (tensor '{self.t[i].name}')")
+            raise Refused(f"reads tensor {i}, which no earlier operator makes")
+        if self.values[i] == "refused":
+            raise Downstream()
+        return self.values[i]
+
+    def _const(self, i: int, what: str) -> TensorInfo:
+        if self.values.get(i) == "refused":
+            raise Downstream()
+        if i not in self.consts:
+            raise Refused(f"its {what} is computed, not a constant")
+        return self.consts[i]
+
+    def _unique(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.used:
+            n += 1
+            name = f"{base}_{n}"
+        self.used.add(name)
+        return name
+
+    def _precision(self, out: TensorInfo, weights: dict | None = None) -> dict:
+        p: dict = {"dtype": out.dtype if out.dtype != "unknown" else "float32"}
+        if weights:
+            p["weights"] = weights
+        if out.dtype in QUANTIZED and out.scale:
+            p["scale"], p["zero_point"] = float(out.scale[0]), int(out.zero_point[0] if out.zero_point else 0)
+        return p
+
+    def emit(self, op: OpInfo, kind: str, inputs: list[str], *, weights: dict | None = None,
+             fused: int = 0, out: int | None = None, suffix: str = "", keep: bool = False, **args) -> str:
+        """One of our layers for `op` (and its fused activation), named after its output;
+        `keep`: a step before the operator's own layer (it makes no TFLite tensor)."""
+        t = self.t[op.outputs[0] if out is None else out]
+        name = self._unique(_name(t) + suffix)
+        entry = {"name": name, "kind": kind, **{k: v for k, v in args.items() if v is not None},
+                 "inputs": inputs if len(inputs) > 1 else inputs[0]}
+        stored = {}
+        for wname, (info, array) in (weights or {}).items():
+            stored[wname] = info.dtype
+            if self.with_weights:
+                self.weights[f"{name}/{wname}"] = array
+        act = ACTIVATIONS.get(fused, "?")
+        if act == "?":
+            raise Refused(f"fused activation {fused}")
+        if keep:
+            entry["precision"] = {"dtype": self.t[op.inputs[0]].dtype}
+            self.layers.append(entry)
+            return name
+        if act is None:
+            entry["precision"] = self._precision(t, stored)
+            self.layers.append(entry)
+        else:       # one integer kernel: it clamps, then requantizes once (the quantization is on the activation)
+            entry["precision"] = {k: v for k, v in self._precision(t, stored).items() if k not in ("scale", "zero_point")}
+            self.layers.append(entry)
+            name = self._unique(f"{name}.{act}")
+            self.layers.append({"name": name, "kind": act, "inputs": entry["name"], "precision": self._precision(t)})
+        self.values[t.index] = name
+        return name
+
+    # ---- operators ---------------------------------------------------------------------------
+    def _op(self, op: OpInfo) -> None:
+        code = op.code
+        if self._fold(op):
+            return
+        handler = getattr(self, "op_" + code, None) if code.replace("_", "").isalnum() else None
+        if handler is None:
+            why = WHY.get(code.split(":")[0], "no mapping onto cnncost's kinds")
+            raise Refused(f"{code}: {why}")
+        handler(op)
+
+    def _fold(self, op: OpInfo) -> bool:
+        """Shape arithmetic on constants (a transposed conv's output shape from SHAPE,
+        STRIDED_SLICE and PACK): computed now, a constant for what reads it."""
+        import numpy as np
+
+        if op.code == "SHAPE" and op.inputs[0] in self.values:
+            value = np.asarray(self.t[op.inputs[0]].shape, np.int32)
+        elif op.code in ("STRIDED_SLICE", "PACK", "CAST", "RESHAPE", "CONCATENATION") and op.inputs and \
+                all(i in self.consts and self.consts[i].dtype in ("int32", "int64") for i in op.inputs if i >= 0) \
+                and self.t[op.outputs[0]].dtype in ("int32", "int64"):
+            arrays = [self.consts[i].array() for i in op.inputs if i >= 0]
+            if op.code == "STRIDED_SLICE":
+                shrink = self._opt(op, 4, "i")
+                b, e, s = (int(v[0]) for v in arrays[1:4])
+                value = arrays[0][b:e if e else None:s]
+                value = value.reshape(self.t[op.outputs[0]].shape) if shrink else value
+            elif op.code == "PACK":
+                value = np.stack([a.reshape(()) if a.size == 1 else a for a in arrays])
+            elif op.code == "CONCATENATION":
+                value = np.concatenate(arrays)
+            else:
+                value = arrays[0].reshape(self.t[op.outputs[0]].shape)
+        else:
+            return False
+        out = self.t[op.outputs[0]]
+        self.consts[out.index] = TensorInfo(out.index, out.name, tuple(value.shape), out.dtype, 0, folded=value)
+        return True
+
+    def _opt(self, op, i, fmt, default=0):
+        return op.options.scalar(i, fmt, default) if op.options is not None else default
+
+    def _padding(self, op):
+        return "same" if self._opt(op, 0, "b") == 0 else "valid"
+
+    def _kernel(self, op, i, perm):
+        w = self._const(op.inputs[i], "kernel")
+        return w, w.real().transpose(perm) if perm else w.real()
+
+    def _bias(self, op, i):
+        if len(op.inputs) <= i or op.inputs[i] < 0:
+            return None
+        b = self._const(op.inputs[i], "bias")
+        return b, b.real()
+
+    def op_CONV_2D(self, op):
+        x = self._act(op.inputs[0])
+        w, k = self._kernel(op, 1, (1, 2, 3, 0))             # [out, kh, kw, in] -> [kh, kw, in, out]
+        c = self.t[op.inputs[0]].shape[-1]
+        groups = c // w.shape[3] if w.shape[3] and c % w.shape[3] == 0 else 1
+        bias = self._bias(op, 2)
+        weights = {"kernel": (w, k), **({"bias": bias} if bias else {})}
+        self.emit(op, "conv", [x], weights=weights, fused=self._opt(op, 3, "b"), filters=w.shape[0],
+                  kernel=[w.shape[1], w.shape[2]], stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)],
+                  padding=self._padding(op), dilation=[self._opt(op, 5, "i", 1), self._opt(op, 4, "i", 1)],
+                  groups=groups if groups > 1 else None, bias=bias is not None)
+
+    def op_DEPTHWISE_CONV_2D(self, op):
+        x = self._act(op.inputs[0])
+        w = self._const(op.inputs[1], "kernel")
+        c = self.t[op.inputs[0]].shape[-1]
+        mult = w.shape[3] // c
+        k = w.real().reshape(w.shape[1], w.shape[2], c, mult)
+        bias = self._bias(op, 2)
+        self.emit(op, "depthwise_conv", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
+                  fused=self._opt(op, 4, "b"), kernel=[w.shape[1], w.shape[2]],
+                  stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op),
+                  dilation=[self._opt(op, 6, "i", 1), self._opt(op, 5, "i", 1)],
+                  depth_multiplier=mult if mult > 1 else None, bias=bias is not None)
+
+    def op_TRANSPOSE_CONV(self, op):
+        out_shape = [int(v) for v in self._const(op.inputs[0], "output shape").array().ravel()]
+        w, k = self._kernel(op, 1, (1, 2, 0, 3))             # [out, kh, kw, in] -> [kh, kw, out, in]
+        x = self._act(op.inputs[2])
+        h, wd = self.t[op.inputs[2]].shape[1:3]
+        s = [self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)]
+        pads, extra = [], []
+        for i, (n, kk) in enumerate(((h, w.shape[1]), (wd, w.shape[2]))):
+            crop = (n - 1) * s[i] + kk - out_shape[1 + i]       # TensorFlow's: the smaller half on top
+            pads += [max(crop, 0) // 2, max(crop, 0) - max(crop, 0) // 2]
+            extra.append(max(-crop, 0))
+        bias = self._bias(op, 3)
+        self.emit(op, "conv_transpose", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
+                  fused=self._opt(op, 3, "b"), filters=w.shape[0], kernel=[w.shape[1], w.shape[2]], stride=s,
+                  padding=pads, output_padding=extra if any(extra) else None, bias=bias is not None)
+
+    def op_FULLY_CONNECTED(self, op):
+        x = self._act(op.inputs[0])
+        w, k = self._kernel(op, 1, (1, 0))
+        shape = self.t[op.inputs[0]].shape
+        if len(shape) > 2 and not self._opt(op, 2, "b"):        # TFLite flattens what it reads
+            if math.prod(shape[1:]) != w.shape[1]:
+                raise Refused("a fully connected layer that folds positions into the batch")
+            x = self.emit(op, "reshape", [x], shape=[-1], suffix=".flatten", keep=True)
+        bias = self._bias(op, 2)
+        self.emit(op, "dense", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
+                  fused=self._opt(op, 0, "b"), units=w.shape[0], bias=bias is not None)
+
+    def _pool(self, op, kind):
+        self.emit(op, kind, [self._act(op.inputs[0])], fused=self._opt(op, 5, "b"),
+                  kernel=[self._opt(op, 4, "i", 1), self._opt(op, 3, "i", 1)],
+                  stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op),
+                  **({"count_include_pad": False} if kind == "avg_pool" else {}))
+
+    def op_AVERAGE_POOL_2D(self, op):
+        self._pool(op, "avg_pool")
+
+    def op_MAX_POOL_2D(self, op):
+        self._pool(op, "max_pool")
+
+    def _arith(self, op, name):
+        a, b = op.inputs[:2]
+        fused = self._opt(op, 0, "b")
+        kinds = {"add": "add", "mul": "multiply", "sub": "subtract", "div": "divide"}
+        if a in self.consts or b in self.consts:
+            first = a in self.consts
+            c = self.consts[a if first else b]
+            x = self._act(b if first else a)
+            v = c.real()
+            if v.size == 1:
+                self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(v.ravel()[0]),
+                          scalar_first=True if first and name in ("sub", "div") else None)
+                return
+            if name in ("add", "mul") and v.size == v.shape[-1] == self.t[op.outputs[0]].shape[-1]:
+                kind, wn = ("shift", "beta") if name == "add" else ("scale", "gamma")
+                self.emit(op, kind, [x], weights={wn: (c, v.reshape(-1))}, fused=fused)
+                return
+            raise Refused(f"{name} with a constant of shape {list(c.shape)}")
+        ins = [self._act(a), self._act(b)]
+        if name in kinds:
+            self.emit(op, kinds[name], ins, fused=fused)
+        else:
+            self.emit(op, "binary", ins, fused=fused, op=name)
+
+    def op_ADD(self, op):
+        self._arith(op, "add")
+
+    def op_SUB(self, op):
+        self._arith(op, "sub")
+
+    def op_MUL(self, op):
+        self._arith(op, "mul")
+
+    def op_DIV(self, op):
+        self._arith(op, "div")
+
+    def op_MAXIMUM(self, op):
+        self._arith(op, "max")
+
+    def op_MINIMUM(self, op):
+        self._arith(op, "min")
+
+    def _unary(self, op, kind, **args):
+        self.emit(op, kind, [self._act(op.inputs[0])], **args)
+
+    def op_RELU(self, op):
+        self._unary(op, "relu")
+
+    def op_RELU6(self, op):
+        self._unary(op, "relu6")
+
+    def op_RELU_N1_TO_1(self, op):
+        self._unary(op, "hard_tanh")
+
+    def op_LOGISTIC(self, op):
+        self._unary(op, "sigmoid")
+
+    def op_TANH(self, op):
+        self._unary(op, "tanh")
+
+    def op_HARD_SWISH(self, op):
+        self._unary(op, "hard_swish")
+
+    def op_ELU(self, op):
+        self._unary(op, "elu")
+
+    def op_EXP(self, op):
+        self._unary(op, "exp")
+
+    def op_SQRT(self, op):
+        self._unary(op, "sqrt")
+
+    def op_ABS(self, op):
+        self._unary(op, "abs")
+
+    def op_NEG(self, op):
+        self._unary(op, "neg")
+
+    def op_LOG(self, op):
+        self._unary(op, "log")
+
+    def op_GELU(self, op):
+        self._unary(op, "gelu", approximate="tanh" if self._opt(op, 0, "b") else None)
+
+    def op_LEAKY_RELU(self, op):
+        self._unary(op, "leaky_relu", slope=float(self._opt(op, 0, "f", 0.2)))
+
+    def op_PRELU(self, op):
+        x = self._act(op.inputs[0])
+        c = self._const(op.inputs[1], "slope")
+        v = c.real().reshape(-1)
+        self.emit(op, "prelu", [x], weights={"slope": (c, v)}, shared=True if v.size == 1 else None)
+
+    def op_SOFTMAX(self, op):
+        if abs(self._opt(op, 0, "f", 1.0) - 1.0) > 1e-6:
+            raise Refused("softmax with beta other than 1")
+        self._unary(op, "softmax")
+
+    def op_LOG_SOFTMAX(self, op):
+        self._unary(op, "log_softmax")
+
+    def op_CONCATENATION(self, op):
+        ins = [self._act(i) for i in op.inputs]
+        self.emit(op, "concat", ins, fused=self._opt(op, 1, "b"), axis=self._opt(op, 0, "i", -1))
+
+    def _reshape_to_output(self, op):
+        out = self.t[op.outputs[0]].shape
+        self.emit(op, "reshape", [self._act(op.inputs[0])], shape=list(out[1:]))
+
+    def op_RESHAPE(self, op):
+        self._reshape_to_output(op)
+
+    def op_SQUEEZE(self, op):
+        self._reshape_to_output(op)
+
+    def op_EXPAND_DIMS(self, op):
+        self._reshape_to_output(op)
+
+    def op_TRANSPOSE(self, op):
+        perm = [int(v) for v in self._const(op.inputs[1], "permutation").array().ravel()]
+        if perm[0] != 0:
+            raise Refused("a transpose that moves the batch axis")
+        self.emit(op, "transpose", [self._act(op.inputs[0])], perm=perm)
+
+    def _reduce(self, op, kind):
+        axes = sorted(int(a) % len(self.t[op.inputs[0]].shape)
+                      for a in self._const(op.inputs[1], "axes").array().ravel())
+        keep = bool(self._opt(op, 0, "b"))
+        if kind == "reduce_mean" and axes == [1, 2] and len(self.t[op.inputs[0]].shape) == 4:
+            self._unary(op, "global_avg_pool", keepdims=True if keep else None)
+        else:
+            self._unary(op, kind, axes=axes, keepdims=keep)
+
+    def op_MEAN(self, op):
+        self._reduce(op, "reduce_mean")
+
+    def op_SUM(self, op):
+        self._reduce(op, "reduce_sum")
+
+    def op_REDUCE_MAX(self, op):
+        self._reduce(op, "reduce_max")
+
+    def op_PAD(self, op):
+        pads = self._const(op.inputs[1], "paddings").array().reshape(-1, 2).tolist()
+        if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0]:
+            raise Refused(f"padding {pads} (H and W are read)")
+        if len(op.inputs) > 2 and op.inputs[2] >= 0:
+            value = self._const(op.inputs[2], "padding value")
+            if float(value.real().ravel()[0]) != 0.0:
+                raise Refused("padding with a value other than zero")
+        self._unary(op, "zero_pad", padding=[pads[1][0], pads[1][1], pads[2][0], pads[2][1]])
+
+    def op_PADV2(self, op):
+        self.op_PAD(op)
+
+    def _resize(self, op, mode, align_at, half_at):
+        size = [int(v) for v in self._const(op.inputs[1], "size").array().ravel()]
+        align, half = bool(self._opt(op, align_at, "b")), bool(self._opt(op, half_at, "b"))
+        if half:
+            coords = "tensorflow"
+        elif mode == "nearest" and not align:
+            coords = "onnx"                      # asymmetric, floor: TensorFlow 1's nearest
+        elif mode == "bilinear" and align:
+            coords = None
+        else:
+            raise Refused(f"{mode} resize without half-pixel centres")
+        self._unary(op, "upsample", mode=mode, size=size, coordinates=coords,
+                    align_corners=True if align and mode == "bilinear" else None)
+
+    def op_RESIZE_BILINEAR(self, op):
+        self._resize(op, "bilinear", 2, 3)
+
+    def op_RESIZE_NEAREST_NEIGHBOR(self, op):
+        self._resize(op, "nearest", 0, 1)
+
+    def op_STRIDED_SLICE(self, op):
+        shape = self.t[op.inputs[0]].shape
+        begin, end, step = (self._const(op.inputs[i], "bound").array().ravel().tolist() for i in (1, 2, 3))
+        masks = [self._opt(op, i, "i") for i in range(5)]
+        if masks[2] or masks[3] or masks[4]:
+            raise Refused("a strided slice with ellipsis, new-axis or shrink masks")
+        axes = []
+        for ax, (b, e, s) in enumerate(zip(begin, end, step)):
+            b = 0 if masks[0] >> ax & 1 else b % shape[ax] if b < 0 else b
+            e = shape[ax] if masks[1] >> ax & 1 else e + shape[ax] if e < 0 else min(e, shape[ax])
+            if (b, e, s) != (0, shape[ax], 1):
+                axes.append((ax, b, e, s))
+        if len(axes) != 1 or axes[0][0] == 0:
+            raise Refused("a strided slice over several axes or the batch")
+        ax, b, e, s = axes[0]
+        self._unary(op, "slice", axis=ax, start=b, stop=e, step=s if s != 1 else None)
+
+    def _split(self, op, sizes, axis, x):
+        start = 0
+        for out, size in zip(op.outputs, sizes):
+            self.emit(op, "slice", [x], out=out, axis=axis, start=start, stop=start + size)
+            start += size
+
+    def op_SPLIT(self, op):
+        axis = int(self._const(op.inputs[0], "axis").array().ravel()[0])
+        x = self._act(op.inputs[1])
+        n = len(op.outputs)
+        rank = len(self.t[op.inputs[1]].shape)
+        self._split(op, [self.t[op.inputs[1]].shape[axis] // n] * n, axis % rank, x)
+
+    def op_SPLIT_V(self, op):
+        x = self._act(op.inputs[0])
+        rank = len(self.t[op.inputs[0]].shape)
+        axis = int(self._const(op.inputs[2], "axis").array().ravel()[0]) % rank
+        self._split(op, [self.t[o].shape[axis] for o in op.outputs], axis, x)
+
+    def op_BATCH_MATMUL(self, op):
+        if self._opt(op, 0, "b"):
+            raise Refused("adj_x (a transposed first operand)")
+        self.emit(op, "matmul", [self._act(op.inputs[0]), self._act(op.inputs[1])],
+                  transpose_b=True if self._opt(op, 1, "b") else None)
+
+    def op_QUANTIZE(self, op):
+        self._unary(op, "quantize", to=self.t[op.outputs[0]].dtype)
+
+    def op_DEQUANTIZE(self, op):
+        i = op.inputs[0]
+        if i in self.consts:                   # a float16 (or int8) weight made float: fold it
+            src = self.consts[i]
+            folded = TensorInfo(op.outputs[0], src.name, src.shape, src.dtype, src.buffer, src.scale,
+                                src.zero_point, src.axis, src.data)
+            self.consts[op.outputs[0]] = folded
+            return
+        self._unary(op, "quantize", to=self.t[op.outputs[0]].dtype)
