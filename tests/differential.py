@@ -104,6 +104,7 @@ def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> 
         "lrn": f"kind: lrn, size: {r.randint(1, 6)}, alpha: {r.choice([1e-4, 0.5])}, beta: 0.75, k: {r.choice([1, 2])}",
         "dropout": "kind: dropout",
         "identity": "kind: identity",
+        "quantize": "kind: quantize",
         "act": f"kind: activation, fn: {r.choice(ACTIVATIONS)}",
         "alias": f"kind: {r.choice(ACTIVATIONS)}",
         "zero_pad": f"kind: zero_pad, padding: {r.choice(['1', '[0, 2]', '[1, 0, 2, 1]', '0'])}",

@@ -12,7 +12,7 @@ from cnncost.layers import KINDS
 from conftest import analyze_text
 
 # Layers that hand back their input's buffer (or may): each on a 4x4x4 map.
-PASS_THROUGH = ["kind: dropout", "kind: identity", "kind: activation, fn: linear", "kind: linear", "kind: flatten",
+PASS_THROUGH = ["kind: dropout", "kind: identity", "kind: quantize", "kind: activation, fn: linear", "kind: linear", "kind: flatten",
                 "kind: channel_shuffle, groups: 1", "kind: zero_pad, padding: 0",
                 "kind: concat, inputs: [SRC, SRC]", "kind: add, inputs: [SRC, SRC]",
                 "kind: multiply, inputs: [SRC, SRC]", "kind: max_pool, kernel: 1",

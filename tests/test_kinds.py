@@ -86,6 +86,7 @@ CASES = [
     ((4, 4, 8), "kind: lrn, size: 5", [4, 4, 8], 0, 0, 9 * 128),
     ((4, 4, 8), "kind: dropout, rate: 0.3", [4, 4, 8], 0, 0, 0),
     ((4, 4, 8), "kind: identity, note: RandomFlip", [4, 4, 8], 0, 0, 0),
+    ((4, 4, 8), "kind: quantize, to: int8", [4, 4, 8], 0, 0, 2 * 128),
     ((4, 4, 8), "kind: relu", [4, 4, 8], 0, 0, 128),
     ((4, 4, 8), "kind: relu6", [4, 4, 8], 0, 0, 256),
     ((4, 4, 8), "kind: activation, fn: tanh", [4, 4, 8], 0, 0, 128),

@@ -79,9 +79,9 @@ def test_int8_files_within_one_step(name):
         q = np.clip(np.floor(np.abs(y / s) + 0.5) * np.sign(y) + z, -128, 127)
         steps.append(np.abs(q - ref).ravel())
     d = np.concatenate(steps)
-    # measured: MobileNetV2's logits exact; ops' 1,546 values 98.1% within one step (the
-    # emulation requantizes in real arithmetic; LUT kernels round differently)
-    assert (d <= 1).mean() >= 0.98 and d.max() <= 2
+    # the issue's bar: within one quantization step on at least 99.9% of output values
+    # (measured: every value of both files; 95% of ops' 1,546 values exact)
+    assert (d <= 1).mean() >= 0.999
 
 
 def test_int8_layers_say_their_precision(tmp_path):

@@ -315,7 +315,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     if own:
         totals["peak_activation_bytes"] = max(graph.live_elements(size_of), default=0) * batch
         totals["param_bytes"] = param_bytes
-        totals["precisions"] = precision_summary(graph, rows)
+        totals["precisions"] = precision_summary(graph, rows, dtype)
     if any(not n.trainable for n in graph.layers):
         cut = cut_summary(graph, itemsize)
         if cut["frozen_layers"]:
@@ -339,15 +339,16 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
                   outputs=[n.name for n in graph.output_nodes] if len(graph.output_nodes) > 1 else [])
 
 
-def precision_summary(graph, rows) -> dict:
-    """How many layers compute in each dtype, and how many weight elements each dtype holds."""
+def precision_summary(graph, rows, dtype: str) -> dict:
+    """How many layers compute in each dtype, and how many weight elements each dtype holds
+    (a layer the file gives no dtype counts in the report's)."""
     layers: dict[str, int] = {}
     weights: dict[str, int] = {}
     for node, row in zip(graph.layers, rows):
-        dt = row.precision or "unstated"
+        dt = row.precision or dtype
         layers[dt] = layers.get(dt, 0) + 1
         for w, s in node.kind.weight_shapes(node.args, node.in_shapes).items():
-            wd = node.precision.weight_dtype(w) if node.precision is not None else "unstated"
+            wd = node.precision.weight_dtype(w) if node.precision is not None else dtype
             weights[wd] = weights.get(wd, 0) + numel(s)
     return {"layers": layers, "weight_elements": weights}
 

@@ -22,6 +22,15 @@ class Precision:
     weights: dict = field(default_factory=dict)
     scale: float | None = None
     zero_point: int = 0
+    rounding: str = "real"     # "real": round y / scale half away from zero, then add the zero point;
+    # "raw": round after adding it (TFLite's int8 average pool rounds the raw integers' mean);
+    # "even": half to even (ONNX's QuantizeLinear)
+    step: float | None = None  # a dequantized value's quantization step (ONNX's DequantizeLinear)
+
+    @property
+    def quantum(self) -> float | None:
+        """The step between the values this tensor can hold, when it holds integers' values."""
+        return self.scale if self.scale is not None else self.step
 
     def weight_dtype(self, name: str) -> str:
         return self.weights.get(name, self.dtype)
@@ -29,7 +38,13 @@ class Precision:
     def fake_quant(self, np, y):
         """y as the integers of the output would hold it, in real units."""
         lo, hi = INTEGER_RANGE[self.dtype]
-        q = np.clip(np.floor(np.abs(y / self.scale) + 0.5) * np.sign(y) + self.zero_point, lo, hi)
+        v = y.astype(np.float64) / self.scale + (self.zero_point if self.rounding == "raw" else 0)
+        v = np.round(v * 4096) / 4096          # float noise off the halves an integer mean lands on
+        if self.rounding == "even":
+            q = np.rint(v) + self.zero_point
+        else:
+            q = np.floor(np.abs(v) + 0.5) * np.sign(v) + (0 if self.rounding == "raw" else self.zero_point)
+        q = np.clip(q, lo, hi)
         return ((q - self.zero_point) * self.scale).astype(y.dtype)
 
 
@@ -44,9 +59,14 @@ def parse(value, where, layer: str) -> Precision:
 
     if not isinstance(value, dict) or not isinstance(value.get("dtype"), str):
         bad("must be a mapping with a `dtype` (e.g. {dtype: int8, weights: {kernel: int8, bias: int32}})")
-    unknown = set(value) - {"dtype", "weights", "scale", "zero_point"}
+    unknown = set(value) - {"dtype", "weights", "scale", "zero_point", "rounding", "step"}
     if unknown:
-        bad(f"has unknown keys {sorted(unknown)} (known: dtype, weights, scale, zero_point)")
+        bad(f"has unknown keys {sorted(unknown)} (known: dtype, weights, scale, zero_point, rounding, step)")
+    step = value.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not step > 0):
+        bad(f"step must be a positive number, received {step!r}")
+    if value.get("rounding", "real") not in ("real", "raw", "even"):
+        bad(f"rounding must be real, raw or even, received {value.get('rounding')!r}")
     weights = value.get("weights") or {}
     for dt in [value["dtype"], *(weights.values() if isinstance(weights, dict) else [None])]:
         if dt not in STORAGE_BYTES:
@@ -60,4 +80,5 @@ def parse(value, where, layer: str) -> Precision:
     zp = value.get("zero_point", 0)
     if isinstance(zp, bool) or not isinstance(zp, int):
         bad(f"zero_point must be an integer, received {zp!r}")
-    return Precision(value["dtype"], dict(weights), float(scale) if scale is not None else None, zp)
+    return Precision(value["dtype"], dict(weights), float(scale) if scale is not None else None, zp,
+                     value.get("rounding", "real"), float(step) if step is not None else None)

@@ -143,6 +143,30 @@ def _layout_in(node: Node, held: list[str]) -> str:
     return "nchw" if want == "map" else "plain"
 
 
+def fake_quant(b, x: str, q) -> str:
+    """`x` as the integers of a quantized tensor hold it (core/precision.py's rule): ONNX's
+    QuantizeLinear where it rounds the same (half to even), else the same steps in float ops
+    (half away from zero, before or after the zero point)."""
+    from cnncost.core.precision import INTEGER_RANGE
+
+    scale, f32 = b.const(q.scale, "float32"), "float32"
+    if q.rounding == "even" and q.dtype in ("int8", "uint8"):
+        zp = b.const(q.zero_point, q.dtype)
+        return b.op("DequantizeLinear", [b.op("QuantizeLinear", [x, scale, zp]), scale, zp])
+    zp = b.const(float(q.zero_point), f32)
+    v = b.op("Div", [x, scale])
+    if q.rounding == "raw":
+        v = b.op("Add", [v, zp])
+    grid = b.const(4096.0, f32)
+    v = b.op("Div", [b.op("Round", [b.op("Mul", [v, grid])]), grid])
+    v = b.op("Mul", [b.op("Floor", [b.op("Add", [b.op("Abs", [v]), b.const(0.5, f32)])]), b.op("Sign", [v])])
+    if q.rounding != "raw":
+        v = b.op("Add", [v, zp])
+    lo, hi = INTEGER_RANGE[q.dtype]
+    v = b.op("Clip", [v, b.const(float(lo), f32), b.const(float(hi), f32)])
+    return b.op("Mul", [b.op("Sub", [v, zp]), scale])
+
+
 def build_model(graph: Graph, weights: dict, *, batch: int = 1, all_outputs: bool = False):
     """The ONNX ModelProto of `graph` with `weights` (executor layout, '<layer>/<name>').
     `all_outputs` also exposes every layer's output (for per-layer comparison)."""
@@ -164,6 +188,11 @@ def build_model(graph: Graph, weights: dict, *, batch: int = 1, all_outputs: boo
                                        and "/" not in k[len(prefix):]}, layout, batch)
         for i, s in zip(node.inputs, node.in_shapes):
             name = names[i]
+            q = graph.nodes[i].precision
+            if graph.nodes[i].kind is None and q is not None and q.scale is not None:   # an integer input
+                if (i, "q") not in converted:
+                    converted[(i, "q")] = fake_quant(b, name, q)
+                name = converted[(i, "q")]
             if len(s) == 3 and held[i] != layout:
                 if (i, layout) not in converted:
                     converted[(i, layout)] = b.op("Transpose", [name],
@@ -174,6 +203,9 @@ def build_model(graph: Graph, weights: dict, *, batch: int = 1, all_outputs: boo
             out = node.kind.onnx(node.args, node.in_shapes, node.out_shape, b)
         except ExportError as exc:
             raise exc.with_context(loc=node.loc, layer=node.name, kind=node.label)
+        q = node.precision
+        if q is not None and q.scale is not None:             # a quantized output: as its integers hold it
+            out = fake_quant(b, out, q)
         _name_output(m, b, out, node.name, set(converted.values()))
         names[node.index] = node.name
     f32 = TensorProto.FLOAT

@@ -15,7 +15,7 @@ FOLDABLE = frozenset({"Constant", "Shape", "Size", "Gather", "Unsqueeze", "Squee
                       "Expand", "Identity", "Transpose", "ReduceProd", "ReduceSum", "ReduceMean", "ReduceMax",
                       "ReduceMin", "Min", "Max", "Mod", "Flatten", "Split", "Tile", "Erf", "Sigmoid",
                       "Tanh", "Relu", "Exp", "Log", "Reciprocal", "Clip", "BatchNormalization", "CumSum",
-                      "ScatterND", "Softmax", "Trilu", "Sin", "Cos", "Sign"})
+                      "ScatterND", "Softmax", "Trilu", "Sin", "Cos", "Sign", "DequantizeLinear", "QuantizeLinear"})
 # not folded: a MatMul, Einsum or Conv of constants runs at every forward in the file, and its MACs
 # are counted (ConViT's position projection, MaxViT's relative-position einsum)
 
@@ -106,6 +106,19 @@ def fold(node, args, shape_of=None) -> list:
         return [np.array(int(np.prod(shape_of if x is None else x.shape)), np.int64)]
     if op == "Identity":
         return [x]
+    if op in ("DequantizeLinear", "QuantizeLinear"):      # a QDQ file's weights, per tensor or per axis
+        scale = np.asarray(args[1], np.float64)
+        zp = np.asarray(args[2] if len(args) > 2 and args[2] is not None else 0)
+        shape = [1] * x.ndim
+        if scale.ndim == 1 and scale.size > 1:
+            shape[a.get("axis", 1) % x.ndim] = scale.size
+        scale, zpf = scale.reshape(shape if scale.size > 1 else ()), zp.astype(np.float64).reshape(
+            shape if zp.size > 1 else ())
+        if op == "DequantizeLinear":
+            return [((x.astype(np.float64) - zpf) * scale).astype(np.float32)]
+        info = np.iinfo(zp.dtype if zp.dtype.kind in "iu" else np.uint8)
+        return [np.clip(np.round(x / scale) + zpf, info.min, info.max).astype(zp.dtype if zp.dtype.kind in "iu"
+                                                                           else np.uint8)]
     if op == "Gather":
         return [np.take(x, np.asarray(args[1]), axis=a.get("axis", 0))]
     if op == "Unsqueeze":

@@ -35,6 +35,10 @@ CONTROL_FLOW = ("If", "Loop", "Scan")
 _POST = "post-processing that depends on the data: export the model without it (ultralytics: nms=False)"
 HINTS = {"NonMaxSuppression": "NMS is " + _POST, "TopK": "TopK is " + _POST, "NonZero": "NonZero is " + _POST,
          "Unique": "Unique is " + _POST, "ArgMax": "ArgMax is " + _POST, "ArgMin": "ArgMin is " + _POST,
+         **{op: "the QOperator form is not read; quantize in QDQ form (onnxruntime: quant_format=QuantFormat.QDQ, "
+               "its default)" for op in ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
+                                          "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul", "QLinearConcat",
+                                          "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearSigmoid")},
          **{op: "random operators are for training: export the model in eval mode" for op in
             ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli")}}
 SHAPE_ONLY = ("Expand", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Transpose", "Cast", "Flatten", "Tile")
@@ -44,6 +48,16 @@ PARAMS_AS_FILE = ("params are the tensors as the file holds them (a BatchNorm fo
                   "exporter changes params, not mults)")
 
 
+
+
+def _stored(c) -> str | None:
+    """The dtype an initializer holds (int8, uint8, int32), for a DequantizeLinear of it."""
+    from cnncost.interop.onnx_proto import DTYPES
+
+    if isinstance(c, Const) and c.tensor is not None:
+        name = DTYPES.get(c.tensor.data_type)
+        return name if name in ("int8", "uint8", "int32", "int16", "float16") else None
+    return None
 
 
 def parse_input_shape(text: str) -> tuple:
@@ -233,8 +247,11 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 # a learned tensor only reshaped or copied (ViT's class token, expanded to the
                 # batch) is still the file's weight
                 data = args[0] if args else None
-                keep = data.source if isinstance(data, Const) and node.op in SHAPE_ONLY else None
-                self._set(node, [Const(array=o, source=keep) for o in outs])
+                keep = data.source if isinstance(data, Const) and node.op in SHAPE_ONLY + ("DequantizeLinear",) \
+                    else None
+                stored = _stored(data) if node.op == "DequantizeLinear" else data.stored \
+                    if isinstance(data, Const) and node.op in SHAPE_ONLY else None
+                self._set(node, [Const(array=o, source=keep, stored=stored) for o in outs])
             elif node.op == "Shape" and isinstance(args[0], Held):
                 outs = onnx_fold.fold(node, [None], shape_of=self._onnx_dims(args[0]))
                 self._set(node, [Const(array=outs[0])])
@@ -362,6 +379,9 @@ class _Importer(LayerOps, DataOps, TensorOps):
     def _weight(self, layer, key, const, how=None):
         if const.source:
             self.sources.setdefault(const.source, set()).add(layer)
+        if const.stored:                   # kept as the file stores it: weight bytes as stored
+            self.by_name[layer].setdefault("precision", {"dtype": "float32", "weights": {}})["weights"][key] = \
+                const.stored
         if self.with_weights:
             arr = const.value.astype("float32")
             self.weights[f"{layer}/{key}"] = how(arr) if how else arr

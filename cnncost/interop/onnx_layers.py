@@ -109,6 +109,26 @@ class LayerOps:
         x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full")
         self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
 
+    def op_QuantizeLinear(self, node, args):
+        """A QDQ file's activation quantized: stored as int8 (uint8) until its DequantizeLinear."""
+        scale = self._const(node, args[1], "scale").value
+        zp = self._const(node, args[2], "zero point").value if len(args) > 2 and args[2] is not None else None
+        if scale.size != 1 or (zp is not None and zp.size != 1):
+            raise Refused("an activation quantized per channel")
+        dtype = str(zp.dtype) if zp is not None else "uint8"
+        if dtype not in ("int8", "uint8", "int16"):
+            raise Refused(f"quantized to {dtype}")
+        self._activation(node, args, {"kind": "quantize", "to": dtype, "precision": {
+            "dtype": dtype, "scale": float(scale.reshape(-1)[0]), "rounding": "even",
+            "zero_point": int(zp.reshape(-1)[0]) if zp is not None else 0}})
+
+    def op_DequantizeLinear(self, node, args):
+        scale = self._const(node, args[1], "scale").value
+        if scale.size != 1:
+            raise Refused("an activation dequantized per channel")
+        self._activation(node, args, {"kind": "quantize", "to": "float32", "precision": {
+            "dtype": "float32", "step": float(scale.reshape(-1)[0])}})
+
     def op_Relu(self, node, args):
         self._activation(node, args, {"kind": self.ACTIVATIONS[node.op]})
 

@@ -21,8 +21,9 @@ class Held:
 class Const:
     """A constant: an initializer (decoded only when its values are needed) or a folded value."""
 
-    def __init__(self, array=None, tensor=None, source=None):
+    def __init__(self, array=None, tensor=None, source=None, stored=None):
         self._array, self.tensor, self.source = array, tensor, source
+        self.stored = stored      # the dtype the file keeps it in, when not float32 (a QDQ file's int8 weight)
 
     @property
     def dims(self):

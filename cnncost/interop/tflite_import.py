@@ -21,6 +21,7 @@ from cnncost.interop.tflite_file import OpInfo, TensorInfo, read_tflite
 
 ACTIVATIONS = {0: None, 1: "relu", 2: "hard_tanh", 3: "relu6", 4: "tanh"}
 QUANTIZED = ("int8", "uint8", "int16")
+PER_CHANNEL = {"add": ("shift", "beta"), "mul": ("scale", "gamma")}   # x op a constant per channel
 WHY = {"CUSTOM": "a custom operator, whose code is not in the file", "IF": "control flow", "WHILE": "control flow",
        "TOPK_V2": "post-processing that depends on the data", "NON_MAX_SUPPRESSION_V4": "post-processing that "
        "depends on the data", "NON_MAX_SUPPRESSION_V5": "post-processing that depends on the data"}
@@ -139,11 +140,11 @@ class _Reader:
             p["scale"], p["zero_point"] = float(out.scale[0]), int(out.zero_point[0] if out.zero_point else 0)
         return p
 
-    def emit(self, op: OpInfo, kind: str, inputs: list[str], *, weights: dict | None = None,
+    def emit(self, src: OpInfo, kind: str, inputs: list[str], *, weights: dict | None = None,
              fused: int = 0, out: int | None = None, suffix: str = "", keep: bool = False, **args) -> str:
         """One of our layers for `op` (and its fused activation), named after its output;
         `keep`: a step before the operator's own layer (it makes no TFLite tensor)."""
-        t = self.t[op.outputs[0] if out is None else out]
+        t = self.t[src.outputs[0] if out is None else out]
         name = self._unique(_name(t) + suffix)
         entry = {"name": name, "kind": kind, **{k: v for k, v in args.items() if v is not None},
                  "inputs": inputs if len(inputs) > 1 else inputs[0]}
@@ -156,14 +157,16 @@ class _Reader:
         if act == "?":
             raise Refused(f"fused activation {fused}")
         if keep:
-            entry["precision"] = {"dtype": self.t[op.inputs[0]].dtype}
+            entry["precision"] = {"dtype": self.t[src.inputs[0]].dtype}
             self.layers.append(entry)
             return name
         if act is None:
             entry["precision"] = self._precision(t, stored)
             self.layers.append(entry)
         else:       # one integer kernel: it clamps, then requantizes once (the quantization is on the activation)
-            entry["precision"] = {k: v for k, v in self._precision(t, stored).items() if k not in ("scale", "zero_point")}
+            entry["precision"] = self._precision(t, stored)
+            entry["precision"].pop("scale", None)
+            entry["precision"].pop("zero_point", None)
             self.layers.append(entry)
             name = self._unique(f"{name}.{act}")
             self.layers.append({"name": name, "kind": act, "inputs": entry["name"], "precision": self._precision(t)})
@@ -278,14 +281,15 @@ class _Reader:
         self.emit(op, "dense", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
                   fused=self._opt(op, 0, "b"), units=w.shape[0], bias=bias is not None)
 
-    def _pool(self, op, kind):
+    def _pool(self, op, kind, **fixed):
         self.emit(op, kind, [self._act(op.inputs[0])], fused=self._opt(op, 5, "b"),
                   kernel=[self._opt(op, 4, "i", 1), self._opt(op, 3, "i", 1)],
-                  stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op),
-                  **({"count_include_pad": False} if kind == "avg_pool" else {}))
+                  stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op), **fixed)
 
     def op_AVERAGE_POOL_2D(self, op):
-        self._pool(op, "avg_pool")
+        self._pool(op, "avg_pool", count_include_pad=False)
+        if self.layers[-1]["precision"].get("scale"):     # TFLite rounds the raw integers' mean
+            self.layers[-1]["precision"]["rounding"] = "raw"
 
     def op_MAX_POOL_2D(self, op):
         self._pool(op, "max_pool")
@@ -303,8 +307,8 @@ class _Reader:
                 self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(v.ravel()[0]),
                           scalar_first=True if first and name in ("sub", "div") else None)
                 return
-            if name in ("add", "mul") and v.size == v.shape[-1] == self.t[op.outputs[0]].shape[-1]:
-                kind, wn = ("shift", "beta") if name == "add" else ("scale", "gamma")
+            if name in PER_CHANNEL and v.size == v.shape[-1] == self.t[op.outputs[0]].shape[-1]:
+                kind, wn = PER_CHANNEL[name]
                 self.emit(op, kind, [x], weights={wn: (c, v.reshape(-1))}, fused=fused)
                 return
             raise Refused(f"{name} with a constant of shape {list(c.shape)}")
@@ -332,8 +336,8 @@ class _Reader:
     def op_MINIMUM(self, op):
         self._arith(op, "min")
 
-    def _unary(self, op, kind, **args):
-        self.emit(op, kind, [self._act(op.inputs[0])], **args)
+    def _unary(self, src, kind, **args):
+        self.emit(src, kind, [self._act(src.inputs[0])], **args)
 
     def op_RELU(self, op):
         self._unary(op, "relu")
