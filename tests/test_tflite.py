@@ -18,7 +18,8 @@ from cnncost.interop.tflite_file import read_tflite
 from cnncost.runtime import executor
 
 HERE = os.path.join(os.path.dirname(__file__), "tflite_files")
-FILES = ["ops_float32", "ops_float16", "ops_int8", "mobilenet_v2_float16", "mobilenet_v2_int8"]
+FILES = ["ops_float32", "ops_float16", "ops_int8", "more_ops_float32", "more_ops_int8", "mobilenet_v2_float16",
+         "mobilenet_v2_int8"]
 
 
 def path(name):
@@ -36,6 +37,10 @@ def test_macs_are_the_keras_models_at_every_precision():
         assert t["mults"] == keras["mults"] == 10_666_928
     ops = {api.analyze(path(f"ops_{p}")).totals["mults"] for p in ("float32", "float16", "int8")}
     assert len(ops) == 1
+    more = [api.analyze(path(f"more_ops_{p}")).totals for p in ("float32", "int8")]
+    # two 256 x 256 x 4 products of activations, and the two 3 x 3 convs
+    assert more[0]["mults"] == more[1]["mults"] == 2 * 256 * 256 * 4 + 8 * 8 * 4 * 27 + 6 * 8 * 4 * 27
+    assert more[1]["mults_by_class"]["attention"] == 2 * 256 * 256 * 4
 
 
 def test_weight_bytes_as_stored():

@@ -116,9 +116,9 @@ def fold(node, args, shape_of=None) -> list:
             shape if zp.size > 1 else ())
         if op == "DequantizeLinear":
             return [((x.astype(np.float64) - zpf) * scale).astype(np.float32)]
-        info = np.iinfo(zp.dtype if zp.dtype.kind in "iu" else np.uint8)
-        return [np.clip(np.round(x / scale) + zpf, info.min, info.max).astype(zp.dtype if zp.dtype.kind in "iu"
-                                                                           else np.uint8)]
+        target = zp.dtype if np.issubdtype(zp.dtype, np.integer) else np.dtype(np.uint8)
+        info = np.iinfo(target)
+        return [np.clip(np.round(x / scale) + zpf, info.min, info.max).astype(target)]
     if op == "Gather":
         return [np.take(x, np.asarray(args[1]), axis=a.get("axis", 0))]
     if op == "Unsqueeze":

@@ -418,17 +418,18 @@ class _Reader:
             raise Refused("a transpose that moves the batch axis")
         self.emit(op, "transpose", [self._act(op.inputs[0])], perm=perm)
 
-    def _reduce(self, op, kind):
+    def _reduce(self, op, kind, spatial=None):
+        """A reduction; `spatial`: the kind for a map's H and W (MEAN: a global average pool)."""
         axes = sorted(int(a) % len(self.t[op.inputs[0]].shape)
                       for a in self._const(op.inputs[1], "axes").array().ravel())
         keep = bool(self._opt(op, 0, "b"))
-        if kind == "reduce_mean" and axes == [1, 2] and len(self.t[op.inputs[0]].shape) == 4:
-            self._unary(op, "global_avg_pool", keepdims=True if keep else None)
+        if spatial and axes == [1, 2] and len(self.t[op.inputs[0]].shape) == 4:
+            self._unary(op, spatial, keepdims=True if keep else None)
         else:
             self._unary(op, kind, axes=axes, keepdims=keep)
 
     def op_MEAN(self, op):
-        self._reduce(op, "reduce_mean")
+        self._reduce(op, "reduce_mean", spatial="global_avg_pool")
 
     def op_SUM(self, op):
         self._reduce(op, "reduce_sum")
@@ -508,8 +509,14 @@ class _Reader:
     def op_BATCH_MATMUL(self, op):
         if self._opt(op, 0, "b"):
             raise Refused("adj_x (a transposed first operand)")
-        self.emit(op, "matmul", [self._act(op.inputs[0]), self._act(op.inputs[1])],
-                  transpose_b=True if self._opt(op, 1, "b") else None)
+        a, b = self._act(op.inputs[0]), self._act(op.inputs[1])
+        rhs = self.t[op.inputs[1]]
+        if rhs.dtype in QUANTIZED and rhs.zero_point and rhs.zero_point[0]:
+            # TFLite's integer kernel reads its second operand as if its zero point were 0
+            # (measured against the interpreter: 33 steps off otherwise): that offset, as a layer
+            b = self.emit(op, "binary", [b], op="add", scalar=float(rhs.zero_point[0] * rhs.scale[0]),
+                          suffix=".rhs_zero_point", keep=True)
+        self.emit(op, "matmul", [a, b], transpose_b=True if self._opt(op, 1, "b") else None)
 
     def op_QUANTIZE(self, op):
         self._unary(op, "quantize", to=self.t[op.outputs[0]].dtype)

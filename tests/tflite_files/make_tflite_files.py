@@ -44,11 +44,28 @@ def ops():
     return keras.Model(inp, [layers.Softmax(name="prob")(x), fmap], name="ops")
 
 
+def more_ops():
+    """The rest of what hand-written models convert to: SPLIT, STRIDED_SLICE, nearest
+    resize, SUB and DIV with constants, MAXIMUM, BATCH_MATMUL of two activations, squeeze."""
+    inp = keras.Input((8, 8, 6), name="x")
+    a, b = keras.ops.split(inp, 2, axis=-1)                         # SPLIT
+    x = layers.Conv2D(4, 3, padding="same", name="ca")(a) - 0.5      # SUB with a constant
+    y = layers.Conv2D(4, 3, padding="same", name="cb")(b[:, 1:7, :, :])   # STRIDED_SLICE
+    y = layers.ZeroPadding2D(((1, 1), (0, 0)), name="padb")(y)
+    x = keras.ops.maximum(x, y) / 2.0                                # MAXIMUM, DIV
+    x = layers.Resizing(16, 16, interpolation="nearest", name="near")(x)
+    t = layers.Reshape((256, 4), name="tokens")(x)
+    att = keras.ops.matmul(t, keras.ops.transpose(t, (0, 2, 1)))     # BATCH_MATMUL: 256 x 256
+    att = layers.Softmax(name="sm")(att)
+    out = keras.ops.matmul(att, t)                                   # 256 x 4
+    return keras.Model(inp, layers.Reshape((1024,), name="flat")(out), name="more_ops")
+
+
 def mobilenet_v2():
     return keras.applications.MobileNetV2(input_shape=(96, 96, 3), alpha=0.35, weights=None, classes=10)
 
 
-MODELS = {"ops": ops, "mobilenet_v2": mobilenet_v2}
+MODELS = {"ops": ops, "more_ops": more_ops, "mobilenet_v2": mobilenet_v2}
 
 
 def randomize(model):
@@ -105,7 +122,7 @@ def main():
         samples = rng.uniform(-1, 1, (32,) + shape).astype("float32")
         x = (np.round(rng.uniform(-1, 1, (1,) + shape) * 16) / 16).astype("float32")   # compresses
         for precision in ("float32", "float16", "int8"):
-            if name == "mobilenet_v2" and precision == "float32":
+            if (name == "mobilenet_v2" and precision == "float32") or (name == "more_ops" and precision == "float16"):
                 continue            # 1.7 MB: the float16 file and the Keras model stand for it
             path = os.path.join(HERE, f"{name}_{precision}.tflite")
             with open(path, "wb") as fh:
