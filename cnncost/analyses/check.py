@@ -222,11 +222,10 @@ def check_budgets(report: Report, budgets: dict) -> list[CheckItem]:
 def peak_layer(report: Report) -> str:
     """The layer running when the live activations are largest (in bytes, each tensor in its
     own dtype when the file has them)."""
-    from cnncost.core.analysis import DTYPE_BYTES
-    from cnncost.core.precision import STORAGE_BYTES
+    from cnncost.core.analysis import DTYPE_BYTES, node_bytes
 
     g, item = report.graph, DTYPE_BYTES[report.dtype]
-    live = g.live_elements(lambda n: STORAGE_BYTES[n.precision.dtype] if n.precision is not None else item)
+    live = g.live_elements(lambda n: node_bytes(n, item))
     at = max(range(len(live)), key=live.__getitem__)
     return g.nodes[at].name
 

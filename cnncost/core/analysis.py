@@ -139,6 +139,12 @@ class Report:
             d["by_kind"] = [_row(r) for r in self.by_kind()]
         return d
 
+    def row_table(self) -> tuple[list[str], list[list]]:
+        """The JSON report's rows as columns and one list of values per row (a page's data:
+        no key repeated per row); `precision` only when the file keeps its own dtypes."""
+        fields = [f for f in _row_fields() if f != "precision" or "precisions" in self.totals]
+        return fields, [[getattr(r, f) for f in fields] for r in self.layers]
+
     def cumulative_mults(self) -> list[int]:
         """MACs of the network up to and including each layer, in execution order."""
         running, out = 0, []
@@ -152,8 +158,10 @@ class Report:
         their largest is totals["peak_activation_bytes"]."""
         if self.graph is None:
             return []
-        per = self.batch * DTYPE_BYTES[self.dtype]
-        return [v * per for v in self.graph.live_elements()[1:]]
+        item = DTYPE_BYTES[self.dtype]
+        if "precisions" in self.totals:           # a model file's own dtypes, as the peak counts them
+            return [v * self.batch for v in self.graph.live_elements(lambda n: node_bytes(n, item))[1:]]
+        return [v * self.batch * item for v in self.graph.live_elements()[1:]]
 
     def block_sums(self, extra: dict[str, float] | None = None, extra_name: str = "extra") -> dict[str, dict]:
         """For every block path (each proper prefix of the dotted names): its layer count
@@ -173,6 +181,21 @@ class Report:
                 if extra:
                     s[extra_name] += extra[r.name]
         return sums
+
+    def stages(self, sums: dict[str, dict]) -> list[dict]:
+        """MACs and params of each first name part in order (what grouped(1) sums), from
+        `block_sums` and the top-level rows: a block, a layer, or both (Keras' `conv1` and
+        its fused `conv1.relu`)."""
+        out: dict[str, dict] = {}
+        for r in self.layers:
+            top = r.name.split(".", 1)[0]
+            if top not in out:
+                s = sums.get(top, {"mults": 0, "params": 0})
+                out[top] = {"name": top, "mults": s["mults"], "params": s["params"]}
+            if r.name == top:
+                out[top]["mults"] += r.mults
+                out[top]["params"] += r.params
+        return list(out.values())
 
     def by_kind(self) -> list[LayerCost]:
         """Rows summed by kind and kind of multiplication: how much is depthwise, pointwise,
@@ -216,14 +239,18 @@ class Report:
 _ROW_FIELDS = None
 
 
-def _row(row: "LayerCost") -> dict:
-    """A row as plain data: a shallow field copy (dataclasses.asdict deep-copies every
-    value, a large share of a big report's JSON time)."""
+def _row_fields() -> tuple[str, ...]:
     global _ROW_FIELDS
     if _ROW_FIELDS is None:
         from dataclasses import fields
         _ROW_FIELDS = tuple(f.name for f in fields(LayerCost))
-    out = {f: getattr(row, f) for f in _ROW_FIELDS}
+    return _ROW_FIELDS
+
+
+def _row(row: "LayerCost") -> dict:
+    """A row as plain data: a shallow field copy (dataclasses.asdict deep-copies every
+    value, a large share of a big report's JSON time)."""
+    out = {f: getattr(row, f) for f in _row_fields()}
     if not row.precision:                    # only a model file's own dtypes say it
         del out["precision"]
     return out
@@ -257,7 +284,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     own = any(n.precision is not None for n in graph.nodes)    # a model file's own dtypes win
 
     def size_of(node) -> int:
-        return STORAGE_BYTES[node.precision.dtype] if node.precision is not None else itemsize
+        return node_bytes(node, itemsize)
     param_bytes = 0
     rows = []
     names = [n.name for n in graph.nodes]
@@ -337,6 +364,11 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
                   inputs={graph.nodes[i].name: list(graph.nodes[i].out_shape) for i in graph.inputs}
                   if len(graph.inputs) > 1 else {},
                   outputs=[n.name for n in graph.output_nodes] if len(graph.output_nodes) > 1 else [])
+
+
+def node_bytes(node, itemsize: int) -> int:
+    """Bytes per element of a node's output: its file's own dtype, else the report's."""
+    return STORAGE_BYTES[node.precision.dtype] if node.precision is not None else itemsize
 
 
 def precision_summary(graph, rows, dtype: str) -> dict:

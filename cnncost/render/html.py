@@ -35,11 +35,12 @@ def network_data(report, estimates=None) -> dict:
 
     seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)} if estimates is not None else {}
     sums = report.block_sums(seconds or None, "seconds")
+    fields, values = report.row_table()
     return {"name": report.name, "source": report.source, "input": shape_str(report.input_shape),
             "batch": report.batch, "dtype": report.dtype, "conventions": CONVENTIONS_SHORT,
             "totals": {k: v for k, v in report.totals.items() if isinstance(v, int)},
-            "mults_by_class": report.totals["mults_by_class"], "rows": report.to_dict()["layers"],
-            "blocks": [{"name": g.name, "mults": g.mults, "params": g.params} for g in report.grouped(1)],
+            "mults_by_class": report.totals["mults_by_class"], "row_fields": fields, "row_values": values,
+            "blocks": report.stages(sums),
             "block_sums": sums, "cumulative_mults": report.cumulative_mults(), "live_bytes": report.live_bytes(),
             "peak_bytes": report.totals["peak_activation_bytes"],
             "formulas": formulas(report.graph) if report.graph is not None else {}, "seconds": seconds,

@@ -6,6 +6,13 @@
   // the rows are the JSON report's; shapes are written as the CSV writes them
   function shapeText(v) { return Array.isArray(v) ? v.join("x") : String(v); }
   DATA.networks.forEach(function (n) {
+    // the rows come as columns and values (no key repeated per row): made objects again here
+    n.rows = n.row_values.map(function (v) {
+      var r = {};
+      n.row_fields.forEach(function (f, i) { r[f] = v[i]; });
+      return r;
+    });
+    delete n.row_values;
     n.rows.forEach(function (r) {
       r.output = shapeText(r.output_shape);
       r.rf = r.rf_global ? "global" : shapeText(r.receptive_field);
