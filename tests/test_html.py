@@ -21,6 +21,7 @@ def page_data(text):
     data = json.loads(re.search(r'<script type="application/json" id="cnncost-data">(.*?)</script>', text, re.S).group(1))
     for n in data["networks"]:
         n["rows"] = [dict(zip(n["row_fields"], v)) for v in n.pop("row_values")]
+        n["formulas"] = {name: n["formula_texts"][i] for name, i in n["formula_of"].items()}
     return data
 
 

@@ -159,11 +159,13 @@ def block(report, prefix: str) -> list[str]:
 
 def formulas(graph) -> dict[str, list[str]]:
     """Each layer's multiplication formula with its values (what `explain` prints), keyed
-    by layer name; a block laid down again shares its layers' arguments, so each distinct
-    layer is explained once."""
-    seen, out = {}, {}
+    by layer name; each distinct layer (its kind, arguments and shapes) is explained once,
+    and layers alike share one list."""
+    seen, out, spelled = {}, {}, {}
     for node in graph.layers:
-        key = (id(node.args), node.label, tuple(node.in_shapes), node.out_shape)
+        # a block laid down again shares its Args: spelled out once per object
+        args = spelled.get(id(node.args)) or spelled.setdefault(id(node.args), repr(sorted(node.args.items())))
+        key = (node.label, args, tuple(node.in_shapes), node.out_shape)
         if key not in seen:
             try:
                 seen[key] = node.kind.explain(node.args, node.in_shapes, node.out_shape)

@@ -30,7 +30,6 @@ def _asset(name: str) -> str:
 def network_data(report, estimates=None) -> dict:
     """What the page shows of one network, every number from the report (the script and
     this module do no arithmetic on counts)."""
-    from cnncost.analyses.explain import formulas
     from cnncost.core.analysis import CONVENTIONS_SHORT
 
     seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)} if estimates is not None else {}
@@ -43,9 +42,22 @@ def network_data(report, estimates=None) -> dict:
             "blocks": report.stages(sums),
             "block_sums": sums, "cumulative_mults": report.cumulative_mults(), "live_bytes": report.live_bytes(),
             "peak_bytes": report.totals["peak_activation_bytes"],
-            "formulas": formulas(report.graph) if report.graph is not None else {}, "seconds": seconds,
+            **_indexed_formulas(report), "seconds": seconds,
             "has_seconds": estimates is not None, "columns": list(ROW_FIELDS),
             "text_columns": sorted(TEXT), "column_labels": {k: LABELS.get(k, k.replace("_", " ")) for k in ROW_FIELDS}}
+
+
+def _indexed_formulas(report) -> dict:
+    """Each distinct formula once, and each layer's index into them (layers alike share one)."""
+    from cnncost.analyses.explain import formulas
+
+    texts, index, of = [], {}, {}
+    for name, lines in (formulas(report.graph) if report.graph is not None else {}).items():
+        if lines:
+            of[name] = index.setdefault(id(lines), len(texts))
+            if of[name] == len(texts):
+                texts.append(lines)
+    return {"formula_texts": texts, "formula_of": of}
 
 
 @functools.cache

@@ -308,7 +308,8 @@
     lines.push("params " + fmt(v.params) + " · mults " + fmt(v.mults) + " · flops " + fmt(v.flops));
     lines.push("activation memory " + si(v.activation_bytes) + "B" + (v.seconds !== undefined ? " · roofline " +
                (v.seconds * 1000).toPrecision(3) + " ms" : "") + (!isBlock ? " · receptive field " + v.rf : ""));
-    if (!isBlock && (this.net.formulas[path] || []).length) lines.push({pre: this.net.formulas[path].join("\n")});
+    var f = isBlock ? undefined : this.net.formula_of[path];
+    if (f !== undefined) lines.push({pre: this.net.formula_texts[f].join("\n")});
     tipAt(ev, path, lines);
   };
   function focus(box, path) {
