@@ -13,10 +13,10 @@ quantization = pytest.importorskip("onnxruntime.quantization")
 from cnncost import api  # noqa: E402
 
 
-def _qdq(tmp_path, spec, overrides=None, per_channel=True):
+def _qdq(tmp_path, spec, overrides=None, per_channel=True, fmt="QDQ", exclude=()):
     import onnx
 
-    src, out = tmp_path / f"{spec}.onnx", tmp_path / f"{spec}_qdq.onnx"
+    src, out = tmp_path / f"{spec}.onnx", tmp_path / f"{spec}_{fmt}.onnx"
     api.export(spec, str(src), overrides=overrides)
     model = onnx.load(str(src))
     name = model.graph.input[0].name
@@ -30,9 +30,10 @@ def _qdq(tmp_path, spec, overrides=None, per_channel=True):
         def get_next(self):
             return next(self.batches, None)
 
-    quantization.quantize_static(str(src), str(out), Reader(), quant_format=quantization.QuantFormat.QDQ,
+    excluded = [n.name for n in model.graph.node if n.op_type in exclude]
+    quantization.quantize_static(str(src), str(out), Reader(), quant_format=getattr(quantization.QuantFormat, fmt),
                                  per_channel=per_channel, activation_type=quantization.QuantType.QInt8,
-                                 weight_type=quantization.QuantType.QInt8)
+                                 weight_type=quantization.QuantType.QInt8, nodes_to_exclude=excluded)
     return str(src), str(out)
 
 
@@ -55,25 +56,18 @@ def test_qdq_verifies_against_onnxruntime_running_the_file(tmp_path):
     assert any("the file, end to end" in r.name for r in layers)
 
 
-def test_qoperator_format_is_refused_by_name(tmp_path):
-    import onnx
-
-    src, _ = _qdq(tmp_path, "lenet5")
-    out = tmp_path / "qop.onnx"
-    model = onnx.load(src)
-    name = model.graph.input[0].name
-    dims = [d.dim_value or 1 for d in model.graph.input[0].type.tensor_type.shape.dim]
-
-    class Reader(quantization.CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{name: np.zeros(dims, "float32")}])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    quantization.quantize_static(src, str(out), Reader(), quant_format=quantization.QuantFormat.QOperator)
+def test_qoperator_convs_are_read_and_contrib_operators_refused(tmp_path):
+    """QOperator form: QLinearConv reads as a conv of the real weights, quantized output;
+    onnxruntime's own contrib operators (com.microsoft QGemm, QLinearSoftmax) are refused."""
     from click.testing import CliRunner
 
     from cnncost.cli import cli
-    res = CliRunner().invoke(cli, ["report", str(out)])
-    assert res.exit_code == 2 and "QLinearConv" in res.output
+
+    float_file, qop = _qdq(tmp_path, "mobilenet_v1", ["alpha=0.25", "resolution=96"], fmt="QOperator",
+                           exclude=("Softmax",))
+    assert api.analyze(qop).totals["mults"] == api.analyze(float_file).totals["mults"]
+    result = api.verify(qop, engine="onnxruntime")
+    assert result.ok, [r for r in result.verification.engine.layers if not r.ok][:2]
+    _, lenet = _qdq(tmp_path, "lenet5", fmt="QOperator")
+    res = CliRunner().invoke(cli, ["report", lenet])
+    assert res.exit_code == 2 and "QGemm" in res.output

@@ -36,9 +36,10 @@ _POST = "post-processing that depends on the data: export the model without it (
 HINTS = {"NonMaxSuppression": "NMS is " + _POST, "TopK": "TopK is " + _POST, "NonZero": "NonZero is " + _POST,
          "Unique": "Unique is " + _POST, "ArgMax": "ArgMax is " + _POST, "ArgMin": "ArgMin is " + _POST,
          **{op: "the QOperator form is not read; quantize in QDQ form (onnxruntime: quant_format=QuantFormat.QDQ, "
-               "its default)" for op in ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
-                                          "DynamicQuantizeLinear", "QLinearAdd", "QLinearMul", "QLinearConcat",
-                                          "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearSigmoid")},
+               "its default)" for op in ("QLinearAdd", "QLinearMul", "QLinearConcat",
+                                          "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearSigmoid", "QGemm")},
+         **{op: "dynamic quantization computes its scales from the data at each run; quantize statically "
+               "(onnxruntime: quantize_static)" for op in ("ConvInteger", "MatMulInteger", "DynamicQuantizeLinear")},
          **{op: "random operators are for training: export the model in eval mode" for op in
             ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli")}}
 SHAPE_ONLY = ("Expand", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Transpose", "Cast", "Flatten", "Tile")

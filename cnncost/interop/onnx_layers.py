@@ -5,7 +5,7 @@ per-channel / per-feature weight rules."""
 from __future__ import annotations
 
 from cnncost.interop import onnx_fold
-from cnncost.interop.onnx_values import Held, Refused
+from cnncost.interop.onnx_values import Const, Held, Refused
 
 
 BINARY_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}
@@ -108,6 +108,56 @@ class LayerOps:
     def _activation(self, node, args, body):
         x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full")
         self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
+
+    def _real(self, node, q, scale, zp, axis, what):
+        """A quantized constant in real units, (q - zero point) x scale per `axis`, keeping
+        the dtype the file stores it in."""
+        import numpy as np
+
+        from cnncost.interop.onnx_import import _stored
+
+        c = self._const(node, q, what)
+        s = np.asarray(self._const(node, scale, f"{what} scale").value, np.float64)
+        z = np.asarray(self._const(node, zp, f"{what} zero point").value if zp is not None else 0, np.float64)
+        shape = [1] * len(c.dims)
+        if s.size > 1:
+            shape[axis] = s.size
+        real = (c.value.astype(np.float64) - z.reshape(shape if z.size > 1 else ())) * s.reshape(shape if s.size > 1 else ())
+        return Const(array=real.astype(np.float32), source=c.source, stored=_stored(c))
+
+    def _requantized(self, node, scale, zp):
+        """The layer just emitted stores its output quantized (QLinearConv, QLinearMatMul)."""
+        s, z = self._const(node, scale, "output scale").value, self._const(node, zp, "output zero point").value
+        if s.size != 1 or z.size != 1:
+            raise Refused("an output quantized per channel")
+        p = self.layers[-1].setdefault("precision", {"dtype": "float32"})
+        p.update({"dtype": str(z.dtype), "scale": float(s.reshape(-1)[0]), "zero_point": int(z.reshape(-1)[0]),
+                  "rounding": "even"})
+
+    def op_QLinearConv(self, node, args):
+        """QOperator form: x (x_scale, x_zp), w (w_scale, w_zp), y_scale, y_zp, int32 bias
+        at x_scale x w_scale. Our activations are in real units, so it is a conv of the real
+        weights whose output is quantized."""
+        import numpy as np
+
+        w = self._real(node, args[3], args[4], args[5], 0, "weight")
+        conv = [args[0], w]
+        if len(args) > 8 and args[8] is not None:
+            b = self._const(node, args[8], "bias")
+            s = np.asarray(self._const(node, args[1], "x scale").value, np.float64) * \
+                np.asarray(self._const(node, args[4], "weight scale").value, np.float64).reshape(-1)
+            conv.append(Const(array=(b.value.astype(np.float64) * s).astype(np.float32), source=b.source,
+                              stored="int32"))
+        self.op_Conv(node, conv)
+        self._requantized(node, args[6], args[7])
+
+    def op_QLinearMatMul(self, node, args):
+        b = self._real(node, args[3], args[4], args[5], 1, "weight")
+        x = self._map(args[0], "vec", "nhwc")
+        if len(b.dims) != 2 or b.dims[0] != x.shape[-1]:
+            raise Refused(f"a weight of dims {list(b.dims)} against {x.shape[-1]} features")
+        self._dense(node, x, b, b.dims[1], False, None)
+        self._requantized(node, args[6], args[7])
 
     def op_QuantizeLinear(self, node, args):
         """A QDQ file's activation quantized: stored as int8 (uint8) until its DequantizeLinear."""
