@@ -268,6 +268,7 @@ class Builder:
         return f"{base}{n}"
 
     def _trainable(self, entry: YMap) -> bool:
+        precision.only_on_layers(entry)
         value = entry.get("trainable", True)
         if not isinstance(value, bool):
             raise SpecError(f"`trainable` must be true or false, received {value!r}",
@@ -520,15 +521,13 @@ class Builder:
         if parts is None and self.rewrite:
             shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
             parts = kind.rewrite(args, shape, self.rewrite) if shape and len(shape) == 3 else None
-        if parts is None:
-            index = self._add_node(full, kind, kind_name, args, inputs, entry.loc, trainable)
-            self.graph.nodes[index].precision = precision.of(entry, full)     # a model file's own dtypes
-            return index
-        index = inputs
-        for suffix, part_kind, part_raw in parts:
-            pk, _ = lookup(part_kind)
-            part_args = pk.normalize(part_raw, lambda text: expr.evaluate(text, env, self.limits))
-            index = [self._add_node(f"{full}.{suffix}", pk, part_kind, part_args, index, entry.loc, trainable)]
+        steps = [(full, kind, kind_name, args)] if parts is None else [
+            (f"{full}.{suffix}", pk, part_kind, pk.normalize(part_raw, lambda text: expr.evaluate(text, env, self.limits)))
+            for suffix, part_kind, part_raw in parts for pk in [lookup(part_kind)[0]]]
+        index, dtypes = inputs, precision.of(entry, full)     # a model file's own dtypes, on every part
+        for name, k, label, a in steps:
+            index = [self._add_node(name, k, label, a, index, entry.loc, trainable)]
+            self.graph.nodes[index[0]].precision = dtypes
         return index[0]
 
     def _add_node(self, full, kind, label, args, inputs, loc, trainable) -> int:

@@ -48,6 +48,13 @@ class Precision:
         return ((q - self.zero_point) * self.scale).astype(y.dtype)
 
 
+def only_on_layers(entry) -> None:
+    """`precision` belongs to a layer of a kind: on a block or a group it would say nothing."""
+    if "precision" in entry and "kind" not in entry:
+        raise SpecError("`precision` applies to a layer of a kind, not to a block or a group",
+                        loc=entry.loc_of("precision"))
+
+
 def of(entry, layer: str) -> Precision | None:
     """A spec layer's `precision:`, or None when it has none."""
     return parse(entry["precision"], entry.loc_of("precision"), layer) if "precision" in entry else None
