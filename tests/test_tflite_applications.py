@@ -21,14 +21,13 @@ MODELS = {"MobileNetV2": {"alpha": 0.35, "input_shape": (96, 96, 3)},
 
 
 def _convert(model, int8, samples):
-    c = tf.lite.TFLiteConverter.from_keras_model(model)
-    if int8:
-        c.optimizations = [tf.lite.Optimize.DEFAULT]
-        c.representative_dataset = lambda: ([s[None]] for s in samples)
-        c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        c.inference_input_type = tf.int8
-        c.inference_output_type = tf.int8
-    return c.convert()
+    """The same conversion as the committed fixtures' (tests/tflite_files/make_tflite_files.py)."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "tflite_files"))
+    from make_tflite_files import convert
+
+    return convert(model, "int8" if int8 else "float32", samples)
 
 
 @pytest.mark.parametrize("name", list(MODELS))
