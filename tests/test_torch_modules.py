@@ -1,6 +1,8 @@
 """Optional (skipped without torch): live PyTorch modules go in without an export step.
 mults equal the conv / transposed-conv / linear MACs forward hooks count; the module is
 left as it was; a factory name works from the command line; assert_macs gates CI."""
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -115,11 +117,38 @@ def test_assert_macs():
         assert_macs(module, (1, 3, 64, 64), at_most=macs - 1)
 
 
-def test_a_transformer_is_refused_in_one_line_until_attention_is_read():
-    """ViT exports through MatMul / Softmax on token tensors, which the importer does not read
-    yet: one line, no exporter dump of the graph."""
+def test_a_transformer_counts_its_attention():
+    """ViT-B/16 exports through MatMul and Softmax on tokens, read since attention counts:
+    torchvision's own figures (num_params 86,567,656; GFLOPS 17.56, which are MACs), with
+    the products of two activations apart."""
     pytest.importorskip("torchvision")
-    r = CliRunner().invoke(cli, ["report", "torchvision:vit_b_16", "--input-shape", "1x3x224x224"])
-    assert r.exit_code == 2
-    assert r.output.count("\n") <= 2 and "error: torchvision:vit_b_16 (PyTorch" in r.output
-    assert "Torch IR graph" not in r.output
+    r = CliRunner().invoke(cli, ["report", "torchvision:vit_b_16", "--input-shape", "1x3x224x224", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    t = json.loads(r.stdout)["totals"]
+    assert t["params"] == 86_567_656 and t["mults"] == 17_563_828_224
+    assert t["mults_by_class"]["attention"] == 12 * 2 * 12 * 197 * 197 * 64      # QK^T and AV, 12 heads, 12 blocks
+
+
+class TwoInputs(torch.nn.Module):
+    """An image and a mask: two inputs, gated by a product of two activations."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.b = torch.nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, image, mask):
+        x = torch.relu(self.a(image)) * torch.sigmoid(self.b(mask))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def test_a_module_of_two_inputs():
+    module = TwoInputs().eval()
+    keys = list(module.state_dict())
+    shapes = ((1, 3, 32, 32), (1, 1, 32, 32))
+    rep = cnncost.report(module, input_shape=shapes).report
+    assert rep.totals["mults"] == 32 * 32 * 8 * 27 + 32 * 32 * 8 * 9 + 8 * 4
+    assert rep.inputs == {"image": [32, 32, 3], "mask": [32, 32, 1]}       # forward()'s own names
+    assert cnncost.verify(module, input_shape=shapes, engine="onnxruntime").ok
+    assert list(module.state_dict()) == keys and not module.training

@@ -139,7 +139,7 @@ def export(module, inputs, label: str | None = None) -> str:
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, examples, path, dynamo=False, opset_version=17,
                               training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
-                              input_names=[f"input{i}" if len(examples) > 1 else "input" for i in range(len(examples))])
+                              input_names=_input_names(module, len(examples)))
     except Exception as exc:       # noqa: BLE001 - the exporter's failure is the module's: say what to do
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CnnCostError(f"{label or type(module).__name__}: torch.onnx.export could not trace it ({first}); "
@@ -155,6 +155,20 @@ def export(module, inputs, label: str | None = None) -> str:
             m._forward_pre_hooks.clear(), m._forward_pre_hooks.update(pre)
     DISPLAY_NAMES[path] = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export)"
     return path
+
+
+def _input_names(module, n: int) -> list[str]:
+    """The inputs named as forward() names its parameters (image, mask), else input0, input1."""
+    if n == 1:
+        return ["input"]
+    import inspect
+
+    try:
+        names = [p for p in inspect.signature(module.forward).parameters][:n]
+    except (TypeError, ValueError):
+        names = []
+    ok = len(names) == n and all(p.isidentifier() and p != "input" for p in names) and len(set(names)) == n
+    return names if ok else [f"input{i}" for i in range(n)]
 
 
 def as_onnx(spec: object, inputs: object) -> object:
