@@ -17,6 +17,8 @@ TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 
                 7: "int16", 9: "int8", 10: "float64", 17: "int4"}
 NUMPY_TYPES = {"float32": "<f4", "float16": "<f2", "int32": "<i4", "uint8": "u1", "int64": "<i8", "int16": "<i2",
                "int8": "i1", "float64": "<f8"}
+STRUCT = {"float32": "f", "float16": "e", "int32": "i", "uint8": "B", "int64": "q", "int16": "h", "int8": "b",
+          "float64": "d"}
 BUILTIN = {0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
            5: "DEPTH_TO_SPACE", 6: "DEQUANTIZE", 9: "FULLY_CONNECTED", 14: "LOGISTIC", 17: "MAX_POOL_2D", 18: "MUL",
            19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE", 23: "RESIZE_BILINEAR", 25: "SOFTMAX",
@@ -42,6 +44,22 @@ class TensorInfo:
     axis: int = 0                  # quantized_dimension: the axis of per-channel scales
     data: memoryview | None = None    # the constant's bytes, when its buffer holds any
     folded: object = None             # a constant computed on import (shape arithmetic), as an array
+
+    def numbers(self) -> list:
+        """The constant's values as Python numbers, flat, in real units (counting reads a
+        transpose's permutation or a padding this way, with no numpy)."""
+        import struct
+
+        if self.folded is not None:
+            return self.folded.ravel().tolist()
+        fmt = STRUCT.get(self.dtype)
+        if self.data is None or fmt is None or len(self.data) % struct.calcsize(fmt):
+            raise CnnCostError(f"tensor '{self.name}' holds no readable data")
+        values = list(struct.unpack(f"<{len(self.data) // struct.calcsize(fmt)}{fmt}", self.data))
+        if self.scale and self.dtype not in ("float32", "float16", "float64"):
+            zp = self.zero_point[0] if self.zero_point else 0
+            values = [(v - zp) * self.scale[0] for v in values] if len(self.scale) == 1 else values
+        return values
 
     def array(self):
         """The constant as NumPy holds it (its stored dtype)."""

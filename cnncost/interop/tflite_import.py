@@ -151,8 +151,8 @@ class _Reader:
         stored = {}
         for wname, (info, array) in (weights or {}).items():
             stored[wname] = info.dtype
-            if self.with_weights:
-                self.weights[f"{name}/{wname}"] = array
+            if self.with_weights:                     # in real units, dequantized only here
+                self.weights[f"{name}/{wname}"] = array()
         act = ACTIVATIONS.get(fused, "?")
         if act == "?":
             raise Refused(f"fused activation {fused}")
@@ -187,13 +187,17 @@ class _Reader:
     def _fold(self, op: OpInfo) -> bool:
         """Shape arithmetic on constants (a transposed conv's output shape from SHAPE,
         STRIDED_SLICE and PACK): computed now, a constant for what reads it."""
-        import numpy as np
+        shape_of = op.code == "SHAPE" and op.inputs[0] in self.values
+        on_ints = op.code in ("STRIDED_SLICE", "PACK", "CAST", "RESHAPE", "CONCATENATION") and op.inputs and \
+            all(i in self.consts and self.consts[i].dtype in ("int32", "int64") for i in op.inputs if i >= 0) \
+            and self.t[op.outputs[0]].dtype in ("int32", "int64")
+        if not (shape_of or on_ints):
+            return False
+        import numpy as np      # only for shape arithmetic (a model without any counts with none)
 
-        if op.code == "SHAPE" and op.inputs[0] in self.values:
+        if shape_of:
             value = np.asarray(self.t[op.inputs[0]].shape, np.int32)
-        elif op.code in ("STRIDED_SLICE", "PACK", "CAST", "RESHAPE", "CONCATENATION") and op.inputs and \
-                all(i in self.consts and self.consts[i].dtype in ("int32", "int64") for i in op.inputs if i >= 0) \
-                and self.t[op.outputs[0]].dtype in ("int32", "int64"):
+        else:
             arrays = [self.consts[i].array() for i in op.inputs if i >= 0]
             if op.code == "STRIDED_SLICE":
                 shrink = self._opt(op, 4, "i")
@@ -206,8 +210,6 @@ class _Reader:
                 value = np.concatenate(arrays)
             else:
                 value = arrays[0].reshape(self.t[op.outputs[0]].shape)
-        else:
-            return False
         out = self.t[op.outputs[0]]
         self.consts[out.index] = TensorInfo(out.index, out.name, tuple(value.shape), out.dtype, 0, folded=value)
         return True
@@ -220,13 +222,13 @@ class _Reader:
 
     def _kernel(self, op, i, perm):
         w = self._const(op.inputs[i], "kernel")
-        return w, w.real().transpose(perm) if perm else w.real()
+        return w, lambda: w.real().transpose(perm)       # made only when weights are asked for
 
     def _bias(self, op, i):
         if len(op.inputs) <= i or op.inputs[i] < 0:
             return None
         b = self._const(op.inputs[i], "bias")
-        return b, b.real()
+        return b, b.real
 
     def op_CONV_2D(self, op):
         x = self._act(op.inputs[0])
@@ -245,7 +247,8 @@ class _Reader:
         w = self._const(op.inputs[1], "kernel")
         c = self.t[op.inputs[0]].shape[-1]
         mult = w.shape[3] // c
-        k = w.real().reshape(w.shape[1], w.shape[2], c, mult)
+        def k():
+            return w.real().reshape(w.shape[1], w.shape[2], c, mult)
         bias = self._bias(op, 2)
         self.emit(op, "depthwise_conv", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
                   fused=self._opt(op, 4, "b"), kernel=[w.shape[1], w.shape[2]],
@@ -254,7 +257,7 @@ class _Reader:
                   depth_multiplier=mult if mult > 1 else None, bias=bias is not None)
 
     def op_TRANSPOSE_CONV(self, op):
-        out_shape = [int(v) for v in self._const(op.inputs[0], "output shape").array().ravel()]
+        out_shape = [int(v) for v in self._const(op.inputs[0], "output shape").numbers()]
         w, k = self._kernel(op, 1, (1, 2, 0, 3))             # [out, kh, kw, in] -> [kh, kw, out, in]
         x = self._act(op.inputs[2])
         h, wd = self.t[op.inputs[2]].shape[1:3]
@@ -302,14 +305,14 @@ class _Reader:
             first = a in self.consts
             c = self.consts[a if first else b]
             x = self._act(b if first else a)
-            v = c.real()
-            if v.size == 1:
-                self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(v.ravel()[0]),
+            size = math.prod(c.shape)
+            if size == 1:
+                self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(c.numbers()[0]),
                           scalar_first=True if first and name in ("sub", "div") else None)
                 return
-            if name in PER_CHANNEL and v.size == v.shape[-1] == self.t[op.outputs[0]].shape[-1]:
+            if name in PER_CHANNEL and size == c.shape[-1] == self.t[op.outputs[0]].shape[-1]:
                 kind, wn = PER_CHANNEL[name]
-                self.emit(op, kind, [x], weights={wn: (c, v.reshape(-1))}, fused=fused)
+                self.emit(op, kind, [x], weights={wn: (c, lambda: c.real().reshape(-1))}, fused=fused)
                 return
             raise Refused(f"{name} with a constant of shape {list(c.shape)}")
         ins = [self._act(a), self._act(b)]
@@ -384,8 +387,8 @@ class _Reader:
     def op_PRELU(self, op):
         x = self._act(op.inputs[0])
         c = self._const(op.inputs[1], "slope")
-        v = c.real().reshape(-1)
-        self.emit(op, "prelu", [x], weights={"slope": (c, v)}, shared=True if v.size == 1 else None)
+        self.emit(op, "prelu", [x], weights={"slope": (c, lambda: c.real().reshape(-1))},
+                  shared=True if math.prod(c.shape) == 1 else None)
 
     def op_SOFTMAX(self, op):
         if abs(self._opt(op, 0, "f", 1.0) - 1.0) > 1e-6:
@@ -413,7 +416,7 @@ class _Reader:
         self._reshape_to_output(op)
 
     def op_TRANSPOSE(self, op):
-        perm = [int(v) for v in self._const(op.inputs[1], "permutation").array().ravel()]
+        perm = [int(v) for v in self._const(op.inputs[1], "permutation").numbers()]
         if perm[0] != 0:
             raise Refused("a transpose that moves the batch axis")
         self.emit(op, "transpose", [self._act(op.inputs[0])], perm=perm)
@@ -421,7 +424,7 @@ class _Reader:
     def _reduce(self, op, kind, spatial=None):
         """A reduction; `spatial`: the kind for a map's H and W (MEAN: a global average pool)."""
         axes = sorted(int(a) % len(self.t[op.inputs[0]].shape)
-                      for a in self._const(op.inputs[1], "axes").array().ravel())
+                      for a in self._const(op.inputs[1], "axes").numbers())
         keep = bool(self._opt(op, 0, "b"))
         if spatial and axes == [1, 2] and len(self.t[op.inputs[0]].shape) == 4:
             self._unary(op, spatial, keepdims=True if keep else None)
@@ -438,12 +441,13 @@ class _Reader:
         self._reduce(op, "reduce_max")
 
     def op_PAD(self, op):
-        pads = self._const(op.inputs[1], "paddings").array().reshape(-1, 2).tolist()
+        flat = [int(v) for v in self._const(op.inputs[1], "paddings").numbers()]
+        pads = [flat[i:i + 2] for i in range(0, len(flat), 2)]
         if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0]:
             raise Refused(f"padding {pads} (H and W are read)")
         if len(op.inputs) > 2 and op.inputs[2] >= 0:
             value = self._const(op.inputs[2], "padding value")
-            if float(value.real().ravel()[0]) != 0.0:
+            if float(value.numbers()[0]) != 0.0:
                 raise Refused("padding with a value other than zero")
         self._unary(op, "zero_pad", padding=[pads[1][0], pads[1][1], pads[2][0], pads[2][1]])
 
@@ -451,7 +455,7 @@ class _Reader:
         self.op_PAD(op)
 
     def _resize(self, op, mode, align_at, half_at):
-        size = [int(v) for v in self._const(op.inputs[1], "size").array().ravel()]
+        size = [int(v) for v in self._const(op.inputs[1], "size").numbers()]
         align, half = bool(self._opt(op, align_at, "b")), bool(self._opt(op, half_at, "b"))
         if half:
             coords = "tensorflow"
@@ -472,7 +476,7 @@ class _Reader:
 
     def op_STRIDED_SLICE(self, op):
         shape = self.t[op.inputs[0]].shape
-        begin, end, step = (self._const(op.inputs[i], "bound").array().ravel().tolist() for i in (1, 2, 3))
+        begin, end, step = ([int(v) for v in self._const(op.inputs[i], "bound").numbers()] for i in (1, 2, 3))
         masks = [self._opt(op, i, "i") for i in range(5)]
         if masks[2] or masks[3] or masks[4]:
             raise Refused("a strided slice with ellipsis, new-axis or shrink masks")
@@ -494,7 +498,7 @@ class _Reader:
             start += size
 
     def op_SPLIT(self, op):
-        axis = int(self._const(op.inputs[0], "axis").array().ravel()[0])
+        axis = int(self._const(op.inputs[0], "axis").numbers()[0])
         x = self._act(op.inputs[1])
         n = len(op.outputs)
         rank = len(self.t[op.inputs[1]].shape)
@@ -503,7 +507,7 @@ class _Reader:
     def op_SPLIT_V(self, op):
         x = self._act(op.inputs[0])
         rank = len(self.t[op.inputs[0]].shape)
-        axis = int(self._const(op.inputs[2], "axis").array().ravel()[0]) % rank
+        axis = int(self._const(op.inputs[2], "axis").numbers()[0]) % rank
         self._split(op, [self.t[o].shape[axis] for o in op.outputs], axis, x)
 
     def op_BATCH_MATMUL(self, op):
