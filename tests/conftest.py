@@ -1,7 +1,12 @@
 import os
+import tempfile
 import textwrap
 
 import pytest
+
+# the cache of parsed bundled specs (spec/cache.py) lives in a folder of this run's own,
+# for the suite's subprocesses too: a run never reads, or leaves, entries in the home folder
+os.environ.setdefault("CNNCOST_CACHE_DIR", tempfile.mkdtemp(prefix="cnncost-cache-"))
 
 import cnncost
 from cnncost.spec import parse_spec

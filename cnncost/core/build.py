@@ -17,7 +17,7 @@ from cnncost.core import precision
 from cnncost.core.graph import Graph, Node, makes_tokens
 from cnncost.layers import Args, lookup
 from cnncost.spec import ArchSpec, BlockDef, library_blocks
-from cnncost.spec.yamlload import YList, YMap
+from cnncost.spec.located import YList, YMap
 
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
 RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "repeat_var", "when",

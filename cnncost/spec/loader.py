@@ -9,7 +9,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from cnncost.errors import Loc, SpecError
-from cnncost.spec.yamlload import MAX_FILE_BYTES, YList, YMap, load_yaml
+from cnncost.spec.located import MAX_FILE_BYTES, YList, YMap
 
 # The NCHW input shape that fixes an ONNX model's dynamic dimensions (--input-shape), for
 # every command of one invocation: a .onnx file is read wherever a SPEC is.
@@ -93,9 +93,17 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
     return blocks
 
 
-def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
-    """Parse and structurally validate a spec document."""
-    return _from_document(load_yaml(text, path, max_bytes), path, _digest(text))
+def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES, *, cached: bool = False) -> ArchSpec:
+    """Parse and structurally validate a spec document. `cached`: a bundled spec, whose
+    parsed document may come from the cache of parsed specs (spec/cache.py)."""
+    digest = _digest(text)
+    if cached and isinstance(text, bytes):
+        from cnncost.spec.cache import load
+
+        return _from_document(load(text, path, digest, max_bytes), path, digest)
+    from cnncost.spec.yamlload import load_yaml
+
+    return _from_document(load_yaml(text, path, max_bytes), path, digest)
 
 
 def _digest(text: str | bytes) -> str:
@@ -199,9 +207,11 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @functools.cache
 def library_blocks() -> dict[str, BlockDef]:
     """The common blocks every spec can `use` (cnncost/blocks.yaml)."""
-    with open(os.path.join(PACKAGE_DIR, "blocks.yaml"), encoding="utf-8") as fh:
+    from cnncost.spec.cache import load
+
+    with open(os.path.join(PACKAGE_DIR, "blocks.yaml"), "rb") as fh:
         text = fh.read()
-    doc = load_yaml(text, "cnncost/blocks.yaml")
+    doc = load(text, "cnncost/blocks.yaml", _digest(text), MAX_FILE_BYTES)
     return _parse_blocks(doc["blocks"], doc.loc)
 
 
@@ -221,6 +231,11 @@ def _architectures() -> str:
     return os.path.join(os.path.dirname(PACKAGE_DIR), "architectures")
 
 
+def is_bundled(spec: str) -> bool:
+    """Whether a SPEC argument is the name of a bundled architecture (not a file of that name)."""
+    return "/" not in spec and os.sep not in spec and os.path.isfile(os.path.join(_architectures(), f"{spec}.yaml"))
+
+
 def bundled_names() -> list[str]:
     return sorted(n[:-5] for n in os.listdir(_architectures()) if n.endswith(".yaml"))
 
@@ -236,9 +251,8 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
         return p, import_file(p, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
     if os.path.splitext(spec)[1] in (".yaml", ".yml") or os.path.exists(spec):
         return p, read_bounded(p, max_bytes, "spec")
-    bundled = os.path.join(_architectures(), f"{spec}.yaml")
-    if "/" not in spec and os.sep not in spec and os.path.isfile(bundled):
-        with open(bundled, "rb") as fh:
+    if is_bundled(spec):
+        with open(os.path.join(_architectures(), f"{spec}.yaml"), "rb") as fh:
             return f"{spec}.yaml", fh.read()
     names = bundled_names()
     raise SpecError(f"'{spec}' is neither a spec file nor a bundled architecture "
@@ -249,4 +263,4 @@ def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     if is_model_file(spec):
         return model_spec(spec)
     path, text = read_spec(spec, max_bytes)
-    return parse_spec(text, path, max_bytes)
+    return parse_spec(text, path, max_bytes, cached=path != os.path.normpath(spec))   # bundled

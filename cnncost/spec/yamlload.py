@@ -10,23 +10,9 @@ import gc
 import yaml
 
 from cnncost.errors import LimitError, Loc, SpecError
+from cnncost.spec.located import MAX_FILE_BYTES, YList, YMap
 
-MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 1_000_000
-
-
-class YMap(dict):
-    """A mapping that remembers where it and each of its keys stood."""
-
-    loc: Loc
-    key_locs: dict
-
-    def loc_of(self, key) -> Loc:
-        return self.key_locs.get(key, self.loc)
-
-
-class YList(list):
-    loc: Loc
 
 
 def _loc(loader, node) -> Loc:
