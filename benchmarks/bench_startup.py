@@ -23,7 +23,9 @@ import sys
 import time
 
 PY = sys.executable
-CNNCOST = [PY, "-m", "cnncost"]
+# the command a user types: the console script pip writes (`python -m` adds runpy's import)
+_SCRIPT = os.path.join(os.path.dirname(PY), "cnncost")
+CNNCOST = [_SCRIPT] if os.path.exists(_SCRIPT) else [PY, "-m", "cnncost"]
 GOALS = [
     ("cnncost --version", CNNCOST + ["--version"], "import click", 1.3),
     ("cnncost --help", CNNCOST + ["--help"], "import click", 1.3),

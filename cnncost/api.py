@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from cnncost.core.analysis import Report, analyze
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from cnncost.analyses import sweep as _sweep
     from cnncost.analyses import whatif as _whatif
 
+    from cnncost.api_results import (BundledResult, CalibrateResult, CheckResult, CompareResult, ExplainResult,
+                                     ExportResult, ImportResult, KindInfo, KindsResult, RunResult, SweepResult,
+                                     VerifyResult)
+
     Profile = _roofline.Profile
     LatencyResult = _roofline.Latency
 else:
@@ -33,7 +37,12 @@ else:
     _check, _compare, _explain, _roofline, _sweep, _whatif = (
         OnUse(f"cnncost.analyses.{m}") for m in ("check", "compare", "explain", "roofline", "sweep", "whatif"))
 
+    _RESULTS = ("CompareResult", "SweepResult", "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
+                "CalibrateResult", "ExportResult", "ImportResult", "KindInfo", "KindsResult", "BundledResult")
+
     def __getattr__(name):
+        if name in _RESULTS:             # built on first use: a report needs none of them
+            return getattr(importlib.import_module("cnncost.api_results"), name)
         if name in ("Profile", "LatencyResult"):
             module = importlib.import_module("cnncost.analyses.roofline")
             return module.Profile if name == "Profile" else module.Latency
@@ -154,14 +163,6 @@ def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
 
 
 # ---- compare and sweep ------------------------------------------------------------------
-@dataclass(frozen=True)
-class CompareResult:
-    columns: tuple[_compare.Column, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(_compare.to_dict(list(self.columns)))
-
-
 def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: bool = False, dtype: str = "float32",
             rewrite: str | None = None, trainable_from: str | None = None,
             profile: str | Profile | None = None, repeat: int = 5,
@@ -174,16 +175,8 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
     prof = _profile(profile)
     if prof is not None:
         _compare.add_time(columns, prof, repeat=repeat)
+    from cnncost.api_results import CompareResult
     return CompareResult(tuple(columns))
-
-
-@dataclass(frozen=True)
-class SweepResult:
-    grid: _sweep.Grid
-    metric: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, **_sweep.to_dict(self.grid)}
 
 
 SWEEP_METRICS = _sweep.METRICS      # what a sweep cell holds
@@ -195,6 +188,7 @@ def sweep(spec: str, axes: Sequence[str], *, metric: str = "mults", jobs: int = 
     limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes."""
     if metric not in SWEEP_METRICS:
         raise CnnCostError(f"unknown metric '{metric}' (known: {', '.join(SWEEP_METRICS)})")
+    from cnncost.api_results import SweepResult
     return SweepResult(_sweep.sweep(spec, list(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
 
 
@@ -205,14 +199,6 @@ def sweep_cells(axes: Sequence[str], jobs: int = 1, limits: Limits = DEFAULT) ->
 
 
 # ---- explain ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExplainResult:
-    lines: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"lines": list(self.lines)}
-
-
 def explain(target: str, layer: str | None = None, *, input_shape: str | None = None,
             filters: int | None = None, kernel: int = 3, stride: int = 1, padding: str = "valid",
             separable: bool = False, units: int | None = None, bottleneck: int | None = None,
@@ -221,6 +207,8 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
     its path; an ONNX model's node path too), or calculator mode (`target` a kind,
     `input_shape` HxWxC and that kind's arguments; `separable` / `bottleneck` R compare
     the cheaper versions)."""
+    from cnncost.api_results import ExplainResult
+
     if layer is not None:
         return ExplainResult(tuple(_explain.layer(_model(target), layer, overrides=overrides, limits=limits)))
     if input_shape is None:
@@ -231,24 +219,6 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
 
 
 # ---- running ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class VerifyResult:
-    """The executor's shapes and multiplications against the analysis (and, with an
-    engine, every layer's values against the engine's)."""
-
-    verification: Any          # runtime.verify.Verification
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.verification.ok)
-
-    def failures(self) -> list[str]:
-        return list(self.verification.failures())
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.verification.to_dict())
-
-
 def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = None, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
            weights: str | None = None, max_memory: int | str | None = None, engine: str = "numpy",
            on_layer: Callable[[Any], None] | None = None, limits: Limits = DEFAULT) -> VerifyResult:
@@ -257,39 +227,11 @@ def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
     from cnncost.runtime.verify import verify as _verify
 
     spec = _model(spec, input_shape)
+    from cnncost.api_results import VerifyResult
     return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
                                 max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
                                 limits=limits, on_layer=on_layer,
                                 engine=None if engine == "numpy" else engine))
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """A real input through a network: the output, its summary, and per-layer checks."""
-
-    output: Any                    # numpy array, batch first (the first output)
-    seconds: float
-    weights_random: bool
-    seed: int
-    minimum: float
-    maximum: float
-    mean: float
-    top5: tuple[tuple[int, float], ...]   # of example 0, when the output is a vector
-    failures: tuple[str, ...]
-    input_layout: str = "NHWC"     # how the .npy was read: NHWC, or NCHW for a model whose input is
-    outputs: dict[str, Any] = field(default_factory=dict)   # every output by name (several: `run --output F.npz`)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"output_shape": list(self.output.shape), "seconds": self.seconds,
-                "weights": f"random (seed {self.seed})" if self.weights_random else "file",
-                "input_layout": self.input_layout,
-                "min": self.minimum, "max": self.maximum, "mean": self.mean,
-                "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures),
-                **({"outputs": {k: list(v.shape) for k, v in self.outputs.items()}} if len(self.outputs) > 1 else {})}
 
 
 def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights: str | None = None, seed: int = 0,
@@ -313,6 +255,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights:
     fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
     random = weights is None and not is_model_file(spec)    # a model file brings its own
+    from cnncost.api_results import RunResult
     return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
                      float(out.mean()), top, fails, layout, result.outputs)
 
@@ -331,28 +274,6 @@ def save_output(result: RunResult, path: str) -> None:
 
 
 # ---- check -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CheckResult:
-    results: tuple[_check.ArchResult, ...]
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.results)
-
-    @property
-    def exit_code(self) -> int:
-        """0 all hold, 1 a check failed, 2 a spec is wrong."""
-        if any(r.error for r in self.results):
-            return 2
-        return 0 if self.ok else 1
-
-    def junit_xml(self) -> str:
-        return _check.junit_xml(list(self.results))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(_check.results_dict(list(self.results)))
-
-
 def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
           baseline: str | None = None, max_increase: str | Sequence[str] | None = None, strict: bool = False,
           no_dead_layers: bool = False, allow_different: bool = False,
@@ -376,6 +297,7 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrid
                                 max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different)
                for s in (list(specs) or bundled_names())]
+    from cnncost.api_results import CheckResult
     return CheckResult(tuple(results))
 
 
@@ -392,39 +314,14 @@ def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = Non
     return result
 
 
-@dataclass(frozen=True)
-class CalibrateResult:
-    profile: Profile
-
-    def yaml(self) -> str:
-        return _roofline.profile_yaml(self.profile)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self.profile)
-
-
 def calibrate(engine: str = "numpy") -> CalibrateResult:
     """Measure this machine (float32 matmul FLOP/s, copy bandwidth) through NumPy or
     onnxruntime, as a device profile."""
+    from cnncost.api_results import CalibrateResult
     return CalibrateResult(_roofline.calibrate(engine=engine))
 
 
 # ---- export ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExportResult:
-    path: str
-    bytes: int
-    nodes: int
-    initializers: int
-    opset: int
-    input_shape: str
-    output_shape: str
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
            overrides: Overrides = None, batch: int | None = None, max_memory: int | str | None = None,
            limits: Limits = DEFAULT) -> ExportResult:
@@ -444,6 +341,7 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     def shape(s: Sequence[int]) -> str:
         return "x".join(map(str, onnx_export.onnx_shape(s, batch)))
 
+    from cnncost.api_results import ExportResult
     return ExportResult(output, facts["bytes"], facts["nodes"], facts["initializers"], facts["opset"],
                         shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
 
@@ -462,17 +360,6 @@ def onnx_input_shape(shape: str | Sequence[int] | None) -> Iterator[None]:
         yield
     finally:
         ONNX_INPUT_SHAPE.reset(token)
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    spec_path: str
-    weights_path: str | None
-    layers: int
-    weight_arrays: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def import_model(model: str, output: str, *, weights_out: str | None = None) -> ImportResult:
@@ -496,34 +383,15 @@ def import_model(model: str, output: str, *, weights_out: str | None = None) -> 
         arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in imported.weights.items()}
         np.savez(buf, **arrays)
         write_output(weights_out, buf.getvalue())
+    from cnncost.api_results import ImportResult
     return ImportResult(output, weights_out, int(layers), len(imported.weights))
 
 
 # ---- what exists -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class KindInfo:
-    name: str
-    family: str
-    doc: str
-    args: tuple[tuple[str, str, str, str], ...]    # (name, type, default, doc)
-    flops: str
-    mults: str
-
-
-@dataclass(frozen=True)
-class KindsResult:
-    kinds: tuple[KindInfo, ...]
-    aliases: tuple[tuple[str, str, str], ...]       # (alias, kind, fixed arguments)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kinds": [{**asdict(k), "args": [dict(zip(("name", "type", "default", "doc"), a))
-                                                  for a in k.args]} for k in self.kinds],
-                "aliases": [dict(zip(("alias", "kind", "fixed"), a)) for a in self.aliases]}
-
-
 def kinds(name: str | None = None) -> KindsResult:
     """Every layer kind from the registry (or the one `name` is, an alias's included):
     arguments with defaults and docs, multiplication and FLOP rules."""
+    from cnncost.api_results import KindInfo, KindsResult
     from cnncost.layers import ALIASES, KINDS, lookup
     from cnncost.layers.base import REQUIRED
     from cnncost.core.build import did_you_mean
@@ -548,21 +416,12 @@ def kinds(name: str | None = None) -> KindsResult:
     return KindsResult(infos, aliases)
 
 
-@dataclass(frozen=True)
-class BundledResult:
-    rows: tuple[tuple[str, str], ...]        # (name, source)
-    variables: tuple[tuple[tuple[str, str], ...], ...] = ()   # per row: (variable, default) for --set
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"architectures": [{"name": n, "source": s, "vars": dict(v)}
-                                  for (n, s), v in zip(self.rows, self.variables or [()] * len(self.rows))]}
-
-
 def bundled() -> BundledResult:
     """The bundled architectures, their sources and the variables `--set` overrides."""
     from cnncost.spec import bundled_names, load_spec
 
     specs = [load_spec(n) for n in bundled_names()]
+    from cnncost.api_results import BundledResult
     return BundledResult(tuple((s.name, s.source) for s in specs),
                          tuple(tuple((str(k), str(v)) for k, v in s.vars.items()) for s in specs))
 

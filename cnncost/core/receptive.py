@@ -18,9 +18,12 @@ upsampling layer has a stride below one), so every layer after it stays exact.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from cnncost.core.graph import Graph
+
+if TYPE_CHECKING:      # Fractions arrive with the layers that make them: no import at start-up
+    from fractions import Fraction
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ Kernels use the Keras layout (kh, kw, C_in / groups, filters); depthwise kernels
 """
 from __future__ import annotations
 
-from fractions import Fraction
 
 from cnncost.errors import ShapeError
 from cnncost.layers import geometry
@@ -205,6 +204,8 @@ class Conv(_SlidingConv):
 
     def rewrite_analytic(self, a, ins, out, rewrite):
         """The textbook ratio of the rewrite's mults to the original's, and its formula."""
+        from fractions import Fraction   # what-if only: not at start-up
+
         (kh, kw), n = a.kernel, a.filters
         if rewrite[0] == "separable":
             return Fraction(1, n) + Fraction(1, kh * kw), f"1/N + 1/f^2 = 1/{n} + 1/{kh * kw}"
@@ -219,6 +220,7 @@ class Conv(_SlidingConv):
             return ""
         c, r = ins[0][2], rewrite[1]
         kept = max(1, c // r)
+        from fractions import Fraction
         return (f"C_in/R = {c}/{r} = {float(Fraction(c, r)):.4g} is not a whole number of channels: the "
                 f"reduction keeps {kept}, so the measured ratio counts {kept} where the analytic one "
                 f"counts {float(Fraction(c, r)):.4g}")

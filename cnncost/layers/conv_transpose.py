@@ -9,7 +9,6 @@ convolution as a convolution over its output get it wrong). Kernel layout
 """
 from __future__ import annotations
 
-from fractions import Fraction
 
 from cnncost.errors import ShapeError, SpecError
 from cnncost.layers.base import Arg, Kind, numel, register, require_rank
@@ -70,6 +69,8 @@ class ConvTranspose(Kind):
         return max(1, a.kernel[0] * a.kernel[1] * (ins[0][2] // a.groups) // (a.stride[0] * a.stride[1]))
 
     def window(self, a, ins):
+        from fractions import Fraction   # only receptive fields need it: not at start-up
+
         # in input pixels: outputs are 1/s apart and taps d/s apart (exact fractions)
         (sh, sw), (dh, dw) = a.stride, a.dilation
         return (a.kernel, (Fraction(1, sh), Fraction(1, sw)), (Fraction(dh, sh), Fraction(dw, sw)),

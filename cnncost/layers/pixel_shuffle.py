@@ -6,7 +6,6 @@ pixel_unshuffle r is its inverse.
 """
 from __future__ import annotations
 
-from fractions import Fraction
 
 from cnncost.errors import ShapeError
 from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, register, require_rank
@@ -27,6 +26,8 @@ class PixelShuffle(NoMults, OutputSized, Kind):
         return (h * a.factor, w * a.factor, c // r2)
 
     def window(self, a, ins):
+        from fractions import Fraction   # only receptive fields need it: not at start-up
+
         step = Fraction(1, a.factor)
         return (1, 1), (step, step), (1, 1), (0, 0)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import struct
-from fractions import Fraction
 
 from cnncost.errors import ShapeError, SpecError
 from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, numel, register, require_rank
@@ -50,6 +49,8 @@ def source_weights(size: int, out: int, mode: str, align_corners: bool, coordina
     (in - 1) / 2, under PyTorch's rule and the first input under ONNX's pytorch_half_pixel
     (which PyTorch's exporter writes, so eager PyTorch and onnxruntime differ there); 0 with
     align_corners under both."""
+    from fractions import Fraction   # only the executor needs it: not at start-up
+
     rows = []
     for d in range(out):
         if mode == "nearest":
@@ -110,6 +111,8 @@ class Upsample(NoMults, OutputSized, Kind):
     def window(self, a, ins):
         (h, w, _), oh, ow = ins[0], *self.output_shape(a, ins)[:2]
         k = 1 if a.mode == "nearest" else 2
+        from fractions import Fraction
+
         return (k, k), (Fraction(h, oh), Fraction(w, ow)), (1, 1), (0, 0)
 
     def forward(self, a, w, xs, ops):

@@ -1,0 +1,181 @@
+"""The results of every command of `cnncost.api` but the report: frozen, with `to_dict()`.
+Apart from the API module so that a report (what start-up is measured on) does not build
+a dozen classes it never returns; `cnncost.api` re-exports each of them by name."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cnncost.analyses import check as _check
+    from cnncost.analyses import compare as _compare
+    from cnncost.analyses import roofline as _roofline
+    from cnncost.analyses import sweep as _sweep
+
+    Profile = _roofline.Profile
+else:
+    from cnncost.lazy import OnUse
+
+    _check, _compare, _roofline, _sweep = (OnUse(f"cnncost.analyses.{m}") for m in ("check", "compare", "roofline", "sweep"))
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    columns: tuple[_compare.Column, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_compare.to_dict(list(self.columns)))
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    grid: _sweep.Grid
+    metric: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, **_sweep.to_dict(self.grid)}
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    lines: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lines": list(self.lines)}
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The executor's shapes and multiplications against the analysis (and, with an
+    engine, every layer's values against the engine's)."""
+
+    verification: Any          # runtime.verify.Verification
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.verification.ok)
+
+    def failures(self) -> list[str]:
+        return list(self.verification.failures())
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.verification.to_dict())
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A real input through a network: the output, its summary, and per-layer checks."""
+
+    output: Any                    # numpy array, batch first (the first output)
+    seconds: float
+    weights_random: bool
+    seed: int
+    minimum: float
+    maximum: float
+    mean: float
+    top5: tuple[tuple[int, float], ...]   # of example 0, when the output is a vector
+    failures: tuple[str, ...]
+    input_layout: str = "NHWC"     # how the .npy was read: NHWC, or NCHW for a model whose input is
+    outputs: dict[str, Any] = field(default_factory=dict)   # every output by name (several: `run --output F.npz`)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output_shape": list(self.output.shape), "seconds": self.seconds,
+                "weights": f"random (seed {self.seed})" if self.weights_random else "file",
+                "input_layout": self.input_layout,
+                "min": self.minimum, "max": self.maximum, "mean": self.mean,
+                "top5": [list(t) for t in self.top5], "ok": self.ok, "failures": list(self.failures),
+                **({"outputs": {k: list(v.shape) for k, v in self.outputs.items()}} if len(self.outputs) > 1 else {})}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    results: tuple[_check.ArchResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all hold, 1 a check failed, 2 a spec is wrong."""
+        if any(r.error for r in self.results):
+            return 2
+        return 0 if self.ok else 1
+
+    def junit_xml(self) -> str:
+        return _check.junit_xml(list(self.results))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_check.results_dict(list(self.results)))
+
+
+@dataclass(frozen=True)
+class CalibrateResult:
+    profile: Profile
+
+    def yaml(self) -> str:
+        return _roofline.profile_yaml(self.profile)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self.profile)
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    bytes: int
+    nodes: int
+    initializers: int
+    opset: int
+    input_shape: str
+    output_shape: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    spec_path: str
+    weights_path: str | None
+    layers: int
+    weight_arrays: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    name: str
+    family: str
+    doc: str
+    args: tuple[tuple[str, str, str, str], ...]    # (name, type, default, doc)
+    flops: str
+    mults: str
+
+
+@dataclass(frozen=True)
+class KindsResult:
+    kinds: tuple[KindInfo, ...]
+    aliases: tuple[tuple[str, str, str], ...]       # (alias, kind, fixed arguments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kinds": [{**asdict(k), "args": [dict(zip(("name", "type", "default", "doc"), a))
+                                                  for a in k.args]} for k in self.kinds],
+                "aliases": [dict(zip(("alias", "kind", "fixed"), a)) for a in self.aliases]}
+
+
+@dataclass(frozen=True)
+class BundledResult:
+    rows: tuple[tuple[str, str], ...]        # (name, source)
+    variables: tuple[tuple[tuple[str, str], ...], ...] = ()   # per row: (variable, default) for --set
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"architectures": [{"name": n, "source": s, "vars": dict(v)}
+                                  for (n, s), v in zip(self.rows, self.variables or [()] * len(self.rows))]}
