@@ -182,14 +182,41 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
 SWEEP_METRICS = _sweep.METRICS      # what a sweep cell holds
 
 
-def sweep(spec: str, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
-          on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT) -> SweepResult:
+def sweep(spec: Spec, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
+          on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT,
+          input_shape: InputShape = None) -> SweepResult:
     """`metric` over the grid of `axes` ("alpha=1,0.75,0.5", ...), at most
-    limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes."""
+    limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes. A PyTorch module
+    (or factory) is swept over `batch` and `resolution` from its `input_shape`, in this
+    process."""
     if metric not in SWEEP_METRICS:
         raise CnnCostError(f"unknown metric '{metric}' (known: {', '.join(SWEEP_METRICS)})")
     from cnncost.api_results import SweepResult
+    from cnncost.interop import torch_module
+
+    if torch_module.is_module(spec) or torch_module.is_factory(spec):
+        module = spec if torch_module.is_module(spec) else torch_module.build_factory(spec)
+        label = spec if isinstance(spec, str) else f"PyTorch module {type(spec).__name__}"
+        base = input_shape if input_shape is not None else _cli_input_shape()
+        if isinstance(base, str):
+            from cnncost.interop.onnx_import import parse_input_shape
+            base = parse_input_shape(base)
+        from cnncost.spec.loader import ONNX_INPUT_SHAPE
+
+        token = ONNX_INPUT_SHAPE.set(None)      # each cell's own shape, not --input-shape's
+        try:
+            grid = _sweep.sweep_shapes(label, lambda shape: torch_module.export(module, shape), base, list(axes),
+                                       on_cell=on_cell, limits=limits)
+        finally:
+            ONNX_INPUT_SHAPE.reset(token)
+        return SweepResult(grid, metric)
     return SweepResult(_sweep.sweep(spec, list(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
+
+
+def _cli_input_shape() -> Any:
+    from cnncost.spec.loader import ONNX_INPUT_SHAPE
+
+    return ONNX_INPUT_SHAPE.get()
 
 
 def sweep_cells(axes: Sequence[str], jobs: int = 1, limits: Limits = DEFAULT) -> tuple[int, int]:

@@ -98,6 +98,42 @@ def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid
     return Grid(spec, names, values, cells)
 
 
+SHAPE_AXES = ("batch", "resolution")
+
+
+def sweep_shapes(label: str, model_at, base_shape, pairs, *, on_cell=None, limits=None) -> Grid:
+    """A model that has no variables (a PyTorch module) over the batch and the resolution:
+    `model_at(shape)` gives what `analyze` reads for one NCHW input shape. In this process
+    (a live module does not travel to workers)."""
+    from cnncost.core.analysis import analyze
+    from cnncost.spec.limits import DEFAULT
+
+    limits = limits or DEFAULT
+    names, values = parse_axes(pairs)
+    wrong = [n for n in names if n not in SHAPE_AXES]
+    if wrong:
+        raise SpecError(f"a PyTorch module is swept over {' and '.join(SHAPE_AXES)} (its input shape), "
+                        f"not {', '.join(wrong)}")
+    if base_shape is None or len(base_shape) != 4:
+        raise SpecError("sweeping a PyTorch module needs its NCHW input shape (input_shape=(1, 3, 224, 224), "
+                        "--input-shape 1x3x224x224): the axes change its N and its H x W")
+    for name, vals in zip(names, values):
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in vals):
+            raise SpecError(f"--set {name}: positive integers, received {vals}")
+    check_grid(values, limits)
+    cells = {}
+    for combo in itertools.product(*values):
+        chosen = dict(zip(names, combo))
+        n, c, h, w = base_shape
+        n = chosen.get("batch", n)
+        h, w = (chosen["resolution"],) * 2 if "resolution" in chosen else (h, w)
+        t = analyze(model_at((n, c, h, w)), limits=limits).totals
+        cells[combo] = {k: t[k] for k in METRICS}
+        if on_cell:
+            on_cell()
+    return Grid(label, names, values, cells)
+
+
 def to_dict(grid: Grid) -> dict:
     return {"spec": grid.spec, "axes": dict(zip(grid.names, grid.values)),
             "cells": [{**dict(zip(grid.names, combo)), **vals} for combo, vals in grid.cells.items()]}

@@ -361,8 +361,15 @@ class _Reader:
         return value
 
 
+# models made in memory (a PyTorch module traced by interop/torch_trace), read by the path
+# their reader gave them: no file is written
+IN_MEMORY: dict[str, Model] = {}
+
+
 def read_model(path: str) -> Model:
     """Map `path` and read its model; every failure is one SpecError naming the file."""
+    if path in IN_MEMORY:
+        return IN_MEMORY[path]
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

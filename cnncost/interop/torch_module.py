@@ -1,12 +1,14 @@
 """Live PyTorch modules (optional extra `torch`): a `torch.nn.Module`, or a factory the
 command line names (`torchvision.models:resnet50`, `timm:resnet50`, `torchvision:resnet18`),
-exported to ONNX by torch.onnx.export (the TorchScript exporter, no onnxscript) into a
-private temporary file, then read by the ONNX importer like any model file: layer names
-are the module paths, counting needs nothing of torch after the export.
+read as an ONNX model: traced on meta tensors into memory (interop/torch_trace), or, for
+what the tracer does not write down, exported by torch.onnx.export (the TorchScript
+exporter, no onnxscript) into a private temporary file. Either is read by the ONNX importer
+like any model file: layer names are the module paths.
 
-The module is left as it was: its training flag, every parameter's requires_grad, the
-grad mode and its hooks are put back after the export, which itself changes no parameter
-or buffer (evaluation mode: BatchNorm's statistics are read, never updated).
+The module is left as it was: every submodule's training flag, every parameter's
+requires_grad, the grad mode and its hooks are put back after it is read, which itself
+changes no parameter or buffer (evaluation mode: BatchNorm's statistics are read, never
+updated).
 """
 from __future__ import annotations
 
@@ -110,12 +112,16 @@ def _examples(torch, inputs):
 
 
 def export(module, inputs, label: str | None = None) -> str:
-    """The module as an ONNX file (made once per module and input in a process)."""
+    """The module as an ONNX model at a path the ONNX importer reads: traced on meta tensors
+    (interop/torch_trace, in memory) when every operator it runs is one the tracer writes
+    down, else exported by torch.onnx.export to a private temporary file."""
     import atexit
     import shutil
     import tempfile
 
+    from cnncost.interop import torch_trace
     from cnncost.interop.onnx_import import DISPLAY_NAMES
+    from cnncost.interop.onnx_proto import IN_MEMORY
 
     torch = _torch()
     if isinstance(inputs, str):
@@ -126,10 +132,53 @@ def export(module, inputs, label: str | None = None) -> str:
         _DIR.append(tempfile.mkdtemp(prefix="cnncost-torch-"))
         atexit.register(shutil.rmtree, _DIR[0], True)
     name = re.sub(r"\W+", "_", type(module).__name__) or "module"
-    path = tempfile.mkstemp(prefix=f"{name}_", suffix=".onnx", dir=_DIR[0])[1]
-    was_training, grad = module.training, torch.is_grad_enabled()
+    names = _input_names(module, len(examples))
+    with _untouched(torch, module):
+        try:
+            model = torch_trace.trace(torch, module, examples, names)
+        except torch_trace.Unfaithful as exc:
+            raise CnnCostError(f"{label or type(module).__name__}: {exc}") from None
+        except torch_trace.Untraceable as exc:
+            why = str(exc)
+        else:
+            path = os.path.join(_DIR[0], f"{name}_{id(model):x}_traced.onnx")
+            while len(IN_MEMORY) >= 16:             # the model holds the module's weights: keep a few
+                IN_MEMORY.pop(next(iter(IN_MEMORY)))
+            IN_MEMORY[path] = model
+            DISPLAY_NAMES[path] = (label or f"PyTorch module {type(module).__name__}").replace(
+                "exported by torch.onnx.export", "traced on meta tensors") + \
+                ("" if label else " (traced on meta tensors)")
+            return path
+        path = tempfile.mkstemp(prefix=f"{name}_", suffix=".onnx", dir=_DIR[0])[1]
+        _export_file(torch, module, examples, names, path, label)
+    DISPLAY_NAMES[path] = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export; " \
+        f"the tracer: {why})"
+    return path
+
+
+@contextlib.contextmanager
+def _untouched(torch, module):
+    """Evaluation mode while the module is read; afterwards every submodule's training
+    flag, every parameter's requires_grad, the grad mode and the hooks as they were."""
+    modes = [(m, m.training) for m in module.modules()]
+    grad = torch.is_grad_enabled()
     flags = [(p, p.requires_grad) for p in module.parameters()]
     hooks = [(m, dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in module.modules()]
+    module.eval()
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+        torch.set_grad_enabled(grad)
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        for m, fwd, pre in hooks:          # neither reader adds one; leave exactly what was there
+            m._forward_hooks.clear(), m._forward_hooks.update(fwd)
+            m._forward_pre_hooks.clear(), m._forward_pre_hooks.update(pre)
+
+
+def _export_file(torch, module, examples, names, path, label):
     try:
         # not under no_grad: there nn.MultiheadAttention takes its fused fast path, which the
         # exporter cannot write; the exporter's dump of the whole graph on failure is not shown
@@ -139,22 +188,12 @@ def export(module, inputs, label: str | None = None) -> str:
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, examples, path, dynamo=False, opset_version=17,
                               training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
-                              input_names=_input_names(module, len(examples)))
+                              input_names=names)
     except Exception as exc:       # noqa: BLE001 - the exporter's failure is the module's: say what to do
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CnnCostError(f"{label or type(module).__name__}: torch.onnx.export could not trace it ({first}); "
                            "data-dependent control flow and unsupported operators cannot be exported: "
                            "export the module yourself, or simplify its forward") from None
-    finally:
-        module.train(was_training)
-        torch.set_grad_enabled(grad)
-        for p, flag in flags:
-            p.requires_grad_(flag)
-        for m, fwd, pre in hooks:          # the exporter adds none; leave exactly what was there
-            m._forward_hooks.clear(), m._forward_hooks.update(fwd)
-            m._forward_pre_hooks.clear(), m._forward_pre_hooks.update(pre)
-    DISPLAY_NAMES[path] = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export)"
-    return path
 
 
 def _input_names(module, n: int) -> list[str]:

@@ -174,8 +174,14 @@ def compare_file(path: str, graph: Graph, x, ours: dict) -> list[LayerAgreement]
     output of the file, in its order (the import keeps it)."""
     import numpy as np
 
-    with open(path, "rb") as f:
-        sess = session(f.read())
+    from cnncost.interop.onnx_proto import IN_MEMORY
+
+    if path in IN_MEMORY:                  # a PyTorch module traced in memory: no file to open
+        from cnncost.interop.torch_trace import to_bytes
+        sess = session(to_bytes(IN_MEMORY[path]))
+    else:
+        with open(path, "rb") as f:
+            sess = session(f.read())
     feed = _feed(graph, x, [i.name for i in sess.get_inputs()])
     try:
         refs = sess.run(None, feed)

@@ -1,0 +1,146 @@
+"""Optional (skipped without torch): a module read by running it once on meta tensors
+(interop/torch_trace) counts exactly what torch.onnx.export's graph counts, runs as the
+module runs, and hands what it cannot write down to the exporter, saying so."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+torchvision = pytest.importorskip("torchvision")
+
+import cnncost  # noqa: E402
+from cnncost.interop import torch_trace  # noqa: E402
+
+TRACED = "traced on meta tensors"
+
+
+def exported(module, shape, monkeypatch):
+    """The same module through torch.onnx.export (the tracer made to step aside)."""
+    def refuse(*_, **__):
+        raise torch_trace.Untraceable("asked to export")
+    with monkeypatch.context() as m:
+        m.setattr(torch_trace, "trace", refuse)
+        return cnncost.report(module, input_shape=shape).report
+
+
+@pytest.mark.parametrize("name, size", [("resnet18", 64), ("mobilenet_v3_small", 64), ("convnext_tiny", 64),
+                                        ("densenet121", 64), ("efficientnet_b0", 64), ("vit_b_16", 224),
+                                        ("shufflenet_v2_x0_5", 64), ("inception_v3", 96)])
+def test_traced_counts_are_the_exported_graphs(name, size, monkeypatch):
+    module = torchvision.models.get_model(name, weights=None).eval()
+    shape = (1, 3, size, size)
+    rep = cnncost.report(module, input_shape=shape).report
+    assert TRACED in rep.source
+    ref = exported(module, shape, monkeypatch)
+    assert "torch.onnx.export" in ref.source
+    assert rep.totals["mults"] == ref.totals["mults"]
+    assert rep.totals["mults_by_class"] == ref.totals["mults_by_class"]
+    # every parameter the forward uses, as the module holds it (the exporter folds BatchNorm
+    # into the conv; Inception's auxiliary head does not run in evaluation)
+    assert rep.totals["params"] == used_params(module, shape)
+
+
+def used_params(module, shape) -> int:
+    ran = []
+    handles = [m.register_forward_hook(lambda m, i, o: ran.append(m)) for m in module.modules()]
+    with torch.no_grad():
+        module(torch.zeros(shape))
+    for h in handles:
+        h.remove()
+    # a module its parent calls functionally (attention's out_proj) uses its weights unhooked
+    parent = {id(c): m for m in module.modules() for c in m.children()}
+    ran = {id(m) for m in ran}
+    return sum(p.numel() for m in module.modules() if id(m) in ran or id(parent.get(id(m))) in ran
+               for p in m.parameters(recurse=False))
+
+
+def test_a_traced_model_runs_as_the_module_does(tmp_path):
+    module = torchvision.models.mobilenet_v3_small(weights=None).eval()
+    x = np.random.default_rng(1).standard_normal((1, 3, 64, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = cnncost.run(module, str(tmp_path / "x.npy"), input_shape=(1, 3, 64, 64))
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out.output, want, rtol=1e-4, atol=1e-5)
+    assert cnncost.verify(module, input_shape=(1, 3, 64, 64), engine="onnxruntime").ok
+
+
+class Rolled(torch.nn.Module):
+    """torch.roll is not in the tracer's table: the exporter reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return torch.roll(self.conv(x), shifts=1, dims=2)
+
+
+class WriteThroughAView(torch.nn.Module):
+    """An in-place write that another view of the tensor sees: not traced, never miscounted."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        y = self.conv(x)
+        part = y[:, :2]
+        y.relu_()                       # part sees it too
+        return part * 2
+
+
+def test_an_in_place_write_another_view_sees_is_refused_not_misread():
+    """torch.onnx.export's graph of it reads the old values (checked: its output differs
+    from the module's), so neither reader is used: one line saying how to write it."""
+    with pytest.raises(cnncost.CnnCostError, match=r"WriteThroughAView: .*in-place write .* out of place"):
+        cnncost.report(WriteThroughAView().eval(), input_shape=(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("make, why", [(Rolled, "aten.roll")])
+def test_what_the_tracer_does_not_write_goes_to_the_exporter(make, why, tmp_path):
+    module = make().eval()
+    rep = cnncost.report(module, input_shape=(1, 3, 16, 16)).report
+    assert "torch.onnx.export" in rep.source and why in rep.source
+    assert rep.totals["mults"] == 16 * 16 * 4 * 27
+    x = np.random.default_rng(2).standard_normal((1, 3, 16, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = cnncost.run(module, str(tmp_path / "x.npy"), input_shape=(1, 3, 16, 16)).output
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    if out.shape != want.shape:              # a map comes out as ours, NHWC
+        out = out.transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5)
+
+
+def test_tracing_leaves_mixed_training_flags_and_every_tensor_alone():
+    module = torchvision.models.resnet18(weights=None)
+    module.train()
+    module.layer1.eval()                # a frozen part, as fine-tuning code leaves it
+    flags = [m.training for m in module.modules()]
+    state = {k: v.clone() for k, v in module.state_dict().items()}
+    cnncost.report(module, input_shape=(2, 3, 32, 32))
+    assert [m.training for m in module.modules()] == flags
+    after = module.state_dict()
+    assert state.keys() == after.keys() and all(torch.equal(state[k], after[k]) for k in state)
+    assert not torch.nn.modules.module._global_forward_hooks and not torch.nn.modules.module._global_forward_pre_hooks
+
+
+def test_a_module_sweeps_over_batch_and_resolution():
+    from click.testing import CliRunner
+
+    from cnncost.cli import cli
+
+    module = torchvision.models.mobilenet_v2(weights=None)
+    grid = cnncost.sweep(module, ["resolution=64,96", "batch=1,3"], input_shape=(1, 3, 224, 224)).grid
+    for (res, batch), cell in grid.cells.items():
+        one = cnncost.report(module, input_shape=(1, 3, res, res)).totals
+        assert cell["mults"] == batch * one["mults"] and cell["params"] == one["params"]
+    with pytest.raises(cnncost.CnnCostError, match="batch and resolution"):
+        cnncost.sweep(module, ["alpha=1"], input_shape=(1, 3, 224, 224))
+    r = CliRunner().invoke(cli, ["sweep", "torchvision:resnet18", "--input-shape", "1x3x224x224",
+                                 "--set", "resolution=128,224", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    import json
+    cells = {c["resolution"]: c["mults"] for c in json.loads(r.stdout)["cells"]}
+    assert cells == {128: 592_695_296, 224: 1_814_073_344}
