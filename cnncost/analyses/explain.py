@@ -164,7 +164,14 @@ def formulas(graph) -> dict[str, list[str]]:
     seen, out, spelled = {}, {}, {}
     for node in graph.layers:
         # a block laid down again shares its Args: spelled out once per object
-        args = spelled.get(id(node.args)) or spelled.setdefault(id(node.args), repr(sorted(node.args.items())))
+        args = spelled.get(id(node.args))
+        if args is None:
+            args = tuple(sorted(node.args.items()))
+            try:
+                hash(args)
+            except TypeError:                # a list among the values: spelled out instead
+                args = repr(args)
+            spelled[id(node.args)] = args
         key = (node.label, args, tuple(node.in_shapes), node.out_shape)
         if key not in seen:
             try:

@@ -143,7 +143,10 @@ class Report:
         """The JSON report's rows as columns and one list of values per row (a page's data:
         no key repeated per row); `precision` only when the file keeps its own dtypes."""
         fields = [f for f in _row_fields() if f != "precision" or "precisions" in self.totals]
-        return fields, [[getattr(r, f) for f in fields] for r in self.layers]
+        from operator import attrgetter
+
+        get = attrgetter(*fields)
+        return fields, [list(get(r)) for r in self.layers]
 
     def cumulative_mults(self) -> list[int]:
         """MACs of the network up to and including each layer, in execution order."""
@@ -167,20 +170,35 @@ class Report:
         """For every block path (each proper prefix of the dotted names): its layer count
         and the sums of its layers' params, mults, flops and output bytes (and of `extra`,
         a value per layer name, under `extra_name`)."""
-        sums: dict[str, dict] = {}
-        for r in self.layers:
-            parts = r.name.split(".")
-            for k in range(1, len(parts)):
-                s = sums.setdefault(".".join(parts[:k]), {"layers": 0, "params": 0, "mults": 0, "flops": 0,
-                                                          "activation_bytes": 0, **({extra_name: 0} if extra else {})})
-                s["layers"] += 1
-                s["params"] += r.params
-                s["mults"] += r.mults
-                s["flops"] += r.flops
-                s["activation_bytes"] += r.bytes_written
-                if extra:
-                    s[extra_name] += extra[r.name]
-        return sums
+        acc: dict[str, list] = {}           # lists while summing, dicts once (a page of every report)
+        for r in self.layers:               # each layer into its own block; blocks into theirs below
+            name = r.name
+            cut = name.rfind(".")
+            if cut < 0:
+                continue
+            s = acc.get(name[:cut])
+            if s is None:
+                k = name.find(".")
+                while k >= 0:               # every enclosing block, outermost first (the order shown)
+                    acc.setdefault(name[:k], [0, 0, 0, 0, 0, 0])
+                    k = name.find(".", k + 1)
+                s = acc[name[:cut]]
+            s[0] += 1
+            s[1] += r.params
+            s[2] += r.mults
+            s[3] += r.flops
+            s[4] += r.bytes_written
+            if extra:
+                s[5] += extra[name]
+        for block in sorted(acc, key=lambda b: -b.count(".")):     # innermost first
+            cut = block.rfind(".")
+            if cut >= 0:
+                outer, inner = acc[block[:cut]], acc[block]
+                for k in range(6):
+                    outer[k] += inner[k]
+        keys = ("layers", "params", "mults", "flops", "activation_bytes", extra_name) if extra else \
+            ("layers", "params", "mults", "flops", "activation_bytes")
+        return {block: dict(zip(keys, s)) for block, s in acc.items()}
 
     def stages(self, sums: dict[str, dict]) -> list[dict]:
         """MACs and params of each first name part in order (what grouped(1) sums), from

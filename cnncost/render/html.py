@@ -76,6 +76,24 @@ def _page(title: str, data: dict, body: str) -> str:
     return "".join((head, html.escape(title), middle, body, before, payload, after))
 
 
+def _allocating(build):
+    """A page is built of allocations only: the collector's passes over the whole report
+    (a 2,000-layer one holds a million objects) are wasted there."""
+    @functools.wraps(build)
+    def run(result):
+        import gc
+
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return build(result)
+        finally:
+            if enabled:
+                gc.enable()
+    return run
+
+
+@_allocating
 def report_page(result) -> str:
     report = result.report
     estimates = list(result.roofline.estimates) if result.roofline is not None else None
@@ -90,6 +108,7 @@ def _filters() -> str:
             'aria-label="filter layers by name or kind"></div>')
 
 
+@_allocating
 def compare_page(result) -> str:
     from cnncost.analyses import compare as cmp
     from cnncost.render.compare import LABELS, _cell
