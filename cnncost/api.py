@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from cnncost.core.analysis import Report, analyze
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from cnncost.analyses import sweep as _sweep
     from cnncost.analyses import whatif as _whatif
 
-    from cnncost.api_results import (BundledResult, CalibrateResult, CheckResult, CompareResult, ExplainResult,
+    from cnncost.api_results import (Roofline, Savings, BundledResult, CalibrateResult, CheckResult, CompareResult, ExplainResult,
                                      ExportResult, ImportResult, KindInfo, KindsResult, RunResult, SweepResult,
                                      VerifyResult)
 
@@ -37,7 +37,7 @@ else:
     _check, _compare, _explain, _roofline, _sweep, _whatif = (
         OnUse(f"cnncost.analyses.{m}") for m in ("check", "compare", "explain", "roofline", "sweep", "whatif"))
 
-    _RESULTS = ("CompareResult", "SweepResult", "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
+    _RESULTS = ("Savings", "Roofline", "CompareResult", "SweepResult", "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
                 "CalibrateResult", "ExportResult", "ImportResult", "KindInfo", "KindsResult", "BundledResult")
 
     def __getattr__(name):
@@ -80,41 +80,6 @@ def _profile(profile: str | Profile | None) -> Profile | None:
 
 # ---- report ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Savings:
-    """What a --rewrite saves, per rewritten layer and for the whole network."""
-
-    rewrite: str
-    original: Report
-    rows: tuple[_whatif.Saving, ...]
-
-    def to_dict(self, rewritten: Report) -> dict[str, Any]:
-        return {"rewrite": self.rewrite, "original_totals": self.original.totals,
-                "rewritten_totals": rewritten.totals,
-                "network_ratios": _whatif.network_ratios(self.original, rewritten),
-                "layers": [asdict(s) for s in self.rows]}
-
-
-@dataclass(frozen=True)
-class Roofline:
-    """Per-layer roofline estimates of a report on a device profile."""
-
-    profile: Profile
-    estimates: tuple[_roofline.Estimate, ...]
-
-    @property
-    def total_seconds(self) -> float:
-        return _roofline.total_seconds(list(self.estimates))
-
-    @property
-    def memory_share(self) -> float:
-        return _roofline.memory_share(list(self.estimates))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"profile": asdict(self.profile), "total_seconds": self.total_seconds,
-                "memory_bound_share": self.memory_share, "layers": [asdict(e) for e in self.estimates]}
-
-
-@dataclass(frozen=True)
 class ReportResult:
     """A report with every extra the caller asked for attached, so every format shows it."""
 
@@ -154,11 +119,15 @@ def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
     savings = None
     if rewrite:
         original, rep, rows = _whatif.savings(spec, rewrite, **kw)
+        from cnncost.api_results import Savings
         savings = Savings(rewrite, original, tuple(rows))
     else:
         rep = analyze(spec, **kw)
     prof = _profile(profile)
-    roof = Roofline(prof, tuple(_roofline.estimate(rep, prof))) if prof is not None else None
+    roof = None
+    if prof is not None:
+        from cnncost.api_results import Roofline
+        roof = Roofline(prof, tuple(_roofline.estimate(rep, prof)))
     return ReportResult(rep, depth, savings, roof, totals_row, by_kind)
 
 

@@ -11,12 +11,52 @@ if TYPE_CHECKING:
     from cnncost.analyses import compare as _compare
     from cnncost.analyses import roofline as _roofline
     from cnncost.analyses import sweep as _sweep
+    from cnncost.analyses import whatif as _whatif
+    from cnncost.core.analysis import Report
 
     Profile = _roofline.Profile
 else:
     from cnncost.lazy import OnUse
 
-    _check, _compare, _roofline, _sweep = (OnUse(f"cnncost.analyses.{m}") for m in ("check", "compare", "roofline", "sweep"))
+    _check, _compare, _roofline, _sweep, _whatif = (
+        OnUse(f"cnncost.analyses.{m}") for m in ("check", "compare", "roofline", "sweep", "whatif"))
+
+
+# ---- what a report carries when asked (a --rewrite, a --profile) -------------------------
+@dataclass(frozen=True)
+class Savings:
+    """What a --rewrite saves, per rewritten layer and for the whole network."""
+
+    rewrite: str
+    original: Report
+    rows: tuple[_whatif.Saving, ...]
+
+    def to_dict(self, rewritten: Report) -> dict[str, Any]:
+        return {"rewrite": self.rewrite, "original_totals": self.original.totals,
+                "rewritten_totals": rewritten.totals,
+                "network_ratios": _whatif.network_ratios(self.original, rewritten),
+                "layers": [asdict(s) for s in self.rows]}
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """Per-layer roofline estimates of a report on a device profile."""
+
+    profile: Profile
+    estimates: tuple[_roofline.Estimate, ...]
+
+    @property
+    def total_seconds(self) -> float:
+        return _roofline.total_seconds(list(self.estimates))
+
+    @property
+    def memory_share(self) -> float:
+        return _roofline.memory_share(list(self.estimates))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"profile": asdict(self.profile), "total_seconds": self.total_seconds,
+                "memory_bound_share": self.memory_share, "layers": [asdict(e) for e in self.estimates]}
+
 
 
 @dataclass(frozen=True)

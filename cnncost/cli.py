@@ -8,7 +8,7 @@ import sys
 import click
 
 from cnncost import __version__
-from cnncost.analyses.sweep import METRICS as SWEEP_METRICS
+from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS
 from cnncost.errors import CnnCostError, escape_controls
 from cnncost.cli_terminal import terminal_width, warnings_on_stderr, with_progress
 from cnncost.lazy import OnUse

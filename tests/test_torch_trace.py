@@ -144,3 +144,18 @@ def test_a_module_sweeps_over_batch_and_resolution():
     import json
     cells = {c["resolution"]: c["mults"] for c in json.loads(r.stdout)["cells"]}
     assert cells == {128: 592_695_296, 224: 1_814_073_344}
+
+
+def test_a_detector_with_its_anchor_grid_traces_exactly(monkeypatch):
+    """YOLOv8n (built from its yaml, no weights): anchors and strides made in forward from
+    shapes alone are numbers of the graph, not parameters."""
+    monkeypatch.setenv("YOLO_OFFLINE", "1")
+    ultralytics = pytest.importorskip("ultralytics")
+    module = ultralytics.YOLO("yolov8n.yaml").model.eval()
+    shape = (1, 3, 320, 320)
+    rep = cnncost.report(module, input_shape=shape).report
+    assert TRACED in rep.source
+    assert rep.totals["params"] == sum(p.numel() for p in module.parameters())
+    assert rep.totals["mults"] == exported(module, shape, monkeypatch).totals["mults"]
+    with torch.no_grad():                # the anchors it caches were put back: it still runs for real
+        module(torch.zeros(shape))

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from cnncost.errors import LimitError, SpecError
 
-# what each cell holds; the CLI's --metric choices (read without loading the analysis)
-METRICS = ("mults", "params", "flops", "activations", "peak_activation_bytes")
+from cnncost.analyses.sweep_metrics import METRICS as METRICS   # re-exported: the API names it here
 
 
 @dataclass

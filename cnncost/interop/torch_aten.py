@@ -46,8 +46,12 @@ class _View:
 class _Const:
     """A tensor of known value: a parameter or buffer (named so), or a constant computed here."""
 
-    def __init__(self, tensor, param=None, t_of=None):
+    def __init__(self, tensor, param=None, t_of=None, learned=True):
         self.tensor, self.param, self.t_of = tensor, param, t_of
+        # computed from shapes alone (an anchor grid, a stride per cell): a number of the
+        # graph, not a weight of the model
+        self.learned = learned
+        self.node = None
 
     @property
     def shape(self):
@@ -324,9 +328,8 @@ class AtenOps:
                           axis=dim)[0]
 
     def h_split(self, a, kw, out):
-        x, size, dim = a[0], a[1], a[2] if len(a) > 2 else kw.get("dim", 0)
-        sizes = [t.shape[dim] for t in out]
-        del size
+        x, dim = a[0], a[2] if len(a) > 2 else kw.get("dim", 0)
+        sizes = [t.shape[dim] for t in out]        # the parts as torch made them (the last may be short)
         return self._emit("Split", [self._name(x), self._int64(sizes)], *[t.shape for t in out], axis=dim)
 
     h_split_with_sizes = h_split

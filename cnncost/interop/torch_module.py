@@ -158,9 +158,12 @@ def export(module, inputs, label: str | None = None) -> str:
 
 @contextlib.contextmanager
 def _untouched(torch, module):
-    """Evaluation mode while the module is read; afterwards every submodule's training
-    flag, every parameter's requires_grad, the grad mode and the hooks as they were."""
+    """Evaluation mode while the module is read; afterwards every submodule's attributes and
+    training flag, every parameter's requires_grad, the grad mode and the hooks as they were."""
     modes = [(m, m.training) for m in module.modules()]
+    # what a forward keeps on itself (ultralytics' Detect caches its anchors and the shape
+    # they were made for): put back as it was, or the next real call would reuse meta tensors
+    attributes = [(m, dict(m.__dict__)) for m in module.modules()]
     grad = torch.is_grad_enabled()
     flags = [(p, p.requires_grad) for p in module.parameters()]
     hooks = [(m, dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in module.modules()]
@@ -168,6 +171,9 @@ def _untouched(torch, module):
     try:
         yield
     finally:
+        for m, saved in attributes:
+            m.__dict__.clear()
+            m.__dict__.update(saved)
         for m, mode in modes:
             m.training = mode
         torch.set_grad_enabled(grad)

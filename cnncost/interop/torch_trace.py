@@ -19,6 +19,9 @@ from cnncost.interop.onnx_proto import Graph, Model, Node, Tensor, ValueInfo
 from cnncost.interop.torch_aten import (_BINARY, _DTYPES, _FAST_UNARY, _VIEWS, OPSET, AtenOps,
                                         Unfaithful, Untraceable, _Act, _Const, _Unset, _View)
 
+# operators that make a constant from a tensor's shape and dtype, never its values (an anchor grid)
+_LIKE = ("new_full", "new_zeros", "new_ones", "zeros_like", "ones_like", "full_like")
+
 __all__ = ["Unfaithful", "Untraceable", "trace", "to_bytes"]
 
 
@@ -81,6 +84,10 @@ class Recorder(AtenOps):
             if v.param is None and v.t_of is not None:      # a weight transposed: a node, not a copy
                 key = self._name(self.values_by_param[v.t_of])
                 return self._emit("Transpose", [key], v.shape, perm=[1, 0])[0].name
+            if not v.learned:
+                if v.node is None:
+                    v.node = self._constant(v.tensor)
+                return v.node
             if v.param is not None:
                 key = v.param
             else:
@@ -124,6 +131,11 @@ class Recorder(AtenOps):
             out = func(*args, **kwargs)
         leaves, _ = torch.utils._pytree.tree_flatten((args, kwargs))
         vals = {id(t): self._value(t) for t in leaves if isinstance(t, torch.Tensor)}
+        if base in _LIKE:                    # a tensor made from another's shape and dtype alone
+            real = func(torch.empty(tuple(args[0].shape), dtype=args[0].dtype), *[_cpu(a) for a in args[1:]],
+                        **{k: _cpu(v) for k, v in kwargs.items()})
+            self._bind(out, _Const(real, learned=False))
+            return out
         if base == "index" and isinstance(vals.get(id(args[0])), _Const) and vals[id(args[0])].param:
             return self._index(args, out)           # a table of learned values gathered: its own weight
         if vals and all(isinstance(v, _Const) for v in vals.values()) and base not in ("empty",):
@@ -135,7 +147,7 @@ class Recorder(AtenOps):
                 self._bind(out, _Unset())
                 return out
             real = func(*[_cpu(a) for a in args], **{k: _cpu(v) for k, v in kwargs.items()})
-            self._bind(out, _Const(real))
+            self._bind(out, _Const(real, learned=False))
             return out
         handler = getattr(self, "h_" + base, None)
         if handler is None:
@@ -223,10 +235,12 @@ class Recorder(AtenOps):
         t_of = None
         if base == "t" and isinstance(self._value(args[0]), _Const):
             t_of = self._value(args[0]).param
+        leaves, _ = torch.utils._pytree.tree_flatten((args, kwargs))
+        learned = any(self._value(t).learned for t in leaves if isinstance(t, torch.Tensor))
         outs, reals = (out, real) if isinstance(out, (tuple, list)) else ([out], [real])
         for t, r in zip(outs, reals):
             if isinstance(t, torch.Tensor):
-                self._bind(t, _Const(r, t_of=t_of))
+                self._bind(t, _Const(r, t_of=t_of, learned=learned))
         return out
 
     def _real(self, x):
