@@ -82,8 +82,10 @@ class Recorder(AtenOps):
             return self._emit("Reshape", [v.base.name, self._int64(v.shape)], v.shape)[0].name
         if isinstance(v, _Const):
             if v.param is None and v.t_of is not None:      # a weight transposed: a node, not a copy
-                key = self._name(self.values_by_param[v.t_of])
-                return self._emit("Transpose", [key], v.shape, perm=[1, 0])[0].name
+                if v.node is None:                           # written once, however often read
+                    key = self._name(self.values_by_param[v.t_of])
+                    v.node = self._emit("Transpose", [key], v.shape, perm=[1, 0])[0].name
+                return v.node
             if not v.learned:
                 if v.node is None:
                     v.node = self._constant(v.tensor)
