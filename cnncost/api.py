@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS    # what a sweep cell holds
 from cnncost.core.analysis import Report, analyze
 from cnncost.errors import CnnCostError
+from cnncost.records import FrozenStruct
 from cnncost.spec.limits import DEFAULT, Limits
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ InputShape = str | Sequence[int] | Sequence[Sequence[int]] | Any | None
 def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     """A PyTorch module or factory as the ONNX file it exports to (interop/torch_module);
     every other SPEC as it is. The shape: `input_shape`, else --input-shape."""
+    if isinstance(spec, str) and ":" not in spec:    # a path or a bundled name: no factory to look for
+        return spec
     from cnncost.interop import torch_module
 
     if not (torch_module.is_module(spec) or torch_module.is_factory(spec)):
@@ -79,16 +82,23 @@ def _profile(profile: str | Profile | None) -> Profile | None:
 
 
 # ---- report ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ReportResult:
-    """A report with every extra the caller asked for attached, so every format shows it."""
+class ReportResult(FrozenStruct):
+    """A report with every extra the caller asked for attached, so every format shows it.
+    totals_row: CSV appends a TOTAL row after the layers; by_kind: rows summed by kind of
+    layer and of multiplication."""
 
+    __slots__ = ("report", "depth", "savings", "roofline", "totals_row", "by_kind")
     report: Report
-    depth: int | None = None
-    savings: Savings | None = None
-    roofline: Roofline | None = None
-    totals_row: bool = False            # CSV: append a TOTAL row after the layers
-    by_kind: bool = False               # rows summed by kind of layer and of multiplication
+    depth: int | None
+    savings: Savings | None
+    roofline: Roofline | None
+    totals_row: bool
+    by_kind: bool
+
+    def __init__(self, report: Report, depth: int | None = None, savings: Savings | None = None,
+                 roofline: Roofline | None = None, totals_row: bool = False, by_kind: bool = False):
+        self._init(report=report, depth=depth, savings=savings, roofline=roofline, totals_row=totals_row,
+                   by_kind=by_kind)
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -148,7 +158,6 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
     return CompareResult(tuple(columns))
 
 
-SWEEP_METRICS = _sweep.METRICS      # what a sweep cell holds
 
 
 def sweep(spec: Spec, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,

@@ -4,16 +4,27 @@ Exit codes follow the design brief: 2 = the input is wrong, 1 = a check failed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from operator import itemgetter
 
 
-@dataclass(frozen=True)
-class Loc:
-    """A position in a spec file (1-based line and column)."""
+class Loc(tuple):
+    """A position in a spec file (1-based line and column). A tuple of three (made for every
+    key of a spec, so made cheaply), immutable and compared by value."""
 
-    file: str
-    line: int
-    col: int
+    __slots__ = ()
+
+    def __new__(cls, file: str, line: int, col: int):
+        return tuple.__new__(cls, (file, line, col))
+
+    def __getnewargs__(self):             # pickled between a sweep's worker processes
+        return tuple(self)
+
+    file = property(itemgetter(0))
+    line = property(itemgetter(1))
+    col = property(itemgetter(2))
+
+    def __repr__(self) -> str:
+        return f"Loc(file={self[0]!r}, line={self[1]!r}, col={self[2]!r})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"

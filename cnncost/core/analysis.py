@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import gc
 
-from dataclasses import dataclass, field, replace
-
 from cnncost.core.build import build, parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core.graph import Graph
@@ -15,6 +13,7 @@ from cnncost.layers import KINDS, MULT_CLASSES, Kind, numel
 from cnncost.errors import SpecError
 from cnncost.spec import ArchSpec, load_spec
 from cnncost.core.precision import STORAGE_BYTES
+from cnncost.records import Struct
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "int8": 1}
 
@@ -55,51 +54,100 @@ COUNT_FIELDS = ("params", "trainable_params", "frozen_params", "non_trainable_pa
                 "mults", "flops", "activations", "bytes_read", "bytes_written")
 
 
-@dataclass
-class LayerCost:
-    name: str
-    kind: str
-    inputs: list[str]
-    output_shape: list[int]
-    params: int
-    trainable_params: int
-    frozen_params: int
-    non_trainable_params: int
-    mults: int
-    flops: int
-    activations: int
-    family: str = ""
-    mult_class: str = ""
-    receptive_field: list[int] = field(default_factory=list)
-    rf_stride: list[int] = field(default_factory=list)
-    rf_start: list[int] = field(default_factory=list)
-    rf_global: bool = False          # sees the whole input (reads a global pool, flatten, ...)
-    rf_na: bool = False              # no receptive field past a tensor kind (tokens, attention)
-    training: dict | None = None     # backward-pass costs, with --training
-    bytes_read: int = 0              # inputs + weights (+ BN statistics), for the report's dtype
-    bytes_written: int = 0           # the output
-    intensity: float = 0.0           # flops / (bytes_read + bytes_written)
-    precision: str = ""              # the dtype it computes in, when the file keeps its own
+class LayerCost(Struct):
+    __slots__ = ("name", "kind", "inputs", "output_shape", "params", "trainable_params",
+                 "frozen_params", "non_trainable_params", "mults", "flops", "activations", "family",
+                 "mult_class", "receptive_field", "rf_stride", "rf_start", "rf_global", "rf_na",
+                 "training", "bytes_read", "bytes_written", "intensity", "precision")
+
+    def __init__(self,
+                 name: str,
+                 kind: str,
+                 inputs: list[str],
+                 output_shape: list[int],
+                 params: int,
+                 trainable_params: int,
+                 frozen_params: int,
+                 non_trainable_params: int,
+                 mults: int,
+                 flops: int,
+                 activations: int,
+                 family: str = "",
+                 mult_class: str = "",
+                 receptive_field: list[int] | None = None,
+                 rf_stride: list[int] | None = None,
+                 rf_start: list[int] | None = None,
+                 rf_global: bool = False,             # sees the whole input (reads a global pool, flatten, ...)
+                 rf_na: bool = False,                 # no receptive field past a tensor kind (tokens, attention)
+                 training: dict | None = None,        # backward-pass costs, with --training
+                 bytes_read: int = 0,                 # inputs + weights (+ BN statistics), for the report's dtype
+                 bytes_written: int = 0,              # the output
+                 intensity: float = 0.0,              # flops / (bytes_read + bytes_written)
+                 precision: str = ""):                # the dtype it computes in, when the file keeps its own
+        self.name = name
+        self.kind = kind
+        self.inputs = inputs
+        self.output_shape = output_shape
+        self.params = params
+        self.trainable_params = trainable_params
+        self.frozen_params = frozen_params
+        self.non_trainable_params = non_trainable_params
+        self.mults = mults
+        self.flops = flops
+        self.activations = activations
+        self.family = family
+        self.mult_class = mult_class
+        self.receptive_field = [] if receptive_field is None else receptive_field
+        self.rf_stride = [] if rf_stride is None else rf_stride
+        self.rf_start = [] if rf_start is None else rf_start
+        self.rf_global = rf_global
+        self.rf_na = rf_na
+        self.training = training
+        self.bytes_read = bytes_read
+        self.bytes_written = bytes_written
+        self.intensity = intensity
+        self.precision = precision
 
 
-@dataclass
-class Report:
-    name: str
-    source: str
-    input_shape: list[int]
-    batch: int
-    vars: dict
-    layers: list[LayerCost]
-    totals: dict
-    conventions: dict = field(default_factory=lambda: dict(CONVENTIONS))
-    graph: Graph | None = field(default=None, repr=False, compare=False)
-    dtype: str = "float32"
-    spec_digest: str = ""
-    dead_layers: list[str] = field(default_factory=list)   # outputs nothing reads
-    params_as: str = ""       # an imported file's own way of holding params ("" = the spec's layers)
-    variants: dict = field(default_factory=dict)   # the spec's ways to compare (name -> vars)
-    inputs: dict = field(default_factory=dict)     # name -> shape, when the network has several
-    outputs: list = field(default_factory=list)    # the output layers, when several (or named)
+class Report(Struct):
+    __slots__ = ("name", "source", "input_shape", "batch", "vars", "layers", "totals",
+                 "conventions", "graph", "dtype", "spec_digest", "dead_layers", "params_as",
+                 "variants", "inputs", "outputs")
+    _uncompared = ("graph",)
+
+    def __init__(self,
+                 name: str,
+                 source: str,
+                 input_shape: list[int],
+                 batch: int,
+                 vars: dict,
+                 layers: list[LayerCost],
+                 totals: dict,
+                 conventions: dict | None = None,
+                 graph: Graph | None = None,
+                 dtype: str = "float32",
+                 spec_digest: str = "",
+                 dead_layers: list[str] | None = None,  # outputs nothing reads
+                 params_as: str = "",  # an imported file's own way of holding params ("" = the spec's layers)
+                 variants: dict | None = None,        # the spec's ways to compare (name -> vars)
+                 inputs: dict | None = None,          # name -> shape, when the network has several
+                 outputs: list | None = None):        # the output layers, when several (or named)
+        self.name = name
+        self.source = source
+        self.input_shape = input_shape
+        self.batch = batch
+        self.vars = vars
+        self.layers = layers
+        self.totals = totals
+        self.conventions = dict(CONVENTIONS) if conventions is None else conventions
+        self.graph = graph
+        self.dtype = dtype
+        self.spec_digest = spec_digest
+        self.dead_layers = [] if dead_layers is None else dead_layers
+        self.params_as = params_as
+        self.variants = {} if variants is None else variants
+        self.inputs = {} if inputs is None else inputs
+        self.outputs = [] if outputs is None else outputs
 
     def io_text(self) -> str:
         """'input 224x224x3', or every input and the outputs of a network of several."""
@@ -142,7 +190,7 @@ class Report:
     def row_table(self) -> tuple[list[str], list[list]]:
         """The JSON report's rows as columns and one list of values per row (a page's data:
         no key repeated per row); `precision` only when the file keeps its own dtypes."""
-        fields = [f for f in _row_fields() if f != "precision" or "precisions" in self.totals]
+        fields = [f for f in LayerCost.field_names() if f != "precision" or "precisions" in self.totals]
         from operator import attrgetter
 
         get = attrgetter(*fields)
@@ -223,7 +271,7 @@ class Report:
             key = f"{row.kind} ({row.mult_class})" if row.mult_class else row.kind
             g = groups.get(key)
             if g is None:
-                groups[key] = replace(row, name=key, inputs=[], training=None, receptive_field=[],
+                groups[key] = row.replace(name=key, inputs=[], training=None, receptive_field=[],
                                       rf_stride=[], rf_start=[], output_shape=[])
                 continue
             for f in COUNT_FIELDS:
@@ -240,7 +288,7 @@ class Report:
             key = ".".join(row.name.split(".")[:depth])
             g = groups.get(key)
             if g is None:
-                groups[key] = replace(row, name=key, inputs=list(row.inputs),
+                groups[key] = row.replace(name=key, inputs=list(row.inputs),
                                       training=dict(row.training) if row.training else None)
                 continue
             for f in COUNT_FIELDS:
@@ -254,21 +302,10 @@ class Report:
         return list(groups.values())
 
 
-_ROW_FIELDS = None
-
-
-def _row_fields() -> tuple[str, ...]:
-    global _ROW_FIELDS
-    if _ROW_FIELDS is None:
-        from dataclasses import fields
-        _ROW_FIELDS = tuple(f.name for f in fields(LayerCost))
-    return _ROW_FIELDS
-
-
 def _row(row: "LayerCost") -> dict:
-    """A row as plain data: a shallow field copy (dataclasses.asdict deep-copies every
-    value, a large share of a big report's JSON time)."""
-    out = {f: getattr(row, f) for f in _row_fields()}
+    """A row as plain data: a shallow field copy (a deep copy of every value was a large
+    share of a big report's JSON time)."""
+    out = row.to_dict()
     if not row.precision:                    # only a model file's own dtypes say it
         del out["precision"]
     return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass, field
 
 from cnncost.spec import expr
 from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, warn
@@ -16,6 +15,7 @@ from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core import precision
 from cnncost.core.graph import Graph, Node, makes_tokens
 from cnncost.layers import Args, lookup
+from cnncost.records import Struct
 from cnncost.spec import ArchSpec, BlockDef, library_blocks
 from cnncost.spec.located import YList, YMap
 
@@ -24,18 +24,19 @@ RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", 
             "trainable", "output", "doc", "precision")
 
 
-@dataclass
-class Scope:
-    prefix: str
-    input: int                       # node index the scope starts from
-    env: dict                        # names visible to expressions
-    trainable: bool = True
-    parent: "Scope | None" = None
-    names: dict = field(default_factory=dict)     # local name -> (node index, child scope)
-    disabled: set = field(default_factory=set)
-    counters: dict = field(default_factory=dict)
-    entries: list = field(default_factory=list)   # the layer list being expanded here
-    last: int = 0
+class Scope(Struct):
+    """A block's names as it expands: `input` the node it starts from, `env` what expressions
+    see, `names` local name -> (node index, child scope), `entries` the layer list."""
+    __slots__ = ("prefix", "input", "env", "trainable", "parent", "names", "disabled", "counters", "entries",
+                 "last")
+
+    def __init__(self, prefix: str, input: int, env: dict, trainable: bool = True, parent: Scope | None = None,
+                 names: dict | None = None, disabled: set | None = None, counters: dict | None = None,
+                 entries: list | None = None, last: int = 0):
+        self.prefix, self.input, self.env, self.trainable, self.parent = prefix, input, env, trainable, parent
+        self.names, self.disabled = {} if names is None else names, set() if disabled is None else disabled
+        self.counters, self.entries = {} if counters is None else counters, [] if entries is None else entries
+        self.last = last
 
     def full(self, local: str) -> str:
         return f"{self.prefix}.{local}" if self.prefix else local

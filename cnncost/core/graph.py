@@ -3,26 +3,42 @@ layer may only read layers defined before it (a later or own name is a cycle err
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from cnncost.errors import Loc
 from cnncost.layers import Args, Kind
+from cnncost.records import Struct
 
 
-@dataclass
-class Node:
-    index: int
-    name: str
-    kind: Kind | None          # None for the network input
-    label: str                 # kind as written (an alias such as `relu` stays visible)
-    args: Args
-    inputs: list[int]
-    in_shapes: list[tuple]
-    out_shape: tuple
-    loc: Loc | None
-    trainable: bool = True
-    tokens: bool = False       # made by (or from) a tensor kind: a rank-3 value here is no H x W x C map
-    precision: object = None   # core.precision.Precision: the dtypes a model file keeps (None: the report's)
+class Node(Struct):
+    __slots__ = ("index", "name", "kind", "label", "args", "inputs", "in_shapes", "out_shape",
+                 "loc", "trainable", "tokens", "precision")
+
+    def __init__(self,
+                 index: int,
+                 name: str,
+                 kind: Kind | None,                   # None for the network input
+                 label: str,                          # kind as written (an alias such as `relu` stays visible)
+                 args: Args,
+                 inputs: list[int],
+                 in_shapes: list[tuple],
+                 out_shape: tuple,
+                 loc: Loc | None,
+                 trainable: bool = True,
+                 tokens: bool = False,  # made by (or from) a tensor kind: a rank-3 value here is no H x W x C map
+                 # core.precision.Precision: the dtypes a model file keeps (None: the report's)
+                 precision: object = None):
+        self.index = index
+        self.name = name
+        self.kind = kind
+        self.label = label
+        self.args = args
+        self.inputs = inputs
+        self.in_shapes = in_shapes
+        self.out_shape = out_shape
+        self.loc = loc
+        self.trainable = trainable
+        self.tokens = tokens
+        self.precision = precision
 
 
 def makes_tokens(kind: Kind, inputs: list[Node]) -> bool:
@@ -31,14 +47,22 @@ def makes_tokens(kind: Kind, inputs: list[Node]) -> bool:
     return kind.onnx_layout == "plain" or (kind.onnx_layout == "any" and any(n.tokens for n in inputs))
 
 
-@dataclass
-class Graph:
-    name: str
-    nodes: list[Node] = field(default_factory=list)
-    by_name: dict[str, int] = field(default_factory=dict)
-    variables: dict = field(default_factory=dict)   # evaluated spec variables
-    inputs: list[int] = field(default_factory=lambda: [0])   # the input nodes, first in the list
-    outputs: list[int] = field(default_factory=list)         # named outputs; empty: the last layer
+class Graph(Struct):
+    __slots__ = ("name", "nodes", "by_name", "variables", "inputs", "outputs")
+
+    def __init__(self,
+                 name: str,
+                 nodes: list[Node] | None = None,
+                 by_name: dict[str, int] | None = None,
+                 variables: dict | None = None,       # evaluated spec variables
+                 inputs: list[int] | None = None,     # the input nodes, first in the list
+                 outputs: list[int] | None = None):   # named outputs; empty: the last layer
+        self.name = name
+        self.nodes = [] if nodes is None else nodes
+        self.by_name = {} if by_name is None else by_name
+        self.variables = {} if variables is None else variables
+        self.inputs = [0] if inputs is None else inputs
+        self.outputs = [] if outputs is None else outputs
 
     def add(self, node: Node) -> Node:
         node.index = len(self.nodes)

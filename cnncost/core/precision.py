@@ -7,25 +7,25 @@ TFLite does, saturate, dequantize) so that a quantized network runs as its integ
 Counting is untouched; bytes follow each tensor's own dtype."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from cnncost.errors import SpecError
+from cnncost.records import FrozenStruct
 
 STORAGE_BYTES = {"float32": 4, "float16": 2, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "int64": 8,
                  "float64": 8}
 INTEGER_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 
 
-@dataclass(frozen=True)
-class Precision:
-    dtype: str
-    weights: dict = field(default_factory=dict)
-    scale: float | None = None
-    zero_point: int = 0
-    rounding: str = "real"     # "real": round y / scale half away from zero, then add the zero point;
-    # "raw": round after adding it (TFLite's int8 average pool rounds the raw integers' mean);
-    # "even": half to even (ONNX's QuantizeLinear)
-    step: float | None = None  # a dequantized value's quantization step (ONNX's DequantizeLinear)
+class Precision(FrozenStruct):
+    __slots__ = ("dtype", "weights", "scale", "zero_point", "rounding", "step")
+
+    def __init__(self, dtype: str, weights: dict | None = None, scale: float | None = None, zero_point: int = 0,
+                 rounding: str = "real", step: float | None = None):
+        # rounding "real": round y / scale half away from zero, then add the zero point; "raw":
+        # round after adding it (TFLite's int8 average pool rounds the raw integers' mean);
+        # "even": half to even (ONNX's QuantizeLinear). step: a dequantized value's
+        # quantization step (ONNX's DequantizeLinear)
+        self._init(dtype=dtype, weights={} if weights is None else weights, scale=scale,
+                   zero_point=zero_point, rounding=rounding, step=step)
 
     @property
     def quantum(self) -> float | None:

@@ -17,23 +17,31 @@ upsampling layer has a stride below one), so every layer after it stays exact.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cnncost.core.graph import Graph
+from cnncost.records import FrozenStruct
 
 if TYPE_CHECKING:      # Fractions arrive with the layers that make them: no import at start-up
     from fractions import Fraction
 
 
-@dataclass(frozen=True)
-class Field:
-    size: tuple[int | Fraction, int | Fraction]
-    jump: tuple[int | Fraction, int | Fraction]
-    start: tuple[int | Fraction, int | Fraction]
-    whole: bool = False       # sees the whole input; size, jump and start no longer apply
-    spans_map: bool = False   # each output read the whole input map (readers are `whole`)
-    na: bool = False          # no receptive field: the value is no longer a map's
+class Field(FrozenStruct):
+    """whole: sees the whole input (size, jump and start no longer apply); spans_map: each
+    output read the whole input map (its readers are `whole`); na: no receptive field, the
+    value is no longer a map's. size, jump, start: (int | Fraction) per axis (y, x)."""
+
+    __slots__ = ("size", "jump", "start", "whole", "spans_map", "na")
+
+    def __init__(self, size: tuple, jump: tuple, start: tuple, whole: bool = False, spans_map: bool = False,
+                 na: bool = False):
+        put = object.__setattr__          # one per layer of every report: no keyword dict
+        put(self, "size", size)
+        put(self, "jump", jump)
+        put(self, "start", start)
+        put(self, "whole", whole)
+        put(self, "spans_map", spans_map)
+        put(self, "na", na)
 
 
 WHOLE = Field((0, 0), (0, 0), (0, 0), whole=True)

@@ -9,18 +9,20 @@ name outside the block (through an enclosing scope) makes that use unrecordable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cnncost.core.graph import Node, makes_tokens
 from cnncost.errors import LimitError, SpecError, warn
+from cnncost.records import FrozenStruct
 
 
-@dataclass(frozen=True)
-class Record:
-    nodes: tuple            # (suffix, kind, label, args, inputs, in_shapes, out_shape, loc, trainable)
-    scope: tuple            # (names: ((local, ref, subtree), ...), disabled)
-    out: object             # a ref: ("n", offset) into the block's nodes, or ("in", k) its k-th input
-    steps: int
+class Record(FrozenStruct):
+    """nodes: (suffix, kind, label, args, inputs, in_shapes, out_shape, loc, trainable) each;
+    scope: (names: ((local, ref, subtree), ...), disabled); out: a ref, ("n", offset) into
+    the block's nodes or ("in", k) its k-th input; steps: expansion steps it took."""
+
+    __slots__ = ("nodes", "scope", "out", "steps")
+
+    def __init__(self, nodes: tuple, scope: tuple, out: object, steps: int):
+        self._init(nodes=nodes, scope=scope, out=out, steps=steps)
 
 
 def key(block, env: dict, in_shapes: tuple, trainable: bool):

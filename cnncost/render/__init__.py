@@ -12,7 +12,7 @@ from cnncost.errors import CnnCostError
 def _json(result: Any) -> str:
     # compact: json's C encoder only serves unindented output (indenting a ResNet-152
     # report costs more than analysing it); pipe through `python -m json.tool` to read
-    return json.dumps(result.to_dict(), default=str) + "\n"
+    return json.dumps(result.to_dict(), default=str, check_circular=False) + "\n"   # a tree: no cycle to look for
 
 
 def _table(draw: Callable[[], None], terminal: bool, width: int | None) -> str:
@@ -222,47 +222,53 @@ def _calibrate_yaml(r, terminal, width):
     return r.yaml()
 
 
-def _renderers() -> dict[type, dict[str, Callable[[Any, bool, int | None], str]]]:
-    from cnncost import api
+_RESULTS = "cnncost.api_results."
 
-    import sys
 
+def _renderers() -> dict[str, dict[str, Callable[[Any, bool, int | None], str]]]:
+    """Formats by the result's class, named: naming a class needs no import of it (the
+    results of other commands are built on first use, and a report should not build them)."""
     j = lambda r, terminal, width: _json(r)   # noqa: E731
-    # a Latency exists only once its module is loaded: do not load it to find out
-    latency = ({sys.modules["cnncost.analyses.roofline"].Latency: {"table": _latency_table, "json": j}}
-               if "cnncost.analyses.roofline" in sys.modules else {})
-    return {**latency,
-        api.ReportResult: {"table": _report_table, "json": j, "csv": _report_csv,
-                           "markdown": _report_markdown, "dot": _report_graph("//", _dot),
-                           "mermaid": _report_graph("%%", _mermaid), "html": _html("report_page")},
-        api.CompareResult: {**{f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
-                            "html": _html("compare_page")},
-        api.SweepResult: {f: _sweep_text(f) for f in ("table", "json", "csv")},
-        api.ExplainResult: {"table": _lines, "json": j},
-        api.VerifyResult: {"table": _verify_table, "json": j},
-        api.RunResult: {"table": _run_table, "json": j},
-        api.CheckResult: {"table": _check_table, "json": j},
-        api.CalibrateResult: {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
-        api.ExportResult: {"table": _export_table, "json": j},
-        api.KindsResult: {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
-        api.BundledResult: {"table": _bundled_table, "markdown": _bundled_markdown, "json": j},
-        api.ImportResult: {"table": _import_table, "json": j},
+    return {
+        "cnncost.api.ReportResult": {"table": _report_table, "json": j, "csv": _report_csv,
+                                     "markdown": _report_markdown, "dot": _report_graph("//", _dot),
+                                     "mermaid": _report_graph("%%", _mermaid), "html": _html("report_page")},
+        _RESULTS + "CompareResult": {**{f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
+                                     "html": _html("compare_page")},
+        _RESULTS + "SweepResult": {f: _sweep_text(f) for f in ("table", "json", "csv")},
+        _RESULTS + "ExplainResult": {"table": _lines, "json": j},
+        _RESULTS + "VerifyResult": {"table": _verify_table, "json": j},
+        _RESULTS + "RunResult": {"table": _run_table, "json": j},
+        _RESULTS + "CheckResult": {"table": _check_table, "json": j},
+        _RESULTS + "CalibrateResult": {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
+        _RESULTS + "ExportResult": {"table": _export_table, "json": j},
+        _RESULTS + "KindsResult": {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
+        _RESULTS + "BundledResult": {"table": _bundled_table, "markdown": _bundled_markdown, "json": j},
+        _RESULTS + "ImportResult": {"table": _import_table, "json": j},
+        "cnncost.analyses.roofline.Latency": {"table": _latency_table, "json": j},
     }
 
 
+def _table_of(result_type: type) -> tuple[str, dict]:
+    renderers = _renderers()
+    for cls in result_type.__mro__:
+        table = renderers.get(f"{cls.__module__}.{cls.__qualname__}")
+        if table is not None:
+            return cls.__name__, table
+    raise CnnCostError(f"nothing renders a {result_type.__name__}")
+
+
 def formats(result_type: type) -> tuple[str, ...]:
-    return tuple(_renderers()[result_type])
+    return tuple(_table_of(result_type)[1])
 
 
 def render(result: Any, fmt: str = "table", *, terminal: bool = False, width: int | None = None) -> str:
     """The text of `result` in `fmt`. `terminal` keeps styles and fits tables to `width`
     columns; otherwise tables are drawn 160 columns wide and plain."""
-    for cls, table in _renderers().items():
-        if isinstance(result, cls):
-            if fmt not in table:
-                raise CnnCostError(f"{cls.__name__} has no {fmt} format (formats: {', '.join(table)})")
-            return table[fmt](result, terminal, width)
-    raise CnnCostError(f"nothing renders a {type(result).__name__}")
+    name, table = _table_of(type(result))
+    if fmt not in table:
+        raise CnnCostError(f"{name} has no {fmt} format (formats: {', '.join(table)})")
+    return table[fmt](result, terminal, width)
 
 
 to_text = render     # the package face's name for the one formatter

@@ -5,19 +5,18 @@ as rich for a pipe; in a terminal, the named wrappable columns fold to the width
 header, footer and title are styled."""
 from __future__ import annotations
 
-import textwrap
-from dataclasses import dataclass
+from cnncost.records import Struct
 
 BOLD, DIM, ITALIC, RESET = "\x1b[1m", "\x1b[2m", "\x1b[3m", "\x1b[0m"
 
 
-@dataclass
-class Column:
-    header: str
-    justify: str                 # "left" or "right"
-    footer: str
-    cells: list[str]
-    wraps: bool = False          # folds in a narrow terminal (names); numbers never do
+class Column(Struct):
+    """justify: "left" or "right"; wraps: folds in a narrow terminal (names); numbers never do."""
+
+    __slots__ = ("header", "justify", "footer", "cells", "wraps")
+
+    def __init__(self, header: str, justify: str, footer: str, cells: list[str], wraps: bool = False):
+        self.header, self.justify, self.footer, self.cells, self.wraps = header, justify, footer, cells, wraps
 
 
 def _fit(columns: list[Column], width: int | None) -> list[int]:
@@ -73,8 +72,13 @@ def table(columns: list[Column], *, title: str = "", footer: bool = True, width:
     out.append(rule("┏", "━", "┳", "┓"))
     out += row([c.header for c in columns], "┃", BOLD if styles else "")
     out.append(rule("┡", "━", "╇", "┩"))
-    for i in range(len(columns[0].cells) if columns else 0):
-        out += row([c.cells[i] for c in columns], "│")
+    if width is None:        # every cell fits its column: one line per row (500 rows of a ResNet-152)
+        pads = [str.rjust if c.justify == "right" else str.ljust for c in columns]
+        for values in zip(*(c.cells for c in columns)):
+            out.append("│ " + " │ ".join([pad(v, w) for pad, v, w in zip(pads, values, widths)]) + " │")
+    else:
+        for i in range(len(columns[0].cells) if columns else 0):
+            out += row([c.cells[i] for c in columns], "│")
     if footer:
         out.append(rule("├", "─", "┼", "┤"))
         out += row([c.footer for c in columns], "│", BOLD if styles else "")
@@ -84,5 +88,10 @@ def table(columns: list[Column], *, title: str = "", footer: bool = True, width:
 
 def text_lines(text: str, *, width: int | None = None, dim: bool = False) -> list[str]:
     """A paragraph as lines: whole in a pipe, word-wrapped to a terminal's width."""
-    lines = [text] if width is None else textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+    if width is None:
+        lines = [text]
+    else:
+        import textwrap     # only a terminal's width wraps a caption
+
+        lines = textwrap.wrap(text, width, break_on_hyphens=False) or [""]
     return [f"{DIM}{line}{RESET}" for line in lines] if dim else lines

@@ -2,7 +2,6 @@
 the Report. rich is imported lazily so machine formats start fast."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -52,6 +51,8 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
     roofline `estimates`: est_seconds and bound columns; with what-if `savings`: the
     rewritten layer's original mults on the first row of its parts."""
     buf = io.StringIO()
+    import csv          # only the CSV format needs it
+
     writer = csv.writer(buf, lineterminator="\n")
     rows = report.by_kind() if by_kind else report.grouped(depth)
     if by_kind:      # per-layer extras do not sum meaningfully by kind

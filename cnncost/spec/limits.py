@@ -3,22 +3,32 @@ memory or time is spent. Every limit can be raised (`--limit NAME=VALUE`, or `Li
 in the API)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-
 from cnncost.errors import SpecError
+from cnncost.records import FrozenStruct
+
+DEFAULTS = {
+    "max_spec_bytes": 5 * 1024 * 1024,   # size of a spec file
+    "max_layers": 200_000,               # layers after expansion of blocks and repeats
+    "max_repeat": 10_000,                # one `repeat:` count
+    "max_depth": 32,                     # blocks used inside blocks
+    "max_expr_chars": 500,               # one expression's length
+    "max_int_bits": 128,                 # integer magnitude inside expressions
+    "max_dim": 2**31 - 1,                # any tensor dimension
+    "max_sweep_cells": 10_000,           # cells of one `sweep` grid
+    "max_baseline_bytes": 256 * 1024 * 1024,   # a baseline JSON report
+}
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_spec_bytes: int = 5 * 1024 * 1024   # size of a spec file
-    max_layers: int = 200_000               # layers after expansion of blocks and repeats
-    max_repeat: int = 10_000                # one `repeat:` count
-    max_depth: int = 32                     # blocks used inside blocks
-    max_expr_chars: int = 500               # one expression's length
-    max_int_bits: int = 128                 # integer magnitude inside expressions
-    max_dim: int = 2**31 - 1                # any tensor dimension
-    max_sweep_cells: int = 10_000           # cells of one `sweep` grid
-    max_baseline_bytes: int = 256 * 1024 * 1024   # a baseline JSON report
+class Limits(FrozenStruct):
+    """Every limit by name (`Limits(max_layers=10**6)`); the rest keep their defaults."""
+
+    __slots__ = tuple(DEFAULTS)
+
+    def __init__(self, **limits: int):
+        unknown = set(limits) - DEFAULTS.keys()
+        if unknown:
+            raise TypeError(f"Limits() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        self._init(**{**DEFAULTS, **limits})
 
     @property
     def max_steps(self) -> int:
@@ -31,7 +41,7 @@ DEFAULT = Limits()
 
 def parse_limits(pairs) -> Limits:
     """`max_layers=1000000` strings -> Limits."""
-    names = {f.name for f in fields(Limits)}
+    names = DEFAULTS.keys()
     changes = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
@@ -48,4 +58,4 @@ def parse_limits(pairs) -> Limits:
         if number < 1:
             raise SpecError(f"bad --limit '{pair}': the value must be a positive integer")
         changes[name] = number
-    return replace(DEFAULT, **changes)
+    return DEFAULT.replace(**changes)

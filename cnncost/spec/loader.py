@@ -6,9 +6,9 @@ from __future__ import annotations
 import functools
 import os
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 
 from cnncost.errors import Loc, SpecError
+from cnncost.records import Struct
 from cnncost.spec.located import MAX_FILE_BYTES, YList, YMap
 
 # The NCHW input shape that fixes an ONNX model's dynamic dimensions (--input-shape), for
@@ -20,37 +20,69 @@ TOP_KEYS = ("name", "source", "description", "variant", "vars", "variants", "inp
 BLOCK_KEYS = ("params", "inputs", "layers", "output", "doc")
 
 
-@dataclass
-class BlockDef:
-    name: str
-    params: YMap              # parameter -> default (None: required)
-    layers: YList
-    output: str | None
-    loc: Loc
-    doc: str = ""
-    inputs: tuple[str, ...] = ("input",)    # a block of several inputs names them
+class BlockDef(Struct):
+    __slots__ = ("name", "params", "layers", "output", "loc", "doc", "inputs")
+
+    def __init__(self,
+                 name: str,
+                 params: YMap,                        # parameter -> default (None: required)
+                 layers: YList,
+                 output: str | None,
+                 loc: Loc,
+                 doc: str = "",
+                 inputs: tuple[str, ...] = ("input",)):  # a block of several inputs names them
+        self.name = name
+        self.params = params
+        self.layers = layers
+        self.output = output
+        self.loc = loc
+        self.doc = doc
+        self.inputs = inputs
 
 
-@dataclass
-class ArchSpec:
-    name: str
-    path: str                 # what errors call the file
-    input: object             # [H, W, C], any shape, or {name: shape, ...} (values may be expressions)
-    layers: YList
-    outputs: object = None    # the layers that are the network's outputs (default: the last)
-    vars: YMap = field(default_factory=YMap)
-    blocks: dict[str, BlockDef] = field(default_factory=dict)
-    expect: YMap | None = None
-    source: str = ""
-    description: str = ""
-    loc: Loc | None = None
-    digest: str = ""          # sha256 of the spec's bytes: what a baseline was measured on
-    batch: int | None = None  # the batch an imported model fixes (its file or --input-shape)
-    batch_from: str = ""      # where that batch was said: "--input-shape" or "file"
-    params_as: str = ""       # how params are counted when not by the spec's own layers (imports)
-    accounting: dict = field(default_factory=dict)   # a framework's own param lines (Keras' summary)
-    input_precision: dict | None = None   # the input's stored dtype and quantization (a TFLite int8 file)
-    variants: dict[str, dict] = field(default_factory=dict)   # name -> vars: ways to compare
+class ArchSpec(Struct):
+    __slots__ = ("name", "path", "input", "layers", "outputs", "vars", "blocks", "expect", "source",
+                 "description", "loc", "digest", "batch", "batch_from", "params_as", "accounting",
+                 "input_precision", "variants")
+
+    def __init__(self,
+                 name: str,
+                 path: str,                           # what errors call the file
+                 input: object,  # [H, W, C], any shape, or {name: shape, ...} (values may be expressions)
+                 layers: YList,
+                 outputs: object = None,              # the layers that are the network's outputs (default: the last)
+                 vars: YMap | None = None,
+                 blocks: dict[str, BlockDef] | None = None,
+                 expect: YMap | None = None,
+                 source: str = "",
+                 description: str = "",
+                 loc: Loc | None = None,
+                 digest: str = "",                    # sha256 of the spec's bytes: what a baseline was measured on
+                 batch: int | None = None,            # the batch an imported model fixes (its file or --input-shape)
+                 batch_from: str = "",                # where that batch was said: "--input-shape" or "file"
+                 params_as: str = "",  # how params are counted when not by the spec's own layers (imports)
+                 accounting: dict | None = None,      # a framework's own param lines (Keras' summary)
+                 # the input's stored dtype and quantization (a TFLite int8 file)
+                 input_precision: dict | None = None,
+                 variants: dict[str, dict] | None = None):  # name -> vars: ways to compare
+        self.name = name
+        self.path = path
+        self.input = input
+        self.layers = layers
+        self.outputs = outputs
+        self.vars = YMap() if vars is None else vars
+        self.blocks = {} if blocks is None else blocks
+        self.expect = expect
+        self.source = source
+        self.description = description
+        self.loc = loc
+        self.digest = digest
+        self.batch = batch
+        self.batch_from = batch_from
+        self.params_as = params_as
+        self.accounting = {} if accounting is None else accounting
+        self.input_precision = input_precision
+        self.variants = {} if variants is None else variants
 
 
 def _need(cond: bool, message: str, loc: Loc) -> None:
