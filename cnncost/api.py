@@ -158,8 +158,6 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
     return CompareResult(tuple(columns))
 
 
-
-
 def sweep(spec: Spec, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
           on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT,
           input_shape: InputShape = None) -> SweepResult:
