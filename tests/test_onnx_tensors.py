@@ -156,3 +156,30 @@ def test_what_cannot_be_counted_ahead_is_one_line_naming_the_node(tmp_path, node
         cnncost.report(save(tmp_path, nodes, inits))
     text = str(info.value)
     assert message in text and "\n" not in text
+
+
+def test_a_learned_table_read_out_at_positions_stays_the_table(tmp_path):
+    """LeViT's attention biases as the tracer and an unfolded export write them:
+    Gather(table [HEADS, 7], positions [T, T]) added to each head's scores. The params are
+    the table's 14 values, not the read-out's HEADS x T x T; the positions are a buffer."""
+    offsets = np.abs(np.arange(T)[:, None] - np.arange(T)[None, :]).astype(np.int64)      # [T, T] in 0..4
+    nodes = [n("Reshape", ["x", "heads"], "xh"), n("Transpose", ["xh"], "xt", perm=[0, 2, 1, 3]),
+             n("Transpose", ["xt"], "kt", perm=[0, 1, 3, 2]), n("MatMul", ["xt", "kt"], "s"),
+             n("Gather", ["biases", "idx"], "b", axis=1), n("Add", ["s", "b"], "y")]
+    inits = {"heads": i64(1, T, HEADS, D // HEADS), "biases": w(HEADS, 7), "idx": offsets}
+    rep = agrees(save(tmp_path, nodes, inits))
+    t = rep.to_dict()["totals"]
+    assert t["params"] == HEADS * 7
+    assert t["non_trainable_params"] == T * T
+    assert t["mults"] == HEADS * T * T * (D // HEADS)
+
+
+def test_many_positions_of_a_layer_output_are_read_from_a_buffer(tmp_path):
+    """Swin-V2's bias: a table computed by the network, read at 4,096 positions (more than
+    a spec's list holds)."""
+    many = np.random.default_rng(5).integers(0, D, size=(64, 64)).astype(np.int64)
+    nodes = [n("Gather", ["x", "idx"], "g", axis=2), n("ReduceMax", ["g"], "y", axes=[3], keepdims=0)]
+    rep = agrees(save(tmp_path, nodes, {"idx": many}))
+    (gather,) = [r for r in rep.report.layers if r.kind == "gather"]
+    assert gather.output_shape == [T, 64, 64] and gather.params == 0
+    assert rep.to_dict()["totals"]["non_trainable_params"] == 64 * 64     # the positions, a buffer

@@ -244,3 +244,58 @@ def test_the_dense_on_a_map_warning_is_for_maps_not_tokens(recwarn):
     assert not [w for w in recwarn if "dense on a" in str(w.message)]
     analyze_text("input: [4, 4, 3]\nlayers:\n  - {name: d, kind: dense, units: 2}\n")
     assert [w for w in recwarn if "dense on a 4x4x3 feature map" in str(w.message)]
+
+
+GATHERED = """
+input: [4]
+layers:
+  - {name: table, kind: constant, shape: [2, 5], learned: true}
+  - {name: pos, kind: constant, shape: [3, 3]}
+  - {name: bias, kind: gather, axis: 2, inputs: [table, pos]}
+"""
+
+
+def test_a_learned_table_read_out_at_a_buffer_of_positions():
+    """LeViT's attention biases: a [heads, offsets] table, read at a [N, N] buffer of
+    offsets. The table is the params (10), the positions a buffer (9), the read-out an
+    output of [2, 3, 3] with no arithmetic."""
+    rep = analyze_text(GATHERED)
+    bias = rep.layers[-1]
+    assert (bias.output_shape, bias.params, bias.mults, bias.flops) == ([2, 3, 3], 0, 0, 0)
+    assert (rep.totals["params"], rep.totals["non_trainable_params"]) == (10, 9)
+    table = np.arange(10, dtype=np.float32).reshape(2, 5)
+    pos = np.array([[0, 1, 4], [2, -1, 3], [4, 4, 0]], np.float32)
+    y = executor.run(rep.graph, np.zeros((2, 4), np.float32), {"table/value": table, "pos/value": pos}).output
+    np.testing.assert_array_equal(y, np.broadcast_to(np.take(table, pos.astype(int), axis=1), (2, 2, 3, 3)))
+
+
+def test_each_example_reads_its_own_positions_on_any_axis():
+    x = np.random.default_rng(2).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    g = analyze_text("""
+        input: {x: [3, 4, 5], p: [2, 6]}
+        layers:
+          - {name: g, kind: gather, axis: 2, inputs: [x, p]}
+    """).graph
+    p = np.stack([np.arange(12).reshape(2, 6) % 4, (np.arange(12).reshape(2, 6) * 3) % 4]).astype(np.float32)
+    res = executor.run(g, {"x": x, "p": p}, {})
+    want = np.stack([np.take(x[b], p[b].astype(int), axis=1) for b in range(2)])   # [2, 3, 2, 6, 5]
+    np.testing.assert_array_equal(res.output, want)
+
+
+def test_a_gather_of_positions_agrees_with_onnxruntime(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import cnncost
+
+    path = tmp_path / "gathered.yaml"
+    path.write_text(GATHERED + "  - {name: out, kind: binary, op: add, inputs: [bias, bias]}\n")
+    v = cnncost.verify(str(path), engine="onnxruntime", batch=2)
+    assert v.ok, v.failures()
+
+
+@pytest.mark.parametrize("layer,message", [
+    ("kind: gather, axis: 1, indices: [0], inputs: [input, input]", "give `indices` or a second input"),
+    ("kind: gather, axis: 1", "no positions: give `indices`, or a second input"),
+])
+def test_a_gather_takes_its_positions_one_way(layer, message):
+    with pytest.raises(ShapeError, match=message):
+        analyze_text(f"input: [4, 6]\nlayers:\n  - {{name: x, {layer}}}\n")

@@ -35,9 +35,27 @@ def test_traced_counts_are_the_exported_graphs(name, size, monkeypatch):
     assert "torch.onnx.export" in ref.source
     assert rep.totals["mults"] == ref.totals["mults"]
     assert rep.totals["mults_by_class"] == ref.totals["mults_by_class"]
-    # every parameter the forward uses, as the module holds it (the exporter folds BatchNorm
-    # into the conv; Inception's auxiliary head does not run in evaluation)
-    assert rep.totals["params"] == used_params(module, shape)
+    # every parameter the forward uses, as the module holds it, by both readers (the export
+    # is unfolded: no BatchNorm fused into its conv; Inception's auxiliary head does not run)
+    assert rep.totals["params"] == ref.totals["params"] == used_params(module, shape)
+
+
+@pytest.mark.parametrize("family, name", [("torchvision", "maxvit_t"), ("torchvision", "swin_t"),
+                                          ("timm", "levit_128s"), ("timm", "efficientformer_l1"),
+                                          ("timm", "coatnet_0_rw_224")])
+def test_a_learned_bias_table_read_at_positions_counts_as_the_table(family, name):
+    """Attention biases gathered from a learned table at a buffer of positions: the params
+    are the table's, as the module holds them (MaxViT and the timm models are traced; Swin's
+    roll goes to the exporter, unfolded), and the positions are buffers, not weights (every
+    buffer but BatchNorm's step counters, where traced)."""
+    lib = pytest.importorskip(family)
+    module = (lib.models.get_model(name, weights=None) if family == "torchvision"
+              else lib.create_model(name, pretrained=False)).eval()
+    rep = cnncost.report(module, input_shape=(1, 3, 224, 224)).report
+    assert rep.totals["params"] == sum(p.numel() for p in module.parameters())
+    if TRACED in rep.source:      # (Swin's export computes its shift masks: constants of the graph, also buffers)
+        tracked = sum(b.numel() for n, b in module.named_buffers() if n.endswith("num_batches_tracked"))
+        assert rep.totals["non_trainable_params"] == sum(b.numel() for b in module.buffers()) - tracked
 
 
 def used_params(module, shape) -> int:

@@ -243,6 +243,9 @@ class _Importer(LayerOps, DataOps, TensorOps):
         try:
             if node.op == "Identity" and isinstance(args[0], Const):     # exporters' shared tensors
                 self._set(node, [args[0]])
+            elif node.op == "Gather" and isinstance(args[0], Const) and args[0].source is not None \
+                    and isinstance(args[1], Const):
+                self.learned_Gather(node, args)          # a weight's table read out: still the weight
             elif all(a is None or isinstance(a, Const) for a in args) and node.op in onnx_fold.FOLDABLE:
                 outs = onnx_fold.fold(node, [None if a is None else a.value for a in args])
                 # a learned tensor only reshaped or copied (ViT's class token, expanded to the

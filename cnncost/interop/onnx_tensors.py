@@ -457,12 +457,34 @@ class TensorOps:
         x = self._t(node, args[0])
         idx = args[1].value
         axis = self._axis(x, node.attrs.get("axis", 0))
-        if idx.ndim > 1 or idx.size > MAX_INDICES:
-            raise Refused(f"indices of shape {list(idx.shape)}: cnncost's gather takes up to {MAX_INDICES} in one list")
+        if idx.ndim > 1 or idx.size > MAX_INDICES:      # too many for a spec's list: the model's buffer of them
+            where = self._operand(self._part(node, "positions"), Const(array=idx.astype("float32")), idx.ndim,
+                                  full=True)
+            return self._out(node, {"kind": "gather", "axis": axis}, [x, where], layout=x.layout)
         body = {"kind": "gather", "axis": axis, "indices": [int(i) for i in idx.reshape(-1)]}
         if idx.ndim == 0:
             body["keepdims"] = False
         self._out(node, body, [x], layout=x.layout)
+
+    def learned_Gather(self, node, args):
+        """A learned table read out at constant positions (LeViT's and EfficientFormer's
+        attention biases, MaxViT's relative-position table): the table stays the weight it
+        is, counted at its own size, and the positions are the buffer the model keeps.
+        Folded together they were one constant of the read-out's size, its values no
+        longer the table's."""
+        table, pos = args
+        axis = node.attrs.get("axis", 0) % len(table.dims)
+        t = self._operand(node, table, len(table.dims), full=True)
+        body = {"kind": "gather", "axis": axis + 1}
+        positions = pos.value.astype("int64")
+        if positions.ndim <= 1 and positions.size <= MAX_INDICES:        # a short list: the spec says it
+            body["indices"] = [int(i) for i in positions.reshape(-1)]
+            if positions.ndim == 0:
+                body["keepdims"] = False
+            return self._out(node, body, [t], layout="full")
+        where = self._operand(self._part(node, "positions"), Const(array=positions.astype("float32")),
+                              positions.ndim, full=True)
+        self._out(node, body, [t, where], layout="full")
 
     def plain_CumSum(self, node, args):
         x = self._t(node, args[0])

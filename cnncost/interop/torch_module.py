@@ -190,10 +190,12 @@ def _export_file(torch, module, examples, names, path, label):
         # exporter cannot write; the exporter's dump of the whole graph on failure is not shown
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(io.StringIO()):
-            # the legacy exporter is what we ask for
+            # the legacy exporter is what we ask for; unfolded, the file holds the module's own
+            # parameters (folding fuses each BatchNorm into its conv and reads a learned table
+            # out into a weight of the read-out's size: Swin-T's params 308,016 too many)
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, examples, path, dynamo=False, opset_version=17,
-                              training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
+                              training=torch.onnx.TrainingMode.EVAL, do_constant_folding=False,
                               input_names=names)
     except Exception as exc:       # noqa: BLE001 - the exporter's failure is the module's: say what to do
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

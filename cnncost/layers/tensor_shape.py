@@ -1,5 +1,5 @@
 """Tensor kinds that move data without arithmetic: reshape (ONNX's 0 and -1), transpose,
-gather with constant indices, and constant tensors (anchor grids, position tables).
+gather (constant positions, or a second input's), and constant tensors (anchor grids, position tables).
 
 Axes and permutations count the batch as axis 0, as NumPy, PyTorch and ONNX do on a
 batch; every kind works per example, so the batch axis itself stays where it is. A map's
@@ -77,17 +77,26 @@ class Transpose(Tensorial, NoMults, OutputSized, Kind):
 @register
 class Gather(Tensorial, NoMults, OutputSized, Kind):
     name, family = "gather", "reshape"
-    doc = "take positions `indices` (constants) along `axis`; one index with keepdims false drops the axis (x[:, 0])"
-    args = {"axis": Arg("int", minimum=None), "indices": Arg("ints", minimum=None),
+    doc = ("take positions `indices` (constants) along `axis`, or the positions a second input holds "
+           "(a learned table read out at an index buffer: LeViT's attention biases); one index with "
+           "keepdims false drops the axis (x[:, 0])")
+    arity = (1, 2)
+    args = {"axis": Arg("int", minimum=None),
+            "indices": Arg("ints", None, minimum=None, doc="the positions; omitted when a second input holds them"),
             "keepdims": Arg("bool", True, doc="false: a single index, and the axis is dropped")}
 
     def validate(self, a):
-        if not a.keepdims and len(a.indices) != 1:
-            raise SpecError(f"Invalid value for argument `keepdims`. Expected true for {len(a.indices)} indices "
+        if not a.keepdims and (a.indices is None or len(a.indices) != 1):
+            raise SpecError("Invalid value for argument `keepdims`. Expected true unless `indices` is one index "
                             "(only one index drops its axis).")
 
     def _where(self, a, ins):
         (axis,) = example_axes([a.axis], len(ins[0]))
+        if (a.indices is None) == (len(ins) == 1):
+            raise ShapeError("give `indices` or a second input that holds them, not both" if a.indices is not None
+                             else "no positions: give `indices`, or a second input that holds them")
+        if a.indices is None:
+            return axis, None
         size = ins[0][axis]
         for i in a.indices:
             if not -size <= i < size:
@@ -97,6 +106,8 @@ class Gather(Tensorial, NoMults, OutputSized, Kind):
     def output_shape(self, a, ins):
         axis, idx = self._where(a, ins)
         shape = list(ins[0])
+        if idx is None:                  # the index input's shape takes the axis' place (ONNX's Gather)
+            return tuple(shape[:axis] + list(ins[1]) + shape[axis + 1:])
         if a.keepdims:
             shape[axis] = len(idx)
         else:
@@ -106,13 +117,36 @@ class Gather(Tensorial, NoMults, OutputSized, Kind):
         return tuple(shape)
 
     def forward(self, a, w, xs, ops):
-        axis, idx = self._where(a, [xs[0].shape[1:]])
-        taken = ops.np.take(xs[0], idx if a.keepdims else idx[0], axis=axis + 1)
-        return ops.np.ascontiguousarray(taken)
+        np = ops.np
+        axis, idx = self._where(a, [x.shape[1:] for x in xs])
+        if idx is not None:
+            taken = np.take(xs[0], idx if a.keepdims else idx[0], axis=axis + 1)
+            return np.ascontiguousarray(taken)
+        # each example's own positions: the gathered axis next to the batch, one fancy index
+        x, pos = np.moveaxis(xs[0], axis + 1, 1), np.rint(xs[1]).astype(np.int64)
+        size = x.shape[1]
+        if pos.size and not (-size <= pos.min() and pos.max() < size):
+            raise ShapeError(f"a position of the second input is outside axis {a.axis} of size {size}")
+        batch = np.arange(x.shape[0]).reshape((-1,) + (1,) * (pos.ndim - 1))
+        taken = x[batch, pos]            # (batch, *positions, the axes before, the axes after)
+        k = pos.ndim - 1
+        return np.ascontiguousarray(np.moveaxis(taken, list(range(1, 1 + k)), list(range(axis + 1, axis + 1 + k))))
 
     def onnx(self, a, ins, out, b):
         axis, idx = self._where(a, ins)
-        return b.op("Gather", [b.inputs[0], b.const(idx if a.keepdims else idx[0])], axis=axis + 1)
+        if idx is not None:
+            return b.op("Gather", [b.inputs[0], b.const(idx if a.keepdims else idx[0])], axis=axis + 1)
+        # GatherND with one batch axis reads each example's positions; the axis moved next to it
+        rank = len(ins[0]) + 1
+        perm = [0, axis + 1] + [d for d in range(1, rank) if d != axis + 1]
+        # positions rounded half to even as the forward's rint, then int64 (7)
+        pos = b.op("Unsqueeze", [b.op("Cast", [b.op("Round", [b.inputs[1]])], to=7), b.const([-1])])
+        taken = b.op("GatherND", [b.op("Transpose", [b.inputs[0]], perm=perm), pos], batch_dims=1)
+        k = len(ins[1])
+        # taken: (batch, *positions, the axes before, the axes after) -> ours
+        order = [0] + [1 + k + d for d in range(axis)] + [1 + d for d in range(k)] + \
+            [1 + k + d for d in range(axis, len(ins[0]) - 1)]
+        return b.op("Transpose", [taken], perm=order)
 
 
 @register
