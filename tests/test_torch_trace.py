@@ -177,3 +177,29 @@ def test_a_detector_with_its_anchor_grid_traces_exactly(monkeypatch):
     assert rep.totals["mults"] == exported(module, shape, monkeypatch).totals["mults"]
     with torch.no_grad():                # the anchors it caches were put back: it still runs for real
         module(torch.zeros(shape))
+
+
+class Windowed(torch.nn.Module):
+    """A linear layer on windows of a token map (Twins' locally grouped attention): torch
+    runs it as a bmm of the weight broadcast over the windows."""
+
+    def __init__(self):
+        super().__init__()
+        self.qkv = torch.nn.Linear(8, 24)
+
+    def forward(self, x):                     # (B, 16, 8): tokens of a 4 x 4 map, read in 2 x 2 windows
+        return self.qkv(x.view(x.shape[0], 2, 2, 2, 2, 8).transpose(2, 3))
+
+
+def test_a_weight_broadcast_for_a_bmm_is_the_weight_once(tmp_path):
+    module = Windowed().eval()
+    rep = cnncost.report(module, input_shape=(1, 16, 8)).report
+    assert TRACED in rep.source
+    assert rep.totals["params"] == 8 * 24 + 24                # was 1,560: the broadcast copy as a weight
+    assert rep.totals["mults"] == 16 * 8 * 24
+    x = np.random.default_rng(4).standard_normal((1, 16, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    out = cnncost.run(module, str(tmp_path / "x.npy"), input_shape=(1, 16, 8)).output
+    with torch.no_grad():
+        want = module(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out.reshape(want.shape), want, rtol=1e-4, atol=1e-5)

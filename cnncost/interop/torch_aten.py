@@ -52,6 +52,7 @@ class _Const:
         # graph, not a weight of the model
         self.learned = learned
         self.node = None
+        self.expand_of = None     # the weight this one broadcasts (F.linear's weight for a bmm)
 
     @property
     def shape(self):
@@ -124,6 +125,9 @@ class AtenOps:
 
     def h_bmm(self, a, kw, out):
         x, y = a[0], a[1]
+        if isinstance(y, _Const) and y.expand_of is not None and len(y.expand_of.shape) == 2:
+            # F.linear on a tensor of four or more axes: x @ weight.t(), the weight broadcast
+            return self._emit("MatMul", [self._name(x), self._name(y.expand_of)], out.shape)[0]
         if isinstance(x, _View) and isinstance(y, _View) and x.base.shape[:-2] == y.base.shape[:-2] \
                 and len(x.base.shape) > 3:
             shape = (*x.base.shape[:-2], *out.shape[-2:])

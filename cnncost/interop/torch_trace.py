@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 
 from cnncost.interop.onnx_proto import Graph, Model, Node, Tensor, ValueInfo
-from cnncost.interop.torch_aten import (_BINARY, _DTYPES, _FAST_UNARY, _VIEWS, OPSET, AtenOps,
+from cnncost.interop.torch_aten import (_BINARY, _DTYPES, _FAST_UNARY, _SAME, _VIEWS, OPSET, AtenOps,
                                         Unfaithful, Untraceable, _Act, _Const, _Unset, _View)
 
 # operators that make a constant from a tensor's shape and dtype, never its values (an anchor grid)
@@ -243,6 +243,11 @@ class Recorder(AtenOps):
         for t, r in zip(outs, reals):
             if isinstance(t, torch.Tensor):
                 self._bind(t, _Const(r, t_of=t_of, learned=learned))
+        # a weight broadcast, then viewed, for a bmm (F.linear on four or more axes): still the weight
+        src = self._value(args[0]) if learned and isinstance(args[0], torch.Tensor) else None
+        if src is not None and isinstance(out, torch.Tensor) and (base == "expand" or (
+                src.expand_of is not None and base in _VIEWS + _SAME)):
+            self._value(out).expand_of = src.expand_of or src
         return out
 
     def _real(self, x):
