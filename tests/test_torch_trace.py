@@ -196,6 +196,7 @@ def test_a_weight_broadcast_for_a_bmm_is_the_weight_once(tmp_path):
     rep = cnncost.report(module, input_shape=(1, 16, 8)).report
     assert TRACED in rep.source
     assert rep.totals["params"] == 8 * 24 + 24                # was 1,560: the broadcast copy as a weight
+    assert "the module's own tensors" in rep.source           # not a file's folded ones
     assert rep.totals["mults"] == 16 * 8 * 24
     x = np.random.default_rng(4).standard_normal((1, 16, 8)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -28,6 +28,7 @@ from cnncost.interop.onnx_values import UNKNOWN, Const, Held, Refused
 # a file made by another reader (a PyTorch module exported to a temporary file) -> what the
 # user gave, for the report's name and source
 DISPLAY_NAMES: dict[str, str] = {}
+FROM_MODULE: set[str] = set()          # the files a live PyTorch module was read into (interop/torch_module)
 
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
 CONTROL_FLOW = ("If", "Loop", "Scan")
@@ -47,6 +48,8 @@ SHAPE_ONLY = ("Expand", "Reshape", "Unsqueeze", "Squeeze", "Identity", "Transpos
 
 PARAMS_AS_FILE = ("params are the tensors as the file holds them (a BatchNorm folded into a conv by the "
                   "exporter changes params, not mults)")
+# a live module is read unfolded, by the tracer or the exporter: its own tensors
+PARAMS_AS_MODULE = "params are the module's own tensors as its forward reads them (no BatchNorm folded)"
 
 
 
@@ -330,11 +333,12 @@ class _Importer(LayerOps, DataOps, TensorOps):
             self.output_layouts[out.layer] = "nchw" if out.layout == "nchw" else "plain"
         self._drop_dead(outputs)
         shared = sorted(k for k, users in self.sources.items() if len(users) > 1)
-        notes = [PARAMS_AS_FILE]
-        if shared:
-            notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
         shown = DISPLAY_NAMES.get(self.file)
+        params_as = PARAMS_AS_MODULE if self.file in FROM_MODULE else PARAMS_AS_FILE
+        notes = [params_as]
+        if shared:
+            notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
         base = shown.split(" ")[2 if shown.startswith("PyTorch module ") else 0] if shown else \
             os.path.splitext(os.path.basename(self.file))[0]
         name = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "imported"
@@ -348,7 +352,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
         if len(outputs) > 1:
             document["outputs"] = outputs
         return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from,
-                        params_as=PARAMS_AS_FILE, output_layouts=self.output_layouts, channels_first=True)
+                        params_as=params_as, output_layouts=self.output_layouts, channels_first=True)
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base, op=""):

@@ -120,7 +120,7 @@ def export(module, inputs, label: str | None = None) -> str:
     import tempfile
 
     from cnncost.interop import torch_trace
-    from cnncost.interop.onnx_import import DISPLAY_NAMES
+    from cnncost.interop.onnx_import import DISPLAY_NAMES, FROM_MODULE
     from cnncost.interop.onnx_proto import IN_MEMORY
 
     torch = _torch()
@@ -145,12 +145,14 @@ def export(module, inputs, label: str | None = None) -> str:
             while len(IN_MEMORY) >= 16:             # the model holds the module's weights: keep a few
                 IN_MEMORY.pop(next(iter(IN_MEMORY)))
             IN_MEMORY[path] = model
+            FROM_MODULE.add(path)
             DISPLAY_NAMES[path] = (label or f"PyTorch module {type(module).__name__}").replace(
                 "exported by torch.onnx.export", "traced on meta tensors") + \
                 ("" if label else " (traced on meta tensors)")
             return path
         path = tempfile.mkstemp(prefix=f"{name}_", suffix=".onnx", dir=_DIR[0])[1]
         _export_file(torch, module, examples, names, path, label)
+        FROM_MODULE.add(path)
     DISPLAY_NAMES[path] = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export; " \
         f"the tracer: {why})"
     return path
