@@ -458,9 +458,8 @@ class TensorOps:
         idx = args[1].value
         axis = self._axis(x, node.attrs.get("axis", 0))
         if idx.ndim > 1 or idx.size > MAX_INDICES:      # too many for a spec's list: the model's buffer of them
-            where = self._operand(self._part(node, "positions"), Const(array=idx.astype("float32")), idx.ndim,
-                                  full=True)
-            return self._out(node, {"kind": "gather", "axis": axis}, [x, where], layout=x.layout)
+            return self._out(node, {"kind": "gather", "axis": axis}, [x, self._positions(node, idx)],
+                             layout=x.layout)
         body = {"kind": "gather", "axis": axis, "indices": [int(i) for i in idx.reshape(-1)]}
         if idx.ndim == 0:
             body["keepdims"] = False
@@ -482,9 +481,11 @@ class TensorOps:
             if positions.ndim == 0:
                 body["keepdims"] = False
             return self._out(node, body, [t], layout="full")
-        where = self._operand(self._part(node, "positions"), Const(array=positions.astype("float32")),
-                              positions.ndim, full=True)
-        self._out(node, body, [t, where], layout="full")
+        self._out(node, body, [t, self._positions(node, positions)], layout="full")
+
+    def _positions(self, node, idx):
+        """Constant positions as the buffer the model keeps (a second input of `gather`)."""
+        return self._operand(self._part(node, "positions"), Const(array=idx.astype("float32")), idx.ndim, full=True)
 
     def plain_CumSum(self, node, args):
         x = self._t(node, args[0])
