@@ -205,11 +205,11 @@ def sweep_cells(axes: Sequence[str], jobs: int = 1, limits: Limits = DEFAULT) ->
 def explain(target: str, layer: str | None = None, *, input_shape: str | None = None,
             filters: int | None = None, kernel: int = 3, stride: int = 1, padding: str = "valid",
             separable: bool = False, units: int | None = None, bottleneck: int | None = None,
-            overrides: Overrides = None, limits: Limits = DEFAULT) -> ExplainResult:
+            bias: bool = True, overrides: Overrides = None, limits: Limits = DEFAULT) -> ExplainResult:
     """Derivations step by step: a layer or block of a network (`target` a spec, `layer`
     its path; an ONNX model's node path too), or calculator mode (`target` a kind,
-    `input_shape` HxWxC and that kind's arguments; `separable` / `bottleneck` R compare
-    the cheaper versions)."""
+    `input_shape` HxWxC and that kind's arguments, a bias unless `bias=False`, as in a spec;
+    `separable` / `bottleneck` R compare the cheaper versions)."""
     from cnncost.api_results import ExplainResult
 
     if layer is not None:
@@ -218,7 +218,7 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
     return ExplainResult(tuple(_explain.calculator(target, input_shape, filters=filters, kernel=kernel,
                                                    stride=stride, padding=padding, separable=separable,
-                                                   units=units, bottleneck=bottleneck)))
+                                                   units=units, bottleneck=bottleneck, bias=bias)))
 
 
 # ---- running ---------------------------------------------------------------------------

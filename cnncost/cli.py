@@ -260,13 +260,16 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
 @click.option("--bottleneck", type=click.IntRange(min=1), default=None, metavar="R",
               help="Also derive the version with a 1x1 convolution to C_in/R channels first.")
 @click.option("--units", type=click.IntRange(min=1), default=None, help="For `explain dense`.")
+@click.option("--bias/--no-bias", default=True, show_default=True,
+              help="Calculator mode: a bias per output, as a spec's layers have by default.")
 @set_option
-def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, separable, bottleneck, units, sets):
+def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, separable, bottleneck, units, bias,
+                sets):
     """Derivations step by step: `explain conv --input 6x6x3 --filters 5 --kernel 3 --separable`
     (calculator), `explain resnet50 layer3.block2.conv2` (a layer of a network) or
     `explain mobilenet_v2 stage2.block1` (a block, summed)."""
     show(api.explain(target, layer, input_shape=input_shape, filters=filters, kernel=kernel, stride=stride,
-                     padding=padding, separable=separable, units=units, bottleneck=bottleneck,
+                     padding=padding, separable=separable, units=units, bottleneck=bottleneck, bias=bias,
                      overrides=list(sets), limits=limits()))
 
 

@@ -98,16 +98,29 @@ def test_compare_says_when_columns_count_params_differently(pytorch_named):
 
 
 def test_explain_separable_and_bottleneck_for_the_student():
-    r = run("explain", "conv", "--input", "6x6x3", "--filters", "5", "--kernel", "3", "--separable")
+    r = run("explain", "conv", "--input", "6x6x3", "--filters", "5", "--kernel", "3", "--separable", "--no-bias")
     assert r.exit_code == 0
     assert "N = 5, the number of filters" in r.output and "f = 3, the kernel's height and width" in r.output
     assert "672 mults, 42 params (normal: 2,160 mults, 135 params)" in r.output
+    r = run("explain", "conv", "--input", "6x6x3", "--filters", "5", "--kernel", "3", "--separable")
+    assert "672 mults, 47 params (normal: 2,160 mults, 140 params)" in r.output
     r = run("explain", "conv", "--input", "28x28x192", "--filters", "32", "--kernel", "5", "--padding", "same",
             "--bottleneck", "12")
     assert r.exit_code == 0 and "2,408,448 + 10,035,200 = 12,443,648 mults" in r.output
     assert "C_in / R = 16 channels" in r.output
     r = run("explain", "conv", "--input", "28x28x190", "--filters", "32", "--kernel", "5", "--bottleneck", "12")
     assert "rounded down" in r.output
+
+
+def test_explain_counts_the_bias_as_a_spec_does_and_shows_it():
+    """The course's quiz: a 3x3 conv of 10 filters on 32x32x3 has 280 params, a dense
+    400 -> 120 has 48,120; the bias term is shown, and --no-bias says it is left out."""
+    r = run("explain", "conv", "--input", "32x32x3", "--filters", "10", "--kernel", "3")
+    assert r.exit_code == 0 and "params = kernel 3x3x3x10 + bias 10 = 280" in r.output
+    r = run("explain", "dense", "--input", "400", "--units", "120")
+    assert r.exit_code == 0 and "params = kernel 400x120 + bias 120 = 48,120" in r.output
+    r = run("explain", "dense", "--input", "400", "--units", "120", "--no-bias")
+    assert r.exit_code == 0 and "params = kernel 400x120 = 48,000 (no bias)" in r.output
 
 
 def test_explain_a_block_sums_it():

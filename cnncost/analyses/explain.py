@@ -25,10 +25,11 @@ def parse_shape(text: str) -> list[int]:
 
 
 def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1, padding="valid",
-               separable=False, units=None, bottleneck=None) -> list[str]:
+               separable=False, units=None, bottleneck=None, bias=True) -> list[str]:
     """Explain one layer of `kind` on `input_shape`, from the options that kind takes
-    (filters, kernel, stride, padding, units); `separable` adds the depthwise separable
-    version, `bottleneck` R the version with a 1x1 convolution to C_in / R channels first."""
+    (filters, kernel, stride, padding, units, bias: on by default, as in a spec); `separable`
+    adds the depthwise separable version, `bottleneck` R the version with a 1x1 convolution
+    to C_in / R channels first (each with the same bias setting, so params compare fairly)."""
     from cnncost.layers import lookup
 
     shape = parse_shape(input_shape)
@@ -37,7 +38,7 @@ def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1,
         raise SpecError(f"unknown layer kind '{kind}' (see `cnncost kinds`)")
     k, fixed = found
     given = {"filters": filters, "kernel": kernel, "stride": stride, "padding": padding, "units": units,
-             "bias": False}
+             "bias": bias}
     args = {a: v for a, v in given.items() if a in k.args and a not in fixed and v is not None}
     missing = [a for a, arg in k.args.items() if arg.default is REQUIRED and a not in args and a not in fixed]
     if missing:
@@ -45,18 +46,19 @@ def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1,
     body = ", ".join(f"{a}: {v}" for a, v in args.items())
     layers = [f"{{name: {kind}, kind: {kind}{', ' + body if body else ''}}}"]
     win = ", ".join(f"{a}: {args[a]}" for a in ("kernel", "stride", "padding") if a in args)
+    bias_arg = f"bias: {'true' if bias else 'false'}"
     if (separable or bottleneck) and "filters" not in args:
         raise SpecError(f"--{'separable' if separable else 'bottleneck'} needs a kind with filters, not '{kind}'")
     if separable:
         layers.append(f"{{name: separable, inputs: input, kind: separable_conv, filters: {args['filters']}, "
-                      f"{win}, bias: false}}")
+                      f"{win}, {bias_arg}}}")
     if bottleneck:
         if isinstance(bottleneck, bool) or not isinstance(bottleneck, int) or not 1 <= bottleneck <= shape[-1]:
             raise SpecError(f"--bottleneck must be an integer from 1 to the input's channels ({shape[-1]}), "
                             f"received {bottleneck!r}")
         layers.append(f"{{name: reduce, inputs: input, kind: conv, filters: {shape[-1] // bottleneck}, "
-                      "kernel: 1, bias: false}")
-        layers.append(f"{{name: bottleneck, kind: conv, filters: {args['filters']}, {win}, bias: false}}")
+                      f"kernel: 1, {bias_arg}}}")
+        layers.append(f"{{name: bottleneck, kind: conv, filters: {args['filters']}, {win}, {bias_arg}}}")
     text = f"input: {shape}\nlayers:\n" + "".join(f"  - {l}\n" for l in layers)
     report = analyze(parse_spec(text, "explain"))
     g = report.graph
@@ -65,7 +67,7 @@ def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1,
         lines.append("")
         lines.append(f"{node.name} ({node.label}): output {fmt_shape(node.out_shape)}")
         lines += ["  " + line for line in node.kind.explain(node.args, node.in_shapes, node.out_shape)]
-        lines.append(f"  params = {row.params:,}")
+        lines.append("  " + _params_line(node, row.params))
     rows = report.layers
     if separable:
         normal, dw, pw = rows[0], rows[1], rows[2]
@@ -99,6 +101,16 @@ def calculator(kind: str, input_shape: str, *, filters=None, kernel=3, stride=1,
     return lines
 
 
+def _params_line(node, params: int) -> str:
+    """`params = kernel 3x3x3x10 + bias 10 = 280`: each weight tensor's shape, so a left-out
+    bias is never silent."""
+    weights = node.kind.weight_shapes(node.args, node.in_shapes)
+    if not weights:
+        return f"params = {params:,}"
+    terms = " + ".join(f"{w} {fmt_shape(s)}" for w, s in weights.items())
+    return f"params = {terms} = {params:,}" + (" (no bias)" if node.args.get("bias") is False else "")
+
+
 def layer(spec: str, name: str, **analyze_kw) -> list[str]:
     """A layer's derivation, or a block's (every layer under a dotted prefix) summed."""
     from cnncost.spec.loader import is_onnx
@@ -122,10 +134,8 @@ def layer(spec: str, name: str, **analyze_kw) -> list[str]:
              f"({', '.join(fmt_shape(s) for s in node.in_shapes)}); output {fmt_shape(node.out_shape)}",
              "arguments: " + ", ".join(f"{key}={_fmt(v)}" for key, v in a.items())]
     lines += k.explain(a, node.in_shapes, node.out_shape)
-    weights = {**k.weight_shapes(a, node.in_shapes)}
-    if weights:
-        lines.append("params = " + " + ".join(f"{w} {fmt_shape(s)}" for w, s in weights.items())
-                     + f" = {row.params:,}")
+    if k.weight_shapes(a, node.in_shapes):
+        lines.append(_params_line(node, row.params))
     stats = k.stat_shapes(a, node.in_shapes)
     if stats:
         lines.append("non-trainable = " + " + ".join(f"{w} {fmt_shape(s)}" for w, s in stats.items())
