@@ -67,6 +67,8 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     """A PyTorch module or factory as the ONNX file it exports to (interop/torch_module);
     every other SPEC as it is. The shape: `input_shape`, else --input-shape."""
     if isinstance(spec, str) and ":" not in spec:    # a path or a bundled name: no factory to look for
+        if input_shape is not None:
+            _refuse_shape_for_spec(spec, input_shape)
         return spec
     from cnncost.interop import torch_module
 
@@ -75,6 +77,16 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
     return torch_module.as_onnx(spec, input_shape if input_shape is not None else ONNX_INPUT_SHAPE.get())
+
+
+def _refuse_shape_for_spec(spec: str, input_shape: InputShape) -> None:
+    """A YAML spec's input comes from its `input:` and variables: an input_shape given with
+    one is refused (naming the variables to set), never ignored."""
+    from cnncost.spec.loader import is_model_file, load_spec
+
+    if not is_model_file(spec):
+        with onnx_input_shape(input_shape):
+            load_spec(spec)
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:

@@ -208,3 +208,17 @@ def test_a_narrow_terminal_folds_names_and_never_cuts_numbers():
     assert any("4,089" in l or "11,5" in l for l in table)          # the totals are whole
     assert "layer4.block3.conv3" not in text                        # a long name folded
     assert "\x1b[1m" in text                                        # the header is bold on a terminal
+
+
+def test_input_shape_on_a_yaml_spec_is_refused_with_the_way_that_works():
+    """--input-shape fixes a model file's axes; on a spec it was ignored without a word
+    (resnet18 at 1x3x200x180 reported 224x224x3)."""
+    import cnncost
+
+    r = run("report", "resnet18", "--input-shape", "1x3x200x180")
+    assert r.exit_code == 2 and "--set resolution=200" in r.output and "input: [200, 180" in r.output
+    assert "Traceback" not in r.output and len(r.output.strip().splitlines()) == 1
+    r = run("report", "alexnet", "--input-shape", "1x3x200x200")
+    assert r.exit_code == 2 and "its input is fixed" in r.output
+    with pytest.raises(cnncost.CnnCostError, match="--set resolution=160"):
+        cnncost.report("mobilenet_v1", input_shape=(1, 3, 160, 160))

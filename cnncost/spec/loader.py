@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from contextvars import ContextVar
 
 from cnncost.errors import Loc, SpecError
@@ -300,4 +301,26 @@ def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     if is_model_file(spec):
         return model_spec(spec)
     path, text = read_spec(spec, max_bytes)
-    return parse_spec(text, path, max_bytes, cached=path != os.path.normpath(spec))   # bundled
+    parsed = parse_spec(text, path, max_bytes, cached=path != os.path.normpath(spec))   # bundled
+    if ONNX_INPUT_SHAPE.get() is not None:
+        refuse_input_shape(parsed, ONNX_INPUT_SHAPE.get())
+    return parsed
+
+
+def refuse_input_shape(spec: ArchSpec, shape) -> None:
+    """--input-shape fixes a model file's dynamic axes; a spec's input is its `input:` and its
+    variables. Never ignored without a word: the refusal names the way that works."""
+    given = "x".join(map(str, shape)) if all(isinstance(d, int) for d in shape) else str(shape)
+    text = "[" + ", ".join(str(v) for v in spec.input) + "]" if isinstance(spec.input, list) else str(spec.input)
+    names = [v for v in spec.vars if f"${v}" in text or re.search(rf"\b{re.escape(v)}\b", text)]
+    hw = shape[2:] if len(shape) == 4 and all(isinstance(d, int) for d in shape) else ()
+    if names:
+        how = "set its variables instead: " + " ".join(
+            f"--set {n}={hw[0] if hw and n == 'resolution' else '...'}" for n in names)
+        if hw and hw[0] != hw[1]:
+            how += (f" (that is {hw[0]}x{hw[0]}; a {hw[0]}x{hw[1]} input needs a copy of the spec with "
+                    f"`input: [{hw[0]}, {hw[1]}, ...]`)")
+    else:
+        how = "its input is fixed: change `input:` in a copy of the spec"
+    raise SpecError(f"{spec.name}: --input-shape {given} applies to model files (ONNX, Keras, TFLite, modules); "
+                    f"this spec's input is {text}: {how}; the batch is --batch", loc=spec.loc)
