@@ -225,7 +225,8 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
     from cnncost.api_results import ExplainResult
 
     if layer is not None:
-        return ExplainResult(tuple(_explain.layer(_model(target), layer, overrides=overrides, limits=limits)))
+        return ExplainResult(tuple(_explain.layer(_model(target), layer, typed=target, overrides=overrides,
+                                                   limits=limits)))
     if input_shape is None:
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
     return ExplainResult(tuple(_explain.calculator(target, input_shape, filters=filters, kernel=kernel,

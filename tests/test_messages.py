@@ -222,3 +222,27 @@ def test_input_shape_on_a_yaml_spec_is_refused_with_the_way_that_works():
     assert r.exit_code == 2 and "its input is fixed" in r.output
     with pytest.raises(cnncost.CnnCostError, match="--set resolution=160"):
         cnncost.report("mobilenet_v1", input_shape=(1, 3, 160, 160))
+
+
+def test_explain_block_suggests_a_command_that_runs(tmp_path):
+    """The suggestion names the SPEC as typed, not the spec's `name:` (which named no file)."""
+    import re
+    import shlex
+
+    text = (cnncost_architectures() / "resnet18.yaml").read_text().replace("name: resnet18", "name: tiny_resnet")
+    path = tmp_path / "c_resnet.yaml"
+    path.write_text(text)
+    r = run("explain", str(path), "layer2")
+    assert r.exit_code == 0
+    suggested = shlex.split(re.search(r"`cnncost (explain [^`]+)`", r.output).group(1))
+    assert suggested[1] == str(path)
+    again = run(*suggested)
+    assert again.exit_code == 0 and "layer2.block1.conv1" in again.output
+
+
+def cnncost_architectures():
+    from pathlib import Path
+
+    from cnncost.spec.loader import _architectures
+
+    return Path(_architectures())

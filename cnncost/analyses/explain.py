@@ -111,8 +111,9 @@ def _params_line(node, params: int) -> str:
     return f"params = {terms} = {params:,}" + (" (no bias)" if node.args.get("bias") is False else "")
 
 
-def layer(spec: str, name: str, **analyze_kw) -> list[str]:
-    """A layer's derivation, or a block's (every layer under a dotted prefix) summed."""
+def layer(spec: str, name: str, typed: str | None = None, **analyze_kw) -> list[str]:
+    """A layer's derivation, or a block's (every layer under a dotted prefix) summed;
+    `typed`: the SPEC as the user wrote it, for the command a block suggests."""
     from cnncost.spec.loader import is_onnx
 
     report = analyze(spec, **analyze_kw)
@@ -121,7 +122,7 @@ def layer(spec: str, name: str, **analyze_kw) -> list[str]:
         from cnncost.interop.onnx_import import layer_name
         name = layer_name(name)
     if name not in g.by_name and any(n.name.startswith(name + ".") for n in g.layers):
-        return block(report, name)
+        return block(report, name, typed or spec)
     if name not in g.by_name or name == "input":
         close = [n.name for n in g.layers if name in n.name][:5]
         raise SpecError(f"{report.name} has no layer '{name}'"
@@ -150,8 +151,11 @@ def layer(spec: str, name: str, **analyze_kw) -> list[str]:
     return lines
 
 
-def block(report, prefix: str) -> list[str]:
-    """Every layer of a block with its numbers, and their sums."""
+def block(report, prefix: str, typed: str) -> list[str]:
+    """Every layer of a block with its numbers, and their sums; the suggested command names
+    the SPEC as `typed` (a spec's `name:` need not be a file or a bundled name)."""
+    from shlex import quote
+
     rows = [r for r in report.layers if r.name.startswith(prefix + ".")]
     width = max(len(r.name) - len(prefix) - 1 for r in rows)
     lines = [f"{report.name} / {prefix}: a block of {len(rows)} layers, output {fmt_shape(rows[-1].output_shape)}",
@@ -163,7 +167,7 @@ def block(report, prefix: str) -> list[str]:
     lines.append(f"{'sum':{width}s}  {'':16s} {'':>12s} {params:>12,} {mults:>15,} {flops:>15,}")
     share = mults / report.totals["mults"] if report.totals["mults"] else 0
     lines.append(f"{prefix} does {share:.1%} of {report.name}'s multiplications; `cnncost explain "
-                 f"{report.name} {rows[0].name}` derives one layer")
+                 f"{quote(typed)} {quote(rows[0].name)}` derives one layer")
     return lines
 
 
