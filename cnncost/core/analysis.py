@@ -248,6 +248,33 @@ class Report(Struct):
             ("layers", "params", "mults", "flops", "activation_bytes")
         return {block: dict(zip(keys, s)) for block, s in acc.items()}
 
+    def windows(self) -> dict[str, dict]:
+        """Each windowed layer's geometry as its arguments fix it (what Netron writes as
+        "3×3/2, 64"): kernel, stride, dilation, padding ([top, bottom, left, right] or
+        "same"), groups (a depthwise conv's are its input channels) and the channels it
+        makes; `groups` alone for a group norm or channel shuffle. Layers without either
+        are left out."""
+        out: dict[str, dict] = {}
+        if self.graph is None:
+            return out
+        for node in self.graph.layers:
+            a = node.args
+            if "kernel" in a:
+                g = {k: list(a[k]) for k in ("kernel", "stride", "dilation") if a.get(k) is not None}
+                pad = a.get("padding")
+                if pad is not None:
+                    g["padding"] = pad if isinstance(pad, str) else list(pad)
+                if "groups" in a:
+                    g["groups"] = a["groups"]
+                elif "depth_multiplier" in a and node.kind.name == "depthwise_conv":
+                    g["groups"] = node.in_shapes[0][-1]
+                if "filters" in a or "depth_multiplier" in a:
+                    g["channels"] = node.out_shape[-1]
+                out[node.name] = g
+            elif "groups" in a:
+                out[node.name] = {"groups": a["groups"]}
+        return out
+
     def stages(self, sums: dict[str, dict]) -> list[dict]:
         """MACs and params of each first name part in order (what grouped(1) sums), from
         `block_sums` and the top-level rows: a block, a layer, or both (Keras' `conv1` and
