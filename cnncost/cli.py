@@ -96,8 +96,11 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx, debug, limit_pairs, input_shape):
     """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations).
-    Wherever a SPEC is taken, a model file is taken too: ONNX (.onnx) and Keras (.keras,
-    legacy .h5, a model.to_json() .json)."""
+
+    A SPEC is a YAML spec or a bundled name (`cnncost list`), or a model: ONNX (.onnx),
+    Keras (.keras, legacy .h5 or .hdf5, a model.to_json() .json), TFLite (.tflite: float32, float16,
+    int8), or a PyTorch factory `module:factory` (torchvision.models:resnet50, timm:NAME;
+    needs torch, imports and runs that code; give --input-shape)."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
     ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
     ctx.with_resource(warnings_on_stderr())
