@@ -121,7 +121,7 @@ class ReportResult(FrozenStruct):
         if self.savings is not None:
             data["savings"] = self.savings.to_dict(self.report)
         if self.roofline is not None:
-            data["roofline"] = self.roofline.to_dict()
+            data["roofline"] = self.roofline.to_dict(None if self.by_kind else self.depth)
         return data
 
 

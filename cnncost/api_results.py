@@ -53,9 +53,13 @@ class Roofline:
     def memory_share(self) -> float:
         return _roofline.memory_share(list(self.estimates))
 
-    def to_dict(self) -> dict[str, Any]:
+    def grouped(self, depth: int | None) -> list[_roofline.Estimate]:
+        """The estimates folded as the report's rows are at `depth`."""
+        return _roofline.grouped(list(self.estimates), depth)
+
+    def to_dict(self, depth: int | None = None) -> dict[str, Any]:
         return {"profile": asdict(self.profile), "total_seconds": self.total_seconds,
-                "memory_bound_share": self.memory_share, "layers": [asdict(e) for e in self.estimates]}
+                "memory_bound_share": self.memory_share, "layers": [asdict(e) for e in self.grouped(depth)]}
 
 
 

@@ -96,3 +96,22 @@ def test_roofline_plot(tmp_path, profile_file):
     out = tmp_path / "roof.png"
     r = run("latency", "lenet5", "--profile", profile_file, "--repeat", "1", "--plot", str(out))
     assert r.exit_code == 0 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_profile_rows_fold_with_depth(profile_file):
+    """`--profile --depth 1` folded the cost table but printed all ~150 roofline rows."""
+    full = json.loads(run("report", "resnet50", "--profile", profile_file, "--format", "json").output)
+    r = run("report", "resnet50", "--profile", profile_file, "--depth", "1", "--format", "json")
+    folded = json.loads(r.output)
+    names = [row["name"] for row in folded["layers"]]
+    assert [e["name"] for e in folded["roofline"]["layers"]] == names
+    layer3 = next(e for e in folded["roofline"]["layers"] if e["name"] == "layer3")
+    members = [e for e in full["roofline"]["layers"] if e["name"].startswith("layer3.")]
+    assert layer3["flops"] == sum(e["flops"] for e in members) and layer3["kind"] == "block"
+    assert layer3["seconds"] == pytest.approx(sum(e["seconds"] for e in members))
+    assert folded["roofline"]["total_seconds"] == pytest.approx(full["roofline"]["total_seconds"])
+    table = run("report", "resnet50", "--profile", profile_file, "--depth", "1").output
+    roof = table[table.index("roofline on"):]
+    assert "layer3.block1" not in roof and "│ layer3 " in roof
+    csv_text = run("report", "resnet50", "--profile", profile_file, "--depth", "1", "--format", "csv").output
+    assert len(csv_text.splitlines()) == len(names) + 1

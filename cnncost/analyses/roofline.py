@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from cnncost.core.analysis import Report
+from cnncost.core.analysis import Report, intensity
 from cnncost.errors import CnnCostError, SpecError
 
 
@@ -117,6 +117,29 @@ def estimate(report: Report, profile: Profile) -> list[Estimate]:
         c, m = r.flops / profile.peak_flops, nbytes / profile.bandwidth
         bound = "-" if not (r.flops or nbytes) else ("compute" if c >= m else "memory")
         out.append(Estimate(r.name, r.kind, r.flops, nbytes, r.intensity, c, m, max(c, m), bound))
+    return out
+
+
+def grouped(estimates: list[Estimate], depth: int | None) -> list[Estimate]:
+    """Estimates summed by the first `depth` parts of their dotted names, as the report's
+    rows fold (`--depth`): a block's time is its layers' times; its bound is theirs when
+    they agree, else "mixed"."""
+    if not depth:
+        return list(estimates)
+    groups: dict[str, list[Estimate]] = {}
+    for e in estimates:
+        groups.setdefault(".".join(e.name.split(".")[:depth]), []).append(e)
+    out = []
+    for key, members in groups.items():
+        if len(members) == 1:
+            out.append(members[0] if members[0].name == key else replace(members[0], name=key))
+            continue
+        flops, nbytes = sum(e.flops for e in members), sum(e.bytes for e in members)
+        bounds = {e.bound for e in members if e.bound != "-"}
+        out.append(Estimate(key, "block", flops, nbytes, intensity(flops, nbytes),
+                            sum(e.compute_seconds for e in members), sum(e.memory_seconds for e in members),
+                            sum(e.seconds for e in members),
+                            bounds.pop() if len(bounds) == 1 else ("mixed" if bounds else "-")))
     return out
 
 

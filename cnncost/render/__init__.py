@@ -34,7 +34,7 @@ def _report_table(r, terminal, width):
         if r.savings is not None:
             compare.print_savings(list(r.savings.rows), r.savings.original, r.report, r.savings.rewrite)
         if r.roofline is not None:
-            roofline.print_estimates(r.report, r.roofline.profile, list(r.roofline.estimates))
+            roofline.print_estimates(r.report, r.roofline.profile, r.roofline.grouped(r.depth))
     return text + _table(draw, terminal, width)
 
 
@@ -68,7 +68,7 @@ def _report_csv(r, terminal, width):
     from cnncost.render.report import to_csv
 
     # the roofline and the savings are more columns of the same rows
-    return to_csv(r.report, r.depth, estimates=r.roofline.estimates if r.roofline else None,
+    return to_csv(r.report, r.depth, estimates=r.roofline.grouped(r.depth) if r.roofline else None,
                   savings=r.savings.rows if r.savings else None, totals=r.totals_row, by_kind=r.by_kind)
 
 
@@ -85,7 +85,7 @@ def _report_markdown(r, terminal, width):
         text += (f"\n## Roofline on {p.name}\n\n{_roofline_lines(r)[0]}\n\n| layer | kind | FLOP/B | est. ms | bound |\n"
                  "|---|---|---:|---:|---|\n")
         text += "".join(f"| {e.name} | {e.kind} | {e.intensity:.2f} | {e.seconds * 1000:.3f} | {e.bound} |\n"
-                        for e in r.roofline.estimates)
+                        for e in r.roofline.grouped(r.depth))
     return text
 
 

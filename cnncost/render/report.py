@@ -16,11 +16,21 @@ ROW_FIELDS = ("name", "kind", "output_shape", "params", "trainable_params", "fro
 SHAPE_FIELDS = ("output_shape", "receptive_field", "rf_stride", "rf_start")
 
 
+SI_PREFIXES = ((10**24, "Y"), (10**21, "Z"), (10**18, "E"), (10**15, "P"), (10**12, "T"), (10**9, "G"),
+               (10**6, "M"), (10**3, "k"))
+
+
 def si(n: int | float) -> str:
-    """SI units (k = 1e3): 4089184256 -> '4.09G'."""
-    for factor, unit in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k")):
+    """SI units (k = 1e3), three significant digits: 4089184256 -> '4.09G',
+    1.1e15 -> '1.1P', 999,999,999 -> '1G' (the prefix the rounded figure needs)."""
+    bigger = None
+    for factor, unit in SI_PREFIXES:
         if abs(n) >= factor:
-            return f"{n / factor:.3g}{unit}"
+            text = f"{n / factor:.3g}"
+            if "e" in text:            # 1000 or more of the largest prefix, or rounded up to 1000
+                return f"{n / bigger[0]:.3g}{bigger[1]}" if bigger else f"{n:.3g}"
+            return text + unit
+        bigger = (factor, unit)
     return str(n)
 
 
@@ -48,7 +58,7 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
            totals: bool = False, by_kind: bool = False) -> str:
     """One header row, then one row per layer (or group of `depth`), nothing else: no
     comments, no totals mixed into the data (`totals=True` appends a TOTAL row). With
-    roofline `estimates`: est_seconds and bound columns; with what-if `savings`: the
+    roofline `estimates` (folded at the same depth): est_seconds and bound columns; with what-if `savings`: the
     rewritten layer's original mults on the first row of its parts."""
     buf = io.StringIO()
     import csv          # only the CSV format needs it
@@ -58,16 +68,11 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
     if by_kind:      # per-layer extras do not sum meaningfully by kind
         estimates = savings = None
     extra_cols, extra = [], [[] for _ in rows]
-    if estimates is not None:
-        seconds: dict[str, float] = {}
-        bound: dict[str, str] = {}
-        for e, layer in zip(estimates, report.layers):
-            key = ".".join(layer.name.split(".")[:depth]) if depth else layer.name
-            seconds[key] = seconds.get(key, 0.0) + e.seconds
-            bound[key] = e.bound if key not in bound or bound[key] == e.bound else "mixed"
+    if estimates is not None:       # folded as the rows are (roofline.grouped)
+        by_name = {e.name: e for e in estimates}
         extra_cols += ["est_seconds", "bound"]
         for cells, r in zip(extra, rows):
-            cells += [f"{seconds[r.name]:.9g}", bound[r.name]]
+            cells += [f"{by_name[r.name].seconds:.9g}", by_name[r.name].bound]
     if savings is not None:
         firsts = {}
         for s in savings:
