@@ -29,21 +29,33 @@ def bars(path: str, title: str, labels: list[str], series: dict[str, list[float]
     """One horizontal bar chart per series (e.g. mults and params), sharing the labels."""
     _check_path(path)
     plt = _pyplot()
-    height = max(3.0, 0.22 * len(labels) + 1.5)
-    fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series) + 2, height), sharey=True)
-    axes = axes if len(series) > 1 else [axes]
-    for ax, (name, values) in zip(axes, series.items()):
-        ax.barh(range(len(labels)), values, color="#4477aa")
-        ax.set_title(name)
-        ax.set_xscale("log" if max(values or [0]) > 0 and min(v for v in values if v > 0) * 1e3
-                      < max(values) else "linear")
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(len(labels)), labels, fontsize=7)
-    axes[0].invert_yaxis()
-    fig.suptitle(title)
-    fig.tight_layout()
+    fig = bars_figure(plt, title, labels, series)
     fig.savefig(path)
     plt.close(fig)
+
+
+def bars_figure(plt, title: str, labels: list[str], series: dict[str, list[float]]):
+    """The figure of `bars`: the layout engine places the figure's title above the panels'
+    (tight_layout leaves room for neither on a tall figure, so they overlapped)."""
+    height = max(3.0, 0.22 * len(labels) + 1.5)
+    fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series) + 2, height), sharey=True,
+                             layout="constrained", squeeze=False)
+    axes = axes[0]
+    from matplotlib.ticker import EngFormatter
+
+    for ax, (name, values) in zip(axes, series.items()):
+        ax.barh(range(len(labels)), values, color="#4477aa")
+        if len(series) > 1:                        # one series: the figure's title names it
+            ax.set_title(name)
+        wide = max(values or [0]) > 0 and min(v for v in values if v > 0) * 1e3 < max(values)
+        ax.set_xscale("log" if wide else "linear")
+        if not wide:
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))   # 500M, 1G: the report's units
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(labels)), labels, fontsize=7)
+    axes[0].set_ylim(len(labels) - 0.5, -0.5)      # first row on top, no empty band above or below
+    fig.suptitle(title)
+    return fig
 
 
 def scatter(path: str, title: str, points: list[tuple[str, float, float]], xlabel: str, ylabel: str,
