@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS    # what a sweep cell holds
@@ -170,10 +171,11 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
     return CompareResult(tuple(columns))
 
 
-def sweep(spec: Spec, axes: Sequence[str], *, metric: str = "mults", jobs: int = 1,
+def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = "mults", jobs: int = 1,
           on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT,
           input_shape: InputShape = None) -> SweepResult:
-    """`metric` over the grid of `axes` ("alpha=1,0.75,0.5", ...), at most
+    """`metric` over the grid of `axes` ({"alpha": [1, 0.75, 0.5], ...} or, as the command
+    line's --set, "alpha=1,0.75,0.5", ...), at most
     limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes. A PyTorch module
     (or factory) is swept over `batch` and `resolution` from its `input_shape`, in this
     process."""
@@ -193,12 +195,17 @@ def sweep(spec: Spec, axes: Sequence[str], *, metric: str = "mults", jobs: int =
 
         token = ONNX_INPUT_SHAPE.set(None)      # each cell's own shape, not --input-shape's
         try:
-            grid = _sweep.sweep_shapes(label, lambda shape: torch_module.export(module, shape), base, list(axes),
+            grid = _sweep.sweep_shapes(label, lambda shape: torch_module.export(module, shape), base, _axes(axes),
                                        on_cell=on_cell, limits=limits)
         finally:
             ONNX_INPUT_SHAPE.reset(token)
         return SweepResult(grid, metric)
-    return SweepResult(_sweep.sweep(spec, list(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
+    return SweepResult(_sweep.sweep(spec, _axes(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
+
+
+def _axes(axes: Sequence[str] | Mapping[str, Any]) -> list[str] | Mapping[str, Any]:
+    """A mapping of axes as it is (its values are the point); NAME=V texts as a list."""
+    return axes if isinstance(axes, Mapping) else list(axes)
 
 
 def _cli_input_shape() -> Any:
@@ -207,9 +214,9 @@ def _cli_input_shape() -> Any:
     return ONNX_INPUT_SHAPE.get()
 
 
-def sweep_cells(axes: Sequence[str], jobs: int = 1, limits: Limits = DEFAULT) -> tuple[int, int]:
+def sweep_cells(axes: Sequence[str] | Mapping[str, Any], jobs: int = 1, limits: Limits = DEFAULT) -> tuple[int, int]:
     """(cells, workers) of a sweep, checked against the limit before any work."""
-    cells = _sweep.check_grid(_sweep.parse_axes(list(axes))[1], limits)
+    cells = _sweep.check_grid(_sweep.parse_axes(_axes(axes))[1], limits)
     return cells, _sweep.workers(jobs, cells)
 
 
@@ -410,7 +417,7 @@ def kinds(name: str | None = None) -> KindsResult:
     from cnncost.api_results import KindInfo, KindsResult
     from cnncost.layers import ALIASES, KINDS, lookup
     from cnncost.layers.base import REQUIRED
-    from cnncost.core.build import did_you_mean
+    from cnncost.errors import did_you_mean
 
     if name is not None:
         found = lookup(name)

@@ -103,3 +103,26 @@ def warn(message: str) -> None:
     import warnings
 
     warnings.warn(escape_controls(message), CnnCostWarning, stacklevel=2)
+
+
+def closest(word, known) -> str | None:
+    """The one of `known` that `word` was most likely meant to be (a name in another case
+    first, then the closest spelling), or None: the one did-you-mean of every message that
+    refuses a name or an enumerated value."""
+    import difflib
+
+    names = [str(k) for k in known]
+    text = str(word)
+    lowered = {}
+    for name in names:
+        lowered.setdefault(name.lower(), name)
+    if text.lower() in lowered:
+        return lowered[text.lower()]
+    close = difflib.get_close_matches(text.lower(), list(lowered), n=1)
+    return lowered[close[0]] if close else None
+
+
+def did_you_mean(word, known, quote: str = "'") -> str:
+    """' (did you mean 'relu'?)', or '' when nothing is close."""
+    name = closest(word, known)
+    return f" (did you mean {quote}{name}{quote}?)" if name is not None else ""

@@ -132,3 +132,16 @@ def test_a_large_network_is_interactive(browser, tmp_path):
     assert len(browser.find_elements(By.CSS_SELECTOR, "tr[data-row]")) == cnncost.report("resnet152").report.totals["layers"]
     browser.find_element(By.ID, "expand-all").click()
     assert len(browser.find_elements(By.CSS_SELECTOR, "g.node")) > 500
+
+
+def test_the_page_s_si_prefixes_are_the_tables(browser):
+    """The page prints a count as the tables do: 100,000 is 100k (its zeros are digits, not
+    padding to strip), 1.1e15 is 1.1P, and a figure rounded to 1000 takes the next prefix."""
+    from cnncost.render.report import si
+
+    source = (Path(cnncost.__file__).parent / "render" / "assets" / "page.js").read_text(encoding="utf-8")
+    start, end = source.index("  var SI_PREFIXES"), source.index("  function el(")
+    values = [0, 5, 999, 1000, 100_000, 120_000, 10_000_000, 999_499, 999_500, 999_999, 25_557_032,
+              4_089_184_256, 1.1e15, 1_226_755_276_800_000, 2.47e18, 1e21, 1e24, -1.5e15, 123.4]
+    got = browser.execute_script(source[start:end] + "\nreturn arguments[0].map(si);", values)
+    assert got == [si(v) for v in values]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cnncost.errors import LimitError, SpecError
@@ -19,8 +20,14 @@ class Grid:
 
 
 def parse_axes(pairs) -> tuple[list[str], list[list]]:
+    """The grid's axes: the command line's `NAME=V1,V2,...` texts (each a --set), or from
+    Python a mapping {NAME: [V1, V2, ...]} (a single value, or the text "V1,V2", too)."""
+    if isinstance(pairs, Mapping):
+        return _parse_mapping(pairs)
     names, values = [], []
     for pair in pairs:
+        if not isinstance(pair, str):
+            raise SpecError(f"sweep axis {pair!r}: expected 'NAME=V1,V2,...' or a mapping {{NAME: [V1, V2, ...]}}")
         name, sep, text = pair.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier() or not text.strip():
@@ -36,6 +43,38 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
     if not names:
         raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
     return names, values
+
+
+def _parse_mapping(axes: Mapping) -> tuple[list[str], list[list]]:
+    """{NAME: values} from the Python API, refused in its own words (there is no --set)."""
+    from cnncost.core.build import _parse_override
+
+    names, values = [], []
+    for name, vals in axes.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SpecError(f"sweep axis {name!r}: a variable name (an identifier) maps to its values")
+        if isinstance(vals, str):
+            items = [v.strip() for v in vals.split(",")]
+            if not all(items):
+                raise SpecError(f"sweep axis '{name}': an empty value between commas in {vals!r}")
+            vals = [_parse_override(v) for v in items]
+        elif isinstance(vals, (list, tuple, range)):
+            vals = list(vals)
+        else:
+            vals = [vals]
+        if not vals:
+            raise SpecError(f"sweep axis '{name}': no values (give a list, e.g. {{'{name}': [1, 2]}})")
+        names.append(name)
+        values.append(vals)
+    if not names:
+        raise SpecError("sweep needs at least one axis: a mapping {NAME: [V1, V2, ...]}, "
+                        "e.g. {'resolution': [128, 160, 192]}")
+    return names, values
+
+
+def axis_word(pairs, name: str) -> str:
+    """How a message names one axis: as its --set on the command line, as itself from Python."""
+    return f"sweep axis '{name}'" if isinstance(pairs, Mapping) else f"--set {name}"
 
 
 def grid_size(values) -> int:
@@ -118,7 +157,7 @@ def sweep_shapes(label: str, model_at, base_shape, pairs, *, on_cell=None, limit
                         "--input-shape 1x3x224x224): the axes change its N and its H x W")
     for name, vals in zip(names, values):
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in vals):
-            raise SpecError(f"--set {name}: positive integers, received {vals}")
+            raise SpecError(f"{axis_word(pairs, name)}: positive integers, received {vals}")
     check_grid(values, limits)
     cells = {}
     for combo in itertools.product(*values):

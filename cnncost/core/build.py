@@ -10,7 +10,7 @@ import functools
 import re
 
 from cnncost.spec import expr
-from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, warn
+from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, did_you_mean, warn
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core import precision
 from cnncost.core.graph import Graph, Node, makes_tokens
@@ -575,12 +575,6 @@ def _reads_nothing() -> frozenset:
     names = {n for n, k in KINDS.items() if k.arity == (0,)}
     names |= {a for a, (n, _) in ALIASES.items() if n in names}
     return frozenset(names | {n.upper() for n in names} | {n.capitalize() for n in names})
-
-
-def did_you_mean(word, known, quote: str = "'") -> str:
-    import difflib
-    close = difflib.get_close_matches(str(word), [str(k) for k in known], n=1)
-    return f" (did you mean {quote}{close[0]}{quote}?)" if close else ""
 
 
 def parse_rewrite(text: str | None):

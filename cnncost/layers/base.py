@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError
+from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError, closest, did_you_mean
 
 REQUIRED = object()
 # Which kind of multiplication a layer does, for shares in `compare`: name -> label.
@@ -30,6 +30,7 @@ class Args(dict):
 
 
 def _as_int(value, what: str, minimum: int | None):
+    written = value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"Invalid value for argument `{what}`. Expected an integer. "
                         f"Received {what}={value!r}.")
@@ -40,11 +41,23 @@ def _as_int(value, what: str, minimum: int | None):
         value = int(value)
     if minimum is not None and value < minimum:
         raise SpecError(f"Invalid value for argument `{what}`. Expected an integer >= {minimum}. "
-                        f"Received {what}={value}.")
+                        f"Received {what}={_as_written(written)}.")
     if abs(value) > MAX_ARG:
         raise SpecError(f"Invalid value for argument `{what}`. Expected an integer of at most "
-                        f"{MAX_ARG:,}. Received {what}={value:.3g}.")
+                        f"{MAX_ARG:,}. Received {what}={_as_written(written)}.")
     return value
+
+
+def _as_written(value) -> str:
+    """A number echoed as the spec wrote it: an integer in full (1e+20 is not what was
+    written), up to a length a message can carry."""
+    if isinstance(value, float):
+        return repr(value)
+    if value.bit_length() > 133:              # past 40 digits (and str() refuses past 4,300)
+        digits = math.floor((value.bit_length() - 1) * math.log10(2)) + 1
+        digits += abs(value) >= 10**digits
+        return f"{'a negative' if value < 0 else 'an'} integer of {digits:,} digits"
+    return str(value)
 
 
 class Arg:
@@ -68,6 +81,8 @@ class Arg:
         if k == "pair":
             return _pair(name, value, self.minimum)
         if k == "padding":
+            if isinstance(value, str) and value not in self.literals():
+                self.refuse(name, value, "valid, same, an integer, [h, w] or [top, bottom, left, right]")
             return _padding(name, value)
         if k == "bool":
             if not isinstance(value, bool):
@@ -93,13 +108,17 @@ class Arg:
             if isinstance(value, str) and value not in self.choices and value.lower() in self.choices:
                 value = value.lower()                 # GELU, Bilinear: names in any case
             if value not in self.choices:
-                import difflib
-                close = difflib.get_close_matches(str(value).lower(), self.choices, n=1)
-                hint = f" Did you mean {close[0]}?" if close else ""
-                raise SpecError(f"Invalid value for argument `{name}`. Expected one of "
-                                f"{', '.join(self.choices)}. Received {name}={value!r}.{hint}")
+                self.refuse(name, value, "one of " + ", ".join(self.choices))
             return value
         raise AssertionError(k)  # pragma: no cover - programming error in a kind table
+
+    def refuse(self, name: str, value, expected: str):
+        """An enumerated argument (a choice, padding's valid and same) given another word:
+        what it takes, what it received and the word it was probably meant to be."""
+        close = closest(value, self.literals()) if isinstance(value, str) else None
+        hint = f" Did you mean {close}?" if close is not None else ""
+        raise SpecError(f"Invalid value for argument `{name}`. Expected {expected}. "
+                        f"Received {name}={value!r}.{hint}")
 
 
 def _pair(name, value, minimum):
@@ -156,12 +175,9 @@ class Kind:
         out = Args()
         for key in raw:
             if key not in self.args:
-                import difflib
                 known = ", ".join(self.args) or "none"
-                close = difflib.get_close_matches(str(key), list(self.args), n=1)
-                hint = f" (did you mean `{close[0]}`?)" if close else ""
-                raise SpecError(f"unknown argument `{key}` for kind '{self.name}'{hint} (known: {known})",
-                                loc=locate(key))
+                raise SpecError(f"unknown argument `{key}` for kind '{self.name}'"
+                                f"{did_you_mean(key, self.args, '`')} (known: {known})", loc=locate(key))
         for key, arg in self.args.items():
             if key in raw:
                 try:

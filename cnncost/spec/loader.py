@@ -8,7 +8,7 @@ import os
 import re
 from contextvars import ContextVar
 
-from cnncost.errors import Loc, SpecError
+from cnncost.errors import Loc, SpecError, did_you_mean
 from cnncost.records import Struct
 from cnncost.spec.located import MAX_FILE_BYTES, YList, YMap
 
@@ -104,8 +104,9 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
               f"block name {bname!r} must be an identifier", bloc)
         body = _mapping(body, f"block '{bname}'", bloc)
         for key in body:
-            _need(key in BLOCK_KEYS, f"unknown key '{key}' in block '{bname}' "
-                  f"(known: {', '.join(BLOCK_KEYS)})", body.loc_of(key))
+            if key not in BLOCK_KEYS:
+                raise SpecError(f"unknown key '{key}' in block '{bname}'{did_you_mean(key, BLOCK_KEYS)} "
+                                f"(known: {', '.join(BLOCK_KEYS)})", loc=body.loc_of(key))
         params = body.get("params", YMap())
         if not isinstance(params, YMap):
             raise SpecError(f"`params` of block '{bname}' must be a mapping", loc=body.loc_of("params"))
@@ -196,8 +197,9 @@ def _from_document(doc, path: str, digest: str) -> ArchSpec:
     top = Loc(path, 1, 1)
     _need(isinstance(doc, YMap), "a spec must be a YAML mapping with `input` and `layers`", top)
     for key in doc:
-        _need(key in TOP_KEYS, f"unknown top-level key '{key}' (known: {', '.join(TOP_KEYS)})",
-              doc.loc_of(key))
+        if key not in TOP_KEYS:
+            raise SpecError(f"unknown top-level key '{key}'{did_you_mean(key, TOP_KEYS)} "
+                            f"(known: {', '.join(TOP_KEYS)})", loc=doc.loc_of(key))
     _need("input" in doc, "missing `input: [H, W, C]`", doc.loc)
     _need("layers" in doc, "missing `layers:` list", doc.loc)
     layers = doc["layers"]
@@ -293,7 +295,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
         with open(os.path.join(_architectures(), f"{spec}.yaml"), "rb") as fh:
             return f"{spec}.yaml", fh.read()
     names = bundled_names()
-    raise SpecError(f"'{spec}' is neither a spec file nor a bundled architecture "
+    raise SpecError(f"'{spec}' is neither a spec file nor a bundled architecture{did_you_mean(spec, names)} "
                     f"(bundled: {', '.join(names) or 'none'})")
 
 

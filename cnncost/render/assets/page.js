@@ -28,10 +28,18 @@
   var SVGNS = "http://www.w3.org/2000/svg";
 
   function fmt(n) { return Number(n).toLocaleString("en-US"); }
+  // as render/report.py's si(): three significant digits, and the prefix the rounded figure
+  // needs (999,999 is 1M, 1.1e15 is 1.1P; 100,000 is 100k, its zeros are digits)
+  var SI_PREFIXES = [[1e24, "Y"], [1e21, "Z"], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"],
+                     [1e3, "k"]];
   function si(n) {
-    var units = [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-    for (var i = 0; i < units.length; i++) {
-      if (Math.abs(n) >= units[i][0]) return (n / units[i][0]).toPrecision(3).replace(/\.?0+$/, "") + units[i][1];
+    for (var i = 0; i < SI_PREFIXES.length; i++) {
+      if (Math.abs(n) >= SI_PREFIXES[i][0]) {
+        var v = Number((n / SI_PREFIXES[i][0]).toPrecision(3));
+        if (Math.abs(v) < 1000) return String(v) + SI_PREFIXES[i][1];
+        return i ? String(Number((n / SI_PREFIXES[i - 1][0]).toPrecision(3))) + SI_PREFIXES[i - 1][1]
+                 : Number(n.toPrecision(3)).toExponential();
+      }
     }
     return String(n);
   }
