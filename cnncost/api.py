@@ -299,13 +299,18 @@ def save_output(result: RunResult, path: str) -> None:
 # ---- check -----------------------------------------------------------------------------
 def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
           baseline: str | None = None, max_increase: str | Sequence[str] | None = None, strict: bool = False,
-          no_dead_layers: bool = False, allow_different: bool = False,
-          limits: Limits = DEFAULT) -> CheckResult:
+          no_dead_layers: bool = False, allow_different: bool = False, batch: int | None = None,
+          dtype: str = "float32", limits: Limits = DEFAULT) -> CheckResult:
     """`expect:` blocks, budgets ({"params": "5M", "mults": ...}) and a baseline report.
     No specs: every bundled spec. It never passes by accident: a bad budget or tolerance,
-    --max-increase without a baseline, a baseline of something else (unless
-    allow_different), or a spec against which nothing applies is an error (exit 2);
-    `strict` fails skipped expectations, `no_dead_layers` layers nothing reads."""
+    --max-increase without a baseline, an unreadable baseline or one of something else
+    (unless allow_different), or a spec against which nothing applies is an error (exit 2);
+    `strict` fails skipped expectations, `no_dead_layers` layers nothing reads. Budgets and
+    the baseline are compared at `batch` and `dtype` (a baseline made at batch 8 or int8 is
+    checked at that setting); an expect: block at the setting its numbers describe. Only
+    named tolerances (["mults=5%"]) gate only the metrics they name."""
+    from cnncost.core.analysis import DTYPE_BYTES
+    from cnncost.errors import SpecError, did_you_mean
     from cnncost.spec import bundled_names
 
     budgets = {k: v for k, v in (budgets or {}).items() if v is not None}
@@ -316,9 +321,15 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrid
     if max_increase and not baseline:
         raise CnnCostError("--max-increase needs --baseline (there is nothing to increase over)")
     _check.parse_increases(max_increase)          # a bad one is exit 2 before any spec is read
+    if dtype not in DTYPE_BYTES:
+        raise SpecError(f"unknown dtype '{dtype}'{did_you_mean(dtype, DTYPE_BYTES)} (known: {', '.join(DTYPE_BYTES)})")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise SpecError(f"batch must be a positive integer, received {batch!r}")
+    base = _check.load_baseline(baseline, limits) if baseline else None   # read once, refused in one line
     results = [_check.check_one(_model(s, input_shape), overrides=overrides, budgets=budgets, baseline=baseline,
                                 max_increase=max_increase, limits=limits, strict=strict,
-                                no_dead_layers=no_dead_layers, allow_different=allow_different)
+                                no_dead_layers=no_dead_layers, allow_different=allow_different,
+                                batch=batch, dtype=dtype, baseline_data=base)
                for s in (list(specs) or bundled_names())]
     from cnncost.api_results import CheckResult
     return CheckResult(tuple(results))

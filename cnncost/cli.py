@@ -303,30 +303,37 @@ def kinds(kind, fmt):
               help="Budget on the weights' bytes (as stored, for a model file's own dtypes), e.g. 1MB.")
 @click.option("--max-peak-bytes", default=None, metavar="BYTES",
               help="Budget on the peak live activation memory in bytes, e.g. 256KB.")
-@click.option("--baseline", type=FILE, default=None,
-              help="A `report --format json` file to compare against.")
+@click.option("--baseline", default=None, metavar="FILE",
+              help="A `report --format json` file to compare against (made at the --batch and --dtype given here).")
 @click.option("--max-increase", multiple=True, metavar="[METRIC=]TOL",
               help="Allowed growth over the baseline: 5% or 1M for every metric, mults=5% for one "
-                   "(repeatable; params, mults, flops, activations; default 0).")
+                   "(repeatable; params, mults, flops, activations). Only named ones: only those metrics are "
+                   "gated. None: no metric may grow.")
+@click.option("--batch", type=click.IntRange(min=1), default=None,
+              help=BATCH_HELP[:-1] + " Budgets and the baseline are compared at it; expect: blocks at their own.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "int8"]), default="float32", show_default=True,
+              help="Element type of the byte budgets and of the baseline's setting.")
 @click.option("--allow-different", is_flag=True,
               help="Compare with a baseline of another network, input, batch, dtype, vars or version "
                    "(the differences are printed).")
 @click.option("--strict", is_flag=True, help="Fail expectations that --set made inapplicable.")
 @click.option("--no-dead-layers", is_flag=True, help="Fail layers whose output nothing reads.")
 @format_option(("table", "json"))
-@click.option("--junit", type=FILE, default=None,
+@click.option("--junit", default=None, metavar="FILE",
               help="Also write JUnit XML (one test case per architecture).")
 def check(specs, sets, max_params, max_mults, max_flops, max_activations, max_weight_bytes, max_peak_bytes,
-          baseline, max_increase, allow_different, strict, no_dead_layers, fmt, junit):
+          baseline, max_increase, batch, dtype, allow_different, strict, no_dead_layers, fmt, junit):
     """Check `expect:` blocks, budgets and baselines. No SPECS: every bundled spec.
 
     Exit 0 when everything holds, 1 when a check fails, 2 when a spec is wrong or
     nothing was checked.
     """
+    if junit and os.path.isdir(junit):              # said before the checks run, not after
+        raise CnnCostError(f"cannot write {junit}: it is a folder")
     budgets = {"params": max_params, "mults": max_mults, "flops": max_flops, "activations": max_activations,
                "weight_bytes": max_weight_bytes, "peak_bytes": max_peak_bytes}
     result = api.check(specs, overrides=list(sets), budgets=budgets,
-                       baseline=baseline, max_increase=list(max_increase), strict=strict,
+                       baseline=baseline, max_increase=list(max_increase), strict=strict, batch=batch, dtype=dtype,
                        no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())
     if junit:
         write_output(junit, result.junit_xml())

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 from cnncost.core.analysis import COUNT_FIELDS, Report, analyze
-from cnncost.errors import CnnCostError, SpecError
+from cnncost.errors import CnnCostError, SpecError, did_you_mean
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.spec import load_spec
 
@@ -50,12 +50,18 @@ def parse_quantity(value, what: str = "value") -> Fraction:
         raise SpecError(f"{what}: expected a number such as 5000000, 5e6, 5M, 4.1G, 5MB or 5 MiB, "
                        f"received {shown!r}")
     if abs(number) > MAX_QUANTITY:
-        raise SpecError(f"{what}: {float(number):.3g} is out of range (at most 1e30)")
+        shown = repr(value) if isinstance(value, str) else \
+            str(value) if isinstance(value, int) and value.bit_length() <= 133 else f"{float(number):.3g}"
+        raise SpecError(f"{what}: {shown} is out of range (at most 1e30)")
     return number
 
 
 def parse_tolerance(value, what: str = "tolerance") -> tuple[Fraction, bool]:
-    """'0.5%' -> (0.005, relative); 1000 -> (1000, absolute)."""
+    """'0.5%' -> (0.005, relative); 1000 -> (1000, absolute). Never negative: a tolerance is
+    how far a value may stray, and a negative one would fail every value."""
+    if isinstance(value, str) and value.strip().startswith("-") or \
+            isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise SpecError(f"{what}: a tolerance cannot be negative, received {value!r}")
     if isinstance(value, str) and value.strip().endswith("%"):
         return parse_quantity(value.strip()[:-1], what) / 100, True
     return parse_quantity(value, what), False
@@ -243,31 +249,42 @@ BASELINE_METRICS = ("params", "mults", "flops", "activations")
 
 
 def parse_increases(values) -> dict[str, tuple[Fraction, bool, str]]:
-    """--max-increase values -> {metric: (tolerance, relative, as written)}: `5%` or `1M`
-    for every metric, `mults=5%` for one (repeatable; a metric's own beats the common one;
-    unnamed metrics allow 0)."""
+    """--max-increase values -> {gated metric: (tolerance, relative, as written)}: `5%` or
+    `1M` for every metric, `mults=5%` for one (repeatable; a metric's own beats the common
+    one). Only named tolerances (`mults=5%`): only those metrics are gated, which is what
+    "gate the MACs" means; none at all: every metric is gated at 0."""
     if values is None or isinstance(values, (str, int, float)):
         values = [] if values is None else [values]
-    common, own = "0", {}
+    common, own = None, {}
     for value in values:
         text = str(value).strip()
         metric, sep, tol = text.partition("=")
+        what = f"--max-increase {text}"
         if sep:
             metric = metric.strip()
             if metric not in BASELINE_METRICS:
-                raise SpecError(f"--max-increase {text}: unknown metric '{metric}' "
+                raise SpecError(f"{what}: unknown metric '{metric}'{did_you_mean(metric, BASELINE_METRICS)} "
                                 f"(known: {', '.join(BASELINE_METRICS)})")
             if metric in own:
                 raise SpecError(f"--max-increase: {metric} given twice")
-            own[metric] = tol.strip()
+            own[metric] = (*_increase(tol.strip(), what, f"{metric}="), tol.strip())
         else:
-            common = text
-    out = {}
-    for metric in BASELINE_METRICS:
-        text = own.get(metric, common)
-        tol, relative = parse_tolerance(text, f"--max-increase {metric}")
-        out[metric] = (tol, relative, text)
-    return out
+            if common is not None:
+                raise SpecError(f"--max-increase: a tolerance for every metric given twice "
+                                f"({common[2]} and {text}); name a metric for one: mults={text}")
+            common = (*_increase(text, what, ""), text)
+    if common is None and own:
+        return own
+    common = common or (Fraction(0), False, "0")
+    return {metric: own.get(metric, common) for metric in BASELINE_METRICS}
+
+
+def _increase(text: str, what: str, metric: str) -> tuple[Fraction, bool]:
+    """One tolerance of --max-increase, refused in the words it was typed in."""
+    if text.startswith("-"):
+        raise SpecError(f"{what}: the allowed growth cannot be negative (a decrease always passes; "
+                        f"say --max-increase {metric}{text[1:].strip() or '5%'} to allow that much growth)")
+    return parse_tolerance(text, what)
 
 
 def growth(metric: str, old: int, new: int, allowed: int, allowed_text: str) -> str:
@@ -279,11 +296,14 @@ def growth(metric: str, old: int, new: int, allowed: int, allowed_text: str) -> 
             f"{allowed_text}: at most {allowed:,})")
 
 
-def load_baseline(path: str, max_bytes: int) -> dict:
-    """A `report --format json` file, read within `max_bytes` and validated: totals and
-    per-layer counts must be exact non-negative integers, or exit 2 saying which is not."""
+def load_baseline(path: str, max_bytes: int | Limits) -> dict:
+    """A `report --format json` file, read within `max_bytes` (or the limits'
+    max_baseline_bytes) and validated: totals and per-layer counts must be exact
+    non-negative integers, or exit 2 saying which is not."""
     from cnncost.files import read_bounded
 
+    if isinstance(max_bytes, Limits):
+        max_bytes = max_bytes.max_baseline_bytes
     data = read_bounded(path, max_bytes, "baseline")
 
     def refuse(why):
@@ -356,8 +376,11 @@ def json_text(value) -> str:
 
 def check_baseline(report: Report, baseline_path: str, max_increase,
                    max_bytes: int = DEFAULT.max_baseline_bytes, allow_different: bool = False,
-                   notes: list[str] | None = None) -> tuple[list[CheckItem], list[str]]:
-    base = load_baseline(baseline_path, max_bytes)
+                   notes: list[str] | None = None, base: dict | None = None) -> tuple[list[CheckItem], list[str]]:
+    """The baseline's totals against the report's, within --max-increase, and the layers
+    that changed. `base`: the baseline already read (check reads it once for every spec)."""
+    if base is None:
+        base = load_baseline(baseline_path, max_bytes)
     strict, soft = provenance_differences(base, report)
     if strict and not allow_different:
         raise CnnCostError(f"baseline {baseline_path} measured something else: " + "; ".join(strict)
@@ -366,15 +389,26 @@ def check_baseline(report: Report, baseline_path: str, max_increase,
         notes += [f"baseline differs: {d}" for d in strict + soft]
     base_totals, base_layers = base["totals"], base["layers"]
     increases = parse_increases(max_increase)
-    items = []
-    for metric in BASELINE_METRICS:
-        if metric not in base_totals:
-            continue
+    recorded = [m for m in BASELINE_METRICS if m in base_totals]
+    if not any(m in increases for m in recorded):
+        raise CnnCostError(f"--max-increase names {', '.join(increases)}, which baseline {baseline_path} does not "
+                           f"record (it has {', '.join(recorded)})")
+    items, ungated = [], []
+    for metric in recorded:
         old, new = int(base_totals[metric]), report.totals[metric]
+        if metric not in increases:
+            ungated.append(f"{metric} {old:,} -> {new:,}" + (f" ({float(Fraction(new - old, old)):+.1%})"
+                                                             if old and new != old else ""))
+            continue
         tol, relative, text = increases[metric]
         allowed = math.floor(old + (tol * old if relative else tol))
         items.append(CheckItem(report.name, f"baseline {metric}", old, new, new <= allowed,
                                baseline_path, text, detail=growth(metric, old, new, allowed, text)))
+    if ungated and notes is not None:
+        gated = [i.check.removeprefix("baseline ") for i in items]
+        notes.append(f"baseline: gating {', '.join(gated)} only, as --max-increase names "
+                     f"{'it' if len(gated) == 1 else 'them'} (give a tolerance without a metric, "
+                     f"e.g. --max-increase 0, to gate every metric); not gated: {'; '.join(ungated)}")
     old_rows = {r["name"]: r for r in base_layers if isinstance(r, dict) and "name" in r}
     changed = []
     for row in report.layers:
@@ -393,18 +427,29 @@ def check_baseline(report: Report, baseline_path: str, max_increase,
 def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
               max_increase=None, use_expect: bool = True, limits: Limits = DEFAULT,
               strict: bool = False, no_dead_layers: bool = False,
-              allow_different: bool = False) -> ArchResult:
+              allow_different: bool = False, batch: int | None = None, dtype: str = "float32",
+              baseline_data: dict | None = None) -> ArchResult:
     """Run every applicable comparison for one spec; a bad spec, or a spec against which
     nothing was checked, becomes `error` (exit 2). `strict` fails skipped expectations;
-    `no_dead_layers` fails layers whose output nothing reads."""
+    `no_dead_layers` fails layers whose output nothing reads. Budgets and the baseline are
+    compared at `batch` and `dtype`; an `expect:` block at the setting its numbers describe
+    (the spec's own batch, float32)."""
     import time
+
+    from cnncost.core.analysis import resolve_batch
 
     result = ArchResult(spec_name, spec=spec_name)
     t0 = time.perf_counter()
     try:
         spec = load_spec(spec_name, max_bytes=limits.max_spec_bytes)
         result.arch = spec.name
-        report = analyze(spec, overrides=overrides, limits=limits)
+        report = analyze(spec, overrides=overrides, limits=limits, batch=batch, dtype=dtype)
+        own = report
+        if use_expect and spec.expect and not overrides and (report.batch != resolve_batch(spec, None)
+                                                             or dtype != "float32"):
+            own = analyze(spec, limits=limits)
+            result.notes.append(f"expect: checked at batch {own.batch}, {own.dtype}, the setting its numbers "
+                                f"describe (budgets and the baseline at batch {report.batch}, {report.dtype})")
         if use_expect and spec.expect and overrides:
             why = ("expect: skipped: --set " + ", ".join(f"{k}={v}" for k, v in _as_dict(overrides).items())
                    + " changes the network the expectations describe")
@@ -414,14 +459,14 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
                                               "--strict", detail=why))
         elif use_expect and spec.expect:
             try:
-                result.items += check_expect(report, spec.expect)
+                result.items += check_expect(own, spec.expect)
             except CnnCostError as exc:
                 raise exc.with_context(loc=spec.expect.loc)
         result.items += check_budgets(report, budgets or {})
         if baseline:
             items, result.changed_layers = check_baseline(report, baseline, max_increase,
                                                           limits.max_baseline_bytes, allow_different,
-                                                          result.notes)
+                                                          result.notes, baseline_data)
             result.items += items
         if report.dead_layers:
             dead = ", ".join(report.dead_layers)
