@@ -99,3 +99,13 @@ def test_the_sweep_api_takes_a_mapping_and_speaks_of_it():
 def test_the_sweep_command_still_speaks_of_set():
     r = run("sweep", "mobilenet_v1", "--set", "resolution")
     assert r.exit_code == 2 and "bad --set 'resolution': expected NAME=V1,V2,..." in r.output
+
+
+def test_a_mistyped_key_says_which_one(tmp_path):
+    path = tmp_path / "k.yaml"
+    path.write_text("name: k\ninptu: [8, 8, 3]\nlayers: [{kind: relu}]\n")
+    r = run("report", path)
+    assert r.exit_code == 2 and "unknown top-level key 'inptu' (did you mean 'input'?)" in r.output, r.output
+    path.write_text("name: k\ninput: [8, 8, 3]\nblocks:\n  b: {layer: [{kind: relu}]}\nlayers: [{use: b}]\n")
+    r = run("report", path)
+    assert r.exit_code == 2 and "unknown key 'layer' in block 'b' (did you mean 'layers'?)" in r.output, r.output
