@@ -109,3 +109,15 @@ def test_a_mistyped_key_says_which_one(tmp_path):
     path.write_text("name: k\ninput: [8, 8, 3]\nblocks:\n  b: {layer: [{kind: relu}]}\nlayers: [{use: b}]\n")
     r = run("report", path)
     assert r.exit_code == 2 and "unknown key 'layer' in block 'b' (did you mean 'layers'?)" in r.output, r.output
+
+
+def test_a_module_s_sweep_refuses_a_mapping_in_its_words():
+    from cnncost.analyses.sweep import sweep_shapes
+
+    def never(shape):
+        raise AssertionError("refused before any cell")
+
+    with pytest.raises(SpecError, match=r"sweep axis 'resolution': positive integers, received \[0\]"):
+        sweep_shapes("m", never, (1, 3, 32, 32), {"resolution": [0]})
+    with pytest.raises(SpecError, match=r"--set resolution: positive integers"):
+        sweep_shapes("m", never, (1, 3, 32, 32), ["resolution=0"])
