@@ -32,7 +32,9 @@ CONVENTIONS = {
              "BN 2 per element, activations, pooling, add, multiply, softmax, LRN); "
              "see `cnncost kinds`",
     "params": "weights + biases + BN gamma/beta; frozen layers (trainable: false) counted in "
-              "frozen_params; BN running statistics reported separately as non_trainable_params",
+              "frozen_params; BN running statistics reported separately as non_trainable_params; "
+              "a tensor used by several layers is counted once, at its first use (later uses name "
+              "it in `shares` and add no params; their mults are counted at every use)",
     "activations": "output elements per layer, batch included (the input is not a layer's output "
                    "and is not counted); peak = largest set of live tensors over the topological "
                    "order, the input included while a layer reads it (bytes for the report's dtype)",
@@ -58,7 +60,7 @@ class LayerCost(Struct):
     __slots__ = ("name", "kind", "inputs", "output_shape", "params", "trainable_params",
                  "frozen_params", "non_trainable_params", "mults", "flops", "activations", "family",
                  "mult_class", "receptive_field", "rf_stride", "rf_start", "rf_global", "rf_na",
-                 "training", "bytes_read", "bytes_written", "intensity", "precision")
+                 "training", "bytes_read", "bytes_written", "intensity", "precision", "shares")
 
     def __init__(self,
                  name: str,
@@ -83,7 +85,8 @@ class LayerCost(Struct):
                  bytes_read: int = 0,                 # inputs + weights (+ BN statistics), for the report's dtype
                  bytes_written: int = 0,              # the output
                  intensity: float = 0.0,              # flops / (bytes_read + bytes_written)
-                 precision: str = ""):                # the dtype it computes in, when the file keeps its own
+                 precision: str = "",                 # the dtype it computes in, when the file keeps its own
+                 shares: dict | None = None):         # weight -> "owner/weight" it uses, counted there
         self.name = name
         self.kind = kind
         self.inputs = inputs
@@ -107,6 +110,7 @@ class LayerCost(Struct):
         self.bytes_written = bytes_written
         self.intensity = intensity
         self.precision = precision
+        self.shares = {} if shares is None else shares
 
 
 class Report(Struct):
@@ -190,7 +194,8 @@ class Report(Struct):
     def row_table(self) -> tuple[list[str], list[list]]:
         """The JSON report's rows as columns and one list of values per row (a page's data:
         no key repeated per row); `precision` only when the file keeps its own dtypes."""
-        fields = [f for f in LayerCost.field_names() if f != "precision" or "precisions" in self.totals]
+        fields = [f for f in LayerCost.field_names() if (f != "precision" or "precisions" in self.totals)
+                  and (f != "shares" or "shared_params" in self.totals)]
         from operator import attrgetter
 
         get = attrgetter(*fields)
@@ -298,7 +303,7 @@ class Report(Struct):
             key = f"{row.kind} ({row.mult_class})" if row.mult_class else row.kind
             g = groups.get(key)
             if g is None:
-                groups[key] = row.replace(name=key, inputs=[], training=None, receptive_field=[],
+                groups[key] = row.replace(name=key, inputs=[], training=None, shares={}, receptive_field=[],
                                       rf_stride=[], rf_start=[], output_shape=[])
                 continue
             for f in COUNT_FIELDS:
@@ -323,7 +328,7 @@ class Report(Struct):
             g.intensity = intensity(g.flops, g.bytes_read + g.bytes_written)
             if row.training:
                 g.training = {k: g.training[k] + v for k, v in row.training.items()}
-            g.kind, g.family, g.mult_class = "block", "block", ""
+            g.kind, g.family, g.mult_class, g.shares = "block", "block", "", {}   # a block's rows say it
             g.output_shape, g.receptive_field = list(row.output_shape), row.receptive_field
             g.rf_stride, g.rf_start, g.rf_global, g.rf_na = row.rf_stride, row.rf_start, row.rf_global, row.rf_na
         return list(groups.values())
@@ -335,6 +340,8 @@ def _row(row: "LayerCost") -> dict:
     out = row.to_dict()
     if not row.precision:                    # only a model file's own dtypes say it
         del out["precision"]
+    if not row.shares:                       # only a layer that uses another's tensors says it
+        del out["shares"]
     return out
 
 
@@ -376,18 +383,18 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     for node in graph.layers:
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
         shapes = k.weight_shapes(a, ins)
-        weights = sum(numel(s) for s in shapes.values())
+        weights = sum(numel(s) for w, s in shapes.items() if w not in node.shares)     # shared: its owner's
         stats = sum(numel(s) for s in k.stat_shapes(a, ins).values())
         rf = fields[node.index]
         # memory traffic with no reuse across layers: every input and weight read once per
         # batch, the output written once; each tensor in its own dtype when the file has them
         if own:
             p = node.precision
-            stored = sum(numel(s) * (STORAGE_BYTES[p.weight_dtype(w)] if p else itemsize) for w, s in shapes.items()) \
-                + stats * size_of(node)
+            by_weight = {w: numel(s) * (STORAGE_BYTES[p.weight_dtype(w)] if p else itemsize) for w, s in shapes.items()}
+            stored = sum(by_weight.values()) + stats * size_of(node)
             read = sum(numel(s) * size_of(graph.nodes[i]) for s, i in zip(ins, node.inputs)) * batch + stored
             written = numel(out) * batch * size_of(node)
-            param_bytes += stored
+            param_bytes += stored - sum(by_weight[w] for w in node.shares)    # read at every use, held once
         else:
             read = (sum(numel(s) for s in ins) * batch + weights + stats) * itemsize
             written = numel(out) * batch * itemsize
@@ -408,9 +415,14 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
             bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
             precision=node.precision.dtype if node.precision is not None else "",
+            shares=node.shares or None,
         ))
     totals = {f: sum(getattr(r, f) for r in rows) for f in COUNT_FIELDS}
     totals["layers"] = len(rows)
+    shared = sum(numel(s) for n in graph.layers if n.shares
+                 for w, s in n.kind.weight_shapes(n.args, n.in_shapes).items() if w in n.shares)
+    if shared:
+        totals["shared_params"] = shared      # elements later uses read from their owners: not params again
     totals["intensity"] = intensity(totals["flops"], totals["bytes_read"] + totals["bytes_written"])
     totals["weighted_depth"] = weighted_depth(graph)
     by_class = dict.fromkeys(MULT_CLASSES, 0)

@@ -12,7 +12,7 @@ import re
 from cnncost.spec import expr
 from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, did_you_mean, warn
 from cnncost.spec.limits import DEFAULT, Limits
-from cnncost.core import precision
+from cnncost.core import precision, shared_weights
 from cnncost.core.graph import Graph, Node, makes_tokens
 from cnncost.layers import Args, lookup
 from cnncost.records import Struct
@@ -21,7 +21,7 @@ from cnncost.spec.located import YList, YMap
 
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
 RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "repeat_var", "when",
-            "trainable", "output", "doc", "precision")
+            "trainable", "output", "doc", "precision", "shares")
 
 
 class Scope(Struct):
@@ -270,6 +270,9 @@ class Builder:
 
     def _trainable(self, entry: YMap) -> bool:
         precision.only_on_layers(entry)
+        if "shares" in entry and "kind" not in entry:
+            raise SpecError("`shares` applies to a layer of a kind, not to a block or a group",
+                            loc=entry.loc_of("shares"))
         value = entry.get("trainable", True)
         if not isinstance(value, bool):
             raise SpecError(f"`trainable` must be true or false, received {value!r}",
@@ -529,7 +532,25 @@ class Builder:
         for name, k, label, a in steps:
             index = [self._add_node(name, k, label, a, index, entry.loc, trainable)]
             self.graph.nodes[index[0]].precision = dtypes
+        if "shares" in entry:
+            self._shares(entry, scope, self.graph.nodes[index[0]], parts is not None)
         return index[0]
+
+    def _shares(self, entry: YMap, scope: Scope, node, has_parts: bool) -> None:
+        """`shares:` (core/shared_weights): the tensors an earlier layer owns."""
+        where = entry.loc_of("shares")
+        if has_parts:
+            raise SpecError("`shares` applies to a layer of one part; write its parts as layers to share "
+                            "their weights", loc=where, layer=node.name)
+
+        def owner_of(ref: str):
+            if not isinstance(ref, str) or not _PLAIN_REF.match(ref):
+                raise SpecError(f"`shares` must name a layer, received {ref!r}", loc=where)
+            return self.graph.nodes[self._resolve(ref, scope, entry, where)]
+        try:
+            node.shares = shared_weights.resolve(entry["shares"], node, owner_of, where)
+        except CnnCostError as exc:
+            raise exc.with_context(layer=node.name, kind=node.label)
 
     def _add_node(self, full, kind, label, args, inputs, loc, trainable) -> int:
         if len(self.graph.nodes) > self.limits.max_layers:

@@ -11,7 +11,7 @@ from cnncost.records import Struct
 
 class Node(Struct):
     __slots__ = ("index", "name", "kind", "label", "args", "inputs", "in_shapes", "out_shape",
-                 "loc", "trainable", "tokens", "precision")
+                 "loc", "trainable", "tokens", "precision", "shares")
 
     def __init__(self,
                  index: int,
@@ -26,7 +26,10 @@ class Node(Struct):
                  trainable: bool = True,
                  tokens: bool = False,  # made by (or from) a tensor kind: a rank-3 value here is no H x W x C map
                  # core.precision.Precision: the dtypes a model file keeps (None: the report's)
-                 precision: object = None):
+                 precision: object = None,
+                 # weight name -> "owner/weight": tensors first used by an earlier layer (a module
+                 # called twice, an ONNX initializer feeding several nodes), counted there once
+                 shares: dict | None = None):
         self.index = index
         self.name = name
         self.kind = kind
@@ -39,6 +42,12 @@ class Node(Struct):
         self.trainable = trainable
         self.tokens = tokens
         self.precision = precision
+        self.shares = {} if shares is None else shares
+
+    def own_weight_shapes(self) -> dict:
+        """The weights this layer holds itself: its kind's, less those it shares."""
+        shapes = self.kind.weight_shapes(self.args, self.in_shapes)
+        return {w: s for w, s in shapes.items() if w not in self.shares} if self.shares else shapes
 
 
 def makes_tokens(kind: Kind, inputs: list[Node]) -> bool:

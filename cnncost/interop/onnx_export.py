@@ -65,6 +65,9 @@ class LayerBuilder:
 
     def weight(self, name: str, array) -> str:
         """An initializer '<layer>/<name>' holding `array` (already in ONNX layout)."""
+        owner = self._m.initializers.get(self.node.shares.get(name, ""))
+        if owner is not None and owner.shape == array.shape:    # a shared tensor: the file holds it once
+            return self.node.shares[name]
         key = f"{self.node.name}/{name}"
         self._m.initializers[key] = array.astype(FLOAT, copy=False)
         return key

@@ -12,6 +12,7 @@ import (counts do not depend on it; `run` then reproduces onnxruntime).
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter
@@ -103,7 +104,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
         self.layers: list[dict] = []
         self.by_name: dict[str, dict] = {}
         self.weights: dict = {}
-        self.sources: dict[str, set] = {}         # initializer -> layers whose weight it is
+        self.uses: list[tuple] = []               # (layer, weight, initializer, elements) in order of use
         self.used: set[str] = set()
         self.refusals: list[tuple[str, str, str]] = []
         self.input_shape = input_shape
@@ -305,6 +306,21 @@ class _Importer(LayerOps, DataOps, TensorOps):
         self.layers = [l for l in self.layers if l["name"] not in dead]
         self.weights = {k: v for k, v in self.weights.items() if k.split("/")[0] not in dead}
 
+    def _mark_shared(self) -> int:
+        """An initializer feeding several layers is one tensor: the first live layer using it
+        owns it, later ones say `shares:` (core/shared_weights). Returns how many are shared."""
+        alive = {layer["name"] for layer in self.layers}
+        owner: dict[str, tuple] = {}
+        shared = set()
+        for layer, key, source, size in self.uses:
+            if layer not in alive:
+                continue
+            first = owner.setdefault(source, (layer, key, size))
+            if first[0] != layer and first[2] == size:
+                self.by_name[layer].setdefault("shares", {})[key] = f"{first[0]}/{first[1]}"
+                shared.add(source)
+        return len(shared)
+
     def _refuse_all(self):
         count = Counter(op for op, _, _ in self.refusals)
         first = {}
@@ -332,13 +348,13 @@ class _Importer(LayerOps, DataOps, TensorOps):
             outputs.append(out.layer)
             self.output_layouts[out.layer] = "nchw" if out.layout == "nchw" else "plain"
         self._drop_dead(outputs)
-        shared = sorted(k for k, users in self.sources.items() if len(users) > 1)
+        shared = self._mark_shared()
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
         shown = DISPLAY_NAMES.get(self.file)
         params_as = PARAMS_AS_MODULE if self.file in FROM_MODULE else PARAMS_AS_FILE
         notes = [params_as]
         if shared:
-            notes.append(f"{len(shared)} tensors are shared by several layers and counted for each")
+            notes.append(f"{shared} tensors are used by several layers, counted once at their first use")
         base = shown.split(" ")[2 if shown.startswith("PyTorch module ") else 0] if shown else \
             os.path.splitext(os.path.basename(self.file))[0]
         name = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "imported"
@@ -386,7 +402,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
 
     def _weight(self, layer, key, const, how=None):
         if const.source:
-            self.sources.setdefault(const.source, set()).add(layer)
+            self.uses.append((layer, key, const.source, math.prod(const.dims)))
         if const.stored:                   # kept as the file stores it: weight bytes as stored
             self.by_name[layer].setdefault("precision", {"dtype": "float32", "weights": {}})["weights"][key] = \
                 const.stored

@@ -90,6 +90,11 @@ class Recorder(AtenOps):
                 if v.node is None:
                     v.node = self._constant(v.tensor)
                 return v.node
+            if v.param is None and v.expand_of is not None and v.expand_of.param is not None:
+                if v.node is None:               # written once, however often read
+                    v.node = self._broadcast_of(v.expand_of, v) or ""
+                if v.node:
+                    return v.node
             if v.param is not None:
                 key = v.param
             else:
@@ -98,6 +103,19 @@ class Recorder(AtenOps):
                 self.inits[key] = self._tensor(key, v.tensor)
             return key
         return v.name
+
+    def _broadcast_of(self, param, v) -> str | None:
+        """A parameter broadcast (a class token expanded to the batch, then viewed) as a node
+        over the parameter's own initializer, so the file holds the token once however often
+        it is read; None when the values are no plain reshape or broadcast of it."""
+        torch, src, want = self.torch, param.tensor, v.tensor
+        key = self._name(param)
+        if src.numel() == want.numel() and torch.equal(src.reshape(want.shape), want):
+            return self._emit("Reshape", [key, self._int64(want.shape)], v.shape)[0].name
+        ok = src.dim() <= want.dim() and all(a in (1, b) for a, b in zip(reversed(src.shape), reversed(want.shape)))
+        if ok and torch.equal(src.expand(want.shape), want):
+            return self._emit("Expand", [key, self._int64(want.shape)], v.shape)[0].name
+        return None
 
     def _tensor(self, name, t) -> Tensor:
         dtype = _DTYPES.get(str(t.dtype).split(".")[-1])

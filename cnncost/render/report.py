@@ -145,7 +145,9 @@ def _summary_lines(report: Report) -> list[str]:
                      + (f" ({k['bookkeeping']:+,} against our non-trainable: {k['why']})" if k["bookkeeping"] else ""))
     return extra + [
         f"params {t['params']:,} ({si(t['params'])}): trainable {t['trainable_params']:,}, "
-        f"frozen {t['frozen_params']:,}; non-trainable (BN statistics, constant buffers) {t['non_trainable_params']:,}",
+        f"frozen {t['frozen_params']:,}; non-trainable (BN statistics, constant buffers) {t['non_trainable_params']:,}"
+        + (f"; shared: {t['shared_params']:,} more elements read by later uses of tensors counted once"
+           if t.get("shared_params") else ""),
         f"mults (MACs) {t['mults']:,} ({si(t['mults'])}); flops {t['flops']:,} ({si(t['flops'])})"
         + (f"; attention (activation x activation) {attention:,} = {attention / t['mults']:.1%} of mults"
            if (attention := t.get("mults_by_class", {}).get("attention", 0)) else ""),
@@ -168,7 +170,7 @@ def table_columns(report: Report, depth: int | None = None, by_kind: bool = Fals
     total_mults = report.totals["mults"] or 1
     t = report.totals
     cols = [("layer" if not by_kind else "kind (multiplication)", "left", "total", [r.name for r in rows]),
-            ("kind", "left", "", [r.kind for r in rows]),
+            ("kind", "left", "", [_kind_cell(r) for r in rows]),
             ("output", "left", shape_str(report.layers[-1].output_shape), [shape_str(r.output_shape) for r in rows]),
             ("params", "right", f"{t['params']:,}", [f"{r.params:,}" for r in rows]),
             ("mults", "right", f"{t['mults']:,}", [f"{r.mults:,}" for r in rows]),
@@ -179,6 +181,14 @@ def table_columns(report: Report, depth: int | None = None, by_kind: bool = Fals
     if by_kind:
         cols = [c for c in cols if c[0] not in ("kind", "output", "RF")]
     return cols
+
+
+def _kind_cell(row) -> str:
+    """A layer that uses an earlier layer's tensors says whose (its params are 0 there)."""
+    if not row.shares:
+        return row.kind
+    from cnncost.core.shared_weights import owners
+    return f"{row.kind}, shares {', '.join(owners(row))}"
 
 
 def table_text(report: Report, depth: int | None = None, by_kind: bool = False, *,

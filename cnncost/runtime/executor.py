@@ -78,6 +78,10 @@ def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
         shapes = {**node.kind.weight_shapes(node.args, node.in_shapes),
                   **node.kind.stat_shapes(node.args, node.in_shapes)}
         for wname, shape in shapes.items():
+            owned = weights.get(node.shares.get(wname, ""))
+            if owned is not None and owned.shape == tuple(shape):      # one tensor, used again
+                weights[f"{node.name}/{wname}"] = owned
+                continue
             arr = node.kind.init_weight(node.args, node.in_shapes, wname, tuple(shape), rng, DTYPE)
             weights[f"{node.name}/{wname}"] = arr.astype(DTYPE, copy=False)
     return weights
