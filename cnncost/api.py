@@ -83,11 +83,13 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
 def _refuse_shape_for_spec(spec: str, input_shape: InputShape) -> None:
     """A YAML spec's input comes from its `input:` and variables: an input_shape given with
     one is refused (naming the variables to set), never ignored."""
-    from cnncost.spec.loader import is_model_file, load_spec
+    from cnncost.spec.loader import is_model_file, load_spec, refuse_input_shape
 
     if not is_model_file(spec):
-        with onnx_input_shape(input_shape):
-            load_spec(spec)
+        if isinstance(input_shape, str):
+            from cnncost.interop.onnx_import import parse_input_shape
+            input_shape = parse_input_shape(input_shape)
+        refuse_input_shape(load_spec(spec), tuple(input_shape))
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:
