@@ -80,7 +80,7 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     return torch_module.as_onnx(spec, input_shape if input_shape is not None else ONNX_INPUT_SHAPE.get())
 
 
-def _refuse_shape_for_spec(spec: str, input_shape: InputShape) -> None:
+def _refuse_shape_for_spec(spec: str, input_shape: Any) -> None:
     """A YAML spec's input comes from its `input:` and variables: an input_shape given with
     one is refused (naming the variables to set), never ignored."""
     from cnncost.spec.loader import is_model_file, load_spec, refuse_input_shape
