@@ -89,3 +89,23 @@ def test_an_onnx_model_and_a_profile_go_in_too(tmp_path):
     r = run("report", "lenet5", "--profile", prof, "--format", "html")
     assert r.exit_code == 0, r.output
     assert page_data(r.output)["networks"][0]["has_seconds"] is True
+
+
+def test_the_page_carries_each_layer_s_window_and_the_roofline_totals(tmp_path):
+    """What the nodes and the header show comes from the analysis: each windowed layer's
+    kernel, stride, padding, groups and channels, and the roofline's total and memory-bound
+    share (the script formats them, it does not compute them)."""
+    prof = tmp_path / "p.yaml"
+    prof.write_text("name: toy\npeak_flops: 1e11\nbandwidth: 1e10\n")
+    result = cnncost.report("mobilenet_v2", profile=str(prof))
+    net = page_data(render(result, "html"))["networks"][0]
+    assert net["windows"] == result.report.windows()
+    assert net["windows"]["conv1.conv"] == {"kernel": [3, 3], "stride": [2, 2], "dilation": [1, 1],
+                                            "padding": [1, 1, 1, 1], "groups": 1, "channels": 32}
+    dw = net["windows"]["stage2.block1.dw"]                      # depthwise: a group per input channel
+    assert dw["groups"] == dw["channels"] == 96 and dw["stride"] == [2, 2]
+    assert "stage2.block1.dw_bn" not in net["windows"]             # no window, no entry
+    roof = net["roofline"]
+    assert roof["total_seconds"] == result.roofline.total_seconds > 0
+    assert roof["memory_share"] == result.roofline.memory_share and roof["profile"] == "toy"
+    assert page_data(render(cnncost.report("mobilenet_v2"), "html"))["networks"][0]["roofline"] is None

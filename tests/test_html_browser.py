@@ -85,6 +85,7 @@ def test_report_page_rows_sorting_and_selection(browser, tmp_path):
 
 def test_folding_a_block_hides_its_children(browser, tmp_path):
     open_page(browser, tmp_path, cnncost.report("resnet18"), "resnet18")
+    browser.find_element(By.ID, "fold-all").click()
     assert not browser.find_elements(By.CSS_SELECTOR, '[data-layer^="layer2."]')
     browser.find_element(By.CSS_SELECTOR, '[data-layer="layer2"]').click()
     children = browser.find_elements(By.CSS_SELECTOR, '[data-layer^="layer2."]')
@@ -98,6 +99,7 @@ def test_filter_and_keyboard(browser, tmp_path):
     from selenium.webdriver.common.keys import Keys
 
     open_page(browser, tmp_path, cnncost.report("resnet18"), "resnet18-keys")
+    browser.find_element(By.ID, "fold-all").click()
     block = browser.find_element(By.CSS_SELECTOR, 'g[data-layer="layer1"]')
     browser.execute_script("arguments[0].focus()", block)
     block.send_keys(Keys.ENTER)
@@ -121,6 +123,115 @@ def test_compare_page_names_every_network(browser, tmp_path):
     assert [g.get_attribute("data-network") for g in graphs] == labels
     browser.find_element(By.CSS_SELECTOR, 'button[data-view="charts"]').click()
     keep(browser, "compare-charts")
+
+
+def graph_box(browser, css=".graph"):
+    return browser.execute_script(
+        "var b = document.querySelector(arguments[0]), s = b.querySelector('svg.dag');"
+        "var r = b.getBoundingClientRect();"
+        "return {left: r.left, top: r.top, width: r.width, svg: s.getBoundingClientRect().width,"
+        "        columns: Number(s.getAttribute('data-columns')), window: window.innerWidth,"
+        "        scrolls: b.scrollHeight > b.clientHeight + 1};", css)
+
+
+def test_the_graph_fills_the_window(browser, tmp_path):
+    """A network too long for one column runs on in the next, as a newspaper's: ResNet-50
+    opens with its sixteen bottlenecks across the window and nothing to scroll (it was one
+    column of its top-level blocks, 280 px of 1,400, scrolled through)."""
+    open_page(browser, tmp_path, cnncost.report("resnet50"), "resnet50-fill")
+    box = graph_box(browser)
+    assert box["columns"] >= 3 and box["svg"] >= 0.6 * box["window"], box
+    assert not box["scrolls"], box
+    assert browser.find_elements(By.CSS_SELECTOR, 'g[data-layer="layer3.block6"]')   # opened as deep as fits
+    keep(browser, "resnet50-columns")
+    browser.find_element(By.ID, "expand-all").click()           # every layer: longer columns, as wide
+    box = graph_box(browser)
+    assert box["svg"] >= 0.5 * box["window"] and box["svg"] <= box["width"], box
+    overlapping = browser.execute_script(
+        "var r = Array.prototype.map.call(document.querySelectorAll('g.node rect'), function (e) {"
+        "  var b = e.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; }), bad = 0;"
+        "for (var i = 0; i < r.length; i++) for (var j = i + 1; j < r.length; j++)"
+        "  if (r[i][0] < r[j][2] && r[j][0] < r[i][2] && r[i][1] < r[j][3] && r[j][1] < r[i][3]) bad++;"
+        "return bad;")
+    assert overlapping == 0
+
+
+def test_compare_graphs_stand_side_by_side(browser, tmp_path):
+    labels = ["resnet50", "mobilenet_v2", "vgg16"]
+    open_page(browser, tmp_path, cnncost.compare(labels), "compare-side")
+    browser.find_element(By.CSS_SELECTOR, 'button[data-view="graph"]').click()
+    boxes = [graph_box(browser, f'.graph[data-network="{label}"]') for label in labels]
+    assert len({round(b["top"]) for b in boxes}) == 1, boxes          # one row, not stacked
+    assert boxes[0]["left"] < boxes[1]["left"] < boxes[2]["left"]
+    assert boxes[2]["left"] + boxes[2]["width"] <= boxes[2]["window"]
+    assert all(b["svg"] <= b["width"] for b in boxes), boxes          # each graph laid out in its own box
+    keep(browser, "compare-graphs")
+
+
+def node_texts(browser, path):
+    return browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll("
+        "'g[data-layer=\"' + arguments[0] + '\"] text'), function (t) { return t.textContent; });", path)
+
+
+def test_nodes_say_kernel_stride_and_channels_and_show_whole(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(browser, tmp_path, cnncost.report("mobilenet_v2"), "mobilenet-labels")
+    browser.find_element(By.ID, "expand-all").click()
+    assert "conv 3×3/2, 32" in node_texts(browser, "conv1.conv")
+    assert "depthwise_conv 3×3, 32, g32" in node_texts(browser, "stage1.block1.dw")
+    assert "depthwise_conv 3×3/2, 96, g96" in node_texts(browser, "stage2.block1.dw")
+    assert any(t.startswith("112x112x32") for t in node_texts(browser, "conv1.bn"))    # the shape whole
+    # no text is cut off nor runs past its node's box
+    cut = browser.execute_script(
+        "var bad = [];"
+        "document.querySelectorAll('g.node').forEach(function (g) {"
+        "  var w = Number(g.querySelector('rect').getAttribute('width'));"
+        "  g.querySelectorAll('text').forEach(function (t) {"
+        "    if (t.textContent.indexOf('…') >= 0 || Number(t.getAttribute('x')) + t.getComputedTextLength() > w)"
+        "      bad.push(g.getAttribute('data-layer') + ': ' + t.textContent);"
+        "  });"
+        "});"
+        "return bad;")
+    assert not cut, cut[:5]
+    node = browser.find_element(By.CSS_SELECTOR, 'g[data-layer="stage2.block1.dw"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", node)
+    ActionChains(browser).move_to_element(node).perform()
+    tip = browser.find_element(By.ID, "tip").text
+    assert "kernel 3×3, stride 2, padding 1,1,1,1, dilation 1, groups 96, 96 output channels" in tip, tip
+
+
+def test_a_profile_puts_the_estimate_in_the_header(browser, tmp_path):
+    import math
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("name: laptop\npeak_flops: 1e11\nbandwidth: 2e10\n")
+    result = cnncost.report("resnet50", profile=str(profile))
+    open_page(browser, tmp_path, result, "resnet50-profile")
+    header = {e.get_attribute("data-total"): e.text for e in browser.find_elements(By.CSS_SELECTOR, "#header .pair")}
+    roof = result.roofline
+    assert f"{roof.total_seconds * 1000:.2f} ms" in header["roofline-time"] and "laptop" in header["roofline-time"]
+    assert f"{math.floor(roof.memory_share * 100 + 0.5)}% of it" in header["memory-share"]
+
+
+def test_charts_have_scales_and_leave_out_rows_of_nothing(browser, tmp_path):
+    result = cnncost.report("resnet50")
+    open_page(browser, tmp_path, result, "resnet50-charts")
+    browser.find_element(By.CSS_SELECTOR, 'button[data-view="charts"]').click()
+    charts = browser.find_elements(By.CSS_SELECTOR, ".chart[data-chart]")
+    assert len(charts) == 5
+    for chart in charts:
+        ticks = [t.text for t in chart.find_elements(By.CSS_SELECTOR, "svg text.tick")]
+        assert len(ticks) >= 3 and ticks[0] in ("0", "0B"), (chart.get_attribute("data-chart"), ticks)
+        values = [int(b.get_attribute("data-v")) for b in chart.find_elements(By.CSS_SELECTOR, "rect[data-v]")]
+        assert all(values), chart.get_attribute("data-chart")           # no bar of nothing
+    stages = result.report.stages(result.report.block_sums())
+    mults = browser.find_element(By.CSS_SELECTOR, '[data-chart="block-mults"]')
+    assert len(mults.find_elements(By.CSS_SELECTOR, "rect[data-v]")) == sum(1 for s in stages if s["mults"])
+    note = mults.find_element(By.CSS_SELECTOR, ".note").text
+    assert all(s["name"] in note for s in stages if not s["mults"]), note    # named, not drawn
+    keep(browser, "resnet50-charts-scales")
 
 
 def test_a_large_network_is_interactive(browser, tmp_path):

@@ -27,11 +27,12 @@ def _asset(name: str) -> str:
         return fh.read()
 
 
-def network_data(report, estimates=None) -> dict:
-    """What the page shows of one network, every number from the report (the script and
-    this module do no arithmetic on counts)."""
+def network_data(report, roofline=None) -> dict:
+    """What the page shows of one network, every number from the report and its roofline
+    estimates (the script and this module do no arithmetic on counts)."""
     from cnncost.core.analysis import CONVENTIONS_SHORT
 
+    estimates = list(roofline.estimates) if roofline is not None else None
     seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)} if estimates is not None else {}
     sums = report.block_sums(seconds or None, "seconds")
     fields, values = report.row_table()
@@ -42,9 +43,19 @@ def network_data(report, estimates=None) -> dict:
             "blocks": report.stages(sums),
             "block_sums": sums, "cumulative_mults": report.cumulative_mults(), "live_bytes": report.live_bytes(),
             "peak_bytes": report.totals["peak_activation_bytes"],
-            **_indexed_formulas(report), "seconds": seconds,
+            **_indexed_formulas(report), "seconds": seconds, "windows": report.windows(),
+            "roofline": _roofline_totals(roofline),
             "has_seconds": estimates is not None, "columns": list(ROW_FIELDS),
             "text_columns": sorted(TEXT), "column_labels": {k: LABELS.get(k, k.replace("_", " ")) for k in ROW_FIELDS}}
+
+
+def _roofline_totals(roofline) -> dict | None:
+    """The estimate's totals as `report --profile` prints them under its table."""
+    if roofline is None:
+        return None
+    p = roofline.profile
+    return {"profile": p.name, "peak_flops": p.peak_flops, "bandwidth": p.bandwidth,
+            "total_seconds": roofline.total_seconds, "memory_share": roofline.memory_share}
 
 
 def _indexed_formulas(report) -> dict:
@@ -63,7 +74,8 @@ def _indexed_formulas(report) -> dict:
 @functools.cache
 def _template() -> tuple[str, ...]:
     """The page split at its slots, with the styles and script in place (read once)."""
-    text = _asset("page.html").replace("{{CSS}}", _asset("page.css")).replace("{{JS}}", _asset("page.js"))
+    script = _asset("layout.js") + _asset("page.js")       # the graph's geometry, then the page
+    text = _asset("page.html").replace("{{CSS}}", _asset("page.css")).replace("{{JS}}", script)
     head, rest = text.split("{{TITLE}}")
     middle, rest = rest.split("{{BODY}}")
     before, after = rest.split("{{DATA}}")
@@ -96,8 +108,7 @@ def _allocating(build):
 @_allocating
 def report_page(result) -> str:
     report = result.report
-    estimates = list(result.roofline.estimates) if result.roofline is not None else None
-    data = {"page": "report", "networks": [network_data(report, estimates)]}
+    data = {"page": "report", "networks": [network_data(report, result.roofline)]}
     body = (f'<section class="view" id="view-table" hidden>{_filters()}<table class="layers"><thead></thead>'
             '<tbody></tbody></table></section>')
     return _page(f"{report.name} — cnncost", data, body)

@@ -78,12 +78,21 @@
      ["flops", fmt(t.flops) + " (" + si(t.flops) + ")"],
      ["activations", fmt(t.activations) + " elements"],
      ["peak live activations", si(t.peak_activation_bytes) + "B " + n.dtype],
-     ["weights", si(t.param_bytes) + "B"], ["layers", fmt(t.layers)]].forEach(function (p) {
-      var d = el("div", {"class": "pair"}); d.appendChild(el("dt", {}, p[0])); d.appendChild(el("dd", {}, p[1]));
+     ["weights", si(t.param_bytes) + "B"], ["layers", fmt(t.layers)]].concat(roofline(n.roofline)).forEach(function (p) {
+      var d = el("div", {"class": "pair", "data-total": p[2] || ""});
+      d.appendChild(el("dt", {}, p[0])); d.appendChild(el("dd", {}, p[1]));
       dl.appendChild(d);
     });
     h.appendChild(dl);
     h.appendChild(el("p", {"class": "conventions"}, "conventions: " + n.conventions));
+  }
+
+  function roofline(r) {
+    // what `report --profile` prints under its table: the estimate and its memory-bound share
+    if (!r) return [];
+    return [["estimated time (roofline, " + r.profile + ")", r.total_seconds ? (r.total_seconds * 1000).toFixed(2) + " ms"
+                                                                               : "nothing to estimate", "roofline-time"],
+            ["in memory-bound layers", Math.round(r.memory_share * 100) + "% of it", "memory-share"]];
   }
 
   // ---- tabs ---------------------------------------------------------------------------
@@ -105,6 +114,10 @@
     document.querySelectorAll("#tabs button").forEach(function (b) {
       b.setAttribute("aria-selected", b.getAttribute("data-view") === name ? "true" : "false");
     });
+    if (name === "graph") relayout();      // laid out while hidden, the graphs had no width to fill
+  }
+  function relayout() {
+    graphs.forEach(function (g) { if (g.box.clientWidth && g.view().width !== g.laidOut) g.render(); });
   }
 
   // ---- the graph ----------------------------------------------------------------------
@@ -130,8 +143,8 @@
       var parts = r.name.split(".");
       for (var k = 1; k < parts.length; k++) self.blocks[parts.slice(0, k).join(".")] = true;
     });
-    this.expanded = {};
-    if (net.rows.length <= 60) for (var b in this.blocks) this.expanded[b] = true;
+    this.expanded = {};                  // opened to fit the view at its first render with a width
+    this.opened = false;
     this.selected = null;
     this.metric = "mults";
   }
@@ -163,136 +176,162 @@
     });
     return {order: order, edges: edges};
   };
-  GraphView.prototype.layout = function (vis) {
-    var W = {}, rank = {}, preds = {}, self = this, max = 0;
+  // the texts of a node, each line with its font: a layer says its kernel, stride and
+  // channels ("3×3/2, 64") as Netron does, and its output shape in full
+  function windowText(w) {
+    if (!w) return "";
+    function pair(v) { return v[0] === v[1] ? String(v[0]) : v.join("×"); }
+    var parts = [];
+    if (w.kernel) {
+      var k = w.kernel.join("×");
+      if (w.stride && (w.stride[0] !== 1 || w.stride[1] !== 1)) k += "/" + pair(w.stride);
+      if (w.dilation && (w.dilation[0] !== 1 || w.dilation[1] !== 1)) k += " d" + pair(w.dilation);
+      parts.push(k);
+    }
+    if (w.channels !== undefined) parts.push(String(w.channels));
+    if (w.groups !== undefined && w.groups !== 1) parts.push("g" + w.groups);
+    return parts.join(", ");
+  }
+  function windowWords(w) {
+    if (!w) return "";
+    function pair(v) { return v[0] === v[1] ? String(v[0]) : v.join("×"); }
+    var parts = [];
+    if (w.kernel) parts.push("kernel " + w.kernel.join("×"));
+    if (w.stride) parts.push("stride " + pair(w.stride));
+    if (w.padding !== undefined) parts.push("padding " + (typeof w.padding === "string" ? w.padding : w.padding.join(",")));
+    if (w.dilation) parts.push("dilation " + pair(w.dilation));
+    if (w.groups !== undefined) parts.push("groups " + fmt(w.groups));
+    if (w.channels !== undefined) parts.push(fmt(w.channels) + " output channels");
+    return parts.join(", ");
+  }
+  var FONT = "11px system-ui, -apple-system, \"Segoe UI\", sans-serif", BOLD = "600 " + FONT;
+  var FRAME_FONT = "600 10px system-ui, -apple-system, \"Segoe UI\", sans-serif";
+  var measure = document.createElement("canvas").getContext("2d");
+  function textWidth(text, font) { measure.font = font; return measure.measureText(text).width; }
+  var NODE_H = 50, RANK_H = 84, PAD = 8;
+  var METRICS = [["mults", "MACs"], ["params", "params"], ["flops", "FLOPs"], ["activation_bytes", "activation memory"]];
+  function metricText(v, metric) {
+    if (metric === "seconds") return (v * 1000).toPrecision(3) + " ms";
+    if (metric === "activation_bytes") return si(v) + "B";
+    return si(v) + " " + (metric === "mults" ? "MACs" : metric === "flops" ? "FLOPs" : metric);
+  }
+
+  GraphView.prototype.lines = function (id) {
+    var isBlock = id.indexOf("block:") === 0, path = id === "input" ? "input" : id.slice(id.indexOf(":") + 1);
+    if (id === "input") return ["input", this.net.input, ""];
+    var shown = this.shortName(path);
+    if (isBlock) {
+      var s = this.net.block_sums[path];
+      return ["▸ " + shown, s.layers + " layers", metricText(s[this.metric] || 0, this.metric)];
+    }
+    var r = this.rows[path], w = windowText(this.net.windows[path]);
+    return [shown, r.kind + (w ? " " + w : ""), r.output + (r[this.metric] ? " · " + metricText(r[this.metric], this.metric) : "")];
+  };
+  GraphView.prototype.shortName = function (path) {
+    // inside an unfolded block's frame, which names the block, a node shows the rest
+    var parts = path.split("."), k = parts.length - 1;
+    while (k > 0 && !this.expanded[parts.slice(0, k).join(".")]) k--;
+    return k > 0 ? parts.slice(k).join(".") : path;
+  };
+  GraphView.prototype.widths = function (vis) {
+    var W = {}, self = this, max = 0;
     vis.order.forEach(function (id) { if (id !== "input") max = Math.max(max, self.value(id)); });
     vis.order.forEach(function (id) {
-      var t = id === "input" || !max ? 0 : Math.sqrt(self.value(id) / max);
-      W[id] = 130 + Math.round(110 * t);
-      preds[id] = [];
+      var t = id === "input" || !max ? 0 : Math.sqrt(self.value(id) / max), ls = self.lines(id);
+      var text = Math.max(textWidth(ls[0], BOLD), textWidth(ls[1], FONT), textWidth(ls[2], FONT));
+      W[id] = Math.ceil(Math.max(text + 2 * PAD, 110 + 130 * t));   // the text whole, the size the metric's
     });
-    vis.edges.forEach(function (e) { preds[e.to].push(e.from); });
-    vis.order.forEach(function (id) {
-      rank[id] = preds[id].reduce(function (a, p) { return Math.max(a, rank[p] + 1); }, 0);
-    });
-    // long edges pass through one point per rank they cross (Sugiyama's dummy nodes)
-    var layers = [], pos = {}, chains = [];
-    function put(id, r) { (layers[r] = layers[r] || []).push(id); }
-    vis.order.forEach(function (id) { put(id, rank[id]); });
-    vis.edges.forEach(function (e, k) {
-      var chain = [e.from];
-      for (var r = rank[e.from] + 1; r < rank[e.to]; r++) {
-        var d = "d" + k + "_" + r; W[d] = 8; preds[d] = [chain[chain.length - 1]]; rank[d] = r; put(d, r); chain.push(d);
-      }
-      chain.push(e.to); chains.push(chain);
-    });
-    var up = {}, down = {};
-    chains.forEach(function (c) {
-      for (var i = 1; i < c.length; i++) {
-        (up[c[i]] = up[c[i]] || []).push(c[i - 1]); (down[c[i - 1]] = down[c[i - 1]] || []).push(c[i]);
-      }
-    });
-    function index() { layers.forEach(function (l) { l.forEach(function (id, i) { pos[id] = i; }); }); }
-    index();
-    for (var sweep = 0; sweep < 4; sweep++) {          // barycentre ordering, down then up
-      var goingDown = sweep % 2 === 0, nb = goingDown ? up : down;
-      var seq = goingDown ? layers.slice(1) : layers.slice(0, -1).reverse();
-      seq.forEach(function (l) {
-        var bc = {};
-        l.forEach(function (id) {
-          var ns = nb[id] || [];
-          bc[id] = ns.length ? ns.reduce(function (a, n) { return a + pos[n]; }, 0) / ns.length : pos[id];
-        });
-        l.sort(function (a, b) { return bc[a] - bc[b] || pos[a] - pos[b]; });
-        l.forEach(function (id, i) { pos[id] = i; });
-      });
-    }
-    var X = {}, GAP = 26;
-    layers.forEach(function (l) {                       // pack, then pull towards the parents
-      var x = 0;
-      l.forEach(function (id) { X[id] = x + W[id] / 2; x += W[id] + GAP; });
-    });
-    for (var pass = 0; pass < 3; pass++) {
-      layers.forEach(function (l) {
-        var want = l.map(function (id) {
-          var ns = (up[id] || []).concat(pass % 2 ? (down[id] || []) : []);
-          return ns.length ? ns.reduce(function (a, n) { return a + X[n]; }, 0) / ns.length : X[id];
-        });
-        var prev = -Infinity;
-        l.forEach(function (id, i) {
-          var x = Math.max(want[i], prev === -Infinity ? -Infinity : prev);
-          X[id] = x; prev = x + W[id] / 2 + GAP + (i + 1 < l.length ? W[l[i + 1]] / 2 : 0);
-        });
-      });
-    }
-    var minX = Infinity, maxX = -Infinity;
-    for (var id in X) { minX = Math.min(minX, X[id] - W[id] / 2); maxX = Math.max(maxX, X[id] + W[id] / 2); }
-    for (id in X) X[id] += 20 - minX;
-    return {X: X, W: W, rank: rank, chains: chains, width: maxX - minX + 40, height: layers.length * 74 + 20};
+    return W;
   };
   GraphView.prototype.color = function (id, max) {
     if (id === "input" || !max) return "hsl(210, 20%, 88%)";
     var t = Math.sqrt(this.value(id) / max);
     return "hsl(" + Math.round(205 - 205 * t) + ", 75%, " + Math.round(86 - 30 * t) + "%)";
   };
+  GraphView.prototype.view = function () {
+    // the room the columns may fill: the box's width, and the window's height below the box's
+    // top (the box scrolls past 78% of the window)
+    var width = this.box.clientWidth || this.box.parentNode.clientWidth || window.innerWidth - 40;
+    var top = this.box.getBoundingClientRect().top + window.scrollY;
+    var below = window.innerHeight - (this.box.clientWidth ? top : 300) - 24;
+    return {width: width - 18, height: Math.max(300, Math.min(window.innerHeight * 0.78, below) - 60)};
+  };
+  GraphView.prototype.lay = function (view) {
+    var vis = this.visible();
+    return {vis: vis, L: cnncostLayout(vis, this.widths(vis), view, {H: NODE_H, rankHeight: RANK_H})};
+  };
+  GraphView.prototype.openToFit = function (view) {
+    // a large network opens as deep as its blocks fit the view without scrolling (ResNet-50:
+    // its sixteen bottlenecks across the width); a small one (60 layers or fewer) unfolded
+    var self = this, depth = 0, fits = true;
+    if (this.net.rows.length <= 60) { for (var b in this.blocks) this.expanded[b] = true; return; }
+    while (fits) {
+      depth++;
+      var trial = {}, deeper = false;
+      for (b in this.blocks) {
+        if (b.split(".").length < depth) trial[b] = true;
+        else if (b.split(".").length === depth) deeper = true;
+      }
+      if (!deeper && depth > 1) break;
+      var keep = this.expanded;
+      this.expanded = trial;
+      fits = this.lay(view).L.fits;
+      if (!fits) this.expanded = keep;
+    }
+  };
   GraphView.prototype.render = function () {
     tip.hidden = true;                   // the node under the pointer is about to be replaced
-    var self = this, vis = this.visible(), L = this.layout(vis), H = 40;
+    var self = this, view = this.view();
+    if (!this.opened && this.box.clientWidth) { this.opened = true; this.openToFit(view); }
+    var laid = this.lay(view), vis = laid.vis, L = laid.L;
+    this.laidOut = view.width;
     var svg = sv("svg", {width: L.width, height: L.height, "class": "dag", role: "img",
-                         "aria-label": "layer graph of " + this.net.name});
-    var Y = function (id) { return 14 + L.rank[id] * 74; };
+                         "data-columns": L.columns, "aria-label": "layer graph of " + this.net.name});
     var max = 0;
     vis.order.forEach(function (id) { if (id !== "input") max = Math.max(max, self.value(id)); });
-    // frames around unfolded blocks
-    var labels = [];
+    // frames around unfolded blocks, one per column the block runs through; a label names
+    // the block within its parent's frame, after the labels already on its line
+    var labels = [], taken = {};
     Object.keys(this.expanded).sort().forEach(function (b) {
       if (!self.expanded[b] || !self.blocks[b]) return;
-      var ids = vis.order.filter(function (id) {
-        var p = id.slice(id.indexOf(":") + 1); return id !== "input" && p.indexOf(b + ".") === 0;
-      });
-      if (!ids.length) return;
-      var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-      ids.forEach(function (id) {
-        x0 = Math.min(x0, L.X[id] - L.W[id] / 2); x1 = Math.max(x1, L.X[id] + L.W[id] / 2);
-        y0 = Math.min(y0, Y(id)); y1 = Math.max(y1, Y(id) + H);
+      var parts = {};
+      vis.order.forEach(function (id) {
+        var p = id.slice(id.indexOf(":") + 1);
+        if (id !== "input" && p.indexOf(b + ".") === 0) (parts[L.col[id]] = parts[L.col[id]] || []).push(id);
       });
       var depth = b.split(".").length;
-      svg.appendChild(sv("rect", {"class": "frame", x: x0 - 10 + depth, y: y0 - 13, width: x1 - x0 + 20 - 2 * depth,
-                                  height: y1 - y0 + 18, rx: 6, opacity: 0.55}));
-      var lab = sv("text", {"class": "framelabel", x: x0 - 6 + depth, y: y0 - 3, "data-fold": b, tabindex: "0",
-                            role: "button", "aria-label": "fold " + b}, "▾ " + b);
-      function fold() { self.expanded[b] = false; self.render(); }
-      lab.addEventListener("click", fold);
-      lab.addEventListener("keydown", function (ev) { if (ev.key === "Enter") fold(); });
-      labels.push(lab);                  // drawn last, over the edges
-    });
-    L.chains.forEach(function (c, k) {
-      var pts = c.map(function (id, i) {
-        return [L.X[id], i === 0 ? Y(id) + H : (i === c.length - 1 ? Y(id) : Y(id) + H / 2)];
+      Object.keys(parts).forEach(function (c) {
+        var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+        parts[c].forEach(function (id) {
+          x0 = Math.min(x0, L.X[id] - L.W[id] / 2); x1 = Math.max(x1, L.X[id] + L.W[id] / 2);
+          y0 = Math.min(y0, L.Y[id]); y1 = Math.max(y1, L.Y[id] + L.H);
+        });
+        svg.appendChild(sv("rect", {"class": "frame", x: x0 - 10 + depth, y: y0 - 13, width: x1 - x0 + 20 - 2 * depth,
+                                    height: y1 - y0 + 18, rx: 6, opacity: 0.55}));
+        var text = "▾ " + (depth > 1 ? b.slice(b.lastIndexOf(".") + 1) : b), line = c + ":" + y0;
+        var lx = Math.max(x0 - 6 + depth, (taken[line] || -Infinity) + 6);
+        taken[line] = lx + textWidth(text, FRAME_FONT);
+        var lab = sv("text", {"class": "framelabel", x: lx, y: y0 - 3, "data-fold": b, tabindex: "0",
+                              role: "button", "aria-label": "fold " + b}, text);
+        function fold() { self.expanded[b] = false; self.render(); }
+        lab.addEventListener("click", fold);
+        lab.addEventListener("keydown", function (ev) { if (ev.key === "Enter") fold(); });
+        labels.push(lab);                // drawn last, over the edges
       });
-      var d = "M" + pts[0][0] + "," + pts[0][1];
-      for (var i = 1; i < pts.length; i++) {
-        var my = (pts[i - 1][1] + pts[i][1]) / 2;
-        d += " C" + pts[i - 1][0] + "," + my + " " + pts[i][0] + "," + my + " " + pts[i][0] + "," + pts[i][1];
-      }
-      svg.appendChild(sv("path", {"class": "edge", d: d, "marker-end": ""}));
-      var e = vis.edges[k];
-      var mid = pts.length > 2 ? pts[1] : [(pts[0][0] + pts[1][0]) / 2, (pts[0][1] + pts[1][1]) / 2];
-      svg.appendChild(sv("text", {"class": "elabel", x: mid[0] + 4, y: mid[1] + 3}, e.label));
+    });
+    L.paths.forEach(function (p, k) {
+      svg.appendChild(sv("path", {"class": "edge", d: p.d}));
+      svg.appendChild(sv("text", {"class": "elabel", x: p.label[0] + 4, y: p.label[1] + 3}, vis.edges[k].label));
     });
     vis.order.forEach(function (id) {
       var isBlock = id.indexOf("block:") === 0, path = id === "input" ? "input" : id.slice(id.indexOf(":") + 1);
       var g = sv("g", {"class": "node" + (isBlock ? " block" : "") + (self.selected === path ? " selected" : ""),
-                       "data-layer": path, tabindex: "0", transform: "translate(" + (L.X[id] - L.W[id] / 2) + "," + Y(id) + ")",
+                       "data-layer": path, tabindex: "0", transform: "translate(" + (L.X[id] - L.W[id] / 2) + "," + L.Y[id] + ")",
                        role: "button", "aria-label": (isBlock ? "block " : "layer ") + path});
-      g.appendChild(sv("rect", {width: L.W[id], height: H, fill: self.color(id, max)}));
-      var title = isBlock ? "▸ " + path : path, sub;
-      if (id === "input") sub = self.net.input;
-      else if (isBlock) { var s = self.net.block_sums[path]; sub = s.layers + " layers · " + si(s[self.metric] || 0); }
-      else { var r = self.rows[path]; sub = r.kind + " · " + r.output + (r[self.metric] ? " · " + si(r[self.metric]) : ""); }
-      var maxc = Math.floor((L.W[id] - 10) / 6.1);
-      g.appendChild(sv("text", {x: 6, y: 16, fill: "#111"}, title.length > maxc ? title.slice(0, maxc - 1) + "…" : title));
-      g.appendChild(sv("text", {x: 6, y: 31, fill: "#333"}, sub.length > maxc ? sub.slice(0, maxc - 1) + "…" : sub));
+      g.appendChild(sv("rect", {width: L.W[id], height: L.H, fill: self.color(id, max)}));
+      self.lines(id).forEach(function (text, i) {
+        g.appendChild(sv("text", {x: PAD, y: 15 + 14 * i, fill: i ? "#333" : "#111", "class": i ? "" : "title"}, text));
+      });
       function act() {
         if (id === "input") return;
         if (isBlock) { self.expanded[path] = true; self.render(); focus(self.box, path); }
@@ -313,6 +352,8 @@
     var v = isBlock ? this.net.block_sums[path] : this.rows[path], lines = [];
     if (!isBlock) lines.push(v.kind + ", output " + v.output + (v.mult_class ? ", " + v.mult_class : ""));
     else lines.push(v.layers + " layers (click to unfold)");
+    var w = isBlock ? "" : windowWords(this.net.windows[path]);
+    if (w) lines.push(w);
     lines.push("params " + fmt(v.params) + " · mults " + fmt(v.mults) + " · flops " + fmt(v.flops));
     lines.push("activation memory " + si(v.activation_bytes) + "B" + (v.seconds !== undefined ? " · roofline " +
                (v.seconds * 1000).toPrecision(3) + " ms" : "") + (!isBlock ? " · receptive field " + v.rf : ""));
@@ -344,17 +385,19 @@
 
   function graphsView() {
     var box = document.getElementById("graphs"), metric = document.getElementById("metric");
-    var metrics = [["mults", "MACs"], ["params", "params"], ["flops", "FLOPs"], ["activation_bytes", "activation memory"]];
+    var metrics = METRICS.slice();
     if (DATA.networks.some(function (n) { return n.has_seconds; })) metrics.push(["seconds", "roofline time"]);
     metrics.forEach(function (m) { metric.appendChild(el("option", {value: m[0]}, m[1])); });
+    if (DATA.page === "compare") box.classList.add("side-by-side");      // one column of the page each
     DATA.networks.forEach(function (net, i) {
       var c = el("div", {"class": "graph", "data-network": DATA.page === "compare" ? DATA.labels[i] : net.name});
       if (DATA.page === "compare") c.appendChild(el("h2", {}, DATA.labels[i]));
       box.appendChild(c);
-      var v = new GraphView(c, net);
-      graphs.push(v);
-      v.render();
+      graphs.push(new GraphView(c, net));
     });
+    graphs.forEach(function (g) { g.render(); });     // each box at its width once all are in
+    var pending;
+    window.addEventListener("resize", function () { clearTimeout(pending); pending = setTimeout(relayout, 150); });
     metric.addEventListener("change", function () {
       graphs.forEach(function (g) { g.metric = metric.value; g.render(); });
     });
@@ -428,44 +471,79 @@
   }
 
   // ---- charts -----------------------------------------------------------------------------
+  function ticks(max, count) {
+    // round steps (1, 2 or 5 times a power of ten) from 0 to the first step at or past max
+    var raw = max / count, p = Math.pow(10, Math.floor(Math.log10(raw))), step = p;
+    [1, 2, 5, 10].some(function (m) { step = m * p; return m * p >= raw; });
+    var out = [];
+    for (var v = 0; v < max + step / 2 && out.length <= count + 1; v += step) out.push(v);
+    if (out[out.length - 1] < max) out.push(out[out.length - 1] + step);
+    return out;
+  }
+  function tick(svg, x1, y1, x2, y2, label, attrs) {
+    svg.appendChild(sv("line", {"class": "grid", x1: x1, y1: y1, x2: x2, y2: y2}));
+    svg.appendChild(sv("text", Object.assign({"class": "tick"}, attrs), label));
+  }
   function bars(title, items, opts) {
+    // rows of nothing are left out (and named under the chart): a bar of 0 says nothing
     opts = opts || {};
     var box = el("div", {"class": "chart", "data-chart": opts.id || title}), rowH = 18;
     box.appendChild(el("h3", {}, title));
-    var labelW = 220, w = 600, max = Math.max.apply(null, items.map(function (i) { return i[1]; }).concat([1]));
-    var svg = sv("svg", {width: labelW + w + 130, height: items.length * rowH + 6});
+    var none = items.filter(function (i) { return !i[1]; }).map(function (i) { return i[0]; });
+    items = items.filter(function (i) { return i[1]; });
+    var labelW = 230, w = 600, top = 4, height = items.length * rowH;
+    var scale = ticks(Math.max.apply(null, items.map(function (i) { return i[1]; }).concat([1])), 5);
+    var max = scale[scale.length - 1];
+    var svg = sv("svg", {width: labelW + w + 110, height: top + height + 24});
+    scale.forEach(function (v) {
+      var x = labelW + w * v / max;
+      tick(svg, x, top, x, top + height + 4, si(v) + (opts.unit || ""), {x: x, y: top + height + 17, "text-anchor": "middle"});
+    });
+    svg.appendChild(sv("line", {"class": "axis", x1: labelW, y1: top + height + 4, x2: labelW + w, y2: top + height + 4}));
     items.forEach(function (it, k) {
-      var y = k * rowH + 2, bw = Math.max(1, w * it[1] / max);
-      svg.appendChild(sv("text", {x: labelW - 6, y: y + 12, "text-anchor": "end"}, it[0].length > 34 ? it[0].slice(0, 33) + "…" : it[0]));
-      var r = sv("rect", {"class": it[2] ? "bar2" : "bar", x: labelW, y: y, width: bw, height: rowH - 4});
+      var y = top + k * rowH + 2, bw = Math.max(1, w * it[1] / max);
+      svg.appendChild(sv("text", {x: labelW - 6, y: y + 12, "text-anchor": "end"}, it[0].length > 36 ? it[0].slice(0, 35) + "…" : it[0]));
+      var r = sv("rect", {"class": it[2] ? "bar2" : "bar", x: labelW, y: y, width: bw, height: rowH - 4, "data-v": it[1]});
       r.appendChild(sv("title", {}, it[0] + ": " + fmt(it[1])));
       svg.appendChild(r);
-      svg.appendChild(sv("text", {x: labelW + bw + 6, y: y + 12}, (opts.unit ? si(it[1]) + opts.unit : fmt(it[1]))));
+      svg.appendChild(sv("text", {x: labelW + bw + 6, y: y + 12}, fmt(it[1])));
     });
     box.appendChild(svg);
+    if (none.length) {
+      box.appendChild(el("p", {"class": "note none"}, "not drawn, " + (opts.none || "none") + ": " +
+                                                      (none.length > 8 ? none.length + " rows" : none.join(", "))));
+    }
     return box;
   }
   function line(title, values, opts) {
     opts = opts || {};
     var box = el("div", {"class": "chart", "data-chart": opts.id || title});
     box.appendChild(el("h3", {}, title));
-    var w = 760, h = 180, pad = 44, n = Math.max(1, values.length - 1);
-    var max = Math.max.apply(null, values.concat([1]));
-    var svg = sv("svg", {width: w + pad + 20, height: h + 36});
-    svg.appendChild(sv("line", {"class": "axis", x1: pad, y1: h + 4, x2: pad + w, y2: h + 4}));
-    svg.appendChild(sv("line", {"class": "axis", x1: pad, y1: 4, x2: pad, y2: h + 4}));
-    var d = values.map(function (v, i) { return (i ? "L" : "M") + (pad + w * i / n) + "," + (4 + h - h * v / max); }).join(" ");
+    var w = 760, h = 180, pad = 64, top = 10, n = Math.max(1, values.length - 1);
+    var scale = ticks(Math.max.apply(null, values.concat([1])), 5), max = scale[scale.length - 1];
+    var svg = sv("svg", {width: w + pad + 30, height: top + h + 40});
+    function X(i) { return pad + w * i / n; }
+    function Y(v) { return top + h - h * v / max; }
+    scale.forEach(function (v) {
+      tick(svg, pad - 4, Y(v), pad + w, Y(v), si(v) + (opts.unit || ""), {x: pad - 8, y: Y(v) + 4, "text-anchor": "end"});
+    });
+    ticks(values.length, 8).forEach(function (k) {       // layer k, counted from 1 as the table's rows
+      if (k < 1 || k > values.length) return;
+      tick(svg, X(k - 1), top + h, X(k - 1), top + h + 4, String(k), {x: X(k - 1), y: top + h + 17, "text-anchor": "middle"});
+    });
+    svg.appendChild(sv("line", {"class": "axis", x1: pad, y1: top + h, x2: pad + w, y2: top + h}));
+    svg.appendChild(sv("line", {"class": "axis", x1: pad, y1: top, x2: pad, y2: top + h}));
+    svg.appendChild(sv("text", {x: pad + w / 2, y: top + h + 34, "text-anchor": "middle", "class": "axislabel"},
+                       "layer, in execution order"));
+    var d = values.map(function (v, i) { return (i ? "L" : "M") + X(i) + "," + Y(v); }).join(" ");
     svg.appendChild(sv("path", {"class": "line", d: d}));
-    svg.appendChild(sv("text", {x: 2, y: 12}, si(max) + (opts.unit || "")));
-    svg.appendChild(sv("text", {x: pad, y: h + 22}, "layer 1"));
-    svg.appendChild(sv("text", {x: pad + w, y: h + 22, "text-anchor": "end"}, "layer " + values.length));
     if (opts.peak !== undefined) {
       var at = values.indexOf(opts.peak);
       if (at >= 0) {
-        var px = pad + w * at / n, py = 4 + h - h * opts.peak / max;
+        var px = X(at), py = Y(opts.peak);
         svg.appendChild(sv("circle", {"class": "peak", cx: px, cy: py, r: 4, "data-peak": opts.peak}));
-        svg.appendChild(sv("text", {x: Math.min(px + 8, w), y: py + 4}, "peak " + si(opts.peak) + (opts.unit || "") +
-                                   " at " + (opts.names ? opts.names[at] : "layer " + (at + 1))));
+        svg.appendChild(sv("text", {x: Math.min(px + 8, w), y: py + 4, "class": "peaklabel"}, "peak " + si(opts.peak) +
+                                   (opts.unit || "") + " at " + (opts.names ? opts.names[at] : "layer " + (at + 1))));
       }
     }
     box.appendChild(svg);
@@ -480,7 +558,7 @@
       DATA.networks.forEach(function (n, i) {
         n.blocks.forEach(function (b) { stages.push([DATA.labels[i] + " · " + b.name, b.mults, i % 2]); });
       });
-      box.appendChild(bars("MACs per stage, each network", stages, {id: "stages", unit: ""}));
+      box.appendChild(bars("MACs per stage, each network", stages, {id: "stages", none: "no MACs"}));
       box.appendChild(bars("total MACs", DATA.networks.map(function (n, i) { return [DATA.labels[i], n.totals.mults, i % 2]; }),
                            {id: "totals"}));
       box.appendChild(bars("total params", DATA.networks.map(function (n, i) { return [DATA.labels[i], n.totals.params, i % 2]; }),
@@ -488,14 +566,14 @@
       return;
     }
     var n = DATA.networks[0], names = n.rows.map(function (r) { return r.name; });
-    box.appendChild(bars("MACs per block", n.blocks.map(function (b) { return [b.name, b.mults]; }), {id: "block-mults"}));
-    box.appendChild(bars("params per block", n.blocks.map(function (b) { return [b.name, b.params]; }), {id: "block-params"}));
+    box.appendChild(bars("MACs per block", n.blocks.map(function (b) { return [b.name, b.mults]; }), {id: "block-mults", none: "no MACs"}));
+    box.appendChild(bars("params per block", n.blocks.map(function (b) { return [b.name, b.params]; }), {id: "block-params", none: "no params"}));
     box.appendChild(line("cumulative MACs along the network", n.cumulative_mults, {id: "cumulative"}));
     box.appendChild(line("live activation memory over the execution order (" + n.dtype + ")", n.live_bytes,
                          {id: "live", peak: n.peak_bytes, unit: "B", names: names}));
     box.appendChild(bars("MACs by multiplication class", Object.keys(n.mults_by_class).map(function (c) {
       return [CLASSES[c] || c, n.mults_by_class[c]];
-    }), {id: "classes"}));
+    }), {id: "classes", none: "no MACs"}));
   }
 
   header();
