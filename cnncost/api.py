@@ -445,7 +445,7 @@ def kinds(name: str | None = None) -> KindsResult:
 
     infos = tuple(KindInfo(kname, k.family, k.doc,
                            tuple((a, arg.kind, default(arg.default), arg.doc) for a, arg in k.args.items()),
-                           k.flops_rule, k.mults_rule)
+                           k.flops_rule, k.mults_rule, k.saves_rule)
                   for kname, k in KINDS.items() if name is None or kname == one)
     aliases = tuple((a, k, ", ".join(f"{key}={v}" for key, v in fixed.items())) for a, (k, fixed) in ALIASES.items()
                     if name is None or k == one)

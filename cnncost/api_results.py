@@ -202,6 +202,7 @@ class KindInfo:
     args: tuple[tuple[str, str, str, str], ...]    # (name, type, default, doc)
     flops: str
     mults: str
+    saves: str = ""      # what its backward pass keeps (training memory)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,11 @@ CONVENTIONS = {
                        "branches the largest; `global` (rf_global) once a layer reads a whole map "
                        "(global pool, flatten), directly or through a multiply or add; `n/a` (rf_na) "
                        "past a tensor kind (reshape into tokens, matmul, softmax over tokens)",
+    "training": "with --training: weight gradients of the trainable weights; stored_activation_bytes = "
+                "the tensors autograd keeps for the backward pass, each once, as each kind's rule says "
+                "(`cnncost kinds`: a conv its input when its weights train, a batch norm its input and "
+                "statistics, a ReLU its output); nothing below the earliest trainable layer; optimizer "
+                "state not included",
     "units": "SI: k = 1e3, M = 1e6, G = 1e9; JSON carries exact integers",
 }
 
@@ -365,7 +370,7 @@ def weighted_depth(graph: Graph) -> int:
 def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variables=None,
                       dtype: str = "float32", training: bool = False) -> Report:
     from cnncost.core.receptive import exact, receptive_fields
-    from cnncost.core.training import backward, cut_summary
+    from cnncost.core.training import backward, cut_summary, saved_bytes
 
     if dtype not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{dtype}' (known: {', '.join(DTYPE_BYTES)})")
@@ -380,6 +385,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     fields = receptive_fields(graph)
     whole_input = [exact(v) for v in graph.nodes[0].out_shape[:2]] if len(graph.nodes[0].out_shape) == 3 else []
     grads = backward(graph) if training else None
+    kept = saved_bytes(graph, itemsize, batch) if training else None
     for node in graph.layers:
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
         shapes = k.weight_shapes(a, ins)
@@ -412,7 +418,8 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             rf_start=[] if rf.na else [0, 0] if rf.whole and whole_input else [] if rf.whole
             else [exact(v) for v in rf.start],
             rf_global=rf.whole, rf_na=rf.na,
-            training={key: v * batch for key, v in grads[node.index - 1].items()} if grads else None,
+            training={**{key: v * batch for key, v in grads[node.index - 1].items()},
+                      "saved_bytes": kept[node.index - 1]} if grads else None,
             bytes_read=read, bytes_written=written, intensity=intensity(flops, read + written),
             precision=node.precision.dtype if node.precision is not None else "",
             shares=node.shares or None,
@@ -444,7 +451,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     if grads:
         back = {key: sum(r.training[key] for r in rows) for key in rows[0].training} if rows else {}
         trainable_bytes = totals["trainable_params"] * itemsize
-        stored = totals["activations"] * itemsize        # every output is kept for the backward pass
+        stored = back["saved_bytes"]         # what autograd keeps for the backward pass (Kind.saved)
         totals["training"] = {**back,
                               "training_mults": totals["mults"] + back["input_grad_mults"] + back["weight_grad_mults"],
                               "training_flops": totals["flops"] + back["input_grad_flops"] + back["weight_grad_flops"],

@@ -68,6 +68,40 @@ def backward(graph: Graph) -> list[dict]:
     return rows
 
 
+def saved_bytes(graph: Graph, itemsize: int, batch: int) -> list[int]:
+    """Per layer (graph.layers order): the bytes autograd keeps for its backward pass, as
+    PyTorch's saved tensors are kept. A layer is recorded only when its output needs a
+    gradient (its weights train, or an input's gradient is needed); what it keeps is its
+    kind's rule (Kind.saved: a conv its input when its weights train, a batch norm its input
+    and statistics, a ReLU its output, ...). A tensor kept by several layers (a ReLU's output
+    that the next conv reads) is counted once, at the first layer that keeps it; weights are
+    parameters, not counted here. Below the earliest trained layer nothing is kept."""
+    grads = [False] * len(graph.nodes)
+    kept: set[int] = set()
+    out = []
+    for node in graph.layers:
+        trains = node.trainable and has_weights(node)
+        needs = [grads[i] for i in node.inputs]
+        grads[node.index] = trains or any(needs)
+        nbytes = 0
+        if grads[node.index]:
+            s = node.kind.saved(node.args, node.in_shapes, node.out_shape, needs, trains)
+            for t in [node.inputs[i] for i in s.inputs] + ([node.index] if s.output else []):
+                if t not in kept:
+                    kept.add(t)
+                    nbytes += _numel(graph.nodes[t].out_shape) * batch * itemsize
+            nbytes += (s.per_example * batch + s.fixed) * itemsize + s.int64 * batch * 8
+        out.append(nbytes)
+    return out
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
 def cut_summary(graph: Graph, itemsize: int) -> dict:
     """Forward cost of the frozen base vs the trained head, and the bytes per example of
     caching the features that cross the cut (outputs of frozen layers read by trained ones)."""

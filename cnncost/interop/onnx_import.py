@@ -321,6 +321,18 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 shared.add(source)
         return len(shared)
 
+    def _mark_frozen(self) -> None:
+        """A layer whose every weight a live module holds with requires_grad=False is frozen."""
+        frozen = getattr(self.model, "frozen", frozenset())
+        if not frozen:
+            return
+        sources: dict[str, list] = {}
+        for layer, _, source, _ in self.uses:
+            sources.setdefault(layer, []).append(source)
+        for layer in self.layers:
+            if sources.get(layer["name"]) and all(s in frozen for s in sources[layer["name"]]):
+                layer["trainable"] = False
+
     def _refuse_all(self):
         count = Counter(op for op, _, _ in self.refusals)
         first = {}
@@ -349,6 +361,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
             self.output_layouts[out.layer] = "nchw" if out.layout == "nchw" else "plain"
         self._drop_dead(outputs)
         shared = self._mark_shared()
+        self._mark_frozen()
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
         shown = DISPLAY_NAMES.get(self.file)
         params_as = PARAMS_AS_MODULE if self.file in FROM_MODULE else PARAMS_AS_FILE

@@ -209,6 +209,9 @@ class Model:
     opsets: dict               # domain ('' is ONNX) -> version
     producer: str
     graph: Graph
+    # initializers that never train in a live module (requires_grad=False, buffers): only a
+    # model traced in memory knows them, a file never says
+    frozen: frozenset = frozenset()
 
 
 class _Reader:

@@ -133,9 +133,13 @@ def export(module, inputs, label: str | None = None) -> str:
         atexit.register(shutil.rmtree, _DIR[0], True)
     name = re.sub(r"\W+", "_", type(module).__name__) or "module"
     names = _input_names(module, len(examples))
+    # what never trains: parameters with requires_grad=False, and buffers (BN's statistics)
+    frozen = frozenset([n for n, p in module.named_parameters() if not p.requires_grad]
+                       + [n for n, _ in module.named_buffers()])
     with _untouched(torch, module):
         try:
             model = torch_trace.trace(torch, module, examples, names)
+            model.frozen = frozen
         except torch_trace.Unfaithful as exc:
             raise CnnCostError(f"{label or type(module).__name__}: {exc}") from None
         except torch_trace.Untraceable as exc:

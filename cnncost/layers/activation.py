@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from cnncost.errors import SpecError
-from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, example_axes, numel, register,
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, Saved, example_axes, numel, register,
                                  register_alias)
 
 
@@ -85,6 +85,9 @@ def _axis(a, x):
 ALIASES = {"silu": "swish"}
 
 
+# PyTorch's backward of these reads the output (relu's mask, sigmoid's s(1 - s)); of the
+# others (relu6 = hardtanh, swish = silu, gelu, ...) the input; of linear nothing
+KEEPS_OUTPUT = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
 @register
 class Activation(PointWise, NoMults, OutputSized, Kind):
     name, family = "activation", "activation"
@@ -105,6 +108,12 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
 
     def window(self, a, ins):
         """Point-wise, but a softmax over a map's H or W reads the whole map, and over
+    saves_rule = f"its output for {', '.join(KEEPS_OUTPUT)}; nothing for linear; its input for the others"
+
+    def saved(self, a, ins, out, grads, trains):
+        if a.fn == "linear":
+            return Saved()
+        return Saved(output=True) if a.fn in KEEPS_OUTPUT else Saved(inputs=(0,))
         the axes of any other tensor has no receptive field."""
         if a.fn not in ROWWISE or len(ins[0]) != 3:
             return None

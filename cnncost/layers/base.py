@@ -7,7 +7,7 @@ axis: (H, W, C) for feature maps, (N,) after flatten.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError, closest, did_you_mean
 
@@ -167,6 +167,14 @@ class Kind:
     # convolutional kinds), "plain" (batch + our shape, the tensor kinds) or "any" (either:
     # element-wise kinds keep their first input's; the builder converts the others).
     onnx_layout: str = "map"
+    # What the backward pass keeps of this layer (PyTorch autograd's saved tensors), for
+    # `cnncost kinds` and the training memory; `saved` computes it
+    saves_rule: str = "its inputs (this kind's backward is not modelled more closely: an upper bound)"
+
+    def saved(self, a: Args, ins: list[tuple], out: tuple, grads: list[bool], trains: bool) -> Saved:
+        """What autograd keeps for this layer's backward, given which inputs need a gradient
+        (`grads`) and whether its own weights train; asked only when its output needs one."""
+        return Saved(inputs=tuple(range(len(ins))))
 
     def normalize(self, raw: dict, evaluate: Callable[[str], object],
                   locate: Callable[[str], object] = lambda key: None) -> Args:
@@ -280,6 +288,40 @@ class Kind:
         """Write this layer as ONNX nodes through `b` (interop.onnx_export.LayerBuilder);
         feature maps are NCHW there. Return the name of the tensor that is the output."""
         raise ExportError(f"kind '{self.name}' cannot be exported to ONNX")
+
+
+class Saved(NamedTuple):
+    """Tensors a layer's backward pass keeps: some of its inputs, its output, and tensors of
+    its own (per example and batch-independent elements in the report's dtype; int64
+    elements per example: a max pool's indices). Weights are parameters, not counted here."""
+    inputs: tuple = ()
+    output: bool = False
+    per_example: int = 0
+    fixed: int = 0
+    int64: int = 0
+
+
+class SavesNothing:
+    """Mixin: a backward that needs only shapes (add, concat, reshapes, average pools)."""
+    saves_rule = "nothing (its backward needs only shapes)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved()
+
+
+class SavesInputForWeights:
+    """Mixin: conv and dense keep their input for the weight gradient (dy x), only when their
+    weights train; the input gradient (dy w) needs the weights, which are parameters."""
+    saves_rule = "its input, when its weights train (the weight gradient dy·x)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,) if trains else ())
+
+
+def partners(grads: list[bool]) -> tuple:
+    """A product of two activations (multiply, matmul) keeps each operand whose partner needs a
+    gradient: d(xy)/dx needs y."""
+    return tuple(i for i in range(len(grads)) if any(g for j, g in enumerate(grads) if j != i))
 
 
 class PointWise:

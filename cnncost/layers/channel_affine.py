@@ -5,7 +5,8 @@ value serves every channel (PyTorch's nn.PReLU() default; a scalar constant of a
 graph)."""
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, per_example, register
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, Saved, SavesNothing, numel, partners,
+                                 per_example, register)
 from cnncost.layers.merge import broadcast_shape
 
 
@@ -34,6 +35,10 @@ class PReLU(_PerChannel):
     doc = "parametric ReLU: x if x >= 0 else slope_c x, a learned slope per channel"
     flops_rule = "2 per element (multiply, select)"
     weight, centre, spread = "slope", 0.25, 0.05       # PyTorch starts at 0.25
+    saves_rule = "its input"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,))
 
     def flops(self, a, ins, out):
         return 2 * numel(out)
@@ -66,13 +71,17 @@ class Scale(_OneOp):
     name, family = "scale", "normalization"
     doc = "a learned multiplier per channel (ConvNeXt layer scale)"
     weight, centre, spread, onnx_op = "gamma", 1.0, 0.1, "Mul"
+    saves_rule = "its input, when its multipliers train (their gradient dy·x)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,) if trains else ())
 
     def apply(self, x, gamma):
         return x * gamma
 
 
 @register
-class Shift(_OneOp):
+class Shift(SavesNothing, _OneOp):
     name, family = "shift", "normalization"
     doc = "a learned value added per channel (a bias on its own)"
     weight, centre, spread, onnx_op = "beta", 0.0, 0.1, "Add"
@@ -89,6 +98,10 @@ class Subtract(PointWise, NoMults, OutputSized, Kind):
     onnx_op = "Sub"
     args = {}
     flops_rule = "1 per output element"
+    saves_rule = "nothing (a difference's gradient needs no value)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved()
     onnx_layout = "any"
 
     def output_shape(self, a, ins):
@@ -112,6 +125,10 @@ class Divide(Subtract):
     name = "divide"
     doc = "first input divided by second, with the broadcasting of `multiply`"
     onnx_op = "Div"
+    saves_rule = "the divisor, and the dividend too when the divisor needs a gradient (d/dy needs x)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0, 1) if grads[1] else (1,))
 
     def apply(self, x, y):
         return x / y

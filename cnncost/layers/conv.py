@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from cnncost.errors import ShapeError
 from cnncost.layers import geometry
-from cnncost.layers.base import Arg, Kind, numel, register, require_rank
+from cnncost.layers.base import Arg, Kind, SavesInputForWeights, numel, register, require_rank
 
 _WINDOW_ARGS = {
     "kernel": Arg("pair", doc="kernel size k or [kh, kw]"),
@@ -115,7 +115,7 @@ def conv_workspace(a, in_shape, out_shape) -> int:
     return padded + cols + oh * ow * f
 
 
-class _SlidingConv(Kind):
+class _SlidingConv(SavesInputForWeights, Kind):
     """What convolution and depthwise convolution share: FLOPs, window, workspace, and the
     output-size half of `explain`."""
 
@@ -275,6 +275,7 @@ class DepthwiseConv(_SlidingConv):
 class SeparableConv(Kind):
     name, family = "separable_conv", "convolution"
     doc = "depthwise k x k (no bias) then pointwise 1 x 1; reported as its two parts"
+    saves_rule = "what its parts keep (a depthwise and a pointwise conv, each its input when its weights train)"
     flops_rule = "those of its depthwise and pointwise parts"
     mults_rule = "those of its depthwise and pointwise parts"
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "depth_multiplier": Arg("int", 1),

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, numel, register, require_rank
+from cnncost.layers.base import Arg, Kind, SavesInputForWeights, numel, register, require_rank
 
 
 @register
-class ConvTranspose(Kind):
+class ConvTranspose(SavesInputForWeights, Kind):
     name, family = "conv_transpose", "convolution"
     doc = "transposed convolution (PyTorch ConvTranspose2d): the learned upsampling of generators and U-Nets"
     args = {"filters": Arg("int"), "kernel": Arg("pair", doc="kernel size k or [kh, kw]"),

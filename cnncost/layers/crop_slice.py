@@ -5,11 +5,12 @@ blocks use them). Data moves only."""
 from __future__ import annotations
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, example_axes, register, require_rank
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, SavesNothing, example_axes,
+                                 register, require_rank)
 
 
 @register
-class Crop(NoMults, OutputSized, Kind):
+class Crop(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "crop", "reshape"
     doc = "centre crop to `size` or to a second input's H x W (offsets floor((in - out) / 2))"
     arity = (1, 2)
@@ -48,7 +49,7 @@ class Crop(NoMults, OutputSized, Kind):
 
 
 @register
-class Slice(PointWise, NoMults, OutputSized, Kind):
+class Slice(SavesNothing, PointWise, NoMults, OutputSized, Kind):
     name, family = "slice", "reshape"
     doc = "positions start..stop-1 (every step-th) along `axis`, the channels by default (a split is one slice per part)"
     args = {"start": Arg("int", 0, minimum=0), "stop": Arg("int", doc="one past the last position"),

@@ -1,11 +1,12 @@
 """Fully connected layer and flatten."""
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, numel, register
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, SavesInputForWeights,
+                                 SavesNothing, numel, register)
 
 
 @register
-class Dense(PointWise, OutputSized, Kind):
+class Dense(SavesInputForWeights, PointWise, OutputSized, Kind):
     name, family = "dense", "dense"
     doc = "fully connected layer on the last axis (Keras semantics); flatten first for the classic FC"
     args = {"units": Arg("int"), "bias": Arg("bool", True),
@@ -67,7 +68,7 @@ class Dense(PointWise, OutputSized, Kind):
 
 
 @register
-class Flatten(NoMults, Kind):
+class Flatten(SavesNothing, NoMults, Kind):
     name, family = "flatten", "reshape"
     doc = "collapse H x W x C to one axis (H, W, C order)"
     args = {}

@@ -7,8 +7,8 @@ are the decode arithmetic of detectors and the scaling of attention scores.
 from __future__ import annotations
 
 from cnncost.errors import SpecError
-from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, numel, per_example, register,
-                                 register_alias)
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, Saved, numel, partners, per_example,
+                                 register, register_alias)
 from cnncost.layers.merge import broadcast_shape
 
 UNARY = {"exp": "Exp", "log": "Log", "sqrt": "Sqrt", "erf": "Erf", "sin": "Sin", "cos": "Cos",
@@ -22,6 +22,13 @@ class Unary(PointWise, NoMults, OutputSized, Kind):
     doc = "an element-wise function: " + ", ".join(UNARY) + " (pow: x ** exponent, a constant)"
     args = {"fn": Arg("choice", choices=tuple(UNARY)),
             "exponent": Arg("float", None, doc="pow: the constant exponent")}
+    saves_rule = ("its output for exp, sqrt and reciprocal; nothing for neg, floor, ceil and sign; its input "
+                  "for the others")
+
+    def saved(self, a, ins, out, grads, trains):
+        if a.fn in ("neg", "floor", "ceil", "sign"):
+            return Saved()
+        return Saved(output=True) if a.fn in ("exp", "sqrt", "reciprocal") else Saved(inputs=(0,))
     flops_rule = "1 per element"
     onnx_layout = "any"
 
@@ -68,6 +75,21 @@ class Binary(PointWise, NoMults, OutputSized, Kind):
             "scalar": Arg("float", None, doc="the second operand, a constant, for a layer of one input"),
             "scalar_first": Arg("bool", False, doc="the scalar is the first operand (1 - x, 2 / x)")}
     flops_rule = "1 per output element"
+    saves_rule = ("add, sub: nothing; mul: each input whose partner needs a gradient; div: the divisor (and the "
+                  "dividend when the divisor needs one); max, min: both; pow: both and the output; with a "
+                  "constant: its input for div by x, max, min and pow, else nothing")
+
+    def saved(self, a, ins, out, grads, trains):
+        if len(ins) == 1:
+            keeps = a.op in ("max", "min", "pow") or (a.op == "div" and a.scalar_first)
+            return Saved(inputs=(0,) if keeps else ())
+        if a.op in ("add", "sub"):
+            return Saved()
+        if a.op == "mul":
+            return Saved(inputs=partners(grads))
+        if a.op == "div":
+            return Saved(inputs=(0, 1) if grads[1] else (1,))
+        return Saved(inputs=(0, 1), output=a.op == "pow")
     onnx_layout = "any"
 
     def output_shape(self, a, ins):

@@ -9,7 +9,8 @@ import math
 import re
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, OutputSized, Tensorial, fmt_shape, numel, per_example, register
+from cnncost.layers.base import (Arg, Kind, OutputSized, Saved, Tensorial, fmt_shape, numel, partners, per_example,
+                                 register)
 from cnncost.layers.merge import broadcast_shape
 
 
@@ -22,6 +23,10 @@ class MatMul(Tensorial, OutputSized, Kind):
     flops_rule = "2 per MAC"
     mults_rule = "leading x M x N x K"
     mult_classes = ("attention",)
+    saves_rule = "each operand whose partner needs a gradient (dA = dY·Bᵀ needs B)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=partners(grads))
 
     def _dims(self, a, ins):
         x, y = ins
@@ -108,6 +113,10 @@ class Einsum(Tensorial, OutputSized, Kind):
     flops_rule = "2 per MAC; one operand: 1 per input element summed away"
     mults_rule = "(operands - 1) x the product of every letter's size"
     mult_classes = ("attention",)
+    saves_rule = "each operand whose partners need a gradient (one operand: nothing)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=partners(grads))
 
     def _sizes(self, a, ins):
         operands, output = parse_equation(a.equation, [len(s) for s in ins])

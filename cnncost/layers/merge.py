@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from cnncost.errors import ShapeError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, fmt_shape, numel, per_example, register
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, Saved, SavesNothing, fmt_shape, numel,
+                                 partners, per_example, register)
 
 
 def broadcast_shape(shapes) -> tuple:
@@ -19,7 +20,7 @@ def broadcast_shape(shapes) -> tuple:
 
 
 @register
-class Add(PointWise, NoMults, OutputSized, Kind):
+class Add(SavesNothing, PointWise, NoMults, OutputSized, Kind):
     name, family = "add", "merge"
     doc = "element-wise sum of two or more inputs of equal shape (residual connections)"
     arity = None
@@ -54,6 +55,10 @@ class Multiply(PointWise, NoMults, OutputSized, Kind):
     args = {}
     flops_rule = "(inputs - 1) per output element"
     onnx_layout = "any"
+    saves_rule = "each input whose partner needs a gradient (d(xy)/dx needs y)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=partners(grads))
 
     def output_shape(self, a, ins):
         return broadcast_shape(ins)
@@ -78,7 +83,7 @@ class Multiply(PointWise, NoMults, OutputSized, Kind):
 
 
 @register
-class Concat(PointWise, NoMults, OutputSized, Kind):
+class Concat(SavesNothing, PointWise, NoMults, OutputSized, Kind):
     name, family = "concat", "merge"
     doc = "concatenation along the channel axis (or `axis`)"
     arity = None

@@ -2,8 +2,8 @@
 group and instance norm (statistics of the input itself)."""
 from __future__ import annotations
 
-from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, numel, register, require_rank,
-                                 same_map_in_groups)
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, Saved, SavesNothing, numel, register,
+                                 require_rank, same_map_in_groups)
 
 
 @register
@@ -12,8 +12,12 @@ class BatchNorm(PointWise, NoMults, OutputSized, Kind):
     doc = "batch normalisation over the last axis; gamma/beta trainable, running mean/variance non-trainable"
     args = {"eps": Arg("float", 1e-5), "scale": Arg("bool", True), "center": Arg("bool", True)}
     flops_rule = "2 per element (inference: folded scale and shift)"
+    saves_rule = "its input and 2 x C statistics (training mode: the batch mean and inverse deviation)"
 
     onnx_layout = "any"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,), fixed=2 * ins[0][-1])
 
     def output_shape(self, a, ins):
         require_rank(ins[0], (1, 2, 3))     # channels last: a map's C, a vector's features, tokens'
@@ -81,6 +85,10 @@ class LRN(PointWise, NoMults, OutputSized, Kind):
     args = {"size": Arg("int", 5), "alpha": Arg("float", 1e-4), "beta": Arg("float", 0.75),
             "k": Arg("float", 1.0)}
     flops_rule = "size + 4 per element (square, window sum, scale, add k, power, divide)"
+    saves_rule = "its input, its output and one map of denominators (PyTorch's LRN is composed of ops)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,), output=True, per_example=numel(out))
 
     def output_shape(self, a, ins):
         require_rank(ins[0], (1, 3))
@@ -120,6 +128,10 @@ class Dropout(PointWise, NoMults, Kind):
     doc = "dropout; an identity at inference"
     args = {"rate": Arg("float", 0.5)}
     onnx_layout = "any"
+    saves_rule = "its mask: one element per output (training mode)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(per_example=numel(out))
 
     def workspace(self, a, ins, out):
         return 0             # returns its input
@@ -133,7 +145,7 @@ class Dropout(PointWise, NoMults, Kind):
 
 
 @register
-class Identity(PointWise, NoMults, Kind):
+class Identity(SavesNothing, PointWise, NoMults, Kind):
     name, family = "identity", "regularization"
     doc = ("the input unchanged: Keras' Identity, and layers that act only in training (data "
            "augmentation, noise), kept so that the network reads as its file does")
@@ -151,7 +163,7 @@ class Identity(PointWise, NoMults, Kind):
 
 
 @register
-class Quantize(PointWise, NoMults, Kind):
+class Quantize(SavesNothing, PointWise, NoMults, Kind):
     name, family = "quantize", "quantization"
     doc = ("a change of storage: quantize (real -> integer: divide by the scale, round, add the zero "
            "point, saturate) or dequantize (integer -> real); the values are the layer's `precision`")
@@ -192,6 +204,14 @@ class _Affine(PointWise, NoMults, OutputSized, Kind):
 
     family = "normalization"
     flops_rule = "8 per element (statistics, normalisation, scale and shift)"
+    saves_rule = "its input and 2 statistics (mean, inverse deviation) per normalised group"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,), per_example=2 * self.statistics(a, ins))
+
+    def statistics(self, a, ins) -> int:
+        """How many groups of elements are normalised together, per example."""
+        raise NotImplementedError
 
     def weight_shapes(self, a, ins):
         c = tuple(ins[0][-a.get("axes", 1):])
@@ -234,6 +254,9 @@ class LayerNorm(_Affine):
     def window(self, a, ins):
         return None if a.axes == 1 else "global" if len(ins[0]) == 3 else "n/a"
 
+    def statistics(self, a, ins):
+        return numel(ins[0]) // numel(ins[0][-a.axes:])
+
     def forward(self, a, w, xs, ops):
         x = xs[0]
         return self._affine(a, w, _normalize(ops.np, x, tuple(range(x.ndim - a.axes, x.ndim)), a.eps))
@@ -251,8 +274,14 @@ class GroupNorm(_Affine):
     doc = "group normalisation: statistics over H, W and each group of C / groups channels"
     args = {"groups": Arg("int"), "eps": Arg("float", 1e-5), "affine": Arg("bool", True)}
 
+    def statistics(self, a, ins):
+        return a.groups
+
     def window(self, a, ins):
         return "global"       # the statistics span the whole map
+
+    def statistics(self, a, ins):
+        return ins[0][-1]
 
     def output_shape(self, a, ins):
         return same_map_in_groups(a.groups, ins)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 
 from cnncost.errors import ShapeError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, register, require_rank
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, SavesNothing, register, require_rank
 
 
 @register
-class PixelShuffle(NoMults, OutputSized, Kind):
+class PixelShuffle(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "pixel_shuffle", "reshape"
     doc = "depth to space (PyTorch PixelShuffle): H x W x C*r^2 -> rH x rW x C"
     args = {"factor": Arg("int", doc="upscale factor r")}
@@ -41,7 +41,7 @@ class PixelShuffle(NoMults, OutputSized, Kind):
 
 
 @register
-class PixelUnshuffle(NoMults, OutputSized, Kind):
+class PixelUnshuffle(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "pixel_unshuffle", "reshape"
     doc = "space to depth (PyTorch PixelUnshuffle): H x W x C -> H/r x W/r x C*r^2"
     args = {"factor": Arg("int", doc="downscale factor r")}

@@ -5,7 +5,8 @@ import math
 
 from cnncost.errors import ShapeError
 from cnncost.layers import geometry
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, numel, register, require_rank
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, Saved, SavesNothing, numel, register,
+                                 require_rank)
 
 
 class _WindowPool(NoMults, Kind):
@@ -88,6 +89,10 @@ class MaxPool(_WindowPool):
     name = "max_pool"
     doc = "max pooling"
     flops_rule = "kh*kw - 1 comparisons per output element"
+    saves_rule = "its input and the argmax indices (int64, one per output element)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,), int64=numel(out))
 
     def flops(self, a, ins, out):
         return (a.kernel[0] * a.kernel[1] - 1) * out[0] * out[1] * out[2]
@@ -105,7 +110,7 @@ class MaxPool(_WindowPool):
 
 
 @register
-class AvgPool(_WindowPool):
+class AvgPool(SavesNothing, _WindowPool):
     name = "avg_pool"
     doc = "average pooling (count_include_pad as PyTorch; 'same' padding is never counted, as TensorFlow)"
     args = {**_WindowPool.args, "count_include_pad": Arg("bool", True)}
@@ -160,7 +165,7 @@ class _GlobalPool(NoMults, OutputSized, Kind):
 
 
 @register
-class GlobalAvgPool(_GlobalPool):
+class GlobalAvgPool(SavesNothing, _GlobalPool):
     name = "global_avg_pool"
     doc = "mean over H and W"
     onnx_op, onnx_reduce = "GlobalAveragePool", "ReduceMean"
@@ -180,6 +185,10 @@ class GlobalMaxPool(_GlobalPool):
     doc = "max over H and W"
     onnx_op, onnx_reduce = "GlobalMaxPool", "ReduceMax"
     flops_rule = "H*W - 1 per channel"
+    saves_rule = "its input and the argmax indices (int64, one per output element)"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved(inputs=(0,), int64=numel(out))
 
     def flops(self, a, ins, out):
         h, w, c = ins[0]
@@ -201,7 +210,7 @@ def window_total(size: int, out: int) -> int:
 
 
 @register
-class AdaptiveAvgPool(NoMults, OutputSized, Kind):
+class AdaptiveAvgPool(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "adaptive_avg_pool", "pooling"
     doc = "average pool to a fixed output size (PyTorch windows)"
     args = {"output_size": Arg("pair")}

@@ -6,8 +6,8 @@ compares), mean n (and one divide), L2 2n (n squares, n - 1 adds, one square roo
 """
 from __future__ import annotations
 
-from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, Tensorial, example_axes, numel, register,
-                                 register_alias)
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, Saved, SavesNothing, Tensorial, example_axes, numel,
+                                 register, register_alias)
 
 OPS = ("mean", "sum", "max", "min", "l2")
 ONNX_OPS = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin", "l2": "ReduceL2"}
@@ -27,6 +27,10 @@ class Reduce(Tensorial, NoMults, OutputSized, Kind):
     args = {"op": Arg("choice", choices=OPS), "axes": Arg("ints", minimum=None),
             "keepdims": Arg("bool", True)}
     flops_rule = "per output element over n inputs: sum, max, min n - 1; mean n; l2 2n"
+    saves_rule = "mean, sum: nothing; max, min, l2: its input and its output"
+
+    def saved(self, a, ins, out, grads, trains):
+        return Saved() if a.op in ("mean", "sum") else Saved(inputs=(0,), output=True)
 
     def output_shape(self, a, ins):
         axes = example_axes(a.axes, len(ins[0]), "axes")
@@ -66,7 +70,7 @@ for _op in OPS:
 
 
 @register
-class CumSum(Tensorial, NoMults, OutputSized, Kind):
+class CumSum(SavesNothing, Tensorial, NoMults, OutputSized, Kind):
     name, family = "cumsum", "reduction"
     doc = "running sum along `axis` (batch counted as 0); exclusive and reverse as ONNX's CumSum"
     args = {"axis": Arg("int", minimum=None), "exclusive": Arg("bool", False), "reverse": Arg("bool", False)}

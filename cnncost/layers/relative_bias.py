@@ -6,7 +6,7 @@ the index of offsets follows from w alone (no data), as in torchvision's buffer.
 """
 from __future__ import annotations
 
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, Tensorial, register
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, SavesNothing, Tensorial, register
 
 
 def offset_index(w: int):
@@ -19,7 +19,7 @@ def offset_index(w: int):
 
 
 @register
-class RelativePositionBias(Tensorial, NoMults, OutputSized, Kind):
+class RelativePositionBias(SavesNothing, Tensorial, NoMults, OutputSized, Kind):
     name, family = "relative_position_bias", "attention"
     doc = "windowed attention's learned bias per head and offset: [heads, w^2, w^2] from a ((2w-1)^2, heads) table"
     arity = (0,)

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from cnncost.errors import SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, PointWise, register, require_rank, same_map_in_groups
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, SavesNothing, register,
+                                 require_rank, same_map_in_groups)
 
 
 @register
-class ZeroPad(NoMults, OutputSized, Kind):
+class ZeroPad(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "zero_pad", "reshape"
     doc = "pad H and W with zeros: p | [ph, pw] | [top, bottom, left, right]"
     args = {"padding": Arg("padding")}
@@ -35,7 +36,7 @@ class ZeroPad(NoMults, OutputSized, Kind):
 
 
 @register
-class ChannelShuffle(PointWise, NoMults, OutputSized, Kind):
+class ChannelShuffle(SavesNothing, PointWise, NoMults, OutputSized, Kind):
     name, family = "channel_shuffle", "reshape"
     doc = "ShuffleNet channel shuffle: (groups, C/groups) -> (C/groups, groups)"
     args = {"groups": Arg("int")}

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, Tensorial, example_axes, fmt_shape, numel,
-                                 register)
+from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, SavesNothing, Tensorial, example_axes,
+                                 fmt_shape, numel, register)
 
 
 @register
-class Reshape(Tensorial, NoMults, Kind):
+class Reshape(SavesNothing, Tensorial, NoMults, Kind):
     name, family = "reshape", "reshape"
     doc = "a new shape of the same elements per example: 0 copies the input's size there, -1 is inferred"
     args = {"shape": Arg("ints", minimum=-1, doc="per-example sizes (the batch is kept)")}
@@ -55,7 +55,7 @@ class Reshape(Tensorial, NoMults, Kind):
 
 
 @register
-class Transpose(Tensorial, NoMults, OutputSized, Kind):
+class Transpose(SavesNothing, Tensorial, NoMults, OutputSized, Kind):
     name, family = "transpose", "reshape"
     doc = "a permutation of the axes, batch first as in PyTorch and ONNX ([0, 2, 1] swaps the last two of three)"
     args = {"perm": Arg("ints", minimum=0, doc="every axis once, the batch (0) first")}
@@ -75,7 +75,7 @@ class Transpose(Tensorial, NoMults, OutputSized, Kind):
 
 
 @register
-class Gather(Tensorial, NoMults, OutputSized, Kind):
+class Gather(SavesNothing, Tensorial, NoMults, OutputSized, Kind):
     name, family = "gather", "reshape"
     doc = ("take positions `indices` (constants) along `axis`, or the positions a second input holds "
            "(a learned table read out at an index buffer: LeViT's attention biases); one index with "
@@ -150,7 +150,7 @@ class Gather(Tensorial, NoMults, OutputSized, Kind):
 
 
 @register
-class Constant(Tensorial, NoMults, OutputSized, Kind):
+class Constant(SavesNothing, Tensorial, NoMults, OutputSized, Kind):
     name, family = "constant", "constant"
     doc = ("a tensor that reads no input (anchor grid, position table, class token): a non-trainable "
            "buffer, or a learned one with `learned: true` (ViT's position embedding)")

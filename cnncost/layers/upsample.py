@@ -12,7 +12,7 @@ import math
 import struct
 
 from cnncost.errors import ShapeError, SpecError
-from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, numel, register, require_rank
+from cnncost.layers.base import Arg, Kind, NoMults, OutputSized, SavesNothing, numel, register, require_rank
 
 
 def f32(x: float) -> float:
@@ -70,7 +70,7 @@ def source_weights(size: int, out: int, mode: str, align_corners: bool, coordina
 
 
 @register
-class Upsample(NoMults, OutputSized, Kind):
+class Upsample(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "upsample", "resize"
     doc = "nearest / bilinear upsampling by `scale`, to `size`, or to a second input's size"
     arity = (1, 2)

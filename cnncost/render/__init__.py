@@ -181,7 +181,8 @@ def _kinds_table(r, terminal, width):
     for k in r.kinds:
         args = "; ".join(f"{n} ({t}, default {d})" + (f": {doc}" if doc else "") for n, t, d, doc in k.args) or "-"
         out.append("\n".join([para(f"{k.name:18s} ", k.doc), para(indent + "args: ", args),
-                              para(indent + "mults: ", k.mults), para(indent + "flops: ", k.flops)]))
+                              para(indent + "mults: ", k.mults), para(indent + "flops: ", k.flops),
+                              para(indent + "backward keeps: ", k.saves)]))
     if r.aliases:
         out.append(textwrap.fill("aliases: " + ", ".join(f"{a} = {k}({f})" for a, k, f in r.aliases), cols,
                                  subsequent_indent="  ", break_on_hyphens=False))

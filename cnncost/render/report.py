@@ -136,8 +136,9 @@ def _summary_lines(report: Report) -> list[str]:
                      f"weight gradients {x['weight_grad_mults']:,} = {x['training_mults']:,} mults; "
                      f"{x['training_flops']:,} flops")
         extra.append(f"training step memory: {si(x['training_memory_bytes'])}B = weights {si(t['param_bytes'])}B"
-                     f" + weight gradients {si(x['gradient_bytes'])}B + every activation kept for the backward "
-                     f"pass {si(x['stored_activation_bytes'])}B ({report.dtype}; optimizer state not included)")
+                     f" + weight gradients {si(x['gradient_bytes'])}B + tensors saved for the backward pass "
+                     f"{si(x['stored_activation_bytes'])}B (what autograd keeps per kind, `cnncost kinds`; "
+                     f"{report.dtype}; optimizer state not included)")
     if "framework_params" in t:
         k = t["framework_params"]
         extra.append(f"{k['framework']}' model.summary(): Total params: {k['total']:,}; Trainable params: "
