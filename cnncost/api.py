@@ -68,8 +68,6 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     """A PyTorch module or factory as the ONNX file it exports to (interop/torch_module);
     every other SPEC as it is. The shape: `input_shape`, else --input-shape."""
     if isinstance(spec, str) and ":" not in spec:    # a path or a bundled name: no factory to look for
-        if input_shape is not None:
-            _refuse_shape_for_spec(spec, input_shape)
         return spec
     from cnncost.interop import torch_module
 
@@ -80,16 +78,20 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     return torch_module.as_onnx(spec, input_shape if input_shape is not None else ONNX_INPUT_SHAPE.get())
 
 
-def _refuse_shape_for_spec(spec: str, input_shape: Any) -> None:
-    """A YAML spec's input comes from its `input:` and variables: an input_shape given with
-    one is refused (naming the variables to set), never ignored."""
-    from cnncost.spec.loader import is_model_file, load_spec, refuse_input_shape
+def _models(specs: Sequence[Spec], input_shape: InputShape = None) -> list[Any]:
+    """Each SPEC as `_model` gives it. An input shape (`input_shape`, else --input-shape) fixes
+    model files' and modules' inputs; given with YAML specs alone it would apply to nothing,
+    so it is refused, naming the variables to set, never ignored."""
+    shape: Any = input_shape if input_shape is not None else _cli_input_shape()
+    if shape is not None and specs:
+        from cnncost.spec.loader import is_model_file, load_spec, refuse_input_shape
 
-    if not is_model_file(spec):
-        if isinstance(input_shape, str):
-            from cnncost.interop.onnx_import import parse_input_shape
-            input_shape = parse_input_shape(input_shape)
-        refuse_input_shape(load_spec(spec), tuple(input_shape))
+        if all(isinstance(s, str) and ":" not in s and not is_model_file(s) for s in specs):
+            if isinstance(shape, str):
+                from cnncost.interop.onnx_import import parse_input_shape
+                shape = parse_input_shape(shape)
+            refuse_input_shape(load_spec(specs[0]), tuple(shape))
+    return [_model(s, input_shape) for s in specs]
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:
@@ -138,7 +140,7 @@ def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
     by kind of layer and of multiplication; `totals_row` adds a TOTAL row to CSV. A
     torch.nn.Module is exported to ONNX first (`input_shape` (1, 3, 224, 224), several
     shapes or example tensors) and left as it was."""
-    spec = _model(spec, input_shape)
+    spec = _models([spec], input_shape)[0]
     kw: dict[str, Any] = dict(batch=batch, overrides=overrides, limits=limits, dtype=dtype,
                               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
     savings = None
@@ -164,7 +166,7 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
     """Architectures side by side with ratios to the first; a column is NAME or
     NAME@VAR=VALUE,... (also batch, dtype, trainable_from, freeze_until, rewrite). With a
     profile, roofline-estimated and executor-measured time per column."""
-    columns = _compare.compare([_model(s, input_shape) for s in specs], training=training, dtype=dtype, rewrite=rewrite,
+    columns = _compare.compare(_models(specs, input_shape), training=training, dtype=dtype, rewrite=rewrite,
                                trainable_from=trainable_from, limits=limits)
     prof = _profile(profile)
     if prof is not None:
@@ -202,6 +204,7 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
         finally:
             ONNX_INPUT_SHAPE.reset(token)
         return SweepResult(grid, metric)
+    spec = _models([spec], input_shape)[0]        # a spec given a shape says so
     return SweepResult(_sweep.sweep(spec, _axes(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
 
 
@@ -234,7 +237,7 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
     from cnncost.api_results import ExplainResult
 
     if layer is not None:
-        return ExplainResult(tuple(_explain.layer(_model(target), layer, typed=target, overrides=overrides,
+        return ExplainResult(tuple(_explain.layer(_models([target])[0], layer, typed=target, overrides=overrides,
                                                    limits=limits)))
     if input_shape is None:
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
@@ -251,7 +254,7 @@ def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
     layer. engine="onnxruntime" also compares values with onnxruntime (extra `onnx`)."""
     from cnncost.runtime.verify import verify as _verify
 
-    spec = _model(spec, input_shape)
+    spec = _models([spec], input_shape)[0]
     from cnncost.api_results import VerifyResult
     return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
                                 max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
@@ -267,7 +270,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights:
     from cnncost.runtime import executor
     from cnncost.spec.loader import is_model_file, is_onnx
 
-    spec = _model(spec, input_shape)
+    spec = _models([spec], input_shape)[0]
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
     x, layout = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"),
                                     channels_first=is_onnx(spec))
@@ -328,11 +331,11 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrid
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise SpecError(f"batch must be a positive integer, received {batch!r}")
     base = _check.load_baseline(baseline, limits) if baseline else None   # read once, refused in one line
-    results = [_check.check_one(_model(s, input_shape), overrides=overrides, budgets=budgets, baseline=baseline,
+    results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
                                 max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different,
                                 batch=batch, dtype=dtype, baseline_data=base)
-               for s in (list(specs) or bundled_names())]
+               for s in _models(list(specs) or bundled_names(), input_shape)]
     from cnncost.api_results import CheckResult
     return CheckResult(tuple(results))
 
@@ -345,7 +348,7 @@ def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = Non
     prof = _profile(profile)
     if prof is None:
         raise CnnCostError("latency needs a device profile (cnncost calibrate)")
-    result: LatencyResult = _roofline.latency(_model(spec, input_shape), prof, repeat=repeat, batch=batch, overrides=overrides,
+    result: LatencyResult = _roofline.latency(_models([spec], input_shape)[0], prof, repeat=repeat, batch=batch, overrides=overrides,
                                               limits=limits, engine=engine)
     return result
 

@@ -222,6 +222,23 @@ def test_input_shape_on_a_yaml_spec_is_refused_with_the_way_that_works():
     assert r.exit_code == 2 and "its input is fixed" in r.output
     with pytest.raises(cnncost.CnnCostError, match="--set resolution=160"):
         cnncost.report("mobilenet_v1", input_shape=(1, 3, 160, 160))
+    for command in (["compare", "resnet18", "alexnet"], ["check", "resnet18"],
+                    ["sweep", "resnet18", "--set", "resolution=160,224"]):
+        r = run(*command, "--input-shape", "1x3x200x200")
+        assert r.exit_code == 2 and "--set resolution=200" in r.output, command
+
+
+def test_input_shape_with_a_model_file_beside_a_spec_applies_to_the_file(tmp_path):
+    """compare SPEC MODEL --input-shape: the shape is the model file's; the spec keeps its own."""
+    pytest.importorskip("onnx")
+    onnx_file = tmp_path / "lenet.onnx"
+    assert run("export", "lenet5", "-o", onnx_file).exit_code == 0
+    r = run("compare", "lenet5", onnx_file, "--input-shape", "1x1x32x32", "--format", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["columns"] == ["lenet5", str(onnx_file)]
+    mults = data["metrics"]["mults"]["values"]
+    assert mults[0] == mults[1] > 0
 
 
 def test_explain_block_suggests_a_command_that_runs(tmp_path):

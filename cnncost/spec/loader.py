@@ -303,10 +303,7 @@ def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
     if is_model_file(spec):
         return model_spec(spec)
     path, text = read_spec(spec, max_bytes)
-    parsed = parse_spec(text, path, max_bytes, cached=path != os.path.normpath(spec))   # bundled
-    if ONNX_INPUT_SHAPE.get() is not None:
-        refuse_input_shape(parsed, ONNX_INPUT_SHAPE.get())
-    return parsed
+    return parse_spec(text, path, max_bytes, cached=path != os.path.normpath(spec))   # bundled
 
 
 def refuse_input_shape(spec: ArchSpec, shape) -> None:
