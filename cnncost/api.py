@@ -78,6 +78,11 @@ def _model(spec: Spec, input_shape: InputShape = None) -> Any:
     return torch_module.as_onnx(spec, input_shape if input_shape is not None else ONNX_INPUT_SHAPE.get())
 
 
+def _label(spec: Spec) -> str:
+    """A SPEC as the user gave it: its text, or a live module's class."""
+    return spec if isinstance(spec, str) else f"PyTorch module {type(spec).__name__}"
+
+
 def _models(specs: Sequence[Spec], input_shape: InputShape = None) -> list[Any]:
     """Each SPEC as `_model` gives it. An input shape (`input_shape`, else --input-shape) fixes
     model files' and modules' inputs; given with YAML specs alone it would apply to nothing,
@@ -166,8 +171,8 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
     """Architectures side by side with ratios to the first; a column is NAME or
     NAME@VAR=VALUE,... (also batch, dtype, trainable_from, freeze_until, rewrite). With a
     profile, roofline-estimated and executor-measured time per column."""
-    columns = _compare.compare(_models(specs, input_shape), training=training, dtype=dtype, rewrite=rewrite,
-                               trainable_from=trainable_from, limits=limits)
+    columns = _compare.compare(_models(specs, input_shape), labels=[_label(s) for s in specs], training=training,
+                               dtype=dtype, rewrite=rewrite, trainable_from=trainable_from, limits=limits)
     prof = _profile(profile)
     if prof is not None:
         _compare.add_time(columns, prof, repeat=repeat)

@@ -263,3 +263,11 @@ def cnncost_architectures():
     from cnncost.spec.loader import _architectures
 
     return Path(_architectures())
+
+
+def test_compare_names_a_module_as_the_user_gave_it():
+    """A module's column was named by the temporary path it was read into."""
+    torch = pytest.importorskip("torch")
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
+    r = cnncost.compare(["lenet5", net], input_shape=(1, 3, 16, 16))
+    assert r.to_dict()["columns"] == ["lenet5", "PyTorch module Sequential"]

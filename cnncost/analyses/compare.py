@@ -41,7 +41,8 @@ def parse_variant(text: str) -> tuple[str, dict, dict]:
 
 
 def column(text: str, *, training: bool = False, dtype: str = "float32", rewrite: str | None = None,
-           trainable_from: str | None = None, limits=None) -> Column:
+           trainable_from: str | None = None, limits=None, label: str | None = None) -> Column:
+    """One column; `label` names it as the user gave it (a module, not the path it was read into)."""
     name, overrides, options = parse_variant(text)
     kw = {"dtype": dtype, "rewrite": rewrite, "trainable_from": trainable_from, **options}
     if limits is not None:
@@ -57,12 +58,12 @@ def column(text: str, *, training: bool = False, dtype: str = "float32", rewrite
     if "transfer" in t:
         values["frozen_forward_mults"] = t["transfer"]["frozen_forward_mults"]
         values["cached_feature_bytes_per_example"] = t["transfer"]["cached_feature_bytes_per_example"]
-    return Column(text, report, values)
+    return Column(label or text, report, values)
 
 
-def compare(specs, **kw) -> list[Column]:
-    """One column per architecture; a spec given alone that declares `variants:` (a
-    worked example of two ways) is one column per variant."""
+def compare(specs, labels=None, **kw) -> list[Column]:
+    """One column per architecture, named by `labels` where given; a spec given alone that
+    declares `variants:` (a worked example of two ways) is one column per variant."""
     if not specs:
         raise SpecError("compare needs at least one architecture")
     if kw.get("dtype", "float32") not in DTYPE_BYTES:
@@ -73,7 +74,8 @@ def compare(specs, **kw) -> list[Column]:
         if variants:
             specs = [f"{specs[0]}@" + ",".join(f"{k}={v}" for k, v in values.items())
                      for values in variants.values()]
-    return [column(s, **kw) for s in specs]
+            labels = None
+    return [column(s, label=label, **kw) for s, label in zip(specs, labels or [None] * len(specs))]
 
 
 def rows(columns: list[Column]) -> list[tuple[str, list]]:
