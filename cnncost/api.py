@@ -64,13 +64,18 @@ Spec = Any
 InputShape = str | Sequence[int] | Sequence[Sequence[int]] | Any | None
 
 
-def _model(spec: Spec, input_shape: InputShape = None) -> Any:
-    """A PyTorch module or factory as the ONNX file it exports to (interop/torch_module);
-    every other SPEC as it is. The shape: `input_shape`, else --input-shape."""
+def _model(spec: Spec, input_shape: InputShape = None, allow_code: bool = False) -> Any:
+    """A PyTorch module, or a `module:factory` text when `allow_code`, as the ONNX file it
+    exports to (interop/torch_module); every other SPEC as it is. The shape: `input_shape`,
+    else --input-shape."""
     if isinstance(spec, str) and ":" not in spec:    # a path or a bundled name: no factory to look for
         return spec
     from cnncost.interop import torch_module
 
+    if torch_module.is_factory(spec) and not allow_code:
+        raise CnnCostError(f"'{spec}' is no file; as module:factory it would import and run Python code, "
+                           "which cnncost does only when asked: add --allow-code (allow_code=True in the API), "
+                           "or pass the module itself")
     if not (torch_module.is_module(spec) or torch_module.is_factory(spec)):
         return spec
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
@@ -83,7 +88,7 @@ def _label(spec: Spec) -> str:
     return spec if isinstance(spec, str) else f"PyTorch module {type(spec).__name__}"
 
 
-def _models(specs: Sequence[Spec], input_shape: InputShape = None) -> list[Any]:
+def _models(specs: Sequence[Spec], input_shape: InputShape = None, allow_code: bool = False) -> list[Any]:
     """Each SPEC as `_model` gives it. An input shape (`input_shape`, else --input-shape) fixes
     model files' and modules' inputs; given with YAML specs alone it would apply to nothing,
     so it is refused, naming the variables to set, never ignored."""
@@ -96,7 +101,7 @@ def _models(specs: Sequence[Spec], input_shape: InputShape = None) -> list[Any]:
                 from cnncost.interop.onnx_import import parse_input_shape
                 shape = parse_input_shape(shape)
             refuse_input_shape(load_spec(specs[0]), tuple(shape))
-    return [_model(s, input_shape) for s in specs]
+    return [_model(s, input_shape, allow_code) for s in specs]
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:
@@ -135,7 +140,7 @@ class ReportResult(FrozenStruct):
         return data
 
 
-def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = None, overrides: Overrides = None, depth: int | None = None,
+def report(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = False, batch: int | None = None, overrides: Overrides = None, depth: int | None = None,
            dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
            training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
            totals_row: bool = False, by_kind: bool = False, limits: Limits = DEFAULT) -> ReportResult:
@@ -145,7 +150,7 @@ def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
     by kind of layer and of multiplication; `totals_row` adds a TOTAL row to CSV. A
     torch.nn.Module is exported to ONNX first (`input_shape` (1, 3, 224, 224), several
     shapes or example tensors) and left as it was."""
-    spec = _models([spec], input_shape)[0]
+    spec = _models([spec], input_shape, allow_code)[0]
     kw: dict[str, Any] = dict(batch=batch, overrides=overrides, limits=limits, dtype=dtype,
                               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
     savings = None
@@ -164,14 +169,14 @@ def report(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
 
 
 # ---- compare and sweep ------------------------------------------------------------------
-def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: bool = False, dtype: str = "float32",
+def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, allow_code: bool = False, training: bool = False, dtype: str = "float32",
             rewrite: str | None = None, trainable_from: str | None = None,
             profile: str | Profile | None = None, repeat: int = 5,
             limits: Limits = DEFAULT) -> CompareResult:
     """Architectures side by side with ratios to the first; a column is NAME or
     NAME@VAR=VALUE,... (also batch, dtype, trainable_from, freeze_until, rewrite). With a
     profile, roofline-estimated and executor-measured time per column."""
-    columns = _compare.compare(_models(specs, input_shape), labels=[_label(s) for s in specs], training=training,
+    columns = _compare.compare(_models(specs, input_shape, allow_code), labels=[_label(s) for s in specs], training=training,
                                dtype=dtype, rewrite=rewrite, trainable_from=trainable_from, limits=limits)
     prof = _profile(profile)
     if prof is not None:
@@ -182,7 +187,7 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, training: 
 
 def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = "mults", jobs: int = 1,
           on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT,
-          input_shape: InputShape = None) -> SweepResult:
+          input_shape: InputShape = None, allow_code: bool = False) -> SweepResult:
     """`metric` over the grid of `axes` ({"alpha": [1, 0.75, 0.5], ...} or, as the command
     line's --set, "alpha=1,0.75,0.5", ...), at most
     limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes. A PyTorch module
@@ -193,7 +198,7 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
     from cnncost.api_results import SweepResult
     from cnncost.interop import torch_module
 
-    if torch_module.is_module(spec) or torch_module.is_factory(spec):
+    if torch_module.is_module(spec) or (allow_code and torch_module.is_factory(spec)):
         module = spec if torch_module.is_module(spec) else torch_module.build_factory(spec)
         label = spec if isinstance(spec, str) else f"PyTorch module {type(spec).__name__}"
         base = input_shape if input_shape is not None else _cli_input_shape()
@@ -209,7 +214,7 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
         finally:
             ONNX_INPUT_SHAPE.reset(token)
         return SweepResult(grid, metric)
-    spec = _models([spec], input_shape)[0]        # a spec given a shape says so
+    spec = _models([spec], input_shape, allow_code)[0]        # a spec given a shape says so
     return SweepResult(_sweep.sweep(spec, _axes(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
 
 
@@ -234,7 +239,8 @@ def sweep_cells(axes: Sequence[str] | Mapping[str, Any], jobs: int = 1, limits: 
 def explain(target: str, layer: str | None = None, *, input_shape: str | None = None,
             filters: int | None = None, kernel: int = 3, stride: int = 1, padding: str = "valid",
             separable: bool = False, units: int | None = None, bottleneck: int | None = None,
-            bias: bool = True, overrides: Overrides = None, limits: Limits = DEFAULT) -> ExplainResult:
+            bias: bool = True, overrides: Overrides = None, limits: Limits = DEFAULT,
+            allow_code: bool = False) -> ExplainResult:
     """Derivations step by step: a layer or block of a network (`target` a spec, `layer`
     its path; an ONNX model's node path too), or calculator mode (`target` a kind,
     `input_shape` HxWxC and that kind's arguments, a bias unless `bias=False`, as in a spec;
@@ -242,7 +248,7 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
     from cnncost.api_results import ExplainResult
 
     if layer is not None:
-        return ExplainResult(tuple(_explain.layer(_models([target])[0], layer, typed=target, overrides=overrides,
+        return ExplainResult(tuple(_explain.layer(_models([target], allow_code=allow_code)[0], layer, typed=target, overrides=overrides,
                                                    limits=limits)))
     if input_shape is None:
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
@@ -252,14 +258,14 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
 
 
 # ---- running ---------------------------------------------------------------------------
-def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = None, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
+def verify(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = False, batch: int | None = None, overrides: Overrides = None, seed: int = 0, repeat: int = 1,
            weights: str | None = None, max_memory: int | str | None = None, engine: str = "numpy",
            on_layer: Callable[[Any], None] | None = None, limits: Limits = DEFAULT) -> VerifyResult:
     """Run `spec` on a seeded random input (and random or given weights); compare every
     layer. engine="onnxruntime" also compares values with onnxruntime (extra `onnx`)."""
     from cnncost.runtime.verify import verify as _verify
 
-    spec = _models([spec], input_shape)[0]
+    spec = _models([spec], input_shape, allow_code)[0]
     from cnncost.api_results import VerifyResult
     return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
                                 max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
@@ -267,7 +273,7 @@ def verify(spec: Spec, *, input_shape: InputShape = None, batch: int | None = No
                                 engine=None if engine == "numpy" else engine))
 
 
-def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights: str | None = None, seed: int = 0,
+def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, allow_code: bool = False, weights: str | None = None, seed: int = 0,
         overrides: Overrides = None, max_memory: int | str | None = None,
         limits: Limits = DEFAULT) -> RunResult:
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
@@ -275,7 +281,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, weights:
     from cnncost.runtime import executor
     from cnncost.spec.loader import is_model_file, is_onnx
 
-    spec = _models([spec], input_shape)[0]
+    spec = _models([spec], input_shape, allow_code)[0]
     graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
     x, layout = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"),
                                     channels_first=is_onnx(spec))
@@ -307,7 +313,7 @@ def save_output(result: RunResult, path: str) -> None:
 
 
 # ---- check -----------------------------------------------------------------------------
-def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
+def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, allow_code: bool = False, overrides: Overrides = None, budgets: dict[str, str | int | None] | None = None,
           baseline: str | None = None, max_increase: str | Sequence[str] | None = None, strict: bool = False,
           no_dead_layers: bool = False, allow_different: bool = False, batch: int | None = None,
           dtype: str = "float32", limits: Limits = DEFAULT) -> CheckResult:
@@ -340,20 +346,20 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, overrid
                                 max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different,
                                 batch=batch, dtype=dtype, baseline_data=base)
-               for s in _models(list(specs) or bundled_names(), input_shape)]
+               for s in _models(list(specs) or bundled_names(), input_shape, allow_code)]
     from cnncost.api_results import CheckResult
     return CheckResult(tuple(results))
 
 
 # ---- time ------------------------------------------------------------------------------
-def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = None, repeat: int = 5, batch: int | None = None,
+def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = None, allow_code: bool = False, repeat: int = 5, batch: int | None = None,
             overrides: Overrides = None, engine: str = "numpy", limits: Limits = DEFAULT) -> LatencyResult:
     """Roofline-predicted vs measured time per layer, measured by our executor or by
     onnxruntime's profiler, and their Spearman rank correlation."""
     prof = _profile(profile)
     if prof is None:
         raise CnnCostError("latency needs a device profile (cnncost calibrate)")
-    result: LatencyResult = _roofline.latency(_models([spec], input_shape)[0], prof, repeat=repeat, batch=batch, overrides=overrides,
+    result: LatencyResult = _roofline.latency(_models([spec], input_shape, allow_code)[0], prof, repeat=repeat, batch=batch, overrides=overrides,
                                               limits=limits, engine=engine)
     return result
 
@@ -368,14 +374,14 @@ def calibrate(engine: str = "numpy") -> CalibrateResult:
 # ---- export ----------------------------------------------------------------------------
 def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
            overrides: Overrides = None, batch: int | None = None, max_memory: int | str | None = None,
-           limits: Limits = DEFAULT) -> ExportResult:
+           limits: Limits = DEFAULT, allow_code: bool = False) -> ExportResult:
     """Write `spec` as an ONNX model (opset 17, NCHW) with the weights of `weights` or the
     seeded weights `run` uses; checked by onnx.checker (full check). Needs the `onnx` extra."""
     from cnncost.interop import onnx_export, require
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
-    spec = _model(spec)
+    spec = _model(spec, allow_code=allow_code)
     rep = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits)
     graph, batch = _graph(rep), rep.batch
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
@@ -406,7 +412,8 @@ def onnx_input_shape(shape: str | Sequence[int] | None) -> Iterator[None]:
         ONNX_INPUT_SHAPE.reset(token)
 
 
-def import_model(model: str, output: str, *, weights_out: str | None = None) -> ImportResult:
+def import_model(model: str, output: str, *, weights_out: str | None = None,
+                 allow_code: bool = False) -> ImportResult:
     """Read a model file (ONNX, Keras) and write it as an editable spec (and its weights as
     the .npz that `run --weights` reads). Dynamic dimensions: `with onnx_input_shape(...)`."""
     import io
@@ -418,7 +425,7 @@ def import_model(model: str, output: str, *, weights_out: str | None = None) -> 
     from cnncost.spec import parse_spec
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
-    model = _model(model)
+    model = _model(model, allow_code=allow_code)
     imported = import_file(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
     layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
     write_output(output, imported.spec_text)

@@ -39,7 +39,7 @@ SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 BATCH_HELP = "Examples per forward pass [default: 1, or the N an ONNX model or --input-shape fixes]."
 
 
-GLOBAL_FLAGS = ("--debug",)
+GLOBAL_FLAGS = ("--debug", "--allow-code")
 GLOBAL_OPTIONS = ("--limit", "--input-shape")
 
 
@@ -86,6 +86,9 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+@click.option("--allow-code", is_flag=True,
+              help="Read a SPEC written module:factory (torchvision.models:resnet50, timm:NAME) by importing "
+                   "that module and calling the factory: this runs its code. Off unless given.")
 @click.option("--limit", "limit_pairs", multiple=True, metavar="NAME=VALUE",
               help="Raise a safety limit, e.g. --limit max_layers=1000000 (see docs/spec.md).")
 @click.option("--input-shape", default=None, metavar="NxCxHxW",
@@ -94,16 +97,21 @@ class _Group(click.Group):
                    "Several inputs: NAME=NxCxHxW,NAME2=...")
 @click.version_option(version=__version__, prog_name="cnncost")
 @click.pass_context
-def cli(ctx, debug, limit_pairs, input_shape):
+def cli(ctx, debug, allow_code, limit_pairs, input_shape):
     """cnncost: what a convolutional network costs (params, MACs, FLOPs, activations).
 
     A SPEC is a YAML spec or a bundled name (`cnncost list`), or a model: ONNX (.onnx),
     Keras (.keras, legacy .h5 or .hdf5, a model.to_json() .json), TFLite (.tflite: float32, float16,
-    int8), or a PyTorch factory `module:factory` (torchvision.models:resnet50, timm:NAME;
-    needs torch, imports and runs that code; give --input-shape)."""
-    ctx.obj = {"debug": debug, "limit_pairs": limit_pairs}
+    int8), or, with --allow-code, a PyTorch factory `module:factory` (torchvision.models:resnet50,
+    timm:NAME; needs torch, imports and runs that code; give --input-shape)."""
+    ctx.obj = {"debug": debug, "limit_pairs": limit_pairs, "allow_code": allow_code}
     ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
     ctx.with_resource(warnings_on_stderr())
+
+
+def allow_code() -> bool:
+    """Whether this invocation was asked to run a module:factory SPEC's code (--allow-code)."""
+    return bool(click.get_current_context().find_root().obj["allow_code"])
 
 
 def limits():
@@ -198,7 +206,7 @@ def run_options(seeded: str):
 def report(spec, depth, batch, sets, fmt, output, plot, profile, totals, by_kind, dtype, trainable_from,
            freeze_until, training, rewrite):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
-    result = api.report(spec, batch=batch, overrides=list(sets), depth=depth, dtype=dtype,
+    result = api.report(spec, allow_code=allow_code(), batch=batch, overrides=list(sets), depth=depth, dtype=dtype,
                         trainable_from=trainable_from, freeze_until=freeze_until, training=training,
                         rewrite=rewrite, profile=profile, totals_row=totals, by_kind=by_kind, limits=limits())
     if plot:
@@ -222,8 +230,8 @@ def compare_cmd(specs, fmt, output, plot, profile, repeat, dtype, trainable_from
     (also batch, dtype, trainable_from, freeze_until, rewrite per column)."""
     if freeze_until:
         raise CnnCostError("compare takes per-column freeze_until in variants: NAME@freeze_until=LAYER")
-    result = api.compare(specs, training=training, dtype=dtype, rewrite=rewrite, trainable_from=trainable_from,
-                         profile=profile, repeat=repeat, limits=limits())
+    result = api.compare(specs, allow_code=allow_code(), training=training, dtype=dtype, rewrite=rewrite,
+                         trainable_from=trainable_from, profile=profile, repeat=repeat, limits=limits())
     if plot:
         plots.chart(plot, result)
     show(result, fmt, output)
@@ -244,7 +252,7 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
     lim = limits()
     cells, workers = api.sweep_cells(sets, jobs, lim)
     click.echo(f"sweeping {cells:,} cell(s) with {workers} worker(s)", err=True)
-    result = with_progress(cells, lambda tick: api.sweep(spec, sets, metric=metric, jobs=jobs,
+    result = with_progress(cells, lambda tick: api.sweep(spec, sets, allow_code=allow_code(), metric=metric, jobs=jobs,
                                                          on_cell=tick, limits=lim))
     if plot:
         plots.chart(plot, result)
@@ -271,9 +279,9 @@ def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, se
     """Derivations step by step: `explain conv --input 6x6x3 --filters 5 --kernel 3 --separable`
     (calculator), `explain resnet50 layer3.block2.conv2` (a layer of a network) or
     `explain mobilenet_v2 stage2.block1` (a block, summed)."""
-    show(api.explain(target, layer, input_shape=input_shape, filters=filters, kernel=kernel, stride=stride,
-                     padding=padding, separable=separable, units=units, bottleneck=bottleneck, bias=bias,
-                     overrides=list(sets), limits=limits()))
+    show(api.explain(target, layer, allow_code=allow_code(), input_shape=input_shape, filters=filters,
+                     kernel=kernel, stride=stride, padding=padding, separable=separable, units=units,
+                     bottleneck=bottleneck, bias=bias, overrides=list(sets), limits=limits()))
 
 
 @cli.command(name="list")
@@ -332,7 +340,7 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, max_we
         raise CnnCostError(f"cannot write {junit}: it is a folder")
     budgets = {"params": max_params, "mults": max_mults, "flops": max_flops, "activations": max_activations,
                "weight_bytes": max_weight_bytes, "peak_bytes": max_peak_bytes}
-    result = api.check(specs, overrides=list(sets), budgets=budgets,
+    result = api.check(specs, allow_code=allow_code(), overrides=list(sets), budgets=budgets,
                        baseline=baseline, max_increase=list(max_increase), strict=strict, batch=batch, dtype=dtype,
                        no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())
     if junit:
@@ -356,7 +364,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
     onnxruntime's). Exit 1 on any difference or non-finite output."""
     result = with_progress(None, lambda tick: api.verify(
         spec, batch=batch, overrides=list(sets), seed=seed, repeat=repeat, weights=weights,
-        max_memory=max_memory, engine=engine, on_layer=tick, limits=limits()))
+        max_memory=max_memory, engine=engine, on_layer=tick, limits=limits(), allow_code=allow_code()))
     show(result, fmt)
     for line in result.failures():
         click.echo(f"FAIL: {escape_controls(line)}", err=True)
@@ -375,7 +383,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @format_option(("table", "json"))
 def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory, fmt):
     """Run a real input through SPEC and print (or save) the output."""
-    result = api.run(spec, input_path, weights=weights, seed=seed, overrides=list(sets),
+    result = api.run(spec, input_path, allow_code=allow_code(), weights=weights, seed=seed, overrides=list(sets),
                      max_memory=max_memory, limits=limits())
     if result.weights_random:
         click.echo(f"note: the weights are random (seed {seed}); pass --weights FILE.npz for trained ones",
@@ -410,8 +418,8 @@ def calibrate_cmd(output, engine):
 @plot_option("a roofline, one point per layer,")
 def latency_cmd(spec, profile, repeat, batch, sets, engine, fmt, plot):
     """Roofline-predicted vs measured time per layer, and their rank correlation."""
-    result = api.latency(spec, profile, repeat=repeat, batch=batch, overrides=list(sets), engine=engine,
-                         limits=limits())
+    result = api.latency(spec, profile, allow_code=allow_code(), repeat=repeat, batch=batch, overrides=list(sets),
+                         engine=engine, limits=limits())
     if plot:
         plots.chart(plot, result)
     show(result, fmt)
@@ -426,8 +434,8 @@ def latency_cmd(spec, profile, repeat, batch, sets, engine, fmt, plot):
 @click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
     """Write SPEC as an ONNX model (opset 17, NCHW; needs the onnx extra)."""
-    show(api.export(spec, output, weights=weights, seed=seed, overrides=list(sets), batch=batch,
-                    max_memory=max_memory, limits=limits()))
+    show(api.export(spec, output, allow_code=allow_code(), weights=weights, seed=seed, overrides=list(sets),
+                    batch=batch, max_memory=max_memory, limits=limits()))
 
 
 @cli.command(name="import")
@@ -439,7 +447,7 @@ def import_cmd(model, output, weights_out):
     """Read a model file (ONNX, Keras) as an editable spec, and its weights as the .npz
     `run --weights` reads (--input-shape fixes dynamic dimensions). Any command also takes
     the model file itself where it takes a SPEC."""
-    show(api.import_model(model, output, weights_out=weights_out))
+    show(api.import_model(model, output, allow_code=allow_code(), weights_out=weights_out))
 
 
 def main(argv=None):

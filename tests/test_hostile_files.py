@@ -456,3 +456,21 @@ def test_a_limit_stops_expansion_as_soon_as_it_is_known_exceeded(tmp_path):
     varying.write_text("input: [4, 4, 1]\nlayers:\n  - repeat: 3\n    layers:\n"
                        "      - {kind: relu, repeat: 2, when: 'i > 0'}\n")
     assert run("report", varying, "--format", "json").exit_code == 0
+
+
+def test_a_spec_string_never_runs_code_unless_asked(tmp_path, monkeypatch):
+    """`report 'os:system(command=...)'` ran the command wherever torch was installed; and
+    `report models:net.onnx` imported ./models.py when no such file was there."""
+    import cnncost
+
+    marker = tmp_path / "ran"
+    (tmp_path / "models.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nnet = None\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in (f'os:system(command="touch {marker}")', "models:net.onnx", "models:net"):
+        for command in (["report", spec], ["compare", "lenet5", spec], ["check", spec], ["verify", spec]):
+            r = run(*command)
+            assert r.exit_code == 2 and "--allow-code" in r.output, (command, r.output)
+        with pytest.raises(cnncost.CnnCostError, match="allow_code=True"):
+            cnncost.report(spec)
+    assert not marker.exists()

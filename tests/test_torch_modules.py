@@ -101,12 +101,12 @@ def test_what_cannot_be_traced_is_one_line():
 def test_a_factory_from_the_command_line():
     pytest.importorskip("torchvision")
     for spec in ("torchvision.models:resnet18", "torchvision:resnet18", "torchvision.models:resnet18(num_classes=10)"):
-        r = CliRunner().invoke(cli, ["report", spec, "--input-shape", "1x3x64x64", "--format", "json"])
+        r = CliRunner().invoke(cli, ["report", spec, "--allow-code", "--input-shape", "1x3x64x64", "--format", "json"])
         assert r.exit_code == 0, r.output
         assert "runs that package's code" in r.stderr
-    r = CliRunner().invoke(cli, ["report", "torchvision.models:resnet18"])
+    r = CliRunner().invoke(cli, ["report", "torchvision.models:resnet18", "--allow-code"])
     assert r.exit_code == 2 and "input shape" in r.output
-    r = CliRunner().invoke(cli, ["report", "torchvision.models:no_such_net", "--input-shape", "1x3x64x64"])
+    r = CliRunner().invoke(cli, ["report", "torchvision.models:no_such_net", "--allow-code", "--input-shape", "1x3x64x64"])
     assert r.exit_code == 2 and "has no no_such_net" in r.output
 
 
@@ -122,7 +122,7 @@ def test_a_transformer_counts_its_attention():
     torchvision's own figures (num_params 86,567,656; GFLOPS 17.56, which are MACs), with
     the products of two activations apart."""
     pytest.importorskip("torchvision")
-    r = CliRunner().invoke(cli, ["report", "torchvision:vit_b_16", "--input-shape", "1x3x224x224", "--format", "json"])
+    r = CliRunner().invoke(cli, ["report", "torchvision:vit_b_16", "--allow-code", "--input-shape", "1x3x224x224", "--format", "json"])
     assert r.exit_code == 0, r.output
     t = json.loads(r.stdout)["totals"]
     assert t["params"] == 86_567_656 and t["mults"] == 17_563_828_224

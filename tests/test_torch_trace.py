@@ -156,7 +156,7 @@ def test_a_module_sweeps_over_batch_and_resolution():
         assert cell["mults"] == batch * one["mults"] and cell["params"] == one["params"]
     with pytest.raises(cnncost.CnnCostError, match="batch and resolution"):
         cnncost.sweep(module, ["alpha=1"], input_shape=(1, 3, 224, 224))
-    r = CliRunner().invoke(cli, ["sweep", "torchvision:resnet18", "--input-shape", "1x3x224x224",
+    r = CliRunner().invoke(cli, ["sweep", "torchvision:resnet18", "--allow-code", "--input-shape", "1x3x224x224",
                                  "--set", "resolution=128,224", "--format", "json"])
     assert r.exit_code == 0, r.output
     import json
