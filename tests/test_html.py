@@ -109,3 +109,22 @@ def test_the_page_carries_each_layer_s_window_and_the_roofline_totals(tmp_path):
     assert roof["total_seconds"] == result.roofline.total_seconds > 0
     assert roof["memory_share"] == result.roofline.memory_share and roof["profile"] == "toy"
     assert page_data(render(cnncost.report("mobilenet_v2"), "html"))["networks"][0]["roofline"] is None
+
+
+def test_the_readme_s_pictures_show_what_the_tool_says_now(tmp_path):
+    """docs/page-*.png are screenshots of the tool's pages (python docs/screenshots.py): each
+    keeps its page's names, conventions and totals, which must be today's (page-compare.png
+    showed a conventions line the tool no longer printed)."""
+    import importlib.util
+    from pathlib import Path
+
+    Image = pytest.importorskip("PIL.Image")
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    spec = importlib.util.spec_from_file_location("screenshots", docs / "screenshots.py")
+    shots = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shots)
+    for name, (result, _) in shots.results(tmp_path).items():
+        shown = Image.open(docs / name).text.get(shots.KEY)
+        assert shown == shots.page_words(render(result, "html")), \
+            f"docs/{name} shows another page than the tool writes now: run python docs/screenshots.py"
+        assert Image.open(docs / name).size[0] == shots.WINDOW[0] and (docs / name).stat().st_size < 150_000

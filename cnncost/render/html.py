@@ -74,7 +74,7 @@ def _indexed_formulas(report) -> dict:
 @functools.cache
 def _template() -> tuple[str, ...]:
     """The page split at its slots, with the styles and script in place (read once)."""
-    script = _asset("layout.js") + _asset("page.js")       # the graph's geometry, then the page
+    script = _asset("layout.js") + _asset("charts.js") + _asset("page.js")    # geometry, charts, the page
     text = _asset("page.html").replace("{{CSS}}", _asset("page.css")).replace("{{JS}}", script)
     head, rest = text.split("{{TITLE}}")
     middle, rest = rest.split("{{BODY}}")

@@ -207,7 +207,15 @@
   var FONT = "11px system-ui, -apple-system, \"Segoe UI\", sans-serif", BOLD = "600 " + FONT;
   var FRAME_FONT = "600 10px system-ui, -apple-system, \"Segoe UI\", sans-serif";
   var measure = document.createElement("canvas").getContext("2d");
-  function textWidth(text, font) { measure.font = font; return measure.measureText(text).width; }
+  var widthOf = {};                        // font + text -> px: names and kinds repeat, setting a font is slow
+  function textWidth(text, font) {
+    var key = font + "\u0000" + text;
+    if (!(key in widthOf)) {
+      if (measure.font !== font) measure.font = font;
+      widthOf[key] = measure.measureText(text).width;
+    }
+    return widthOf[key];
+  }
   var NODE_H = 50, RANK_H = 84, PAD = 8;
   var METRICS = [["mults", "MACs"], ["params", "params"], ["flops", "FLOPs"], ["activation_bytes", "activation memory"]];
   function metricText(v, metric) {
@@ -262,21 +270,20 @@
   };
   GraphView.prototype.openToFit = function (view) {
     // a large network opens as deep as its blocks fit the view without scrolling (ResNet-50:
-    // its sixteen bottlenecks across the width); a small one (60 layers or fewer) unfolded
-    var self = this, depth = 0, fits = true;
+    // its sixteen bottlenecks across the width), and past a handful of nodes at least (a
+    // detector in one `model` block); a small one (60 layers or fewer) all unfolded
     if (this.net.rows.length <= 60) { for (var b in this.blocks) this.expanded[b] = true; return; }
-    while (fits) {
-      depth++;
+    for (var depth = 1; ; depth++) {
       var trial = {}, deeper = false;
       for (b in this.blocks) {
         if (b.split(".").length < depth) trial[b] = true;
         else if (b.split(".").length === depth) deeper = true;
       }
-      if (!deeper && depth > 1) break;
-      var keep = this.expanded;
+      var few = this.visible().order.length < 8, keep = this.expanded;
       this.expanded = trial;
-      fits = this.lay(view).L.fits;
-      if (!fits) this.expanded = keep;
+      var laid = this.lay(view);
+      if (!laid.L.fits && !few) { this.expanded = keep; return; }
+      if (!laid.L.fits || !deeper) return;
     }
   };
   GraphView.prototype.render = function () {
@@ -291,18 +298,22 @@
     vis.order.forEach(function (id) { if (id !== "input") max = Math.max(max, self.value(id)); });
     // frames around unfolded blocks, one per column the block runs through; a label names
     // the block within its parent's frame, after the labels already on its line
-    var labels = [], taken = {};
-    Object.keys(this.expanded).sort().forEach(function (b) {
-      if (!self.expanded[b] || !self.blocks[b]) return;
-      var parts = {};
-      vis.order.forEach(function (id) {
-        var p = id.slice(id.indexOf(":") + 1);
-        if (id !== "input" && p.indexOf(b + ".") === 0) (parts[L.col[id]] = parts[L.col[id]] || []).push(id);
-      });
+    var labels = [], taken = {}, members = {};       // block -> column -> its visible nodes, in one pass
+    vis.order.forEach(function (id) {
+      if (id === "input") return;
+      var p = id.slice(id.indexOf(":") + 1);
+      for (var k = p.indexOf("."); k >= 0; k = p.indexOf(".", k + 1)) {
+        var b = p.slice(0, k);
+        if (!self.expanded[b]) break;
+        var m = members[b] = members[b] || {};
+        (m[L.col[id]] = m[L.col[id]] || []).push(id);
+      }
+    });
+    Object.keys(members).sort().forEach(function (b) {
       var depth = b.split(".").length;
-      Object.keys(parts).forEach(function (c) {
+      Object.keys(members[b]).forEach(function (c) {
         var x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-        parts[c].forEach(function (id) {
+        members[b][c].forEach(function (id) {
           x0 = Math.min(x0, L.X[id] - L.W[id] / 2); x1 = Math.max(x1, L.X[id] + L.W[id] / 2);
           y0 = Math.min(y0, L.Y[id]); y1 = Math.max(y1, L.Y[id] + L.H);
         });
@@ -311,12 +322,8 @@
         var text = "▾ " + (depth > 1 ? b.slice(b.lastIndexOf(".") + 1) : b), line = c + ":" + y0;
         var lx = Math.max(x0 - 6 + depth, (taken[line] || -Infinity) + 6);
         taken[line] = lx + textWidth(text, FRAME_FONT);
-        var lab = sv("text", {"class": "framelabel", x: lx, y: y0 - 3, "data-fold": b, tabindex: "0",
-                              role: "button", "aria-label": "fold " + b}, text);
-        function fold() { self.expanded[b] = false; self.render(); }
-        lab.addEventListener("click", fold);
-        lab.addEventListener("keydown", function (ev) { if (ev.key === "Enter") fold(); });
-        labels.push(lab);                // drawn last, over the edges
+        labels.push(sv("text", {"class": "framelabel", x: lx, y: y0 - 3, "data-fold": b, tabindex: "0",
+                                role: "button", "aria-label": "fold " + b}, text));   // drawn last, over the edges
       });
     });
     L.paths.forEach(function (p, k) {
@@ -326,26 +333,38 @@
     vis.order.forEach(function (id) {
       var isBlock = id.indexOf("block:") === 0, path = id === "input" ? "input" : id.slice(id.indexOf(":") + 1);
       var g = sv("g", {"class": "node" + (isBlock ? " block" : "") + (self.selected === path ? " selected" : ""),
-                       "data-layer": path, tabindex: "0", transform: "translate(" + (L.X[id] - L.W[id] / 2) + "," + L.Y[id] + ")",
+                       "data-layer": path, "data-id": id, tabindex: "0", transform: "translate(" + (L.X[id] - L.W[id] / 2) + "," + L.Y[id] + ")",
                        role: "button", "aria-label": (isBlock ? "block " : "layer ") + path});
       g.appendChild(sv("rect", {width: L.W[id], height: L.H, fill: self.color(id, max)}));
       self.lines(id).forEach(function (text, i) {
         g.appendChild(sv("text", {x: PAD, y: 15 + 14 * i, fill: i ? "#333" : "#111", "class": i ? "" : "title"}, text));
       });
-      function act() {
-        if (id === "input") return;
-        if (isBlock) { self.expanded[path] = true; self.render(); focus(self.box, path); }
-        else { selectLayer(self, path, false); }
-      }
-      g.addEventListener("click", act);
-      g.addEventListener("keydown", function (ev) { if (ev.key === "Enter") act(); });
-      g.addEventListener("mousemove", function (ev) { self.tip(ev, id, path, isBlock); });
-      g.addEventListener("mouseleave", function () { tip.hidden = true; });
       svg.appendChild(g);
     });
     labels.forEach(function (l) { svg.appendChild(l); });
+    this.listen(svg);
     var old = this.box.querySelector("svg.dag");
     if (old) this.box.replaceChild(svg, old); else this.box.appendChild(svg);
+  };
+  GraphView.prototype.listen = function (svg) {
+    // one listener of each kind for the whole graph (one per node cost a large graph's drawing)
+    var self = this;
+    function act(target) {
+      var fold = target.closest("[data-fold]"), g = target.closest("g.node");
+      if (fold) { self.expanded[fold.getAttribute("data-fold")] = false; self.render(); return; }
+      if (!g || g.getAttribute("data-id") === "input") return;
+      var path = g.getAttribute("data-layer");
+      if (g.classList.contains("block")) { self.expanded[path] = true; self.render(); focus(self.box, path); }
+      else selectLayer(self, path, false);
+    }
+    svg.addEventListener("click", function (ev) { act(ev.target); });
+    svg.addEventListener("keydown", function (ev) { if (ev.key === "Enter") act(ev.target); });
+    svg.addEventListener("mousemove", function (ev) {
+      var g = ev.target.closest("g.node");
+      if (!g) { tip.hidden = true; return; }
+      self.tip(ev, g.getAttribute("data-id"), g.getAttribute("data-layer"), g.classList.contains("block"));
+    });
+    svg.addEventListener("mouseleave", function () { tip.hidden = true; });
   };
   GraphView.prototype.tip = function (ev, id, path, isBlock) {
     if (id === "input") { tipAt(ev, "input", [this.net.input]); return; }
@@ -471,84 +490,7 @@
   }
 
   // ---- charts -----------------------------------------------------------------------------
-  function ticks(max, count) {
-    // round steps (1, 2 or 5 times a power of ten) from 0 to the first step at or past max
-    var raw = max / count, p = Math.pow(10, Math.floor(Math.log10(raw))), step = p;
-    [1, 2, 5, 10].some(function (m) { step = m * p; return m * p >= raw; });
-    var out = [];
-    for (var v = 0; v < max + step / 2 && out.length <= count + 1; v += step) out.push(v);
-    if (out[out.length - 1] < max) out.push(out[out.length - 1] + step);
-    return out;
-  }
-  function tick(svg, x1, y1, x2, y2, label, attrs) {
-    svg.appendChild(sv("line", {"class": "grid", x1: x1, y1: y1, x2: x2, y2: y2}));
-    svg.appendChild(sv("text", Object.assign({"class": "tick"}, attrs), label));
-  }
-  function bars(title, items, opts) {
-    // rows of nothing are left out (and named under the chart): a bar of 0 says nothing
-    opts = opts || {};
-    var box = el("div", {"class": "chart", "data-chart": opts.id || title}), rowH = 18;
-    box.appendChild(el("h3", {}, title));
-    var none = items.filter(function (i) { return !i[1]; }).map(function (i) { return i[0]; });
-    items = items.filter(function (i) { return i[1]; });
-    var labelW = 230, w = 600, top = 4, height = items.length * rowH;
-    var scale = ticks(Math.max.apply(null, items.map(function (i) { return i[1]; }).concat([1])), 5);
-    var max = scale[scale.length - 1];
-    var svg = sv("svg", {width: labelW + w + 110, height: top + height + 24});
-    scale.forEach(function (v) {
-      var x = labelW + w * v / max;
-      tick(svg, x, top, x, top + height + 4, si(v) + (opts.unit || ""), {x: x, y: top + height + 17, "text-anchor": "middle"});
-    });
-    svg.appendChild(sv("line", {"class": "axis", x1: labelW, y1: top + height + 4, x2: labelW + w, y2: top + height + 4}));
-    items.forEach(function (it, k) {
-      var y = top + k * rowH + 2, bw = Math.max(1, w * it[1] / max);
-      svg.appendChild(sv("text", {x: labelW - 6, y: y + 12, "text-anchor": "end"}, it[0].length > 36 ? it[0].slice(0, 35) + "…" : it[0]));
-      var r = sv("rect", {"class": it[2] ? "bar2" : "bar", x: labelW, y: y, width: bw, height: rowH - 4, "data-v": it[1]});
-      r.appendChild(sv("title", {}, it[0] + ": " + fmt(it[1])));
-      svg.appendChild(r);
-      svg.appendChild(sv("text", {x: labelW + bw + 6, y: y + 12}, fmt(it[1])));
-    });
-    box.appendChild(svg);
-    if (none.length) {
-      box.appendChild(el("p", {"class": "note none"}, "not drawn, " + (opts.none || "none") + ": " +
-                                                      (none.length > 8 ? none.length + " rows" : none.join(", "))));
-    }
-    return box;
-  }
-  function line(title, values, opts) {
-    opts = opts || {};
-    var box = el("div", {"class": "chart", "data-chart": opts.id || title});
-    box.appendChild(el("h3", {}, title));
-    var w = 760, h = 180, pad = 64, top = 10, n = Math.max(1, values.length - 1);
-    var scale = ticks(Math.max.apply(null, values.concat([1])), 5), max = scale[scale.length - 1];
-    var svg = sv("svg", {width: w + pad + 30, height: top + h + 40});
-    function X(i) { return pad + w * i / n; }
-    function Y(v) { return top + h - h * v / max; }
-    scale.forEach(function (v) {
-      tick(svg, pad - 4, Y(v), pad + w, Y(v), si(v) + (opts.unit || ""), {x: pad - 8, y: Y(v) + 4, "text-anchor": "end"});
-    });
-    ticks(values.length, 8).forEach(function (k) {       // layer k, counted from 1 as the table's rows
-      if (k < 1 || k > values.length) return;
-      tick(svg, X(k - 1), top + h, X(k - 1), top + h + 4, String(k), {x: X(k - 1), y: top + h + 17, "text-anchor": "middle"});
-    });
-    svg.appendChild(sv("line", {"class": "axis", x1: pad, y1: top + h, x2: pad + w, y2: top + h}));
-    svg.appendChild(sv("line", {"class": "axis", x1: pad, y1: top, x2: pad, y2: top + h}));
-    svg.appendChild(sv("text", {x: pad + w / 2, y: top + h + 34, "text-anchor": "middle", "class": "axislabel"},
-                       "layer, in execution order"));
-    var d = values.map(function (v, i) { return (i ? "L" : "M") + X(i) + "," + Y(v); }).join(" ");
-    svg.appendChild(sv("path", {"class": "line", d: d}));
-    if (opts.peak !== undefined) {
-      var at = values.indexOf(opts.peak);
-      if (at >= 0) {
-        var px = X(at), py = Y(opts.peak);
-        svg.appendChild(sv("circle", {"class": "peak", cx: px, cy: py, r: 4, "data-peak": opts.peak}));
-        svg.appendChild(sv("text", {x: Math.min(px + 8, w), y: py + 4, "class": "peaklabel"}, "peak " + si(opts.peak) +
-                                   (opts.unit || "") + " at " + (opts.names ? opts.names[at] : "layer " + (at + 1))));
-      }
-    }
-    box.appendChild(svg);
-    return box;
-  }
+  var charts = cnncostCharts({el: el, sv: sv, si: si, fmt: fmt}), bars = charts.bars, line = charts.line;
   var CLASSES = {standard: "standard k×k", pointwise: "pointwise 1×1", depthwise: "depthwise", grouped: "grouped",
                  dense: "dense"};
   function chartsView() {
