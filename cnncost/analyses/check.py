@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 
 from cnncost.core.analysis import COUNT_FIELDS, Report, analyze
-from cnncost.errors import CnnCostError, SpecError, did_you_mean
+from cnncost.errors import CnnCostError, SpecError, did_you_mean, escape_controls
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.spec import load_spec
 
@@ -343,6 +343,7 @@ def load_baseline(path: str, max_bytes: int | Limits) -> dict:
     for i, row in enumerate(layers):
         if not isinstance(row, dict) or not isinstance(row.get("name"), str):
             refuse(f"layers[{i}] is not an object with a name")
+        row["name"] = escape_controls(row["name"])      # shown on a terminal: no sequence of the file's
         for m in ("params", "mults"):
             count(row.get(m), f"layers[{i}].{m}")
     return base

@@ -10,7 +10,7 @@ from cnncost.core.build import build, parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core.graph import Graph
 from cnncost.layers import KINDS, MULT_CLASSES, Kind, numel
-from cnncost.errors import SpecError
+from cnncost.errors import SpecError, escape_controls
 from cnncost.spec import ArchSpec, load_spec
 from cnncost.core.precision import STORAGE_BYTES
 from cnncost.records import Struct
@@ -459,7 +459,10 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
                               "training_memory_bytes": totals["param_bytes"] + trainable_bytes + stored}
     last = graph.last_use()
     dead = [n.name for n in graph.layers[:-1] if last[n.index] == n.index]
-    return Report(name=graph.name, source=source, input_shape=list(graph.nodes[0].out_shape),
+    # a file's own words (an ONNX producer_name, a .keras version, a spec's name:) reach
+    # terminals and pages: no control character of theirs is passed on
+    return Report(name=escape_controls(graph.name), source=escape_controls(source),
+                  input_shape=list(graph.nodes[0].out_shape),
                   batch=batch, vars=dict(variables or {}), layers=rows, totals=totals, graph=graph,
                   dtype=dtype, dead_layers=dead,
                   inputs={graph.nodes[i].name: list(graph.nodes[i].out_shape) for i in graph.inputs}

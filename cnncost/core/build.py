@@ -258,10 +258,12 @@ class Builder:
             name = str(name)
             # a dotted name (`layer1.0.conv1`, as an import writes module paths) is one name:
             # its parts fold under --depth like a block's, and it is read by its whole name
-            if any(c in name for c in "/'\"") or name == "input" or any(c.isspace() for c in name) \
+            if any(c in name for c in "/'\"") or name == "input" or any(c.isspace() or not c.isprintable()
+                                                                     for c in name) \
                     or "" in name.split(".") or len(name) > 200:
-                raise SpecError(f"invalid layer name {name[:40]!r}: no slashes, quotes, spaces or empty "
-                                "dotted parts, at most 200 characters, and 'input' is reserved", loc=where)
+                raise SpecError(f"invalid layer name {name[:40]!r}: no slashes, quotes, spaces, control "
+                                "characters or empty dotted parts, at most 200 characters, and 'input' is "
+                                "reserved", loc=where)
             return name
         base = str(entry.get(head if head != "layers" else "", "group"))
         n = scope.counters.get(base, 0) + 1

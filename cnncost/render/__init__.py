@@ -73,18 +73,18 @@ def _report_csv(r, terminal, width):
 
 
 def _report_markdown(r, terminal, width):
-    from cnncost.render.report import to_markdown
+    from cnncost.render.report import md_cell, to_markdown
 
     text = to_markdown(r.report, r.depth, r.by_kind)
     if r.savings is not None:
         text += f"\n## What-if `--rewrite {r.savings.rewrite}`\n\n| layer | original mults | rewritten mults | ratio | analytic | formula |\n|---|---:|---:|---:|---:|---|\n"
-        text += "".join(f"| {s.name} | {s.original_mults:,} | {s.rewritten_mults:,} | {s.ratio:.4f} | "
+        text += "".join(f"| {md_cell(s.name)} | {s.original_mults:,} | {s.rewritten_mults:,} | {s.ratio:.4f} | "
                         f"{s.analytic:.4f} | {s.formula} |\n" for s in r.savings.rows)
     if r.roofline is not None:
         p = r.roofline.profile
         text += (f"\n## Roofline on {p.name}\n\n{_roofline_lines(r)[0]}\n\n| layer | kind | FLOP/B | est. ms | bound |\n"
                  "|---|---|---:|---:|---|\n")
-        text += "".join(f"| {e.name} | {e.kind} | {e.intensity:.2f} | {e.seconds * 1000:.3f} | {e.bound} |\n"
+        text += "".join(f"| {md_cell(e.name)} | {md_cell(e.kind)} | {e.intensity:.2f} | {e.seconds * 1000:.3f} | {e.bound} |\n"
                         for e in r.roofline.grouped(r.depth))
     return text
 

@@ -7,7 +7,7 @@ import json
 
 from cnncost.analyses import compare as cmp
 from cnncost.analyses import sweep as swp
-from cnncost.render.report import _console, si
+from cnncost.render.report import _console, csv_cell, md_cell, si
 from cnncost.analyses.whatif import network_ratios
 from cnncost.layers import MULT_CLASSES
 
@@ -46,12 +46,12 @@ def compare_text(columns, fmt: str) -> str:
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(["metric"] + [c.label for c in columns] + [f"ratio {c.label}" for c in columns[1:]])
+        w.writerow(["metric"] + [csv_cell(c.label) for c in columns] + [f"ratio {c.label}" for c in columns[1:]])
         for metric, values in rows:
             ratios = [cmp.ratio(v, values[0]) for v in values[1:]]
             w.writerow([metric] + values + ["" if r is None else f"{r:.6g}" for r in ratios])
         return buf.getvalue()
-    lines = ["| metric | " + " | ".join(c.label for c in columns) + " |",
+    lines = ["| metric | " + " | ".join(md_cell(c.label) for c in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for metric, values in rows:
         cells = [_cell(metric, v, values[0], i) for i, v in enumerate(values)]

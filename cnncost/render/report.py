@@ -6,6 +6,7 @@ import io
 import json
 
 from cnncost.core.analysis import CONVENTIONS_SHORT, Report
+from cnncost.errors import escape_controls
 
 FORMATS = ("table", "json", "csv", "markdown")
 CHANGED_LAYERS_SHOWN = 12      # a check's table lists this many changed layers, then a count
@@ -32,6 +33,20 @@ def si(n: int | float) -> str:
             return text + unit
         bigger = (factor, unit)
     return str(n)
+
+
+def md_cell(text) -> str:
+    """A Markdown table cell: a `|` or a line break of a name would add columns or rows."""
+    return escape_controls(str(text).replace("\r", " ").replace("\n", " ")).replace("|", "\\|")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell as spreadsheet tools read it safely: a text that would start a formula
+    (=, +, -, @) is written with a leading apostrophe (OWASP's advice); numbers as they are."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def shape_str(shape) -> str:
@@ -85,7 +100,7 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
             cells += [s.name, s.original_mults] if s else ["", ""]
     writer.writerow(ROW_FIELDS + tuple(extra_cols))
     for cells, row in zip(extra, rows):
-        writer.writerow([cell_text(row, f) if f in SHAPE_FIELDS else getattr(row, f) for f in ROW_FIELDS]
+        writer.writerow([cell_text(row, f) if f in SHAPE_FIELDS else csv_cell(getattr(row, f)) for f in ROW_FIELDS]
                         + cells)
     if totals:
         t = report.totals
@@ -97,13 +112,13 @@ def to_csv(report: Report, depth: int | None = None, estimates=None, savings=Non
 
 def to_markdown(report: Report, depth: int | None = None, by_kind: bool = False) -> str:
     t = report.totals
-    lines = [f"# {report.name}", "",
+    lines = [f"# {md_cell(report.name)}", "",
              f"{report.io_text()[0].upper()}{report.io_text()[1:]}, batch {report.batch}."
              + (f" Source: {report.source}." if report.source else ""), "",
              "| layer | kind | output | params | mults | flops | receptive field |",
              "|---|---|---|---:|---:|---:|---|"]
     for r in (report.by_kind() if by_kind else report.grouped(depth)):
-        lines.append(f"| {r.name} | {r.kind} | {shape_str(r.output_shape)} | {r.params:,} | "
+        lines.append(f"| {md_cell(r.name)} | {md_cell(r.kind)} | {shape_str(r.output_shape)} | {r.params:,} | "
                      f"{r.mults:,} | {r.flops:,} | {rf_str(r)} |")
     lines.append(f"| **total** | | | **{t['params']:,}** | **{t['mults']:,}** | **{t['flops']:,}** | |")
     lines += ["", *_summary_lines(report), "", "Conventions:", ""]
