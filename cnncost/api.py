@@ -420,7 +420,7 @@ def import_model(model: str, output: str, *, weights_out: str | None = None,
 
     import numpy as np
 
-    from cnncost.files import write_output
+    from cnncost.files import write_outputs
     from cnncost.interop.model_files import import_file
     from cnncost.spec import parse_spec
     from cnncost.spec.loader import ONNX_INPUT_SHAPE
@@ -428,12 +428,13 @@ def import_model(model: str, output: str, *, weights_out: str | None = None,
     model = _model(model, allow_code=allow_code)
     imported = import_file(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
     layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
-    write_output(output, imported.spec_text)
+    files: list[tuple[str, str | bytes]] = [(output, imported.spec_text)]
     if weights_out is not None:
         buf = io.BytesIO()
         arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in imported.weights.items()}
         np.savez(buf, **arrays)
-        write_output(weights_out, buf.getvalue())
+        files.append((weights_out, buf.getvalue()))
+    write_outputs(files)            # the spec and its weights, both or neither
     from cnncost.api_results import ImportResult
     return ImportResult(output, weights_out, int(layers), len(imported.weights))
 

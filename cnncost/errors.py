@@ -59,10 +59,18 @@ class CnnCostError(Exception):
             parts.append(f"layer '{self.layer}'")
             parts.append(f" ({self.kind}): " if self.kind else ": ")
         parts.append(self.message)
-        return escape_controls("".join(parts))
+        return cut(escape_controls("".join(parts)))
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+MAX_MESSAGE = 2000      # a refusal is a line to read: a file's text quoted whole could be 100 kB
+
+
+def cut(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters not shown)"
 
 
 def escape_controls(text: str) -> str:

@@ -10,6 +10,7 @@ permissions the umask allows; anything else (a device, a FIFO, a symlink such as
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import stat
@@ -179,49 +180,99 @@ def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> di
 def write_output(path: str, data: str | bytes) -> None:
     """Write `data` to `path`: a regular file (or a new one) atomically, through a
     temporary file and a rename, with umask permissions; anything else straight into it."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    target = os.fspath(path)
-    try:
-        st = os.lstat(target)
-    except FileNotFoundError:
-        st = None
-    except OSError as exc:
-        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise CnnCostError(f"cannot write {path}: it is a folder")
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        _write_through(path, raw)          # device, FIFO, socket or symlink: never replace it
-        return
+    write_outputs([(path, data)])
+
+
+def write_outputs(items: list[tuple[str, str | bytes]]) -> None:
+    """Write several files, all or none: each regular one goes to a temporary file first,
+    and the renames happen only once every temporary is written (`import`'s spec and its
+    weights: a failed .npz leaves no .yaml behind). A device, FIFO or symlink is written
+    through, never replaced; a read-only file is refused, as a write to it would be."""
     import tempfile
 
-    folder = os.path.dirname(target) or "."
-    if not os.path.isdir(folder):
-        raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")
+    staged, through = [], []
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        for path, data in items:
+            raw = data.encode("utf-8") if isinstance(data, str) else data
+            st = _target_stat(path)
+            if st is not None and not stat.S_ISREG(st.st_mode):
+                through.append((path, raw))      # device, FIFO, socket or symlink: never replace it
+                continue
+            target = os.fspath(path)
+            folder = os.path.dirname(target) or "."
+            if not os.path.isdir(folder):
+                raise CnnCostError(f"cannot write {path}: folder {folder} does not exist")
+            try:
+                fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+            except OSError as exc:
+                raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+            staged.append((tmp, target))
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(raw)
+                os.chmod(tmp, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask())
+            except OSError as exc:
+                raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+        for path, raw in through:
+            _write_through(path, raw)
+        for tmp, target in staged:
+            try:
+                os.replace(tmp, target)
+            except OSError as exc:
+                raise CnnCostError(f"cannot write {target}: {exc.strerror}") from None
+    finally:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+
+
+def _target_stat(path: str):
+    """The existing target's lstat (None: a new file); a folder or a file its mode makes
+    read-only is refused (the rename would go through where a write would not)."""
+    try:
+        st = os.lstat(os.fspath(path))
+    except FileNotFoundError:
+        return None
     except OSError as exc:
         raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-        mode = stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask()
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise CnnCostError(f"cannot write {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CnnCostError(f"cannot write {path}: it is a folder")
+    if stat.S_ISREG(st.st_mode) and (not st.st_mode & 0o222 or not os.access(path, os.W_OK)):
+        raise CnnCostError(f"cannot write {path}: it is read-only (make it writable, or choose another file)")
+    return st
+
+
+FIFO_WAIT_SECONDS = 5.0
 
 
 def _write_through(path: str, raw: bytes) -> None:
+    """Into a device or FIFO as it is. A FIFO with no reader would block forever: wait a few
+    seconds for one, then refuse."""
+    import time
+
     try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            deadline = time.monotonic() + FIFO_WAIT_SECONDS
+            while True:
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)
+            os.set_blocking(fd, True)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw)
+            return
         with open(path, "wb") as fh:
             fh.write(raw)
             fh.flush()
     except OSError as exc:
-        raise CnnCostError(f"cannot write {path}: {exc.strerror or exc}") from None
+        why = "no process reads this FIFO" if exc.errno == errno.ENXIO else exc.strerror or exc
+        raise CnnCostError(f"cannot write {path}: {why}") from None
 
 
 def _umask() -> int:

@@ -74,3 +74,61 @@ def test_baseline_layer_names_are_escaped(tmp_path):
     r = run("check", "lenet5", "--baseline", path)
     assert "c1\\x1b]0;pwned\\x07" in r.output          # named, escaped
     assert "\x1b" not in r.output and "\x07" not in r.output
+
+
+# ---- writes ------------------------------------------------------------------------------
+def test_a_read_only_output_is_refused_not_replaced(tmp_path):
+    import os
+    import stat
+
+    target = tmp_path / "r.json"
+    target.write_text("keep")
+    os.chmod(target, 0o444)
+    r = run("report", "lenet5", "--format", "json", "-o", target)
+    assert r.exit_code == 2 and "read-only" in r.output
+    assert target.read_text() == "keep" and stat.S_IMODE(os.stat(target).st_mode) == 0o444
+
+
+def test_a_fifo_with_no_reader_is_refused_within_seconds(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from cnncost import files
+
+    monkeypatch.setattr(files, "FIFO_WAIT_SECONDS", 0.5)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    start = time.monotonic()
+    r = run("report", "lenet5", "-o", fifo)
+    assert r.exit_code == 2 and "no process reads this FIFO" in r.output
+    assert time.monotonic() - start < 5
+
+
+def test_import_writes_the_spec_and_its_weights_or_neither(tmp_path):
+    pytest.importorskip("onnx")
+    model = tmp_path / "lenet.onnx"
+    assert run("export", "lenet5", "-o", model).exit_code == 0
+    spec_out, weights_out = tmp_path / "out.yaml", tmp_path / "missing" / "out.npz"
+    r = run("import", model, "-o", spec_out, "--weights-out", weights_out)
+    assert r.exit_code == 2 and "does not exist" in r.output
+    assert not spec_out.exists() and not list(tmp_path.glob(".out.yaml.*"))
+    assert run("import", model, "-o", spec_out, "--weights-out", tmp_path / "out.npz").exit_code == 0
+    assert spec_out.exists() and (tmp_path / "out.npz").exists()
+
+
+def test_a_hyphenated_layer_name_is_a_name_not_arithmetic(tmp_path):
+    """Keras names layers `data-augmentation`; an input naming one was read as a - b."""
+    path = tmp_path / "hy.yaml"
+    path.write_text("input: [8, 8, 3]\nlayers:\n  - {name: data-augmentation, kind: relu}\n"
+                    "  - {name: conv, kind: conv, filters: 4, kernel: 3, inputs: data-augmentation}\n")
+    r = run("report", path, "--format", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["layers"][1]["inputs"] == ["data-augmentation"]
+
+
+def test_a_refusal_quoting_a_huge_text_is_cut(tmp_path):
+    equation = "a" * 100_000 + "->a"
+    path = tmp_path / "eq.yaml"
+    path.write_text(json.dumps({"input": [4, 4], "layers": [{"kind": "einsum", "equation": equation}]}))
+    r = run("report", path)
+    assert r.exit_code == 2 and len(r.output) < 3000 and "more characters not shown" in r.output

@@ -19,7 +19,9 @@ from cnncost.records import Struct
 from cnncost.spec import ArchSpec, BlockDef, library_blocks
 from cnncost.spec.located import YList, YMap
 
-_PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%-]+$")
+# a layer name as written (`data-augmentation`, as Keras names one); anything else in
+# `inputs:` is an expression choosing one (quotes, spaces, operators)
+_PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%]+$")
 RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "repeat_var", "when",
             "trainable", "output", "doc", "precision", "shares")
 
