@@ -60,11 +60,25 @@ def _header(fp, what: str):
             shape, fortran, dtype = npformat.read_array_header_2_0(fp)
         else:
             raise ValueError(f"unknown .npy version {version}")
-    except (ValueError, OSError, EOFError, SyntaxError, zipfile.BadZipFile) as exc:
+    except damage_errors() as exc:
         raise CnnCostError(f"{what}: not a valid .npy array ({_first_line(exc)})") from None
     if dtype.hasobject or dtype.kind not in NUMERIC_KINDS or dtype.fields is not None:
         raise CnnCostError(f"{what}: dtype {dtype} is not a real number type (expected float or integer)")
     return tuple(shape), np.dtype(dtype), fortran
+
+
+def damage_errors() -> tuple:
+    """What the standard library raises on a damaged archive or .npy header: the zip layer,
+    its decompressors (zlib, bz2, lzma), numpy's header parser (tokenize, ast) and text
+    decoding. Caught where a file is read and said in one line."""
+    import bz2  # noqa: F401 - imported so that its errors' classes exist
+    import lzma
+    import tokenize
+    import zipfile
+    import zlib
+
+    return (ValueError, OSError, EOFError, SyntaxError, RuntimeError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error, lzma.LZMAError, tokenize.TokenError, RecursionError)
 
 
 def _read_data(fp, shape, dtype, fortran, what: str):
@@ -102,7 +116,7 @@ def open_zip(path: str, where: str, head: bytes, noun: str):
         raise CnnCostError(f"{where}: not a regular file (a zip archive must be seekable)")
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+    except damage_errors() as exc:
         raise CnnCostError(f"{where}: not a readable {noun} ({_first_line(exc)})") from None
 
 
@@ -151,7 +165,7 @@ def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> di
             try:
                 with archive.open(info) as fp:
                     headers[key] = (info,) + _header(fp, f"{what} {path}: member '{info.filename}'")
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError) as exc:
+            except damage_errors() as exc:
                 raise CnnCostError(f"{what} {path}: member '{info.filename}' cannot be read "
                                    f"({_first_line(exc)})") from None
         for key, shape in expected.items():
@@ -170,7 +184,7 @@ def load_npz(path: str, expected: dict[str, tuple], what: str = "weights") -> di
                 with archive.open(info) as fp:
                     _header(fp, what)
                     arrays[key] = _read_data(fp, shape, dtype, fortran, f"{what} {path}: member '{info.filename}'")
-            except (zipfile.BadZipFile, OSError, EOFError, RuntimeError) as exc:
+            except damage_errors() as exc:
                 raise CnnCostError(f"{what} {path}: member '{info.filename}' is damaged "
                                    f"({_first_line(exc)})") from None
     return arrays
