@@ -202,6 +202,16 @@ def test_nodes_say_kernel_stride_and_channels_and_show_whole(browser, tmp_path):
     assert "kernel 3×3, stride 2, padding 1,1,1,1, dilation 1, groups 96, 96 output channels" in tip, tip
 
 
+def test_a_network_of_several_inputs_draws_each(browser, tmp_path):
+    """Each input is a node named as the spec names it, its shape on its edges (the page
+    stopped at its first edge from `tokens`: it knew one input, `input`)."""
+    spec = Path(__file__).resolve().parent / "specs" / "two_inputs_two_outputs.yaml"
+    open_page(browser, tmp_path, cnncost.report(str(spec)), "two-inputs")
+    assert node_texts(browser, "image") == ["image", "8x8x3", ""]
+    assert node_texts(browser, "tokens") == ["tokens", "4x6", ""]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "g.node")) == 2 + 10
+
+
 def test_a_profile_puts_the_estimate_in_the_header(browser, tmp_path):
     import math
 

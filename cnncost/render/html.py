@@ -37,6 +37,7 @@ def network_data(report, roofline=None) -> dict:
     sums = report.block_sums(seconds or None, "seconds")
     fields, values = report.row_table()
     return {"name": report.name, "source": report.source, "input": shape_str(report.input_shape),
+            "inputs": {k: shape_str(v) for k, v in report.inputs.items()} or {"input": shape_str(report.input_shape)},
             "batch": report.batch, "dtype": report.dtype, "conventions": CONVENTIONS_SHORT,
             "totals": {k: v for k, v in report.totals.items() if isinstance(v, int)},
             "mults_by_class": report.totals["mults_by_class"], "row_fields": fields, "row_values": values,

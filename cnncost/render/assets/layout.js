@@ -4,7 +4,7 @@
 // fills the width of the view instead of running down one narrow column.
 var cnncostLayout = (function () {
   "use strict";
-  var GAP = 26, COLUMN_GAP = 56, LANE = 5, MARGIN = 20;
+  var GAP = 26, COLUMN_GAP = 56, LANE = 5, MARGIN = 20, MAX_CROSSING = 3;
 
   function ranks(vis, W) {
     var rank = {}, preds = {};
@@ -150,13 +150,15 @@ var cnncostLayout = (function () {
     }
     var widest = g.layers.reduce(function (a, l) { var e = extent(l, X, W); return Math.max(a, e[1] - e[0]); }, 0);
     var most = Math.max(1, Math.floor((room + COLUMN_GAP) / (widest + COLUMN_GAP)));
+    // a short scroll beats a column of two ranks, and a tangle of edges across every break
+    if (n <= fit * 1.35) most = 1;
     for (var c = most; ; c--) {                         // the most columns whose widths fit the view
       var rows = n <= fit ? n : Math.max(fit, Math.ceil(n / c));
       rows = Math.ceil(n / Math.ceil(n / rows));       // columns of even length: 5, 5, 4 rather than 6, 6, 2
       var starts = breaks(rows, true);
       if (starts.length > Math.ceil(n / rows) + 1) starts = breaks(rows, false);
-      var wide = width(starts);
-      if (wide <= room || c === 1) {
+      var wide = width(starts), tangled = starts.some(function (s, k) { return k && crossing(s) > MAX_CROSSING; });
+      if ((wide <= room && !tangled) || c === 1) {
         starts.fits = rows <= fit && wide <= room;     // nothing to scroll either way
         return starts;
       }

@@ -148,6 +148,7 @@
     this.selected = null;
     this.metric = "mults";
   }
+  function isInput(id) { return id.indexOf("input:") === 0; }
   GraphView.prototype.rep = function (name) {
     // the visible node of a layer: its outermost folded block, else itself
     var parts = name.split(".");
@@ -163,15 +164,17 @@
     return v || 0;
   };
   GraphView.prototype.visible = function () {
-    var self = this, order = ["input"], seen = {"input": true}, edges = [], ekeys = {};
+    // the network's inputs first ("input", or each of several by name), then what is visible
+    var self = this, ins = this.net.inputs, order = [], seen = {}, edges = [], ekeys = {};
+    Object.keys(ins).forEach(function (name) { order.push("input:" + name); seen["input:" + name] = true; });
     this.net.rows.forEach(function (r) {
       var to = self.rep(r.name);
       if (!seen[to]) { seen[to] = true; order.push(to); }
       r.inputs.forEach(function (i) {
-        var from = i === "input" ? "input" : self.rep(i);
+        var from = i in ins ? "input:" + i : self.rep(i);
         if (from === to || ekeys[from + ">" + to]) return;
         ekeys[from + ">" + to] = true;
-        edges.push({from: from, to: to, label: i === "input" ? self.net.input : self.rows[i].output});
+        edges.push({from: from, to: to, label: i in ins ? ins[i] : self.rows[i].output});
       });
     });
     return {order: order, edges: edges};
@@ -225,8 +228,8 @@
   }
 
   GraphView.prototype.lines = function (id) {
-    var isBlock = id.indexOf("block:") === 0, path = id === "input" ? "input" : id.slice(id.indexOf(":") + 1);
-    if (id === "input") return ["input", this.net.input, ""];
+    var isBlock = id.indexOf("block:") === 0, path = id.slice(id.indexOf(":") + 1);
+    if (isInput(id)) return [path, this.net.inputs[path], ""];
     var shown = this.shortName(path);
     if (isBlock) {
       var s = this.net.block_sums[path];
@@ -243,16 +246,16 @@
   };
   GraphView.prototype.widths = function (vis) {
     var W = {}, self = this, max = 0;
-    vis.order.forEach(function (id) { if (id !== "input") max = Math.max(max, self.value(id)); });
+    vis.order.forEach(function (id) { if (!isInput(id)) max = Math.max(max, self.value(id)); });
     vis.order.forEach(function (id) {
-      var t = id === "input" || !max ? 0 : Math.sqrt(self.value(id) / max), ls = self.lines(id);
+      var t = isInput(id) || !max ? 0 : Math.sqrt(self.value(id) / max), ls = self.lines(id);
       var text = Math.max(textWidth(ls[0], BOLD), textWidth(ls[1], FONT), textWidth(ls[2], FONT));
       W[id] = Math.ceil(Math.max(text + 2 * PAD, 110 + 130 * t));   // the text whole, the size the metric's
     });
     return W;
   };
   GraphView.prototype.color = function (id, max) {
-    if (id === "input" || !max) return "hsl(210, 20%, 88%)";
+    if (isInput(id) || !max) return "hsl(210, 20%, 88%)";
     var t = Math.sqrt(this.value(id) / max);
     return "hsl(" + Math.round(205 - 205 * t) + ", 75%, " + Math.round(86 - 30 * t) + "%)";
   };
@@ -273,17 +276,18 @@
     // its sixteen bottlenecks across the width), and past a handful of nodes at least (a
     // detector in one `model` block); a small one (60 layers or fewer) all unfolded
     if (this.net.rows.length <= 60) { for (var b in this.blocks) this.expanded[b] = true; return; }
-    for (var depth = 1; ; depth++) {
+    for (var depth = 1, shown = 0; ; depth++) {
       var trial = {}, deeper = false;
       for (b in this.blocks) {
         if (b.split(".").length < depth) trial[b] = true;
         else if (b.split(".").length === depth) deeper = true;
       }
-      var few = this.visible().order.length < 8, keep = this.expanded;
+      var keep = this.expanded;
       this.expanded = trial;
-      var laid = this.lay(view);
-      if (!laid.L.fits && !few) { this.expanded = keep; return; }
-      if (!laid.L.fits || !deeper) return;
+      var laid = this.lay(view), fits = laid.L.fits;
+      if (!fits && shown >= 8) { this.expanded = keep; return; }       // the level above fitted
+      shown = laid.vis.order.length;
+      if (!deeper || (!fits && shown >= 8)) return;
     }
   };
   GraphView.prototype.render = function () {
@@ -295,12 +299,12 @@
     var svg = sv("svg", {width: L.width, height: L.height, "class": "dag", role: "img",
                          "data-columns": L.columns, "aria-label": "layer graph of " + this.net.name});
     var max = 0;
-    vis.order.forEach(function (id) { if (id !== "input") max = Math.max(max, self.value(id)); });
+    vis.order.forEach(function (id) { if (!isInput(id)) max = Math.max(max, self.value(id)); });
     // frames around unfolded blocks, one per column the block runs through; a label names
     // the block within its parent's frame, after the labels already on its line
     var labels = [], taken = {}, members = {};       // block -> column -> its visible nodes, in one pass
     vis.order.forEach(function (id) {
-      if (id === "input") return;
+      if (isInput(id)) return;
       var p = id.slice(id.indexOf(":") + 1);
       for (var k = p.indexOf("."); k >= 0; k = p.indexOf(".", k + 1)) {
         var b = p.slice(0, k);
@@ -331,7 +335,7 @@
       svg.appendChild(sv("text", {"class": "elabel", x: p.label[0] + 4, y: p.label[1] + 3}, vis.edges[k].label));
     });
     vis.order.forEach(function (id) {
-      var isBlock = id.indexOf("block:") === 0, path = id === "input" ? "input" : id.slice(id.indexOf(":") + 1);
+      var isBlock = id.indexOf("block:") === 0, path = id.slice(id.indexOf(":") + 1);
       var g = sv("g", {"class": "node" + (isBlock ? " block" : "") + (self.selected === path ? " selected" : ""),
                        "data-layer": path, "data-id": id, tabindex: "0", transform: "translate(" + (L.X[id] - L.W[id] / 2) + "," + L.Y[id] + ")",
                        role: "button", "aria-label": (isBlock ? "block " : "layer ") + path});
@@ -352,7 +356,7 @@
     function act(target) {
       var fold = target.closest("[data-fold]"), g = target.closest("g.node");
       if (fold) { self.expanded[fold.getAttribute("data-fold")] = false; self.render(); return; }
-      if (!g || g.getAttribute("data-id") === "input") return;
+      if (!g || isInput(g.getAttribute("data-id"))) return;
       var path = g.getAttribute("data-layer");
       if (g.classList.contains("block")) { self.expanded[path] = true; self.render(); focus(self.box, path); }
       else selectLayer(self, path, false);
@@ -367,7 +371,7 @@
     svg.addEventListener("mouseleave", function () { tip.hidden = true; });
   };
   GraphView.prototype.tip = function (ev, id, path, isBlock) {
-    if (id === "input") { tipAt(ev, "input", [this.net.input]); return; }
+    if (isInput(id)) { tipAt(ev, path, [this.net.inputs[path]]); return; }
     var v = isBlock ? this.net.block_sums[path] : this.rows[path], lines = [];
     if (!isBlock) lines.push(v.kind + ", output " + v.output + (v.mult_class ? ", " + v.mult_class : ""));
     else lines.push(v.layers + " layers (click to unfold)");
