@@ -76,9 +76,12 @@ def _signed(v: int) -> int:
 
 
 def _ints(buf, wire, value) -> list[int]:
-    """A repeated int64 field, packed (one span) or not (one varint)."""
+    """A repeated int64 field, packed (one span) or not (one varint); any other wire type is
+    a damaged file (ints written as a fixed32, say)."""
     if wire == 0:
         return [_signed(value)]
+    if wire != 2:
+        raise ProtoError(f"an integer field has wire type {wire} (expected a varint or a packed list)")
     out, (pos, end) = [], value
     while pos < end:
         v, pos = _varint(buf, pos, end)
@@ -89,8 +92,19 @@ def _ints(buf, wire, value) -> list[int]:
 def _floats(buf, wire, value) -> list[float]:
     if wire == 5:
         return [struct.unpack("<f", value.to_bytes(4, "little"))[0]]
+    if wire != 2:
+        raise ProtoError(f"a float field has wire type {wire} (expected a fixed32 or a packed list)")
     start, end = value
     return list(struct.unpack(f"<{(end - start) // 4}f", buf[start:end]))
+
+
+def _doubles(buf, wire, value) -> list[float]:
+    if wire == 1:
+        return [struct.unpack("<d", value.to_bytes(8, "little"))[0]]
+    if wire != 2:
+        raise ProtoError(f"a double field has wire type {wire} (expected a fixed64 or a packed list)")
+    start, end = value
+    return list(struct.unpack(f"<{(end - start) // 8}d", buf[start:end]))
 
 
 def _text(buf, span) -> str:
@@ -152,6 +166,24 @@ class Tensor:
         return arr.reshape(self.dims)
 
 
+def _inside(t: Tensor, path: str) -> None:
+    """An external data file must be a regular file inside the model's own folder once every
+    symlink is resolved: never a link out of it, a device or a FIFO (which would block)."""
+    import stat
+
+    folder = os.path.realpath(t.base_dir)
+    real = os.path.realpath(path)
+    if os.path.commonpath([folder, real]) != folder:
+        raise SpecError(f"tensor '{t.name}': external data {path} resolves to {real}, outside the model's folder")
+    try:
+        mode = os.stat(real).st_mode
+    except OSError as exc:
+        raise SpecError(f"tensor '{t.name}': cannot read its external data {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise SpecError(f"tensor '{t.name}': external data {path} is not a regular file (a device, FIFO or "
+                        "folder is never read)")
+
+
 def _read_external(t: Tensor, want: int) -> bytes:
     location = t.external.get("location", "")
     parts = location.replace("\\", "/").split("/")
@@ -159,9 +191,13 @@ def _read_external(t: Tensor, want: int) -> bytes:
         raise SpecError(f"tensor '{t.name}': external data location {location!r} must be a file "
                         "beside the model")
     path = os.path.join(t.base_dir, location)
-    offset = int(t.external.get("offset", 0) or 0)
-    length = int(t.external.get("length", want) or want)
-    if length != want:
+    try:
+        offset = int(t.external.get("offset", 0) or 0)
+        length = int(t.external.get("length", want) or want)
+    except ValueError:
+        raise SpecError(f"tensor '{t.name}': external data offset or length is not a number") from None
+    _inside(t, path)
+    if offset < 0 or length != want:
         raise SpecError(f"tensor '{t.name}': external data of {length:,} bytes for dims "
                         f"{list(t.dims)} ({want:,} bytes)")
     try:
@@ -315,14 +351,15 @@ class _Reader:
                 t.name = _text(self.buf, v)
             elif num == 9 and wire == 2:
                 t.raw = self.buf[v[0]:v[1]]
-            elif num == 4:
-                typed_num, typed = 4, typed + _floats(self.buf, wire, v)
+            elif num == 4:          # extended in place: one entry per value unpacked was quadratic
+                typed_num = 4
+                typed.extend(_floats(self.buf, wire, v))
             elif num == 10:
                 typed_num = 10
-                typed += (list(struct.unpack(f"<{(v[1] - v[0]) // 8}d", self.buf[v[0]:v[1]]))
-                          if wire == 2 else [struct.unpack("<d", v.to_bytes(8, "little"))[0]])
+                typed.extend(_doubles(self.buf, wire, v))
             elif num in (5, 7, 11):
-                typed_num, typed = num, typed + _ints(self.buf, wire, v)
+                typed_num = num
+                typed.extend(_ints(self.buf, wire, v))
             elif num == 13 and wire == 2:
                 key = value = ""
                 for n2, w2, v2 in _fields(self.buf, *v):
