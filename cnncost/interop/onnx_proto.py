@@ -89,22 +89,17 @@ def _ints(buf, wire, value) -> list[int]:
     return out
 
 
-def _floats(buf, wire, value) -> list[float]:
-    if wire == 5:
-        return [struct.unpack("<f", value.to_bytes(4, "little"))[0]]
+def _floats(buf, wire, value, code: str = "f") -> list[float]:
+    """A repeated float (`code` f: fixed32) or double (d: fixed64) field, packed or one entry;
+    any other wire type is a damaged file."""
+    size, single = (4, 5) if code == "f" else (8, 1)
+    if wire == single:
+        return [struct.unpack(f"<{code}", value.to_bytes(size, "little"))[0]]
     if wire != 2:
-        raise ProtoError(f"a float field has wire type {wire} (expected a fixed32 or a packed list)")
+        raise ProtoError(f"a {'float' if code == 'f' else 'double'} field has wire type {wire} (expected "
+                         f"a fixed{size * 8} or a packed list)")
     start, end = value
-    return list(struct.unpack(f"<{(end - start) // 4}f", buf[start:end]))
-
-
-def _doubles(buf, wire, value) -> list[float]:
-    if wire == 1:
-        return [struct.unpack("<d", value.to_bytes(8, "little"))[0]]
-    if wire != 2:
-        raise ProtoError(f"a double field has wire type {wire} (expected a fixed64 or a packed list)")
-    start, end = value
-    return list(struct.unpack(f"<{(end - start) // 8}d", buf[start:end]))
+    return list(struct.unpack(f"<{(end - start) // size}{code}", buf[start:end]))
 
 
 def _text(buf, span) -> str:
@@ -356,7 +351,7 @@ class _Reader:
                 typed.extend(_floats(self.buf, wire, v))
             elif num == 10:
                 typed_num = 10
-                typed.extend(_doubles(self.buf, wire, v))
+                typed.extend(_floats(self.buf, wire, v, "d"))
             elif num in (5, 7, 11):
                 typed_num = num
                 typed.extend(_ints(self.buf, wire, v))
