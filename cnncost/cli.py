@@ -16,7 +16,7 @@ import click  # noqa: E402
 from cnncost import __version__  # noqa: E402
 from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS  # noqa: E402
 from cnncost.errors import CnnCostError, escape_controls  # noqa: E402
-from cnncost.cli_terminal import terminal_width, warnings_on_stderr, with_progress  # noqa: E402
+from cnncost.cli_terminal import Group, terminal_width, warnings_on_stderr, with_progress  # noqa: E402
 from cnncost.lazy import OnUse  # noqa: E402
 
 api = OnUse("cnncost.api")
@@ -39,52 +39,7 @@ SET_HELP = "Override a spec variable: NAME=VALUE (repeatable)."
 BATCH_HELP = "Examples per forward pass [default: 1, or the N an ONNX model or --input-shape fixes]."
 
 
-GLOBAL_FLAGS = ("--debug", "--allow-code")
-GLOBAL_OPTIONS = ("--limit", "--input-shape")
-
-
-class _Group(click.Group):
-    """Turns every CnnCostError into one line on stderr and its exit code, and accepts
-    the global options (--limit, --input-shape, --debug) after the subcommand too."""
-
-    def parse_args(self, ctx, args):
-        front, rest, i = [], [], 0
-        seen_command = False
-        while i < len(args):
-            a = args[i]
-            if a == "--":
-                rest += args[i:]
-                break
-            if seen_command and a in GLOBAL_FLAGS:
-                front.append(a)
-            elif seen_command and a in GLOBAL_OPTIONS and i + 1 < len(args):
-                front += [a, args[i + 1]]
-                i += 1
-            elif seen_command and a.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in a:
-                front.append(a)
-            else:
-                seen_command = seen_command or (a in self.commands)
-                rest.append(a)
-            i += 1
-        return super().parse_args(ctx, front + rest)
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except CnnCostError as exc:
-            if (ctx.obj or {}).get("debug") or os.environ.get("CNNCOST_DEBUG"):
-                raise
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-        except MemoryError:
-            if (ctx.obj or {}).get("debug") or os.environ.get("CNNCOST_DEBUG"):
-                raise
-            click.echo("error: out of memory: the system refused an allocation (lower --batch or "
-                       "--max-memory, or free memory)", err=True)
-            ctx.exit(2)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @click.option("--allow-code", is_flag=True,
               help="Read a SPEC written module:factory (torchvision.models:resnet50, timm:NAME) by importing "

@@ -1,4 +1,5 @@
-"""What the command line does at the terminal: warnings as one line on stderr, the
+"""What the command line does at the terminal: the global options anywhere on the line,
+every user error as one line and its exit code, warnings as one line on stderr, the
 terminal's width, a progress bar. Nothing here computes a result."""
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import sys
 import warnings
 
 import click
+
+from cnncost.errors import CnnCostError
 
 
 @contextlib.contextmanager
@@ -60,3 +63,48 @@ def with_progress(total, call):
         return call(tick)
     finally:
         progress.stop()
+
+
+GLOBAL_FLAGS = ("--debug", "--allow-code")
+GLOBAL_OPTIONS = ("--limit", "--input-shape")
+
+
+class Group(click.Group):
+    """Turns every CnnCostError into one line on stderr and its exit code, and accepts
+    the global options (--limit, --input-shape, --debug) after the subcommand too."""
+
+    def parse_args(self, ctx, args):
+        front, rest, i = [], [], 0
+        seen_command = False
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                rest += args[i:]
+                break
+            if seen_command and a in GLOBAL_FLAGS:
+                front.append(a)
+            elif seen_command and a in GLOBAL_OPTIONS and i + 1 < len(args):
+                front += [a, args[i + 1]]
+                i += 1
+            elif seen_command and a.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in a:
+                front.append(a)
+            else:
+                seen_command = seen_command or (a in self.commands)
+                rest.append(a)
+            i += 1
+        return super().parse_args(ctx, front + rest)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except CnnCostError as exc:
+            if (ctx.obj or {}).get("debug") or os.environ.get("CNNCOST_DEBUG"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except MemoryError:
+            if (ctx.obj or {}).get("debug") or os.environ.get("CNNCOST_DEBUG"):
+                raise
+            click.echo("error: out of memory: the system refused an allocation (lower --batch or "
+                       "--max-memory, or free memory)", err=True)
+            ctx.exit(2)
