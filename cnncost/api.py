@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS    # what a sweep cell holds
 from cnncost.core.analysis import Report, analyze
 from cnncost.errors import CnnCostError
-from cnncost.records import FrozenStruct
+from cnncost.results.report import ReportResult
 from cnncost.spec.limits import DEFAULT, Limits
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cnncost.analyses import sweep as _sweep
     from cnncost.analyses import whatif as _whatif
 
-    from cnncost.api_results import (Roofline, Savings, BundledResult, CalibrateResult, CheckResult, CompareResult, ExplainResult,
+    from cnncost.results.commands import (Roofline, Savings, BundledResult, CalibrateResult, CheckResult, CompareResult, ExplainResult,
                                      ExportResult, ImportResult, KindInfo, KindsResult, RunResult, SweepResult,
                                      VerifyResult)
 
@@ -44,7 +44,7 @@ else:
 
     def __getattr__(name):
         if name in _RESULTS:             # built on first use: a report needs none of them
-            return getattr(importlib.import_module("cnncost.api_results"), name)
+            return getattr(importlib.import_module("cnncost.results.commands"), name)
         if name in ("Profile", "LatencyResult"):
             module = importlib.import_module("cnncost.analyses.roofline")
             return module.Profile if name == "Profile" else module.Latency
@@ -109,37 +109,6 @@ def _profile(profile: str | Profile | None) -> Profile | None:
 
 
 # ---- report ---------------------------------------------------------------------------
-class ReportResult(FrozenStruct):
-    """A report with every extra the caller asked for attached, so every format shows it.
-    totals_row: CSV appends a TOTAL row after the layers; by_kind: rows summed by kind of
-    layer and of multiplication."""
-
-    __slots__ = ("report", "depth", "savings", "roofline", "totals_row", "by_kind")
-    report: Report
-    depth: int | None
-    savings: Savings | None
-    roofline: Roofline | None
-    totals_row: bool
-    by_kind: bool
-
-    def __init__(self, report: Report, depth: int | None = None, savings: Savings | None = None,
-                 roofline: Roofline | None = None, totals_row: bool = False, by_kind: bool = False):
-        self._init(report=report, depth=depth, savings=savings, roofline=roofline, totals_row=totals_row,
-                   by_kind=by_kind)
-
-    @property
-    def totals(self) -> dict[str, Any]:
-        return self.report.totals
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.report.to_dict(self.depth, self.by_kind)
-        if self.savings is not None:
-            data["savings"] = self.savings.to_dict(self.report)
-        if self.roofline is not None:
-            data["roofline"] = self.roofline.to_dict(None if self.by_kind else self.depth)
-        return data
-
-
 def report(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = False, batch: int | None = None, overrides: Overrides = None, depth: int | None = None,
            dtype: str = "float32", trainable_from: str | None = None, freeze_until: str | None = None,
            training: bool = False, rewrite: str | None = None, profile: str | Profile | None = None,
@@ -156,14 +125,14 @@ def report(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = Fal
     savings = None
     if rewrite:
         original, rep, rows = _whatif.savings(spec, rewrite, **kw)
-        from cnncost.api_results import Savings
+        from cnncost.results.commands import Savings
         savings = Savings(rewrite, original, tuple(rows))
     else:
         rep = analyze(spec, **kw)
     prof = _profile(profile)
     roof = None
     if prof is not None:
-        from cnncost.api_results import Roofline
+        from cnncost.results.commands import Roofline
         roof = Roofline(prof, tuple(_roofline.estimate(rep, prof)))
     return ReportResult(rep, depth, savings, roof, totals_row, by_kind)
 
@@ -181,7 +150,7 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, allow_code
     prof = _profile(profile)
     if prof is not None:
         _compare.add_time(columns, prof, repeat=repeat)
-    from cnncost.api_results import CompareResult
+    from cnncost.results.commands import CompareResult
     return CompareResult(tuple(columns))
 
 
@@ -195,7 +164,7 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
     process."""
     if metric not in SWEEP_METRICS:
         raise CnnCostError(f"unknown metric '{metric}' (known: {', '.join(SWEEP_METRICS)})")
-    from cnncost.api_results import SweepResult
+    from cnncost.results.commands import SweepResult
     from cnncost.interop import torch_module
 
     if torch_module.is_module(spec) or (allow_code and torch_module.is_factory(spec)):
@@ -245,7 +214,7 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
     its path; an ONNX model's node path too), or calculator mode (`target` a kind,
     `input_shape` HxWxC and that kind's arguments, a bias unless `bias=False`, as in a spec;
     `separable` / `bottleneck` R compare the cheaper versions)."""
-    from cnncost.api_results import ExplainResult
+    from cnncost.results.commands import ExplainResult
 
     if layer is not None:
         return ExplainResult(tuple(_explain.layer(_models([target], allow_code=allow_code)[0], layer, typed=target, overrides=overrides,
@@ -266,7 +235,7 @@ def verify(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = Fal
     from cnncost.runtime.verify import verify as _verify
 
     spec = _models([spec], input_shape, allow_code)[0]
-    from cnncost.api_results import VerifyResult
+    from cnncost.results.commands import VerifyResult
     return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
                                 max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
                                 limits=limits, on_layer=on_layer,
@@ -294,7 +263,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, allow_co
     fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
     random = weights is None and not is_model_file(spec)    # a model file brings its own
-    from cnncost.api_results import RunResult
+    from cnncost.results.commands import RunResult
     return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
                      float(out.mean()), top, fails, layout, result.outputs)
 
@@ -347,7 +316,7 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, allow_c
                                 no_dead_layers=no_dead_layers, allow_different=allow_different,
                                 batch=batch, dtype=dtype, baseline_data=base)
                for s in _models(list(specs) or bundled_names(), input_shape, allow_code)]
-    from cnncost.api_results import CheckResult
+    from cnncost.results.commands import CheckResult
     return CheckResult(tuple(results))
 
 
@@ -367,7 +336,7 @@ def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = Non
 def calibrate(engine: str = "numpy") -> CalibrateResult:
     """Measure this machine (float32 matmul FLOP/s, copy bandwidth) through NumPy or
     onnxruntime, as a device profile."""
-    from cnncost.api_results import CalibrateResult
+    from cnncost.results.commands import CalibrateResult
     return CalibrateResult(_roofline.calibrate(engine=engine))
 
 
@@ -391,7 +360,7 @@ def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
     def shape(s: Sequence[int]) -> str:
         return "x".join(map(str, onnx_export.onnx_shape(s, batch)))
 
-    from cnncost.api_results import ExportResult
+    from cnncost.results.commands import ExportResult
     return ExportResult(output, facts["bytes"], facts["nodes"], facts["initializers"], facts["opset"],
                         shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
 
@@ -435,7 +404,7 @@ def import_model(model: str, output: str, *, weights_out: str | None = None,
         np.savez(buf, **arrays)
         files.append((weights_out, buf.getvalue()))
     write_outputs(files)            # the spec and its weights, both or neither
-    from cnncost.api_results import ImportResult
+    from cnncost.results.commands import ImportResult
     return ImportResult(output, weights_out, int(layers), len(imported.weights))
 
 
@@ -443,7 +412,7 @@ def import_model(model: str, output: str, *, weights_out: str | None = None,
 def kinds(name: str | None = None) -> KindsResult:
     """Every layer kind from the registry (or the one `name` is, an alias's included):
     arguments with defaults and docs, multiplication and FLOP rules."""
-    from cnncost.api_results import KindInfo, KindsResult
+    from cnncost.results.commands import KindInfo, KindsResult
     from cnncost.layers import ALIASES, KINDS, lookup
     from cnncost.layers.base import REQUIRED
     from cnncost.errors import did_you_mean
@@ -473,7 +442,7 @@ def bundled() -> BundledResult:
     from cnncost.spec import bundled_names, load_spec
 
     specs = [load_spec(n) for n in bundled_names()]
-    from cnncost.api_results import BundledResult
+    from cnncost.results.commands import BundledResult
     return BundledResult(tuple((s.name, s.source) for s in specs),
                          tuple(tuple((str(k), str(v)) for k, v in s.vars.items()) for s in specs))
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-NOT_ON_THE_REPORT_PATH = ("numpy", "yaml", "dataclasses", "cnncost.api_results", "cnncost.analyses.sweep",
+NOT_ON_THE_REPORT_PATH = ("numpy", "yaml", "dataclasses", "cnncost.results.commands", "cnncost.analyses.sweep",
                           "cnncost.interop.torch_module", "csv", "textwrap")
 CODE = ("import sys; sys.argv = ['cnncost'] + sys.argv[1:]\n"
         "from cnncost.cli import main\n"

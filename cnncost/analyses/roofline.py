@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 from cnncost.core.analysis import Report, intensity
 from cnncost.errors import CnnCostError, SpecError
@@ -192,6 +193,7 @@ def spearman(xs: list[float], ys: list[float]) -> float:
 
 @dataclass
 class Latency:
+    rendered_as: ClassVar[str] = "latency"      # its formats in cnncost.render
     report: Report
     profile: Profile
     rows: list[dict]          # per layer: estimate fields + measured_seconds

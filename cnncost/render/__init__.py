@@ -223,40 +223,36 @@ def _calibrate_yaml(r, terminal, width):
     return r.yaml()
 
 
-_RESULTS = "cnncost.api_results."
-
-
 def _renderers() -> dict[str, dict[str, Callable[[Any, bool, int | None], str]]]:
-    """Formats by the result's class, named: naming a class needs no import of it (the
-    results of other commands are built on first use, and a report should not build them)."""
+    """Formats by the `rendered_as` name each result class carries (results/, and the
+    roofline's Latency): dispatch by the type itself, without importing every result class
+    (the results of other commands are built on first use, and a report builds none)."""
     j = lambda r, terminal, width: _json(r)   # noqa: E731
     return {
-        "cnncost.api.ReportResult": {"table": _report_table, "json": j, "csv": _report_csv,
-                                     "markdown": _report_markdown, "dot": _report_graph("//", _dot),
-                                     "mermaid": _report_graph("%%", _mermaid), "html": _html("report_page")},
-        _RESULTS + "CompareResult": {**{f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
-                                     "html": _html("compare_page")},
-        _RESULTS + "SweepResult": {f: _sweep_text(f) for f in ("table", "json", "csv")},
-        _RESULTS + "ExplainResult": {"table": _lines, "json": j},
-        _RESULTS + "VerifyResult": {"table": _verify_table, "json": j},
-        _RESULTS + "RunResult": {"table": _run_table, "json": j},
-        _RESULTS + "CheckResult": {"table": _check_table, "json": j},
-        _RESULTS + "CalibrateResult": {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
-        _RESULTS + "ExportResult": {"table": _export_table, "json": j},
-        _RESULTS + "KindsResult": {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
-        _RESULTS + "BundledResult": {"table": _bundled_table, "markdown": _bundled_markdown, "json": j},
-        _RESULTS + "ImportResult": {"table": _import_table, "json": j},
-        "cnncost.analyses.roofline.Latency": {"table": _latency_table, "json": j},
+        "report": {"table": _report_table, "json": j, "csv": _report_csv, "markdown": _report_markdown,
+                   "dot": _report_graph("//", _dot), "mermaid": _report_graph("%%", _mermaid),
+                   "html": _html("report_page")},
+        "compare": {**{f: _compare_text(f) for f in ("table", "json", "csv", "markdown")},
+                    "html": _html("compare_page")},
+        "sweep": {f: _sweep_text(f) for f in ("table", "json", "csv")},
+        "explain": {"table": _lines, "json": j},
+        "verify": {"table": _verify_table, "json": j},
+        "run": {"table": _run_table, "json": j},
+        "check": {"table": _check_table, "json": j},
+        "calibrate": {"table": _calibrate_yaml, "yaml": _calibrate_yaml, "json": j},
+        "export": {"table": _export_table, "json": j},
+        "kinds": {"table": _kinds_table, "markdown": _kinds_markdown, "json": j},
+        "bundled": {"table": _bundled_table, "markdown": _bundled_markdown, "json": j},
+        "import": {"table": _import_table, "json": j},
+        "latency": {"table": _latency_table, "json": j},
     }
 
 
 def _table_of(result_type: type) -> tuple[str, dict]:
-    renderers = _renderers()
-    for cls in result_type.__mro__:
-        table = renderers.get(f"{cls.__module__}.{cls.__qualname__}")
-        if table is not None:
-            return cls.__name__, table
-    raise CnnCostError(f"nothing renders a {result_type.__name__}")
+    table = _renderers().get(getattr(result_type, "rendered_as", ""))
+    if table is None:
+        raise CnnCostError(f"nothing renders a {result_type.__name__}")
+    return result_type.__name__, table
 
 
 def formats(result_type: type) -> tuple[str, ...]:

@@ -1,10 +1,10 @@
 """The results of every command of `cnncost.api` but the report: frozen, with `to_dict()`.
-Apart from the API module so that a report (what start-up is measured on) does not build
+Apart from results/report.py so that a report (what start-up is measured on) does not build
 a dozen classes it never returns; `cnncost.api` re-exports each of them by name."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from cnncost.analyses import check as _check
@@ -65,6 +65,7 @@ class Roofline:
 
 @dataclass(frozen=True)
 class CompareResult:
+    rendered_as: ClassVar[str] = "compare"
     columns: tuple[_compare.Column, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +74,7 @@ class CompareResult:
 
 @dataclass(frozen=True)
 class SweepResult:
+    rendered_as: ClassVar[str] = "sweep"
     grid: _sweep.Grid
     metric: str
 
@@ -82,6 +84,7 @@ class SweepResult:
 
 @dataclass(frozen=True)
 class ExplainResult:
+    rendered_as: ClassVar[str] = "explain"
     lines: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,6 +96,7 @@ class VerifyResult:
     """The executor's shapes and multiplications against the analysis (and, with an
     engine, every layer's values against the engine's)."""
 
+    rendered_as: ClassVar[str] = "verify"
     verification: Any          # runtime.verify.Verification
 
     @property
@@ -110,6 +114,7 @@ class VerifyResult:
 class RunResult:
     """A real input through a network: the output, its summary, and per-layer checks."""
 
+    rendered_as: ClassVar[str] = "run"
     output: Any                    # numpy array, batch first (the first output)
     seconds: float
     weights_random: bool
@@ -137,6 +142,7 @@ class RunResult:
 
 @dataclass(frozen=True)
 class CheckResult:
+    rendered_as: ClassVar[str] = "check"
     results: tuple[_check.ArchResult, ...]
 
     @property
@@ -159,6 +165,7 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class CalibrateResult:
+    rendered_as: ClassVar[str] = "calibrate"
     profile: Profile
 
     def yaml(self) -> str:
@@ -170,6 +177,7 @@ class CalibrateResult:
 
 @dataclass(frozen=True)
 class ExportResult:
+    rendered_as: ClassVar[str] = "export"
     path: str
     bytes: int
     nodes: int
@@ -185,6 +193,7 @@ class ExportResult:
 
 @dataclass(frozen=True)
 class ImportResult:
+    rendered_as: ClassVar[str] = "import"
     spec_path: str
     weights_path: str | None
     layers: int
@@ -207,6 +216,7 @@ class KindInfo:
 
 @dataclass(frozen=True)
 class KindsResult:
+    rendered_as: ClassVar[str] = "kinds"
     kinds: tuple[KindInfo, ...]
     aliases: tuple[tuple[str, str, str], ...]       # (alias, kind, fixed arguments)
 
@@ -218,6 +228,7 @@ class KindsResult:
 
 @dataclass(frozen=True)
 class BundledResult:
+    rendered_as: ClassVar[str] = "bundled"
     rows: tuple[tuple[str, str], ...]        # (name, source)
     variables: tuple[tuple[tuple[str, str], ...], ...] = ()   # per row: (variable, default) for --set
 
