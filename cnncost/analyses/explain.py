@@ -171,30 +171,5 @@ def block(report, prefix: str, typed: str) -> list[str]:
     return lines
 
 
-def formulas(graph) -> dict[str, list[str]]:
-    """Each layer's multiplication formula with its values (what `explain` prints), keyed
-    by layer name; each distinct layer (its kind, arguments and shapes) is explained once,
-    and layers alike share one list."""
-    seen, out, spelled = {}, {}, {}
-    for node in graph.layers:
-        # a block laid down again shares its Args: spelled out once per object
-        args = spelled.get(id(node.args))
-        if args is None:
-            args = tuple(sorted(node.args.items()))
-            try:
-                hash(args)
-            except TypeError:                # a list among the values: spelled out instead
-                args = repr(args)
-            spelled[id(node.args)] = args
-        key = (node.label, args, tuple(node.in_shapes), node.out_shape)
-        if key not in seen:
-            try:
-                seen[key] = node.kind.explain(node.args, node.in_shapes, node.out_shape)
-            except NotImplementedError:
-                seen[key] = []
-        out[node.name] = seen[key]
-    return out
-
-
 def _fmt(v):
     return fmt_shape(v) if isinstance(v, tuple) else str(v)

@@ -258,6 +258,36 @@ class Report(Struct):
             ("layers", "params", "mults", "flops", "activation_bytes")
         return {block: dict(zip(keys, s)) for block, s in acc.items()}
 
+    def formulas(self) -> dict:
+        """Each layer's multiplication formula with its values (what `explain` prints): each
+        distinct formula once (`formula_texts`) and each layer's index into them (`formula_of`);
+        layers alike (kind, arguments, shapes) are explained once and share one."""
+        texts: list[list[str]] = []
+        of: dict[str, int] = {}
+        seen: dict = {}
+        spelled: dict[int, object] = {}
+        for node in self.graph.layers if self.graph is not None else ():
+            args = spelled.get(id(node.args))      # a block laid down again shares its Args
+            if args is None:
+                args = tuple(sorted(node.args.items()))
+                try:
+                    hash(args)
+                except TypeError:                  # a list among the values: spelled out instead
+                    args = repr(args)
+                spelled[id(node.args)] = args
+            key = (node.label, args, tuple(node.in_shapes), node.out_shape)
+            if key not in seen:
+                try:
+                    lines = node.kind.explain(node.args, node.in_shapes, node.out_shape)
+                except NotImplementedError:
+                    lines = []
+                seen[key] = len(texts) if lines else None
+                if lines:
+                    texts.append(lines)
+            if seen[key] is not None:
+                of[node.name] = seen[key]
+        return {"formula_texts": texts, "formula_of": of}
+
     def windows(self) -> dict[str, dict]:
         """Each windowed layer's geometry as its arguments fix it (what Netron writes as
         "3×3/2, 64"): kernel, stride, dilation, padding ([top, bottom, left, right] or
@@ -274,10 +304,9 @@ class Report(Struct):
                 pad = a.get("padding")
                 if pad is not None:
                     g["padding"] = pad if isinstance(pad, str) else list(pad)
-                if "groups" in a:
-                    g["groups"] = a["groups"]
-                elif "depth_multiplier" in a and node.kind.name == "depthwise_conv":
-                    g["groups"] = node.in_shapes[0][-1]
+                groups = node.kind.groups(a, node.in_shapes)
+                if groups is not None:
+                    g["groups"] = groups
                 if "filters" in a or "depth_multiplier" in a:
                     g["channels"] = node.out_shape[-1]
                 out[node.name] = g

@@ -171,6 +171,10 @@ class Kind:
     # `cnncost kinds` and the training memory; `saved` computes it
     saves_rule: str = "its inputs (this kind's backward is not modelled more closely: an upper bound)"
 
+    def groups(self, a: Args, ins: list[tuple]) -> int | None:
+        """How many groups its channels are split into, where it has groups (Netron's g96)."""
+        return a.get("groups")
+
     def saved(self, a: Args, ins: list[tuple], out: tuple, grads: list[bool], trains: bool) -> Saved:
         """What autograd keeps for this layer's backward, given which inputs need a gradient
         (`grads`) and whether its own weights train; asked only when its output needs one."""

@@ -238,6 +238,9 @@ class DepthwiseConv(_SlidingConv):
         oh, ow, _ = conv_geometry(a, ins[0])
         return (oh, ow, ins[0][2] * a.depth_multiplier)
 
+    def groups(self, a, ins):
+        return ins[0][-1]           # one group per input channel
+
     def weight_shapes(self, a, ins):
         kh, kw = a.kernel
         w = {"kernel": (kh, kw, ins[0][2], a.depth_multiplier)}

@@ -54,13 +54,14 @@ def compare_text(columns, fmt: str) -> str:
     lines = ["| metric | " + " | ".join(md_cell(c.label) for c in columns) + " |",
              "|---|" + "---:|" * len(columns)]
     for metric, values in rows:
-        cells = [_cell(metric, v, values[0], i) for i, v in enumerate(values)]
+        cells = [compare_cell(metric, v, values[0], i) for i, v in enumerate(values)]
         lines.append(f"| {LABELS.get(metric, metric)} | " + " | ".join(cells) + " |")
     notes = cmp.notes(columns)
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
 
-def _cell(metric, v, first, i):
+def compare_cell(metric, v, first, i):
+    """A metric's value, with its ratio to the first column's after the first column."""
     text = _value(metric, v)
     r = cmp.ratio(v, first)
     if i and r is not None and not metric.startswith("share_"):
@@ -76,7 +77,7 @@ def print_compare(columns) -> None:
     for c in columns:
         table.add_column(c.label, justify="right")
     for metric, values in cmp.rows(columns):
-        table.add_row(LABELS.get(metric, metric), *[_cell(metric, v, values[0], i) for i, v in enumerate(values)])
+        table.add_row(LABELS.get(metric, metric), *[compare_cell(metric, v, values[0], i) for i, v in enumerate(values)])
     console = _console()
     console.print(table)
     for line in cmp.notes(columns):

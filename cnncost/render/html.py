@@ -44,7 +44,7 @@ def network_data(report, roofline=None) -> dict:
             "blocks": report.stages(sums),
             "block_sums": sums, "cumulative_mults": report.cumulative_mults(), "live_bytes": report.live_bytes(),
             "peak_bytes": report.totals["peak_activation_bytes"],
-            **_indexed_formulas(report), "seconds": seconds, "windows": report.windows(),
+            **report.formulas(), "seconds": seconds, "windows": report.windows(),
             "roofline": _roofline_totals(roofline),
             "has_seconds": estimates is not None, "columns": list(ROW_FIELDS),
             "text_columns": sorted(TEXT), "column_labels": {k: LABELS.get(k, k.replace("_", " ")) for k in ROW_FIELDS}}
@@ -57,19 +57,6 @@ def _roofline_totals(roofline) -> dict | None:
     p = roofline.profile
     return {"profile": p.name, "peak_flops": p.peak_flops, "bandwidth": p.bandwidth,
             "total_seconds": roofline.total_seconds, "memory_share": roofline.memory_share}
-
-
-def _indexed_formulas(report) -> dict:
-    """Each distinct formula once, and each layer's index into them (layers alike share one)."""
-    from cnncost.analyses.explain import formulas
-
-    texts, index, of = [], {}, {}
-    for name, lines in (formulas(report.graph) if report.graph is not None else {}).items():
-        if lines:
-            of[name] = index.setdefault(id(lines), len(texts))
-            if of[name] == len(texts):
-                texts.append(lines)
-    return {"formula_texts": texts, "formula_of": of}
 
 
 @functools.cache
@@ -123,12 +110,12 @@ def _filters() -> str:
 @_allocating
 def compare_page(result) -> str:
     from cnncost.analyses import compare as cmp
-    from cnncost.render.compare import LABELS, _cell
+    from cnncost.render.compare import LABELS, compare_cell
 
     columns = list(result.columns)
     rows = []
     for metric, values in cmp.rows(columns):
-        cells = "".join(f'<td class="num">{html.escape(_cell(metric, v, values[0], i))}</td>'
+        cells = "".join(f'<td class="num">{html.escape(compare_cell(metric, v, values[0], i))}</td>'
                         for i, v in enumerate(values))
         rows.append(f'<tr data-metric="{html.escape(metric)}"><th>{html.escape(LABELS.get(metric, metric))}</th>{cells}</tr>')
     head = "".join(f"<th>{html.escape(c.label)}</th>" for c in columns)
