@@ -485,7 +485,7 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
 
 
 def _as_dict(overrides) -> dict:
-    from cnncost.core.build import parse_overrides
+    from cnncost.core.options import parse_overrides
     return overrides if isinstance(overrides, dict) else parse_overrides(list(overrides))
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from cnncost.core.analysis import DTYPE_BYTES, Report, analyze
 from cnncost.layers import MULT_CLASSES
-from cnncost.core.build import parse_overrides
+from cnncost.core.options import parse_overrides
 from cnncost.errors import SpecError
 
 SPECIAL = ("batch", "dtype", "trainable_from", "freeze_until", "rewrite")

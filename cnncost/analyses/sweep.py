@@ -38,8 +38,8 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
         items = [v.strip() for v in text.split(",")]
         if not all(items):
             raise SpecError(f"bad --set '{pair}': an empty value between commas")
-        from cnncost.core.build import _parse_override
-        values.append([_parse_override(v) for v in items])
+        from cnncost.core.options import parse_override
+        values.append([parse_override(v) for v in items])
     if not names:
         raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
     return names, values
@@ -47,7 +47,7 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
 
 def _parse_mapping(axes: Mapping) -> tuple[list[str], list[list]]:
     """{NAME: values} from the Python API, refused in its own words (there is no --set)."""
-    from cnncost.core.build import _parse_override
+    from cnncost.core.options import parse_override
 
     names, values = [], []
     for name, vals in axes.items():
@@ -57,7 +57,7 @@ def _parse_mapping(axes: Mapping) -> tuple[list[str], list[list]]:
             items = [v.strip() for v in vals.split(",")]
             if not all(items):
                 raise SpecError(f"sweep axis '{name}': an empty value between commas in {vals!r}")
-            vals = [_parse_override(v) for v in items]
+            vals = [parse_override(v) for v in items]
         elif isinstance(vals, (list, tuple, range)):
             vals = list(vals)
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cnncost.core.analysis import Report, analyze
-from cnncost.core.build import parse_rewrite
+from cnncost.core.options import parse_rewrite
 
 
 @dataclass

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import gc
 
-from cnncost.core.build import build, parse_overrides
+from cnncost.core.build import build
+from cnncost.core.options import parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.core.graph import Graph
 from cnncost.layers import KINDS, MULT_CLASSES, Kind, numel

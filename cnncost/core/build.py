@@ -1,5 +1,6 @@
 """Expand an ArchSpec into a Graph: evaluate variables and expressions, instantiate blocks
-and repeats, resolve `inputs`, and propagate shapes layer by layer.
+and repeats, resolve `inputs`, and propagate shapes layer by layer. A layer of a kind is made
+into its node(s) by core/nodes; --set and --rewrite are parsed by core/options.
 
 Expansion and shape propagation are one pass because blocks may read the shape of their
 input (`in_c` for an SE block's width, a MobileNetV2 skip only when shapes match).
@@ -10,10 +11,12 @@ import functools
 import re
 
 from cnncost.spec import expr
-from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, did_you_mean, warn
+from cnncost.errors import CnnCostError, LimitError, Loc, SpecError, did_you_mean
 from cnncost.spec.limits import DEFAULT, Limits
-from cnncost.core import precision, shared_weights
-from cnncost.core.graph import Graph, Node, makes_tokens
+from cnncost.core import precision
+from cnncost.core.graph import Graph, Node
+from cnncost.core.nodes import RESERVED, Nodes
+from cnncost.core.options import parse_rewrite
 from cnncost.layers import Args, lookup
 from cnncost.records import Struct
 from cnncost.spec import ArchSpec, BlockDef, library_blocks
@@ -22,8 +25,6 @@ from cnncost.spec.located import YList, YMap
 # a layer name as written (`data-augmentation`, as Keras names one); anything else in
 # `inputs:` is an expression choosing one (quotes, spaces, operators)
 _PLAIN_REF = re.compile(r"^[^\s'\"()=<>!+*/%]+$")
-RESERVED = ("name", "kind", "use", "layers", "inputs", "repeat", "repeat_name", "repeat_var", "when",
-            "trainable", "output", "doc", "precision", "shares")
 
 
 class Scope(Struct):
@@ -44,30 +45,6 @@ class Scope(Struct):
         return f"{self.prefix}.{local}" if self.prefix else local
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse_override(text: str):
-    """--set values: int, float, true/false, else the string itself."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text
-
-
-def parse_overrides(pairs) -> dict:
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip().isidentifier():
-            raise SpecError(f"bad --set '{pair}': expected NAME=VALUE")
-        out[name.strip()] = _parse_override(value.strip())
-    return out
-
-
 class Builder:
     def __init__(self, spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT,
                  rewrite: str | None = None):
@@ -75,6 +52,7 @@ class Builder:
         self.rewrite = parse_rewrite(rewrite)
         self.overrides = dict(overrides or {})
         self.graph = Graph(spec.name)
+        self.nodes = Nodes(self.graph, self.limits, self.rewrite)
         self.block_stack: list[str] = []
         self.steps = 0
         self.recorded: dict = {}        # a block use's key -> its layers (core/replay.py)
@@ -506,90 +484,13 @@ class Builder:
         return block
 
     def _layer(self, entry: YMap, scope: Scope, name: str, inputs, trainable, env) -> int:
-        kind_name = entry["kind"]
-        found = lookup(kind_name) if isinstance(kind_name, str) else None
-        full = scope.full(name)
-        if found is None:
-            from cnncost.layers import ALIASES, KINDS
-            raise SpecError(f"unknown layer kind {kind_name!r}{did_you_mean(kind_name, [*KINDS, *ALIASES])} "
-                            "(see `cnncost kinds`)",
-                            loc=entry.loc_of("kind"), layer=full)
-        kind, fixed = found
-        raw = {k: v for k, v in entry.items() if k not in RESERVED}
-        for key in fixed:
-            if key in raw:
-                raise SpecError(f"argument `{key}` is fixed by kind '{kind_name}'",
-                                loc=entry.loc_of(key), layer=full, kind=kind_name)
-        try:
-            args = kind.normalize({**fixed, **raw}, lambda text: expr.evaluate(text, env, self.limits),
-                                  locate=entry.loc_of)
-        except CnnCostError as exc:
-            raise exc.with_context(loc=entry.loc, layer=full, kind=kind_name)
-        parts = kind.parts(args)
-        if parts is None and self.rewrite:
-            shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
-            parts = kind.rewrite(args, shape, self.rewrite) if shape and len(shape) == 3 else None
-        steps = [(full, kind, kind_name, args)] if parts is None else [
-            (f"{full}.{suffix}", pk, part_kind, pk.normalize(part_raw, lambda text: expr.evaluate(text, env, self.limits)))
-            for suffix, part_kind, part_raw in parts for pk in [lookup(part_kind)[0]]]
-        index, dtypes = inputs, precision.of(entry, full)     # a model file's own dtypes, on every part
-        for name, k, label, a in steps:
-            index = [self._add_node(name, k, label, a, index, entry.loc, trainable)]
-            self.graph.nodes[index[0]].precision = dtypes
-        if "shares" in entry:
-            self._shares(entry, scope, self.graph.nodes[index[0]], parts is not None)
-        return index[0]
+        where = entry.loc_of("shares") if "shares" in entry else None
 
-    def _shares(self, entry: YMap, scope: Scope, node, has_parts: bool) -> None:
-        """`shares:` (core/shared_weights): the tensors an earlier layer owns."""
-        where = entry.loc_of("shares")
-        if has_parts:
-            raise SpecError("`shares` applies to a layer of one part; write its parts as layers to share "
-                            "their weights", loc=where, layer=node.name)
-
-        def owner_of(ref: str):
+        def owner_of(ref: str) -> int:        # `shares:` names an earlier layer as `inputs:` do
             if not isinstance(ref, str) or not _PLAIN_REF.match(ref):
                 raise SpecError(f"`shares` must name a layer, received {ref!r}", loc=where)
-            return self.graph.nodes[self._resolve(ref, scope, entry, where)]
-        try:
-            node.shares = shared_weights.resolve(entry["shares"], node, owner_of, where)
-        except CnnCostError as exc:
-            raise exc.with_context(layer=node.name, kind=node.label)
-
-    def _add_node(self, full, kind, label, args, inputs, loc, trainable) -> int:
-        if len(self.graph.nodes) > self.limits.max_layers:
-            raise LimitError(f"the network expands to more than {self.limits.max_layers:,} layers", loc=loc)
-        if full in self.graph.by_name:
-            raise SpecError(f"duplicate layer name '{full}'", loc=loc, layer=full)
-        if isinstance(kind.arity, tuple) and len(inputs) not in kind.arity:
-            raise SpecError(f"takes {' or '.join(map(str, kind.arity))} inputs, received {len(inputs)}",
-                            loc=loc, layer=full, kind=label)
-        if kind.arity == 1 and len(inputs) != 1:
-            raise SpecError(f"takes one input, received {len(inputs)}", loc=loc, layer=full, kind=label)
-        if kind.arity is None and len(inputs) < 2:
-            raise SpecError(f"needs two or more `inputs`, received {len(inputs)}", loc=loc,
-                            layer=full, kind=label)
-        in_shapes = [self.graph.nodes[i].out_shape for i in inputs]
-        try:
-            out = kind.output_shape(args, in_shapes)
-        except CnnCostError as exc:
-            if len(inputs) > 1:     # say which inputs: the shapes alone do not name them
-                exc.message += " (inputs: " + ", ".join(
-                    f"'{self.graph.nodes[i].name}' {'x'.join(map(str, s))}" for i, s in zip(inputs, in_shapes)) + ")"
-            raise exc.with_context(loc=loc, layer=full, kind=label)
-        if any(d < 1 for d in out):
-            raise SpecError(f"output shape {out} has an empty dimension", loc=loc, layer=full, kind=label)
-        if any(d > self.limits.max_dim for d in out):
-            raise LimitError(f"output shape {'x'.join(map(str, out))} has a dimension above the limit "
-                             f"of {self.limits.max_dim:,}", loc=loc, layer=full, kind=label)
-        read = [self.graph.nodes[i] for i in inputs]
-        tokens = makes_tokens(kind, read)
-        if not any(n.tokens for n in read):          # warnings about maps are not the tokens
-            for message in kind.warnings(args, in_shapes):
-                warn(f"{loc}: layer '{full}' ({label}): {message}" if loc else f"layer '{full}' ({label}): {message}")
-        node = Node(0, full, kind, kind.label(args, label), args, list(inputs), in_shapes, out, loc, trainable,
-                    tokens)
-        return self.graph.add(node).index
+            return self._resolve(ref, scope, entry, where)
+        return self.nodes.layer(entry, scope.full(name), inputs, trainable, env, owner_of)
 
 
 @functools.lru_cache(maxsize=1)
@@ -600,18 +501,6 @@ def _reads_nothing() -> frozenset:
     names = {n for n, k in KINDS.items() if k.arity == (0,)}
     names |= {a for a, (n, _) in ALIASES.items() if n in names}
     return frozenset(names | {n.upper() for n in names} | {n.capitalize() for n in names})
-
-
-def parse_rewrite(text: str | None):
-    """'separable' -> ("separable",); 'bottleneck=4' -> ("bottleneck", 4)."""
-    if not text:
-        return None
-    if text == "separable":
-        return ("separable",)
-    name, _, value = text.partition("=")
-    if name == "bottleneck" and value.isdigit() and int(value) >= 1:
-        return ("bottleneck", int(value))
-    raise SpecError(f"unknown rewrite '{text}': use separable or bottleneck=R (R a positive integer)")
 
 
 def build(spec: ArchSpec, overrides: dict | None = None, limits: Limits = DEFAULT,
