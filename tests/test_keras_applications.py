@@ -1,6 +1,11 @@
 """Optional (skipped without Keras): keras.applications models built by Keras itself, saved
 as Keras 3 .keras files, read by cnncost. Keras' parameter split exactly, MACs equal to the
-bundled spec of the same network, and run on the file's weights equal to Keras' predict."""
+bundled spec of the same network, and run on the file's weights equal to Keras' predict.
+
+The saved-late tests save as a notebook does, after other models were built in the same
+process, each both ways (.keras and legacy .h5) by Keras 3 and by tf.keras 2 (tf-keras,
+skipped where it is not installed), with random weights (BatchNorm statistics included) so
+that a weight given to the wrong layer, or the wrong weight of a layer, cannot still match."""
 from __future__ import annotations
 
 import os
@@ -61,3 +66,52 @@ def test_frozen_base_transfer_model(tmp_path):
     model.save(path)
     k = api.analyze(path).totals["framework_params"]
     assert (k["total"], k["trainable"], k["non_trainable"]) == _split(model)
+
+
+# ---- saved late, both ways, by both savers ------------------------------------------------
+SAVED_LATE = {
+    "MobileNetV3Small": {"input_shape": (224, 224, 3)},     # Keras 3 .h5: `x + 3.0` without its module
+    "MobileNetV3Large": {"input_shape": (224, 224, 3)},
+    "InceptionV3": {},                                       # tf.keras 2 .keras: keys, not names
+    "ConvNeXtTiny": {},                                      # Keras 3 .h5: LayerScale's unnamed 'variable_N'
+}
+
+
+def _other_models(lib):
+    for _ in range(2):
+        inp = lib.Input((8, 8, 3))
+        x = lib.layers.BatchNormalization()(lib.layers.Conv2D(4, 3)(inp))
+        x = lib.layers.DepthwiseConv2D(3)(lib.layers.ReLU()(x))
+        lib.Model(inp, lib.layers.Dense(2)(lib.layers.Flatten()(lib.layers.Add()([x, x]))))
+
+
+def _randomize(model, rng):
+    new = []
+    for v, w in zip(model.weights, model.get_weights()):
+        if "variance" in v.name:
+            new.append(rng.uniform(0.5, 1.5, w.shape).astype(w.dtype))
+        else:
+            fan_in = int(np.prod(w.shape[:-1])) if w.ndim > 1 else 9
+            new.append((rng.standard_normal(w.shape) / np.sqrt(fan_in)).astype(w.dtype))
+    model.set_weights(new)
+
+
+@pytest.mark.parametrize("saver", ["keras3", "tf_keras2"])
+@pytest.mark.parametrize("name", list(SAVED_LATE))
+def test_application_saved_late_both_ways(name, saver, tmp_path):
+    lib = keras if saver == "keras3" else pytest.importorskip("tf_keras")
+    _other_models(lib)
+    model = getattr(lib.applications, name)(weights=None, classifier_activation=None, **SAVED_LATE[name])
+    rng = np.random.default_rng(0)
+    _randomize(model, rng)
+    x = rng.standard_normal((1,) + tuple(model.inputs[0].shape[1:])).astype("float32")
+    ref = model.predict(x, verbose=0)
+    for ext in ("keras", "h5"):
+        path = str(tmp_path / f"{name}.{ext}")
+        model.save(path)
+        rep = api.analyze(path)
+        k = rep.totals["framework_params"]
+        assert (k["total"], k["trainable"], k["non_trainable"]) == _split(model), ext
+        ours = executor.run(rep.graph, x, executor.weights_for(rep.graph, path)).output
+        assert np.max(np.abs(ours - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), ext
+        os.remove(path)

@@ -10,8 +10,10 @@ nothing in a file is ever unpickled or run (a Lambda layer's code stays unread).
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -36,8 +38,9 @@ class KerasFile:
     @property
     def major(self) -> int:
         """3 for Keras 3 files, 2 for tf.keras 2 (legacy .h5 and Keras 2 JSON)."""
-        if self.version[:1].isdigit():
-            return int(self.version.split(".")[0])
+        lead = re.match(r"\d{1,3}", self.version)     # '3.15.1', '3rc1'; a damaged version is no number
+        if lead:
+            return int(lead.group())
         return 3 if self.fmt == "keras" or "module" in self.model else 2
 
 
@@ -149,24 +152,58 @@ def _read_legacy(path: str) -> KerasFile:
         raise CnnCostError(f"{path}: not an HDF5 file (it starts with {head[:8]!r}); a Keras .h5 starts with "
                            f"{HDF5_MAGIC!r}")
     h5py = require_h5py(f"reading {path} (a legacy Keras .h5)")
-    with _open_h5(path, path, h5py) as f:
+    with _open_h5(path, path, h5py) as f, _damaged(path):
         raw = f.attrs.get("model_config")
         if raw is None:
             raise CnnCostError(f"{path}: the file holds no model config (weights only, from save_weights?); "
                                "save the whole model with model.save()")
-        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+        # h5py gives undecodable bytes as surrogates: kept, for the JSON reader to refuse
+        raw = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else bytes(raw)
         if len(raw) > MAX_CONFIG_BYTES:
             raise LimitError(f"{path}: the model config is {len(raw):,} bytes, over the limit of {MAX_CONFIG_BYTES:,}")
-        version = f.attrs.get("keras_version", b"")
-        version = version.decode() if isinstance(version, bytes) else str(version)
+        version = _text(f.attrs.get("keras_version", b""))
     return _from_json(path, raw, "h5", version)
 
 
+# what h5py raises on a damaged file (a bad heap, a link name cut short, undecodable text)
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, UnicodeError, IndexError)
+
+
+class _damaged:
+    """Turns h5py's errors on a damaged file into one line naming the file."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is not None and issubclass(kind, H5_ERRORS) and not issubclass(kind, CnnCostError):
+            first = str(exc).splitlines()[0] if str(exc) else kind.__name__
+            raise CnnCostError(f"{self.path}: the HDF5 file is damaged ({first[:200]})") from None
+        return False
+
+
+def _guarded(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        with _damaged(self.path):
+            return method(self, *args, **kwargs)
+    return call
+
+
 # ---- weights ---------------------------------------------------------------------------
-def read_weights(kf: KerasFile) -> dict[tuple, list]:
-    """Every layer's weights in Keras' order: (names of the nested models, layer name) ->
-    [(weight name, reader)], where reader(expected_shape) checks the dataset's header and
-    returns the array. Nothing is read until a reader is called."""
+# Each layer's weights are found by the layer's name (or, where a file names no layers, by
+# the key Keras itself files the layer under) and each weight by its own name where the file
+# names weights: never by the order in which the file happens to hold them.
+def read_weights(kf: KerasFile):
+    """The file's weights, looked up per layer with `find(names, keys)`: the layer's names
+    (the nested models' and its own, as the config gives them) and the keys a `.keras`
+    archive files it under (`to_snake_case(class)`, numbered per class in each model's list
+    of layers). `find` gives [(Keras' weight name, or None where the file names none,
+    reader)], reader(expected_shape) checking the dataset's header before reading it, or
+    None where the file holds nothing for that layer; `unclaimed()` lists what no layer took."""
     if kf.fmt == "json":
         raise CnnCostError(f"{kf.path}: a model.to_json() holds no weights; use the .keras file (or "
                            "--weights with an .npz)")
@@ -177,18 +214,32 @@ def read_weights(kf: KerasFile) -> dict[tuple, list]:
         import io
 
         f = _open_h5(kf.path + ": model.weights.h5", io.BytesIO(raw), h5py)
-        size = len(raw)
-        out: dict[tuple, list] = {}
-        _walk_v3(f, (), out, kf.path, size, 0)
-    else:
-        f = _open_h5(kf.path, kf.path, h5py)
-        size = os.path.getsize(kf.path)
-        out = _walk_v2(f, kf.path, size)
-    return out
+        return ArchiveWeights(f, kf.path, len(raw), h5py)
+    f = _open_h5(kf.path, kf.path, h5py)
+    return LegacyWeights(f, kf.path, os.path.getsize(kf.path), h5py)
+
+
+def snake_case(class_name: str) -> str:
+    """The key Keras' saving_lib (Keras 3 and tf.keras 2 alike) files a layer under, before
+    its number: `to_snake_case(layer.__class__.__name__)` (ReLU -> re_lu, Conv2D -> conv2d)."""
+    import re
+
+    name = re.sub(r"\W+", "", class_name.rsplit(">", 1)[-1])
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return "private" + name if name.startswith("_") else name
+
+
+def _text(v) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
 def _reader(ds, where: str, size: int):
     def read(shape: tuple):
+        with _damaged(where):
+            return _read(shape)
+
+    def _read(shape: tuple):
         import numpy as np
 
         if ds.dtype.kind not in "fiu":
@@ -202,49 +253,167 @@ def _reader(ds, where: str, size: int):
             raise CnnCostError(f"{where} declares {nbytes:,} bytes in a file of {size:,}")
         try:
             return np.asarray(ds[()]).reshape(shape)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             raise CnnCostError(f"{where} cannot be read ({exc})") from None
     return read
 
 
-def _walk_v3(group, scope: tuple, out: dict, path: str, size: int, depth: int) -> None:
-    """Keras 3's model.weights.h5: layers/<attribute>/vars/<i>, the layer's name in vars' attrs."""
-    if depth > 32:
-        raise CnnCostError(f"{path}: model.weights.h5 nests layers more than 32 deep")
-    layers = group.get("layers")
-    if layers is None:
-        return
-    for key in layers:
-        sub = layers[key]
-        vars_ = sub.get("vars")
-        name = vars_.attrs.get("name", key) if vars_ is not None else key
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        where = scope + (name,)
-        if vars_ is not None and len(vars_):
-            n = len(vars_)
-            out[where] = [(str(i), _reader(vars_[str(i)], f"{path}: weights of layer '{'.'.join(where)}' #{i}", size))
-                          for i in range(n) if str(i) in vars_]
-        _walk_v3(sub, where, out, path, size, depth + 1)
+class ArchiveWeights:
+    """A `.keras` archive's model.weights.h5, as both savers write it (saving_lib):
+    `layers/<key>/vars/<i>` for each layer of a model, a nested model's layers under its own
+    `layers/<key>/layers/...`. The key is the layer's class in snake case, numbered per class
+    in the model's list of layers (conv2d, conv2d_1, ...), not the layer's name; Keras 3
+    also writes the layer's name as the `name` attribute of `vars`, tf.keras 2 and early
+    Keras 3 do not. A layer is found by that name where the file gives names, else by its
+    key; `vars/<i>` are the layer's weights in the layer's own order (trainable ones first),
+    which the file names no other way."""
+
+    def __init__(self, f, path: str, size: int, h5py):
+        self.f, self.path, self.size, self.h5py = f, path, size, h5py
+        self.taken: set[str] = set()
+
+    def _name(self, group) -> str | None:
+        vars_ = group.get("vars")
+        if not isinstance(vars_, self.h5py.Group) or "name" not in vars_.attrs:
+            return None
+        return _text(vars_.attrs["name"])
+
+    def _child(self, node, name: str, key: str | None):
+        layers = node.get("layers")
+        if not isinstance(layers, self.h5py.Group):
+            return None
+        keyed = layers.get(key) if key else None
+        if isinstance(keyed, self.h5py.Group) and self._name(keyed) in (None, name):
+            return keyed
+        for k in layers:                      # a file whose keys were numbered otherwise: by name alone
+            g = layers[k]
+            if isinstance(g, self.h5py.Group) and self._name(g) == name:
+                return g
+        return None
+
+    @_guarded
+    def find(self, names: tuple, keys: tuple):
+        node = self.f
+        for i, name in enumerate(names):
+            node = self._child(node, name, keys[i] if i < len(keys) else None)
+            if node is None:
+                return None
+        self.taken.add(node.name)
+        vars_ = node.get("vars")
+        if not isinstance(vars_, self.h5py.Group):
+            return []
+        where = f"{self.path}: weights of layer '{'.'.join(names)}'"
+        out = []
+        for i in range(len(vars_)):
+            ds = vars_.get(str(i))
+            if not isinstance(ds, self.h5py.Dataset):
+                raise CnnCostError(f"{where}: the file holds {len(vars_)} entries but no weight #{i}")
+            out.append((None, _reader(ds, f"{where} #{i}", self.size)))
+        return out
+
+    @_guarded
+    def unclaimed(self) -> list[str]:
+        out: list[str] = []
+
+        def walk(group, scope, depth):
+            if depth > 32:
+                raise CnnCostError(f"{self.path}: model.weights.h5 nests layers more than 32 deep")
+            layers = group.get("layers")
+            if not isinstance(layers, self.h5py.Group):
+                return
+            for key in layers:
+                sub = layers[key]
+                if not isinstance(sub, self.h5py.Group):
+                    continue
+                where = scope + (self._name(sub) or key,)
+                vars_ = sub.get("vars")
+                if sub.name not in self.taken and isinstance(vars_, self.h5py.Group) and len(vars_):
+                    out.append(".".join(where))
+                walk(sub, where, depth + 1)
+        walk(self.f, (), 0)
+        return out
 
 
-def _walk_v2(f, path: str, size: int) -> dict[tuple, list]:
-    """tf.keras 2's model_weights/<layer>/<weight path>, layers listed by `layer_names` and
-    weights in order by `weight_names` (a layer name may hold a slash, 'conv1/conv', which
-    HDF5 reads as nested groups). A nested model's group holds its layers' weights as
-    '<inner layer>/<name>:0'."""
-    root = f.get("model_weights", f)
-    tops = [n.decode() if isinstance(n, bytes) else str(n) for n in root.attrs.get("layer_names", list(root))]
-    out: dict[tuple, list] = {}
-    for top in tops:
-        group = root.get(top)
-        if group is None:
-            raise CnnCostError(f"{path}: layer '{top}' is listed but the file holds no group for it")
-        for raw in group.attrs.get("weight_names", []):
-            wname = raw.decode() if isinstance(raw, bytes) else str(raw)
-            if wname not in group:
-                raise CnnCostError(f"{path}: layer '{top}' lists weight '{wname}', which the file does not hold")
-            inner, _, last = wname.rpartition("/")
-            owner = (top,) if inner in ("", top) else (top, inner)
-            out.setdefault(owner, []).append((last.split(":")[0], _reader(group[wname], f"{path}: weight '{top}/{wname}'",
-                                                                          size)))
+def _listed(group, name: str) -> list[str]:
+    """An attribute that Keras writes as a list of names, split into `name0`, `name1`, ...
+    when it is longer than HDF5's 64 kB header allows (load_attributes_from_hdf5_group)."""
+    if name in group.attrs:
+        raw = group.attrs[name]
+        return [_text(n) for n in (raw if hasattr(raw, "__len__") and not isinstance(raw, (str, bytes)) else [raw])]
+    out: list[str] = []
+    for i in range(100_000):
+        if f"{name}{i}" not in group.attrs:
+            break
+        out += [_text(n) for n in group.attrs[f"{name}{i}"]]
     return out
+
+
+class LegacyWeights:
+    """A legacy `.h5` (tf.keras 2's and Keras 3's `model.save("x.h5")`): one group per layer
+    of the model, named by the layer (`layer_names`), listing in `weight_names` the paths of
+    its weights inside it. A plain layer's group holds its own weights, whatever scopes their
+    paths carry (tf.keras 2: 'conv2d_3/kernel:0'; Keras 3 in a Sequential:
+    'sequential_5/conv2d_17/kernel'); a nested model's group holds the weights of all its
+    layers, each path ending in '<layer>/<weight>'. Weights are matched by those names."""
+
+    def __init__(self, f, path: str, size: int, h5py):
+        self.f, self.path, self.size, self.h5py = f, path, size, h5py
+        self.groups: dict[str, list[list] | None] = {}
+        with _damaged(path):
+            self.root = f.get("model_weights", f)
+            self.tops = _listed(self.root, "layer_names") or [k for k in self.root if k != "top_level_model_weights"]
+
+    def _entries(self, top: str):
+        """[(path less the weight's name, the weight's name, reader, taken)] of a layer's group."""
+        if top not in self.groups:
+            group = self.root.get(top) if top in self.tops else None
+            if group is None:
+                if top in self.tops:
+                    raise CnnCostError(f"{self.path}: layer '{top}' is listed but the file holds no group for it")
+                self.groups[top] = None
+                return None
+            entries = []
+            for wname in _listed(group, "weight_names"):
+                ds = group.get(wname)
+                if not isinstance(ds, self.h5py.Dataset):
+                    raise CnnCostError(f"{self.path}: layer '{top}' lists weight '{wname}', "
+                                       "which the file does not hold")
+                bare = wname.rsplit(":", 1)[0] if wname.rsplit(":", 1)[-1].isdigit() else wname
+                scope, _, last = bare.rpartition("/")
+                entries.append([scope, last, _reader(ds, f"{self.path}: weight '{top}/{wname}'", self.size), False])
+            self.groups[top] = entries
+        return self.groups[top]
+
+    @_guarded
+    def find(self, names: tuple, keys: tuple):
+        entries = self._entries(names[0])
+        if entries is None:
+            return None
+        if len(names) == 1:
+            mine = entries                                   # the layer's own group: all of it
+        else:                                                # a nested model's group: '.../<layer>/<weight>'
+            layer = names[-1]
+            # the layer's own name first (tf.keras 2 writes none of the scopes, and its names may
+            # hold a slash: 'bn' is not 'conv1/bn'), else under scopes (Keras 3: 'sequential_5/...')
+            mine = [e for e in entries if e[0] == layer] or [e for e in entries if e[0].endswith("/" + layer)]
+            inner = [e for e in mine if all(n in e[0].split("/") for n in names[1:-1])]
+            if len({e[1] for e in mine}) < len(mine) and inner:
+                mine = inner
+            if len({e[1] for e in mine}) < len(mine):
+                raise CnnCostError(f"{self.path}: model '{names[0]}' holds several weights of layer "
+                                   f"'{'.'.join(names)}' by the same name; which is whose cannot be told")
+        for e in mine:
+            if e[3]:
+                raise CnnCostError(f"{self.path}: weight '{names[0]}/{e[0]}/{e[1]}' would be read for two layers "
+                                   f"('{'.'.join(names)}' and another); which is whose cannot be told")
+            e[3] = True
+        return [(e[1], e[2]) for e in mine]
+
+    @_guarded
+    def unclaimed(self) -> list[str]:
+        out = []
+        for top in self.tops:
+            for e in self._entries(top) or []:
+                if not e[3]:
+                    out.append(f"{top}/{e[0] + '/' if e[0] else ''}{e[1]}")
+        return out

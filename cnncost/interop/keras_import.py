@@ -16,7 +16,7 @@ from collections import Counter
 
 from cnncost.errors import CnnCostError, SpecError
 from cnncost.interop.imported import Imported
-from cnncost.interop.keras_file import KerasFile, read_keras_file, read_weights
+from cnncost.interop.keras_file import KerasFile, read_keras_file, read_weights, snake_case
 from cnncost.interop.keras_layers import MAPPERS, NESTED, Emit, Refused
 
 MAX_DEPTH = 32            # models nested in models
@@ -47,7 +47,8 @@ class _Converter:
         self.inputs: dict[str, list] = {}         # our input name -> per-example shape
         self.batch: int | None = None
         self.batch_from = ""
-        self.records: list[tuple[tuple, str, list]] = []   # (keras path, class, our weight keys)
+        self.records: list[tuple[tuple, str, list, list]] = []   # (keras path, class, our weight keys, Keras' names)
+        self.keypaths: dict[tuple, tuple] = {(): ()}        # keras path -> the keys a .keras archive files it under
         self.refused: Counter = Counter()
         self.first: dict[str, tuple[str, str]] = {}          # class -> (first layer, why)
         self.extra_non_trainable = 0
@@ -105,9 +106,23 @@ class _Converter:
             raise CnnCostError(f"{self.path}: model '{'.'.join(scope) or 'top'}' ({m.get('class_name')}) has no "
                                "`layers` list in its config")
         trainable = trainable and cfg.get("trainable", True) is not False
+        self._number(cfg["layers"], scope)
         if m.get("class_name") == "Sequential":
             return self._sequential(cfg, scope, given, trainable, depth)
         return self._functional(cfg, scope, given, trainable, depth)
+
+    def _number(self, entries: list, scope: tuple) -> None:
+        """The key saving_lib files each layer of this model under in a `.keras` archive: its
+        class in snake case, numbered per class in the order of the model's layers."""
+        used: Counter = Counter()
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            kname = str(entry.get("name") or (entry.get("config") or {}).get("name"))
+            key = snake_case(str(entry.get("class_name", "")))
+            self.keypaths[scope + (kname,)] = self.keypaths.get(scope, ()) + (key if not used[key]
+                                                                               else f"{key}_{used[key]}",)
+            used[key] += 1
 
     def _sequential(self, cfg, scope, given, trainable, depth) -> list[str]:
         current = given
@@ -174,6 +189,8 @@ class _Converter:
 
     def _tensor(self, tensors, ref, reader) -> str:
         kname, _, index = ref
+        if kname not in tensors:
+            raise CnnCostError(f"{self.path}: layer '{reader}' reads layer '{kname}', which is never applied")
         outs = tensors[kname]
         if not isinstance(index, int) or not 0 <= index < len(outs):
             raise CnnCostError(f"{self.path}: layer '{reader}' reads output {index} of layer '{kname}', "
@@ -212,8 +229,7 @@ class _Converter:
         trainable = trainable and lcfg.get("trainable", True) is not False
         if cls in NESTED:
             return self._model(entry, path, ins, trainable, depth + 1)
-        module = str(entry.get("module") or "")
-        key = ("op:" if module.startswith("keras.src.ops") else "") + cls
+        key = ("op:" if _is_operation(entry, lcfg) else "") + cls
         mapper = MAPPERS.get(key)
         if mapper is None:
             self._refuse(cls, ours, _why_not(cls, entry))
@@ -226,10 +242,13 @@ class _Converter:
         except Refused as exc:
             self._refuse(exc.label or cls, ours, str(exc))
             return [ours]
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:    # a damaged config
+            self._refuse(cls, ours, f"a config value it cannot read ({type(exc).__name__}: {str(exc)[:80]})")
+            return [ours]
         self.used_names.update(e["name"] for e in emit.layers)
         self.assumed += [(name, axes, cls) for name, axes in emit.assumed]
         self.layers.extend(emit.layers)
-        self.records.append((path, cls, emit.keys))
+        self.records.append((path, cls, emit.keys, emit.knames))
         self.constants.update(emit.constants)
         if emit.extra_why:
             self.extra_non_trainable += emit.extra_non_trainable
@@ -249,19 +268,31 @@ class _Converter:
 
         expected = weight_specs(build(parse_spec(imported.spec_text, self.path)))
         stored = read_weights(self.kf)
-        arrays, used = {}, set()
-        for path, cls, keys in self.records:
-            found = path if path in stored else (path[0], path[-1]) if (path[0], path[-1]) in stored else None
-            have = stored.get(found, []) if found else []
-            used.add(found)
+        arrays = {}
+        for path, cls, keys, knames in self.records:
+            have = stored.find(path, self.keypaths.get(path, ())) or []
             layer = ".".join(path)
             if len(have) != len(keys):
-                want = ", ".join(k.rsplit("/", 1)[1] if k else "count" for k in keys) or "none"
+                want = ", ".join(k[0] for k in knames) or "none"
+                held = f" ({', '.join(n for n, _ in have)})" if have and have[0][0] is not None else ""
                 raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}): the file holds {len(have)} weight "
-                                   f"array(s), the config makes {len(keys)} ({want})")
-            for key, (_, read) in zip(keys, have):
-                if key is not None:
-                    arrays[key] = read(expected[key])
+                                   f"array(s){held}, the config makes {len(keys)} ({want})")
+            if have and have[0][0] is not None:          # the file names them: each by its name
+                by_name = dict(have)
+                if len(by_name) < len(have):
+                    raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}) holds two weights by one name")
+                for key, names in zip(keys, knames):
+                    name = next((n for n in by_name if _named(n, names)), None)
+                    if name is None:
+                        raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}): the file holds weights "
+                                           f"{', '.join(by_name)}, none named {' or '.join(names)}")
+                    read = by_name.pop(name)
+                    if key is not None:
+                        arrays[key] = read(expected[key])
+            else:                                        # vars/0, vars/1, ...: the layer's own order
+                for key, (_, read) in zip(keys, have):
+                    if key is not None:
+                        arrays[key] = read(expected[key])
         import numpy as np
 
         for key, values in self.constants.items():
@@ -269,13 +300,30 @@ class _Converter:
                 raise CnnCostError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
                                    f"{expected[key][-1]} channels")
             arrays[key] = np.broadcast_to(np.asarray(values, dtype=np.float32), expected[key]).copy()
-        extra = [".".join(p) for p in stored if p not in used]
+        extra = stored.unclaimed()
         if extra:
             raise CnnCostError(f"{self.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")
         missing = [k for k in expected if k not in arrays]
         if missing:                       # pragma: no cover - a mapper that forgot its weights
             raise AssertionError(f"Keras import: no weights for {missing[:4]}")
         return arrays
+
+
+def _named(stored: str, names: tuple) -> bool:
+    """Whether a weight the file names `stored` is the one Keras names one of `names`; a
+    weight Keras 3 left unnamed is 'variable', numbered per process ('variable_12')."""
+    return stored in names or ("variable" in names and re.fullmatch(r"variable_\d+", stored) is not None)
+
+
+def _is_operation(entry: dict, lcfg: dict) -> bool:
+    """Keras 3's operation on symbolic tensors (`x + 3.0`: keras.src.ops' Add), not the layer
+    of the same class name (keras.layers.Add). A `.keras` config says so by its module; a
+    legacy `.h5` saved by Keras 3 drops the module, and there an operation is told by its
+    config, which holds only its name (a layer's also holds `trainable` and `dtype`)."""
+    module = entry.get("module")
+    if module is not None:
+        return str(module).startswith("keras.src.ops")
+    return f"op:{entry.get('class_name')}" in MAPPERS and not ({"trainable", "dtype"} & set(lcfg))
 
 
 def _config(entry, path) -> dict:
@@ -341,7 +389,8 @@ def _calls(entry, path, kname) -> list[tuple[list, list, dict]]:
 
 def _v3_value(v, refs, consts, path, kname):
     if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
-        history = (v.get("config") or {}).get("keras_history")
+        config = v.get("config")
+        history = config.get("keras_history") if isinstance(config, dict) else None
         if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
             raise CnnCostError(f"{path}: layer '{kname}': a tensor without its keras_history")
         refs.append(tuple(history))

@@ -5,7 +5,9 @@ layers: the first reads the Keras layer's inputs, each later one the one before,
 last is the Keras layer's output. A part that is not the layer itself is named under it
 (`conv1.relu` for Conv2D's fused activation), so the report folds it into the layer at
 --depth. `keys` lists our weight names in the order Keras stores the layer's weights (None:
-a weight Keras keeps for its own bookkeeping, Normalization's sample count).
+a weight Keras keeps for its own bookkeeping, Normalization's sample count) and `knames`,
+beside each, the names Keras gives that weight (tf.keras 2 and Keras 3 differ for some:
+DepthwiseConv2D's `depthwise_kernel` / `kernel`), by which a file's weights are matched.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class Emit:
         self.consts, self.kwargs, self.trainable, self.major = list(consts), dict(kwargs), trainable, major
         self.layers: list[dict] = []
         self.keys: list[str | None] = []
+        self.knames: list[tuple[str, ...]] = []       # Keras' names for each of `keys`
         self.last: str | None = None
         self.outputs: list[str] = []
         self.extra_non_trainable, self.extra_why = 0, ""
@@ -48,9 +51,14 @@ class Emit:
         self.last = name
         return name
 
-    def weights(self, *names: str | None, layer: str | None = None) -> None:
+    def weights(self, *names, layer: str | None = None) -> None:
+        """Our weight names, in Keras' storage order; each a name that Keras uses too, or
+        (ours or None, Keras' name, ...) where they differ."""
         owner = layer or self.last or self.name
-        self.keys.extend(None if n is None else f"{owner}/{n}" for n in names)
+        for n in names:
+            ours, keras = (n[0], n[1:]) if isinstance(n, tuple) else (n, (n,))
+            self.keys.append(None if ours is None else f"{owner}/{ours}")
+            self.knames.append(tuple(keras))
 
     def get(self, key, default=None):
         return self.cfg.get(key, default)
@@ -145,7 +153,7 @@ def depthwise_conv2d(e: Emit):
     e.layer("depthwise_conv", kernel=_pair(e.get("kernel_size")), stride=_pair(e.get("strides", 1)),
             padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)),
             depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)))
-    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+    e.weights(("kernel", "kernel", "depthwise_kernel"), *(["bias"] if e.get("use_bias", True) else []))
     activation(e, e.get("activation"))
 
 
@@ -155,9 +163,9 @@ def separable_conv2d(e: Emit):
     name = e.layer("separable_conv", filters=e.get("filters"), kernel=_pair(e.get("kernel_size")),
                    stride=_pair(e.get("strides", 1)), padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)),
                    depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)))
-    e.keys += [f"{name}.depthwise/kernel", f"{name}.pointwise/kernel"]
-    if e.get("use_bias", True):
-        e.keys.append(f"{name}.pointwise/bias")
+    e.weights(("kernel", "depthwise_kernel"), layer=f"{name}.depthwise")
+    e.weights(("kernel", "pointwise_kernel"), *([("bias", "bias")] if e.get("use_bias", True) else []),
+              layer=f"{name}.pointwise")
     activation(e, e.get("activation"))
 
 
@@ -242,7 +250,7 @@ def normalization(e: Emit):
     mean, var = e.get("mean"), e.get("variance")
     name = e.layer("batch_norm", eps=1e-14, scale=False, center=False)
     if mean is None and var is None:
-        e.weights("moving_mean", "moving_variance", None)
+        e.weights(("moving_mean", "mean"), ("moving_variance", "variance"), (None, "count"))
         e.extra_non_trainable, e.extra_why = 1, f"Normalization '{e.name}' keeps its sample count (1)"
         return
     flat = [_flat(mean), _flat(var)]
@@ -298,7 +306,7 @@ def prelu(e: Emit):
     e.need(shared in ([1, 2], [1, 2, 3]), f"shared_axes={shared or None} (a slope per position; "
                                           "[1, 2], one per channel, and [1, 2, 3] are read)")
     e.layer("prelu", shared=shared == [1, 2, 3] or None)
-    e.weights("slope")
+    e.weights(("slope", "alpha"))
 
 
 def elu(e: Emit):
@@ -537,7 +545,7 @@ def layer_scale(e: Emit):
     """keras.applications' ConvNeXt LayerScale: a learned multiplier per channel."""
     e.one_input()
     e.layer("scale")
-    e.weights("gamma")
+    e.weights(("gamma", "gamma", "variable"))          # Keras 3's LayerScale leaves its weight unnamed
 
 
 MAPPERS: dict[str, Callable[[Emit], None]] = {

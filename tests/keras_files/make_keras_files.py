@@ -6,7 +6,17 @@ tensorflow-cpu and tf-keras; cnncost itself never needs them):
 
 Each model `M` gives `M.keras` (or `M.h5` / `M.json`) and `M.expect.npz`: a fixed input,
 Keras' own `predict` output(s) on it, and Keras' parameter split (count_params, trainable,
-non-trainable as model.summary() prints them)."""
+non-trainable as model.summary() prints them).
+
+    python tests/keras_files/make_keras_files.py --saved-late            # Keras 3
+    python tests/keras_files/make_keras_files.py --saved-late --legacy   # tf.keras 2
+
+saves the SAVED_LATE models as a user's notebook does: after building other models in the
+same process, with Keras' own layer names (conv2d_17, sequential_5), and each both ways,
+`.keras` and legacy `.h5`: `M_k3.keras`, `M_k3.h5` (or `M_k2.*`) and one `M_k3.expect.npz`.
+Their layer names then differ from the keys a `.keras` files weights under (conv2d, conv2d_1,
+...), Keras 3 writes a Sequential's weights as 'sequential_5/conv2d_17/kernel' in a `.h5`,
+and a `.h5` drops the module that tells `x + 3.0` (an operation) from the layer Add."""
 from __future__ import annotations
 
 import os
@@ -190,6 +200,91 @@ MODELS = {"zoo": zoo, "more": more, "happy": happy, "transfer": transfer, "norma
           "arithmetic": arithmetic}
 
 
+# ---- saved late: Keras' own names, after other models -------------------------------------
+def others():
+    """What a notebook built before the model it saves: each layer class counted up."""
+    for _ in range(3):
+        inp = keras.Input((8, 8, 3))
+        x = layers.Conv2D(4, 3)(inp)
+        x = layers.BatchNormalization()(layers.DepthwiseConv2D(3)(x))
+        x = layers.SeparableConv2D(4, 1)(layers.ReLU()(x))
+        x = layers.Add()([x, layers.Conv2D(4, 1)(x)])
+        keras.Model(inp, layers.Dense(2)(layers.Flatten()(x)))
+        keras.Sequential([layers.Conv2D(2, 1), layers.Dense(2)]).build((None, 4, 4, 1))
+
+
+def course():
+    """The course's Sequential happy model, every layer named by Keras."""
+    return keras.Sequential([
+        keras.Input((24, 24, 3)), layers.ZeroPadding2D(3), layers.Conv2D(8, 7), layers.BatchNormalization(axis=3),
+        layers.ReLU(), layers.MaxPooling2D(), layers.Conv2D(8, 3), layers.Flatten(),
+        layers.Dense(1, activation="sigmoid")])
+
+
+def branches():
+    """Inception-style branches: convolutions of one class and several shapes, created in
+    another order than the model lists them, with the layers whose weights the two savers
+    name differently (DepthwiseConv2D's kernel, PReLU's alpha) and an adapted Normalization."""
+    inp = keras.Input((12, 12, 3))
+    norm = layers.Normalization()
+    norm.adapt(rng.standard_normal((16, 12, 12, 3)).astype("float32") * 3 + 2)
+    x = norm(inp)
+    late = layers.Conv2D(6, 1)                        # created first, called last
+    a = layers.Conv2D(4, 5, padding="same")(x)
+    b = layers.Conv2D(6, 1)(x)
+    b = layers.Conv2D(4, 3, padding="same")(b)
+    c = layers.DepthwiseConv2D(3, padding="same")(x)
+    c = layers.BatchNormalization()(c)
+    c = layers.SeparableConv2D(4, 3, padding="same")(c)
+    x = layers.Concatenate()([a, b, c])
+    x = layers.PReLU(shared_axes=[1, 2])(x)
+    x = layers.Conv2DTranspose(4, 3, strides=2, padding="same")(x)
+    x = layers.LayerNormalization()(x)
+    x = late(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, layers.Dense(3)(x))
+
+
+def nested():
+    """A model in a model: a Sequential built on its first call (Keras 3 scopes its weights
+    by its name), a frozen Functional, and layers of the same classes outside them. In the
+    Functional a BatchNorm named 'bn' and one named 'conv/bn' (tf.keras 2, as DenseNet names
+    them; Keras 3 allows no slash: 'conv_bn'), whose weights' paths both end in 'bn/gamma'."""
+    seq = keras.Sequential([layers.Conv2D(6, 3, padding="same"), layers.BatchNormalization(), layers.ReLU()])
+    inner_in = keras.Input((10, 10, 6))
+    y = layers.Conv2D(6, 3, padding="same")(inner_in)
+    y = layers.BatchNormalization(name="conv/bn" if LEGACY else "conv_bn")(y)
+    y = layers.BatchNormalization(name="bn")(y)
+    inner = keras.Model(inner_in, layers.Add()([inner_in, y]))
+    inner.trainable = False
+    inp = keras.Input((10, 10, 3))
+    x = layers.Conv2D(6, 1)(inp)
+    x = seq(x)
+    x = inner(x)
+    x = layers.Conv2D(4, 3)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, layers.Dense(2)(x))
+
+
+def squeeze():
+    """MobileNetV3's hard-swish and squeeze-excite, written with operators as
+    keras.applications writes them (Keras 3 operations, tf.keras 2 TFOpLambda) beside the
+    layers Add and Multiply."""
+    inp = keras.Input((8, 8, 3))
+    x = layers.Conv2D(8, 3, padding="same")(inp)
+    x = layers.Multiply()([x, layers.ReLU(6.0)(x + 3.0) * (1.0 / 6.0)])
+    s = layers.GlobalAveragePooling2D(keepdims=True)(x)
+    s = layers.Conv2D(8, 1)(s)
+    s = layers.ReLU(6.0)(s + 3.0) * (1.0 / 6.0)
+    x = layers.Multiply()([x, s])
+    x = layers.Add()([x, layers.Conv2D(8, 1)(inp)])
+    x = layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, layers.Dense(2)(x))
+
+
+SAVED_LATE = {"course": course, "branches": branches, "nested": nested, "squeeze": squeeze}
+
+
 def expect(model, path):
     shape = (2,) + tuple(model.inputs[0].shape[1:])
     x = rng.uniform(0, 255, shape).astype("float32") if model.name in ("arithmetic", "transfer") \
@@ -203,7 +298,23 @@ def expect(model, path):
     return total, trainable
 
 
+def saved_late():
+    suffix = "_k2" if LEGACY else "_k3"
+    others()
+    for name, make in SAVED_LATE.items():
+        model = make()
+        randomize(model)
+        stem = os.path.join(HERE, name + suffix)
+        model.save(stem + ".keras")
+        model.save(stem + ".h5")
+        total, trainable = expect(model, stem + ".expect.npz")
+        print(f"{name + suffix}: params {total:,} (trainable {trainable:,}); "
+              f"{[layer.name for layer in model.layers][1:4]}")
+
+
 def main():
+    if "--saved-late" in sys.argv:
+        return saved_late()
     suffix = "_k2" if LEGACY else ""
     for name, make in MODELS.items():
         if LEGACY and name == "normalization":
