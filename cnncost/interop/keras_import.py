@@ -17,7 +17,9 @@ from collections import Counter
 from cnncost.errors import CnnCostError, SpecError
 from cnncost.interop.imported import Imported
 from cnncost.interop.keras_file import KerasFile, read_keras_file, read_weights, snake_case
+from cnncost.interop.keras_graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
 from cnncost.interop.keras_layers import MAPPERS, NESTED, Emit, Refused
+from cnncost.interop.keras_shared import Sharing
 
 MAX_DEPTH = 32            # models nested in models
 SUMMARY_WHY = "Keras' model.summary()"
@@ -56,11 +58,12 @@ class _Converter:
         self.used_names: set[str] = set()
         self.assumed: list[tuple[str, list, str]] = []      # (our layer, Keras axes, class): checked
         self.constants: dict[str, list] = {}      # weights the config itself holds (our key -> values)
+        self.sharing = Sharing(kf.path)           # layers applied more than once: one owner, later uses share
 
     # ---- the whole model -----------------------------------------------------------------
     def run(self) -> Imported:
         model = self.kf.model
-        outs = self._model(model, (), None, True, 0)
+        outs = self._model(model, (), "", None, True, 0, False)
         if self.refused:
             listed = ", ".join(f"{cls} x{n} (first: layer '{self.first[cls][0]}'; {self.first[cls][1]})"
                                for cls, n in self.refused.most_common())
@@ -75,7 +78,7 @@ class _Converter:
         if len(outs) > 1 or outs[0] != self.layers[-1]["name"]:
             document["outputs"] = outs
         imported_doc = Imported(document)
-        if self.assumed:
+        if self.assumed or self.sharing.statistics:
             self._check_axes(imported_doc)
         shape = next(iter(self.inputs.values()))
         accounting = {"framework": "Keras", "extra_non_trainable": self.extra_non_trainable,
@@ -87,18 +90,27 @@ class _Converter:
 
     def _check_axes(self, imported: Imported) -> None:
         """tf.keras 2 writes a normalization's axes as numbers with no shapes beside them: read
-        as the trailing axes, then checked here against the ranks our kinds give."""
+        as the trailing axes, then checked here against the ranks our kinds give. A layer
+        applied again holds its statistics once, as Keras counts them (see keras_shared)."""
         from cnncost.core.build import build
         from cnncost.spec import parse_spec
 
         graph = build(parse_spec(imported.spec_text, self.path))
+        held, why = self.sharing.statistics_held_once(graph)
+        if held:
+            self.extra_non_trainable -= held
+            self.extra_why.append(why)
         for name, axes, cls in self.assumed:
             rank = len(graph.nodes[graph.by_name[name]].in_shapes[0]) + 1      # the batch counted
             if sorted(a % rank for a in axes) != list(range(rank - len(axes), rank)):
                 raise CnnCostError(f"{self.path}: layer '{name}' ({cls}) normalizes over axes {axes} of a rank-{rank} "
                                    "tensor; only the trailing (channels-last) axes are read")
 
-    def _model(self, m: dict, scope: tuple, given: list | None, trainable: bool, depth: int) -> list[str]:
+    def _model(self, m: dict, scope: tuple, prefix: str, given: list | None, trainable: bool, depth: int,
+               shared: bool) -> list[str]:
+        """The layers of a model (the file's, or one nested in it): `scope` is its path of
+        Keras names (where its weights are), `prefix` our name for this application of it,
+        `shared` whether it is applied more than once (its layers then share weights)."""
         if depth > MAX_DEPTH:
             raise CnnCostError(f"{self.path}: models nested more than {MAX_DEPTH} deep")
         cfg = m.get("config")
@@ -108,8 +120,8 @@ class _Converter:
         trainable = trainable and cfg.get("trainable", True) is not False
         self._number(cfg["layers"], scope)
         if m.get("class_name") == "Sequential":
-            return self._sequential(cfg, scope, given, trainable, depth)
-        return self._functional(cfg, scope, given, trainable, depth)
+            return self._sequential(cfg, scope, prefix, given, trainable, depth, shared)
+        return self._functional(cfg, scope, prefix, given, trainable, depth, shared)
 
     def _number(self, entries: list, scope: tuple) -> None:
         """The key saving_lib files each layer of this model under in a `.keras` archive: its
@@ -124,7 +136,7 @@ class _Converter:
                                                                                else f"{key}_{used[key]}",)
             used[key] += 1
 
-    def _sequential(self, cfg, scope, given, trainable, depth) -> list[str]:
+    def _sequential(self, cfg, scope, prefix, given, trainable, depth, shared) -> list[str]:
         current = given
         for entry in cfg["layers"]:
             lcfg = _config(entry, self.path)
@@ -138,12 +150,12 @@ class _Converter:
                     raise CnnCostError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' does "
                                        "not say its input shape (no InputLayer, no batch_input_shape)")
                 current = [self._input({"batch_shape": shape, "name": "input"}, scope)]
-            current = self._apply(entry, lcfg, scope, current, [], {}, trainable, depth)
+            current = self._apply(entry, lcfg, scope, prefix, current, ([], {}), trainable, depth, shared)
         if current is None:
             raise CnnCostError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' has no layers")
         return current
 
-    def _functional(self, cfg, scope, given, trainable, depth) -> list[str]:
+    def _functional(self, cfg, scope, prefix, given, trainable, depth, shared) -> list[str]:
         entries: dict[str, dict] = {}
         for entry in cfg["layers"]:
             lcfg = _config(entry, self.path)
@@ -153,7 +165,7 @@ class _Converter:
             entries[kname] = entry
         in_refs = _refs(cfg.get("input_layers"), self.path, "input_layers")
         out_refs = _refs(cfg.get("output_layers"), self.path, "output_layers")
-        tensors: dict[str, list[str]] = {}
+        tensors: dict[tuple[str, int], list[str]] = {}          # (layer, application) -> its outputs
         for i, (kname, _, _) in enumerate(in_refs):
             if kname not in entries:
                 raise CnnCostError(f"{self.path}: input layer '{kname}' does not exist")
@@ -161,37 +173,40 @@ class _Converter:
                 if i >= len(given):
                     raise CnnCostError(f"{self.path}: model '{'.'.join(scope)}' takes {len(in_refs)} inputs, "
                                        f"is given {len(given)}")
-                tensors[kname] = [given[i]]
+                tensors[(kname, 0)] = [given[i]]
             else:
-                tensors[kname] = [self._input(_config(entries[kname], self.path), scope, several=len(in_refs) > 1)]
-        calls = {k: _calls(e, self.path, k) for k, e in entries.items() if k not in tensors}
+                tensors[(kname, 0)] = [self._input(_config(entries[kname], self.path), scope,
+                                                   several=len(in_refs) > 1)]
+        inputs = {k for k, _ in tensors}
+        calls = {k: _calls(e, self.path, k) for k, e in entries.items() if k not in inputs}
+        calls, out_refs = renumbered(calls, out_refs, entries, self.kf.major)
         for kname, node_calls in calls.items():
-            if len(node_calls) > 1:
-                raise CnnCostError(f"{self.path}: layer '{kname}' is applied {len(node_calls)} times (shared "
-                                   "weights); a layer applied more than once is not read yet")
-            for ref in (node_calls[0][0] if node_calls else []):
+            for ref in (r for refs, _, _ in node_calls for r in refs):
                 if ref[0] not in entries:
                     raise CnnCostError(f"{self.path}: layer '{kname}' reads layer '{ref[0]}', which does not exist")
-        for kname in _topological(calls, tensors, self.path):
-            if not calls[kname]:
-                continue                      # a layer never called is not part of the graph
-            refs, consts, kwargs = calls[kname][0]
+        applied: Counter = Counter()
+        taken = {_name(k) for k in entries}
+        for kname, i in topological(calls, inputs, self.path):
+            refs, consts, kwargs = calls[kname][i]
             ins = [self._tensor(tensors, r, kname) for r in refs]
             entry = entries[kname]
-            tensors[kname] = self._apply(entry, _config(entry, self.path), scope, ins, consts, kwargs,
-                                         trainable, depth)
+            applied[kname] += 1
+            name = self.sharing.call_name(_name(kname), applied[kname], taken)
+            tensors[(kname, i)] = self._apply(entry, _config(entry, self.path), scope, prefix, ins, (consts, kwargs),
+                                              trainable, depth, shared or len(calls[kname]) > 1, name)
         outs = []
         for ref in out_refs:
-            if ref[0] not in tensors:
+            if ref[0] not in entries:
                 raise CnnCostError(f"{self.path}: output layer '{ref[0]}' does not exist")
             outs.append(self._tensor(tensors, ref, "output_layers"))
         return outs
 
     def _tensor(self, tensors, ref, reader) -> str:
-        kname, _, index = ref
-        if kname not in tensors:
-            raise CnnCostError(f"{self.path}: layer '{reader}' reads layer '{kname}', which is never applied")
-        outs = tensors[kname]
+        kname, node, index = ref
+        if (kname, node) not in tensors:
+            raise CnnCostError(f"{self.path}: layer '{reader}' reads application {str(node)[:20]} of layer '{kname}', "
+                               "which is never made")
+        outs = tensors[(kname, node)]
         if not isinstance(index, int) or not 0 <= index < len(outs):
             raise CnnCostError(f"{self.path}: layer '{reader}' reads output {index} of layer '{kname}', "
                                f"which has {len(outs)}")
@@ -221,14 +236,17 @@ class _Converter:
         self.inputs[name] = dims
         return name
 
-    def _apply(self, entry, lcfg, scope, ins, consts, kwargs, trainable, depth) -> list[str]:
+    def _apply(self, entry, lcfg, scope, prefix, ins, args, trainable, depth, shared, name=None) -> list[str]:
+        """One application of a layer: `scope` + its name is where its weights are, `prefix`
+        + `name` (its name, or `NAME_call2` ... for a later application) what we call it."""
+        consts, kwargs = args
         cls = str(entry.get("class_name"))
         kname = str(entry.get("name") or lcfg.get("name"))
         path = scope + (kname,)
-        ours = ".".join(_name(p) for p in path)
+        ours = (prefix + "." if prefix else "") + (name or _name(kname))
         trainable = trainable and lcfg.get("trainable", True) is not False
         if cls in NESTED:
-            return self._model(entry, path, ins, trainable, depth + 1)
+            return self._model(entry, path, ours, ins, trainable, depth + 1, shared)
         key = ("op:" if _is_operation(entry, lcfg) else "") + cls
         mapper = MAPPERS.get(key)
         if mapper is None:
@@ -245,12 +263,16 @@ class _Converter:
         except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:    # a damaged config
             self._refuse(cls, ours, f"a config value it cannot read ({type(exc).__name__}: {str(exc)[:80]})")
             return [ours]
+        if shared:
+            self.sharing.regroup(emit)
         self.used_names.update(e["name"] for e in emit.layers)
-        self.assumed += [(name, axes, cls) for name, axes in emit.assumed]
+        self.assumed += [(layer, axes, cls) for layer, axes in emit.assumed]
+        again = self.sharing.applied_again(path, emit, cls)
+        if not again:
+            self.records.append((path, cls, emit.keys, emit.knames))
         self.layers.extend(emit.layers)
-        self.records.append((path, cls, emit.keys, emit.knames))
         self.constants.update(emit.constants)
-        if emit.extra_why:
+        if emit.extra_why and not (again and emit.extra_non_trainable > 0):    # Keras' own count: held once
             self.extra_non_trainable += emit.extra_non_trainable
             self.extra_why.append(emit.extra_why)
         return emit.outputs or [emit.last]
@@ -300,6 +322,7 @@ class _Converter:
                 raise CnnCostError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
                                    f"{expected[key][-1]} channels")
             arrays[key] = np.broadcast_to(np.asarray(values, dtype=np.float32), expected[key]).copy()
+        self.sharing.fill(arrays, expected)
         extra = stored.unclaimed()
         if extra:
             raise CnnCostError(f"{self.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")
@@ -326,103 +349,8 @@ def _is_operation(entry: dict, lcfg: dict) -> bool:
     return f"op:{entry.get('class_name')}" in MAPPERS and not ({"trainable", "dtype"} & set(lcfg))
 
 
-def _config(entry, path) -> dict:
-    cfg = entry.get("config") if isinstance(entry, dict) else None
-    if not isinstance(cfg, dict):
-        raise CnnCostError(f"{path}: a layer entry has no config object ({str(entry)[:60]})")
-    return cfg
-
-
 def _shape_text(shape) -> str:
     return "x".join("None" if d is None else str(d) for d in shape)
-
-
-def _refs(raw, path, what) -> list[tuple]:
-    """input_layers / output_layers: [name, node, tensor] (Keras 3, one) or a list of them."""
-    if isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str):
-        raw = [raw]
-    if not isinstance(raw, list) or not raw or not all(isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
-                                                       for r in raw):
-        raise CnnCostError(f"{path}: `{what}` is not a list of [layer, node, tensor]")
-    return [tuple(r) for r in raw]
-
-
-def _calls(entry, path, kname) -> list[tuple[list, list, dict]]:
-    """Each application of a layer: (tensor refs, constant positional arguments, keyword
-    arguments), from Keras 3's {"args", "kwargs"} nodes or tf.keras 2's lists of
-    [layer, node, tensor, kwargs] (whose kwargs may hold a tensor: TFOpLambda's `y`)."""
-    nodes = entry.get("inbound_nodes") or []
-    if not isinstance(nodes, list):
-        raise CnnCostError(f"{path}: layer '{kname}': `inbound_nodes` is not a list")
-    out = []
-    for node in nodes:
-        refs, consts, kwargs = [], [], {}
-        if isinstance(node, dict):                          # Keras 3
-            args = node.get("args", [])
-            for arg in args:
-                _v3_value(arg, refs, consts, path, kname)
-            if args and consts and not (isinstance(args[0], (dict, list))):
-                kwargs["_order"] = "const_first"          # 1.0 - x: the constant comes first
-            for k, v in (node.get("kwargs") or {}).items():
-                before = len(refs)
-                value = _v3_value(v, refs, [], path, kname)
-                if len(refs) == before and value is not None:
-                    kwargs[k] = value
-        elif isinstance(node, list):                        # tf.keras 2
-            if node and isinstance(node[0], str):           # TFOpLambda: the node is its one item
-                node = [node]
-            for item in node:
-                if not (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)):
-                    raise CnnCostError(f"{path}: layer '{kname}': an inbound node is not [layer, node, tensor]")
-                refs.append((item[0], item[1], item[2]))
-                extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
-                for k, v in extra.items():
-                    if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and isinstance(v[2], int):
-                        refs.append((v[0], v[1], v[2]))
-                    elif v is not None and k != "name":
-                        kwargs[k] = v
-        else:
-            raise CnnCostError(f"{path}: layer '{kname}': an inbound node is neither a list nor an object")
-        out.append((refs, consts, kwargs))
-    return out
-
-
-def _v3_value(v, refs, consts, path, kname):
-    if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
-        config = v.get("config")
-        history = config.get("keras_history") if isinstance(config, dict) else None
-        if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
-            raise CnnCostError(f"{path}: layer '{kname}': a tensor without its keras_history")
-        refs.append(tuple(history))
-        return None
-    if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
-        for x in v:
-            _v3_value(x, refs, consts, path, kname)
-        return None
-    consts.append(v)
-    return v
-
-
-def _topological(calls: dict, ready: dict, path: str) -> list[str]:
-    """The layers in an order where each comes after what it reads (Kahn's); a cycle is an error."""
-    waiting = {k: {r[0] for r in (c[0][0] if c else []) if r[0] not in ready} for k, c in calls.items()}
-    readers: dict[str, list[str]] = {}
-    for k, deps in waiting.items():
-        for d in deps:
-            readers.setdefault(d, []).append(k)
-    order = [k for k, deps in waiting.items() if not deps]
-    i = 0
-    while i < len(order):
-        for r in readers.get(order[i], []):
-            waiting[r].discard(order[i])
-            if not waiting[r]:
-                order.append(r)
-        i += 1
-    if len(order) < len(calls):
-        stuck = sorted(k for k in calls if k not in set(order))
-        raise CnnCostError(f"{path}: the layer graph has a cycle through layer '{stuck[0]}' "
-                           f"({len(stuck)} layer(s) never become ready)")
-    return order
 
 
 def _why_not(cls: str, entry: dict) -> str:

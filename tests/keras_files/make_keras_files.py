@@ -13,9 +13,9 @@ non-trainable as model.summary() prints them).
 
 saves the SAVED_LATE models as a user's notebook does: after building other models in the
 same process, with Keras' own layer names (conv2d_17, sequential_5), and each both ways,
-`.keras` and legacy `.h5`: `M_k3.keras`, `M_k3.h5` (or `M_k2.*`) and one `M_k3.expect.npz`.
-Their layer names then differ from the keys a `.keras` files weights under (conv2d, conv2d_1,
-...), Keras 3 writes a Sequential's weights as 'sequential_5/conv2d_17/kernel' in a `.h5`,
+`.keras` and legacy `.h5`: `M_k3.keras`, `M_k3.h5` (or `M_k2.*`) and one `M_k3.expect.npz`
+(`--only shared,nested` saves only the models named). Their layer names then differ from the
+keys a `.keras` files weights under (conv2d, conv2d_1, ...), Keras 3 writes a Sequential's weights as 'sequential_5/conv2d_17/kernel' in a `.h5`,
 and a `.h5` drops the module that tells `x + 3.0` (an operation) from the layer Add."""
 from __future__ import annotations
 
@@ -282,26 +282,55 @@ def squeeze():
     return keras.Model(inp, layers.Dense(2)(x))
 
 
-SAVED_LATE = {"course": course, "branches": branches, "nested": nested, "squeeze": squeeze}
+def shared():
+    """Layers applied more than once, as a Siamese network has them: one Conv2D, one
+    BatchNormalization and one SeparableConv2D applied to two inputs, a nested Functional
+    (the tower) and a Sequential (the head) each called on both branches, a weightless
+    pooling layer shared, and one Dense applied twice in a row on each branch (four calls)."""
+    tower_in = keras.Input((6, 6, 4))
+    t = layers.Conv2D(4, 3, padding="same")(tower_in)
+    t = layers.BatchNormalization()(t)
+    tower = keras.Model(tower_in, layers.ReLU()(t))
+    head = keras.Sequential([layers.Dense(6, activation="relu"), layers.Dense(3)])
+    stem, bn = layers.Conv2D(4, 3, padding="same"), layers.BatchNormalization()
+    sep, pool = layers.SeparableConv2D(4, 3, padding="same"), layers.GlobalAveragePooling2D()
+    square = layers.Dense(4, activation="tanh")
+    left, right = keras.Input((6, 6, 3), name="left"), keras.Input((6, 6, 3), name="right")
+    outs = []
+    for x in (left, right):
+        x = tower(sep(bn(stem(x))))
+        outs.append(head(square(square(pool(x)))))
+    return keras.Model([left, right], layers.Subtract()(outs))
+
+
+SAVED_LATE = {"course": course, "branches": branches, "nested": nested, "squeeze": squeeze, "shared": shared}
 
 
 def expect(model, path):
-    shape = (2,) + tuple(model.inputs[0].shape[1:])
-    x = rng.uniform(0, 255, shape).astype("float32") if model.name in ("arithmetic", "transfer") \
-        else rng.standard_normal(shape).astype("float32")
-    outs = model.predict(x, verbose=0)
+    """Keras' outputs on a fixed input (`input`; `input_NAME` each for several inputs)."""
+    xs = []
+    for tensor in model.inputs:
+        shape = (2,) + tuple(tensor.shape[1:])
+        xs.append(rng.uniform(0, 255, shape).astype("float32") if model.name in ("arithmetic", "transfer")
+                  else rng.standard_normal(shape).astype("float32"))
+    outs = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
     outs = outs if isinstance(outs, list) else [outs]
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     total = model.count_params()
-    np.savez(path, input=x, **{f"output{i}": o for i, o in enumerate(outs)},
+    given = {f"input_{t.name.split(':')[0]}": x for t, x in zip(model.inputs, xs)} if len(xs) > 1 \
+        else {"input": xs[0]}
+    np.savez(path, **given, **{f"output{i}": o for i, o in enumerate(outs)},
              params=np.array([total, trainable, total - trainable]))
     return total, trainable
 
 
 def saved_late():
     suffix = "_k2" if LEGACY else "_k3"
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else list(SAVED_LATE)
     others()
     for name, make in SAVED_LATE.items():
+        if name not in only:
+            continue
         model = make()
         randomize(model)
         stem = os.path.join(HERE, name + suffix)
