@@ -218,13 +218,15 @@ def test_exact_counts_of_an_imported_block(tmp_path):
     assert rep.totals["mults"] == 36 * 6 * 36 and rep.totals["params"] == 6 * 4 * 9 + 6
 
 
-def test_shared_initializers_are_counted_for_each_layer_and_said(tmp_path):
-    """Exporters deduplicate equal tensors through Identity: each layer counts its weight."""
+def test_shared_initializers_are_counted_once_and_said(tmp_path):
+    """Exporters deduplicate equal tensors through Identity: the file holds the bias once, the
+    second conv shares it (its params are its own kernel alone)."""
     nodes = [node("Identity", ["b"], "b2"), node("Conv", ["x", "k", "b"], "c1", kernel_shape=[1, 1]),
              node("Conv", ["c1", "k2", "b2"], "y", kernel_shape=[1, 1])]
     rep = agree(tmp_path, model(nodes, {"k": w(4, 4, 1, 1), "k2": w(4, 4, 1, 1), "b": w(4)}))
-    assert rep.totals["params"] == 2 * (16 + 4)
-    assert "1 tensors are shared by several layers" in rep.source and "BatchNorm folded" in rep.source
+    assert rep.totals["params"] == 16 + 4 + 16 and rep.totals["shared_params"] == 4
+    assert [r.shares for r in rep.layers] == [{}, {"bias": f"{rep.layers[0].name}/bias"}]
+    assert "1 tensors are used by several layers, counted once" in rep.source and "BatchNorm folded" in rep.source
 
 
 @pytest.mark.parametrize("nodes, inits, message", [
