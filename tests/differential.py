@@ -108,6 +108,8 @@ def _map_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") -> 
         "act": f"kind: activation, fn: {r.choice(ACTIVATIONS)}",
         "alias": f"kind: {r.choice(ACTIVATIONS)}",
         "zero_pad": f"kind: zero_pad, padding: {r.choice(['1', '[0, 2]', '[1, 0, 2, 1]', '0'])}",
+        "pad": f"kind: pad, padding: [{r.randint(0, 2)}, {r.randint(0, 1)}, {r.randint(0, 1)}, {r.randint(0, 2)}, "
+               f"{r.randint(0, 1)}, {r.randint(0, 1)}], value: {r.choice(['0.5', '-1.0', '0'])}",
         "shuffle": f"kind: channel_shuffle, groups: {r.choice([g for g in (1, 2, 3) if c % g == 0])}",
         "dense_map": f"kind: dense, units: {r.randint(1, 4)}",
     }

@@ -100,7 +100,7 @@ def test_every_kind_is_listed_or_never_returns_its_input():
                 "pixel_shuffle": "factor: 2", "pixel_unshuffle": "factor: 2", "upsample": "scale: 1",
                 "group_norm": "groups: 2", "subtract": "inputs: [input, input]", "divide": "inputs: [input, input]",
                 "crop": "size: [2, 2]", "slice": "stop: 2", "depthwise_conv": "kernel: 1",
-                "dense": "units: 4", "lrn": "size: 3", "zero_pad": "padding: 1",
+                "dense": "units: 4", "lrn": "size: 3", "zero_pad": "padding: 1", "pad": "padding: [0, 0, 0, 0, 0, 0]",
                 "channel_shuffle": "groups: 2",
                 "max_pool": "kernel: 2", "avg_pool": "kernel: 2", "adaptive_avg_pool": "output_size: 2",
                 "unary": "fn: exp", "binary": "op: mul, inputs: [input, input]", "reduce": "op: mean, axes: [3]",

@@ -120,6 +120,16 @@ CASES = [
     ((5, 4), "kind: gather, axis: 1, indices: [0], keepdims: false", [4], 0, 0, 0),
     # a slice along tokens, every second one of 1..4: 2 of 5 rows
     ((5, 4), "kind: slice, axis: 1, start: 1, stop: 5, step: 2", [2, 4], 0, 0, 0),
+    # backwards: rows 4, 2 and 0; a map's colour channels reversed (BGR from RGB)
+    ((5, 4), "kind: slice, axis: 1, start: 4, stop: -1, step: -2", [3, 4], 0, 0, 0),
+    ((4, 4, 3), "kind: slice, start: 2, stop: -1, step: -1", [4, 4, 3], 0, 0, 0),
+    # a constant padded around any axes: tokens 5 -> 5 + 0 + 1 with a value of one, a map's
+    # rows, columns and channels
+    ((2, 5, 4), "kind: pad, padding: [0, 0, 0, 1, 0, 0], value: 1.0", [2, 6, 4], 0, 0, 0),
+    ((4, 4, 3), "kind: pad, padding: [1, 0, 0, 2, 1, 1], value: -0.5", [5, 6, 5], 0, 0, 0),
+    # a stack of 4 maps, each convolved: 4 x (3 x 3 x 5 x 3 x 3 x 2) MACs
+    ((4, 5, 5, 2), "kind: conv, filters: 5, kernel: 3", [4, 3, 3, 5], 95, 3240, 6660),
+    ((4, 5, 5, 2), "kind: depthwise_conv, kernel: 3, padding: 1", [4, 5, 5, 2], 20, 1800, 3800),
     # constants: a buffer (non-trainable, not in params) or learned (12 params)
     ((5, 4), "kind: constant, shape: [3, 4]", [3, 4], 0, 0, 0),
     ((5, 4), "kind: constant, shape: [3, 4], learned: true", [3, 4], 12, 0, 0),
@@ -258,6 +268,10 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: crop, size: [6, 2]", "cannot crop 5x5 to a larger 6x2"),
     ("kind: slice, start: 2, stop: 9", "do not fit in 4 channels"),
     ("kind: slice, start: 3, stop: 3", "Expected more than start"),
+    ("kind: slice, start: 1, stop: 2, step: -1", "Expected less than start"),
+    ("kind: slice, start: 1, stop: 2, step: 0", "Expected a non-zero integer"),
+    ("kind: slice, start: 4, stop: -1, step: -1", "do not fit in 4 channels"),
+    ("kind: pad, padding: [1, 1]", "an input of rank 3 takes 6"),
     ("kind: upsample, scale: 2, align_corners: true", "only mode bilinear"),
     ("kind: pixel_unshuffle, factor: 2", "must be multiples of factor 2"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),

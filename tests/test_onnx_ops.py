@@ -170,6 +170,24 @@ CASES = {
     "transpose_any": ([node("Transpose", ["x"], "y", perm=[0, 1, 3, 2])], {}, ["transpose"]),
     "pow_scalar": ([node("Pow", ["x", "two"], "y")], {"two": np.array(2, np.float32)}, ["binary"]),
     "mul_full_constant": ([node("Mul", ["x", "full"], "y")], {"full": w(C, H, W)}, ["constant", "binary"]),
+    # slices backwards (ONNX's clamping: a start past the end is the last position, an end
+    # below -size is past position 0) and pads of any value, of any tensor
+    "slice_channels_reversed": ([node("Slice", ["x", "st", "en", "ax", "sp"], "y")],
+                                {"st": i64(-1), "en": i64(-(2**63)), "ax": i64(1), "sp": i64(-1)}, ["slice"]),
+    "slice_rows_reversed_columns_every_other_back": (
+        [node("Slice", ["x", "st", "en", "ax", "sp"], "y")],
+        {"st": i64(100, 4), "en": i64(-100, 0), "ax": i64(2, 3), "sp": i64(-1, -2)}, ["slice"]),
+    "slice_tensor_reversed": ([node("Reshape", ["x", "sh"], "t"), node("Slice", ["t", "st", "en", "ax", "sp"], "y")],
+                              {"sh": i64(1, C, H * W), "st": i64(-2), "en": i64(3), "ax": i64(-1), "sp": i64(-3)},
+                              ["slice"]),
+    "pad_map_with_a_value_and_channels": ([node("Pad", ["x", "pads", "v"], "y")],
+                                          {"pads": i64(0, 1, 1, 2, 0, 0, 2, 1), "v": np.array(0.5, np.float32)},
+                                          ["pad"]),
+    "pad_negative_crops_then_pads": ([node("Pad", ["x", "pads"], "y")], {"pads": i64(0, 0, -1, -1, 0, 0, 1, 1)},
+                                     ["slice", "zero_pad"]),
+    "pad_tensor_with_ones": ([node("Reshape", ["x", "sh"], "t"), node("Pad", ["t", "pads", "one"], "y")],
+                             {"sh": i64(1, 2, 2, H * W), "pads": i64(0, 0, 0, 0, 0, 0, 1, 0),
+                              "one": np.array(1, np.float32)}, ["pad"]),
 }
 
 
@@ -233,7 +251,9 @@ def test_shared_initializers_are_counted_once_and_said(tmp_path):
     ([node("Resize", ["x", "", "sc"], "y", mode="cubic")], {"sc": np.array([1, 1, 2, 2], np.float32)}, "cubic"),
     ([node("Pad", ["x", "pads"], "y", mode="reflect")], {"pads": i64(0, 0, 1, 1, 0, 0, 1, 1)}, "reflect padding"),
     ([node("Slice", ["x", "st", "en", "ax", "sp"], "y")],
-     {"st": i64(-1), "en": i64(-100), "ax": i64(2), "sp": i64(-1)}, "step -1 (backwards)"),
+     {"st": i64(-1), "en": i64(-100), "ax": i64(0), "sp": i64(-1)}, "is the batch"),
+    ([node("Pad", ["x", "pads", "v"], "p"), node("Relu", ["p"], "y")],
+     {"pads": i64(0, 0, 1, 1, 0, 0, 1, 1), "v": np.array(-np.inf, np.float32)}, "other than in front of max pools"),
     ([node("LRN", ["x"], "y", size=4)], {}, "even size 4"),
     ([node("MatMul", ["x", "vec"], "y")], {"vec": w(W)}, "1-D operand"),
     ([node("DepthToSpace", ["x"], "y", blocksize=2, mode="DCR")], {}, "DCR"),
@@ -305,3 +325,33 @@ def test_a_flattened_nchw_vector_keeps_its_feature_order_through_pointwise_layer
     onnx.save(model(nodes, {}, opset=18), str(path))
     with pytest.raises(SpecError, match="C, H, W order"):
         analyze(str(path))
+
+
+def test_a_pad_of_minus_infinity_before_a_max_pool_is_the_pools_padding(tmp_path):
+    """timm's MaxPool2dSame (NASNet, PNASNet, TF ports) pads with -inf and pools unpadded:
+    one max pool with that padding, no layer of its own."""
+    nodes = [node("Pad", ["x", "pads", "v"], "p"),
+             node("MaxPool", ["p"], "y", kernel_shape=[3, 3], strides=[2, 2])]
+    rep = agree(tmp_path, model(nodes, {"pads": i64(0, 0, 0, 1, 0, 0, 1, 1), "v": np.array(-np.inf, np.float32)}))
+    assert kinds(rep) == ["max_pool"]
+    assert list(rep.layers[0].output_shape) == [3, 3, C]
+
+
+def test_a_convolution_of_maps_folded_into_the_batch(tmp_path):
+    """EfficientViT-M's attention: a 6x6 map cut into four 3x3 windows that the file folds
+    into its batch axis (4 x C x 3 x 3 at batch 1), each convolved on its own: a conv, a batch
+    norm, a ReLU and a depthwise 3x3 on a stack of four maps, MACs four times one window's."""
+    f = 8
+    nodes = [node("Reshape", ["x", "s6"], "a"), node("Transpose", ["a"], "b", perm=[0, 2, 4, 1, 3, 5]),
+             node("Reshape", ["b", "s4"], "win"), node("Conv", ["win", "k", "kb"], "c"),
+             node("BatchNormalization", ["c", "g", "be", "m", "v"], "n"), node("Relu", ["n"], "r"),
+             node("Conv", ["r", "dk"], "d", group=f, pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+             node("Reshape", ["d", "back"], "y")]
+    inits = {"s6": i64(1, C, 2, 3, 2, 3), "s4": i64(4, C, 3, 3), "k": w(f, C, 1, 1), "kb": w(f),
+             "g": w(f, lo=0.5), "be": w(f), "m": w(f), "v": w(f, lo=0.5), "dk": w(f, 1, 3, 3),
+             "back": i64(1, 4 * f * 9)}
+    rep = agree(tmp_path, model(nodes, inits))
+    convs = [r for r in rep.layers if r.kind == "conv"]
+    assert [r.mults for r in convs] == [4 * 3 * 3 * f * C, 4 * 3 * 3 * f * 9]
+    assert list(convs[0].output_shape) == [4, 3, 3, f]
+    assert rep.totals["params"] == sum(a.size for k, a in inits.items() if k in ("k", "kb", "g", "be", "dk"))

@@ -30,6 +30,8 @@ from cnncost.interop.onnx_values import UNKNOWN, Const, Held, Refused
 # user gave, for the report's name and source
 DISPLAY_NAMES: dict[str, str] = {}
 FROM_MODULE: set[str] = set()          # the files a live PyTorch module was read into (interop/torch_module)
+# a live module traced on one example (interop/torch_module) -> the batch its input_shape gave
+MODULE_BATCH: dict[str, int] = {}
 
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
 CONTROL_FLOW = ("If", "Loop", "Scan")
@@ -107,7 +109,8 @@ class _Importer(LayerOps, DataOps, TensorOps):
         self.uses: list[tuple] = []               # (layer, weight, initializer, elements) in order of use
         self.used: set[str] = set()
         self.refusals: list[tuple[str, str, str]] = []
-        self.input_shape = input_shape
+        # a module traced on one example: its shapes are the trace's, its batch the one it was given
+        self.input_shape = None if path in MODULE_BATCH else input_shape
         self.output_layouts: dict[str, str] = {}
 
     # ---- the whole graph --------------------------------------------------------------
@@ -380,7 +383,9 @@ class _Importer(LayerOps, DataOps, TensorOps):
                     else list(self.per_example), "layers": self.layers}
         if len(outputs) > 1:
             document["outputs"] = outputs
-        return Imported(document, self.weights, self.per_example, self.fixed_batch, self.batch_from,
+        batch, batch_from = (MODULE_BATCH[self.file], "--input-shape") if self.file in MODULE_BATCH else \
+            (self.fixed_batch, self.batch_from)
+        return Imported(document, self.weights, self.per_example, batch, batch_from,
                         params_as=params_as, output_layouts=self.output_layouts, channels_first=True)
 
     # ---- layers -----------------------------------------------------------------------
@@ -440,6 +445,9 @@ class _Importer(LayerOps, DataOps, TensorOps):
             return [n, *x.shape]
         if x.layout == "full":
             return list(x.shape)
+        if x.layout == "stack":
+            maps, h, w, c = x.shape
+            return [maps, c, h, w]
         if x.layout in ("moved", "picked"):
             dims = list(x.extra["dims"])
             return [1, *dims[1:]] if x.layout == "picked" else dims

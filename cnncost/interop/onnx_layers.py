@@ -21,7 +21,7 @@ def _size(c) -> int:
 class LayerOps:
     # ---- convolutions and dense -------------------------------------------------------
     def op_Conv(self, node, args, transpose=False):
-        x = self._map(args[0], "nchw")
+        x = self._map(args[0], "nchw", *(() if transpose else ("stack",)))
         w = self._const(node, args[1], "weight")
         a = node.attrs
         groups = a.get("group", 1)
@@ -31,7 +31,7 @@ class LayerOps:
         else:
             f, cg, kh, kw = w.dims
         stride, dilation = list(a.get("strides", [1, 1])), list(a.get("dilations", [1, 1]))
-        pads = self._pads(node, x.shape, (kh, kw), stride, dilation, transpose)
+        pads = self._pads(node, x.shape[-3:], (kh, kw), stride, dilation, transpose)
         body = {"kind": "conv_transpose" if transpose else "conv", "filters": f, "kernel": [kh, kw],
                 "stride": stride, "dilation": dilation, "padding": pads, "groups": groups,
                 "bias": len(args) > 2 and args[2] is not None}
@@ -42,7 +42,7 @@ class LayerOps:
         wk = {"kernel": (w, lambda k: k.transpose(2, 3, 1, 0))}
         if body["bias"]:
             wk["bias"] = (self._const(node, args[2], "bias"), None)
-        self.emit(node, body, None, [x], wk)
+        self.emit(node, body, None, [x], wk, layout=x.layout)
 
     def op_ConvTranspose(self, node, args):
         self.op_Conv(node, args, transpose=True)
@@ -106,7 +106,7 @@ class LayerOps:
                    "Softplus": "softplus", "SiLU": "silu", "Mish": "mish"}
 
     def _activation(self, node, args, body):
-        x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full")
+        x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full", "stack")
         self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
 
     def _real(self, node, q, scale, zp, axis, what):
@@ -310,7 +310,7 @@ class LayerOps:
 
     # ---- normalisation ----------------------------------------------------------------
     def op_BatchNormalization(self, node, args):
-        x = self._map(args[0], "nchw", "vec")
+        x = self._map(args[0], "nchw", "vec", "stack")
         if node.attrs.get("training_mode", 0):
             raise Refused("training_mode=1: export the model in eval mode")
         names = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -393,7 +393,9 @@ class LayerOps:
             raise Refused("its indices output is used")
         kernel, stride = list(a["kernel_shape"]), list(a.get("strides", [1, 1]))
         body = {"kind": kind, "kernel": kernel, "stride": stride,
-                "padding": self._pads(node, x.shape, kernel, stride, (1, 1)),
+                # a Pad of -inf before a max pool is the pool's own padding (onnx_moves.op_Pad)
+                "padding": x.extra["max_pad"] if "max_pad" in x.extra and node.op == "MaxPool"
+                else self._pads(node, x.shape, kernel, stride, (1, 1)),
                 "ceil_mode": bool(a.get("ceil_mode", 0))}
         if node.op == "AveragePool":
             body["count_include_pad"] = bool(a.get("count_include_pad", 0))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cnncost.interop import onnx_fold
 from cnncost.interop.onnx_proto import Node
-from cnncost.interop.onnx_values import Refused
+from cnncost.interop.onnx_values import Refused, slice_bounds
 
 
 class DataOps:
@@ -152,24 +152,34 @@ class DataOps:
             a = node.attrs
             starts, ends = list(a["starts"]), list(a["ends"])
             axes, steps = list(a.get("axes", range(len(starts)))), [1] * len(starts)
-        if any(s != 1 for s in steps):
-            raise Refused(f"a strided slice (steps {steps}) has no cnncost kind")
         ranges = {}
-        for s, e, ax in zip(starts, ends, axes):
+        for s, e, ax, st in zip(starts, ends, axes, steps):
             ax %= len(dims)
             size = dims[ax]
-            s = max(0, min(size, s + size if s < 0 else s))
-            e = max(0, min(size, e + size if e < 0 else e))
-            if (s, e) != (0, size):
-                ranges[ax] = (s, e)
+            s, e, count = slice_bounds(s, e, st, size)
+            if (s, e, st) != (0, size, 1):
+                if not count:
+                    raise Refused(f"an empty slice {s}..{e} (step {st}) of axis {ax}")
+                ranges[ax] = (s, e, st)
         if not ranges:
             return self._alias(node, x)
         self._whole_features(x)
         channel = {"nchw": 1, "nhwc": 3, "vec": 1}[x.layout]
-        if set(ranges) == {channel}:
-            s, e = ranges[channel]
-            return self.emit(node, {"kind": "slice", "start": s, "stop": e}, None, [x],
-                             layout=x.layout)
+        if 0 in ranges:
+            raise Refused("a slice of the batch axis")
+        if any(st != 1 for _, _, st in ranges.values()) or set(ranges) == {channel}:
+            # each axis its own slice (channels reversed in front of a network, a map flipped or
+            # strided): ours are H x W x C, the batch counted as axis 0
+            ours = {"nchw": {1: -1, 2: 1, 3: 2}, "nhwc": {1: 1, 2: 2, 3: -1}, "vec": {1: -1}}[x.layout]
+            y, cuts = x, sorted(ranges.items())
+            for k, (ax, (s, e, st)) in enumerate(cuts):
+                last = k == len(cuts) - 1
+                body = {"kind": "slice", "start": s, "stop": e, **({"axis": ours[ax]} if ours[ax] != -1 else {}),
+                        **({"step": st} if st != 1 else {})}
+                y = self.emit(node if last else self._part(node, f"axis{ax}"), body, None, [y],
+                              output=None if last else False, layout=x.layout)
+            return y
+        ranges = {ax: (s, e) for ax, (s, e, _) in ranges.items()}
         if x.layout == "nchw" and set(ranges) <= {2, 3}:
             h, w, c = x.shape
             (t, b), (l, r) = ranges.get(2, (0, h)), ranges.get(3, (0, w))
@@ -178,25 +188,66 @@ class DataOps:
             raise Refused(f"rows {t}..{b} and columns {l}..{r} of {h}x{w}: cnncost's crop takes the centre")
         raise Refused(f"a slice over axes {sorted(ranges)} of a {x.layout} tensor")
 
-    def op_Pad(self, node, args):
-        x = self._map(args[0], "nchw")
+    def _pad_args(self, node, args, rank: int) -> tuple[list[int], float]:
+        """An ONNX Pad in constant mode: (pads, ONNX's begins then ends for all `rank` axes, a
+        negative one cropping; value)."""
+        import math
+
         mode = node.attrs.get("mode", "constant")
         if mode != "constant":
-            raise Refused(f"{mode} padding has no cnncost kind (zero padding has)")
+            raise Refused(f"{mode} padding has no cnncost kind (constant padding has)")
         pads = [int(p) for p in self._const(node, args[1], "pads").value] if len(args) > 1 and args[1] is not None \
             else list(node.attrs.get("pads", []))
-        if len(args) > 2 and args[2] is not None and float(self._const(node, args[2], "value").value.reshape(-1)[0]):
-            raise Refused("padding with a value other than 0 has no cnncost kind")
+        value = float(self._const(node, args[2], "value").value.reshape(-1)[0]) \
+            if len(args) > 2 and args[2] is not None else float(node.attrs.get("value", 0.0))
         if len(args) > 3 and args[3] is not None:
-            axes = [int(a) % 4 for a in self._const(node, args[3], "axes").value]
-            full = [0] * 8
+            axes = [int(a) % rank for a in self._const(node, args[3], "axes").value]
+            full = [0] * (2 * rank)
             for i, ax in enumerate(axes):
-                full[ax], full[ax + 4] = pads[i], pads[i + len(axes)]
+                full[ax], full[ax + rank] = pads[i], pads[i + len(axes)]
             pads = full
-        if len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)) or min(pads) < 0:
-            raise Refused(f"pads {pads}: cnncost pads H and W by zero or more")
+        if len(pads) != 2 * rank:
+            raise Refused(f"pads {pads} of a rank-{rank} tensor")
+        if math.isnan(value) or (math.isinf(value) and value > 0):
+            raise Refused(f"padding with {value} has no cnncost kind")
+        return pads, value
+
+    def op_Pad(self, node, args):
+        import math
+
+        x = self._map(args[0], "nchw")
+        pads, value = self._pad_args(node, args, 4)
+        if pads[0] or pads[4]:
+            raise Refused(f"pads {pads} pad the batch")
+        if min(pads) < 0:
+            # a negative pad crops (NASNet's ZeroPad2d((-1, 1, -1, 1)) shifts a map by one):
+            # a slice of each axis cropped, then the padding left
+            size = {1: x.shape[2], 2: x.shape[0], 3: x.shape[1]}
+            ours = {1: -1, 2: 1, 3: 2}
+            for ax in (2, 3, 1):
+                lo, hi = min(0, pads[ax]), min(0, pads[ax + 4])
+                if lo or hi:
+                    if size[ax] + lo + hi < 1:
+                        raise Refused(f"pads {pads} crop all of axis {ax}")
+                    x = self.emit(self._part(node, f"crop{ax}"), {"kind": "slice", "start": -lo, "stop": size[ax] + hi,
+                                  **({"axis": ours[ax]} if ours[ax] != -1 else {})}, None, [x], output=False,
+                                  layout=x.layout)
+            pads = [max(0, p) for p in pads]
+            if not any(pads):
+                return self._alias(node, x)
         t, l, b, r = pads[2], pads[3], pads[6], pads[7]
-        self.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, None, [x])
+        if math.isinf(value):
+            # -inf around a map read by max pools alone (timm's MaxPool2dSame, TF's "same"): the
+            # pools' own padding, which is -inf, so no layer of its own
+            readers = [n for n in self.graph.nodes for i in n.inputs if i == node.outputs[0]]
+            if pads[1] or pads[5] or not readers or len(readers) != self.consumers[node.outputs[0]] or any(
+                    n.op != "MaxPool" or any(n.attrs.get("pads", [0])) or
+                    n.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") for n in readers):
+                raise Refused("padding with -inf other than in front of max pools has no cnncost kind")
+            return self._alias(node, x, extra={**x.extra, "max_pad": [t, b, l, r]})
+        if value == 0 and not pads[1] and not pads[5]:
+            return self.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, None, [x])
+        self.emit(node, {"kind": "pad", "padding": [t, b, l, r, pads[1], pads[5]], "value": value}, None, [x])
 
     def op_Resize(self, node, args):
         x = self._map(args[0], "nchw")

@@ -16,7 +16,7 @@ import math
 
 from cnncost.interop import onnx_fold
 from cnncost.interop.onnx_proto import Node
-from cnncost.interop.onnx_values import Const, Held, Refused
+from cnncost.interop.onnx_values import Const, Held, Refused, slice_bounds
 
 MAX_INDICES = 64          # a gather layer's constant indices (a spec argument)
 UNARY = {"Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Erf": "erf", "Sin": "sin", "Cos": "cos", "Abs": "abs",
@@ -37,6 +37,8 @@ class TensorOps:
             raise Refused("a constant here needs the shape of the tensor it meets (internal)")  # pragma: no cover
         if x.layout == "plain":
             return x
+        if x.layout == "stack":
+            x = self._stack_to_full(node, x)
         cache = self.__dict__.setdefault("_plain_cache", {})
         key = (x.layer, x.layout, repr(sorted(x.extra.items())) if x.layout != "vec" else x.extra.get("as_map"))
         if key in cache:
@@ -78,7 +80,16 @@ class TensorOps:
         return out
 
     def _as_map(self, node, x) -> Held:
-        """A plain C x H x W tensor as our H x W x C map (for a convolution or a pool)."""
+        """A plain C x H x W tensor as our H x W x C map (for a convolution or a pool); a
+        full L x C x H x W one whose L folds the batch with other axes (windows of a map,
+        EfficientViT-M's) as a stack of L maps, each convolved on its own."""
+        if isinstance(x, Held) and x.layout == "full" and len(x.shape) == 4 and x.shape[0] != 1:
+            maps, c, h, w = x.shape
+            cache = self.__dict__.setdefault("_stack_cache", {})
+            if x.layer not in cache:
+                cache[x.layer] = self.emit(self._part(node, "maps"), {"kind": "transpose", "perm": [0, 1, 3, 4, 2]},
+                                           (maps, h, w, c), [x], output=False, layout="stack")
+            return cache[x.layer]
         if isinstance(x, Held) and x.layout == "full":
             x = self._plain(node, x)
         if isinstance(x, Held) and x.layout == "plain" and len(x.shape) == 3:
@@ -131,6 +142,8 @@ class TensorOps:
         """A value in the tensor world: plain, or full when the batch is folded already."""
         if isinstance(x, Held) and x.layout == "full":
             return x
+        if isinstance(x, Held) and x.layout == "stack":
+            return self._stack_to_full(node, x)
         if isinstance(x, Held) and x.layout in ("moved", "picked"):
             return self._moved_to_full(node, x)
         return self._plain(node, x)
@@ -147,6 +160,15 @@ class TensorOps:
         if (self.fixed_batch or 1) != 1:
             raise Refused(f"{what}: cnncost reads such a model at batch 1 (the file fixes {self.fixed_batch}); "
                           "export it with batch 1")
+
+    def _stack_to_full(self, node, x) -> Held:
+        """A stack of maps (ours L x H x W x C) as the file holds it: L x C x H x W, full."""
+        cache = self.__dict__.setdefault("_full_cache", {})
+        if x.layer not in cache:
+            maps, h, w, c = x.shape
+            cache[x.layer] = self.emit(self._part(node, "nchw"), {"kind": "transpose", "perm": [0, 1, 4, 2, 3]},
+                                       (maps, c, h, w), [x], output=False, layout="full")
+        return cache[x.layer]
 
     def _moved_to_full(self, node, view):
         src = self._full(node, view.extra["source"])
@@ -431,13 +453,10 @@ class TensorOps:
         for s, e, ax, st in zip(starts, ends, axes, steps):
             ax %= len(dims)
             size = dims[ax]
-            if st < 1:
-                raise Refused(f"a slice of step {st} (backwards) has no cnncost kind")
-            s = max(0, min(size, s + size if s < 0 else s))
-            e = max(0, min(size, e + size if e < 0 else e))
+            s, e, count = slice_bounds(s, e, st, size)
             if (s, e, st) != (0, size, 1):
-                if e <= s:
-                    raise Refused(f"an empty slice {s}..{e} of axis {ax}")
+                if not count:
+                    raise Refused(f"an empty slice {s}..{e} (step {st}) of axis {ax}")
                 cuts.append((self._axis(x, ax), s, e, st))
         if not cuts:
             return self._alias(node, x)
@@ -527,6 +546,21 @@ class TensorOps:
             else list(node.attrs.get("pads", []))
         if pads and not any(pads):
             return self._alias(node, x)          # swin's window padding where none is needed
+        if isinstance(x, Held) and x.layout not in ("nchw", "nhwc"):
+            # a tensor padded along any of its axes (EfficientViT's values with a row of ones)
+            x = self._t(node, x)
+            dims = self._dims(x)
+            pads, value = self._pad_args(node, args, len(dims))
+            rank = len(dims)
+            pairs = [(pads[k], pads[k + rank]) for k in range(rank)]
+            if x.layout == "plain":
+                if any(pairs[0]):
+                    raise Refused(f"pads {pads} pad the batch")
+                pairs = pairs[1:]
+            if value != value or abs(value) == float("inf") or min(pads) < 0:
+                raise Refused(f"padding a tensor with {value} (pads {pads}) has no cnncost kind")
+            return self.emit(node, {"kind": "pad", "padding": [p for pair in pairs for p in pair], "value": value},
+                             None, [x], layout=x.layout)
         if isinstance(x, Held) and x.layout == "nhwc" and len(pads) == 8 and not any(pads[i] for i in (0, 3, 4, 7)) \
                 and node.attrs.get("mode", "constant") == "constant" and not (len(args) > 2 and args[2] is not None
                                                                                and float(self._const(node, args[2], "value").value.reshape(-1)[0])):

@@ -10,7 +10,9 @@ class Held:
     """A tensor a layer makes. shape: ours, (H, W, C) or (C,). layout: how ONNX holds it:
     nchw | nhwc | vec | grouped (N, g, C/g, H, W) | shuffled (N, C/g, g, H, W) |
     gn (N, G, CHW/G) | gnorm (the same, normalised) | unshuffle6 / unshuffle_t (pixel
-    unshuffle's 6-D views). chw: a vector flattened from an NCHW map: that map's (C, H, W)."""
+    unshuffle's 6-D views) | stack: (L, H, W, C) ours, L maps in NCHW whose N folds the
+    batch (L x C x H x W, a model read at batch 1). chw: a vector flattened from an NCHW
+    map: that map's (C, H, W)."""
     layer: str
     shape: tuple
     layout: str = "nchw"
@@ -41,3 +43,16 @@ class Refused(Exception):
 
 
 UNKNOWN = object()      # the output of a refused node: its consumers are not reported again
+
+
+def slice_bounds(start: int, end: int, step: int, size: int) -> tuple[int, int, int]:
+    """(start, stop, count) of an ONNX Slice along an axis of `size`, as its spec reads them:
+    a negative start or end has the size added; then, stepping forwards, both are clamped to
+    [0, size]; backwards, the start to [0, size - 1] and the end to [-1, size - 1] (-1: past
+    position 0). The positions are Python's range(start, stop, step)."""
+    if step == 0:
+        raise Refused("a slice of step 0")
+    start, end = start + size if start < 0 else start, end + size if end < 0 else end
+    lo, hi = (0, size) if step > 0 else (-1, size - 1)
+    start, end = max(0, min(hi, start)), max(lo, min(hi, end))
+    return start, end, len(range(start, end, step))

@@ -325,6 +325,18 @@ class AtenOps:
         return self._emit("Slice", [self._name(x), self._int64([start]), self._int64([end]), self._int64([dim]),
                                     self._int64([step])], out.shape)[0]
 
+    def h_flip(self, a, kw, out):
+        """Each axis read backwards: ONNX has no Flip, the exporter writes a Slice of step -1
+        (ends past position 0: -(size + 1), which the size added makes -1)."""
+        x = a[0]
+        dims = sorted({d % len(x.shape) for d in (a[1] if len(a) > 1 else kw["dims"])})
+        dims = [d for d in dims if x.shape[d] > 1]
+        if not dims:
+            return x
+        return self._emit("Slice", [self._name(x), self._int64([-1] * len(dims)),
+                                    self._int64([-(x.shape[d] + 1) for d in dims]), self._int64(dims),
+                                    self._int64([-1] * len(dims))], out.shape)[0]
+
     def h_select(self, a, kw, out):
         dim = a[1] % len(a[0].shape)
         index = a[2] % a[0].shape[dim]
@@ -351,8 +363,7 @@ class AtenOps:
         begin, end = [0] * rank, [0] * rank
         for k in range(len(pad) // 2):            # torch pads the last axes first
             begin[rank - 1 - k], end[rank - 1 - k] = pad[2 * k], pad[2 * k + 1]
-        if min(pad) < 0:
-            raise Untraceable("negative padding")
+        # a negative pad crops, as in ONNX's Pad (NASNet's ZeroPad2d((-1, 1, -1, 1)) shifts by one)
         return self._emit("Pad", [self._name(x), self._int64(begin + end), self._scalar(value)], out.shape,
                           mode="constant")[0]
 

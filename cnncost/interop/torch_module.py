@@ -114,7 +114,37 @@ def _examples(torch, inputs):
 def export(module, inputs, label: str | None = None) -> str:
     """The module as an ONNX model at a path the ONNX importer reads: traced on meta tensors
     (interop/torch_trace, in memory) when every operator it runs is one the tracer writes
-    down, else exported by torch.onnx.export to a private temporary file."""
+    down, else exported by torch.onnx.export to a private temporary file.
+
+    A module at a batch N > 1 that the importer cannot read at N, because its forward folds
+    the batch into another axis (ViT's class token concatenated per example, an einsum over
+    `b`, windows of a map in the batch axis), is read on its first example and counted at
+    batch N: each example on its own (evaluation mode), N times one example's counts."""
+    from cnncost.interop.onnx_import import MODULE_BATCH, import_onnx
+
+    torch = _torch()
+    if isinstance(inputs, str):
+        from cnncost.interop.onnx_import import parse_input_shape
+        inputs = parse_input_shape(inputs)
+    examples = _examples(torch, inputs)
+    batch = {x.shape[0] if x.dim() else 0 for x in examples}
+    batch = batch.pop() if len(batch) == 1 else 1
+    path = _export(module, examples, label)
+    if batch > 1:
+        try:
+            import_onnx(path, with_weights=False)
+        except CnnCostError:       # SpecError: an operator as used at batch N
+            one = _export(module, tuple(x[:1] for x in examples), label)
+            try:
+                import_onnx(one, with_weights=False)
+            except CnnCostError:
+                return path        # the error at the batch asked for is the one to show
+            MODULE_BATCH[one] = batch
+            return one
+    return path
+
+
+def _export(module, examples, label: str | None) -> str:
     import atexit
     import shutil
     import tempfile
@@ -124,10 +154,6 @@ def export(module, inputs, label: str | None = None) -> str:
     from cnncost.interop.onnx_proto import IN_MEMORY
 
     torch = _torch()
-    if isinstance(inputs, str):
-        from cnncost.interop.onnx_import import parse_input_shape
-        inputs = parse_input_shape(inputs)
-    examples = _examples(torch, inputs)
     if not _DIR:
         _DIR.append(tempfile.mkdtemp(prefix="cnncost-torch-"))
         atexit.register(shutil.rmtree, _DIR[0], True)

@@ -22,6 +22,14 @@ def _relu6(np, x):
     return np.clip(x, 0.0, 6.0)
 
 
+def _hard_sigmoid(np, x):
+    """relu6(x + 3) / 6, computed as ONNX's HardSigmoid(alpha=1/6, beta=1/2) is by
+    onnxruntime: clip(x * float32(1/6) + 0.5, 0, 1). The same function; spelled as
+    relu6(x + 3) / 6 it rounds differently on 34% of float32 inputs (one ulp), and in a
+    quantized network each such ulp can land a value on the other side of a rounding step."""
+    return np.clip(x * x.dtype.type(1.0 / 6.0) + x.dtype.type(0.5), 0.0, 1.0)
+
+
 def _softmax(np, x, axis=-1):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
@@ -60,9 +68,9 @@ FUNCTIONS = {
     "relu6": (2, lambda np, x, a: _relu6(np, x), "min(max(x, 0), 6)"),
     "tanh": (1, lambda np, x, a: np.tanh(x), "tanh(x)"),
     "sigmoid": (3, lambda np, x, a: _sigmoid(np, x), "1 / (1 + exp(-x))"),
-    "hard_sigmoid": (4, lambda np, x, a: _relu6(np, x + 3.0) / 6.0, "relu6(x + 3) / 6"),
+    "hard_sigmoid": (4, lambda np, x, a: _hard_sigmoid(np, x), "relu6(x + 3) / 6"),
     "swish": (4, lambda np, x, a: x * _sigmoid(np, x), "x * sigmoid(x)"),
-    "hard_swish": (5, lambda np, x, a: x * _relu6(np, x + 3.0) / 6.0, "x * relu6(x + 3) / 6"),
+    "hard_swish": (5, lambda np, x, a: x * _hard_sigmoid(np, x), "x * relu6(x + 3) / 6"),
     "softmax": (3, lambda np, x, a: _softmax(np, x, _axis(a, x)), "exp(x) / sum(exp(x)) over `axis` (the last)"),
     "log_softmax": (2, lambda np, x, a: _log_softmax(np, x, _axis(a, x)), "x - log(sum(exp(x))) over `axis`"),
     "leaky_relu": (2, lambda np, x, a: np.where(x >= 0, x, a.slope * x), "x if x >= 0 else slope * x"),
@@ -77,6 +85,9 @@ PARAMETERS = {"slope": ("leaky_relu",), "alpha": ("elu",), "approximate": ("gelu
               "axis": ("softmax", "log_softmax")}
 DEFAULTS = {"slope": 0.01, "alpha": 1.0, "approximate": "none", "axis": -1}
 ROWWISE = ("softmax", "log_softmax")     # each output reads a whole row along `axis`
+# PyTorch's backward of these reads the output (relu's mask, sigmoid's s(1 - s)); of the
+# others (relu6 = hardtanh, swish = silu, gelu, ...) the input; of linear nothing
+KEEPS_OUTPUT = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
 
 
 def _axis(a, x):
@@ -85,9 +96,6 @@ def _axis(a, x):
 ALIASES = {"silu": "swish"}
 
 
-# PyTorch's backward of these reads the output (relu's mask, sigmoid's s(1 - s)); of the
-# others (relu6 = hardtanh, swish = silu, gelu, ...) the input; of linear nothing
-KEEPS_OUTPUT = ("relu", "sigmoid", "tanh", "softmax", "log_softmax")
 @register
 class Activation(PointWise, NoMults, OutputSized, Kind):
     name, family = "activation", "activation"
@@ -100,6 +108,12 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
     flops_rule = ("per element: " + ", ".join(f"{n} {f[0]}" for n, f in FUNCTIONS.items() if n not in ROWWISE)
                   + " (tanh form 9); softmax 3 per element minus 1 per row; log_softmax 2 per element")
     onnx_layout = "any"
+    saves_rule = f"its output for {', '.join(KEEPS_OUTPUT)}; nothing for linear; its input for the others"
+
+    def saved(self, a, ins, out, grads, trains):
+        if a.fn == "linear":
+            return Saved()
+        return Saved(output=True) if a.fn in KEEPS_OUTPUT else Saved(inputs=(0,))
 
     def output_shape(self, a, ins):
         if a.fn in ROWWISE:
@@ -108,12 +122,6 @@ class Activation(PointWise, NoMults, OutputSized, Kind):
 
     def window(self, a, ins):
         """Point-wise, but a softmax over a map's H or W reads the whole map, and over
-    saves_rule = f"its output for {', '.join(KEEPS_OUTPUT)}; nothing for linear; its input for the others"
-
-    def saved(self, a, ins, out, grads, trains):
-        if a.fn == "linear":
-            return Saved()
-        return Saved(output=True) if a.fn in KEEPS_OUTPUT else Saved(inputs=(0,))
         the axes of any other tensor has no receptive field."""
         if a.fn not in ROWWISE or len(ins[0]) != 3:
             return None

@@ -3,6 +3,10 @@
 Multiplications are the seeds' formula N x n_out^2 x f^2 x n_c / groups, i.e. MACs.
 Kernels use the Keras layout (kh, kw, C_in / groups, filters); depthwise kernels are
 (kh, kw, C_in, depth_multiplier), output channel c * multiplier + j as in both frameworks.
+
+conv and depthwise_conv also take a stack of maps, L x H x W x C per example: each of the L
+maps is convolved on its own (EfficientViT-M's attention runs its convolutions on windows
+that its file folds into the batch axis), the MACs L times one map's.
 """
 from __future__ import annotations
 
@@ -20,21 +24,36 @@ _WINDOW_ARGS = {
 
 
 def conv_geometry(a, shape):
-    require_rank(shape, (3,))
-    (oh, ow), pads = geometry.resolve(shape[:2], a.kernel, a.stride, a.dilation, a.padding)
+    require_rank(shape, (3, 4))
+    (oh, ow), pads = geometry.resolve(shape[-3:-1], a.kernel, a.stride, a.dilation, a.padding)
     return oh, ow, pads
+
+
+def stacked(conv):
+    """A forward on a stack of maps (batch, L, H, W, C): the L maps go through `conv` as
+    part of the batch."""
+    def forward(x, *args):
+        if x.ndim != 5:
+            return conv(x, *args)
+        n, lead = x.shape[:2]
+        y = conv(x.reshape((n * lead,) + x.shape[2:]), *args)
+        return y.reshape((n, lead) + y.shape[1:])
+    return forward
 
 
 def window_explain(a, ins) -> list[str]:
     """Output size per axis: out = floor((in + pad_before + pad_after - span) / stride) + 1."""
     pads = conv_geometry(a, ins[0])[2]
+    h, w = ins[0][-3:-1]
     pad_rule = " (TensorFlow 'same': out = ceil(in / stride))" if a.padding == "same" else ""
-    return [f"H_out = {geometry.describe(ins[0][0], a.kernel[0], a.stride[0], a.dilation[0], pads[0], pads[1])}"
+    return [f"H_out = {geometry.describe(h, a.kernel[0], a.stride[0], a.dilation[0], pads[0], pads[1])}"
             + pad_rule,
-            f"W_out = {geometry.describe(ins[0][1], a.kernel[1], a.stride[1], a.dilation[1], pads[2], pads[3])}"]
+            f"W_out = {geometry.describe(w, a.kernel[1], a.stride[1], a.dilation[1], pads[2], pads[3])}"]
 
 
 def conv_window(a, ins):
+    if len(ins[0]) != 3:
+        return "n/a"          # a stack of maps: its windows lie in each map, not in the stack
     pads = conv_geometry(a, ins[0])[2]
     return a.kernel, a.stride, a.dilation, (pads[0], pads[2])
 
@@ -106,13 +125,14 @@ def conv_workspace(a, in_shape, out_shape) -> int:
     """Elements of the largest temporaries conv2d allocates per example: the padded input
     copy, the im2col buffer (or a depthwise tap product) and the product itself."""
     kh, kw = a.kernel
-    oh, ow, f = out_shape
-    h, w, c = in_shape
+    lead = numel(in_shape[:-3])
+    oh, ow, f = out_shape[-3:]
+    h, w, c = in_shape[-3:]
     pads = conv_geometry(a, in_shape)[2]
     padded = (h + pads[0] + pads[1]) * (w + pads[2] + pads[3]) * c if any(pads) else 0
-    cols = min(oh * ow * kh * kw * c, 2 * IM2COL_BLOCK_ELEMENTS) \
+    cols = min(lead * oh * ow * kh * kw * c, 2 * IM2COL_BLOCK_ELEMENTS) \
         if (kh, kw) != (1, 1) or a.stride != (1, 1) else 0
-    return padded + cols + oh * ow * f
+    return lead * padded + cols + lead * oh * ow * f
 
 
 class _SlidingConv(SavesInputForWeights, Kind):
@@ -137,11 +157,17 @@ class _SlidingConv(SavesInputForWeights, Kind):
     def onnx(self, a, ins, out, b):
         t, bo, l, r = conv_geometry(a, ins[0])[2]
         kernel, groups = self.onnx_kernel(a, ins, b.w["kernel"])
-        args = [b.inputs[0], b.weight("kernel", kernel)]
+        x = b.inputs[0]
+        if len(ins[0]) == 4:       # a stack (batch, L, H, W, C): its maps in the batch, NCHW
+            x = b.op("Transpose", [b.op("Reshape", [x, b.const([-1, *ins[0][1:]])])], perm=[0, 3, 1, 2])
+        args = [x, b.weight("kernel", kernel)]
         if a.bias:
             args.append(b.weight("bias", b.w["bias"]))
-        return b.op("Conv", args, kernel_shape=list(a.kernel), strides=list(a.stride),
-                    dilations=list(a.dilation), pads=[t, l, bo, r], group=groups)
+        y = b.op("Conv", args, kernel_shape=list(a.kernel), strides=list(a.stride),
+                 dilations=list(a.dilation), pads=[t, l, bo, r], group=groups)
+        if len(ins[0]) == 4:
+            y = b.op("Reshape", [b.op("Transpose", [y], perm=[0, 2, 3, 1]), b.const([-1, *out])])
+        return y
 
 
 @register
@@ -154,38 +180,39 @@ class Conv(_SlidingConv):
 
     def output_shape(self, a, ins):
         oh, ow, _ = conv_geometry(a, ins[0])
-        c = ins[0][2]
+        c = ins[0][-1]
         if c % a.groups or a.filters % a.groups:
             raise ShapeError(f"groups={a.groups} must divide both input channels ({c}) "
                              f"and filters ({a.filters})")
-        return (oh, ow, a.filters)
+        return (*ins[0][:-3], oh, ow, a.filters)
 
     def weight_shapes(self, a, ins):
         kh, kw = a.kernel
-        w = {"kernel": (kh, kw, ins[0][2] // a.groups, a.filters)}
+        w = {"kernel": (kh, kw, ins[0][-1] // a.groups, a.filters)}
         if a.bias:
             w["bias"] = (a.filters,)
         return w
 
     def mults(self, a, ins, out):
         kh, kw = a.kernel
-        return out[0] * out[1] * out[2] * kh * kw * (ins[0][2] // a.groups)
+        return numel(out) * kh * kw * (ins[0][-1] // a.groups)
 
     def mult_class(self, a, ins):
         if a.groups > 1:
-            return "depthwise" if a.groups == ins[0][2] else "grouped"
+            return "depthwise" if a.groups == ins[0][-1] else "grouped"
         return "pointwise" if a.kernel == (1, 1) else "standard"
 
     def mults_formula(self, a, ins, out):
         kh, kw = a.kernel
-        c, g = ins[0][2], a.groups
+        c, g = ins[0][-1], a.groups
         per = f"{c} / {g}" if g > 1 else f"{c}"
-        return (f"mults = H_out x W_out x C_out x kh x kw x C_in{' / groups' if g > 1 else ''}"
-                f" = {out[0]} x {out[1]} x {out[2]} x {kh} x {kw} x {per} = {self.mults(a, ins, out):,}")
+        maps = ("L x ", f"{out[0]} x ") if len(out) == 4 else ("", "")
+        return (f"mults = {maps[0]}H_out x W_out x C_out x kh x kw x C_in{' / groups' if g > 1 else ''}"
+                f" = {maps[1]}{out[-3]} x {out[-2]} x {out[-1]} x {kh} x {kw} x {per} = {self.mults(a, ins, out):,}")
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
-        return conv2d(xs[0], w["kernel"], w.get("bias"), a.stride, a.dilation, pads, a.groups, ops)
+        return stacked(conv2d)(xs[0], w["kernel"], w.get("bias"), a.stride, a.dilation, pads, a.groups, ops)
 
     def onnx_kernel(self, a, ins, kernel):
         return kernel.transpose(3, 2, 0, 1), a.groups     # (kh, kw, C/g, F) -> (F, C/g, kh, kw)
@@ -194,7 +221,7 @@ class Conv(_SlidingConv):
         """What-if rewrites of a standard k x k convolution (k > 1, groups = 1):
         ("separable",) -> depthwise k x k + pointwise 1 x 1;
         ("bottleneck", R) -> a 1 x 1 reduction to C_in / R channels, then the convolution."""
-        if a.groups != 1 or a.kernel == (1, 1):
+        if a.groups != 1 or a.kernel == (1, 1) or len(in_shape) != 3:
             return None
         if rewrite[0] == "separable":
             return separable_parts(a)
@@ -236,21 +263,21 @@ class DepthwiseConv(_SlidingConv):
 
     def output_shape(self, a, ins):
         oh, ow, _ = conv_geometry(a, ins[0])
-        return (oh, ow, ins[0][2] * a.depth_multiplier)
+        return (*ins[0][:-3], oh, ow, ins[0][-1] * a.depth_multiplier)
 
     def groups(self, a, ins):
         return ins[0][-1]           # one group per input channel
 
     def weight_shapes(self, a, ins):
         kh, kw = a.kernel
-        w = {"kernel": (kh, kw, ins[0][2], a.depth_multiplier)}
+        w = {"kernel": (kh, kw, ins[0][-1], a.depth_multiplier)}
         if a.bias:
-            w["bias"] = (ins[0][2] * a.depth_multiplier,)
+            w["bias"] = (ins[0][-1] * a.depth_multiplier,)
         return w
 
     def mults(self, a, ins, out):
         kh, kw = a.kernel
-        return out[0] * out[1] * out[2] * kh * kw
+        return numel(out) * kh * kw
 
     def mult_class(self, a, ins):
         return "depthwise"
@@ -260,14 +287,15 @@ class DepthwiseConv(_SlidingConv):
 
     def mults_formula(self, a, ins, out):
         kh, kw = a.kernel
-        return (f"mults = H_out x W_out x (C_in x multiplier) x kh x kw = {out[0]} x {out[1]} x "
-                f"{out[2]} x {kh} x {kw} = {self.mults(a, ins, out):,}")
+        maps = ("L x ", f"{out[0]} x ") if len(out) == 4 else ("", "")
+        return (f"mults = {maps[0]}H_out x W_out x (C_in x multiplier) x kh x kw = {maps[1]}{out[-3]} x {out[-2]} x "
+                f"{out[-1]} x {kh} x {kw} = {self.mults(a, ins, out):,}")
 
     def forward(self, a, w, xs, ops):
         _, _, pads = conv_geometry(a, xs[0].shape[1:])
         kh, kw, c, m = w["kernel"].shape
         kernel = w["kernel"].reshape(kh, kw, 1, c * m)
-        return conv2d(xs[0], kernel, w.get("bias"), a.stride, a.dilation, pads, c, ops)
+        return stacked(conv2d)(xs[0], kernel, w.get("bias"), a.stride, a.dilation, pads, c, ops)
 
     def onnx_kernel(self, a, ins, kernel):
         kh, kw, c, m = kernel.shape     # output channel c * m + j, as ONNX's grouped Conv

@@ -51,26 +51,36 @@ class Crop(SavesNothing, NoMults, OutputSized, Kind):
 @register
 class Slice(SavesNothing, PointWise, NoMults, OutputSized, Kind):
     name, family = "slice", "reshape"
-    doc = "positions start..stop-1 (every step-th) along `axis`, the channels by default (a split is one slice per part)"
-    args = {"start": Arg("int", 0, minimum=0), "stop": Arg("int", doc="one past the last position"),
+    doc = ("positions start..stop-1 (every step-th) along `axis`, the channels by default (a split is one slice "
+           "per part); a negative step runs backwards, start down to stop+1 (stop -1: to position 0), as "
+           "Python's range(start, stop, step): start: 2, stop: -1, step: -1 reverses 3 colour channels")
+    args = {"start": Arg("int", 0, minimum=0), "stop": Arg("int", minimum=-1, doc="one past the last position"),
             "axis": Arg("int", -1, minimum=None, doc="batch counted as 0; -1: the last (channels)"),
-            "step": Arg("int", 1)}
+            "step": Arg("int", 1, minimum=None, doc="every step-th position; negative: backwards")}
     onnx_layout = "any"
 
     def window(self, a, ins):
         return None if len(ins[0]) != 3 or example_axes([a.axis], 3)[0] == 2 else "n/a"
 
     def validate(self, a):
-        if a.stop <= a.start:
+        if a.step == 0:
+            raise SpecError("Invalid value for argument `step`. Expected a non-zero integer. Received step=0.")
+        if a.step > 0 and a.stop <= a.start:
             raise SpecError(f"Invalid value for argument `stop`. Expected more than start ({a.start}). "
                             f"Received stop={a.stop}.")
+        if a.step < 0 and a.stop >= a.start:
+            raise SpecError(f"Invalid value for argument `stop`. Expected less than start ({a.start}) with a "
+                            f"negative step ({a.step}). Received stop={a.stop}.")
+        if a.step > 0 and a.stop < 0:
+            raise SpecError(f"Invalid value for argument `stop`. Expected a position (0 or more). Received stop={a.stop}.")
 
     def output_shape(self, a, ins):
         (axis,) = example_axes([a.axis], len(ins[0]))
         c = ins[0][axis]
-        if a.stop > c:
+        if max(a.start, a.stop) + (a.step < 0) > c:
             what = ("channels", "channels") if axis == len(ins[0]) - 1 else (f"positions of axis {a.axis}", "positions")
-            raise ShapeError(f"{what[0]} {a.start}..{a.stop - 1} do not fit in {c} {what[1]}")
+            span = f"{a.start}..{a.stop - 1}" if a.step > 0 else f"{a.start} down to {a.stop + 1}"
+            raise ShapeError(f"{what[0]} {span} do not fit in {c} {what[1]}")
         shape = list(ins[0])
         shape[axis] = len(range(a.start, a.stop, a.step))
         return tuple(shape)
@@ -78,11 +88,14 @@ class Slice(SavesNothing, PointWise, NoMults, OutputSized, Kind):
     def forward(self, a, w, xs, ops):
         axis = example_axes([a.axis], xs[0].ndim - 1)[0] + 1
         index = [slice(None)] * xs[0].ndim
-        index[axis] = slice(a.start, a.stop, a.step)
+        index[axis] = slice(a.start, None if a.stop < 0 else a.stop, a.step)
         return xs[0][tuple(index)].copy()
 
     def onnx(self, a, ins, out, b):
         rank = len(ins[0])
-        axis = b.axis(example_axes([a.axis], rank)[0], rank)
-        return b.op("Slice", [b.inputs[0], b.const([a.start]), b.const([a.stop]), b.const([axis]),
+        (ours,) = example_axes([a.axis], rank)
+        axis = b.axis(ours, rank)
+        # ONNX adds the size to a negative end: -(size + 1) is -1 there, past position 0
+        stop = a.stop if a.stop >= 0 else -(ins[0][ours] + 1)
+        return b.op("Slice", [b.inputs[0], b.const([a.start]), b.const([stop]), b.const([axis]),
                               b.const([a.step])])

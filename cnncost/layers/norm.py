@@ -20,7 +20,7 @@ class BatchNorm(PointWise, NoMults, OutputSized, Kind):
         return Saved(inputs=(0,), fixed=2 * ins[0][-1])
 
     def output_shape(self, a, ins):
-        require_rank(ins[0], (1, 2, 3))     # channels last: a map's C, a vector's features, tokens'
+        require_rank(ins[0], (1, 2, 3, 4))  # channels last: a map's C, a vector's features, tokens', a stack of maps'
         return ins[0]
 
     def weight_shapes(self, a, ins):
@@ -70,7 +70,7 @@ class BatchNorm(PointWise, NoMults, OutputSized, Kind):
         beta = b.weight("beta", b.w["beta"]) if a.center else b.const([0.0] * c, "float32")
         rank = len(ins[0])
         x = b.inputs[0]
-        moved = rank == 2 or (rank == 3 and b.layout == "plain")     # ONNX's channels are axis 1
+        moved = rank >= 2 and not (rank == 3 and b.layout == "nchw")    # ONNX's channels are axis 1
         if moved:
             x = b.op("Transpose", [x], perm=[0, rank] + list(range(1, rank)))
         y = b.op("BatchNormalization", [x, gamma, beta, b.weight("moving_mean", b.w["moving_mean"]),

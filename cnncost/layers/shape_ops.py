@@ -1,7 +1,8 @@
-"""Layers that move data without arithmetic: zero padding and channel shuffle."""
+"""Layers that move data without arithmetic: zero padding, constant padding of any axes,
+and channel shuffle."""
 from __future__ import annotations
 
-from cnncost.errors import SpecError
+from cnncost.errors import ShapeError, SpecError
 from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, SavesNothing, register,
                                  require_rank, same_map_in_groups)
 
@@ -33,6 +34,47 @@ class ZeroPad(SavesNothing, NoMults, OutputSized, Kind):
     def onnx(self, a, ins, out, b):
         t, bo, l, r = a.padding
         return b.op("Pad", [b.inputs[0], b.const([0, 0, t, l, 0, 0, bo, r])])
+
+
+@register
+class Pad(SavesNothing, NoMults, OutputSized, Kind):
+    """ONNX's Pad in constant mode on any tensor: one (before, after) pair per axis of an
+    example, filled with `value` (EfficientViT's linear attention pads its values with a
+    row of ones; a map's channels may be padded too)."""
+
+    name, family = "pad", "reshape"
+    doc = ("pad every axis of an example with `value` (default 0): `padding` lists a (before, after) pair per "
+           "axis, batch excluded: a map's [top, bottom, left, right, channels before, channels after]")
+    args = {"padding": Arg("ints", minimum=0, doc="before, after for each axis of an example, in order"),
+            "value": Arg("float", 0.0, doc="the constant padded in")}
+    onnx_layout = "any"
+
+    def pairs(self, a, shape) -> list[tuple[int, int]]:
+        if len(a.padding) != 2 * len(shape):
+            raise ShapeError(f"padding has {len(a.padding)} values; an input of rank {len(shape)} takes "
+                             f"{2 * len(shape)} (before and after for each axis)")
+        return [(a.padding[2 * k], a.padding[2 * k + 1]) for k in range(len(shape))]
+
+    def output_shape(self, a, ins):
+        return tuple(d + lo + hi for d, (lo, hi) in zip(ins[0], self.pairs(a, ins[0])))
+
+    def window(self, a, ins):
+        if len(ins[0]) != 3 or any(self.pairs(a, ins[0])[2]):
+            return "n/a"
+        (t, _), (l, _), _ = self.pairs(a, ins[0])
+        return (1, 1), (1, 1), (1, 1), (t, l)
+
+    def forward(self, a, w, xs, ops):
+        x = xs[0]
+        return ops.np.pad(x, [(0, 0), *self.pairs(a, x.shape[1:])], constant_values=x.dtype.type(a.value))
+
+    def onnx(self, a, ins, out, b):
+        rank = len(ins[0])
+        pads = [0] * (2 * (rank + 1))
+        for k, (lo, hi) in enumerate(self.pairs(a, ins[0])):
+            axis = b.axis(k, rank)
+            pads[axis], pads[rank + 1 + axis] = lo, hi
+        return b.op("Pad", [b.inputs[0], b.const(pads), b.const(float(a.value), "float32")])
 
 
 @register

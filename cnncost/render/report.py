@@ -398,7 +398,7 @@ def print_verification(result, file=None) -> None:
                  f"DISAGREES from layer '{e.first_mismatch.name}' on")
         console.print(f"{e.engine} {agree}: largest relative error {e.max_rel_error:.2e} "
                       f"(tolerance {e.tolerance:g} x max(1, max|output|) per layer"
-                      f"{'; quantized: the outputs within one step on 99.9% of values' if e.quantized else ''}); forward "
+                      f"{'; quantized: within one step on 99.9% of values' if e.quantized else ''}; each layer on onnxruntime's inputs); forward "
                       f"{e.engine} {e.engine_seconds * 1000:.1f} ms, NumPy executor {e.ours_seconds * 1000:.1f} ms",
                       highlight=False)
     console.print("verification " + ("passed" if result.ok else "FAILED"), highlight=False)

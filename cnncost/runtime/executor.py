@@ -265,7 +265,8 @@ def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
     """Run the graph on x (batch, H, W, C), or on {input name: array} for several inputs;
     record shapes, executed mults and time per layer. Activations are freed after their
     last reader; the inputs themselves are never written. `on_value(node, y)` sees each
-    layer's output before any later layer may reuse it."""
+    layer's output before any later layer may reuse it; an array it returns goes on in
+    y's place (verify runs each layer on onnxruntime's values of its inputs)."""
     given = x if isinstance(x, dict) else {graph.nodes[graph.inputs[0]].name: x}
     names = [graph.nodes[i].name for i in graph.inputs]
     if sorted(given) != sorted(names):
@@ -309,7 +310,9 @@ def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
         result.layers.append(LayerRun(node.name, node.label, list(node.out_shape), list(y.shape[1:]),
                                       mults, ops.mults, seconds, bool(np.isfinite(y).all())))
         if on_value is not None:
-            on_value(node, y)
+            forced = on_value(node, y)
+            if forced is not None:     # another engine's value of this layer goes on in ours' place
+                y = forced
         values[node.index] = y
         buffers.add(y)
         for i in set(node.inputs):

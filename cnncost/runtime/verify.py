@@ -92,7 +92,18 @@ def verify(spec, *, batch: int | None = None, overrides=None, seed: int = 0, rep
             return runs[-1]
 
         comparison = onnxruntime_engine.compare(graph, weights, x, run_ours=run_ours)
-        if is_onnx(spec) and not weights_path:    # and the model as the file holds it
-            comparison.layers += onnxruntime_engine.compare_file(spec, graph, x, runs[-1].outputs)
     runs += [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat) - len(runs))]
+    if comparison is not None:   # the run above went on from onnxruntime's values: ours end to end too
+        ours = (runs[1] if len(runs) > 1 else executor.run(graph, x, weights)).outputs
+        if is_onnx(spec) and not weights_path:    # and the model as the file holds it
+            forced = None
+            if comparison.quantized:
+
+                def forced(on_value):
+                    return executor.run(graph, x, weights, on_value=on_value)
+            rows = onnxruntime_engine.compare_file(spec, graph, x, ours, run_forced=forced)
+            comparison.layers += [r for r in rows if r.judged]
+            comparison.end_to_end += [r for r in rows if not r.judged]
+        if not comparison.end_to_end:
+            comparison.end_to_end += onnxruntime_engine.end_to_end(comparison, ours)
     return Verification(report, runs, estimate, seed, comparison)
