@@ -212,6 +212,31 @@ class DataOps:
             raise Refused(f"padding with {value} has no cnncost kind")
         return pads, value
 
+    def _pad_tensor(self, node, x, args):
+        """A tensor (plain or full) padded along any of its axes (EfficientViT's values with a
+        row of ones)."""
+        dims = self._dims(x)
+        pads, value = self._pad_args(node, args, len(dims))
+        rank = len(dims)
+        pairs = [(pads[k], pads[k + rank]) for k in range(rank)]
+        if x.layout == "plain":
+            if any(pairs[0]):
+                raise Refused(f"pads {pads} pad the batch")
+            pairs = pairs[1:]
+        if value != value or abs(value) == float("inf") or min(pads) < 0:
+            raise Refused(f"padding a tensor with {value} (pads {pads}) has no cnncost kind")
+        return self.emit(node, {"kind": "pad", "padding": [p for pair in pairs for p in pair], "value": value},
+                         None, [x], layout=x.layout)
+
+    def _stack_to_full(self, node, x):
+        """A stack of maps (ours L x H x W x C) as the file holds it: L x C x H x W, full."""
+        cache = self.__dict__.setdefault("_full_cache", {})
+        if x.layer not in cache:
+            maps, h, w, c = x.shape
+            cache[x.layer] = self.emit(self._part(node, "nchw"), {"kind": "transpose", "perm": [0, 1, 4, 2, 3]},
+                                       (maps, c, h, w), [x], output=False, layout="full")
+        return cache[x.layer]
+
     def op_Pad(self, node, args):
         import math
 

@@ -161,15 +161,6 @@ class TensorOps:
             raise Refused(f"{what}: cnncost reads such a model at batch 1 (the file fixes {self.fixed_batch}); "
                           "export it with batch 1")
 
-    def _stack_to_full(self, node, x) -> Held:
-        """A stack of maps (ours L x H x W x C) as the file holds it: L x C x H x W, full."""
-        cache = self.__dict__.setdefault("_full_cache", {})
-        if x.layer not in cache:
-            maps, h, w, c = x.shape
-            cache[x.layer] = self.emit(self._part(node, "nchw"), {"kind": "transpose", "perm": [0, 1, 4, 2, 3]},
-                                       (maps, c, h, w), [x], output=False, layout="full")
-        return cache[x.layer]
-
     def _moved_to_full(self, node, view):
         src = self._full(node, view.extra["source"])
         perm = [0] + [p + 1 for p in view.extra["perm"]]
@@ -547,20 +538,7 @@ class TensorOps:
         if pads and not any(pads):
             return self._alias(node, x)          # swin's window padding where none is needed
         if isinstance(x, Held) and x.layout not in ("nchw", "nhwc"):
-            # a tensor padded along any of its axes (EfficientViT's values with a row of ones)
-            x = self._t(node, x)
-            dims = self._dims(x)
-            pads, value = self._pad_args(node, args, len(dims))
-            rank = len(dims)
-            pairs = [(pads[k], pads[k + rank]) for k in range(rank)]
-            if x.layout == "plain":
-                if any(pairs[0]):
-                    raise Refused(f"pads {pads} pad the batch")
-                pairs = pairs[1:]
-            if value != value or abs(value) == float("inf") or min(pads) < 0:
-                raise Refused(f"padding a tensor with {value} (pads {pads}) has no cnncost kind")
-            return self.emit(node, {"kind": "pad", "padding": [p for pair in pairs for p in pair], "value": value},
-                             None, [x], layout=x.layout)
+            return self._pad_tensor(node, self._t(node, x), args)
         if isinstance(x, Held) and x.layout == "nhwc" and len(pads) == 8 and not any(pads[i] for i in (0, 3, 4, 7)) \
                 and node.attrs.get("mode", "constant") == "constant" and not (len(args) > 2 and args[2] is not None
                                                                                and float(self._const(node, args[2], "value").value.reshape(-1)[0])):
