@@ -355,3 +355,16 @@ def test_a_convolution_of_maps_folded_into_the_batch(tmp_path):
     assert [r.mults for r in convs] == [4 * 3 * 3 * f * C, 4 * 3 * 3 * f * 9]
     assert list(convs[0].output_shape) == [4, 3, 3, f]
     assert rep.totals["params"] == sum(a.size for k, a in inits.items() if k in ("k", "kb", "g", "be", "dk"))
+
+
+def test_a_channel_shuffle_quantized_between_its_reshape_and_transpose(tmp_path):
+    """onnxruntime's quantizer puts a Quantize/DequantizeLinear pair between the Reshape and
+    the Transpose of ShuffleNet's channel shuffle: element-wise, they keep the grouped view
+    (refused before: 'received a grouped tensor')."""
+    nodes = [node("Reshape", ["x", "g"], "r"), node("QuantizeLinear", ["r", "s", "z"], "q"),
+             node("DequantizeLinear", ["q", "s", "z"], "d"), node("Transpose", ["d"], "t", perm=[0, 2, 1, 3, 4]),
+             node("Reshape", ["t", "back"], "y")]
+    inits = {"g": i64(N, 2, C // 2, H, W), "back": i64(N, C, H, W), "s": np.array(0.02, np.float32),
+             "z": np.array(0, np.int8)}
+    rep = agree(tmp_path, model(nodes, inits))
+    assert kinds(rep) == ["quantize", "quantize", "channel_shuffle"]

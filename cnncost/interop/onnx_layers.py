@@ -106,8 +106,12 @@ class LayerOps:
                    "Softplus": "softplus", "SiLU": "silu", "Mish": "mish"}
 
     def _activation(self, node, args, body):
-        x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full", "stack")
-        self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw)
+        # element-wise: a map held as one of its views (a channel shuffle's grouped reshape,
+        # quantized between its Reshape and Transpose in QDQ) stays that view of the new layer
+        x = self._map(args[0], "nchw", "nhwc", "vec", "plain", "full", "stack", "grouped", "shuffled",
+                      "unshuffle6", "unshuffle_t")
+        view = x.layout in ("grouped", "shuffled", "unshuffle6", "unshuffle_t")
+        self.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw, extra=dict(x.extra) if view else {})
 
     def _real(self, node, q, scale, zp, axis, what):
         """A quantized constant in real units, (q - zero point) x scale per `axis`, keeping
