@@ -37,12 +37,44 @@ def _read_head(path: str, n: int, what: str) -> bytes:
     try:
         with open(path, "rb") as fh:
             return fh.read(n)
-    except FileNotFoundError:
-        raise CnnCostError(f"{what} {path}: no such file") from None
-    except IsADirectoryError:
-        raise CnnCostError(f"{what} {path}: is a folder") from None
     except OSError as exc:
-        raise CnnCostError(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
+        raise _unreadable(path, what, exc) from None
+
+
+def _unreadable(path: str, what: str, exc: OSError) -> CnnCostError:
+    if isinstance(exc, FileNotFoundError):
+        return CnnCostError(f"{what} {path}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return CnnCostError(f"{what} {path}: is a folder")
+    return CnnCostError(f"{what} {path}: cannot read ({exc.strerror or exc})")
+
+
+def map_bounded(path: str, limit: int, stream_limit: int, what: str, check_head=None, head: int = 8):
+    """A regular file mapped, not read: its pages cost only when touched (a sparse 2 GB file
+    costs the bytes looked at), at most `limit` bytes. Anything else (a pipe, a device, an
+    empty or /proc file) is read, its first `head` bytes passed to `check_head` before the
+    rest, and at most `stream_limit` bytes. A memoryview either way, or a one-line error."""
+    import mmap
+
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if stat.S_ISREG(st.st_mode) and st.st_size:
+                if st.st_size > limit:
+                    raise LimitError(f"{what} {path}: {st.st_size:,} bytes, over the limit of {limit:,}")
+                view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+                if check_head is not None:
+                    check_head(bytes(view[:head]))
+                return view
+            first = fh.read(head)
+            if check_head is not None:
+                check_head(first)
+            data = first + fh.read(stream_limit + 1 - len(first))
+    except OSError as exc:
+        raise _unreadable(path, what, exc) from None
+    if len(data) > stream_limit:
+        raise LimitError(f"{what} {path}: more than {stream_limit:,} bytes from a pipe or device; save it to a file")
+    return memoryview(data)
 
 
 def _header(fp, what: str):

@@ -7,6 +7,9 @@ transposed conv), [1, kh, kw, C x multiplier] (depthwise) and [units, in] (fully
 connected), turned into ours on import. A float16 file's weights are float16 constants
 behind DEQUANTIZE: folded into the weight, which keeps float16 as its storage. Operators
 we do not read are gathered into one message with their counts: never a silent zero.
+A damaged operator (too few inputs, a kernel of the wrong rank, an axis past the rank) is
+refused in one line naming the file, the operator's index and code, and what is wrong.
+Counting reads no weight and imports no numpy (shape arithmetic: interop/tflite_fold.py).
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from collections import Counter
 
 from cnncost.errors import CnnCostError
 from cnncost.interop.imported import Imported
-from cnncost.interop.tflite_file import OpInfo, TensorInfo, read_tflite
+from cnncost.interop.tflite_check import checked_shape
+from cnncost.interop.tflite_file import Damaged, OpInfo, TensorInfo, read_tflite
+from cnncost.interop.tflite_fold import FOLDED, fold
 
 ACTIVATIONS = {0: None, 1: "relu", 2: "hard_tanh", 3: "relu6", 4: "tanh"}
 QUANTIZED = ("int8", "uint8", "int16")
@@ -25,6 +30,11 @@ PER_CHANNEL = {"add": ("shift", "beta"), "mul": ("scale", "gamma")}   # x op a c
 WHY = {"CUSTOM": "a custom operator, whose code is not in the file", "IF": "control flow", "WHILE": "control flow",
        "TOPK_V2": "post-processing that depends on the data", "NON_MAX_SUPPRESSION_V4": "post-processing that "
        "depends on the data", "NON_MAX_SUPPRESSION_V5": "post-processing that depends on the data"}
+# inputs an operator must have (each a tensor, not -1); past these an input may be absent
+ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "TRANSPOSE_CONV": 3, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2,
+         "MUL": 2, "DIV": 2, "MAXIMUM": 2, "MINIMUM": 2, "PRELU": 2, "TRANSPOSE": 2, "MEAN": 2, "SUM": 2,
+         "REDUCE_MAX": 2, "PAD": 2, "PADV2": 2, "RESIZE_BILINEAR": 2, "RESIZE_NEAREST_NEIGHBOR": 2,
+         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "BATCH_MATMUL": 2}
 
 
 class Refused(Exception):
@@ -53,9 +63,9 @@ def _name(t: TensorInfo) -> str:
 class _Reader:
     def __init__(self, model, with_weights):
         self.m, self.path, self.with_weights = model, model.path, with_weights
-        self.t = model.tensors
+        self.t = model.tensors                     # read as operators name them
         self.values: dict[int, str] = {}           # tensor -> our layer that makes it
-        self.consts: dict[int, TensorInfo] = {}    # tensor -> constant (a DEQUANTIZE of one folded)
+        self.consts: dict[int, TensorInfo] = {}    # tensor -> constant folded on import (a DEQUANTIZE, shapes)
         self.layers: list[dict] = []
         self.weights: dict = {}
         self.used: set[str] = set()
@@ -70,13 +80,14 @@ class _Reader:
         if len(x.shape) < 2 or x.shape[0] < 1 or min(x.shape) < 1:
             raise CnnCostError(f"{self.path}: input '{x.name}' has shape {list(x.shape)}")
         self.values[x.index] = "input"
+        self.shapes = {"input": x.shape[1:]}      # our layer -> its output's shape (the file's)
         self.input_dtype = x.dtype
-        for t in self.t:
-            if t.data is not None:
-                self.consts[t.index] = t
         for op in m.ops:
             try:
                 self._op(op)
+            except CnnCostError as exc:
+                why = str(exc).removeprefix(f"{self.path}: ")
+                raise CnnCostError(f"{self.path}: operator {op.index} ({op.code}): {why}") from None
             except Downstream:
                 for o in op.outputs:
                     self.values[o] = "refused"
@@ -89,6 +100,9 @@ class _Reader:
             listed = ", ".join(f"{code} x{n} (first: operator {self.first[code][0]}, {self.first[code][2]})"
                                for code, n in self.refused.most_common())
             raise CnnCostError(f"{self.path}: {sum(self.refused.values())} operator(s) not read: {listed}")
+        if not m.outputs or not self.layers:
+            raise CnnCostError(f"{self.path}: {len(m.outputs)} output(s), {len(self.layers)} layer(s) read: "
+                               "nothing to count")
         outs = []
         for o in m.outputs:
             if o not in self.values:
@@ -108,9 +122,19 @@ class _Reader:
         return imported
 
     # ---- helpers ---------------------------------------------------------------------------
+    def _constant(self, i: int) -> TensorInfo | None:
+        """Tensor i as a constant: its own data, or folded on import; None when an operator
+        makes it or it holds nothing."""
+        if i in self.consts:
+            return self.consts[i]
+        if i < 0 or i in self.values:
+            return None
+        t = self.t[i]
+        return t if t.data is not None else None
+
     def _act(self, i: int) -> str:
         if i not in self.values:
-            if i in self.consts:
+            if self._constant(i) is not None:
                 raise Refused(f"a constant where an activation is read (tensor '{self.t[i].name}')")
             raise Refused(f"reads tensor {i}, which no earlier operator makes")
         if self.values[i] == "refused":
@@ -120,9 +144,35 @@ class _Reader:
     def _const(self, i: int, what: str) -> TensorInfo:
         if self.values.get(i) == "refused":
             raise Downstream()
-        if i not in self.consts:
+        c = self._constant(i)
+        if c is None:
             raise Refused(f"its {what} is computed, not a constant")
-        return self.consts[i]
+        return c
+
+    def _shape(self, i: int, rank: int | tuple, what: str, shape: tuple | None = None) -> tuple:
+        """Tensor i's shape (or `shape`, a constant's), of the rank the operator needs (a rank,
+        or (least, most))."""
+        shape = self.t[i].shape if shape is None else shape
+        least, most = rank if isinstance(rank, tuple) else (rank, rank)
+        if not least <= len(shape) <= most:
+            need = rank if isinstance(rank, int) else f"{least} to {most}"
+            raise Damaged(f"its {what} (tensor {i}) has shape {list(shape)}, of rank {len(shape)}; "
+                          f"it needs rank {need}")
+        return shape
+
+    def _ints(self, i: int, what: str) -> list[int]:
+        """A constant of integers (an axis, a permutation, paddings, a size)."""
+        values = self._const(i, what).numbers()
+        if not all(isinstance(v, int) for v in values):
+            raise Damaged(f"its {what} (tensor {i}) holds {self._const(i, what).dtype} values, not integers")
+        return values
+
+    def _value(self, i: int, what: str) -> int:
+        """A constant that must hold one value (an axis, a padding value)."""
+        values = self._const(i, what).numbers()
+        if len(values) != 1:
+            raise Damaged(f"its {what} holds {len(values)} values, not one")
+        return values[0]
 
     def _unique(self, base: str) -> str:
         name, n = base, 1
@@ -145,9 +195,13 @@ class _Reader:
         """One of our layers for `op` (and its fused activation), named after its output;
         `keep`: a step before the operator's own layer (it makes no TFLite tensor)."""
         t = self.t[src.outputs[0] if out is None else out]
+        given = {k: v for k, v in args.items() if v is not None}
+        shape = checked_shape(kind, given, [self.shapes[i] for i in inputs],
+                              {w: math.prod(info.shape) for w, (info, _) in (weights or {}).items()},
+                              None if keep else t.shape[1:])
         name = self._unique(_name(t) + suffix)
-        entry = {"name": name, "kind": kind, **{k: v for k, v in args.items() if v is not None},
-                 "inputs": inputs if len(inputs) > 1 else inputs[0]}
+        self.shapes[name] = shape
+        entry = {"name": name, "kind": kind, **given, "inputs": inputs if len(inputs) > 1 else inputs[0]}
         stored = {}
         for wname, (info, array) in (weights or {}).items():
             stored[wname] = info.dtype
@@ -169,6 +223,7 @@ class _Reader:
             entry["precision"].pop("zero_point", None)
             self.layers.append(entry)
             name = self._unique(f"{name}.{act}")
+            self.shapes[name] = shape
             self.layers.append({"name": name, "kind": act, "inputs": entry["name"], "precision": self._precision(t)})
         self.values[t.index] = name
         return name
@@ -176,43 +231,19 @@ class _Reader:
     # ---- operators ---------------------------------------------------------------------------
     def _op(self, op: OpInfo) -> None:
         code = op.code
-        if self._fold(op):
-            return
         handler = getattr(self, "op_" + code, None) if code.replace("_", "").isalnum() else None
+        if handler is not None or code in FOLDED:
+            need = ARITY.get(code, 1)
+            if len(op.inputs) < need or any(i < 0 for i in op.inputs[:need]):
+                raise Damaged(f"inputs {op.inputs}: it needs {need} tensor(s)")
+            if not op.outputs:
+                raise Damaged("no outputs")
+        if fold(self, op):
+            return
         if handler is None:
             why = WHY.get(code.split(":")[0], "no mapping onto cnncost's kinds")
             raise Refused(f"{code}: {why}")
         handler(op)
-
-    def _fold(self, op: OpInfo) -> bool:
-        """Shape arithmetic on constants (a transposed conv's output shape from SHAPE,
-        STRIDED_SLICE and PACK): computed now, a constant for what reads it."""
-        shape_of = op.code == "SHAPE" and op.inputs[0] in self.values
-        on_ints = op.code in ("STRIDED_SLICE", "PACK", "CAST", "RESHAPE", "CONCATENATION") and op.inputs and \
-            all(i in self.consts and self.consts[i].dtype in ("int32", "int64") for i in op.inputs if i >= 0) \
-            and self.t[op.outputs[0]].dtype in ("int32", "int64")
-        if not (shape_of or on_ints):
-            return False
-        import numpy as np      # only for shape arithmetic (a model without any counts with none)
-
-        if shape_of:
-            value = np.asarray(self.t[op.inputs[0]].shape, np.int32)
-        else:
-            arrays = [self.consts[i].array() for i in op.inputs if i >= 0]
-            if op.code == "STRIDED_SLICE":
-                shrink = self._opt(op, 4, "i")
-                b, e, s = (int(v[0]) for v in arrays[1:4])
-                value = arrays[0][b:e if e else None:s]
-                value = value.reshape(self.t[op.outputs[0]].shape) if shrink else value
-            elif op.code == "PACK":
-                value = np.stack([a.reshape(()) if a.size == 1 else a for a in arrays])
-            elif op.code == "CONCATENATION":
-                value = np.concatenate(arrays)
-            else:
-                value = arrays[0].reshape(self.t[op.outputs[0]].shape)
-        out = self.t[op.outputs[0]]
-        self.consts[out.index] = TensorInfo(out.index, out.name, tuple(value.shape), out.dtype, 0, folded=value)
-        return True
 
     def _opt(self, op, i, fmt, default=0):
         return op.options.scalar(i, fmt, default) if op.options is not None else default
@@ -222,20 +253,27 @@ class _Reader:
 
     def _kernel(self, op, i, perm):
         w = self._const(op.inputs[i], "kernel")
+        self._shape(op.inputs[i], len(perm), "kernel", w.shape)
+        if 0 in w.shape:
+            raise Damaged(f"its kernel has shape {list(w.shape)}")
         return w, lambda: w.real().transpose(perm)       # made only when weights are asked for
 
-    def _bias(self, op, i):
+    def _bias(self, op, i, channels):
         if len(op.inputs) <= i or op.inputs[i] < 0:
             return None
         b = self._const(op.inputs[i], "bias")
+        if tuple(b.shape) != (channels,):
+            raise Damaged(f"its bias (tensor {op.inputs[i]}) has shape {list(b.shape)}; the kernel makes {channels}")
         return b, b.real
 
     def op_CONV_2D(self, op):
         x = self._act(op.inputs[0])
         w, k = self._kernel(op, 1, (1, 2, 3, 0))             # [out, kh, kw, in] -> [kh, kw, in, out]
-        c = self.t[op.inputs[0]].shape[-1]
-        groups = c // w.shape[3] if w.shape[3] and c % w.shape[3] == 0 else 1
-        bias = self._bias(op, 2)
+        c = self._shape(op.inputs[0], 4, "input")[-1]
+        if c % w.shape[3]:
+            raise Damaged(f"an input of {c} channels for a kernel of shape {list(w.shape)}")
+        groups = c // w.shape[3]
+        bias = self._bias(op, 2, w.shape[0])
         weights = {"kernel": (w, k), **({"bias": bias} if bias else {})}
         self.emit(op, "conv", [x], weights=weights, fused=self._opt(op, 3, "b"), filters=w.shape[0],
                   kernel=[w.shape[1], w.shape[2]], stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)],
@@ -244,12 +282,14 @@ class _Reader:
 
     def op_DEPTHWISE_CONV_2D(self, op):
         x = self._act(op.inputs[0])
-        w = self._const(op.inputs[1], "kernel")
-        c = self.t[op.inputs[0]].shape[-1]
+        w, _ = self._kernel(op, 1, (0, 1, 2, 3))
+        c = self._shape(op.inputs[0], 4, "input")[-1]
+        if w.shape[0] != 1 or not c or w.shape[3] % c:
+            raise Damaged(f"an input of {c} channels for a depthwise kernel of shape {list(w.shape)}")
         mult = w.shape[3] // c
+        bias = self._bias(op, 2, w.shape[3])
         def k():
             return w.real().reshape(w.shape[1], w.shape[2], c, mult)
-        bias = self._bias(op, 2)
         self.emit(op, "depthwise_conv", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
                   fused=self._opt(op, 4, "b"), kernel=[w.shape[1], w.shape[2]],
                   stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op),
@@ -257,17 +297,19 @@ class _Reader:
                   depth_multiplier=mult if mult > 1 else None, bias=bias is not None)
 
     def op_TRANSPOSE_CONV(self, op):
-        out_shape = [int(v) for v in self._const(op.inputs[0], "output shape").numbers()]
+        out_shape = self._ints(op.inputs[0], "output shape")
         w, k = self._kernel(op, 1, (1, 2, 0, 3))             # [out, kh, kw, in] -> [kh, kw, out, in]
         x = self._act(op.inputs[2])
-        h, wd = self.t[op.inputs[2]].shape[1:3]
+        h, wd = self._shape(op.inputs[2], 4, "input")[1:3]
+        if len(out_shape) != 4:
+            raise Damaged(f"an output shape of {len(out_shape)} values, not 4")
         s = [self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)]
         pads, extra = [], []
         for i, (n, kk) in enumerate(((h, w.shape[1]), (wd, w.shape[2]))):
             crop = (n - 1) * s[i] + kk - out_shape[1 + i]       # TensorFlow's: the smaller half on top
             pads += [max(crop, 0) // 2, max(crop, 0) - max(crop, 0) // 2]
             extra.append(max(-crop, 0))
-        bias = self._bias(op, 3)
+        bias = self._bias(op, 3, w.shape[0])
         self.emit(op, "conv_transpose", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
                   fused=self._opt(op, 3, "b"), filters=w.shape[0], kernel=[w.shape[1], w.shape[2]], stride=s,
                   padding=pads, output_padding=extra if any(extra) else None, bias=bias is not None)
@@ -275,12 +317,14 @@ class _Reader:
     def op_FULLY_CONNECTED(self, op):
         x = self._act(op.inputs[0])
         w, k = self._kernel(op, 1, (1, 0))
-        shape = self.t[op.inputs[0]].shape
+        shape = self._shape(op.inputs[0], (1, 8), "input")
         if len(shape) > 2 and not self._opt(op, 2, "b"):        # TFLite flattens what it reads
             if math.prod(shape[1:]) != w.shape[1]:
                 raise Refused("a fully connected layer that folds positions into the batch")
             x = self.emit(op, "reshape", [x], shape=[-1], suffix=".flatten", keep=True)
-        bias = self._bias(op, 2)
+        elif shape[-1] != w.shape[1]:
+            raise Damaged(f"an input of shape {list(shape)} for a kernel of shape {list(w.shape)}")
+        bias = self._bias(op, 2, w.shape[0])
         self.emit(op, "dense", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
                   fused=self._opt(op, 0, "b"), units=w.shape[0], bias=bias is not None)
 
@@ -301,16 +345,18 @@ class _Reader:
         a, b = op.inputs[:2]
         fused = self._opt(op, 0, "b")
         kinds = {"add": "add", "mul": "multiply", "sub": "subtract", "div": "divide"}
-        if a in self.consts or b in self.consts:
-            first = a in self.consts
-            c = self.consts[a if first else b]
+        ca, cb = self._constant(a), self._constant(b)
+        if ca is not None or cb is not None:
+            first = ca is not None
+            c = ca if first else cb
             x = self._act(b if first else a)
             size = math.prod(c.shape)
             if size == 1:
-                self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(c.numbers()[0]),
+                self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(self._value(c.index, "constant")),
                           scalar_first=True if first and name in ("sub", "div") else None)
                 return
-            if name in PER_CHANNEL and size == c.shape[-1] == self.t[op.outputs[0]].shape[-1]:
+            out = self.t[op.outputs[0]].shape
+            if name in PER_CHANNEL and out and size == c.shape[-1] == out[-1]:
                 kind, wn = PER_CHANNEL[name]
                 self.emit(op, kind, [x], weights={wn: (c, lambda: c.real().reshape(-1))}, fused=fused)
                 return
@@ -416,15 +462,20 @@ class _Reader:
         self._reshape_to_output(op)
 
     def op_TRANSPOSE(self, op):
-        perm = [int(v) for v in self._const(op.inputs[1], "permutation").numbers()]
+        perm = self._ints(op.inputs[1], "permutation")
+        if sorted(perm) != list(range(len(self.t[op.inputs[0]].shape))):
+            raise Damaged(f"permutation {perm} for an input of shape {list(self.t[op.inputs[0]].shape)}")
         if perm[0] != 0:
             raise Refused("a transpose that moves the batch axis")
         self.emit(op, "transpose", [self._act(op.inputs[0])], perm=perm)
 
     def _reduce(self, op, kind, spatial=None):
         """A reduction; `spatial`: the kind for a map's H and W (MEAN: a global average pool)."""
-        axes = sorted(int(a) % len(self.t[op.inputs[0]].shape)
-                      for a in self._const(op.inputs[1], "axes").numbers())
+        rank = len(self._shape(op.inputs[0], (1, 16), "input"))
+        given = self._ints(op.inputs[1], "axes")
+        if any(not -rank <= a < rank for a in given):
+            raise Damaged(f"axes {given} of an input of rank {rank}")
+        axes = sorted(a % rank for a in given)
         keep = bool(self._opt(op, 0, "b"))
         if spatial and axes == [1, 2] and len(self.t[op.inputs[0]].shape) == 4:
             self._unary(op, spatial, keepdims=True if keep else None)
@@ -441,13 +492,12 @@ class _Reader:
         self._reduce(op, "reduce_max")
 
     def op_PAD(self, op):
-        flat = [int(v) for v in self._const(op.inputs[1], "paddings").numbers()]
+        flat = self._ints(op.inputs[1], "paddings")
         pads = [flat[i:i + 2] for i in range(0, len(flat), 2)]
         if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0]:
             raise Refused(f"padding {pads} (H and W are read)")
         if len(op.inputs) > 2 and op.inputs[2] >= 0:
-            value = self._const(op.inputs[2], "padding value")
-            if float(value.numbers()[0]) != 0.0:
+            if float(self._value(op.inputs[2], "padding value")) != 0.0:
                 raise Refused("padding with a value other than zero")
         self._unary(op, "zero_pad", padding=[pads[1][0], pads[1][1], pads[2][0], pads[2][1]])
 
@@ -455,7 +505,7 @@ class _Reader:
         self.op_PAD(op)
 
     def _resize(self, op, mode, align_at, half_at):
-        size = [int(v) for v in self._const(op.inputs[1], "size").numbers()]
+        size = self._ints(op.inputs[1], "size")
         align, half = bool(self._opt(op, align_at, "b")), bool(self._opt(op, half_at, "b"))
         if half:
             coords = "tensorflow"
@@ -476,10 +526,12 @@ class _Reader:
 
     def op_STRIDED_SLICE(self, op):
         shape = self.t[op.inputs[0]].shape
-        begin, end, step = ([int(v) for v in self._const(op.inputs[i], "bound").numbers()] for i in (1, 2, 3))
+        begin, end, step = (self._ints(op.inputs[i], "bound") for i in (1, 2, 3))
         masks = [self._opt(op, i, "i") for i in range(5)]
         if masks[2] or masks[3] or masks[4]:
             raise Refused("a strided slice with ellipsis, new-axis or shrink masks")
+        if not len(begin) == len(end) == len(step) <= len(shape) or 0 in step or 0 in shape:
+            raise Damaged(f"begin {begin}, end {end} and strides {step} for an input of shape {list(shape)}")
         axes = []
         for ax, (b, e, s) in enumerate(zip(begin, end, step)):
             b = 0 if masks[0] >> ax & 1 else b % shape[ax] if b < 0 else b
@@ -497,17 +549,27 @@ class _Reader:
             self.emit(op, "slice", [x], out=out, axis=axis, start=start, stop=start + size)
             start += size
 
+    def _axis(self, op, i, shape):
+        axis = self._ints(op.inputs[i], "axis")
+        if len(axis) != 1:
+            raise Damaged(f"its axis holds {len(axis)} values, not one")
+        axis = axis[0]
+        if not -len(shape) <= axis < len(shape):
+            raise Damaged(f"axis {axis} of an input of shape {list(shape)}")
+        return axis % len(shape)
+
     def op_SPLIT(self, op):
-        axis = int(self._const(op.inputs[0], "axis").numbers()[0])
+        shape = self.t[op.inputs[1]].shape
+        axis = self._axis(op, 0, shape)
         x = self._act(op.inputs[1])
         n = len(op.outputs)
-        rank = len(self.t[op.inputs[1]].shape)
-        self._split(op, [self.t[op.inputs[1]].shape[axis] // n] * n, axis % rank, x)
+        self._split(op, [shape[axis] // n] * n, axis, x)
 
     def op_SPLIT_V(self, op):
         x = self._act(op.inputs[0])
-        rank = len(self.t[op.inputs[0]].shape)
-        axis = int(self._const(op.inputs[2], "axis").numbers()[0]) % rank
+        axis = self._axis(op, 2, self.t[op.inputs[0]].shape)
+        if any(len(self.t[o].shape) <= axis for o in op.outputs):
+            raise Damaged(f"outputs of shapes {[list(self.t[o].shape) for o in op.outputs]} split along axis {axis}")
         self._split(op, [self.t[o].shape[axis] for o in op.outputs], axis, x)
 
     def op_BATCH_MATMUL(self, op):
@@ -515,7 +577,7 @@ class _Reader:
             raise Refused("adj_x (a transposed first operand)")
         a, b = self._act(op.inputs[0]), self._act(op.inputs[1])
         rhs = self.t[op.inputs[1]]
-        if rhs.dtype in QUANTIZED and rhs.zero_point and rhs.zero_point[0]:
+        if rhs.dtype in QUANTIZED and rhs.zero_point and rhs.zero_point[0] and rhs.scale:
             # TFLite's integer kernel reads its second operand as if its zero point were 0
             # (measured against the interpreter: 33 steps off otherwise): that offset, as a layer
             b = self.emit(op, "binary", [b], op="add", scalar=float(rhs.zero_point[0] * rhs.scale[0]),
@@ -526,9 +588,8 @@ class _Reader:
         self._unary(op, "quantize", to=self.t[op.outputs[0]].dtype)
 
     def op_DEQUANTIZE(self, op):
-        i = op.inputs[0]
-        if i in self.consts:                   # a float16 (or int8) weight made float: fold it
-            src = self.consts[i]
+        src = self._constant(op.inputs[0])
+        if src is not None:                    # a float16 (or int8) weight made float: fold it
             folded = TensorInfo(op.outputs[0], src.name, src.shape, src.dtype, src.buffer, src.scale,
                                 src.zero_point, src.axis, src.data)
             self.consts[op.outputs[0]] = folded
