@@ -175,7 +175,17 @@ def mutate_zip(rng: random.Random, raw: bytes) -> bytes:
     return out.getvalue()
 
 
-MUTATOR = {"keras_zip": mutate_zip, "npz": mutate_zip, "keras_json": mutate_json}
+def mutate_tflite(rng: random.Random, raw: bytes) -> bytes:
+    """Edits that reach the schema (tests/tflite_surgery.py): operators' inputs and outputs cut
+    short or out of range, low-rank or huge shapes, opcode indices out of range, codes turned
+    into other operators, buffers huge or outside the file, vectors of offsets all to one
+    table, options and quantization made hostile; a quarter of the time bytes, as above."""
+    from tflite_surgery import mutate_tflite as schema_aware
+
+    return schema_aware(rng, raw, mutate_bytes)
+
+
+MUTATOR = {"keras_zip": mutate_zip, "npz": mutate_zip, "keras_json": mutate_json, "tflite": mutate_tflite}
 
 
 def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
