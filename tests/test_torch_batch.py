@@ -126,3 +126,19 @@ def test_a_module_read_at_its_own_batch_stays_read_there():
     """One example is the fallback for a batch the importer cannot read, not the rule."""
     totals = api.report(Squeezed(), input_shape=(2, 3, 16, 16)).totals
     assert totals["mults"] == 2 * (14 * 14 * 8 * 27 + 8 * 4)
+
+
+class Rolled(torch.nn.Module):
+    """Swin's cyclic shift, torch.roll over two axes and over one."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return torch.roll(self.conv(x), shifts=(-2, 3), dims=(2, 3)).roll(1, 1)
+
+
+def test_roll_is_traced_and_agrees_with_onnxruntime():
+    result = api.verify(Rolled(), input_shape=(2, 3, 12, 12), engine="onnxruntime")
+    assert result.ok and "traced on meta tensors" in result.verification.report.source

@@ -325,6 +325,28 @@ class AtenOps:
         return self._emit("Slice", [self._name(x), self._int64([start]), self._int64([end]), self._int64([dim]),
                                     self._int64([step])], out.shape)[0]
 
+    def h_roll(self, a, kw, out):
+        """Swin's cyclic shift: per axis, its last `shift` positions then the others, two
+        Slices and a Concat (as the exporter writes it)."""
+        x = a[0]
+        shifts = a[1] if len(a) > 1 else kw["shifts"]
+        dims = a[2] if len(a) > 2 else kw.get("dims", [])
+        shifts, dims = ([shifts], [dims]) if isinstance(shifts, int) else (list(shifts), list(dims))
+        if len(dims) != len(shifts) or not dims:
+            raise Untraceable("aten.roll of the flattened tensor")
+        y, shape = x, tuple(x.shape)
+        for shift, dim in zip(shifts, dims):
+            dim %= len(shape)
+            size = shape[dim]
+            s = shift % size if size else 0
+            if not s:
+                continue
+            parts = [(size - s, size), (0, size - s)]
+            pieces = [self._emit("Slice", [self._name(y), self._int64([lo]), self._int64([hi]), self._int64([dim])],
+                                 shape[:dim] + (hi - lo,) + shape[dim + 1:])[0] for lo, hi in parts]
+            y = self._emit("Concat", [p.name for p in pieces], shape, axis=dim)[0]
+        return y
+
     def h_flip(self, a, kw, out):
         """Each axis read backwards: ONNX has no Flip, the exporter writes a Slice of step -1
         (ends past position 0: -(size + 1), which the size added makes -1)."""
