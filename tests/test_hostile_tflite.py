@@ -244,3 +244,12 @@ def test_tensors_that_disagree_are_refused_not_counted(tmp_path):
     path = write(tmp_path, s.tensor_dims(s.tensor_dims(data, kernel, [4, 3, 3, 3]), bias, [4]))
     refused(path, f"operator {conv} (CONV_2D): its output is 16x16x8 in the file; a conv of 16x16x3 makes 16x16x4")
     refused(path, f"operator {conv} (CONV_2D)", command="verify")
+
+
+def test_operators_naming_more_tensors_than_a_network_could(tmp_path, monkeypatch):
+    # the budget of bytes read is twice the file's size: a file padded with holes raises it,
+    # so the tensors named by all operators together have a limit of their own
+    from cnncost.interop import tflite_file
+
+    monkeypatch.setattr(tflite_file, "MAX_REFERENCES", 40)
+    refused(os.path.join(HERE, "ops_float32.tflite"), "name more than 40 tensors in all")

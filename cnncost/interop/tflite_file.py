@@ -166,12 +166,12 @@ def read_tflite(path: str) -> TFLiteModel:
         if idx not in codes:
             codes[idx] = _code(model.element(1, idx))
         code = codes[idx]
-        named += o.length(1) + o.length(2)
+        ins = o.numbers(1, "i", MAX_OPERATOR_TENSORS, f"operator {k} ({code})'s inputs")
+        outs = o.numbers(2, "i", MAX_OPERATOR_TENSORS, f"operator {k} ({code})'s outputs")
+        named += len(ins) + len(outs)
         if named > MAX_REFERENCES:
             raise CnnCostError(f"{path}: operators 0 to {k:,} name more than {MAX_REFERENCES:,} tensors in all; "
                                f"at most {MAX_REFERENCES:,} are read")
-        ins = o.numbers(1, "i", MAX_OPERATOR_TENSORS, f"operator {k} ({code})'s inputs")
-        outs = o.numbers(2, "i", MAX_OPERATOR_TENSORS, f"operator {k} ({code})'s outputs")
         for t in ins:
             if not -1 <= t < len(tensors):
                 raise CnnCostError(f"{path}: operator {k} ({code}) reads tensor {t:,}, which does not exist "
