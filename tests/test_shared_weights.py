@@ -156,3 +156,26 @@ def test_a_class_token_read_twice_is_one_tensor():
     module = timm.create_model("cait_xxs24_224", pretrained=False)
     rep = cnncost.report(module, input_shape=(1, 3, 224, 224)).report
     assert rep.totals["params"] == sum(p.numel() for p in module.parameters()) == 11_956_264
+
+
+def test_batch_norms_fed_one_statistics_tensor_share_it(tmp_path):
+    """torch.onnx.export merges equal-valued tensors: two batch norms' running means of zeros
+    become one initializer. It is read (was refused: 'no weight moving_mean') and counted once."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    init = [numpy_helper.from_array(a.astype(np.float32), n) for n, a in (
+        ("g1", 1 + 0.1 * rng.standard_normal(4)), ("b1", rng.standard_normal(4)), ("g2", rng.standard_normal(4)),
+        ("b2", rng.standard_normal(4)), ("zeros", np.zeros(4)), ("v1", rng.uniform(0.5, 1.5, 4)),
+        ("v2", rng.uniform(0.5, 1.5, 4)))]
+    nodes = [helper.make_node("BatchNormalization", ["x", "g1", "b1", "zeros", "v1"], ["h"], name="/bn1/BN"),
+             helper.make_node("BatchNormalization", ["h", "g2", "b2", "zeros", "v2"], ["y"], name="/bn2/BN")]
+    g = helper.make_graph(nodes, "bns", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 3, 3])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])], init)
+    path = tmp_path / "bns.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    rep = cnncost.report(str(path)).report
+    assert rep.totals["params"] == 16 and rep.totals["non_trainable_params"] == 4 + 4 + 4
+    assert rep.layers[1].shares == {"moving_mean": f"{rep.layers[0].name}/moving_mean"}
+    assert run("verify", path, "--engine", "onnxruntime").exit_code == 0

@@ -420,7 +420,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
         shapes = k.weight_shapes(a, ins)
         weights = sum(numel(s) for w, s in shapes.items() if w not in node.shares)     # shared: its owner's
-        stats = sum(numel(s) for s in k.stat_shapes(a, ins).values())
+        stats = sum(numel(s) for w, s in k.stat_shapes(a, ins).items() if w not in node.shares)
         rf = fields[node.index]
         # memory traffic with no reuse across layers: every input and weight read once per
         # batch, the output written once; each tensor in its own dtype when the file has them

@@ -44,11 +44,6 @@ class Node(Struct):
         self.precision = precision
         self.shares = {} if shares is None else shares
 
-    def own_weight_shapes(self) -> dict:
-        """The weights this layer holds itself: its kind's, less those it shares."""
-        shapes = self.kind.weight_shapes(self.args, self.in_shapes)
-        return {w: s for w, s in shapes.items() if w not in self.shares} if self.shares else shapes
-
 
 def makes_tokens(kind: Kind, inputs: list[Node]) -> bool:
     """Whether a layer's output is past a tensor kind (tokens, scores: a rank-3 value that

@@ -21,7 +21,8 @@ from cnncost.layers import fmt_shape, numel
 def resolve(raw, node, owner_of: Callable[[str], object], where: Loc | None) -> dict[str, str]:
     """`raw` (a spec's `shares:` value) as {weight: "root owner/weight"} for `node`;
     `owner_of` finds an earlier layer's node by the name written."""
-    shapes = node.kind.weight_shapes(node.args, node.in_shapes)
+    # weights and statistics alike (an exporter may feed two batch norms one zeros tensor)
+    shapes = {**node.kind.weight_shapes(node.args, node.in_shapes), **node.kind.stat_shapes(node.args, node.in_shapes)}
     if not shapes:
         raise SpecError("`shares` names weights to share, and this layer has none", loc=where)
     if isinstance(raw, str):
@@ -42,7 +43,8 @@ def resolve(raw, node, owner_of: Callable[[str], object], where: Loc | None) -> 
         layer, _, theirs = ref.partition("/")
         owner = owner_of(layer)
         theirs = theirs or weight
-        owned = owner.kind.weight_shapes(owner.args, owner.in_shapes) if owner.kind is not None else {}
+        owned = {**owner.kind.weight_shapes(owner.args, owner.in_shapes),
+                 **owner.kind.stat_shapes(owner.args, owner.in_shapes)} if owner.kind is not None else {}
         if theirs not in owned:
             raise SpecError(f"`shares`: layer '{owner.name}' has no weight '{theirs}'"
                             + (f" (weights: {', '.join(owned)})" if owned else ""), loc=where)

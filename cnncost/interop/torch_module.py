@@ -228,7 +228,10 @@ def _export_file(torch, module, examples, names, path, label):
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.onnx.export(module, examples, path, dynamo=False, opset_version=17,
                               training=torch.onnx.TrainingMode.EVAL, do_constant_folding=False,
-                              input_names=names)
+                              input_names=names,
+                              # else the exporter merges parameters of equal values (an untrained
+                              # model's LayerNorm weights, all ones) into one: Swin-T 51,168 short
+                              keep_initializers_as_inputs=True)
     except Exception as exc:       # noqa: BLE001 - the exporter's failure is the module's: say what to do
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CnnCostError(f"{label or type(module).__name__}: torch.onnx.export could not trace it ({first}); "
