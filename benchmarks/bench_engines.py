@@ -15,16 +15,11 @@ from cnncost.runtime import executor
 from cnncost.core.analysis import analyze
 from cnncost.interop import onnx_export
 from cnncost.runtime import onnxruntime_engine
+from cnncost.timing import times
 
 
 def median_seconds(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times(fn, repeat, warmup=1))
 
 
 def main():

@@ -22,19 +22,14 @@ import numpy as np
 
 import cnncost
 from cnncost.runtime import executor
+from cnncost.timing import times
 
 NETWORKS = ("resnet50", "vgg16", "mobilenet_v2")
 TARGETS = {"resnet50": 1.5, "vgg16": 1.5, "mobilenet_v2": 2.5}
 
 
 def median_time(fn, repeat):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times(fn, repeat, warmup=1))
 
 
 def matmul_gflops(n=2048, repeat=5):

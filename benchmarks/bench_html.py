@@ -20,6 +20,7 @@ from pathlib import Path
 import cnncost
 from cnncost.render import render
 from cnncost.spec import parse_spec
+from cnncost.timing import times
 
 
 def sequential(n: int):
@@ -31,12 +32,7 @@ def sequential(n: int):
 
 
 def median_seconds(fn, runs=5):
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times(fn, runs, warmup=0))
 
 
 def interactive(driver, path: Path) -> float:

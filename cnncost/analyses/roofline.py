@@ -8,11 +8,11 @@ the larger one is memory-bound.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from cnncost.core.analysis import Report, intensity
+from cnncost.timing import best_of
 from cnncost.errors import CnnCostError, SpecError
 
 
@@ -78,13 +78,7 @@ def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5, engine:
         raise CnnCostError(f"unknown engine '{engine}' (known: numpy, onnxruntime)")
 
     def best(fn):
-        fn()
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return best_of(fn, repeat)
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)

@@ -15,11 +15,11 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from dataclasses import asdict, dataclass, field
 
 from cnncost.core.graph import Graph
 from cnncost.interop import onnx_export, require
+from cnncost.timing import best_of, times
 
 TOLERANCE = 1e-4
 QUANTIZED_SHARE = 0.999       # of a quantized tensor's values within one step
@@ -328,13 +328,7 @@ def _with_points(data: bytes, layers: set) -> tuple[bytes, dict]:
 
 
 def _median_forward(sess, feed, repeat: int) -> float:
-    sess.run(None, feed)                                   # warm-up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        sess.run(None, feed)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times(lambda: sess.run(None, feed), repeat))
 
 
 @dataclass
@@ -395,13 +389,7 @@ def calibrate(matmul_n: int = 2048, copy_mb: int = 256, repeat: int = 5) -> tupl
         return session(m.SerializeToString())
 
     def best(sess, feed):
-        sess.run(None, feed)
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            sess.run(None, feed)
-            times.append(time.perf_counter() - t0)
-        return min(times)
+        return best_of(lambda: sess.run(None, feed), repeat)
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((matmul_n, matmul_n), dtype=np.float32)
