@@ -57,16 +57,6 @@ PARAMS_AS_MODULE = "params are the module's own tensors as its forward reads the
 
 
 
-def _stored(c) -> str | None:
-    """The dtype an initializer holds (int8, uint8, int32), for a DequantizeLinear of it."""
-    from cnncost.interop.onnx_proto import DTYPES
-
-    if isinstance(c, Const) and c.tensor is not None:
-        name = DTYPES.get(c.tensor.data_type)
-        return name if name in ("int8", "uint8", "int32", "int16", "float16") else None
-    return None
-
-
 def parse_input_shape(text: str) -> tuple:
     """'1x3x224x224' -> (1, 3, 224, 224); 'image=1x3x224x224,mask=1x1x224x224' (one per
     input of a model of several) -> (('image', (1, 3, 224, 224)), ('mask', ...)); one clear
@@ -119,6 +109,11 @@ class _Importer(LayerOps, DataOps, TensorOps):
         g = self.graph
         for name, t in g.initializers.items():
             self.values[name] = Const(tensor=t, source=name)
+        # folded constants: each at most what a network could need (the largest weight, or a
+        # mask or table of 16 M values), all together a few times that
+        largest = max((t.size for t in g.initializers.values()), default=0)
+        self.fold_limit = max(onnx_fold.FOLD_ELEMENTS, largest)
+        self.fold_budget = 4 * onnx_fold.FOLD_ELEMENTS + 2 * sum(t.size for t in g.initializers.values())
         self._read_input()
         self._identity = {n.outputs[0]: n.inputs[0] for n in g.nodes if n.op == "Identity" and n.inputs}
         nodes = onnx_patterns.fuse(g.nodes, [o.name for o in g.outputs], self._constant_value)
@@ -137,6 +132,9 @@ class _Importer(LayerOps, DataOps, TensorOps):
             raise SpecError(f"{path}: ONNX opset {version} is not one cnncost reads "
                             f"(opsets {OPSETS.start} to {OPSETS.stop - 1}); convert the model with "
                             "onnx.version_converter")
+        for i, n in enumerate(self.graph.nodes):
+            if not any(n.outputs):
+                raise SpecError(f"{path}: node {i} {n.name or ''!r} ({n.op}) has no outputs (the file is damaged)")
         flow = Counter(n.op for n in self.graph.nodes if n.op in CONTROL_FLOW)
         if flow:
             raise SpecError(f"{path}: control flow ({', '.join(f'{op} x{c}' for op, c in flow.items())}) "
@@ -148,7 +146,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
             first = {}
             for n in self.graph.nodes:
                 key = n.op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op}"
-                first.setdefault(key, n.name or n.outputs[0])
+                first.setdefault(key, n.name or next(iter(n.outputs), '') or '?')
             hints = sorted({HINTS[op] for op in missing if op in HINTS})
             raise SpecError(f"{path}: unsupported ONNX operators: " + ", ".join(
                 f"{op} x{count} (first: {first[op]!r})" for op, count in missing.most_common())
@@ -254,13 +252,15 @@ class _Importer(LayerOps, DataOps, TensorOps):
                     and isinstance(args[1], Const):
                 self.learned_Gather(node, args)          # a weight's table read out: still the weight
             elif all(a is None or isinstance(a, Const) for a in args) and node.op in onnx_fold.FOLDABLE:
-                outs = onnx_fold.fold(node, [None if a is None else a.value for a in args])
+                outs = onnx_fold.fold(node, [None if a is None else a.value for a in args],
+                                      limit=min(self.fold_limit, self.fold_budget))
+                self.fold_budget -= sum(o.size for o in outs)
                 # a learned tensor only reshaped or copied (ViT's class token, expanded to the
                 # batch) is still the file's weight
                 data = args[0] if args else None
                 keep = data.source if isinstance(data, Const) and node.op in SHAPE_ONLY + ("DequantizeLinear",) \
                     else None
-                stored = _stored(data) if node.op == "DequantizeLinear" else data.stored \
+                stored = data.file_dtype() if node.op == "DequantizeLinear" else data.stored \
                     if isinstance(data, Const) and node.op in SHAPE_ONLY else None
                 self._set(node, [Const(array=o, source=keep, stored=stored) for o in outs])
             elif node.op == "Shape" and isinstance(args[0], Held):
@@ -268,12 +268,14 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 self._set(node, [Const(array=outs[0])])
             else:
                 self._read(node, args)
+        except onnx_fold.TooLarge as exc:
+            raise SpecError(f"{self.path}: node {self._label(node)}: {exc}") from None
         except Refused as exc:
-            self.refusals.append((node.op, node.name or node.outputs[0], str(exc)))
+            self.refusals.append((node.op, node.name or next(iter(node.outputs), '') or '?', str(exc)))
             self._set(node, [UNKNOWN] * len(node.outputs))
         except (onnx_fold.FoldError, ValueError, IndexError, KeyError, TypeError) as exc:
             detail = str(exc) or type(exc).__name__
-            self.refusals.append((node.op, node.name or node.outputs[0], f"cannot evaluate ({detail[:120]})"))
+            self.refusals.append((node.op, node.name or next(iter(node.outputs), '') or '?', f"cannot evaluate ({detail[:120]})"))
             self._set(node, [UNKNOWN] * len(node.outputs))
 
     def _read(self, node, args):
@@ -345,7 +347,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
             f"{op} x{c} (first: {first[op][0]!r}: {first[op][1]})" for op, c in count.most_common()))
 
     def _label(self, node):
-        return f"{(node.name or node.outputs[0])!r} ({node.op})"
+        return f"{(node.name or next(iter(node.outputs), '') or '?')!r} ({node.op})"
 
     def _result(self) -> Imported:
         outputs = []
@@ -405,10 +407,12 @@ class _Importer(LayerOps, DataOps, TensorOps):
         shape None: by the kind's own rule (layers/), so no shape formula has a twin here."""
         if shape is None:
             shape = _shape_by_kind(body, [x.shape for x in inputs])
-        name = self._unique(node.name or node.outputs[0], node.op)
+        name = self._unique(node.name or next(iter(node.outputs), '') or '?', node.op)
         layer = {"name": name, **body, **({"inputs": [x.layer for x in inputs]} if inputs else {})}
         self.layers.append(layer)
         self.by_name[name] = layer
+        if weights:
+            self._check_weights(node, body, inputs, weights)
         for key, (const, how) in (weights or {}).items():
             self._weight(name, key, const, how)
         if t.get("layout") == "plain" and len(shape) == 1:
@@ -417,6 +421,26 @@ class _Importer(LayerOps, DataOps, TensorOps):
         if output is not False:
             self.values[output or node.outputs[0]] = value
         return value
+
+    def _check_weights(self, node, body, inputs, weights):
+        """Each initializer holds as many values as its use takes (a Gemm's 120x84 weight read
+        by a layer of 480 inputs was counted as 480x84, with exit 0): a damaged file, refused."""
+        from cnncost.errors import CnnCostError
+        from cnncost.layers import lookup
+
+        kind, fixed = lookup(body["kind"])
+        try:
+            args = kind.normalize({**fixed, **{k: v for k, v in body.items() if k != "kind"}}, evaluate=lambda t: t)
+            ins = [tuple(x.shape) for x in inputs]
+            want = {**kind.weight_shapes(args, ins), **kind.stat_shapes(args, ins)}
+        except CnnCostError as exc:
+            raise Refused(str(exc)) from None
+        for key, (const, _) in weights.items():
+            if key in want and math.prod(want[key]) != math.prod(const.dims):
+                shape = "x".join(str(d) for d in want[key])
+                raise SpecError(f"{self.path}: node {self._label(node)}: {key} '{const.source or '(folded)'}' has "
+                                f"dims {list(const.dims)}, {math.prod(const.dims):,} values; its use takes {shape} "
+                                f"({math.prod(want[key]):,}): the file is damaged")
 
     def _weight(self, layer, key, const, how=None):
         if const.source:

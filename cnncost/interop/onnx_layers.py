@@ -118,8 +118,6 @@ class LayerOps:
         the dtype the file stores it in."""
         import numpy as np
 
-        from cnncost.interop.onnx_import import _stored
-
         c = self._const(node, q, what)
         s = np.asarray(self._const(node, scale, f"{what} scale").value, np.float64)
         z = np.asarray(self._const(node, zp, f"{what} zero point").value if zp is not None else 0, np.float64)
@@ -127,7 +125,7 @@ class LayerOps:
         if s.size > 1:
             shape[axis] = s.size
         real = (c.value.astype(np.float64) - z.reshape(shape if z.size > 1 else ())) * s.reshape(shape if s.size > 1 else ())
-        return Const(array=real.astype(np.float32), source=c.source, stored=_stored(c))
+        return Const(array=real.astype(np.float32), source=c.source, stored=c.file_dtype())
 
     def _requantized(self, node, scale, zp):
         """The layer just emitted stores its output quantized (QLinearConv, QLinearMatMul)."""

@@ -37,6 +37,16 @@ class Const:
             self._array = self.tensor.value()
         return self._array
 
+    def file_dtype(self) -> str | None:
+        """The integer or half dtype an initializer holds (int8, uint8, int16, int32, float16),
+        for a DequantizeLinear of it; None for float32 and for folded values."""
+        from cnncost.interop.onnx_proto import DTYPES
+
+        if self.tensor is None:
+            return None
+        name = DTYPES.get(self.tensor.data_type)
+        return name if name in ("int8", "uint8", "int32", "int16", "float16") else None
+
 
 class Refused(Exception):
     pass
