@@ -69,6 +69,7 @@ class _Reader:
         self.layers: list[dict] = []
         self.weights: dict = {}
         self.used: set[str] = set()
+        self.tries: dict[str, int] = {}
         self.refused: Counter = Counter()
         self.first: dict[str, tuple] = {}
 
@@ -175,10 +176,13 @@ class _Reader:
         return values[0]
 
     def _unique(self, base: str) -> str:
-        name, n = base, 1
+        """`base`, or base_2, base_3 ...: counted on from the last one given, in linear time."""
+        n = self.tries.get(base, 1)
+        name = base if n == 1 else f"{base}_{n}"
         while name in self.used:
             n += 1
             name = f"{base}_{n}"
+        self.tries[base] = n
         self.used.add(name)
         return name
 
@@ -551,12 +555,9 @@ class _Reader:
 
     def _axis(self, op, i, shape):
         axis = self._ints(op.inputs[i], "axis")
-        if len(axis) != 1:
-            raise Damaged(f"its axis holds {len(axis)} values, not one")
-        axis = axis[0]
-        if not -len(shape) <= axis < len(shape):
+        if len(axis) != 1 or not -len(shape) <= axis[0] < len(shape):
             raise Damaged(f"axis {axis} of an input of shape {list(shape)}")
-        return axis % len(shape)
+        return axis[0] % len(shape)
 
     def op_SPLIT(self, op):
         shape = self.t[op.inputs[1]].shape
