@@ -24,6 +24,10 @@ class FoldError(ValueError):
     pass
 
 
+class TooLarge(FoldError):
+    """A constant bigger than a network could need: the file is refused, not partly read."""
+
+
 def _axes(node, args, index):
     """An axes list from input `index` (newer opsets) or the `axes` attribute."""
     if len(args) > index and args[index] is not None:
@@ -89,12 +93,84 @@ def constant_attr(node):
     raise FoldError("Constant without a value (sparse and string constants are not supported)")
 
 
-def fold(node, args, shape_of=None) -> list:
+# a folded constant a network could need: relative-position tables, attention masks, a weight
+# dequantized or transposed (the importer raises it to the largest initializer)
+FOLD_ELEMENTS = 1 << 24
+
+
+def _count(dims) -> int:
+    out = 1
+    for d in dims:
+        d = int(d)
+        if d < 0:
+            raise FoldError(f"a negative dimension in {[int(v) for v in dims][:8]}")
+        out *= d
+    return out
+
+
+def _broadcast(shapes) -> int:
+    rank = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(rank):
+        sizes = {int(s[axis - rank + len(s)]) for s in shapes if axis - rank + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise FoldError(f"shapes {[list(s) for s in shapes][:4]} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return _count(out)
+
+
+def out_elements(node, args) -> int:
+    """How many elements `node`'s outputs hold, from its inputs' shapes and attributes alone,
+    before anything is allocated (ops whose output is no larger than an input: that input's)."""
+    import numpy as np
+
+    op, x = node.op, args[0] if args else None
+    sizes = [int(np.size(v)) for v in args if v is not None]
+    if op == "ConstantOfShape":
+        return _count(np.asarray(x).reshape(-1)) if x is not None else 1
+    if op == "Range":
+        start, limit, delta = (np.asarray(v).reshape(-1)[0].item() if np.size(v) else 0 for v in args[:3])
+        if delta == 0:
+            raise FoldError("Range with a delta of 0")
+        return max(0, math.ceil((limit - start) / delta))
+    if op == "Expand":
+        return _broadcast([np.shape(x), [int(d) for d in np.asarray(args[1]).reshape(-1)]])
+    if op == "Tile":
+        return np.size(x) * _count(np.asarray(args[1]).reshape(-1))
+    if op == "Concat":
+        return sum(sizes)
+    if op == "Gather":
+        axis = node.attrs.get("axis", 0)
+        width = np.shape(x)[axis % max(np.ndim(x), 1)] if np.ndim(x) else 1
+        return np.size(x) // max(width, 1) * np.size(args[1])
+    if op in ("Constant", "Shape", "Size", "Reshape", "Unsqueeze", "Squeeze", "Slice", "Split", "Flatten",
+              "Transpose", "ScatterND", "CumSum", "Trilu") or len(sizes) < 2:
+        return max(sizes, default=0)
+    return _broadcast([np.shape(v) for v in args if v is not None])
+
+
+BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater", "Min", "Max", "Mod"})
+ARITY = {"Range": 3, "Where": 3, "ScatterND": 3, "BatchNormalization": 5, "Gather": 2, "Expand": 2, "Tile": 2,
+         "Reshape": 2, "CumSum": 2, "DequantizeLinear": 2, "QuantizeLinear": 2, "Min": 1, "Max": 1,
+         "ConstantOfShape": 1}
+
+
+def fold(node, args, shape_of=None, limit=FOLD_ELEMENTS) -> list:
     """The outputs of `node` given its inputs' values (None for an omitted input).
-    `shape_of` gives the ONNX shape of a tensor input (for Shape on a layer's output)."""
+    `shape_of` gives the ONNX shape of a tensor input (for Shape on a layer's output). An
+    output of more than `limit` elements is refused before it is made."""
     import numpy as np      # here, not at import: counting a model without shape arithmetic needs none
 
     op, a = node.op, node.attrs
+    need = 0 if op == "Constant" or shape_of is not None else 1 if op == "Reshape" and "shape" in a else \
+        ARITY.get(op, 2 if op in BINARY else 1)
+    if len(args) < need or any(v is None for v in args[:need]):
+        given = sum(v is not None for v in args)
+        raise FoldError(f"{op} needs {need} input{'s' if need > 1 else ''}, the node gives {given}")
+    if shape_of is None and op != "Constant":
+        n = out_elements(node, args)
+        if n > limit:
+            raise TooLarge(f"its constant output would hold {n:,} elements (at most {limit:,} are folded)")
     x = args[0] if args else None
     if op == "Constant":
         return [constant_attr(node)]

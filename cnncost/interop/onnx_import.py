@@ -281,6 +281,10 @@ class _Importer(LayerOps, DataOps, TensorOps):
     def _read(self, node, args):
         """The map world's pattern first (a cleaner spec); where it refuses, the operator
         as it is on tensors in the model's own order (onnx_tensors)."""
+        need = 1 if node.op == "Reshape" and "shape" in node.attrs else \
+            onnx_fold.ARITY.get(node.op, 2 if node.op in onnx_fold.BINARY else 1)
+        if len(args) < need or any(a is None for a in args[:need]):
+            raise Refused(f"needs {need} input{'s' if need > 1 else ''}, the node gives {sum(a is not None for a in args)}")
         pattern, general = getattr(self, "op_" + node.op, None), getattr(self, "plain_" + node.op, None)
         if pattern is None and general is None:
             raise Refused("applies to a layer's output here (cnncost folds it only on constants)")
@@ -356,7 +360,10 @@ class _Importer(LayerOps, DataOps, TensorOps):
             if not isinstance(out, Held) or not self.layers or out.layer in self.input_names.values():
                 raise SpecError(f"{self.path}: the graph's output '{o.name}' is not made by any layer")
             if out.layout not in ("nchw", "nhwc", "vec", "plain"):
-                out = self._plain(Node("Identity", o.name, [], [o.name], {}), out)
+                try:
+                    out = self._plain(Node("Identity", o.name, [], [o.name], {}), out)
+                except Refused as exc:
+                    raise SpecError(f"{self.path}: the graph's output '{o.name}': {exc}") from None
             if out.layer in outputs or (len(self.graph.outputs) == 1 and self.layers[-1]["name"] != out.layer):
                 # an output that is another's, or a single output that is not the last layer
                 self.layers.append({"name": self._unique(layer_name(o.name) if len(self.graph.outputs) > 1
@@ -372,7 +379,9 @@ class _Importer(LayerOps, DataOps, TensorOps):
         params_as = PARAMS_AS_MODULE if self.file in FROM_MODULE else PARAMS_AS_FILE
         notes = [params_as]
         if shared:
-            notes.append(f"{shared} tensors are used by several layers, counted once at their first use")
+            notes.append(f"{shared} tensors are used by several layers, counted once at their first use (an "
+                         "exporter also merges tensors of equal values, an untrained model's zero biases say: "
+                         "params + shared is the count per use)")
         base = shown.split(" ")[2 if shown.startswith("PyTorch module ") else 0] if shown else \
             os.path.splitext(os.path.basename(self.file))[0]
         name = re.sub(r"[^A-Za-z0-9_]+", "_", base).strip("_") or "imported"

@@ -43,18 +43,20 @@ class _Graph:
 
     def is_scalar(self, name, want, tol=1e-5):
         v = self.value(name) if name else None
-        return v is not None and v.size == 1 and abs(float(v.reshape(-1)[0]) - want) <= tol * max(1.0, abs(want))
+        if v is None or v.size != 1 or v.dtype.kind not in "biuf":     # a string or bool constant: no match
+            return False
+        return abs(float(v.reshape(-1)[0]) - want) <= tol * max(1.0, abs(want))
 
     def axes(self, node):
         if "axes" in node.attrs:
             return list(node.attrs["axes"])
         v = self.value(node.inputs[1]) if len(node.inputs) > 1 and node.inputs[1] else None
-        return None if v is None else [int(a) for a in v.reshape(-1)]
+        return None if v is None or v.dtype.kind not in "iu" else [int(a) for a in v.reshape(-1)]
 
 
 def _gelu(g, erf):
-    div = g.producer.get(erf.inputs[0])
-    if div is None or g.only(div.outputs[0], "Erf") is not erf:
+    div = g.producer.get(erf.inputs[0]) if erf.inputs else None
+    if div is None or len(div.inputs) != 2 or g.only(div.outputs[0], "Erf") is not erf:
         return None
     x = div.inputs[0]
     if not ((div.op == "Div" and g.is_scalar(div.inputs[1], math.sqrt(2)))
@@ -81,6 +83,8 @@ def _gelu(g, erf):
 
 def _gated(g, first, gate_ops):
     """x -> first -> [gate ops ...] -> Mul(x, .): SiLU, Mish, hard swish."""
+    if not first.inputs:
+        return None
     x, chain, cur = first.inputs[0], [first], first
     for gate in gate_ops:
         cur = g.only(cur.outputs[0], gate)
@@ -94,6 +98,8 @@ def _gated(g, first, gate_ops):
 
 
 def _layer_norm(g, mean):
+    if not mean.inputs:
+        return None
     x = mean.inputs[0]
     if g.axes(mean) != [-1] or not mean.attrs.get("keepdims", 1):
         return None
@@ -103,7 +109,7 @@ def _layer_norm(g, mean):
     users = g.consumers.get(sub.outputs[0], [])
     pow_ = next((u for u in users if u.op == "Pow"), None)
     div = next((u for u in users if u.op == "Div"), None)
-    if len(users) != 2 or pow_ is None or div is None or not g.is_scalar(pow_.inputs[1], 2.0):
+    if len(users) != 2 or pow_ is None or div is None or len(pow_.inputs) != 2 or not g.is_scalar(pow_.inputs[1], 2.0):
         return None
     var = g.only(pow_.outputs[0], "ReduceMean")
     if var is None or g.axes(var) != [-1]:

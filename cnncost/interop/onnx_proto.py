@@ -245,6 +245,11 @@ class Model:
     frozen: frozenset = frozenset()
 
 
+# the largest exports of the networks cnncost counts hold a few thousand nodes (with shape
+# arithmetic, some 10,000); counting takes about 0.1 ms a node
+MAX_NODES = 50_000
+
+
 class _Reader:
     def __init__(self, buf, base_dir: str):
         self.buf, self.base_dir = buf, base_dir
@@ -277,6 +282,8 @@ class _Reader:
             if wire != 2:
                 continue
             if num == 1:
+                if len(g.nodes) == MAX_NODES:        # before decoding more: refused within seconds
+                    raise ProtoError(f"the graph has more than {MAX_NODES:,} nodes, the most cnncost reads")
                 g.nodes.append(self.node(*v))
             elif num == 2:
                 g.name = _text(self.buf, v)

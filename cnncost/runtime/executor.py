@@ -110,8 +110,12 @@ def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: 
         arrays = import_file(str(spec), input_shape=ONNX_INPUT_SHAPE.get()).weights
         want = weight_specs(graph)
         for key, shape in want.items():
-            if key not in arrays or tuple(arrays[key].shape) != tuple(shape):   # pragma: no cover - import bug
-                raise AssertionError(f"imported weight {key}: {getattr(arrays.get(key), 'shape', None)} vs {shape}")
+            if key not in arrays or tuple(arrays[key].shape) != tuple(shape):   # the file's, not its use's
+                from cnncost.errors import SpecError
+
+                got = getattr(arrays.get(key), "shape", None)
+                raise SpecError(f"{spec}: weight {key} is {'missing' if got is None else 'x'.join(map(str, got))}"
+                                f"; the layer takes {'x'.join(map(str, shape))} (the file is damaged)")
         return {k: np.ascontiguousarray(v, dtype=DTYPE) for k, v in arrays.items()}
     return init_weights(graph, seed)
 
