@@ -79,7 +79,9 @@ def test_timm_hybrids(name, tmp_path):
     m = timm.create_model(name, pretrained=False)
     rep = exact_and_agrees(export(m, (1, *m.pretrained_cfg.get("input_size", (3, 224, 224))), tmp_path / "m.onnx"))
     if name in ("deit_tiny_patch16_224", "poolformer_s12", "edgenext_xx_small"):    # no BatchNorm to fold
-        assert rep.totals["params"] == sum(p.numel() for p in m.parameters())
+        # the exporter merges parameters of equal values (an untrained model's LayerNorm weights):
+        # the file holds them once, and each later use is counted as shared
+        assert rep.totals["params"] + rep.totals.get("shared_params", 0) == sum(p.numel() for p in m.parameters())
 
 
 @pytest.mark.parametrize("name", ["swin_t", "maxvit_t"])

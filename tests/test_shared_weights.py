@@ -179,3 +179,13 @@ def test_batch_norms_fed_one_statistics_tensor_share_it(tmp_path):
     assert rep.totals["params"] == 16 and rep.totals["non_trainable_params"] == 4 + 4 + 4
     assert rep.layers[1].shares == {"moving_mean": f"{rep.layers[0].name}/moving_mean"}
     assert run("verify", path, "--engine", "onnxruntime").exit_code == 0
+
+
+def test_a_use_of_a_frozen_tensor_does_not_train_it():
+    """One tensor, one trainable flag: a later use of a frozen owner's tensor computes no weight
+    gradient (its row had the MACs of one while the gradient memory left it out)."""
+    rep = analyze_text(THRICE, training=True, trainable_from="relu_b")
+    rows = {r.name: r.training for r in rep.layers}
+    assert rows["conv_c"]["weight_grad_mults"] == 0          # conv_a's tensor, frozen
+    assert rows["head"]["weight_grad_mults"] == 16 * 16 * 8 * 4
+    assert rep.totals["training"]["gradient_bytes"] == rep.totals["trainable_params"] * 4

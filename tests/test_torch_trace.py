@@ -204,3 +204,21 @@ def test_a_weight_broadcast_for_a_bmm_is_the_weight_once(tmp_path):
     with torch.no_grad():
         want = module(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(out.reshape(want.shape), want, rtol=1e-4, atol=1e-5)
+
+
+def test_data_dependent_control_flow_is_refused_not_counted_at_random():
+    """`return self.d(y) if y.mean() > 0 else y`: the exporter traced one branch, chosen by the
+    random input: 55,296 or 202,752 MACs from run to run, without a word."""
+    torch = pytest.importorskip("torch")
+
+    class DataDep(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.d = torch.nn.Conv2d(3, 8, 3), torch.nn.Conv2d(8, 8, 3, padding=1)
+
+        def forward(self, x):
+            y = self.c(x)
+            return self.d(y) if y.mean() > 0 else y
+
+    with pytest.raises(cnncost.CnnCostError, match="data-dependent control flow"):
+        cnncost.report(DataDep(), input_shape=(1, 3, 16, 16))

@@ -42,13 +42,23 @@ def has_weights(node) -> bool:
     return bool(node.kind.weight_shapes(node.args, node.in_shapes))
 
 
+def trains(graph: Graph, node) -> bool:
+    """Whether a layer's weights train: its own when it is trainable, and a tensor it shares by
+    its owner's flag (one tensor has one flag, as in PyTorch)."""
+    weights = node.kind.weight_shapes(node.args, node.in_shapes)
+    if any(w not in node.shares for w in weights) and node.trainable:
+        return True
+    owners = {key.rpartition("/")[0] for w, key in node.shares.items() if w in weights}
+    return any(graph.nodes[graph.by_name[o]].trainable for o in owners if o in graph.by_name)
+
+
 def backward(graph: Graph) -> list[dict]:
     """Per layer (graph.layers order): input_grad and weight_grad mults and flops."""
     learns = [False] * len(graph.nodes)      # this node or an ancestor has trainable weights
     rows = []
     for node in graph.layers:
         k, a, ins, out = node.kind, node.args, node.in_shapes, node.out_shape
-        own = node.trainable and has_weights(node)
+        own = trains(graph, node)
         needs_input_grad = any(learns[i] for i in node.inputs)
         learns[node.index] = own or needs_input_grad
         fwd_mults = k.mults(a, ins, out)
@@ -80,12 +90,12 @@ def saved_bytes(graph: Graph, itemsize: int, batch: int) -> list[int]:
     kept: set[int] = set()
     out = []
     for node in graph.layers:
-        trains = node.trainable and has_weights(node)
+        learns = trains(graph, node)
         needs = [grads[i] for i in node.inputs]
-        grads[node.index] = trains or any(needs)
+        grads[node.index] = learns or any(needs)
         nbytes = 0
         if grads[node.index]:
-            s = node.kind.saved(node.args, node.in_shapes, node.out_shape, needs, trains)
+            s = node.kind.saved(node.args, node.in_shapes, node.out_shape, needs, learns)
             for t in [node.inputs[i] for i in s.inputs] + ([node.index] if s.output else []):
                 if t not in kept:
                     kept.add(t)
@@ -108,8 +118,8 @@ def cut_summary(graph: Graph, itemsize: int) -> dict:
     # the base: frozen layers that read only the inputs and other frozen layers (a frozen
     # layer after trained ones, YOLO's fixed DFL convolution, is no base to cache)
     frozen: set[int] = set()
-    for n in graph.layers:
-        if not n.trainable and all(i in frozen or i in graph.inputs for i in n.inputs):
+    for n in graph.layers:      # a weightless layer on the frozen base (a global pool) is base too
+        if (not n.trainable or not has_weights(n)) and all(i in frozen or i in graph.inputs for i in n.inputs):
             frozen.add(n.index)
     base = sum(n.kind.mults(n.args, n.in_shapes, n.out_shape) for n in graph.layers if n.index in frozen)
     head = sum(n.kind.mults(n.args, n.in_shapes, n.out_shape) for n in graph.layers if n.index not in frozen)

@@ -19,6 +19,22 @@ from cnncost.interop.onnx_proto import Graph, Model, Node, Tensor, ValueInfo
 from cnncost.interop.torch_aten import (_BINARY, _DTYPES, _FAST_UNARY, _SAME, _VIEWS, OPSET, AtenOps,
                                         Unfaithful, Untraceable, _Act, _Const, _Unset, _View)
 
+# a comparison of values, and what turns a tensor into a Python value: together, control flow
+# that depends on the input's data
+_COMPARE = ("gt", "lt", "ge", "le", "eq", "ne", "logical_and", "logical_or", "logical_not", "any", "all")
+_READ_OUT = ("_local_scalar_dense", "is_nonzero", "item")
+DATA_DEPENDENT = ("its forward() branches on a value of its input (`if y.mean() > 0:`, `.item()`): data-dependent "
+                  "control flow, whose cost changes with the input, so no count holds for every input (an "
+                  "exporter would trace one branch at random); count each branch as a module of its own")
+
+
+class _Decision:
+    """A comparison of the input's values: fine if only shapes follow, refused if read out."""
+
+    group = -1
+    stale = False
+
+
 # operators that make a constant from a tensor's shape and dtype, never its values (an anchor grid)
 _LIKE = ("new_full", "new_zeros", "new_ones", "zeros_like", "ones_like", "full_like")
 
@@ -38,6 +54,7 @@ class Recorder(AtenOps):
         self.groups = itertools.count()
         self.values_by_param: dict = {}
         self.node_names: dict = {}
+        self.decided = False            # a comparison of the input's values was made
         self.inputs = []
         for name, x in zip(input_names, examples):
             meta = torch.empty(tuple(x.shape), dtype=x.dtype, device="meta")
@@ -169,6 +186,15 @@ class Recorder(AtenOps):
             real = func(*[_cpu(a) for a in args], **{k: _cpu(v) for k, v in kwargs.items()})
             self._bind(out, _Const(real, learned=False))
             return out
+        from_input = [v for v in vals.values() if isinstance(v, (_Act, _View, _Decision))]
+        if base in _READ_OUT and from_input:
+            raise Unfaithful(DATA_DEPENDENT)
+        if base in _COMPARE and from_input:     # a decision on the input's values: its use tells
+            self.decided = True
+            self._bind(out, _Decision())
+            return out
+        if any(isinstance(v, _Decision) for v in vals.values()):
+            raise Untraceable(f"aten.{name} of a comparison of the input's values")
         handler = getattr(self, "h_" + base, None)
         if handler is None:
             raise Untraceable(f"{func} is not read by the tracer")
@@ -329,6 +355,8 @@ def trace(torch, module, examples, input_names) -> Model:
     except Untraceable:
         raise
     except Exception as exc:       # noqa: BLE001 - anything the forward raises: the exporter may do better
+        if rec.decided and "meta tensors" in str(exc):      # `if y.mean() > 0:` on the input's values
+            raise Unfaithful(DATA_DEPENDENT) from None
         raise Untraceable(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     finally:
         for h in handles:
