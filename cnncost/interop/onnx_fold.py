@@ -143,6 +143,10 @@ def out_elements(node, args) -> int:
         axis = node.attrs.get("axis", 0)
         width = np.shape(x)[axis % max(np.ndim(x), 1)] if np.ndim(x) else 1
         return np.size(x) // max(width, 1) * np.size(args[1])
+    if op in ("DequantizeLinear", "QuantizeLinear"):         # scales per axis: the input's shape
+        return np.size(x)
+    if op == "BatchNormalization":
+        return _broadcast([np.shape(x), (np.size(args[1]),) + (1,) * max(np.ndim(x) - 2, 0)])
     if op in ("Constant", "Shape", "Size", "Reshape", "Unsqueeze", "Squeeze", "Slice", "Split", "Flatten",
               "Transpose", "ScatterND", "CumSum", "Trilu") or len(sizes) < 2:
         return max(sizes, default=0)
