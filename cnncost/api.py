@@ -341,16 +341,17 @@ def calibrate(engine: str = "numpy") -> CalibrateResult:
 
 
 # ---- export ----------------------------------------------------------------------------
-def export(spec: str, output: str, *, weights: str | None = None, seed: int = 0,
+def export(spec: Spec, output: str, *, input_shape: InputShape = None, weights: str | None = None, seed: int = 0,
            overrides: Overrides = None, batch: int | None = None, max_memory: int | str | None = None,
            limits: Limits = DEFAULT, allow_code: bool = False) -> ExportResult:
     """Write `spec` as an ONNX model (opset 17, NCHW) with the weights of `weights` or the
-    seeded weights `run` uses; checked by onnx.checker (full check). Needs the `onnx` extra."""
+    seeded weights `run` uses; checked by onnx.checker (full check). Needs the `onnx` extra.
+    A module is read at `input_shape`."""
     from cnncost.interop import onnx_export, require
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
-    spec = _model(spec, allow_code=allow_code)
+    spec = _models([spec], input_shape, allow_code)[0]
     rep = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits)
     graph, batch = _graph(rep), rep.batch
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))

@@ -189,3 +189,25 @@ def test_a_use_of_a_frozen_tensor_does_not_train_it():
     assert rows["conv_c"]["weight_grad_mults"] == 0          # conv_a's tensor, frozen
     assert rows["head"]["weight_grad_mults"] == 16 * 16 * 8 * 4
     assert rep.totals["training"]["gradient_bytes"] == rep.totals["trainable_params"] * 4
+
+
+def test_the_memory_guard_holds_a_shared_tensor_once():
+    from cnncost.runtime.executor import estimate_peak_bytes
+
+    rep = analyze_text(THRICE)
+    assert estimate_peak_bytes(rep.graph, 1)["weights"] == rep.totals["params"] * 4
+
+
+def test_export_and_a_factory_s_arguments_from_python():
+    """export takes a module's input shape; a name in a factory's arguments is said plainly."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import tempfile
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    with tempfile.TemporaryDirectory() as tmp:
+        r = cnncost.export(net, f"{tmp}/m.onnx", input_shape=(1, 3, 8, 8))
+        assert r.nodes >= 1
+    with pytest.raises(cnncost.CnnCostError, match="no literal") as info:
+        cnncost.report("torchvision.models:resnet18(num_classes=n)", allow_code=True, input_shape=(1, 3, 32, 32))
+    assert "ast." not in str(info.value)

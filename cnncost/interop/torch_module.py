@@ -57,8 +57,9 @@ def _kwargs(text: str | None, spec: str) -> dict:
             raise ValueError("positional arguments")
         return {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords if kw.arg}
     except (SyntaxError, ValueError) as exc:
+        why = "a value is no literal (a name or an expression)" if "malformed node" in str(exc) else exc
         raise SpecError(f"{spec}: the factory's arguments must be keyword=literal pairs "
-                        f"(e.g. num_classes=10, weights=None): {exc}") from None
+                        f"(e.g. num_classes=10, weights=None): {why}") from None
 
 
 def build_factory(spec: str):

@@ -123,7 +123,8 @@ def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: 
 # ---- memory guard -------------------------------------------------------------------
 def estimate_peak_bytes(graph: Graph, batch: int, itemsize: int = 4) -> dict:
     """Weights + the largest set of live activations + the largest temporary."""
-    weights = sum(numel(s) for s in weight_specs(graph).values())
+    weights = sum(numel(s) for key, s in weight_specs(graph).items()     # a shared tensor is held once
+                  if key.rpartition("/")[2] not in graph.nodes[graph.by_name[key.rpartition("/")[0]]].shares)
     live = graph.peak_live_elements() * batch
     temp = max((n.kind.workspace(n.args, n.in_shapes, n.out_shape) for n in graph.layers), default=0) * batch
     return {"weights": weights * itemsize, "activations": live * itemsize,
