@@ -314,8 +314,9 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, allow_c
     results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
                                 max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different,
-                                batch=batch, dtype=dtype, baseline_data=base)
-               for s in _models(list(specs) or bundled_names(), input_shape, allow_code)]
+                                batch=batch, dtype=dtype, baseline_data=base, label=_label(given))
+               for s, given in zip(_models(list(specs) or bundled_names(), input_shape, allow_code),
+                                   list(specs) or bundled_names())]
     from cnncost.results.commands import CheckResult
     return CheckResult(tuple(results))
 

@@ -271,3 +271,5 @@ def test_compare_names_a_module_as_the_user_gave_it():
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
     r = cnncost.compare(["lenet5", net], input_shape=(1, 3, 16, 16))
     assert r.to_dict()["columns"] == ["lenet5", "PyTorch module Sequential"]
+    checked = cnncost.check([net], input_shape=(1, 3, 16, 16), budgets={"params": "1M"})
+    assert [a.spec for a in checked.results] == ["PyTorch module Sequential"]     # the JUnit case's name

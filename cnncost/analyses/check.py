@@ -429,7 +429,7 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
               max_increase=None, use_expect: bool = True, limits: Limits = DEFAULT,
               strict: bool = False, no_dead_layers: bool = False,
               allow_different: bool = False, batch: int | None = None, dtype: str = "float32",
-              baseline_data: dict | None = None) -> ArchResult:
+              baseline_data: dict | None = None, label: str | None = None) -> ArchResult:
     """Run every applicable comparison for one spec; a bad spec, or a spec against which
     nothing was checked, becomes `error` (exit 2). `strict` fails skipped expectations;
     `no_dead_layers` fails layers whose output nothing reads. Budgets and the baseline are
@@ -439,7 +439,7 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
 
     from cnncost.core.analysis import resolve_batch
 
-    result = ArchResult(spec_name, spec=spec_name)
+    result = ArchResult(label or spec_name, spec=label or spec_name)     # the SPEC as the user gave it
     t0 = time.perf_counter()
     try:
         spec = load_spec(spec_name, max_bytes=limits.max_spec_bytes)
