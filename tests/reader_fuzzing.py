@@ -188,6 +188,18 @@ def mutate_tflite(rng: random.Random, raw: bytes) -> bytes:
 MUTATOR = {"keras_zip": mutate_zip, "npz": mutate_zip, "keras_json": mutate_json, "tflite": mutate_tflite}
 
 
+def mutate_onnx(rng: random.Random, raw: bytes) -> bytes:
+    """A model edited by its structure with the onnx package (tests/onnx_mutators.py):
+    initializers' dims, attributes, node inputs and outputs, op types, memory bombs; a quarter
+    of the time bytes, as above."""
+    from onnx_mutators import mutate_onnx as structural
+
+    return structural(rng, raw, mutate_bytes)
+
+
+MUTATOR["onnx"] = mutate_onnx
+
+
 def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
     """(case id, suffix, bytes) of `count` mutants of the reader's seed files."""
     rng = random.Random(f"{reader}:{seed}")
@@ -215,18 +227,6 @@ def outcome(reader: str, raw: bytes, suffix: str, folder: Path, verify: bool) ->
     from click.testing import CliRunner
 
     from cnncost.cli import cli
-
-def mutate_onnx(rng: random.Random, raw: bytes) -> bytes:
-    """A model edited by its structure with the onnx package (tests/onnx_mutators.py):
-    initializers' dims, attributes, node inputs and outputs, op types, memory bombs; a quarter
-    of the time bytes, as above."""
-    from onnx_mutators import mutate_onnx as structural
-
-    return structural(rng, raw, mutate_bytes)
-
-
-MUTATOR["onnx"] = mutate_onnx
-
 
     path = folder / f"case{suffix}"
     path.write_bytes(raw)
