@@ -82,3 +82,18 @@ def test_no_import_circle_counting_imports_inside_functions():
             visit(v)
     if cycles:
         pytest.xfail(f"import circles (issue 35): {cycles}")
+
+
+def test_docs_architecture_names_every_reader_and_where_a_change_goes():
+    """docs/architecture.md stays true: every file suffix of the reader table, every module
+    of interop/ and each kind of change has its place there."""
+    from cnncost.interop.model_files import FORMATS
+
+    text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    for heading in ("## A new layer kind", "## A new file format", "## A new output format", "## A new analysis"):
+        assert heading in text
+    for suffix in FORMATS:
+        assert f"`{suffix}`" in text, suffix
+    for module in (PACKAGE / "interop").glob("*.py"):
+        if module.stem not in ("__init__", "model_files", "imported"):
+            assert f"`{module.stem}`" in text, module.stem
