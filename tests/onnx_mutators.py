@@ -124,7 +124,9 @@ def _input_shape(rng, m):
     dims = inputs[0].type.tensor_type.shape.dim
     if len(dims) and rng.random() < 0.7:
         d = dims[rng.randrange(len(dims))]
-        d.dim_value = rng.choice((0, 1, 3, 1 << 20, 2 ** 40))
+        # not a valid but large size (1 << 20 rows): verify then runs the network at that size,
+        # as asked (105 s and 8.7 GB for MobileNetV2 at 1048576x32): the executor's matter
+        d.dim_value = rng.choice((0, 1, 3, 2 ** 40, 2 ** 62))
     elif len(dims):
         del dims[rng.randrange(len(dims))]
 
