@@ -16,10 +16,11 @@ from collections import Counter
 
 from cnncost.errors import CnnCostError, SpecError
 from cnncost.interop.imported import Imported
-from cnncost.interop.keras_file import KerasFile, read_keras_file, read_weights, snake_case
+from cnncost.interop.keras_file import KerasFile, read_keras_file, snake_case
 from cnncost.interop.keras_graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
 from cnncost.interop.keras_layers import MAPPERS, NESTED, Emit, Refused
 from cnncost.interop.keras_shared import Sharing
+from cnncost.interop.keras_weights import read_weights
 
 MAX_DEPTH = 32            # models nested in models
 SUMMARY_WHY = "Keras' model.summary()"
@@ -289,8 +290,24 @@ class _Converter:
         from cnncost.spec import parse_spec
 
         expected = weight_specs(build(parse_spec(imported.spec_text, self.path)))
-        stored = read_weights(self.kf)
-        arrays = {}
+        wanted = {k: expected[k] for _, _, keys, _ in self.records for k in keys if k is not None}
+        arrays = read_weights(self.kf, wanted, len(self.records), self._match)
+        import numpy as np
+
+        for key, values in self.constants.items():
+            if len(values) not in (1, expected[key][-1]):
+                raise CnnCostError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
+                                   f"{expected[key][-1]} channels")
+            arrays[key] = np.broadcast_to(np.asarray(values, dtype=np.float32), expected[key]).copy()
+        self.sharing.fill(arrays, expected)
+        missing = [k for k in expected if k not in arrays]
+        if missing:                       # pragma: no cover - a mapper that forgot its weights
+            raise AssertionError(f"Keras import: no weights for {missing[:4]}")
+        return arrays
+
+    def _match(self, stored, put, expected) -> None:
+        """Each layer's weights found in `stored` (in keras_weights' child process): by each
+        weight's name where the file names them, else in the layer's own order."""
         for path, cls, keys, knames in self.records:
             have = stored.find(path, self.keypaths.get(path, ())) or []
             layer = ".".join(path)
@@ -310,26 +327,11 @@ class _Converter:
                                            f"{', '.join(by_name)}, none named {' or '.join(names)}")
                     read = by_name.pop(name)
                     if key is not None:
-                        arrays[key] = read(expected[key])
+                        put(key, read(expected[key]))
             else:                                        # vars/0, vars/1, ...: the layer's own order
                 for key, (_, read) in zip(keys, have):
                     if key is not None:
-                        arrays[key] = read(expected[key])
-        import numpy as np
-
-        for key, values in self.constants.items():
-            if len(values) not in (1, expected[key][-1]):
-                raise CnnCostError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
-                                   f"{expected[key][-1]} channels")
-            arrays[key] = np.broadcast_to(np.asarray(values, dtype=np.float32), expected[key]).copy()
-        self.sharing.fill(arrays, expected)
-        extra = stored.unclaimed()
-        if extra:
-            raise CnnCostError(f"{self.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")
-        missing = [k for k in expected if k not in arrays]
-        if missing:                       # pragma: no cover - a mapper that forgot its weights
-            raise AssertionError(f"Keras import: no weights for {missing[:4]}")
-        return arrays
+                        put(key, read(expected[key]))
 
 
 def _named(stored: str, names: tuple) -> bool:
