@@ -421,11 +421,15 @@ def test_onnx_2_gib_initializers(tmp_path):
     import onnx
     m = onnx.load(str(path))
     t = TensorProto(name="k", data_type=TensorProto.FLOAT, raw_data=b"\x00" * 16)
-    t.dims.extend([65536, 8192, 1, 1])                       # 2 GiB of float32 declared
+    t.dims.extend([65536, 2, 1, 1])          # 512 kB of float32 declared, as its use takes them
     m.graph.initializer.append(t)
     onnx.save(m, str(path))
     np.save(tmp_path / "x.npy", np.ones((4, 4, 2), np.float32))
-    quick_one_line(["run", path, "--input", tmp_path / "x.npy"], "need 2,147,483,648 bytes, the file holds 16")
+    quick_one_line(["run", path, "--input", tmp_path / "x.npy"], "need 524,288 bytes, the file holds 16")
+    # dims its use cannot take (8,192 input channels for 2) are refused when the file is read
+    m.graph.initializer[-1].dims[1] = 8192
+    onnx.save(m, str(path))
+    quick_one_line(["report", path], "kernel 'k' has dims [65536, 8192, 1, 1]", "the file is damaged")
 
 
 def test_onnx_missing_external_data_when_running(tmp_path):
