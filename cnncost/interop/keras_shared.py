@@ -11,6 +11,7 @@ are counted at each application by the report and held once in Keras' own accoun
 from __future__ import annotations
 
 from cnncost.errors import CnnCostError
+from cnncost.layers.base import Kind
 
 STATISTICS = ("moving_mean", "moving_variance")
 
@@ -35,17 +36,19 @@ class Sharing:
 
     @staticmethod
     def regroup(emit) -> None:
-        """A separable conv of a layer applied more than once as a group of its two parts,
-        so that each part can share (or own) its own tensor by name."""
+        """A layer of a kind made of parts (a separable conv) applied more than once, as a group
+        of its parts, so that each part can share (or own) its own tensor by name."""
+        from cnncost.layers import lookup
+
         for i, layer in enumerate(emit.layers):
-            if layer.get("kind") != "separable_conv":
+            found = lookup(layer.get("kind")) if isinstance(layer.get("kind"), str) else None
+            if found is None or found[0].parts.__func__ is Kind.parts:     # a kind of one part
                 continue
-            window = {k: layer[k] for k in ("kernel", "stride", "padding", "dilation") if k in layer}
-            group = {"name": layer["name"], "inputs": layer["inputs"], "layers": [
-                {"name": "depthwise", "kind": "depthwise_conv", **window,
-                 "depth_multiplier": layer.get("depth_multiplier", 1), "bias": False},
-                {"name": "pointwise", "kind": "conv", "filters": layer["filters"], "kernel": 1,
-                 "bias": layer.get("bias", True)}]}
+            kind, fixed = found
+            raw = {k: v for k, v in layer.items() if k in kind.args}
+            parts = kind.parts(kind.normalize({**fixed, **raw}, lambda text: text))     # the kind's own parts
+            group = {"name": layer["name"], "inputs": layer["inputs"],
+                     "layers": [{"name": suffix, "kind": part_kind, **part_raw} for suffix, part_kind, part_raw in parts]}
             if "trainable" in layer:
                 group["trainable"] = layer["trainable"]
             emit.layers[i] = group
