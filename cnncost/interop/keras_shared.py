@@ -48,7 +48,8 @@ class Sharing:
             raw = {k: v for k, v in layer.items() if k in kind.args}
             parts = kind.parts(kind.normalize({**fixed, **raw}, lambda text: text))     # the kind's own parts
             group = {"name": layer["name"], "inputs": layer["inputs"],
-                     "layers": [{"name": suffix, "kind": part_kind, **part_raw} for suffix, part_kind, part_raw in parts]}
+                     "layers": [{"name": suffix, "kind": part_kind, **part_raw}
+                                for suffix, part_kind, part_raw in parts]}
             if "trainable" in layer:
                 group["trainable"] = layer["trainable"]
             emit.layers[i] = group
