@@ -52,8 +52,11 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
     out: dict[str, list[Path]] = {"keras_zip": [], "keras_h5": [], "keras_json": [], "tflite": [], "onnx": [],
                                   "npz": [], "npy": []}
     keras = HERE / "keras_files"
-    out["keras_zip"] = sorted(keras.glob("*.keras"))[:4]
-    out["keras_h5"] = sorted(keras.glob("*.h5"))[:4]
+    # every layer class (zoo), shared layers (shared), nested models, both savers, operations
+    out["keras_zip"] = [keras / f for f in ("zoo.keras", "shared_k3.keras", "nested_k2.keras", "course_k2.keras",
+                                            "arithmetic.keras")]
+    out["keras_h5"] = [keras / f for f in ("zoo_k2.h5", "shared_k2.h5", "nested_k3.h5", "course_k2.h5",
+                                           "arithmetic_k2.h5")]
     out["keras_json"] = sorted(keras.glob("*.json"))[:3]
     out["tflite"] = sorted((HERE / "tflite_files").glob("*.tflite"))
     runner = CliRunner()
@@ -186,6 +189,31 @@ def mutate_tflite(rng: random.Random, raw: bytes) -> bytes:
 
 
 MUTATOR = {"keras_zip": mutate_zip, "npz": mutate_zip, "keras_json": mutate_json, "tflite": mutate_tflite}
+
+
+def mutate_keras_json(rng: random.Random, raw: bytes) -> bytes:
+    """A Keras config edited by its structure (tests/keras_mutators.py); a third of the time
+    any value, as above."""
+    from keras_mutators import mutate_config
+
+    return mutate_json(rng, raw) if rng.random() < 0.3 else mutate_config(rng, raw, mutate_bytes)
+
+
+def mutate_keras_h5(rng: random.Random, raw: bytes) -> bytes:
+    """A legacy .h5 edited by its structure: attributes, datasets, links, groups."""
+    from keras_mutators import mutate_hdf5
+
+    return mutate_hdf5(rng, raw, mutate_bytes)
+
+
+def mutate_keras_zip(rng: random.Random, raw: bytes) -> bytes:
+    """A .keras whose config or weights are edited by structure, or whose zip layer is bent."""
+    from keras_mutators import mutate_archive
+
+    return mutate_archive(rng, raw, mutate_bytes, mutate_zip)
+
+
+MUTATOR.update({"keras_zip": mutate_keras_zip, "keras_h5": mutate_keras_h5, "keras_json": mutate_keras_json})
 
 
 def mutate_onnx(rng: random.Random, raw: bytes) -> bytes:

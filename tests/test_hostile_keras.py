@@ -326,6 +326,40 @@ def test_a_config_attribute_that_is_not_text_is_one_line(make, words, cli, tmp_p
     refused(cli("report", make(str(tmp_path))), *words)
 
 
+def _nested_config_text(cfg):
+    layer = cfg["config"]["layers"][3]["config"]["layers"][1]
+    layer["config"] = "x"
+    del layer["name"]
+
+
+def _kwargs_number(cfg):
+    cfg["config"]["layers"][2]["inbound_nodes"][0]["kwargs"] = 5
+
+
+def _args_number(cfg):
+    cfg["config"]["layers"][2]["inbound_nodes"][0]["args"] = 5
+
+
+def _node_index_text(cfg):
+    cfg["config"]["layers"][2]["inbound_nodes"][0]["args"][0]["config"]["keras_history"][1] = "0"
+
+
+@pytest.mark.parametrize("change, words", [
+    (_nested_config_text, ["no config object"]),
+    (_kwargs_number, ["preprocess", "kwargs"]),
+    (_args_number, ["preprocess", "args"]),
+    (_node_index_text, ["preprocess", "are numbers"]),
+], ids=["nested config a string", "kwargs a number", "args a number", "node index a string"])
+def test_a_damaged_config_is_one_line_naming_the_layer(change, words, cli, tmp_path):
+    """What the reader fuzzing's config mutants raised (AttributeError: 'str' object has no
+    attribute 'get'; 'int' object has no attribute 'items'; 'int' object is not iterable)."""
+    cfg = json.loads(open(fixture("transfer.json")).read())
+    change(cfg)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(cfg))
+    refused(cli("report", bad), "bad.json", *words)
+
+
 @pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_LZMA, zipfile.ZIP_BZIP2],
                          ids=["deflate", "lzma", "bzip2"])
 def test_a_damaged_weights_member_is_one_line(method, cli, tmp_path):

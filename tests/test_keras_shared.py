@@ -9,7 +9,6 @@ Keras' count_params(), `run` and `verify` as Keras' predict."""
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -17,19 +16,14 @@ import pytest
 from cnncost import api
 from cnncost.runtime import executor
 
-HERE = os.path.join(os.path.dirname(__file__), "keras_files")
+from test_keras import expect, path
+
+pytest.importorskip("h5py")          # the weights and every .h5
+
 FILES = [f"shared_{s}.{ext}" for s in ("k3", "k2") for ext in ("keras", "h5")]
 # every application's MACs (6x6 maps, 3 -> 4 channels, 4-unit Dense, 6- and 3-unit head)
 MACS = 2 * (6 * 6 * 4 * 27) + 2 * (6 * 6 * 4 * 9 + 6 * 6 * 4 * 4) + 2 * (6 * 6 * 4 * 36) + 4 * 16 + 2 * (24 + 18)
 OWNED = (4 * 27 + 4) + (4 + 4) + (36 + 4 * 4 + 4) + (4 * 36 + 4 + 4 + 4) + (16 + 4) + (24 + 6 + 18 + 3)
-
-
-def path(name):
-    return os.path.join(HERE, name)
-
-
-def expect(name):
-    return np.load(path(name.rsplit(".", 1)[0] + ".expect.npz"))
 
 
 @pytest.mark.parametrize("name", FILES)

@@ -131,7 +131,8 @@ class _Converter:
         for entry in entries:
             if not isinstance(entry, dict):
                 continue
-            kname = str(entry.get("name") or (entry.get("config") or {}).get("name"))
+            cfg = entry.get("config")
+            kname = str(entry.get("name") or (cfg.get("name") if isinstance(cfg, dict) else None))
             key = snake_case(str(entry.get("class_name", "")))
             self.keypaths[scope + (kname,)] = self.keypaths.get(scope, ()) + (key if not used[key]
                                                                                else f"{key}_{used[key]}",)
