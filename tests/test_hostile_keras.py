@@ -310,6 +310,41 @@ def test_a_native_read_that_hangs_or_crashes_is_stopped():
     assert result == "done" and bytes(shared[:3]) == b"abc"
 
 
+def _children() -> list[int]:
+    mine = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                    mine.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return mine
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_a_signal_while_waiting_leaves_no_child_behind():
+    """Ctrl-C (here an alarm) while the child reads: the child is killed, not left running on
+    (it was, blocked on a FIFO for ever)."""
+    import signal
+
+    from cnncost.interop import hdf5_guard as guard
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_):
+        raise Stop()
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, 0.3)
+    try:
+        with pytest.raises(Stop):
+            guard.isolated(lambda shared: time.sleep(30), "x.h5", seconds=10, memory=0)
+    finally:
+        signal.signal(signal.SIGALRM, old)
+    assert _children() == []
+
+
 def test_an_h5_naming_many_weights_is_refused_by_their_count(cli, tmp_path):
     """200,000 here (two million took past 10 s before; `__main__` writes that one): the count
     of names is read from the attribute's header and held to the network's 100."""

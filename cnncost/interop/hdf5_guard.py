@@ -109,21 +109,22 @@ def isolated(work, where: str, *, seconds: float, memory: int, shared_bytes: int
         finally:
             os._exit(code)
     os.close(write_end)
-    chunks, deadline = [], time.monotonic() + seconds
+    chunks, deadline, status = [], time.monotonic() + seconds, None
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                _kill(pid)
                 raise CnnCostError(f"{where}: libhdf5 did not finish reading it within {seconds:.0f} s "
                                    "(a damaged file); refused")
             chunk = os.read(read_end, 1 << 20)
             if not chunk:
                 break
             chunks.append(chunk)
+        _, status = os.waitpid(pid, 0)
     finally:
         os.close(read_end)
-    _, status = os.waitpid(pid, 0)
+        if status is None:           # stopped by the time limit, or by a signal here (Ctrl-C): no orphan left
+            _kill(pid)
     if os.WIFSIGNALED(status) or not chunks:
         why = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
         raise CnnCostError(f"{where}: libhdf5 failed reading it ({why}: a damaged file); refused")
