@@ -128,7 +128,7 @@ def mutate_config(rng, raw: bytes, fallback) -> bytes:
                 entry.pop("config", None)
         elif what == 6 and isinstance(doc.get("config"), dict):             # inputs and outputs
             key = rng.choice(["input_layers", "output_layers", "layers", "name", "trainable"])
-            doc["config"][key] = rng.choice(HOSTILE + [[["ghost", 0, 0]], ["x", "y", "z"]])
+            doc["config"][key] = rng.choice(HOSTILE + [[["ghost", 0, 0]], ["x", "y", "z"], [["x", [0], {}]]])
         elif what == 7 and isinstance(cfg, dict):                           # batch shapes
             key = "batch_shape" if "batch_shape" in cfg else "batch_input_shape"
             cfg[key] = rng.choice([[None, None, None, 3], [None, 2 ** 31, 2, 3], [None, 0, 4, 3], [None], 7,

@@ -379,15 +379,22 @@ def _node_index_text(cfg):
     cfg["config"]["layers"][2]["inbound_nodes"][0]["args"][0]["config"]["keras_history"][1] = "0"
 
 
+def _output_node_list(cfg):
+    cfg["config"]["output_layers"] = [["prediction", [0], 0]]
+
+
 @pytest.mark.parametrize("change, words", [
     (_nested_config_text, ["no config object"]),
+    (_output_node_list, ["output_layers", "two numbers"]),
     (_kwargs_number, ["preprocess", "kwargs"]),
     (_args_number, ["preprocess", "args"]),
     (_node_index_text, ["preprocess", "are numbers"]),
-], ids=["nested config a string", "kwargs a number", "args a number", "node index a string"])
+], ids=["nested config a string", "output node a list", "kwargs a number", "args a number",
+        "node index a string"])
 def test_a_damaged_config_is_one_line_naming_the_layer(change, words, cli, tmp_path):
     """What the reader fuzzing's config mutants raised (AttributeError: 'str' object has no
-    attribute 'get'; 'int' object has no attribute 'items'; 'int' object is not iterable)."""
+    attribute 'get'; 'int' object has no attribute 'items'; 'int' object is not iterable;
+    TypeError: unhashable type: 'list')."""
     cfg = json.loads(open(fixture("transfer.json")).read())
     change(cfg)
     bad = tmp_path / "bad.json"

@@ -28,9 +28,13 @@ def refs(raw, path, what) -> list[tuple]:
     if isinstance(raw, list) and len(raw) == 3 and isinstance(raw[0], str):
         raw = [raw]
     if not isinstance(raw, list) or not raw or not all(isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
-                                                       for r in raw):
-        raise CnnCostError(f"{path}: `{what}` is not a list of [layer, node, tensor]")
+                                                       and all(_index(i) for i in r[1:]) for r in raw):
+        raise CnnCostError(f"{path}: `{what}` is not a list of [layer, node, tensor] (a name and two numbers)")
     return [tuple(r) for r in raw]
+
+
+def _index(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def calls(entry, path, kname) -> list[Call]:
@@ -77,7 +81,7 @@ def calls(entry, path, kname) -> list[Call]:
         else:
             raise CnnCostError(f"{path}: layer '{kname}': an inbound node is neither a list nor an object")
         for ref in refs_:
-            if not isinstance(ref[1], int) or isinstance(ref[1], bool) or not isinstance(ref[2], int):
+            if not (_index(ref[1]) and _index(ref[2])):
                 raise CnnCostError(f"{path}: layer '{kname}' reads [{ref[0]!r}, {str(ref[1])[:20]!r}, "
                                    f"{str(ref[2])[:20]!r}]: the node and tensor of a reference are numbers")
         out.append((refs_, consts, kwargs))
