@@ -13,7 +13,7 @@ import numpy as np
 
 from cnncost.runtime import executor
 from cnncost.core.analysis import analyze
-from cnncost.interop import onnx_export
+from cnncost.interop.onnx import export as onnx_export
 from cnncost.runtime import onnxruntime_engine
 from cnncost.timing import times
 

@@ -22,7 +22,7 @@ from bench_report import wall        # median wall time of a subprocess (this fo
 
 
 def in_process(path, runs):
-    from cnncost.interop.onnx_import import import_onnx
+    from cnncost.interop.onnx.reader import import_onnx
 
     times = []
     for _ in range(runs):

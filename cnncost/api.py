@@ -8,15 +8,16 @@
 """
 from __future__ import annotations
 
+import functools
 import importlib
-from contextlib import contextmanager
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS    # what a sweep cell holds
-from cnncost.core.analysis import Report, analyze
+from cnncost.core.analysis import Report, analyze as _analyze
 from cnncost.errors import CnnCostError
 from cnncost.results.report import ReportResult
+from cnncost.sources import Source, label_of, open_source, open_sources, shapes_for
 from cnncost.spec.limits import DEFAULT, Limits
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ __all__ = ["Report", "ReportResult", "Savings", "Roofline", "CompareResult", "Sw
            "ExplainResult", "VerifyResult", "RunResult", "CheckResult",
            "CalibrateResult", "ExportResult", "KindsResult", "BundledResult", "analyze", "report",
            "compare", "sweep", "explain", "verify", "run", "check", "latency", "calibrate", "export",
-           "kinds", "bundled", "import_model", "ImportResult", "onnx_input_shape", "Limits", "DEFAULT",
+           "kinds", "bundled", "import_model", "ImportResult", "Source", "open_source", "Limits", "DEFAULT",
            "CnnCostError"]
 
 Overrides = Sequence[str] | dict[str, Any] | None
@@ -64,44 +65,17 @@ Spec = Any
 InputShape = str | Sequence[int] | Sequence[Sequence[int]] | Any | None
 
 
-def _model(spec: Spec, input_shape: InputShape = None, allow_code: bool = False) -> Any:
-    """A PyTorch module, or a `module:factory` text when `allow_code`, as the ONNX file it
-    exports to (interop/torch_module); every other SPEC as it is. The shape: `input_shape`,
-    else --input-shape."""
-    if isinstance(spec, str) and ":" not in spec:    # a path or a bundled name: no factory to look for
-        return spec
-    from cnncost.interop import torch_module
-
-    if torch_module.is_factory(spec) and not allow_code:
-        raise CnnCostError(f"'{spec}' is no file; as module:factory it would import and run Python code, "
-                           "which cnncost does only when asked: add --allow-code (allow_code=True in the API), "
-                           "or pass the module itself")
-    if not (torch_module.is_module(spec) or torch_module.is_factory(spec)):
-        return spec
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE
-
-    return torch_module.as_onnx(spec, input_shape if input_shape is not None else ONNX_INPUT_SHAPE.get())
+def _open(spec: Spec, input_shape: InputShape, allow_code: bool, limits: Limits = DEFAULT,
+          with_weights: bool = False) -> Source:
+    """The one door (cnncost/sources.py): `spec` read once, whatever it is."""
+    return open_source(spec, input_shape=input_shape, allow_code=allow_code, with_weights=with_weights,
+                       limits=limits)
 
 
-def _label(spec: Spec) -> str:
-    """A SPEC as the user gave it: its text, or a live module's class."""
-    return spec if isinstance(spec, str) else f"PyTorch module {type(spec).__name__}"
-
-
-def _models(specs: Sequence[Spec], input_shape: InputShape = None, allow_code: bool = False) -> list[Any]:
-    """Each SPEC as `_model` gives it. An input shape (`input_shape`, else --input-shape) fixes
-    model files' and modules' inputs; given with YAML specs alone it would apply to nothing,
-    so it is refused, naming the variables to set, never ignored."""
-    shape: Any = input_shape if input_shape is not None else _cli_input_shape()
-    if shape is not None and specs:
-        from cnncost.spec.loader import is_model_file, load_spec, refuse_input_shape
-
-        if all(isinstance(s, str) and ":" not in s and not is_model_file(s) for s in specs):
-            if isinstance(shape, str):
-                from cnncost.interop.onnx_import import parse_input_shape
-                shape = parse_input_shape(shape)
-            refuse_input_shape(load_spec(specs[0]), tuple(shape))
-    return [_model(s, input_shape, allow_code) for s in specs]
+def analyze(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = False, **kw: Any) -> Report:
+    """The Report of `spec` (any SPEC, or a parsed ArchSpec), as core.analysis.analyze counts
+    it (`kw`: batch, overrides, limits, dtype, trainable_from, freeze_until, training, rewrite)."""
+    return _analyze(_open(spec, input_shape, allow_code, kw.get("limits", DEFAULT)).spec, **kw)
 
 
 def _profile(profile: str | Profile | None) -> Profile | None:
@@ -119,16 +93,16 @@ def report(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = Fal
     by kind of layer and of multiplication; `totals_row` adds a TOTAL row to CSV. A
     torch.nn.Module is exported to ONNX first (`input_shape` (1, 3, 224, 224), several
     shapes or example tensors) and left as it was."""
-    spec = _models([spec], input_shape, allow_code)[0]
+    arch = _open(spec, input_shape, allow_code, limits).spec
     kw: dict[str, Any] = dict(batch=batch, overrides=overrides, limits=limits, dtype=dtype,
                               trainable_from=trainable_from, freeze_until=freeze_until, training=training)
     savings = None
     if rewrite:
-        original, rep, rows = _whatif.savings(spec, rewrite, **kw)
+        original, rep, rows = _whatif.savings(arch, rewrite, **kw)
         from cnncost.results.commands import Savings
         savings = Savings(rewrite, original, tuple(rows))
     else:
-        rep = analyze(spec, **kw)
+        rep = _analyze(arch, **kw)
     prof = _profile(profile)
     roof = None
     if prof is not None:
@@ -145,13 +119,24 @@ def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, allow_code
     """Architectures side by side with ratios to the first; a column is NAME or
     NAME@VAR=VALUE,... (also batch, dtype, trainable_from, freeze_until, rewrite). With a
     profile, roofline-estimated and executor-measured time per column."""
-    columns = _compare.compare(_models(specs, input_shape, allow_code), labels=[_label(s) for s in specs], training=training,
+    columns = _compare.compare(_columns(specs, input_shape, allow_code, limits), training=training,
                                dtype=dtype, rewrite=rewrite, trainable_from=trainable_from, limits=limits)
     prof = _profile(profile)
     if prof is not None:
         _compare.add_time(columns, prof, repeat=repeat)
     from cnncost.results.commands import CompareResult
     return CompareResult(tuple(columns))
+
+
+def _columns(specs: Sequence[Spec], input_shape: InputShape, allow_code: bool, limits: Limits) -> list[Any]:
+    """compare's columns as (Source, overrides, options, label): a text NAME@VAR=VALUE,... is
+    NAME at that setting; each NAME is read once however many columns name it."""
+    parsed = [_compare.parse_variant(s) if isinstance(s, str) else (s, {}, {}) for s in specs]
+    names = list({id(n) if not isinstance(n, str) else n: n for n, _, _ in parsed}.values())
+    opened = dict(zip([id(n) if not isinstance(n, str) else n for n in names],
+                      open_sources(names, input_shape=input_shape, allow_code=allow_code, limits=limits)))
+    return [(opened[id(n) if not isinstance(n, str) else n], o, opt, label_of(given))
+            for (n, o, opt), given in zip(parsed, specs)]
 
 
 def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = "mults", jobs: int = 1,
@@ -165,37 +150,25 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
     if metric not in SWEEP_METRICS:
         raise CnnCostError(f"unknown metric '{metric}' (known: {', '.join(SWEEP_METRICS)})")
     from cnncost.results.commands import SweepResult
-    from cnncost.interop import torch_module
+    from cnncost.interop.torch import module as torch_module
 
     if torch_module.is_module(spec) or (allow_code and torch_module.is_factory(spec)):
         module = spec if torch_module.is_module(spec) else torch_module.build_factory(spec)
-        label = spec if isinstance(spec, str) else f"PyTorch module {type(spec).__name__}"
-        base = input_shape if input_shape is not None else _cli_input_shape()
+        base = input_shape
         if isinstance(base, str):
-            from cnncost.interop.onnx_import import parse_input_shape
+            from cnncost.interop.input_shape import parse_input_shape
             base = parse_input_shape(base)
-        from cnncost.spec.loader import ONNX_INPUT_SHAPE
-
-        token = ONNX_INPUT_SHAPE.set(None)      # each cell's own shape, not --input-shape's
-        try:
-            grid = _sweep.sweep_shapes(label, lambda shape: torch_module.export(module, shape), base, _axes(axes),
-                                       on_cell=on_cell, limits=limits)
-        finally:
-            ONNX_INPUT_SHAPE.reset(token)
+        grid = _sweep.sweep_shapes(label_of(spec), lambda shape: open_source(module, input_shape=shape).spec, base,
+                                   _axes(axes), on_cell=on_cell, limits=limits)
         return SweepResult(grid, metric)
-    spec = _models([spec], input_shape, allow_code)[0]        # a spec given a shape says so
-    return SweepResult(_sweep.sweep(spec, _axes(axes), jobs=jobs, on_cell=on_cell, limits=limits), metric)
+    source = _open(spec, input_shape, allow_code, limits)        # a spec given a shape says so
+    return SweepResult(_sweep.sweep(source.spec, label_of(spec), _axes(axes), jobs=jobs, on_cell=on_cell,
+                                    limits=limits), metric)
 
 
 def _axes(axes: Sequence[str] | Mapping[str, Any]) -> list[str] | Mapping[str, Any]:
     """A mapping of axes as it is (its values are the point); NAME=V texts as a list."""
     return axes if isinstance(axes, Mapping) else list(axes)
-
-
-def _cli_input_shape() -> Any:
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE
-
-    return ONNX_INPUT_SHAPE.get()
 
 
 def sweep_cells(axes: Sequence[str] | Mapping[str, Any], jobs: int = 1, limits: Limits = DEFAULT) -> tuple[int, int]:
@@ -209,16 +182,17 @@ def explain(target: str, layer: str | None = None, *, input_shape: str | None = 
             filters: int | None = None, kernel: int = 3, stride: int = 1, padding: str = "valid",
             separable: bool = False, units: int | None = None, bottleneck: int | None = None,
             bias: bool = True, overrides: Overrides = None, limits: Limits = DEFAULT,
-            allow_code: bool = False) -> ExplainResult:
+            allow_code: bool = False, model_shape: InputShape = None) -> ExplainResult:
     """Derivations step by step: a layer or block of a network (`target` a spec, `layer`
     its path; an ONNX model's node path too), or calculator mode (`target` a kind,
     `input_shape` HxWxC and that kind's arguments, a bias unless `bias=False`, as in a spec;
-    `separable` / `bottleneck` R compare the cheaper versions)."""
+    `separable` / `bottleneck` R compare the cheaper versions). `model_shape` fixes a model
+    file's dynamic axes (--input-shape)."""
     from cnncost.results.commands import ExplainResult
 
     if layer is not None:
-        return ExplainResult(tuple(_explain.layer(_models([target], allow_code=allow_code)[0], layer, typed=target, overrides=overrides,
-                                                   limits=limits)))
+        return ExplainResult(tuple(_explain.layer(_open(target, model_shape, allow_code, limits), layer, typed=target,
+                                                   overrides=overrides, limits=limits)))
     if input_shape is None:
         raise CnnCostError("calculator mode needs --input HxWxC (or name a network and a layer)")
     return ExplainResult(tuple(_explain.calculator(target, input_shape, filters=filters, kernel=kernel,
@@ -234,9 +208,9 @@ def verify(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = Fal
     layer. engine="onnxruntime" also compares values with onnxruntime (extra `onnx`)."""
     from cnncost.runtime.verify import verify as _verify
 
-    spec = _models([spec], input_shape, allow_code)[0]
+    source = _open(spec, input_shape, allow_code, limits, with_weights=not weights)
     from cnncost.results.commands import VerifyResult
-    return VerifyResult(_verify(spec, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
+    return VerifyResult(_verify(source, batch=batch, overrides=overrides, seed=seed, repeat=repeat,
                                 max_memory=_bytes(max_memory, "--max-memory"), weights_path=weights,
                                 limits=limits, on_layer=on_layer,
                                 engine=None if engine == "numpy" else engine))
@@ -248,13 +222,12 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, allow_co
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
     before it is read; an ONNX model's own C x H x W too) through `spec`."""
     from cnncost.runtime import executor
-    from cnncost.spec.loader import is_model_file, is_onnx
 
-    spec = _models([spec], input_shape, allow_code)[0]
-    graph = _graph(analyze(spec, overrides=_overrides(overrides), limits=limits))
+    source = _open(spec, input_shape, allow_code, limits, with_weights=not weights)
+    graph = _graph(_analyze(source.spec, overrides=_overrides(overrides), limits=limits))
     x, layout = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"),
-                                    channels_first=is_onnx(spec))
-    arrays = executor.weights_for(graph, spec, weights, seed)
+                                    channels_first=source.channels_first)
+    arrays = executor.weights_for(graph, source, weights, seed)
     result = executor.run(graph, x, arrays)
     out: Any = result.output
     top: tuple[tuple[int, float], ...] = ()
@@ -262,7 +235,7 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, allow_co
         top = tuple((int(i), float(out[0, i])) for i in out[0].argsort()[::-1][:5])
     fails = tuple(f"layer '{r.name}': shape {r.executed_shape} vs {r.output_shape}, mults "
                   f"{r.executed_mults:,} vs {r.mults:,}" for r in result.layers if not r.ok)
-    random = weights is None and not is_model_file(spec)    # a model file brings its own
+    random = weights is None and not source.is_model    # a model file brings its own
     from cnncost.results.commands import RunResult
     return RunResult(out, float(result.seconds), random, seed, float(out.min()), float(out.max()),
                      float(out.mean()), top, fails, layout, result.outputs)
@@ -311,12 +284,14 @@ def check(specs: Sequence[Spec] = (), *, input_shape: InputShape = None, allow_c
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise SpecError(f"batch must be a positive integer, received {batch!r}")
     base = _check.load_baseline(baseline, limits) if baseline else None   # read once, refused in one line
-    results = [_check.check_one(s, overrides=overrides, budgets=budgets, baseline=baseline,
+    given = list(specs) or bundled_names()
+    results = [_check.check_one(functools.partial(open_source, g, input_shape=shape,
+                                                  allow_code=allow_code, limits=limits),
+                                overrides=overrides, budgets=budgets, baseline=baseline,
                                 max_increase=max_increase, limits=limits, strict=strict,
                                 no_dead_layers=no_dead_layers, allow_different=allow_different,
-                                batch=batch, dtype=dtype, baseline_data=base, label=_label(given))
-               for s, given in zip(_models(list(specs) or bundled_names(), input_shape, allow_code),
-                                   list(specs) or bundled_names())]
+                                batch=batch, dtype=dtype, baseline_data=base, label=label_of(g))
+               for g, shape in zip(given, shapes_for(given, input_shape, allow_code, limits))]
     from cnncost.results.commands import CheckResult
     return CheckResult(tuple(results))
 
@@ -329,7 +304,8 @@ def latency(spec: Spec, profile: str | Profile, *, input_shape: InputShape = Non
     prof = _profile(profile)
     if prof is None:
         raise CnnCostError("latency needs a device profile (cnncost calibrate)")
-    result: LatencyResult = _roofline.latency(_models([spec], input_shape, allow_code)[0], prof, repeat=repeat, batch=batch, overrides=overrides,
+    source = _open(spec, input_shape, allow_code, limits, with_weights=engine == "numpy")
+    result: LatencyResult = _roofline.latency(source, prof, repeat=repeat, batch=batch, overrides=overrides,
                                               limits=limits, engine=engine)
     return result
 
@@ -348,15 +324,16 @@ def export(spec: Spec, output: str, *, input_shape: InputShape = None, weights: 
     """Write `spec` as an ONNX model (opset 17, NCHW) with the weights of `weights` or the
     seeded weights `run` uses; checked by onnx.checker (full check). Needs the `onnx` extra.
     A module is read at `input_shape`."""
-    from cnncost.interop import onnx_export, require
+    from cnncost.interop import require
+    from cnncost.interop.onnx import export as onnx_export
     from cnncost.runtime import executor
 
     require("onnx")                  # a missing extra is the first thing to say
-    spec = _models([spec], input_shape, allow_code)[0]
-    rep = analyze(spec, batch=batch, overrides=_overrides(overrides), limits=limits)
+    source = _open(spec, input_shape, allow_code, limits, with_weights=not weights)
+    rep = _analyze(source.spec, batch=batch, overrides=_overrides(overrides), limits=limits)
     graph, batch = _graph(rep), rep.batch
     executor.guard_memory(graph, 1, _bytes(max_memory, "--max-memory"))
-    arrays = executor.weights_for(graph, spec, weights, seed)
+    arrays = executor.weights_for(graph, source, weights, seed)
     facts = onnx_export.export(graph, arrays, output, batch=batch)
 
     def shape(s: Sequence[int]) -> str:
@@ -367,38 +344,23 @@ def export(spec: Spec, output: str, *, input_shape: InputShape = None, weights: 
                         shape(graph.nodes[0].out_shape), shape(graph.output.out_shape), facts["seconds"])
 
 
-@contextmanager
-def onnx_input_shape(shape: str | Sequence[int] | None) -> Iterator[None]:
-    """Within this block, ONNX models are read with `shape` (NCHW, e.g. "1x3x224x224")
-    fixing their dynamic dimensions (the CLI's --input-shape); None: the models' own."""
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE
-
-    if isinstance(shape, str):
-        from cnncost.interop.onnx_import import parse_input_shape
-        shape = parse_input_shape(shape)
-    token = ONNX_INPUT_SHAPE.set(None if shape is None else tuple(shape))
-    try:
-        yield
-    finally:
-        ONNX_INPUT_SHAPE.reset(token)
-
-
-def import_model(model: str, output: str, *, weights_out: str | None = None,
+def import_model(model: str, output: str, *, weights_out: str | None = None, input_shape: InputShape = None,
                  allow_code: bool = False) -> ImportResult:
-    """Read a model file (ONNX, Keras) and write it as an editable spec (and its weights as
-    the .npz that `run --weights` reads). Dynamic dimensions: `with onnx_input_shape(...)`."""
+    """Read a model file (ONNX, Keras, TFLite) or module and write it as an editable spec (and
+    its weights as the .npz that `run --weights` reads); `input_shape` fixes dynamic axes."""
     import io
 
     import numpy as np
 
     from cnncost.files import write_outputs
-    from cnncost.interop.model_files import import_file
     from cnncost.spec import parse_spec
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE
 
-    model = _model(model, allow_code=allow_code)
-    imported = import_file(model, with_weights=weights_out is not None, input_shape=ONNX_INPUT_SHAPE.get())
-    layers = analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
+    source = _open(model, input_shape, allow_code, with_weights=weights_out is not None)
+    imported = source.imported
+    if imported is None:
+        raise CnnCostError(f"{label_of(model)}: import reads a model file (ONNX, Keras, TFLite) or a module; "
+                           "this is a spec already")
+    layers = _analyze(parse_spec(imported.spec_text, output)).totals["layers"]    # it must count
     files: list[tuple[str, str | bytes]] = [(output, imported.spec_text)]
     if weights_out is not None:
         buf = io.BytesIO()

@@ -59,14 +59,18 @@ def cli(ctx, debug, allow_code, limit_pairs, input_shape):
     Keras (.keras, legacy .h5 or .hdf5, a model.to_json() .json), TFLite (.tflite: float32, float16,
     int8), or, with --allow-code, a PyTorch factory `module:factory` (torchvision.models:resnet50,
     timm:NAME; needs torch, imports and runs that code; give --input-shape)."""
-    ctx.obj = {"debug": debug, "limit_pairs": limit_pairs, "allow_code": allow_code}
-    ctx.with_resource(api.onnx_input_shape(input_shape))    # for this invocation only
+    ctx.obj = {"debug": debug, "limit_pairs": limit_pairs, "allow_code": allow_code, "input_shape": input_shape}
     ctx.with_resource(warnings_on_stderr())
 
 
 def allow_code() -> bool:
     """Whether this invocation was asked to run a module:factory SPEC's code (--allow-code)."""
     return bool(click.get_current_context().find_root().obj["allow_code"])
+
+
+def model_shape() -> str | None:
+    """--input-shape of this invocation: handed to every command that reads a SPEC."""
+    return click.get_current_context().find_root().obj["input_shape"]
 
 
 def limits():
@@ -161,7 +165,7 @@ def run_options(seeded: str):
 def report(spec, depth, batch, sets, fmt, output, plot, profile, totals, by_kind, dtype, trainable_from,
            freeze_until, training, rewrite):
     """Per-layer cost report of SPEC (a YAML file or a bundled name)."""
-    result = api.report(spec, allow_code=allow_code(), batch=batch, overrides=list(sets), depth=depth, dtype=dtype,
+    result = api.report(spec, allow_code=allow_code(), input_shape=model_shape(), batch=batch, overrides=list(sets), depth=depth, dtype=dtype,
                         trainable_from=trainable_from, freeze_until=freeze_until, training=training,
                         rewrite=rewrite, profile=profile, totals_row=totals, by_kind=by_kind, limits=limits())
     if plot:
@@ -185,7 +189,7 @@ def compare_cmd(specs, fmt, output, plot, profile, repeat, dtype, trainable_from
     (also batch, dtype, trainable_from, freeze_until, rewrite per column)."""
     if freeze_until:
         raise CnnCostError("compare takes per-column freeze_until in variants: NAME@freeze_until=LAYER")
-    result = api.compare(specs, allow_code=allow_code(), training=training, dtype=dtype, rewrite=rewrite,
+    result = api.compare(specs, allow_code=allow_code(), input_shape=model_shape(), training=training, dtype=dtype, rewrite=rewrite,
                          trainable_from=trainable_from, profile=profile, repeat=repeat, limits=limits())
     if plot:
         plots.chart(plot, result)
@@ -207,7 +211,7 @@ def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
     lim = limits()
     cells, workers = api.sweep_cells(sets, jobs, lim)
     click.echo(f"sweeping {cells:,} cell(s) with {workers} worker(s)", err=True)
-    result = with_progress(cells, lambda tick: api.sweep(spec, sets, allow_code=allow_code(), metric=metric, jobs=jobs,
+    result = with_progress(cells, lambda tick: api.sweep(spec, sets, allow_code=allow_code(), input_shape=model_shape(), metric=metric, jobs=jobs,
                                                          on_cell=tick, limits=lim))
     if plot:
         plots.chart(plot, result)
@@ -234,7 +238,7 @@ def explain_cmd(target, layer, input_shape, filters, kernel, stride, padding, se
     """Derivations step by step: `explain conv --input 6x6x3 --filters 5 --kernel 3 --separable`
     (calculator), `explain resnet50 layer3.block2.conv2` (a layer of a network) or
     `explain mobilenet_v2 stage2.block1` (a block, summed)."""
-    show(api.explain(target, layer, allow_code=allow_code(), input_shape=input_shape, filters=filters,
+    show(api.explain(target, layer, allow_code=allow_code(), model_shape=model_shape(), input_shape=input_shape, filters=filters,
                      kernel=kernel, stride=stride, padding=padding, separable=separable, units=units,
                      bottleneck=bottleneck, bias=bias, overrides=list(sets), limits=limits()))
 
@@ -295,7 +299,7 @@ def check(specs, sets, max_params, max_mults, max_flops, max_activations, max_we
         raise CnnCostError(f"cannot write {junit}: it is a folder")
     budgets = {"params": max_params, "mults": max_mults, "flops": max_flops, "activations": max_activations,
                "weight_bytes": max_weight_bytes, "peak_bytes": max_peak_bytes}
-    result = api.check(specs, allow_code=allow_code(), overrides=list(sets), budgets=budgets,
+    result = api.check(specs, allow_code=allow_code(), input_shape=model_shape(), overrides=list(sets), budgets=budgets,
                        baseline=baseline, max_increase=list(max_increase), strict=strict, batch=batch, dtype=dtype,
                        no_dead_layers=no_dead_layers, allow_different=allow_different, limits=limits())
     if junit:
@@ -319,7 +323,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
     onnxruntime's). Exit 1 on any difference or non-finite output."""
     result = with_progress(None, lambda tick: api.verify(
         spec, batch=batch, overrides=list(sets), seed=seed, repeat=repeat, weights=weights,
-        max_memory=max_memory, engine=engine, on_layer=tick, limits=limits(), allow_code=allow_code()))
+        max_memory=max_memory, engine=engine, on_layer=tick, limits=limits(), allow_code=allow_code(), input_shape=model_shape()))
     show(result, fmt)
     for line in result.failures():
         click.echo(f"FAIL: {escape_controls(line)}", err=True)
@@ -338,7 +342,7 @@ def verify_cmd(spec, batch, sets, seed, repeat, weights, max_memory, engine, fmt
 @format_option(("table", "json"))
 def run_cmd(spec, input_path, weights, seed, sets, output_path, max_memory, fmt):
     """Run a real input through SPEC and print (or save) the output."""
-    result = api.run(spec, input_path, allow_code=allow_code(), weights=weights, seed=seed, overrides=list(sets),
+    result = api.run(spec, input_path, allow_code=allow_code(), input_shape=model_shape(), weights=weights, seed=seed, overrides=list(sets),
                      max_memory=max_memory, limits=limits())
     if result.weights_random:
         click.echo(f"note: the weights are random (seed {seed}); pass --weights FILE.npz for trained ones",
@@ -373,7 +377,7 @@ def calibrate_cmd(output, engine):
 @plot_option("a roofline, one point per layer,")
 def latency_cmd(spec, profile, repeat, batch, sets, engine, fmt, plot):
     """Roofline-predicted vs measured time per layer, and their rank correlation."""
-    result = api.latency(spec, profile, allow_code=allow_code(), repeat=repeat, batch=batch, overrides=list(sets),
+    result = api.latency(spec, profile, allow_code=allow_code(), input_shape=model_shape(), repeat=repeat, batch=batch, overrides=list(sets),
                          engine=engine, limits=limits())
     if plot:
         plots.chart(plot, result)
@@ -389,7 +393,7 @@ def latency_cmd(spec, profile, repeat, batch, sets, engine, fmt, plot):
 @click.option("--batch", type=click.IntRange(min=1), default=None, help=BATCH_HELP)
 def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
     """Write SPEC as an ONNX model (opset 17, NCHW; needs the onnx extra)."""
-    show(api.export(spec, output, allow_code=allow_code(), weights=weights, seed=seed, overrides=list(sets),
+    show(api.export(spec, output, allow_code=allow_code(), input_shape=model_shape(), weights=weights, seed=seed, overrides=list(sets),
                     batch=batch, max_memory=max_memory, limits=limits()))
 
 
@@ -402,7 +406,7 @@ def import_cmd(model, output, weights_out):
     """Read a model file (ONNX, Keras) as an editable spec, and its weights as the .npz
     `run --weights` reads (--input-shape fixes dynamic dimensions). Any command also takes
     the model file itself where it takes a SPEC."""
-    show(api.import_model(model, output, allow_code=allow_code(), weights_out=weights_out))
+    show(api.import_model(model, output, allow_code=allow_code(), input_shape=model_shape(), weights_out=weights_out))
 
 
 def main(argv=None):

@@ -26,13 +26,13 @@ NUMERIC_KINDS = "fiu"          # float, signed and unsigned integers; no complex
 # ---- reading -------------------------------------------------------------------------
 def read_bounded(path: str, limit: int, what: str) -> bytes:
     """The file's bytes, refusing (before reading on) anything over `limit` bytes."""
-    data = _read_head(path, limit + 1, what)
+    data = read_head(path, limit + 1, what)
     if len(data) > limit:
         raise LimitError(f"{what} {path}: larger than the limit of {limit:,} bytes")
     return data
 
 
-def _read_head(path: str, n: int, what: str) -> bytes:
+def read_head(path: str, n: int, what: str) -> bytes:
     """At most the first n bytes of any kind of file, or a one-line error."""
     try:
         with open(path, "rb") as fh:
@@ -136,7 +136,7 @@ def _first_line(exc) -> str:
 
 
 def _sniff(path: str, what: str) -> bytes:
-    return _read_head(path, 8, what)
+    return read_head(path, 8, what)
 
 
 def open_zip(path: str, where: str, head: bytes, noun: str):

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from cnncost.runtime import executor
-from cnncost.core.analysis import analyze
+from cnncost.api import analyze
 from cnncost.errors import ShapeError, SpecError
 from cnncost.runtime import onnxruntime_engine
 from cnncost.spec import parse_spec

@@ -80,20 +80,40 @@ def test_no_import_circle_counting_imports_inside_functions():
     for v in list(edges):
         if v not in index:
             visit(v)
-    if cycles:
-        pytest.xfail(f"import circles (issue 35): {cycles}")
+    assert not cycles, f"import circles: {cycles}"
 
 
 def test_docs_architecture_names_every_reader_and_where_a_change_goes():
     """docs/architecture.md stays true: every file suffix of the reader table, every module
     of interop/ and each kind of change has its place there."""
-    from cnncost.interop.model_files import FORMATS
+    from cnncost.interop.formats import BY_SUFFIX as FORMATS
 
     text = (PACKAGE.parent / "docs" / "architecture.md").read_text()
     for heading in ("## A new layer kind", "## A new file format", "## A new output format", "## A new analysis"):
         assert heading in text
     for suffix in FORMATS:
         assert f"`{suffix}`" in text, suffix
-    for module in (PACKAGE / "interop").glob("*.py"):
-        if module.stem not in ("__init__", "model_files", "imported"):
+    for module in (PACKAGE / "interop").rglob("*.py"):
+        if module.stem != "__init__":
             assert f"`{module.stem}`" in text, module.stem
+
+
+# each floor and what it may never import (imports inside functions counted too)
+FLOORS = {
+    "cnncost.layers": ("spec", "core", "interop", "runtime", "analyses", "results", "render", "sources", "api"),
+    "cnncost.spec": ("core", "interop", "runtime", "analyses", "results", "render", "sources", "api"),
+    "cnncost.core": ("interop", "runtime", "analyses", "results", "render", "sources", "api"),
+    "cnncost.interop": ("runtime", "analyses", "results", "render", "sources", "api"),
+    "cnncost.runtime": ("analyses", "results", "render", "sources", "api"),
+    "cnncost.analyses": ("render", "sources", "api"),
+    "cnncost.sources": ("runtime", "analyses", "results", "render", "api"),
+}
+
+
+def test_every_floor_imports_only_the_floors_below_it():
+    """The spec language imports no reader, the readers no executor, the core no reader:
+    only the door (cnncost/sources.py) joins spec and readers."""
+    broken = [f"{m} -> {d}" for m, deps in _graph().items() for floor, banned in FLOORS.items()
+              if m == floor or m.startswith(floor + ".")
+              for d in deps if any(d == f"cnncost.{b}" or d.startswith(f"cnncost.{b}.") for b in banned)]
+    assert not broken, broken

@@ -10,7 +10,12 @@ import cnncost
 from cnncost.runtime import executor
 from cnncost.cli import cli
 from cnncost.layers import KINDS
-from cnncost.runtime.verify import verify
+from cnncost.runtime.verify import verify as verify_source
+from cnncost.sources import open_source
+
+
+def verify(name, **kw):
+    return verify_source(open_source(name), **kw)
 
 import naive
 from cnncost.errors import ShapeError

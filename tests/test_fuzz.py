@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cnncost.render import report as render
-from cnncost.core.analysis import analyze
+from cnncost.api import analyze
 from cnncost.analyses.check import check_expect
 from cnncost.cli import cli
 from cnncost.errors import CnnCostError

@@ -6,7 +6,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from cnncost.cli import cli
-from cnncost.interop.model_files import FORMATS
+from cnncost.interop.formats import BY_SUFFIX as FORMATS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

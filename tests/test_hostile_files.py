@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cnncost.runtime import executor
-from cnncost.core.analysis import analyze
+from cnncost.api import analyze
 from cnncost.cli import cli
 
 from conftest import spec_text

@@ -25,6 +25,7 @@ import zlib
 
 import numpy as np
 import pytest
+from cnncost.sources import open_source
 
 HERE = os.path.join(os.path.dirname(__file__), "keras_files")
 SECRET = b"root:x:0:0:root:/root:/bin/bash\n" * 100            # 3,200 bytes: dense kernel 800 x 1 float32
@@ -282,7 +283,7 @@ def test_a_stored_weights_member_is_read_in_place(cli, tmp_path):
     from cnncost import api
     from cnncost.runtime import executor
 
-    a, b = (executor.weights_for(api.analyze(p).graph, p) for p in (fixture("course_k2.keras"), deflated))
+    a, b = (executor.weights_for(api.analyze(p).graph, open_source(p, with_weights=True)) for p in (fixture("course_k2.keras"), deflated))
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
@@ -297,7 +298,7 @@ def test_a_native_read_that_hangs_or_crashes_is_stopped():
     import signal
 
     from cnncost.errors import CnnCostError
-    from cnncost.interop import hdf5_guard as guard
+    from cnncost.interop.keras import hdf5_guard as guard
 
     start = time.perf_counter()
     with pytest.raises(CnnCostError, match="x.h5: libhdf5 did not finish reading it within 1 s"):
@@ -328,7 +329,7 @@ def test_a_signal_while_waiting_leaves_no_child_behind():
     (it was, blocked on a FIFO for ever)."""
     import signal
 
-    from cnncost.interop import hdf5_guard as guard
+    from cnncost.interop.keras import hdf5_guard as guard
 
     class Stop(Exception):
         pass

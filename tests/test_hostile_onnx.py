@@ -11,6 +11,7 @@ from cnncost.cli import cli
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+from cnncost.sources import open_source
 
 
 def run(*args):
@@ -160,7 +161,7 @@ def test_a_huge_constant_of_shape_expand_or_tile_is_refused_before_it_is_made(tm
 def test_a_graph_of_more_nodes_than_the_limit_is_refused_before_they_are_decoded(tmp_path, monkeypatch):
     """A 100,000-node chain took 14 s to count (0.1 ms a node in every stage): over 50,000 the
     file is refused while parsed, 2.4 s for that chain; here the limit is lowered to 100."""
-    from cnncost.interop import onnx_proto
+    from cnncost.interop.onnx import proto as onnx_proto
 
     monkeypatch.setattr(onnx_proto, "MAX_NODES", 100)
     nodes = [helper.make_node("Relu", ["x" if i == 0 else f"t{i}"], ["y" if i == 100 else f"t{i + 1}"])
@@ -240,4 +241,4 @@ def test_weights_for_a_graph_they_do_not_fit_is_an_error_not_an_assertion(tmp_pa
     path = gemm(tmp_path, (120, 84), 120)
     other = build(load_spec("lenet5"))
     with pytest.raises(CnnCostError, match="the file is damaged"):
-        weights_for(other, str(path))
+        weights_for(other, open_source(str(path), with_weights=True))

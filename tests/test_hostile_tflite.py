@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 import tflite_surgery as s
 from cnncost.cli import cli
-from cnncost.interop import flatbuf
-from cnncost.interop.tflite_file import read_tflite
+from cnncost.interop.tflite import flatbuf as flatbuf
+from cnncost.interop.tflite.file import read_tflite
 
 HERE = os.path.join(os.path.dirname(__file__), "tflite_files")
 
@@ -250,7 +250,7 @@ def test_tensors_that_disagree_are_refused_not_counted(tmp_path):
 def test_operators_naming_more_tensors_than_a_network_could(tmp_path, monkeypatch):
     # the budget of bytes read is twice the file's size: a file padded with holes raises it,
     # so the tensors named by all operators together have a limit of their own
-    from cnncost.interop import tflite_file
+    from cnncost.interop.tflite import file as tflite_file
 
     monkeypatch.setattr(tflite_file, "MAX_REFERENCES", 40)
     refused(os.path.join(HERE, "ops_float32.tflite"), "name more than 40 tensors in all")
@@ -259,7 +259,7 @@ def test_operators_naming_more_tensors_than_a_network_could(tmp_path, monkeypatc
 def test_tensors_all_of_one_name_are_named_in_linear_time():
     # a layer is named after its tensor, base_2, base_3 ... when taken: each name was found by
     # trying every suffix before it (50,000 layers: 1.25 G tries, past minutes)
-    from cnncost.interop.tflite_import import _Reader
+    from cnncost.interop.tflite.reader import _Reader
 
     reader = _Reader(read_tflite(os.path.join(HERE, "ops_float32.tflite")), with_weights=False)
     start = time.perf_counter()

@@ -17,6 +17,7 @@ import pytest
 from cnncost import api
 from cnncost.errors import CnnCostError
 from cnncost.runtime import executor
+from cnncost.sources import open_source
 
 HERE = os.path.join(os.path.dirname(__file__), "keras_files")
 MODELS = ("zoo", "more", "happy", "transfer", "normalization", "arithmetic")
@@ -45,7 +46,7 @@ def test_run_on_the_files_weights_is_keras_predict(name):
     pytest.importorskip("h5py")
     e = expect(name)
     graph = api.analyze(path(name)).graph
-    result = executor.run(graph, e["input"], executor.weights_for(graph, path(name)))
+    result = executor.run(graph, e["input"], executor.weights_for(graph, open_source(path(name), with_weights=True)))
     outs = list(result.outputs.values())
     assert len(outs) == sum(k.startswith("output") for k in e.files)
     for i, ours in enumerate(outs):
@@ -272,7 +273,7 @@ def test_keras_json_versus_a_json_spec(tmp_path):
 
 def test_error_names_the_file_for_a_bad_weight_group(tmp_path):
     with pytest.raises(CnnCostError, match="zoo.json"):
-        executor.weights_for(api.analyze(path("zoo.json")).graph, path("zoo.json"))
+        executor.weights_for(api.analyze(path("zoo.json")).graph, open_source(path("zoo.json"), with_weights=True))
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ pytest.importorskip("h5py")
 
 from cnncost import api  # noqa: E402
 from cnncost.runtime import executor  # noqa: E402
+from cnncost.sources import open_source
 
 # keras.applications name -> (constructor arguments, the bundled spec with the same MACs)
 MODELS = {
@@ -48,7 +49,7 @@ def test_application(name, tmp_path):
     if bundled:
         assert rep.totals["mults"] == api.analyze(bundled).totals["mults"]
     x = np.random.default_rng(0).standard_normal((1,) + tuple(model.inputs[0].shape[1:])).astype("float32")
-    ours = executor.run(rep.graph, x, executor.weights_for(rep.graph, path)).output
+    ours = executor.run(rep.graph, x, executor.weights_for(rep.graph, open_source(path, with_weights=True))).output
     ref = model.predict(x, verbose=0)
     assert np.max(np.abs(ours - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))
 
@@ -110,6 +111,6 @@ def test_application_saved_late_both_ways(name, saver, tmp_path):
         rep = api.analyze(path)
         k = rep.totals["framework_params"]
         assert (k["total"], k["trainable"], k["non_trainable"]) == _split(model), ext
-        ours = executor.run(rep.graph, x, executor.weights_for(rep.graph, path)).output
+        ours = executor.run(rep.graph, x, executor.weights_for(rep.graph, open_source(path, with_weights=True))).output
         assert np.max(np.abs(ours - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref)))), ext
         os.remove(path)

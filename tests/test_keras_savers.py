@@ -21,6 +21,7 @@ import pytest
 from cnncost import api
 from cnncost.errors import CnnCostError
 from cnncost.runtime import executor
+from cnncost.sources import open_source
 
 h5py = pytest.importorskip("h5py")
 
@@ -40,7 +41,7 @@ def expect(name):
 
 def outputs_match(file, e):
     graph = api.analyze(file).graph
-    outs = list(executor.run(graph, e["input"], executor.weights_for(graph, file)).outputs.values())
+    outs = list(executor.run(graph, e["input"], executor.weights_for(graph, open_source(file, with_weights=True))).outputs.values())
     assert len(outs) == 1
     ref = e["output0"]
     assert outs[0].shape == ref.shape
@@ -208,7 +209,7 @@ def test_weights_of_a_layer_the_config_lacks_are_refused(tmp_path):
     bad = _rewrite_h5(path("course_k2.h5"), tmp_path / "ghost.h5", extra)
     graph = api.analyze(bad).graph
     with pytest.raises(CnnCostError, match="ghost"):
-        executor.weights_for(graph, bad)
+        executor.weights_for(graph, open_source(bad, with_weights=True))
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from cnncost import api
 from cnncost.runtime import executor
 
 from test_keras import expect, path
+from cnncost.sources import open_source
 
 pytest.importorskip("h5py")          # the weights and every .h5
 
@@ -62,7 +63,7 @@ def test_run_on_the_files_weights_is_keras_predict(name):
     graph = api.analyze(path(name)).graph
     given = {k[len("input_"):]: e[k] for k in e.files if k.startswith("input_")}
     assert sorted(given) == ["left", "right"]
-    outs = list(executor.run(graph, given, executor.weights_for(graph, path(name))).outputs.values())
+    outs = list(executor.run(graph, given, executor.weights_for(graph, open_source(path(name), with_weights=True))).outputs.values())
     ref = e["output0"]
     assert len(outs) == 1 and outs[0].shape == ref.shape
     assert np.max(np.abs(outs[0] - ref)) <= 1e-4 * max(1.0, float(np.max(np.abs(ref))))

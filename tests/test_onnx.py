@@ -11,14 +11,14 @@ from click.testing import CliRunner
 import cnncost
 from cnncost.runtime import executor
 from cnncost.analyses import roofline
-from cnncost.core.analysis import analyze
+from cnncost.api import analyze
 from cnncost.cli import cli
 from cnncost.layers import KINDS, Kind
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from cnncost.interop import onnx_export  # noqa: E402
+from cnncost.interop.onnx import export as onnx_export  # noqa: E402
 from cnncost.runtime import onnxruntime_engine  # noqa: E402
 
 from conftest import spec_text  # noqa: E402

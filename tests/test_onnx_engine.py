@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from cnncost.core.analysis import analyze  # noqa: E402
+from cnncost.api import analyze  # noqa: E402
 from cnncost.runtime import executor, onnxruntime_engine  # noqa: E402
 from cnncost.spec import parse_spec  # noqa: E402
 

@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime")
 
 import cnncost  # noqa: E402
 from cnncost.cli import cli  # noqa: E402
-from cnncost.interop import onnx_export  # noqa: E402
+from cnncost.interop.onnx import export as onnx_export  # noqa: E402
 from cnncost.runtime import onnxruntime_engine  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
@@ -190,7 +190,6 @@ def test_input_shape_holds_for_one_invocation_and_the_api(tmp_path):
     dyn = str(tmp_path / "dyn.onnx")
     assert run("report", dyn, "--input-shape", "2x3x6x4").exit_code == 0
     assert run("report", dyn).exit_code == 2              # not left over from the last invocation
-    with cnncost.onnx_input_shape("1x3x6x4"):
-        assert cnncost.analyze(dyn).totals["mults"] == 6 * 4 * 4 * 27 + 120
+    assert cnncost.analyze(dyn, input_shape="1x3x6x4").totals["mults"] == 6 * 4 * 4 * 27 + 120
     with pytest.raises(cnncost.SpecError, match="dynamic dimensions"):
         cnncost.analyze(dyn)

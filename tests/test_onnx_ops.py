@@ -11,9 +11,10 @@ pytest.importorskip("onnxruntime")
 
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from cnncost.core.analysis import analyze  # noqa: E402
+from cnncost.api import analyze  # noqa: E402
 from cnncost.errors import SpecError  # noqa: E402
 from cnncost.runtime import executor, onnxruntime_engine  # noqa: E402
+from cnncost.sources import open_source
 
 RNG = np.random.default_rng(0)
 N, C, H, W = 1, 4, 6, 6
@@ -48,9 +49,10 @@ def agree(tmp_path, m, shape=(N, C, H, W)):
     rep = analyze(str(path))
     x = RNG.standard_normal(shape).astype(np.float32)
     ours = executor.run(rep.graph, x.transpose(0, 2, 3, 1) if x.ndim == 4 else x,
-                        executor.weights_for(rep.graph, str(path))).output
+                        executor.weights_for(rep.graph, open_source(str(path), with_weights=True))).output
     want = onnxruntime_engine.session(path.read_bytes()).run(None, {"x": x})[0]
-    from cnncost.interop import onnx_export, onnx_import   # a map output is NCHW there, a tensor's as ours
+    from cnncost.interop.onnx import reader as onnx_import   # a map output is NCHW there, a tensor's as ours
+    from cnncost.interop.onnx import export as onnx_export
     held = onnx_import.import_onnx(str(path), with_weights=False).output_layouts
     want = onnx_export.to_nhwc(want, held[rep.graph.output.name])
     assert ours.shape == want.shape
@@ -268,7 +270,7 @@ def test_what_has_no_kind_is_refused_naming_the_node(nodes, inits, message, tmp_
 
 def test_proto_reader_reads_what_onnx_reads(tmp_path):
     """Our reader against onnx.load on one model of every attribute and data form."""
-    from cnncost.interop.onnx_proto import read_model
+    from cnncost.interop.onnx.proto import read_model
 
     t = helper.make_tensor("typed", TensorProto.FLOAT, [2, 3], [1.5, -2, 3, 4, 5, 6])   # float_data
     i = helper.make_tensor("ints", TensorProto.INT64, [3], [-1, 0, 2 ** 40])           # int64_data
@@ -300,12 +302,12 @@ def test_external_data_is_read_only_when_running(tmp_path):
               save_as_external_data=True, location="m.data", size_threshold=0)
     rep = analyze(str(path))
     assert rep.totals["params"] == 16 and rep.totals["mults"] == 16 * H * W
-    weights = executor.weights_for(rep.graph, str(path))
+    weights = executor.weights_for(rep.graph, open_source(str(path), with_weights=True))
     np.testing.assert_array_equal(next(iter(weights.values())), k.transpose(2, 3, 1, 0))
     (tmp_path / "m.data").unlink()
     assert analyze(str(path)).totals["mults"] == 16 * H * W          # counting needs no data
     with pytest.raises(SpecError, match="cannot read its external data"):
-        executor.weights_for(rep.graph, str(path))
+        executor.weights_for(rep.graph, open_source(str(path), with_weights=True))
 
 
 def test_a_flattened_nchw_vector_keeps_its_feature_order_through_pointwise_layers(tmp_path):

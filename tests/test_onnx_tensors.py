@@ -139,8 +139,7 @@ def test_several_inputs_and_outputs(tmp_path):
     with pytest.raises(SpecError, match=r"input 'mem' has dynamic dimensions.*--input-shape mem="):
         cnncost.report(path)
     shape = "x=1x5x8,mem=1x8x3"
-    with cnncost.onnx_input_shape(shape):
-        rep = agrees(path)
+    rep = agrees(path, input_shape=shape)
     assert rep.report.inputs == {"x": [T, D], "mem": [D, 3]} and len(rep.report.outputs) == 2
     assert rep.to_dict()["totals"]["mults_by_class"]["attention"] == T * 3 * D
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cnncost.runtime import executor
 from cnncost.render import report as render
-from cnncost.core.analysis import analyze
+from cnncost.api import analyze
 from cnncost.errors import ShapeError, SpecError
 from cnncost.spec import parse_spec
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 NOT_ON_THE_REPORT_PATH = ("numpy", "yaml", "dataclasses", "cnncost.results.commands", "cnncost.analyses.sweep",
-                          "cnncost.interop.torch_module", "csv", "textwrap")
+                          "cnncost.interop.torch.module", "csv", "textwrap")
 CODE = ("import sys; sys.argv = ['cnncost'] + sys.argv[1:]\n"
         "from cnncost.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 
 from cnncost import api
 from cnncost.cli import cli
-from cnncost.interop.flatbuf import Buffer
-from cnncost.interop.tflite_file import read_tflite
+from cnncost.interop.tflite.flatbuf import Buffer
+from cnncost.interop.tflite.file import read_tflite
 from cnncost.runtime import executor
+from cnncost.sources import open_source
 
 HERE = os.path.join(os.path.dirname(__file__), "tflite_files")
 FILES = ["ops_float32", "ops_float16", "ops_int8", "more_ops_float32", "more_ops_int8", "mobilenet_v2_float16",
@@ -62,7 +63,7 @@ def _ours(name):
     p = graph.nodes[graph.inputs[0]].precision
     if p is not None and p.scale:
         x = ((e["fed"].astype(np.float32) - p.zero_point) * p.scale).astype(np.float32)
-    outs = list(executor.run(graph, x, executor.weights_for(graph, path(name))).outputs.values())
+    outs = list(executor.run(graph, x, executor.weights_for(graph, open_source(path(name), with_weights=True))).outputs.values())
     return e, outs
 
 

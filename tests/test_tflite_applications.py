@@ -15,6 +15,7 @@ keras = pytest.importorskip("keras")
 
 from cnncost import api  # noqa: E402
 from cnncost.runtime import executor  # noqa: E402
+from cnncost.sources import open_source
 
 MODELS = {"MobileNetV2": {"alpha": 0.35, "input_shape": (96, 96, 3)},
           "MobileNetV3Small": {"input_shape": (96, 96, 3)}}
@@ -57,7 +58,7 @@ def test_converted_application(tmp_path, name, int8):
     it.set_tensor(i["index"], feed)
     it.invoke()
     ref = it.get_tensor(o["index"])
-    y = executor.run(ours.graph, real, executor.weights_for(ours.graph, str(path))).output
+    y = executor.run(ours.graph, real, executor.weights_for(ours.graph, open_source(str(path), with_weights=True))).output
     if int8:
         s, z = o["quantization"]
         q = np.clip(np.floor(np.abs(y / s) + 0.5) * np.sign(y) + z, -128, 127)

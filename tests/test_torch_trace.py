@@ -9,7 +9,7 @@ pytest.importorskip("onnx")
 torchvision = pytest.importorskip("torchvision")
 
 import cnncost  # noqa: E402
-from cnncost.interop import torch_trace  # noqa: E402
+from cnncost.interop.torch import trace as torch_trace  # noqa: E402
 
 TRACED = "traced on meta tensors"
 

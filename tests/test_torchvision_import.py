@@ -18,9 +18,10 @@ torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 pytest.importorskip("onnxruntime")
 
-from cnncost.core.analysis import analyze  # noqa: E402
-from cnncost.interop.onnx_proto import read_model  # noqa: E402
+from cnncost.api import analyze  # noqa: E402
+from cnncost.interop.onnx.proto import read_model  # noqa: E402
 from cnncost.runtime import executor  # noqa: E402
+from cnncost.sources import open_source
 
 SIZES = {"inception_v3": 299}
 SEGMENTATION = ("fcn_resnet50", "deeplabv3_resnet50", "lraspp_mobilenet_v3_large")
@@ -102,7 +103,7 @@ def check(name, tmp, opset=17):
     # identical zero biases), and the report counts a shared tensor for each layer using it
     held = sum(inits[i].size for n in graph.nodes for i in n.inputs
                if i in inits and inits[i].data_type == 1 and len(inits[i].dims) >= 1 and inits[i].size > 1)
-    ours = executor.run(rep.graph, x.numpy().transpose(0, 2, 3, 1), executor.weights_for(rep.graph, str(path))).output
+    ours = executor.run(rep.graph, x.numpy().transpose(0, 2, 3, 1), executor.weights_for(rep.graph, open_source(str(path), with_weights=True))).output
     got = ours.transpose(0, 3, 1, 2) if ours.ndim == 4 else ours
     err = float(np.max(np.abs(got - y)) / max(1.0, np.max(np.abs(y))))
     return {"model": name, "opset": opset, "mults": rep.totals["mults"], "torch_macs": want,

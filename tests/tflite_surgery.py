@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import struct
 
-from cnncost.interop.flatbuf import Buffer
+from cnncost.interop.tflite.flatbuf import Buffer
 
 BUILTINS = (0, 1, 2, 3, 4, 6, 9, 14, 17, 18, 19, 21, 22, 23, 25, 28, 34, 36, 39, 40, 41, 42, 43, 45, 47, 49, 53,
             54, 55, 57, 60, 67, 70, 74, 77, 82, 83, 97, 98, 102, 114, 117, 126, 150, 32, 119, 200)
@@ -190,7 +190,7 @@ def tensor_dims(raw: bytes, tensor: int, dims: list[int]) -> bytes:
 
 def first_op(raw: bytes, code: str) -> int:
     """The index of the first operator of `code` (a name of tflite_file.BUILTIN)."""
-    from cnncost.interop.tflite_file import BUILTIN
+    from cnncost.interop.tflite.file import BUILTIN
 
     L = layout(raw)
     return next(k for k, o in enumerate(L["ops"]) if BUILTIN.get(L["codes"][o["opcode_index"]]["number"]) == code)

@@ -14,7 +14,6 @@ from fractions import Fraction
 from cnncost.core.analysis import COUNT_FIELDS, Report, analyze
 from cnncost.errors import CnnCostError, SpecError, did_you_mean, escape_controls
 from cnncost.spec.limits import DEFAULT, Limits
-from cnncost.spec import load_spec
 
 _SI = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -425,12 +424,13 @@ def check_baseline(report: Report, baseline_path: str, max_increase,
     return items, changed
 
 
-def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
+def check_one(opened, *, overrides=None, budgets=None, baseline=None,
               max_increase=None, use_expect: bool = True, limits: Limits = DEFAULT,
               strict: bool = False, no_dead_layers: bool = False,
               allow_different: bool = False, batch: int | None = None, dtype: str = "float32",
-              baseline_data: dict | None = None, label: str | None = None) -> ArchResult:
-    """Run every applicable comparison for one spec; a bad spec, or a spec against which
+              baseline_data: dict | None = None, label: str = "") -> ArchResult:
+    """Run every applicable comparison for one spec (`opened()`: its Source, opened here so
+    that a bad one is this spec's error and the others are still checked); a bad spec, or a spec against which
     nothing was checked, becomes `error` (exit 2). `strict` fails skipped expectations;
     `no_dead_layers` fails layers whose output nothing reads. Budgets and the baseline are
     compared at `batch` and `dtype`; an `expect:` block at the setting its numbers describe
@@ -439,10 +439,10 @@ def check_one(spec_name: str, *, overrides=None, budgets=None, baseline=None,
 
     from cnncost.core.analysis import resolve_batch
 
-    result = ArchResult(label or spec_name, spec=label or spec_name)     # the SPEC as the user gave it
+    result = ArchResult(label, spec=label)     # the SPEC as the user gave it
     t0 = time.perf_counter()
     try:
-        spec = load_spec(spec_name, max_bytes=limits.max_spec_bytes)
+        spec = opened().spec
         result.arch = spec.name
         report = analyze(spec, overrides=overrides, limits=limits, batch=batch, dtype=dtype)
         own = report

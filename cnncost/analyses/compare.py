@@ -22,6 +22,9 @@ class Column:
     label: str
     report: Report
     values: dict
+    source: object = None          # what it was counted from (a Source), and at which setting
+    overrides: dict | None = None
+    options: dict | None = None
 
 
 def parse_variant(text: str) -> tuple[str, dict, dict]:
@@ -40,14 +43,14 @@ def parse_variant(text: str) -> tuple[str, dict, dict]:
     return name, values, options
 
 
-def column(text: str, *, training: bool = False, dtype: str = "float32", rewrite: str | None = None,
-           trainable_from: str | None = None, limits=None, label: str | None = None) -> Column:
-    """One column; `label` names it as the user gave it (a module, not the path it was read into)."""
-    name, overrides, options = parse_variant(text)
+def column(source, overrides: dict, options: dict, label: str, *, training: bool = False, dtype: str = "float32",
+           rewrite: str | None = None, trainable_from: str | None = None, limits=None) -> Column:
+    """One column: a Source (cnncost/sources.py) at a variant's overrides and options,
+    named `label` as the user gave it (a module by its class, not a path)."""
     kw = {"dtype": dtype, "rewrite": rewrite, "trainable_from": trainable_from, **options}
     if limits is not None:
         kw["limits"] = limits
-    report = analyze(name, overrides=overrides, training=training, **kw)
+    report = analyze(source.spec, overrides=overrides, training=training, **kw)
     t = report.totals
     values = {m: t[m] for m in METRICS}
     total = t["mults"] or 1
@@ -58,24 +61,25 @@ def column(text: str, *, training: bool = False, dtype: str = "float32", rewrite
     if "transfer" in t:
         values["frozen_forward_mults"] = t["transfer"]["frozen_forward_mults"]
         values["cached_feature_bytes_per_example"] = t["transfer"]["cached_feature_bytes_per_example"]
-    return Column(label or text, report, values)
+    return Column(label, report, values, source, overrides, options)
 
 
-def compare(specs, labels=None, **kw) -> list[Column]:
-    """One column per architecture, named by `labels` where given; a spec given alone that
-    declares `variants:` (a worked example of two ways) is one column per variant."""
-    if not specs:
+def compare(entries, **kw) -> list[Column]:
+    """One column per (Source, overrides, options, label); a spec given alone that declares
+    `variants:` (a worked example of two ways) is one column per variant."""
+    if not entries:
         raise SpecError("compare needs at least one architecture")
     if kw.get("dtype", "float32") not in DTYPE_BYTES:
         raise SpecError(f"unknown dtype '{kw['dtype']}' (known: {', '.join(DTYPE_BYTES)})")
-    if len(specs) == 1 and "@" not in specs[0]:
-        from cnncost.spec import load_spec
-        variants = load_spec(specs[0]).variants
-        if variants:
-            specs = [f"{specs[0]}@" + ",".join(f"{k}={v}" for k, v in values.items())
-                     for values in variants.values()]
-            labels = None
-    return [column(s, label=label, **kw) for s, label in zip(specs, labels or [None] * len(specs))]
+    if len(entries) == 1 and not entries[0][1] and not entries[0][2] and entries[0][0].spec.variants:
+        source, _, _, label = entries[0]
+        entries = []
+        for values in source.spec.variants.values():
+            shown = f"{label}@" + ",".join(f"{k}={v}" for k, v in values.items())
+            overrides = dict(values)
+            options = {k: overrides.pop(k) for k in list(overrides) if k in SPECIAL}
+            entries.append((source, overrides, options, shown))
+    return [column(*entry, **kw) for entry in entries]
 
 
 def rows(columns: list[Column]) -> list[tuple[str, list]]:
@@ -115,6 +119,5 @@ def add_time(columns: list[Column], profile, repeat: int = 5) -> None:
 
     for c in columns:
         c.values["estimated_seconds"] = total_seconds(estimate(c.report, profile))
-        name, overrides, options = parse_variant(c.label)
-        v = verify(name, overrides=overrides, batch=options.get("batch"), repeat=repeat)
+        v = verify(c.source, overrides=c.overrides, batch=c.options.get("batch"), repeat=repeat)
         c.values["measured_seconds"] = v.forward_seconds_median

@@ -111,18 +111,17 @@ def _params_line(node, params: int) -> str:
     return f"params = {terms} = {params:,}" + (" (no bias)" if node.args.get("bias") is False else "")
 
 
-def layer(spec: str, name: str, typed: str | None = None, **analyze_kw) -> list[str]:
-    """A layer's derivation, or a block's (every layer under a dotted prefix) summed;
-    `typed`: the SPEC as the user wrote it, for the command a block suggests."""
-    from cnncost.spec.loader import is_onnx
-
-    report = analyze(spec, **analyze_kw)
+def layer(source, name: str, typed: str | None = None, **analyze_kw) -> list[str]:
+    """A layer's derivation, or a block's (every layer under a dotted prefix) summed, of a
+    Source (cnncost/sources.py); `typed`: the SPEC as the user wrote it, for the command a
+    block suggests."""
+    report = analyze(source.spec, **analyze_kw)
     g = report.graph
-    if name not in g.by_name and is_onnx(spec) and "/" in name:   # the node path Netron shows
-        from cnncost.interop.onnx_import import layer_name
+    if name not in g.by_name and source.format in ("onnx", "torch") and "/" in name:   # the node path Netron shows
+        from cnncost.interop.onnx.reader import layer_name
         name = layer_name(name)
     if name not in g.by_name and any(n.name.startswith(name + ".") for n in g.layers):
-        return block(report, name, typed or spec)
+        return block(report, name, typed or source.label)
     if name not in g.by_name or name == "input":
         close = [n.name for n in g.layers if name in n.name][:5]
         raise SpecError(f"{report.name} has no layer '{name}'"

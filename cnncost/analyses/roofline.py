@@ -204,7 +204,7 @@ class Latency:
                 "layers": self.rows}
 
 
-def latency(spec, profile: Profile, *, repeat: int = 5, batch: int | None = None, overrides=None,
+def latency(source, profile: Profile, *, repeat: int = 5, batch: int | None = None, overrides=None,
             limits=None, max_memory=None, engine: str | None = None) -> Latency:
     """Predicted (roofline) vs measured time per layer, measured by our executor or, with
     engine="onnxruntime", by onnxruntime's profiler (graph optimisations off, so every
@@ -219,7 +219,7 @@ def latency(spec, profile: Profile, *, repeat: int = 5, batch: int | None = None
         from cnncost.core.analysis import analyze
         from cnncost.runtime import onnxruntime_engine
 
-        report = analyze(spec, batch=batch, overrides=overrides, limits=limits or DEFAULT)
+        report = analyze(source.spec, batch=batch, overrides=overrides, limits=limits or DEFAULT)
         graph, batch = report.graph, report.batch
         executor.guard_memory(graph, batch, max_memory)
         weights = executor.init_weights(graph, 0)
@@ -228,7 +228,7 @@ def latency(spec, profile: Profile, *, repeat: int = 5, batch: int | None = None
         measured = [measured_by.layer_seconds[n.name] for n in graph.layers]
         forward, optimized = measured_by.forward_seconds, measured_by.optimized_seconds
     elif engine in (None, "numpy"):
-        v = verify(spec, batch=batch, overrides=overrides, repeat=repeat, limits=limits or DEFAULT,
+        v = verify(source, batch=batch, overrides=overrides, repeat=repeat, limits=limits or DEFAULT,
                    max_memory=max_memory)
         report, measured, forward, optimized = v.report, v.layer_seconds(), v.forward_seconds_median, None
     else:

@@ -13,7 +13,7 @@ from cnncost.analyses.sweep_metrics import METRICS as METRICS   # re-exported: t
 
 @dataclass
 class Grid:
-    spec: str
+    spec: str              # the SPEC as the user gave it
     names: list[str]
     values: list[list]
     cells: dict            # tuple of values -> {metric: value}
@@ -81,11 +81,18 @@ def grid_size(values) -> int:
     return math.prod(len(v) for v in values)
 
 
-def _cell(args):
-    spec, names, combo, limits = args
+_WORKER_SPEC: list = []      # a worker process's spec, given once when the pool starts it
+
+
+def _start_worker(spec) -> None:
+    _WORKER_SPEC.append(spec)
+
+
+def _cell(args, spec=None):
+    names, combo, limits = args
     from cnncost.core.analysis import analyze
 
-    t = analyze(spec, overrides=dict(zip(names, combo)), limits=limits).totals
+    t = analyze(spec if spec is not None else _WORKER_SPEC[0], overrides=dict(zip(names, combo)), limits=limits).totals
     return combo, {k: t[k] for k in METRICS}
 
 
@@ -105,23 +112,25 @@ def workers(jobs: int, cells: int) -> int:
     return max(1, min(jobs, cells - 1, os.cpu_count() or 1))
 
 
-def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid:
+def sweep(spec, label: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid:
+    """`spec` (an ArchSpec, parsed once) over the grid; worker processes are handed it when
+    they start."""
     from cnncost.spec.limits import DEFAULT
 
     limits = limits or DEFAULT
     names, values = parse_axes(pairs)
     jobs = workers(jobs, check_grid(values, limits))
     combos = list(itertools.product(*values))
-    tasks = [(spec, names, combo, limits) for combo in combos]
+    tasks = [(names, combo, limits) for combo in combos]
     # the first cell runs here, so a bad spec or variable fails once, in this process
-    first, result = _cell(tasks[0])
+    first, result = _cell(tasks[0], spec)
     cells = {first: result}
     if on_cell:
         on_cell()
     rest = tasks[1:]
     if jobs > 1 and len(rest) > 1:
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(spec,)) as pool:
             results = pool.map(_cell, rest, chunksize=max(1, len(rest) // (4 * jobs)))
             for combo, result in results:
                 cells[combo] = result
@@ -129,11 +138,11 @@ def sweep(spec: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid
                     on_cell()
     else:
         for task in rest:
-            combo, result = _cell(task)
+            combo, result = _cell(task, spec)
             cells[combo] = result
             if on_cell:
                 on_cell()
-    return Grid(spec, names, values, cells)
+    return Grid(label, names, values, cells)
 
 
 SHAPE_AXES = ("batch", "resolution")

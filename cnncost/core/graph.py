@@ -118,3 +118,14 @@ class Graph(Struct):
     def peak_live_elements(self) -> int:
         """Largest sum of output sizes alive at once when nodes run in list order."""
         return max(self.live_elements(), default=0)
+
+
+def weight_specs(graph: Graph) -> dict[str, tuple]:
+    """Every array the network needs: '<layer>/<name>' -> shape."""
+    specs = {}
+    for node in graph.layers:
+        shapes = {**node.kind.weight_shapes(node.args, node.in_shapes),
+                  **node.kind.stat_shapes(node.args, node.in_shapes)}
+        for wname, shape in shapes.items():
+            specs[f"{node.name}/{wname}"] = tuple(shape)
+    return specs

@@ -1,4 +1,7 @@
-"""Talking to other tools: ONNX export and the onnxruntime engine (optional extra `onnx`)."""
+"""The model files cnncost reads, one folder per format (onnx/, keras/, tflite/, torch/ for
+live modules), each registered in the table of readers (formats.py) and each giving one
+`Imported` (imported.py); ONNX export lives with its format. `require` names the extra a
+missing framework comes with."""
 from __future__ import annotations
 
 from cnncost.errors import CnnCostError

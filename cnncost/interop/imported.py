@@ -21,6 +21,10 @@ class Imported:
     # model.summary()): {"framework": "Keras", "extra_non_trainable": n, "why": "..."}
     accounting: dict = field(default_factory=dict)
     channels_first: bool = False   # an input array in the file's own layout is N x C x H x W
+    weights_read: bool = False     # `weights` holds the file's weights (read when a command runs it)
+    # the file as its reader parsed it, for what runs the file itself (an ONNX Model: what
+    # onnxruntime is given); None for formats nothing else runs
+    native: object = None
 
     @property
     def spec_text(self) -> str:

@@ -44,7 +44,7 @@ def _softplus(np, x):
     return np.logaddexp(0.0, x)          # log(1 + exp(x)) without overflow
 
 
-def _erf(np, x):
+def erf(np, x):
     """erf to within 1.2e-7 (Numerical Recipes' erfc, Chebyshev fit): NumPy has no erf and
     the executor needs no SciPy; float32 carries about 6e-8 relative."""
     z = np.abs(x)
@@ -58,7 +58,7 @@ def _erf(np, x):
 def _gelu(np, x, a):
     if a.approximate == "tanh":
         return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
-    return 0.5 * x * (1.0 + _erf(np, x / math.sqrt(2.0)))
+    return 0.5 * x * (1.0 + erf(np, x / math.sqrt(2.0)))
 
 
 # name: (flops per element, forward(np, x, args), formula)

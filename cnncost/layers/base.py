@@ -289,7 +289,7 @@ class Kind:
         raise NotImplementedError(f"kind '{self.name}' has no forward")
 
     def onnx(self, a: Args, ins: list[tuple], out: tuple, b) -> str:
-        """Write this layer as ONNX nodes through `b` (interop.onnx_export.LayerBuilder);
+        """Write this layer as ONNX nodes through `b` (interop.onnx.export.LayerBuilder);
         feature maps are NCHW there. Return the name of the tensor that is the output."""
         raise ExportError(f"kind '{self.name}' cannot be exported to ONNX")
 

@@ -42,8 +42,8 @@ class Unary(PointWise, NoMults, OutputSized, Kind):
     def forward(self, a, w, xs, ops):
         np, x = ops.np, xs[0]
         if a.fn == "erf":
-            from cnncost.layers.activation import _erf
-            return _erf(np, x)
+            from cnncost.layers.activation import erf
+            return erf(np, x)
         if a.fn == "pow":
             return np.power(x, x.dtype.type(a.exponent))
         if a.fn == "neg":

@@ -7,7 +7,7 @@ import json
 
 from cnncost.analyses import compare as cmp
 from cnncost.analyses import sweep as swp
-from cnncost.render.report import _console, csv_cell, md_cell, si
+from cnncost.render.report import rich_console, csv_cell, md_cell, si
 from cnncost.analyses.whatif import network_ratios
 from cnncost.layers import MULT_CLASSES
 
@@ -78,7 +78,7 @@ def print_compare(columns) -> None:
         table.add_column(c.label, justify="right")
     for metric, values in cmp.rows(columns):
         table.add_row(LABELS.get(metric, metric), *[compare_cell(metric, v, values[0], i) for i, v in enumerate(values)])
-    console = _console()
+    console = rich_console()
     console.print(table)
     for line in cmp.notes(columns):
         console.print(line, highlight=False, markup=False)
@@ -113,7 +113,7 @@ def print_sweep(grid, metric: str) -> None:
         table.add_column(metric, justify="right")
         for combo, vals in grid.cells.items():
             table.add_row(*map(str, combo), f"{vals[metric]:,}")
-    _console().print(table)
+    rich_console().print(table)
 
 
 def print_savings(savings, original, rewritten, rewrite: str) -> None:
@@ -126,7 +126,7 @@ def print_savings(savings, original, rewritten, rewrite: str) -> None:
     for s in savings:
         table.add_row(s.name, f"{s.original_mults:,}", f"{s.rewritten_mults:,}", f"{s.ratio:.4f}",
                       f"{s.analytic:.4f}", s.formula)
-    console = _console()
+    console = rich_console()
     console.print(table)
     notes: dict[str, list[str]] = {}
     for s in savings:

@@ -242,7 +242,7 @@ def table_text(report: Report, depth: int | None = None, by_kind: bool = False, 
 
 def print_table(report: Report, depth: int | None = None, file=None, by_kind: bool = False) -> None:
     """The table through the console being captured (or stdout), as `table_text` draws it."""
-    console = _console(file)
+    console = rich_console(file)
     terminal = bool(console.is_terminal) and console.width < 100_000
     console.file.write(table_text(report, depth, by_kind, terminal=terminal, width=console.width))
 
@@ -258,7 +258,7 @@ def _bar(share: float) -> str:
 _CAPTURE: list = []       # the console `capture` is drawing into, innermost last
 
 
-def _console(file=None):
+def rich_console(file=None):
     """A rich console; wide when not writing to a terminal, so pipes and files keep
     whole numbers instead of squeezed columns. Inside `capture`, its console."""
     import sys
@@ -272,7 +272,7 @@ def _console(file=None):
 
 
 def capture(draw, *, terminal: bool = False, width: int | None = None) -> str:
-    """What `draw()` prints through `_console()`, as text; with ANSI styles when the text
+    """What `draw()` prints through `rich_console()`, as text; with ANSI styles when the text
     is going to a terminal of `width` columns."""
     from rich.console import Console
 
@@ -296,7 +296,7 @@ def print_checks(results, file=None) -> None:
     the terminal's width the optional columns go first; status and numbers are never cut."""
     from rich.table import Table
 
-    console = _console(file)
+    console = rich_console(file)
     rows = []
     for r in results:
         if r.error:
@@ -370,7 +370,7 @@ def print_verification(result, file=None) -> None:
     """Per-layer table of `cnncost verify`: analysed vs executed shape and mults, time."""
     from rich.table import Table
 
-    console = _console(file)
+    console = rich_console(file)
     rep = result.report
     table = Table(title=f"{rep.name}: NumPy executor (NHWC float32, batch {rep.batch}, "
                         f"{len(result.runs)} run(s), seed {result.seed})",

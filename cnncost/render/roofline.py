@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from cnncost.analyses import roofline
-from cnncost.render.report import _console, si
+from cnncost.render.report import rich_console, si
 
 
 def estimates_dict(profile, estimates) -> dict:
@@ -24,7 +24,7 @@ def print_estimates(report, profile, estimates) -> None:
     for e in estimates:
         table.add_row(e.name, e.kind, f"{e.flops:,}", f"{e.bytes:,}", f"{e.intensity:.2f}",
                       f"{e.seconds * 1000:.3f}", e.bound)
-    console = _console()
+    console = rich_console()
     console.print(table)
     total = roofline.total_seconds(estimates)
     console.print(f"estimated {total * 1000:.2f} ms, {roofline.memory_share(estimates):.0%} of it in "
@@ -45,7 +45,7 @@ def print_latency(result) -> None:
         ratio = "-" if r["measured_over_predicted"] is None else f"{r['measured_over_predicted']:.1f}"
         table.add_row(r["name"], r["kind"], f"{r['intensity']:.2f}", r["bound"],
                       f"{r['seconds'] * 1000:.3f}", f"{r['measured_seconds'] * 1000:.3f}", ratio)
-    console = _console()
+    console = rich_console()
     console.print(table)
     console.print(f"predicted {result.predicted_seconds * 1000:.1f} ms, measured {result.measured_seconds * 1000:.1f} ms "
                   f"(median forward); Spearman rho over layers = {result.rho:.3f}"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cnncost.errors import CnnCostError, LimitError
-from cnncost.core.graph import Graph
+from cnncost.core.graph import Graph, weight_specs  # noqa: F401 - weight_specs: named here by its users
 from cnncost.layers import fmt_shape, numel
 
 DTYPE = np.float32
@@ -56,17 +56,6 @@ class Ops:
 
 
 # ---- weights ------------------------------------------------------------------------
-def weight_specs(graph: Graph) -> dict[str, tuple]:
-    """Every array the network needs: '<layer>/<name>' -> shape."""
-    specs = {}
-    for node in graph.layers:
-        shapes = {**node.kind.weight_shapes(node.args, node.in_shapes),
-                  **node.kind.stat_shapes(node.args, node.in_shapes)}
-        for wname, shape in shapes.items():
-            specs[f"{node.name}/{wname}"] = tuple(shape)
-    return specs
-
-
 def init_weights(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Seeded random weights, each drawn as its kind says (Kind.init_weight: LeCun-scaled
     kernels so activations neither explode nor vanish through 150+ layers, BN statistics
@@ -97,27 +86,25 @@ def load_weights(graph: Graph, path: str) -> dict[str, np.ndarray]:
     return {k: v.astype(DTYPE, copy=False) for k, v in arrays.items()}
 
 
-def weights_for(graph: Graph, spec: str, weights_path: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
-    """The weights a command runs `spec` with: the .npz given, a model file's own, or
-    seeded random ones (init_weights)."""
+def weights_for(graph: Graph, source=None, weights_path: str | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+    """The weights a command runs a network with: the .npz given, a model file's own (a
+    Source opened with its weights: cnncost/sources.py), or seeded random ones."""
     if weights_path:
         return load_weights(graph, weights_path)
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE, is_model_file
+    if isinstance(source, str):       # a path would silently mean random weights
+        raise TypeError("weights_for takes a Source: cnncost.open_source(path, with_weights=True)")
+    arrays = getattr(source, "weights", None)
+    if arrays is None:
+        return init_weights(graph, seed)
+    want = weight_specs(graph)
+    for key, shape in want.items():
+        if key not in arrays or tuple(arrays[key].shape) != tuple(shape):   # the file's, not its use's
+            from cnncost.errors import SpecError
 
-    if is_model_file(spec):
-        from cnncost.interop.model_files import import_file
-
-        arrays = import_file(str(spec), input_shape=ONNX_INPUT_SHAPE.get()).weights
-        want = weight_specs(graph)
-        for key, shape in want.items():
-            if key not in arrays or tuple(arrays[key].shape) != tuple(shape):   # the file's, not its use's
-                from cnncost.errors import SpecError
-
-                got = getattr(arrays.get(key), "shape", None)
-                raise SpecError(f"{spec}: weight {key} is {'missing' if got is None else 'x'.join(map(str, got))}"
-                                f"; the layer takes {'x'.join(map(str, shape))} (the file is damaged)")
-        return {k: np.ascontiguousarray(v, dtype=DTYPE) for k, v in arrays.items()}
-    return init_weights(graph, seed)
+            got = getattr(arrays.get(key), "shape", None)
+            raise SpecError(f"{source.label}: weight {key} is {'missing' if got is None else 'x'.join(map(str, got))}"
+                            f"; the layer takes {'x'.join(map(str, shape))} (the file is damaged)")
+    return {k: np.ascontiguousarray(v, dtype=DTYPE) for k, v in arrays.items()}
 
 
 # ---- memory guard -------------------------------------------------------------------

@@ -18,7 +18,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 
 from cnncost.core.graph import Graph
-from cnncost.interop import onnx_export, require
+from cnncost.interop import require
+from cnncost.interop.onnx import export as onnx_export
 from cnncost.timing import best_of, times
 
 TOLERANCE = 1e-4
@@ -204,9 +205,10 @@ def _feed(graph: Graph, x, names=None) -> dict:
     return feed
 
 
-def compare_file(path: str, graph: Graph, x, ours: dict, run_forced=None) -> list[LayerAgreement]:
-    """Our outputs against onnxruntime running the ONNX file itself on the same x: every
-    output of the file, in its order (the import keeps it).
+def compare_file(source, graph: Graph, x, ours: dict, run_forced=None) -> list[LayerAgreement]:
+    """Our outputs against onnxruntime running the ONNX model itself (a Source's, as its
+    reader parsed it: the file's own bytes, or a traced module's graph) on the same x:
+    every output of the file, in its order (the import keeps it).
 
     A quantized file (`run_forced`: our executor taking an on_value) runs as its QDQ nodes
     define it, graph optimisations off: optimised, onnxruntime fuses each Dequantize-op-
@@ -218,14 +220,12 @@ def compare_file(path: str, graph: Graph, x, ours: dict, run_forced=None) -> lis
     rounding flips compound: that is reported, not judged."""
     import numpy as np
 
-    from cnncost.interop.onnx_proto import IN_MEMORY
-
-    if path in IN_MEMORY:                  # a PyTorch module traced in memory: no file to open
-        from cnncost.interop.torch_trace import to_bytes
-        data = to_bytes(IN_MEMORY[path])
+    path, model = source.label, source.onnx_model
+    if model.raw is None:                  # a PyTorch module traced in memory: no file
+        from cnncost.interop.torch.trace import to_bytes
+        data = to_bytes(model)
     else:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = bytes(model.raw)
     points = {}
     if run_forced is not None:
         # our layers of the activations' DequantizeLinear: one quantization step per integer
@@ -237,10 +237,7 @@ def compare_file(path: str, graph: Graph, x, ours: dict, run_forced=None) -> lis
     except Exception as exc:   # onnxruntime raises its own types (e.g. a batch the file fixes)
         from cnncost.errors import CnnCostError
         raise CnnCostError(f"onnxruntime could not run {path} on the input: {str(exc).splitlines()[0][:300]}") from None
-    from cnncost.interop.onnx_import import import_onnx
-    from cnncost.spec.loader import ONNX_INPUT_SHAPE
-
-    held = import_onnx(path, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).output_layouts
+    held = source.output_layouts
     got = dict(zip([o.name for o in sess.get_outputs()], refs))
     finals = sess.get_outputs()[:len(graph.output_nodes)]
     out, before = [], {}
@@ -308,7 +305,7 @@ def _with_points(data: bytes, layers: set) -> tuple[bytes, dict]:
 
     import onnx
 
-    from cnncost.interop.onnx_import import layer_name
+    from cnncost.interop.onnx.reader import layer_name
 
     def ours(n):
         name = layer_name(n.name, n.op_type)

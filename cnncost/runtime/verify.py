@@ -64,20 +64,20 @@ class Verification:
         }
 
 
-def verify(spec, *, batch: int | None = None, overrides=None, seed: int = 0, repeat: int = 1,
+def verify(source, *, batch: int | None = None, overrides=None, seed: int = 0, repeat: int = 1,
            max_memory: int | None = None, weights_path: str | None = None,
            limits: Limits = DEFAULT, on_layer=None, engine: str | None = None) -> Verification:
-    """Analyse `spec`, run it `repeat` times on a seeded random input, and compare with
+    """Analyse a Source (cnncost/sources.py; its file's weights when it was opened with them),
+    run it `repeat` times on a seeded random input, and compare with
     the analysis; with engine="onnxruntime" also every layer's output with onnxruntime's."""
     import numpy as np
 
     from cnncost.runtime import executor
-    from cnncost.spec.loader import is_onnx
 
-    report = analyze(spec, batch=batch, overrides=overrides, limits=limits)
+    report = analyze(source.spec, batch=batch, overrides=overrides, limits=limits)
     graph, batch = report.graph, report.batch
     estimate = executor.guard_memory(graph, batch, max_memory)
-    weights = executor.weights_for(graph, spec, weights_path, seed)
+    weights = executor.weights_for(graph, source, weights_path, seed)
     rng = np.random.default_rng(seed + 1)
     x = executor.random_inputs(graph, batch, rng)
     runs, comparison = [], None
@@ -95,13 +95,13 @@ def verify(spec, *, batch: int | None = None, overrides=None, seed: int = 0, rep
     runs += [executor.run(graph, x, weights, on_layer=on_layer) for _ in range(max(1, repeat) - len(runs))]
     if comparison is not None:   # the run above went on from onnxruntime's values: ours end to end too
         ours = (runs[1] if len(runs) > 1 else executor.run(graph, x, weights)).outputs
-        if is_onnx(spec) and not weights_path:    # and the model as the file holds it
+        if source.onnx_model is not None and not weights_path:    # and the model as the file holds it
             forced = None
             if comparison.quantized:
 
                 def forced(on_value):
                     return executor.run(graph, x, weights, on_value=on_value)
-            rows = onnxruntime_engine.compare_file(spec, graph, x, ours, run_forced=forced)
+            rows = onnxruntime_engine.compare_file(source, graph, x, ours, run_forced=forced)
             comparison.layers += [r for r in rows if r.judged]
             comparison.end_to_end += [r for r in rows if not r.judged]
         if not comparison.end_to_end:

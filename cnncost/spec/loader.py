@@ -6,15 +6,10 @@ from __future__ import annotations
 import functools
 import os
 import re
-from contextvars import ContextVar
 
 from cnncost.errors import Loc, SpecError, did_you_mean
 from cnncost.records import Struct
 from cnncost.spec.located import MAX_FILE_BYTES, YList, YMap
-
-# The NCHW input shape that fixes an ONNX model's dynamic dimensions (--input-shape), for
-# every command of one invocation: a .onnx file is read wherever a SPEC is.
-ONNX_INPUT_SHAPE: ContextVar[tuple | None] = ContextVar("onnx_input_shape", default=None)
 
 TOP_KEYS = ("name", "source", "description", "variant", "vars", "variants", "input", "layers", "blocks",
             "expect", "outputs", "input_precision")
@@ -130,7 +125,7 @@ def _parse_blocks(raw, loc: Loc) -> dict[str, BlockDef]:
 def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES, *, cached: bool = False) -> ArchSpec:
     """Parse and structurally validate a spec document. `cached`: a bundled spec, whose
     parsed document may come from the cache of parsed specs (spec/cache.py)."""
-    digest = _digest(text)
+    digest = sha256_of(text)
     if cached and isinstance(text, bytes):
         from cnncost.spec.cache import load
 
@@ -140,7 +135,7 @@ def parse_spec(text: str | bytes, path: str, max_bytes: int = MAX_FILE_BYTES, *,
     return _from_document(load_yaml(text, path, max_bytes), path, digest)
 
 
-def _digest(text: str | bytes) -> str:
+def sha256_of(text: str | bytes) -> str:
     try:      # CPython's own SHA-256 (the same digest) loads in a third of OpenSSL's time
         from _sha2 import sha256  # type: ignore[import-not-found]   # 3.12 and later
     except ImportError:
@@ -164,33 +159,13 @@ def _located(value, path: str, line: int):
     return value
 
 
-def is_onnx(spec) -> bool:
-    """Whether a SPEC argument names an ONNX model rather than a YAML spec."""
-    return isinstance(spec, str) and spec.lower().endswith(".onnx")
-
-
-def is_model_file(spec) -> bool:
-    """Whether a SPEC argument names a model file (ONNX, Keras) rather than a YAML spec."""
-    from cnncost.interop.model_files import model_format
-
-    return model_format(spec) is not None
-
-
-def model_spec(path: str) -> ArchSpec:
-    """A model file as a spec, without a YAML round: each layer located on the line
-    `cnncost import` writes it to."""
-    from cnncost.interop.imported import FIRST_LAYER_LINE
-    from cnncost.interop.model_files import import_file
-
-    imported = import_file(path, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get())
-    d = imported.document
-    doc = _located({k: v for k, v in d.items() if k != "layers"}, path, 1)
-    doc["layers"] = YList(_located(layer, path, FIRST_LAYER_LINE + i) for i, layer in enumerate(d["layers"]))
-    doc["layers"].loc = Loc(path, FIRST_LAYER_LINE - 1, 1)
-    spec = _from_document(doc, path, _digest(imported.spec_text))
-    spec.batch, spec.batch_from, spec.params_as = imported.batch, imported.batch_from, imported.params_as
-    spec.accounting = imported.accounting
-    return spec
+def spec_from_document(document: dict, path: str, digest: str, *, first_layer_line: int) -> ArchSpec:
+    """A spec a reader of a model file made (a plain document), without a YAML round: each
+    layer located on the line `cnncost import` writes it to (`first_layer_line` + i)."""
+    doc = _located({k: v for k, v in document.items() if k != "layers"}, path, 1)
+    doc["layers"] = YList(_located(layer, path, first_layer_line + i) for i, layer in enumerate(document["layers"]))
+    doc["layers"].loc = Loc(path, first_layer_line - 1, 1)
+    return _from_document(doc, path, digest)
 
 
 def _from_document(doc, path: str, digest: str) -> ArchSpec:
@@ -251,7 +226,7 @@ def library_blocks() -> dict[str, BlockDef]:
 
     with open(os.path.join(PACKAGE_DIR, "blocks.yaml"), "rb") as fh:
         text = fh.read()
-    doc = load(text, "cnncost/blocks.yaml", _digest(text), MAX_FILE_BYTES)
+    doc = load(text, "cnncost/blocks.yaml", sha256_of(text), MAX_FILE_BYTES)
     return _parse_blocks(doc["blocks"], doc.loc)
 
 
@@ -286,9 +261,6 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
     from cnncost.files import read_bounded
 
     p = os.path.normpath(spec) if spec else spec
-    if is_model_file(spec):              # a model people already have: read as a spec
-        from cnncost.interop.model_files import import_file
-        return p, import_file(p, with_weights=False, input_shape=ONNX_INPUT_SHAPE.get()).spec_text
     if os.path.splitext(spec)[1] in (".yaml", ".yml") or os.path.exists(spec):
         return p, read_bounded(p, max_bytes, "spec")
     if is_bundled(spec):
@@ -300,8 +272,7 @@ def read_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, str]:
 
 
 def load_spec(spec: str, max_bytes: int = MAX_FILE_BYTES) -> ArchSpec:
-    if is_model_file(spec):
-        return model_spec(spec)
+    """A YAML spec file or a bundled name (model files enter through cnncost/sources.py)."""
     path, text = read_spec(spec, max_bytes)
     return parse_spec(text, path, max_bytes, cached=path != os.path.normpath(spec))   # bundled
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections import Counter
 
 from cnncost.errors import CnnCostError
 from cnncost.interop.imported import Imported
-from cnncost.interop.tflite_check import checked_shape
-from cnncost.interop.tflite_file import Damaged, OpInfo, TensorInfo, read_tflite
-from cnncost.interop.tflite_fold import FOLDED, fold
+from cnncost.interop.refusals import Refused, Tally, UniqueNames
+from cnncost.interop.tflite.check import checked_shape
+from cnncost.interop.tflite.file import Damaged, OpInfo, TensorInfo, read_tflite
+from cnncost.interop.tflite.fold import FOLDED, fold
 
 ACTIVATIONS = {0: None, 1: "relu", 2: "hard_tanh", 3: "relu6", 4: "tanh"}
 QUANTIZED = ("int8", "uint8", "int16")
@@ -37,16 +37,14 @@ ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "TRANSPOSE_CONV": 3, "FULLY_CONNE
          "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "BATCH_MATMUL": 2}
 
 
-class Refused(Exception):
-    pass
-
-
 class Downstream(Refused):
     """Reads what a refused operator makes: not counted as a refusal of its own."""
 
 
 def import_tflite(path: str, *, with_weights: bool = True, input_shape=None) -> Imported:
-    return _Reader(read_tflite(path), with_weights).run()
+    imported = _Reader(read_tflite(path), with_weights).run()
+    imported.weights_read = with_weights
+    return imported
 
 
 def _name(t: TensorInfo) -> str:
@@ -68,10 +66,8 @@ class _Reader:
         self.consts: dict[int, TensorInfo] = {}    # tensor -> constant folded on import (a DEQUANTIZE, shapes)
         self.layers: list[dict] = []
         self.weights: dict = {}
-        self.used: set[str] = set()
-        self.tries: dict[str, int] = {}
-        self.refused: Counter = Counter()
-        self.first: dict[str, tuple] = {}
+        self.names = UniqueNames()
+        self.refused = Tally()                     # code -> count, (first operator's index, code, why)
 
     def run(self) -> Imported:
         m = self.m
@@ -93,14 +89,13 @@ class _Reader:
                 for o in op.outputs:
                     self.values[o] = "refused"
             except Refused as exc:
-                self.refused[op.code.split(":")[0]] += 1
-                self.first.setdefault(op.code.split(":")[0], (op.index, op.code, str(exc)))
+                self.refused.add(op.code.split(":")[0], op.index, op.code, str(exc))
                 for o in op.outputs:
                     self.values[o] = "refused"
         if self.refused:
-            listed = ", ".join(f"{code} x{n} (first: operator {self.first[code][0]}, {self.first[code][2]})"
-                               for code, n in self.refused.most_common())
-            raise CnnCostError(f"{self.path}: {sum(self.refused.values())} operator(s) not read: {listed}")
+            listed = ", ".join(f"{code} x{n} (first: operator {first[0]}, {first[2]})"
+                               for code, n, first in self.refused.listed())
+            raise CnnCostError(f"{self.path}: {self.refused.total()} operator(s) not read: {listed}")
         if not m.outputs or not self.layers:
             raise CnnCostError(f"{self.path}: {len(m.outputs)} output(s), {len(self.layers)} layer(s) read: "
                                "nothing to count")
@@ -177,14 +172,7 @@ class _Reader:
 
     def _unique(self, base: str) -> str:
         """`base`, or base_2, base_3 ...: counted on from the last one given, in linear time."""
-        n = self.tries.get(base, 1)
-        name = base if n == 1 else f"{base}_{n}"
-        while name in self.used:
-            n += 1
-            name = f"{base}_{n}"
-        self.tries[base] = n
-        self.used.add(name)
-        return name
+        return self.names(base)
 
     def _precision(self, out: TensorInfo, weights: dict | None = None) -> dict:
         p: dict = {"dtype": out.dtype if out.dtype != "unknown" else "float32"}

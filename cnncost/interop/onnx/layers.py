@@ -4,8 +4,9 @@ and arithmetic, normalisations and pooling. A mixin of the importer
 per-channel / per-feature weight rules."""
 from __future__ import annotations
 
-from cnncost.interop import onnx_fold
-from cnncost.interop.onnx_values import Const, Held, Refused
+from cnncost.interop.onnx import fold as onnx_fold
+from cnncost.interop.onnx.values import Const, Held
+from cnncost.interop.refusals import Refused
 
 
 BINARY_OPS = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from cnncost.interop.tflite_file import MAX_SMALL, Damaged, OpInfo, TensorInfo
+from cnncost.interop.tflite.file import MAX_SMALL, Damaged, OpInfo, TensorInfo
 
 FOLDED = ("SHAPE", "STRIDED_SLICE", "PACK", "CAST", "RESHAPE", "CONCATENATION")
 

@@ -15,12 +15,13 @@ import re
 from collections import Counter
 
 from cnncost.errors import CnnCostError, SpecError
-from cnncost.interop.imported import Imported
-from cnncost.interop.keras_file import KerasFile, read_keras_file, snake_case
-from cnncost.interop.keras_graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
-from cnncost.interop.keras_layers import MAPPERS, NESTED, Emit, Refused
-from cnncost.interop.keras_shared import Sharing
-from cnncost.interop.keras_weights import read_weights
+from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
+from cnncost.interop.keras.archive import KerasFile, read_keras_file, snake_case
+from cnncost.interop.keras.graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
+from cnncost.interop.keras.layers import MAPPERS, NESTED, Emit
+from cnncost.interop.keras.shared import Sharing
+from cnncost.interop.keras.weights import read_weights
+from cnncost.interop.refusals import Refused, Tally
 
 MAX_DEPTH = 32            # models nested in models
 SUMMARY_WHY = "Keras' model.summary()"
@@ -31,7 +32,7 @@ def import_keras(path: str, *, with_weights: bool = True, input_shape=None) -> I
     conv = _Converter(kf, input_shape)
     imported = conv.run()
     if with_weights:
-        imported.weights = conv.weights(imported)
+        imported.weights, imported.weights_read = conv.weights(imported), True
     return imported
 
 
@@ -46,14 +47,14 @@ class _Converter:
     def __init__(self, kf: KerasFile, input_shape):
         self.kf, self.path = kf, kf.path
         self.input_shape = input_shape
+        self.built = None                         # the graph of our kinds, once built (_graph)
         self.layers: list[dict] = []
         self.inputs: dict[str, list] = {}         # our input name -> per-example shape
         self.batch: int | None = None
         self.batch_from = ""
         self.records: list[tuple[tuple, str, list, list]] = []   # (keras path, class, our weight keys, Keras' names)
         self.keypaths: dict[tuple, tuple] = {(): ()}        # keras path -> the keys a .keras archive files it under
-        self.refused: Counter = Counter()
-        self.first: dict[str, tuple[str, str]] = {}          # class -> (first layer, why)
+        self.refused = Tally()                    # class -> count, (first layer, why)
         self.extra_non_trainable = 0
         self.extra_why: list[str] = []
         self.used_names: set[str] = set()
@@ -66,9 +67,9 @@ class _Converter:
         model = self.kf.model
         outs = self._model(model, (), "", None, True, 0, False)
         if self.refused:
-            listed = ", ".join(f"{cls} x{n} (first: layer '{self.first[cls][0]}'; {self.first[cls][1]})"
-                               for cls, n in self.refused.most_common())
-            raise CnnCostError(f"{self.path}: {sum(self.refused.values())} layer(s) not read: {listed}")
+            listed = ", ".join(f"{cls} x{n} (first: layer '{layer}'; {why})"
+                               for cls, n, (layer, why) in self.refused.listed())
+            raise CnnCostError(f"{self.path}: {self.refused.total()} layer(s) not read: {listed}")
         name = _name(model["config"].get("name", os.path.splitext(os.path.basename(self.path))[0]))
         version = f"Keras {self.kf.version}" if self.kf.version else "Keras"
         what = {"keras": ".keras file", "h5": "legacy .h5 file", "json": "model.to_json()"}[self.kf.fmt]
@@ -89,14 +90,21 @@ class _Converter:
                                   "are non-trainable, a frozen layer's weights are frozen",
                         accounting=accounting)
 
+    def _graph(self, imported: Imported):
+        """The network our kinds make of the document, built once for the reader's own checks
+        (axes, weight shapes): from the document itself, no YAML text between."""
+        if self.built is None:
+            from cnncost.core.build import build
+            from cnncost.spec.loader import spec_from_document
+
+            self.built = build(spec_from_document(imported.document, self.path, "", first_layer_line=FIRST_LAYER_LINE))
+        return self.built
+
     def _check_axes(self, imported: Imported) -> None:
         """tf.keras 2 writes a normalization's axes as numbers with no shapes beside them: read
         as the trailing axes, then checked here against the ranks our kinds give. A layer
         applied again holds its statistics once, as Keras counts them (see keras_shared)."""
-        from cnncost.core.build import build
-        from cnncost.spec import parse_spec
-
-        graph = build(parse_spec(imported.spec_text, self.path))
+        graph = self._graph(imported)
         held, why = self.sharing.statistics_held_once(graph)
         if held:
             self.extra_non_trainable -= held
@@ -280,17 +288,14 @@ class _Converter:
         return emit.outputs or [emit.last]
 
     def _refuse(self, cls, layer, why):
-        self.refused[cls] += 1
-        self.first.setdefault(cls, (layer, why))
+        self.refused.add(cls, layer, why)
 
     # ---- weights -------------------------------------------------------------------------
     def weights(self, imported: Imported) -> dict:
         """Our '<layer>/<name>' -> array, each checked against the shape the config makes."""
-        from cnncost.core.build import build
-        from cnncost.runtime.executor import weight_specs
-        from cnncost.spec import parse_spec
+        from cnncost.core.graph import weight_specs
 
-        expected = weight_specs(build(parse_spec(imported.spec_text, self.path)))
+        expected = weight_specs(self._graph(imported))
         wanted = {k: expected[k] for _, _, keys, _ in self.records for k in keys if k is not None}
         arrays = read_weights(self.kf, wanted, len(self.records), self._match)
         import numpy as np

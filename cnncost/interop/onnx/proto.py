@@ -243,6 +243,9 @@ class Model:
     # initializers that never train in a live module (requires_grad=False, buffers): only a
     # model traced in memory knows them, a file never says
     frozen: frozenset = frozenset()
+    # the bytes it was read from (a file's mapping), what onnxruntime is handed; None for a
+    # model made in memory (a traced module: serialised when something runs it)
+    raw: object = None
 
 
 # the largest exports of the networks cnncost counts hold a few thousand nodes (with shape
@@ -403,15 +406,8 @@ class _Reader:
         return value
 
 
-# models made in memory (a PyTorch module traced by interop/torch_trace), read by the path
-# their reader gave them: no file is written
-IN_MEMORY: dict[str, Model] = {}
-
-
 def read_model(path: str) -> Model:
     """Map `path` and read its model; every failure is one SpecError naming the file."""
-    if path in IN_MEMORY:
-        return IN_MEMORY[path]
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
@@ -431,8 +427,10 @@ def read_model(path: str) -> Model:
     if len(buf) == 0:
         raise SpecError(f"{path}: empty file (not an ONNX model)")
     try:
-        return _Reader(buf, os.path.dirname(os.path.abspath(path))).model()
+        model = _Reader(buf, os.path.dirname(os.path.abspath(path))).model()
     except ProtoError as exc:
         raise SpecError(f"{path}: not a readable ONNX model ({exc})") from None
     except (RecursionError, UnicodeError, struct.error, ValueError) as exc:
         raise SpecError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+    model.raw = buf
+    return model

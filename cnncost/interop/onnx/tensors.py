@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 
-from cnncost.interop import onnx_fold
-from cnncost.interop.onnx_proto import Node
-from cnncost.interop.onnx_values import Const, Held, Refused, slice_bounds
+from cnncost.interop.onnx import fold as onnx_fold
+from cnncost.interop.onnx.proto import Node
+from cnncost.interop.onnx.values import Const, Held, slice_cuts
+from cnncost.interop.refusals import Refused
 
 MAX_INDICES = 64          # a gather layer's constant indices (a spec argument)
 UNARY = {"Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Erf": "erf", "Sin": "sin", "Cos": "cos", "Abs": "abs",
@@ -440,15 +441,7 @@ class TensorOps:
         starts, ends = vals[0], vals[1]
         axes = vals[2] if len(vals) > 2 and vals[2] is not None else list(range(len(starts)))
         steps = vals[3] if len(vals) > 3 and vals[3] is not None else [1] * len(starts)
-        cuts = []
-        for s, e, ax, st in zip(starts, ends, axes, steps):
-            ax %= len(dims)
-            size = dims[ax]
-            s, e, count = slice_bounds(s, e, st, size)
-            if (s, e, st) != (0, size, 1):
-                if not count:
-                    raise Refused(f"an empty slice {s}..{e} (step {st}) of axis {ax}")
-                cuts.append((self._axis(x, ax), s, e, st))
+        cuts = [(self._axis(x, ax), s, e, st) for ax, s, e, st in slice_cuts(starts, ends, axes, steps, dims)]
         if not cuts:
             return self._alias(node, x)
         y = x

@@ -16,22 +16,18 @@ import math
 import os
 import re
 from collections import Counter
+from dataclasses import dataclass
 
 from cnncost.errors import SpecError, warn
-from cnncost.interop import onnx_fold, onnx_patterns
-from cnncost.interop.onnx_layers import LayerOps
-from cnncost.interop.onnx_moves import DataOps
-from cnncost.interop.onnx_tensors import TensorOps
+from cnncost.interop.onnx import fold as onnx_fold, patterns as onnx_patterns
+from cnncost.interop.onnx.layers import LayerOps
+from cnncost.interop.onnx.moves import DataOps
+from cnncost.interop.onnx.tensors import TensorOps
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
-from cnncost.interop.onnx_proto import Node, read_model
-from cnncost.interop.onnx_values import UNKNOWN, Const, Held, Refused
-
-# a file made by another reader (a PyTorch module exported to a temporary file) -> what the
-# user gave, for the report's name and source
-DISPLAY_NAMES: dict[str, str] = {}
-FROM_MODULE: set[str] = set()          # the files a live PyTorch module was read into (interop/torch_module)
-# a live module traced on one example (interop/torch_module) -> the batch its input_shape gave
-MODULE_BATCH: dict[str, int] = {}
+from cnncost.interop.input_shape import parse_input_shape  # noqa: F401 - named here by its users
+from cnncost.interop.onnx.proto import Node, read_model
+from cnncost.interop.onnx.values import UNKNOWN, Const, Held
+from cnncost.interop.refusals import Refused, Tally, UniqueNames
 
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
 CONTROL_FLOW = ("If", "Loop", "Scan")
@@ -55,52 +51,45 @@ PARAMS_AS_FILE = ("params are the tensors as the file holds them (a BatchNorm fo
 PARAMS_AS_MODULE = "params are the module's own tensors as its forward reads them (no BatchNorm folded)"
 
 
-
-
-def parse_input_shape(text: str) -> tuple:
-    """'1x3x224x224' -> (1, 3, 224, 224); 'image=1x3x224x224,mask=1x1x224x224' (one per
-    input of a model of several) -> (('image', (1, 3, 224, 224)), ('mask', ...)); one clear
-    error otherwise."""
-    if "=" in text:
-        pairs = []
-        for part in text.split(","):
-            name, sep, dims = part.partition("=")
-            if not sep or not name.strip():
-                raise SpecError(f"bad --input-shape '{text}': expected NAME=NxCxHxW for each input, "
-                                "separated by commas")
-            pairs.append((name.strip(), parse_input_shape(dims.strip())))
-        if len({n for n, _ in pairs}) != len(pairs):
-            raise SpecError(f"bad --input-shape '{text}': an input is named twice")
-        return tuple(pairs)
-    try:
-        dims = tuple(int(d) for d in text.lower().replace("*", "x").split("x"))
-    except ValueError:
-        dims = ()
-    if not 2 <= len(dims) <= 9 or min(dims) < 1 or max(dims) > 2 ** 31 - 1:
-        raise SpecError(f"bad --input-shape '{text}': expected NxCxHxW (or NxC, or the batch and 1 to 8 "
-                        "sizes of a tensor) of positive sizes, e.g. 1x3x224x224; NAME=... for each of several inputs")
-    return dims
-
-
 def import_onnx(path: str, *, with_weights: bool = True, input_shape=None) -> Imported:
-    model = read_model(path)
-    return _Importer(path, model, with_weights, input_shape).run()
+    """The ONNX file at `path`, read once."""
+    return import_model(read_model(path), Origin(path), with_weights=with_weights, input_shape=input_shape)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a Model came from: a file (`path`), or a live PyTorch module read into it
+    (`shown`: how the user names it; `module_batch`: the N its input_shape gave, when the
+    module was traced on one example and is counted at N)."""
+    path: str
+    shown: str | None = None
+    module_batch: int | None = None
+
+    @property
+    def from_module(self) -> bool:
+        return self.shown is not None
+
+
+def import_model(model, origin: Origin, *, with_weights: bool = True, input_shape=None) -> Imported:
+    """A parsed Model (a file's, or one a live module was traced into) as an Imported."""
+    return _Importer(origin, model, with_weights, input_shape).run()
 
 
 class _Importer(LayerOps, DataOps, TensorOps):
-    def __init__(self, path, model, with_weights, input_shape):
-        # messages name what the user gave: a module exported to a temporary file by its label
-        self.file, self.path, self.model, self.with_weights = path, DISPLAY_NAMES.get(path, path), model, with_weights
+    def __init__(self, origin: Origin, model, with_weights, input_shape):
+        # messages name what the user gave: a module by its label
+        self.origin, self.file, self.path = origin, origin.path, origin.shown or origin.path
+        self.model, self.with_weights = model, with_weights
         self.graph = model.graph
         self.values: dict[str, object] = {}
         self.layers: list[dict] = []
         self.by_name: dict[str, dict] = {}
         self.weights: dict = {}
         self.uses: list[tuple] = []               # (layer, weight, initializer, elements) in order of use
-        self.used: set[str] = set()
-        self.refusals: list[tuple[str, str, str]] = []
+        self.names = UniqueNames(cap=180)         # layer names, the inputs' among them
+        self.refusals = Tally()                   # op -> count, (first node, why)
         # a module traced on one example: its shapes are the trace's, its batch the one it was given
-        self.input_shape = None if path in MODULE_BATCH else input_shape
+        self.input_shape = None if origin.module_batch else input_shape
         self.output_layouts: dict[str, str] = {}
 
     # ---- the whole graph --------------------------------------------------------------
@@ -140,16 +129,15 @@ class _Importer(LayerOps, DataOps, TensorOps):
             raise SpecError(f"{path}: control flow ({', '.join(f'{op} x{c}' for op, c in flow.items())}) "
                             "cannot be counted without running the model; export it without data-dependent "
                             "branches or loops")
-        missing = Counter(n.op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op}"
-                          for n in self.graph.nodes if not self._known(n))
+        missing = Tally()
+        for n in self.graph.nodes:
+            if not self._known(n):
+                missing.add(n.op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op}",
+                            n.name or next(iter(n.outputs), '') or '?')
         if missing:
-            first = {}
-            for n in self.graph.nodes:
-                key = n.op if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op}"
-                first.setdefault(key, n.name or next(iter(n.outputs), '') or '?')
             hints = sorted({HINTS[op] for op in missing if op in HINTS})
             raise SpecError(f"{path}: unsupported ONNX operators: " + ", ".join(
-                f"{op} x{count} (first: {first[op]!r})" for op, count in missing.most_common())
+                f"{op} x{count} (first: {first[0]!r})" for op, count, first in missing.listed())
                 + "".join(f"; {h}" for h in hints))
 
     def _known(self, n) -> bool:
@@ -206,7 +194,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
             name = f"input{len(self.input_names) + 1}"
         self.input_names[x.name] = name
         self.per_example_inputs[name] = per_example
-        self.used.add(name)
+        self.names.add(name)
         self.values[x.name] = Held(name, per_example, layout)
         if first:
             self.batch_from = "--input-shape" if given else "file" if isinstance(n, int) and n >= 1 else ""
@@ -271,11 +259,11 @@ class _Importer(LayerOps, DataOps, TensorOps):
         except onnx_fold.TooLarge as exc:
             raise SpecError(f"{self.path}: node {self._label(node)}: {exc}") from None
         except Refused as exc:
-            self.refusals.append((node.op, node.name or next(iter(node.outputs), '') or '?', str(exc)))
+            self.refusals.add(node.op, node.name or next(iter(node.outputs), '') or '?', str(exc))
             self._set(node, [UNKNOWN] * len(node.outputs))
         except (onnx_fold.FoldError, ValueError, IndexError, KeyError, TypeError) as exc:
             detail = str(exc) or type(exc).__name__
-            self.refusals.append((node.op, node.name or next(iter(node.outputs), '') or '?', f"cannot evaluate ({detail[:120]})"))
+            self.refusals.add(node.op, node.name or next(iter(node.outputs), '') or '?', f"cannot evaluate ({detail[:120]})")
             self._set(node, [UNKNOWN] * len(node.outputs))
 
     def _read(self, node, args):
@@ -343,12 +331,8 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 layer["trainable"] = False
 
     def _refuse_all(self):
-        count = Counter(op for op, _, _ in self.refusals)
-        first = {}
-        for op, name, why in self.refusals:
-            first.setdefault(op, (name, why))
         raise SpecError(f"{self.path}: unsupported ONNX operators as used here: " + "; ".join(
-            f"{op} x{c} (first: {first[op][0]!r}: {first[op][1]})" for op, c in count.most_common()))
+            f"{op} x{c} (first: {name!r}: {why})" for op, c, (name, why) in self.refusals.listed()))
 
     def _label(self, node):
         return f"{(node.name or next(iter(node.outputs), '') or '?')!r} ({node.op})"
@@ -375,8 +359,8 @@ class _Importer(LayerOps, DataOps, TensorOps):
         shared = self._mark_shared()
         self._mark_frozen()
         # the file's name: exporters' graph names say little ("main_graph", "torch_jit")
-        shown = DISPLAY_NAMES.get(self.file)
-        params_as = PARAMS_AS_MODULE if self.file in FROM_MODULE else PARAMS_AS_FILE
+        shown = self.origin.shown
+        params_as = PARAMS_AS_MODULE if self.origin.from_module else PARAMS_AS_FILE
         notes = [params_as]
         if shared:
             notes.append(f"{shared} tensors are used by several layers, counted once at their first use (an "
@@ -394,22 +378,18 @@ class _Importer(LayerOps, DataOps, TensorOps):
                     else list(self.per_example), "layers": self.layers}
         if len(outputs) > 1:
             document["outputs"] = outputs
-        batch, batch_from = (MODULE_BATCH[self.file], "--input-shape") if self.file in MODULE_BATCH else \
+        batch, batch_from = (self.origin.module_batch, "--input-shape") if self.origin.module_batch else \
             (self.fixed_batch, self.batch_from)
         return Imported(document, self.weights, self.per_example, batch, batch_from,
-                        params_as=params_as, output_layouts=self.output_layouts, channels_first=True)
+                        params_as=params_as, output_layouts=self.output_layouts, channels_first=True,
+                        native=self.model, weights_read=self.with_weights)
 
     # ---- layers -----------------------------------------------------------------------
     def _unique(self, base, op=""):
         base = layer_name(base, op)
         if base == "input" or base[0].isdigit():
             base = "l_" + base
-        name, k = base[:180], 1
-        while name in self.used:
-            k += 1
-            name = f"{base[:180]}_{k}"
-        self.used.add(name)
-        return name
+        return self.names(base)
 
     def emit(self, node, body, shape, inputs, weights=None, output=None, **t):
         """Append a layer; `weights`: our weight name -> (constant, transform of its array).

@@ -18,6 +18,7 @@ import io
 import os
 import re
 import warnings
+from dataclasses import replace
 
 from cnncost.errors import CnnCostError, SpecError
 
@@ -112,52 +113,48 @@ def _examples(torch, inputs):
                        f"tensors; received {inputs!r}")
 
 
-def export(module, inputs, label: str | None = None) -> str:
-    """The module as an ONNX model at a path the ONNX importer reads: traced on meta tensors
-    (interop/torch_trace, in memory) when every operator it runs is one the tracer writes
-    down, else exported by torch.onnx.export to a private temporary file.
+def export(module, inputs, label: str | None = None):
+    """The module as (an ONNX Model, its Origin) for the ONNX importer: traced on meta tensors
+    (interop/torch/trace, in memory) when every operator it runs is one the tracer writes
+    down, else exported by torch.onnx.export to a private temporary file and read from it.
 
     A module at a batch N > 1 that the importer cannot read at N, because its forward folds
     the batch into another axis (ViT's class token concatenated per example, an einsum over
     `b`, windows of a map in the batch axis), is read on its first example and counted at
     batch N: each example on its own (evaluation mode), N times one example's counts."""
-    from cnncost.interop.onnx_import import MODULE_BATCH, import_onnx
+    from cnncost.interop.onnx.reader import import_model
 
     torch = _torch()
     if isinstance(inputs, str):
-        from cnncost.interop.onnx_import import parse_input_shape
+        from cnncost.interop.input_shape import parse_input_shape
         inputs = parse_input_shape(inputs)
     examples = _examples(torch, inputs)
     batch = {x.shape[0] if x.dim() else 0 for x in examples}
     batch = batch.pop() if len(batch) == 1 else 1
-    path = _export(module, examples, label)
+    model, origin = _export(module, examples, label)
     if batch > 1:
         try:
-            import_onnx(path, with_weights=False)
+            import_model(model, origin, with_weights=False)
         except CnnCostError:       # SpecError: an operator as used at batch N
-            one = _export(module, tuple(x[:1] for x in examples), label)
+            one, first = _export(module, tuple(x[:1] for x in examples), label)
             try:
-                import_onnx(one, with_weights=False)
+                import_model(one, first, with_weights=False)
             except CnnCostError:
-                return path        # the error at the batch asked for is the one to show
-            MODULE_BATCH[one] = batch
-            return one
-    return path
+                return model, origin     # the error at the batch asked for is the one to show
+            return one, replace(first, module_batch=batch)
+    return model, origin
 
 
-def _export(module, examples, label: str | None) -> str:
+def _export(module, examples, label: str | None):
     import atexit
     import shutil
     import tempfile
 
-    from cnncost.interop import torch_trace
-    from cnncost.interop.onnx_import import DISPLAY_NAMES, FROM_MODULE
-    from cnncost.interop.onnx_proto import IN_MEMORY
+    from cnncost.interop.onnx.proto import read_model
+    from cnncost.interop.onnx.reader import Origin
+    from cnncost.interop.torch import trace as torch_trace
 
     torch = _torch()
-    if not _DIR:
-        _DIR.append(tempfile.mkdtemp(prefix="cnncost-torch-"))
-        atexit.register(shutil.rmtree, _DIR[0], True)
     name = re.sub(r"\W+", "_", type(module).__name__) or "module"
     names = _input_names(module, len(examples))
     # what never trains: parameters with requires_grad=False, and buffers (BN's statistics)
@@ -172,21 +169,16 @@ def _export(module, examples, label: str | None) -> str:
         except torch_trace.Untraceable as exc:
             why = str(exc)
         else:
-            path = os.path.join(_DIR[0], f"{name}_{id(model):x}_traced.onnx")
-            while len(IN_MEMORY) >= 16:             # the model holds the module's weights: keep a few
-                IN_MEMORY.pop(next(iter(IN_MEMORY)))
-            IN_MEMORY[path] = model
-            FROM_MODULE.add(path)
-            DISPLAY_NAMES[path] = (label or f"PyTorch module {type(module).__name__}").replace(
-                "exported by torch.onnx.export", "traced on meta tensors") + \
-                ("" if label else " (traced on meta tensors)")
-            return path
+            shown = (label or f"PyTorch module {type(module).__name__}").replace(
+                "exported by torch.onnx.export", "traced on meta tensors") + ("" if label else " (traced on meta tensors)")
+            return model, Origin(f"{name}.onnx", shown)
+        if not _DIR:
+            _DIR.append(tempfile.mkdtemp(prefix="cnncost-torch-"))
+            atexit.register(shutil.rmtree, _DIR[0], True)
         path = tempfile.mkstemp(prefix=f"{name}_", suffix=".onnx", dir=_DIR[0])[1]
         _export_file(torch, module, examples, names, path, label)
-        FROM_MODULE.add(path)
-    DISPLAY_NAMES[path] = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export; " \
-        f"the tracer: {why})"
-    return path
+    shown = label or f"PyTorch module {type(module).__name__} (exported by torch.onnx.export; the tracer: {why})"
+    return read_model(path), Origin(path, shown)
 
 
 @contextlib.contextmanager
@@ -254,10 +246,13 @@ def _input_names(module, n: int) -> list[str]:
     return names if ok else [f"input{i}" for i in range(n)]
 
 
-def as_onnx(spec: object, inputs: object) -> object:
-    """A module or a factory name as an ONNX file path; anything else unchanged."""
+def read(spec: object, inputs: object, *, with_weights: bool = False):
+    """A module, or a factory text (its code run: the door asks for --allow-code first), as
+    the Imported the ONNX importer makes of it."""
+    from cnncost.interop.onnx.reader import import_model
+
     if is_module(spec):
-        return export(spec, inputs)
-    if is_factory(spec):
-        return export(build_factory(spec), inputs, label=f"{spec} (PyTorch, exported by torch.onnx.export)")
-    return spec
+        model, origin = export(spec, inputs)
+    else:
+        model, origin = export(build_factory(str(spec)), inputs, label=f"{spec} (PyTorch, exported by torch.onnx.export)")
+    return import_model(model, origin, with_weights=with_weights)

@@ -13,16 +13,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from cnncost.interop.refusals import Refused
+
 # classes that are models used as layers: walked, their names becoming blocks
 NESTED = ("Functional", "Sequential", "Model")
-
-
-class Refused(Exception):
-    """This layer is not read; the message says why (gathered, with counts, into one error)."""
-
-    def __init__(self, why: str, label: str = ""):
-        super().__init__(why)
-        self.label = label
 
 
 class Emit:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cnncost.interop.refusals import Refused
+
 
 @dataclass
 class Held:
@@ -40,16 +42,12 @@ class Const:
     def file_dtype(self) -> str | None:
         """The integer or half dtype an initializer holds (int8, uint8, int16, int32, float16),
         for a DequantizeLinear of it; None for float32 and for folded values."""
-        from cnncost.interop.onnx_proto import DTYPES
+        from cnncost.interop.onnx.proto import DTYPES
 
         if self.tensor is None:
             return None
         name = DTYPES.get(self.tensor.data_type)
         return name if name in ("int8", "uint8", "int32", "int16", "float16") else None
-
-
-class Refused(Exception):
-    pass
 
 
 UNKNOWN = object()      # the output of a refused node: its consumers are not reported again
@@ -66,3 +64,18 @@ def slice_bounds(start: int, end: int, step: int, size: int) -> tuple[int, int, 
     lo, hi = (0, size) if step > 0 else (-1, size - 1)
     start, end = max(0, min(hi, start)), max(lo, min(hi, end))
     return start, end, len(range(start, end, step))
+
+
+def slice_cuts(starts, ends, axes, steps, dims) -> list[tuple[int, int, int, int]]:
+    """(axis, start, stop, step) of every axis an ONNX Slice really cuts (slice_bounds), in
+    its order; an empty cut is refused (a network does not take nothing)."""
+    cuts = []
+    for s, e, ax, st in zip(starts, ends, axes, steps):
+        ax %= len(dims)
+        size = dims[ax]
+        s, e, count = slice_bounds(s, e, st, size)
+        if (s, e, st) != (0, size, 1):
+            if not count:
+                raise Refused(f"an empty slice {s}..{e} (step {st}) of axis {ax}")
+            cuts.append((ax, s, e, st))
+    return cuts

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from cnncost.errors import CnnCostError
 from cnncost.files import map_bounded
-from cnncost.interop.flatbuf import Buffer, Table
+from cnncost.interop.tflite.flatbuf import Buffer, Table
 from cnncost.spec.limits import DEFAULTS
 
 MAX_FILE_BYTES = 2 ** 36          # mapped: only the pages read cost (buffers past 2 GB sit at offset/size)

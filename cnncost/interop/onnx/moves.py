@@ -3,9 +3,10 @@ layout change or the pattern they spell), split, slice, concat, pad, resize and
 depth-to-space. A mixin of the importer (onnx_import._Importer)."""
 from __future__ import annotations
 
-from cnncost.interop import onnx_fold
-from cnncost.interop.onnx_proto import Node
-from cnncost.interop.onnx_values import Refused, slice_bounds
+from cnncost.interop.onnx import fold as onnx_fold
+from cnncost.interop.onnx.proto import Node
+from cnncost.interop.onnx.values import slice_cuts
+from cnncost.interop.refusals import Refused
 
 
 class DataOps:
@@ -152,15 +153,7 @@ class DataOps:
             a = node.attrs
             starts, ends = list(a["starts"]), list(a["ends"])
             axes, steps = list(a.get("axes", range(len(starts)))), [1] * len(starts)
-        ranges = {}
-        for s, e, ax, st in zip(starts, ends, axes, steps):
-            ax %= len(dims)
-            size = dims[ax]
-            s, e, count = slice_bounds(s, e, st, size)
-            if (s, e, st) != (0, size, 1):
-                if not count:
-                    raise Refused(f"an empty slice {s}..{e} (step {st}) of axis {ax}")
-                ranges[ax] = (s, e, st)
+        ranges = {ax: (s, e, st) for ax, s, e, st in slice_cuts(starts, ends, axes, steps, dims)}
         if not ranges:
             return self._alias(node, x)
         self._whole_features(x)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import itertools
 
-from cnncost.interop.onnx_proto import Graph, Model, Node, Tensor, ValueInfo
-from cnncost.interop.torch_aten import (_BINARY, _DTYPES, _FAST_UNARY, _SAME, _VIEWS, OPSET, AtenOps,
+from cnncost.interop.onnx.proto import Graph, Model, Node, Tensor, ValueInfo
+from cnncost.interop.torch.aten import (_BINARY, _DTYPES, _FAST_UNARY, _SAME, _VIEWS, OPSET, AtenOps,
                                         Unfaithful, Untraceable, _Act, _Const, _Unset, _View)
 
 # a comparison of values, and what turns a tensor into a Python value: together, control flow

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from cnncost.interop.tflite_file import Damaged
+from cnncost.interop.tflite.file import Damaged
 from cnncost.layers import lookup
 from cnncost.spec import expr
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from cnncost.errors import CnnCostError, LimitError
 from cnncost.files import damage_errors, open_zip, read_bounded
-from cnncost.interop import hdf5_guard as guard
+from cnncost.interop.keras import hdf5_guard as guard
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 MAX_CONFIG_BYTES = 32 * 2 ** 20        # keras.applications' largest config (NASNetLarge) is ~2 MB
@@ -60,6 +60,12 @@ def read_keras_file(path: str) -> KerasFile:
         return _read_zip(path)
     if ext in (".h5", ".hdf5"):
         return _read_legacy(path)
+    if ext != ".json":          # recognised by its first bytes (interop/formats.py)
+        head = _head(path)
+        if head.startswith(b"PK\x03\x04"):
+            return _read_zip(path)
+        if head.startswith(b"\x89HDF"):
+            return _read_legacy(path)
     return _from_json(path, read_bounded(path, MAX_CONFIG_BYTES, "Keras model"), "json", "")
 
 
@@ -105,9 +111,9 @@ def _regular(path: str, what: str) -> None:
 
 
 def _head(path: str) -> bytes:
-    from cnncost.files import _read_head
+    from cnncost.files import read_head
 
-    return _read_head(path, 8, "Keras model")
+    return read_head(path, 8, "Keras model")
 
 
 def member(archive: zipfile.ZipFile, path: str, name: str, limit: int) -> bytes:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from cnncost.interop.onnx_proto import Node
+from cnncost.interop.onnx.proto import Node
 
 
 class _Graph:

@@ -16,7 +16,7 @@ import os
 import zipfile
 
 from cnncost.errors import CnnCostError, LimitError
-from cnncost.interop import hdf5_guard as guard
+from cnncost.interop.keras import hdf5_guard as guard
 
 PER_OBJECT = 16 * 2 ** 10            # HDF5 structure a layer's group or a dataset takes (1-5 kB seen)
 BASE = 2 ** 20
@@ -74,7 +74,7 @@ def _open(kf, h5py, most: int, names: int):
     if kf.fmt == "h5":
         size = os.path.getsize(kf.path)
         return LegacyWeights(_h5(kf.path, kf.path, h5py), kf.path, size, h5py, names)
-    from cnncost.interop.keras_file import open_archive
+    from cnncost.interop.keras.archive import open_archive
 
     where = f"{kf.path}: model.weights.h5"
     with open_archive(kf.path) as archive:
@@ -91,7 +91,7 @@ def _open(kf, h5py, most: int, names: int):
         else:
             import io
 
-            from cnncost.interop.keras_file import member
+            from cnncost.interop.keras.archive import member
 
             source = io.BytesIO(member(archive, kf.path, "model.weights.h5", most))
     return ArchiveWeights(_h5(where, source, h5py), where, info.file_size, h5py, names)
