@@ -84,6 +84,11 @@ class SpecError(CnnCostError):
     """The spec (YAML, names, arguments, expressions) is wrong."""
 
 
+class ModelFileError(SpecError):
+    """A model file (ONNX, Keras, TFLite) cannot be read as a network: damaged, foreign, too
+    large, or holding what cnncost does not read. The one error every reader raises."""
+
+
 class ShapeError(CnnCostError):
     """Shapes do not fit: mismatched merge inputs, kernel larger than input, ..."""
 

@@ -18,7 +18,7 @@ import stat
 import zipfile
 from dataclasses import dataclass
 
-from cnncost.errors import CnnCostError, LimitError
+from cnncost.errors import LimitError, ModelFileError
 from cnncost.files import damage_errors, open_zip, read_bounded
 from cnncost.interop.keras import hdf5_guard as guard
 
@@ -73,11 +73,11 @@ def _from_json(path: str, raw: bytes, fmt: str, version: str) -> KerasFile:
     try:
         doc = json.loads(raw)
     except RecursionError:
-        raise CnnCostError(f"{path}: the model config is nested too deeply to be a Keras model") from None
+        raise ModelFileError(f"{path}: the model config is nested too deeply to be a Keras model") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CnnCostError(f"{path}: the model config is not valid JSON ({exc})") from None
+        raise ModelFileError(f"{path}: the model config is not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict) or "class_name" not in doc:
-        raise CnnCostError(f"{path}: not a Keras model config (expected an object with `class_name` and `config`)")
+        raise ModelFileError(f"{path}: not a Keras model config (expected an object with `class_name` and `config`)")
     version = version or str(doc.get("keras_version", ""))
     return KerasFile(path, doc, fmt, version)
 
@@ -93,9 +93,9 @@ def open_archive(path: str) -> zipfile.ZipFile:
         name = info.filename
         parts = name.replace("\\", "/").split("/")
         if name.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
-            raise CnnCostError(f"{path}: member '{name}' points outside the archive; refused")
+            raise ModelFileError(f"{path}: member '{name}' points outside the archive; refused")
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise CnnCostError(f"{path}: member '{name}' is a symbolic link; refused")
+            raise ModelFileError(f"{path}: member '{name}' is a symbolic link; refused")
     return archive
 
 
@@ -107,7 +107,7 @@ def _regular(path: str, what: str) -> None:
     except OSError:
         return                                   # the read that follows says what is wrong
     if not regular:
-        raise CnnCostError(f"{path}: not a regular file ({what} must be seekable)")
+        raise ModelFileError(f"{path}: not a regular file ({what} must be seekable)")
 
 
 def _head(path: str) -> bytes:
@@ -121,7 +121,7 @@ def member(archive: zipfile.ZipFile, path: str, name: str, limit: int) -> bytes:
     try:
         info = archive.getinfo(name)
     except KeyError:
-        raise CnnCostError(f"{path}: the archive has no {name} (members: "
+        raise ModelFileError(f"{path}: the archive has no {name} (members: "
                            f"{', '.join(archive.namelist()[:6]) or 'none'})") from None
     if info.file_size > limit:
         raise LimitError(f"{path}: {name} is {info.file_size:,} bytes, over the limit of {limit:,}")
@@ -129,7 +129,7 @@ def member(archive: zipfile.ZipFile, path: str, name: str, limit: int) -> bytes:
         with archive.open(info) as fh:
             data = fh.read(limit + 1)
     except damage_errors() as exc:              # zlib.error, LZMAError, a bad CRC, an encrypted member
-        raise CnnCostError(f"{path}: {name} cannot be read ({guard.first_line(exc)})") from None
+        raise ModelFileError(f"{path}: {name} cannot be read ({guard.first_line(exc)})") from None
     if len(data) > limit:
         raise LimitError(f"{path}: {name} decompresses to more than {limit:,} bytes; refused")
     return data
@@ -154,7 +154,7 @@ def _read_legacy(path: str) -> KerasFile:
     _regular(path, "an HDF5 file")
     head = _head(path)
     if not head.startswith(HDF5_MAGIC):
-        raise CnnCostError(f"{path}: not an HDF5 file (it starts with {head[:8]!r}); a Keras .h5 starts with "
+        raise ModelFileError(f"{path}: not an HDF5 file (it starts with {head[:8]!r}); a Keras .h5 starts with "
                            f"{HDF5_MAGIC!r}")
     h5py = guard.require_h5py(f"reading {path} (a legacy Keras .h5)")
 
@@ -162,11 +162,11 @@ def _read_legacy(path: str) -> KerasFile:
         try:
             f = h5py.File(path, "r")
         except (OSError, ValueError) as exc:
-            raise CnnCostError(f"{path}: not a readable HDF5 file ({guard.first_line(exc)})") from None
+            raise ModelFileError(f"{path}: not a readable HDF5 file ({guard.first_line(exc)})") from None
         with f, guard.damaged(path):
             raw = guard.text_attribute(h5py, f, "model_config", MAX_CONFIG_BYTES, path)
             if raw is None:
-                raise CnnCostError(f"{path}: the file holds no model config (weights only, from save_weights?); "
+                raise ModelFileError(f"{path}: the file holds no model config (weights only, from save_weights?); "
                                    "save the whole model with model.save()")
             version = guard.text_attribute(h5py, f, "keras_version", 256, path) or b""
             return [base64.b64encode(raw).decode(), version.decode("utf-8", "replace")]

@@ -10,7 +10,7 @@ layer's i-th entry in `inbound_nodes`.
 """
 from __future__ import annotations
 
-from cnncost.errors import CnnCostError
+from cnncost.errors import ModelFileError
 
 Call = tuple[list, list, dict]        # (tensor refs, constant positional arguments, keyword arguments)
 MAX_CALLS = 10_000                    # applications of one layer
@@ -19,7 +19,7 @@ MAX_CALLS = 10_000                    # applications of one layer
 def config(entry, path) -> dict:
     cfg = entry.get("config") if isinstance(entry, dict) else None
     if not isinstance(cfg, dict):
-        raise CnnCostError(f"{path}: a layer entry has no config object ({str(entry)[:60]})")
+        raise ModelFileError(f"{path}: a layer entry has no config object ({str(entry)[:60]})")
     return cfg
 
 
@@ -29,7 +29,7 @@ def refs(raw, path, what) -> list[tuple]:
         raw = [raw]
     if not isinstance(raw, list) or not raw or not all(isinstance(r, list) and len(r) == 3 and isinstance(r[0], str)
                                                        and all(_index(i) for i in r[1:]) for r in raw):
-        raise CnnCostError(f"{path}: `{what}` is not a list of [layer, node, tensor] (a name and two numbers)")
+        raise ModelFileError(f"{path}: `{what}` is not a list of [layer, node, tensor] (a name and two numbers)")
     return [tuple(r) for r in raw]
 
 
@@ -43,23 +43,23 @@ def calls(entry, path, kname) -> list[Call]:
     [layer, node, tensor, kwargs] (whose kwargs may hold a tensor: TFOpLambda's `y`)."""
     nodes = entry.get("inbound_nodes") or []
     if not isinstance(nodes, list):
-        raise CnnCostError(f"{path}: layer '{kname}': `inbound_nodes` is not a list")
+        raise ModelFileError(f"{path}: layer '{kname}': `inbound_nodes` is not a list")
     if len(nodes) > MAX_CALLS:
-        raise CnnCostError(f"{path}: layer '{kname}' is applied {len(nodes):,} times (at most {MAX_CALLS:,} are read)")
+        raise ModelFileError(f"{path}: layer '{kname}' is applied {len(nodes):,} times (at most {MAX_CALLS:,} are read)")
     out = []
     for node in nodes:
         refs_, consts, kwargs = [], [], {}
         if isinstance(node, dict):                          # Keras 3
             args = node.get("args", [])
             if not isinstance(args, list):
-                raise CnnCostError(f"{path}: layer '{kname}': the `args` of an inbound node are not a list")
+                raise ModelFileError(f"{path}: layer '{kname}': the `args` of an inbound node are not a list")
             for arg in args:
                 _v3_value(arg, refs_, consts, path, kname)
             if args and consts and not (isinstance(args[0], (dict, list))):
                 kwargs["_order"] = "const_first"          # 1.0 - x: the constant comes first
             given = node.get("kwargs") or {}
             if not isinstance(given, dict):
-                raise CnnCostError(f"{path}: layer '{kname}': the `kwargs` of an inbound node are not an object")
+                raise ModelFileError(f"{path}: layer '{kname}': the `kwargs` of an inbound node are not an object")
             for k, v in given.items():
                 before = len(refs_)
                 value = _v3_value(v, refs_, [], path, kname)
@@ -70,7 +70,7 @@ def calls(entry, path, kname) -> list[Call]:
                 node = [node]
             for item in node:
                 if not (isinstance(item, list) and len(item) >= 3 and isinstance(item[0], str)):
-                    raise CnnCostError(f"{path}: layer '{kname}': an inbound node is not [layer, node, tensor]")
+                    raise ModelFileError(f"{path}: layer '{kname}': an inbound node is not [layer, node, tensor]")
                 refs_.append((item[0], item[1], item[2]))
                 extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
                 for k, v in extra.items():
@@ -79,10 +79,10 @@ def calls(entry, path, kname) -> list[Call]:
                     elif v is not None and k != "name":
                         kwargs[k] = v
         else:
-            raise CnnCostError(f"{path}: layer '{kname}': an inbound node is neither a list nor an object")
+            raise ModelFileError(f"{path}: layer '{kname}': an inbound node is neither a list nor an object")
         for ref in refs_:
             if not (_index(ref[1]) and _index(ref[2])):
-                raise CnnCostError(f"{path}: layer '{kname}' reads [{ref[0]!r}, {str(ref[1])[:20]!r}, "
+                raise ModelFileError(f"{path}: layer '{kname}' reads [{ref[0]!r}, {str(ref[1])[:20]!r}, "
                                    f"{str(ref[2])[:20]!r}]: the node and tensor of a reference are numbers")
         out.append((refs_, consts, kwargs))
     return out
@@ -90,12 +90,12 @@ def calls(entry, path, kname) -> list[Call]:
 
 def _v3_value(v, refs_, consts, path, kname, depth=0):
     if depth > 64:
-        raise CnnCostError(f"{path}: layer '{kname}': an argument nested more than 64 deep")
+        raise ModelFileError(f"{path}: layer '{kname}': an argument nested more than 64 deep")
     if isinstance(v, dict) and v.get("class_name") == "__keras_tensor__":
         cfg = v.get("config")
         history = cfg.get("keras_history") if isinstance(cfg, dict) else None
         if not (isinstance(history, list) and len(history) == 3 and isinstance(history[0], str)):
-            raise CnnCostError(f"{path}: layer '{kname}': a tensor without its keras_history")
+            raise ModelFileError(f"{path}: layer '{kname}': a tensor without its keras_history")
         refs_.append(tuple(history))
         return None
     if isinstance(v, list) and any(isinstance(x, (dict, list)) for x in v):
@@ -137,7 +137,7 @@ def topological(node_calls: dict[str, list[Call]], ready: set[str], path: str) -
             if d not in waiting:
                 layer = d[0]
                 held = len(node_calls.get(layer, ()))
-                raise CnnCostError(f"{path}: layer '{node[0]}' reads application {d[1]} of layer '{layer}', "
+                raise ModelFileError(f"{path}: layer '{node[0]}' reads application {d[1]} of layer '{layer}', "
                                    + (f"which is applied {held} time(s)" if layer in node_calls
                                       else "which does not exist"))
             readers.setdefault(d, []).append(node)
@@ -152,6 +152,6 @@ def topological(node_calls: dict[str, list[Call]], ready: set[str], path: str) -
     if len(order) < len(waiting):
         done = set(order)
         stuck = sorted({n[0] for n in waiting if n not in done})
-        raise CnnCostError(f"{path}: the layer graph has a cycle through layer '{stuck[0]}' "
+        raise ModelFileError(f"{path}: the layer graph has a cycle through layer '{stuck[0]}' "
                            f"({len(stuck)} layer(s) never become ready)")
     return order

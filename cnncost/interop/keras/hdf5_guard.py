@@ -28,7 +28,7 @@ import signal
 import time
 import traceback
 
-from cnncost.errors import CnnCostError, LimitError
+from cnncost.errors import CnnCostError, LimitError, ModelFileError
 
 try:                                   # imported here, not in each child (a dlopen there costs ~8 ms)
     import faulthandler
@@ -51,7 +51,7 @@ def require_h5py(why: str):
     try:
         import h5py
     except ImportError:
-        raise CnnCostError(f"{why} needs the optional `keras` extra (h5py is not installed): {INSTALL_HINT}") from None
+        raise ModelFileError(f"{why} needs the optional `keras` extra (h5py is not installed): {INSTALL_HINT}") from None
     return h5py
 
 
@@ -74,7 +74,7 @@ class damaged:
             if issubclass(kind, MemoryError):
                 raise LimitError(f"{self.where}: reading it needs more memory than the network's weights; "
                                  "refused") from None
-            raise CnnCostError(f"{self.where}: the HDF5 file is damaged ({first_line(exc)})") from None
+            raise ModelFileError(f"{self.where}: the HDF5 file is damaged ({first_line(exc)})") from None
         return False
 
 
@@ -114,7 +114,7 @@ def isolated(work, where: str, *, seconds: float, memory: int, shared_bytes: int
         while True:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([read_end], [], [], left)[0]:
-                raise CnnCostError(f"{where}: libhdf5 did not finish reading it within {seconds:.0f} s "
+                raise ModelFileError(f"{where}: libhdf5 did not finish reading it within {seconds:.0f} s "
                                    "(a damaged file); refused")
             chunk = os.read(read_end, 1 << 20)
             if not chunk:
@@ -127,11 +127,11 @@ def isolated(work, where: str, *, seconds: float, memory: int, shared_bytes: int
             _kill(pid)
     if os.WIFSIGNALED(status) or not chunks:
         why = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit {os.WEXITSTATUS(status)}"
-        raise CnnCostError(f"{where}: libhdf5 failed reading it ({why}: a damaged file); refused")
+        raise ModelFileError(f"{where}: libhdf5 failed reading it ({why}: a damaged file); refused")
     try:
         payload = json.loads(b"".join(chunks))
     except ValueError:                                   # pragma: no cover - a child cut short
-        raise CnnCostError(f"{where}: libhdf5 failed reading it (a damaged file); refused") from None
+        raise ModelFileError(f"{where}: libhdf5 failed reading it (a damaged file); refused") from None
     return _outcome(payload), shared
 
 
@@ -201,7 +201,7 @@ def child(h5py, group, name: str, where: str):
             return None
         kind = node.id.links.get_info(raw).type
         if kind != h5py.h5l.TYPE_HARD:
-            raise CnnCostError(f"{where}: '{node.name.rstrip('/')}/{part}' is {_link(h5py, node, raw, kind)}; "
+            raise ModelFileError(f"{where}: '{node.name.rstrip('/')}/{part}' is {_link(h5py, node, raw, kind)}; "
                                "a model file is read alone, nothing it points to outside itself; refused")
         node = node[raw]
     return node
@@ -238,22 +238,22 @@ def dataset(h5py, ds, where: str, shape: tuple, size: int):
 
     plist = ds.id.get_create_plist()
     if plist.get_layout() == h5py.h5d.VIRTUAL:
-        raise CnnCostError(f"{where} is a virtual dataset (its values in other files); refused")
+        raise ModelFileError(f"{where} is a virtual dataset (its values in other files); refused")
     if plist.get_external_count():
         target = _show(plist.get_external(0)[0])
-        raise CnnCostError(f"{where} keeps its values in the external file '{target}'; refused")
+        raise ModelFileError(f"{where} keeps its values in the external file '{target}'; refused")
     for i in range(plist.get_nfilters()):
         code = plist.get_filter(i)[0]
         if code not in BUILT_IN_FILTERS:
-            raise CnnCostError(f"{where} is compressed by filter {code}, not one HDF5 builds in; refused")
+            raise ModelFileError(f"{where} is compressed by filter {code}, not one HDF5 builds in; refused")
     if ds.dtype.kind not in "fiu" or ds.dtype.itemsize > 8:
-        raise CnnCostError(f"{where}: dtype {ds.dtype} is not a number type")
+        raise ModelFileError(f"{where}: dtype {ds.dtype} is not a number type")
     if [d for d in ds.shape if d != 1] != [d for d in shape if d != 1]:
-        raise CnnCostError(f"{where} has shape {'x'.join(map(str, ds.shape)) or 'scalar'}, "
+        raise ModelFileError(f"{where} has shape {'x'.join(map(str, ds.shape)) or 'scalar'}, "
                            f"the config makes {'x'.join(map(str, shape))}")
     nbytes = int(np.prod(ds.shape, dtype=object)) * ds.dtype.itemsize
     if nbytes > size * (1 if plist.get_nfilters() == 0 else 64):     # compressed: at most 64:1
-        raise CnnCostError(f"{where} declares {nbytes:,} bytes in a file of {size:,}")
+        raise ModelFileError(f"{where} declares {nbytes:,} bytes in a file of {size:,}")
     return np.asarray(ds[()], dtype=np.float32).reshape(shape)
 
 
@@ -264,9 +264,9 @@ def text_attribute(h5py, obj, name: str, most: int, where: str) -> bytes | None:
         return None
     aid = obj.attrs.get_id(name)
     if aid.dtype.kind not in "SOU" or (aid.dtype.kind == "O" and h5py.check_string_dtype(aid.dtype) is None):
-        raise CnnCostError(f"{where}: attribute '{name}' is {aid.dtype}, not text")
+        raise ModelFileError(f"{where}: attribute '{name}' is {aid.dtype}, not text")
     if aid.shape not in ((), (1,)):
-        raise CnnCostError(f"{where}: attribute '{name}' holds {'x'.join(map(str, aid.shape))} values, not one text")
+        raise ModelFileError(f"{where}: attribute '{name}' holds {'x'.join(map(str, aid.shape))} values, not one text")
     if aid.get_storage_size() > most:
         raise LimitError(f"{where}: attribute '{name}' is {aid.get_storage_size():,} bytes, over the limit of {most:,}")
     raw = obj.attrs[name]
@@ -293,7 +293,7 @@ def names_attribute(h5py, group, name: str, most: int, where: str) -> list[str] 
     if count == 0:                                    # Keras writes an empty list as an empty float array
         return []
     if aid.dtype.kind not in "SOU" or (aid.dtype.kind == "O" and h5py.check_string_dtype(aid.dtype) is None):
-        raise CnnCostError(f"{where}: '{group.name}' attribute {name} is {aid.dtype}, not names")
+        raise ModelFileError(f"{where}: '{group.name}' attribute {name} is {aid.dtype}, not names")
     raw = group.attrs[name]
     values = [raw] if isinstance(raw, (str, bytes)) else list(raw.reshape(-1))
     return [v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else str(v) for v in values]

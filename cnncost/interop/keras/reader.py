@@ -14,7 +14,7 @@ import os
 import re
 from collections import Counter
 
-from cnncost.errors import CnnCostError, SpecError
+from cnncost.errors import ModelFileError
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.keras.archive import KerasFile, read_keras_file, snake_case
 from cnncost.interop.keras.graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
@@ -69,7 +69,7 @@ class _Converter:
         if self.refused:
             listed = ", ".join(f"{cls} x{n} (first: layer '{layer}'; {why})"
                                for cls, n, (layer, why) in self.refused.listed())
-            raise CnnCostError(f"{self.path}: {self.refused.total()} layer(s) not read: {listed}")
+            raise ModelFileError(f"{self.path}: {self.refused.total()} layer(s) not read: {listed}")
         name = _name(model["config"].get("name", os.path.splitext(os.path.basename(self.path))[0]))
         version = f"Keras {self.kf.version}" if self.kf.version else "Keras"
         what = {"keras": ".keras file", "h5": "legacy .h5 file", "json": "model.to_json()"}[self.kf.fmt]
@@ -112,7 +112,7 @@ class _Converter:
         for name, axes, cls in self.assumed:
             rank = len(graph.nodes[graph.by_name[name]].in_shapes[0]) + 1      # the batch counted
             if sorted(a % rank for a in axes) != list(range(rank - len(axes), rank)):
-                raise CnnCostError(f"{self.path}: layer '{name}' ({cls}) normalizes over axes {axes} of a rank-{rank} "
+                raise ModelFileError(f"{self.path}: layer '{name}' ({cls}) normalizes over axes {axes} of a rank-{rank} "
                                    "tensor; only the trailing (channels-last) axes are read")
 
     def _model(self, m: dict, scope: tuple, prefix: str, given: list | None, trainable: bool, depth: int,
@@ -121,10 +121,10 @@ class _Converter:
         Keras names (where its weights are), `prefix` our name for this application of it,
         `shared` whether it is applied more than once (its layers then share weights)."""
         if depth > MAX_DEPTH:
-            raise CnnCostError(f"{self.path}: models nested more than {MAX_DEPTH} deep")
+            raise ModelFileError(f"{self.path}: models nested more than {MAX_DEPTH} deep")
         cfg = m.get("config")
         if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
-            raise CnnCostError(f"{self.path}: model '{'.'.join(scope) or 'top'}' ({m.get('class_name')}) has no "
+            raise ModelFileError(f"{self.path}: model '{'.'.join(scope) or 'top'}' ({m.get('class_name')}) has no "
                                "`layers` list in its config")
         trainable = trainable and cfg.get("trainable", True) is not False
         self._number(cfg["layers"], scope)
@@ -157,12 +157,12 @@ class _Converter:
             if current is None:
                 shape = lcfg.get("batch_input_shape") or lcfg.get("batch_shape") or cfg.get("build_input_shape")
                 if shape is None:
-                    raise CnnCostError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' does "
+                    raise ModelFileError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' does "
                                        "not say its input shape (no InputLayer, no batch_input_shape)")
                 current = [self._input({"batch_shape": shape, "name": "input"}, scope)]
             current = self._apply(entry, lcfg, scope, prefix, current, ([], {}), trainable, depth, shared)
         if current is None:
-            raise CnnCostError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' has no layers")
+            raise ModelFileError(f"{self.path}: Sequential model '{'.'.join(scope) or cfg.get('name')}' has no layers")
         return current
 
     def _functional(self, cfg, scope, prefix, given, trainable, depth, shared) -> list[str]:
@@ -171,17 +171,17 @@ class _Converter:
             lcfg = _config(entry, self.path)
             kname = str(entry.get("name") or lcfg.get("name"))
             if kname in entries:
-                raise CnnCostError(f"{self.path}: two layers are named '{kname}'")
+                raise ModelFileError(f"{self.path}: two layers are named '{kname}'")
             entries[kname] = entry
         in_refs = _refs(cfg.get("input_layers"), self.path, "input_layers")
         out_refs = _refs(cfg.get("output_layers"), self.path, "output_layers")
         tensors: dict[tuple[str, int], list[str]] = {}          # (layer, application) -> its outputs
         for i, (kname, _, _) in enumerate(in_refs):
             if kname not in entries:
-                raise CnnCostError(f"{self.path}: input layer '{kname}' does not exist")
+                raise ModelFileError(f"{self.path}: input layer '{kname}' does not exist")
             if given is not None:
                 if i >= len(given):
-                    raise CnnCostError(f"{self.path}: model '{'.'.join(scope)}' takes {len(in_refs)} inputs, "
+                    raise ModelFileError(f"{self.path}: model '{'.'.join(scope)}' takes {len(in_refs)} inputs, "
                                        f"is given {len(given)}")
                 tensors[(kname, 0)] = [given[i]]
             else:
@@ -193,7 +193,7 @@ class _Converter:
         for kname, node_calls in calls.items():
             for ref in (r for refs, _, _ in node_calls for r in refs):
                 if ref[0] not in entries:
-                    raise CnnCostError(f"{self.path}: layer '{kname}' reads layer '{ref[0]}', which does not exist")
+                    raise ModelFileError(f"{self.path}: layer '{kname}' reads layer '{ref[0]}', which does not exist")
         applied: Counter = Counter()
         taken = {_name(k) for k in entries}
         for kname, i in topological(calls, inputs, self.path):
@@ -207,25 +207,25 @@ class _Converter:
         outs = []
         for ref in out_refs:
             if ref[0] not in entries:
-                raise CnnCostError(f"{self.path}: output layer '{ref[0]}' does not exist")
+                raise ModelFileError(f"{self.path}: output layer '{ref[0]}' does not exist")
             outs.append(self._tensor(tensors, ref, "output_layers"))
         return outs
 
     def _tensor(self, tensors, ref, reader) -> str:
         kname, node, index = ref
         if (kname, node) not in tensors:
-            raise CnnCostError(f"{self.path}: layer '{reader}' reads application {str(node)[:20]} of layer '{kname}', "
+            raise ModelFileError(f"{self.path}: layer '{reader}' reads application {str(node)[:20]} of layer '{kname}', "
                                "which is never made")
         outs = tensors[(kname, node)]
         if not isinstance(index, int) or not 0 <= index < len(outs):
-            raise CnnCostError(f"{self.path}: layer '{reader}' reads output {index} of layer '{kname}', "
+            raise ModelFileError(f"{self.path}: layer '{reader}' reads output {index} of layer '{kname}', "
                                f"which has {len(outs)}")
         return outs[index]
 
     def _input(self, lcfg: dict, scope: tuple, several: bool = False) -> str:
         shape = lcfg.get("batch_shape") or lcfg.get("batch_input_shape")
         if not isinstance(shape, list) or len(shape) < 2:
-            raise CnnCostError(f"{self.path}: input layer '{lcfg.get('name')}' has no batch shape")
+            raise ModelFileError(f"{self.path}: input layer '{lcfg.get('name')}' has no batch shape")
         name = _name(lcfg.get("name", "input")) if several else "input"
         dims = list(shape[1:])
         given = self.input_shape
@@ -233,14 +233,14 @@ class _Converter:
             given = dict(given).get(str(lcfg.get("name")), dict(given).get(name))
         if given is not None:
             if len(given) != len(shape) or any(d is not None and d != g for d, g in zip(shape[1:], given[1:])):
-                raise SpecError(f"--input-shape {'x'.join(map(str, given))} does not fit input '{lcfg.get('name')}' "
+                raise ModelFileError(f"--input-shape {'x'.join(map(str, given))} does not fit input '{lcfg.get('name')}' "
                                 f"of shape {_shape_text(shape)} (Keras is N x H x W x C)")
             dims = list(given[1:])
             self.batch, self.batch_from = given[0], "--input-shape"
         elif isinstance(shape[0], int):
             self.batch, self.batch_from = shape[0], "file"
         if any(not isinstance(d, int) or d < 1 for d in dims):
-            raise SpecError(f"{self.path}: input '{lcfg.get('name')}' has sizes the file leaves open "
+            raise ModelFileError(f"{self.path}: input '{lcfg.get('name')}' has sizes the file leaves open "
                             f"({_shape_text(shape)}); give them with --input-shape, e.g. "
                             f"--input-shape 1x{'x'.join(str(d) if isinstance(d, int) else '224' for d in shape[1:])}")
         self.inputs[name] = dims
@@ -263,7 +263,7 @@ class _Converter:
             self._refuse(cls, ours, _why_not(cls, entry))
             return [ours]
         if ours in self.used_names:
-            raise CnnCostError(f"{self.path}: two layers are named '{ours}' once read as cnncost names")
+            raise ModelFileError(f"{self.path}: two layers are named '{ours}' once read as cnncost names")
         emit = Emit(ours, lcfg, ins, consts, kwargs, trainable, self.kf.major)
         try:
             mapper(emit)
@@ -302,7 +302,7 @@ class _Converter:
 
         for key, values in self.constants.items():
             if len(values) not in (1, expected[key][-1]):
-                raise CnnCostError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
+                raise ModelFileError(f"{self.path}: layer '{key.split('/')[0]}': {len(values)} values for "
                                    f"{expected[key][-1]} channels")
             arrays[key] = np.broadcast_to(np.asarray(values, dtype=np.float32), expected[key]).copy()
         self.sharing.fill(arrays, expected)
@@ -320,16 +320,16 @@ class _Converter:
             if len(have) != len(keys):
                 want = ", ".join(k[0] for k in knames) or "none"
                 held = f" ({', '.join(n for n, _ in have)})" if have and have[0][0] is not None else ""
-                raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}): the file holds {len(have)} weight "
+                raise ModelFileError(f"{self.path}: layer '{layer}' ({cls}): the file holds {len(have)} weight "
                                    f"array(s){held}, the config makes {len(keys)} ({want})")
             if have and have[0][0] is not None:          # the file names them: each by its name
                 by_name = dict(have)
                 if len(by_name) < len(have):
-                    raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}) holds two weights by one name")
+                    raise ModelFileError(f"{self.path}: layer '{layer}' ({cls}) holds two weights by one name")
                 for key, names in zip(keys, knames):
                     name = next((n for n in by_name if _named(n, names)), None)
                     if name is None:
-                        raise CnnCostError(f"{self.path}: layer '{layer}' ({cls}): the file holds weights "
+                        raise ModelFileError(f"{self.path}: layer '{layer}' ({cls}): the file holds weights "
                                            f"{', '.join(by_name)}, none named {' or '.join(names)}")
                     read = by_name.pop(name)
                     if key is not None:

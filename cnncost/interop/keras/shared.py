@@ -10,7 +10,7 @@ are counted at each application by the report and held once in Keras' own accoun
 """
 from __future__ import annotations
 
-from cnncost.errors import CnnCostError
+from cnncost.errors import ModelFileError
 from cnncost.layers.base import Kind
 
 STATISTICS = ("moving_mean", "moving_variance")
@@ -62,7 +62,7 @@ class Sharing:
             self.owners[path] = list(emit.keys)
             return False
         if len(owner) != len(emit.keys):
-            raise CnnCostError(f"{self.path}: layer '{'.'.join(path)}' ({cls}) is applied again with "
+            raise ModelFileError(f"{self.path}: layer '{'.'.join(path)}' ({cls}) is applied again with "
                                f"{len(emit.keys)} weight(s), first with {len(owner)}")
         index = {}
         for layer in emit.layers:
@@ -104,7 +104,7 @@ class Sharing:
                 raise AssertionError(f"Keras import: no weight {theirs} to share with {mine}")
             arr = arrays[theirs]
             if tuple(arr.shape) != tuple(expected[mine]):
-                raise CnnCostError(f"{self.path}: layer '{mine.rpartition('/')[0]}' applies the weights of "
+                raise ModelFileError(f"{self.path}: layer '{mine.rpartition('/')[0]}' applies the weights of "
                                    f"'{theirs.rpartition('/')[0]}' ({'x'.join(map(str, arr.shape))}) where its "
                                    f"input makes {'x'.join(map(str, expected[mine]))}")
             arrays[mine] = arr

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import zipfile
 
-from cnncost.errors import CnnCostError, LimitError
+from cnncost.errors import LimitError, ModelFileError
 from cnncost.interop.keras import hdf5_guard as guard
 
 PER_OBJECT = 16 * 2 ** 10            # HDF5 structure a layer's group or a dataset takes (1-5 kB seen)
@@ -35,7 +35,7 @@ def read_weights(kf, wanted: dict[str, tuple], layers: int, match) -> dict:
     import numpy as np
 
     if kf.fmt == "json":
-        raise CnnCostError(f"{kf.path}: a model.to_json() holds no weights; use the .keras file (or "
+        raise ModelFileError(f"{kf.path}: a model.to_json() holds no weights; use the .keras file (or "
                            "--weights with an .npz)")
     h5py = guard.require_h5py(f"the weights of {kf.path}")
     layout, total = {}, 0
@@ -64,7 +64,7 @@ def read_weights(kf, wanted: dict[str, tuple], layers: int, match) -> dict:
     extra, shared = guard.isolated(work, kf.path, seconds=guard.time_limit(size), memory=2 * most,
                                    shared_bytes=total)
     if extra:
-        raise CnnCostError(f"{kf.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")
+        raise ModelFileError(f"{kf.path}: weights for layer(s) the config does not have: {', '.join(extra[:4])}")
     return {key: np.frombuffer(shared, np.float32, count, offset).reshape(shape)
             for key, (offset, count, shape) in layout.items()}
 
@@ -81,7 +81,7 @@ def _open(kf, h5py, most: int, names: int):
         try:
             info = archive.getinfo("model.weights.h5")
         except KeyError:
-            raise CnnCostError(f"{kf.path}: the archive has no model.weights.h5 (members: "
+            raise ModelFileError(f"{kf.path}: the archive has no model.weights.h5 (members: "
                                f"{', '.join(archive.namelist()[:6]) or 'none'})") from None
         if info.file_size > most:
             raise LimitError(f"{where} is {info.file_size:,} bytes; the network's weights need at most "
@@ -101,7 +101,7 @@ def _h5(where: str, source, h5py):
     try:
         return h5py.File(source, "r")
     except (OSError, ValueError) as exc:
-        raise CnnCostError(f"{where}: not a readable HDF5 file ({guard.first_line(exc)})") from None
+        raise ModelFileError(f"{where}: not a readable HDF5 file ({guard.first_line(exc)})") from None
 
 
 def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
@@ -113,7 +113,7 @@ def _data_offset(path: str, info: zipfile.ZipInfo) -> int:
         fh.seek(info.header_offset)
         head = fh.read(30)
     if len(head) < 30 or head[:4] != b"PK\x03\x04":
-        raise CnnCostError(f"{path}: the local header of model.weights.h5 is damaged")
+        raise ModelFileError(f"{path}: the local header of model.weights.h5 is damaged")
     name_len, extra_len = struct.unpack("<HH", head[26:30])
     return info.header_offset + 30 + name_len + extra_len
 
@@ -126,7 +126,7 @@ class Window:
         self.fh = open(path, "rb")
         self.start, self.size, self.pos = start, size, 0
         if os.fstat(self.fh.fileno()).st_size < start + size:
-            raise CnnCostError(f"{path}: model.weights.h5 runs past the end of the archive")
+            raise ModelFileError(f"{path}: model.weights.h5 runs past the end of the archive")
 
     def seek(self, offset: int, whence: int = 0) -> int:
         self.pos = max(0, offset if whence == 0 else self.pos + offset if whence == 1 else self.size + offset)
@@ -218,7 +218,7 @@ class ArchiveWeights:
         for i in range(len(guard.members(self.h5py, vars_, self.most, self.path))):
             ds = self._get(vars_, str(i))
             if not isinstance(ds, self.h5py.Dataset):
-                raise CnnCostError(f"{where}: the file holds {len(vars_)} entries but no weight #{i}")
+                raise ModelFileError(f"{where}: the file holds {len(vars_)} entries but no weight #{i}")
             out.append((None, _reader(self.h5py, ds, f"{where} #{i}", self.size)))
         return out
 
@@ -227,7 +227,7 @@ class ArchiveWeights:
 
         def walk(group, scope, depth):
             if depth > 32:
-                raise CnnCostError(f"{self.path}: model.weights.h5 nests layers more than 32 deep")
+                raise ModelFileError(f"{self.path}: model.weights.h5 nests layers more than 32 deep")
             layers = self._get(group, "layers")
             if not isinstance(layers, self.h5py.Group):
                 return
@@ -281,14 +281,14 @@ class LegacyWeights:
             group = guard.child(self.h5py, self.root, top, self.path) if top in self.tops else None
             if not isinstance(group, self.h5py.Group):
                 if top in self.tops:
-                    raise CnnCostError(f"{self.path}: layer '{top}' is listed but the file holds no group for it")
+                    raise ModelFileError(f"{self.path}: layer '{top}' is listed but the file holds no group for it")
                 self.groups[top] = None
                 return None
             entries = []
             for wname in self._listed(group, "weight_names"):
                 ds = guard.child(self.h5py, group, wname, self.path)
                 if not isinstance(ds, self.h5py.Dataset):
-                    raise CnnCostError(f"{self.path}: layer '{top}' lists weight '{wname}', "
+                    raise ModelFileError(f"{self.path}: layer '{top}' lists weight '{wname}', "
                                        "which the file does not hold")
                 bare = wname.rsplit(":", 1)[0] if wname.rsplit(":", 1)[-1].isdigit() else wname
                 scope, _, last = bare.rpartition("/")
@@ -312,11 +312,11 @@ class LegacyWeights:
             if len({e[1] for e in mine}) < len(mine) and inner:
                 mine = inner
             if len({e[1] for e in mine}) < len(mine):
-                raise CnnCostError(f"{self.path}: model '{names[0]}' holds several weights of layer "
+                raise ModelFileError(f"{self.path}: model '{names[0]}' holds several weights of layer "
                                    f"'{'.'.join(names)}' by the same name; which is whose cannot be told")
         for e in mine:
             if e[3]:
-                raise CnnCostError(f"{self.path}: weight '{names[0]}/{e[0]}/{e[1]}' would be read for two layers "
+                raise ModelFileError(f"{self.path}: weight '{names[0]}/{e[0]}/{e[1]}' would be read for two layers "
                                    f"('{'.'.join(names)}' and another); which is whose cannot be told")
             e[3] = True
         return [(e[1], e[2]) for e in mine]

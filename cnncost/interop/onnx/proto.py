@@ -15,7 +15,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from cnncost.errors import SpecError
+from cnncost.errors import ModelFileError, SpecError
 
 MAX_MODEL_BYTES = 2 ** 31 - 1      # protobuf's limit: larger models keep weights as external data
 MAX_STREAM_BYTES = 256 * 2 ** 20   # read from a device or a pipe (a file is mapped instead)
@@ -133,7 +133,7 @@ class Tensor:
 
         dtype = DTYPES.get(self.data_type)
         if dtype is None:
-            raise SpecError(f"tensor '{self.name}': element type {self.data_type} is not a real number type")
+            raise ModelFileError(f"tensor '{self.name}': element type {self.data_type} is not a real number type")
         want = self.size * self.itemsize
         if self.external:
             data = _read_external(self, want)
@@ -142,7 +142,7 @@ class Tensor:
         else:
             return self._typed_value(np, dtype)
         if len(data) != want:
-            raise SpecError(f"tensor '{self.name}': dims {list(self.dims)} need {want:,} bytes, "
+            raise ModelFileError(f"tensor '{self.name}': dims {list(self.dims)} need {want:,} bytes, "
                             f"the file holds {len(data):,}")
         return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(self.dims)
 
@@ -156,7 +156,7 @@ class Tensor:
         else:
             arr = np.zeros(0, dtype)
         if arr.size != self.size:
-            raise SpecError(f"tensor '{self.name}': dims {list(self.dims)} hold {self.size:,} values, "
+            raise ModelFileError(f"tensor '{self.name}': dims {list(self.dims)} hold {self.size:,} values, "
                             f"the file holds {arr.size:,}")
         return arr.reshape(self.dims)
 
@@ -169,13 +169,13 @@ def _inside(t: Tensor, path: str) -> None:
     folder = os.path.realpath(t.base_dir)
     real = os.path.realpath(path)
     if os.path.commonpath([folder, real]) != folder:
-        raise SpecError(f"tensor '{t.name}': external data {path} resolves to {real}, outside the model's folder")
+        raise ModelFileError(f"tensor '{t.name}': external data {path} resolves to {real}, outside the model's folder")
     try:
         mode = os.stat(real).st_mode
     except OSError as exc:
-        raise SpecError(f"tensor '{t.name}': cannot read its external data {path}: {exc.strerror or exc}") from None
+        raise ModelFileError(f"tensor '{t.name}': cannot read its external data {path}: {exc.strerror or exc}") from None
     if not stat.S_ISREG(mode):
-        raise SpecError(f"tensor '{t.name}': external data {path} is not a regular file (a device, FIFO or "
+        raise ModelFileError(f"tensor '{t.name}': external data {path} is not a regular file (a device, FIFO or "
                         "folder is never read)")
 
 
@@ -183,27 +183,27 @@ def _read_external(t: Tensor, want: int) -> bytes:
     location = t.external.get("location", "")
     parts = location.replace("\\", "/").split("/")
     if not location or os.path.isabs(location) or ".." in parts:
-        raise SpecError(f"tensor '{t.name}': external data location {location!r} must be a file "
+        raise ModelFileError(f"tensor '{t.name}': external data location {location!r} must be a file "
                         "beside the model")
     path = os.path.join(t.base_dir, location)
     try:
         offset = int(t.external.get("offset", 0) or 0)
         length = int(t.external.get("length", want) or want)
     except ValueError:
-        raise SpecError(f"tensor '{t.name}': external data offset or length is not a number") from None
+        raise ModelFileError(f"tensor '{t.name}': external data offset or length is not a number") from None
     _inside(t, path)
     if offset < 0 or length != want:
-        raise SpecError(f"tensor '{t.name}': external data of {length:,} bytes for dims "
+        raise ModelFileError(f"tensor '{t.name}': external data of {length:,} bytes for dims "
                         f"{list(t.dims)} ({want:,} bytes)")
     try:
         with open(path, "rb") as f:
             f.seek(offset)
             data = f.read(want)
     except OSError as exc:
-        raise SpecError(f"tensor '{t.name}': cannot read its external data {path}: "
+        raise ModelFileError(f"tensor '{t.name}': cannot read its external data {path}: "
                         f"{exc.strerror or exc}") from None
     if len(data) != want:
-        raise SpecError(f"tensor '{t.name}': external data {path} holds {len(data):,} bytes from "
+        raise ModelFileError(f"tensor '{t.name}': external data {path} holds {len(data):,} bytes from "
                         f"offset {offset:,}, {want:,} needed (missing or truncated file)")
     return data
 
@@ -412,25 +412,25 @@ def read_model(path: str) -> Model:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_MODEL_BYTES:
-                raise SpecError(f"{path}: {size:,} bytes is more than an ONNX file can hold (2 GiB); "
+                raise ModelFileError(f"{path}: {size:,} bytes is more than an ONNX file can hold (2 GiB); "
                                 "models this large keep their weights as external data")
             if size == 0 or not os.path.isfile(path):
                 data = f.read(MAX_STREAM_BYTES + 1)      # a device or FIFO: bounded
                 if len(data) > MAX_STREAM_BYTES:
-                    raise SpecError(f"{path}: more than {MAX_STREAM_BYTES >> 20} MiB from a device or pipe; "
+                    raise ModelFileError(f"{path}: more than {MAX_STREAM_BYTES >> 20} MiB from a device or pipe; "
                                     "save the model to a file")
                 buf = memoryview(data)
             else:
                 buf = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
     except OSError as exc:
-        raise SpecError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise ModelFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if len(buf) == 0:
-        raise SpecError(f"{path}: empty file (not an ONNX model)")
+        raise ModelFileError(f"{path}: empty file (not an ONNX model)")
     try:
         model = _Reader(buf, os.path.dirname(os.path.abspath(path))).model()
     except ProtoError as exc:
-        raise SpecError(f"{path}: not a readable ONNX model ({exc})") from None
+        raise ModelFileError(f"{path}: not a readable ONNX model ({exc})") from None
     except (RecursionError, UnicodeError, struct.error, ValueError) as exc:
-        raise SpecError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+        raise ModelFileError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
     model.raw = buf
     return model

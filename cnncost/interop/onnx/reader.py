@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from cnncost.errors import SpecError, warn
+from cnncost.errors import ModelFileError, warn
 from cnncost.interop.onnx import fold as onnx_fold, patterns as onnx_patterns
 from cnncost.interop.onnx.layers import LayerOps
 from cnncost.interop.onnx.moves import DataOps
@@ -118,15 +118,15 @@ class _Importer(LayerOps, DataOps, TensorOps):
         m, path = self.model, self.path
         version = m.opsets.get("", 0)
         if version not in OPSETS:
-            raise SpecError(f"{path}: ONNX opset {version} is not one cnncost reads "
+            raise ModelFileError(f"{path}: ONNX opset {version} is not one cnncost reads "
                             f"(opsets {OPSETS.start} to {OPSETS.stop - 1}); convert the model with "
                             "onnx.version_converter")
         for i, n in enumerate(self.graph.nodes):
             if not any(n.outputs):
-                raise SpecError(f"{path}: node {i} {n.name or ''!r} ({n.op}) has no outputs (the file is damaged)")
+                raise ModelFileError(f"{path}: node {i} {n.name or ''!r} ({n.op}) has no outputs (the file is damaged)")
         flow = Counter(n.op for n in self.graph.nodes if n.op in CONTROL_FLOW)
         if flow:
-            raise SpecError(f"{path}: control flow ({', '.join(f'{op} x{c}' for op, c in flow.items())}) "
+            raise ModelFileError(f"{path}: control flow ({', '.join(f'{op} x{c}' for op, c in flow.items())}) "
                             "cannot be counted without running the model; export it without data-dependent "
                             "branches or loops")
         missing = Tally()
@@ -136,7 +136,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
                             n.name or next(iter(n.outputs), '') or '?')
         if missing:
             hints = sorted({HINTS[op] for op in missing if op in HINTS})
-            raise SpecError(f"{path}: unsupported ONNX operators: " + ", ".join(
+            raise ModelFileError(f"{path}: unsupported ONNX operators: " + ", ".join(
                 f"{op} x{count} (first: {first[0]!r})" for op, count, first in missing.listed())
                 + "".join(f"; {h}" for h in hints))
 
@@ -148,15 +148,15 @@ class _Importer(LayerOps, DataOps, TensorOps):
         g, path = self.graph, self.path
         inputs = [i for i in g.inputs if i.name not in g.initializers]
         if not inputs:
-            raise SpecError(f"{path}: the model has no input")
+            raise ModelFileError(f"{path}: the model has no input")
         named = bool(self.input_shape) and isinstance(self.input_shape[0], tuple)
         shapes = dict(self.input_shape) if named else \
             ({inputs[0].name: self.input_shape} if self.input_shape is not None else {})
         if len(inputs) > 1 and self.input_shape is not None and not named:
-            raise SpecError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+            raise ModelFileError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
                             "give each one's shape: --input-shape NAME=NxCxHxW,NAME2=...")
         if len(inputs) > 1 and shapes and set(shapes) - {i.name for i in inputs}:
-            raise SpecError(f"{path}: --input-shape names {', '.join(sorted(set(shapes) - {i.name for i in inputs}))}; "
+            raise ModelFileError(f"{path}: --input-shape names {', '.join(sorted(set(shapes) - {i.name for i in inputs}))}; "
                             f"the model's inputs are {', '.join(i.name for i in inputs)} (NAME=NxCxHxW for each)")
         self.input_names, self.per_example_inputs = {}, {}
         for k, x in enumerate(inputs):
@@ -167,16 +167,16 @@ class _Importer(LayerOps, DataOps, TensorOps):
         given = given_shape is not None
         dims = list(given_shape) if given else x.dims
         if dims is None or len(dims) < 2 or len(dims) > 9:
-            raise SpecError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads a batch first: an NCHW "
+            raise ModelFileError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads a batch first: an NCHW "
                             "image (rank 4), a vector (rank 2), or tokens and other tensors (rank 3, 5 ...)"
                             + ("; give each input's with --input-shape NAME=NxCxHxW" if several else ""))
         if given and x.dims and len(x.dims) != len(dims):
-            raise SpecError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
+            raise ModelFileError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
         # a dynamic batch is the report's --batch (default 1); other dynamic sizes need --input-shape
         static = dims[1:]
         if any(not isinstance(d, int) or d < 1 for d in static):
             shown = ", ".join(str(d if d is not None else "?") for d in dims)
-            raise SpecError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
+            raise ModelFileError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
                             + (f"--input-shape, e.g. --input-shape {x.name}=1x3x224x224,... (one per input)" if several
                                else "--input-shape, e.g. --input-shape 1x3x224x224"))
         if given and x.dims:
@@ -227,7 +227,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 args.append(None)
                 continue
             if i not in self.values:
-                raise SpecError(f"{self.path}: node {self._label(node)} reads '{i}', which no earlier node "
+                raise ModelFileError(f"{self.path}: node {self._label(node)} reads '{i}', which no earlier node "
                                 "makes (the graph is not in topological order, or is damaged)")
             args.append(self.values[i])
         if any(a is UNKNOWN for a in args):
@@ -257,7 +257,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
             else:
                 self._read(node, args)
         except onnx_fold.TooLarge as exc:
-            raise SpecError(f"{self.path}: node {self._label(node)}: {exc}") from None
+            raise ModelFileError(f"{self.path}: node {self._label(node)}: {exc}") from None
         except Refused as exc:
             self.refusals.add(node.op, node.name or next(iter(node.outputs), '') or '?', str(exc))
             self._set(node, [UNKNOWN] * len(node.outputs))
@@ -331,7 +331,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 layer["trainable"] = False
 
     def _refuse_all(self):
-        raise SpecError(f"{self.path}: unsupported ONNX operators as used here: " + "; ".join(
+        raise ModelFileError(f"{self.path}: unsupported ONNX operators as used here: " + "; ".join(
             f"{op} x{c} (first: {name!r}: {why})" for op, c, (name, why) in self.refusals.listed()))
 
     def _label(self, node):
@@ -342,12 +342,12 @@ class _Importer(LayerOps, DataOps, TensorOps):
         for o in self.graph.outputs:
             out = self.values.get(o.name)
             if not isinstance(out, Held) or not self.layers or out.layer in self.input_names.values():
-                raise SpecError(f"{self.path}: the graph's output '{o.name}' is not made by any layer")
+                raise ModelFileError(f"{self.path}: the graph's output '{o.name}' is not made by any layer")
             if out.layout not in ("nchw", "nhwc", "vec", "plain"):
                 try:
                     out = self._plain(Node("Identity", o.name, [], [o.name], {}), out)
                 except Refused as exc:
-                    raise SpecError(f"{self.path}: the graph's output '{o.name}': {exc}") from None
+                    raise ModelFileError(f"{self.path}: the graph's output '{o.name}': {exc}") from None
             if out.layer in outputs or (len(self.graph.outputs) == 1 and self.layers[-1]["name"] != out.layer):
                 # an output that is another's, or a single output that is not the last layer
                 self.layers.append({"name": self._unique(layer_name(o.name) if len(self.graph.outputs) > 1
@@ -427,7 +427,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
         for key, (const, _) in weights.items():
             if key in want and math.prod(want[key]) != math.prod(const.dims):
                 shape = "x".join(str(d) for d in want[key])
-                raise SpecError(f"{self.path}: node {self._label(node)}: {key} '{const.source or '(folded)'}' has "
+                raise ModelFileError(f"{self.path}: node {self._label(node)}: {key} '{const.source or '(folded)'}' has "
                                 f"dims {list(const.dims)}, {math.prod(const.dims):,} values; its use takes {shape} "
                                 f"({math.prod(want[key]):,}): the file is damaged")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from cnncost.errors import CnnCostError
+from cnncost.errors import CnnCostError, ModelFileError
 from cnncost.files import map_bounded
 from cnncost.interop.tflite.flatbuf import Buffer, Table
 from cnncost.spec.limits import DEFAULTS
@@ -74,10 +74,10 @@ class TensorInfo:
             return list(self.folded)
         fmt = STRUCT.get(self.dtype)
         if self.data is None or fmt is None:
-            raise CnnCostError(f"tensor '{self.name}' holds no readable data")
+            raise ModelFileError(f"tensor '{self.name}' holds no readable data")
         count = math.prod(self.shape)
         if count > limit:
-            raise CnnCostError(f"tensor '{self.name}' holds {count:,} values where at most {limit:,} are read")
+            raise ModelFileError(f"tensor '{self.name}' holds {count:,} values where at most {limit:,} are read")
         self._sized(count * struct.calcsize(fmt))
         values = list(struct.unpack(f"<{count}{fmt}", self.data))
         if self.scale and self.dtype not in ("float32", "float16", "float64"):
@@ -87,7 +87,7 @@ class TensorInfo:
 
     def _sized(self, need: int) -> None:
         if need != len(self.data):
-            raise CnnCostError(f"tensor '{self.name}': its buffer holds {len(self.data):,} bytes, its shape "
+            raise ModelFileError(f"tensor '{self.name}': its buffer holds {len(self.data):,} bytes, its shape "
                                f"{'x'.join(map(str, self.shape))} of {self.dtype} needs {need:,}")
 
     def array(self):
@@ -97,7 +97,7 @@ class TensorInfo:
         if self.folded is not None:
             return np.asarray(self.folded, np.int64).astype(NUMPY_TYPES.get(self.dtype, "<i8")).reshape(self.shape)
         if self.data is None or self.dtype not in NUMPY_TYPES:
-            raise CnnCostError(f"tensor '{self.name}' holds no readable data")
+            raise ModelFileError(f"tensor '{self.name}' holds no readable data")
         dt = np.dtype(NUMPY_TYPES[self.dtype])
         self._sized(math.prod(self.shape) * dt.itemsize)
         return np.frombuffer(self.data, dtype=dt).reshape(self.shape)
@@ -112,11 +112,11 @@ class TensorInfo:
         shape = [1] * a.ndim
         if len(self.scale) > 1:
             if not 0 <= self.axis < a.ndim or a.shape[self.axis] != len(self.scale):
-                raise CnnCostError(f"tensor '{self.name}' of shape {list(a.shape)} has {len(self.scale):,} scales "
+                raise ModelFileError(f"tensor '{self.name}' of shape {list(a.shape)} has {len(self.scale):,} scales "
                                    f"along axis {self.axis}")
             shape[self.axis] = len(self.scale)
         if len(self.zero_point) not in (0, 1, len(self.scale)):
-            raise CnnCostError(f"tensor '{self.name}' has {len(self.zero_point):,} zero points for "
+            raise ModelFileError(f"tensor '{self.name}' has {len(self.zero_point):,} zero points for "
                                f"{len(self.scale):,} scales")
         scale = np.asarray(self.scale, np.float64).reshape(shape)
         zp = np.asarray(self.zero_point or [0], np.float64).reshape(shape if len(self.zero_point) > 1 else [1] * a.ndim)
@@ -147,13 +147,13 @@ class TFLiteModel:
 def read_tflite(path: str) -> TFLiteModel:
     def identified(head: bytes) -> None:
         if len(head) < 8 or head[4:8] != IDENTIFIER:
-            raise CnnCostError(f"{path}: not a TFLite model (bytes 4-8 are {bytes(head[4:8])!r}, a .tflite file "
+            raise ModelFileError(f"{path}: not a TFLite model (bytes 4-8 are {bytes(head[4:8])!r}, a .tflite file "
                                f"says {IDENTIFIER!r})")
 
     buf = Buffer(map_bounded(path, MAX_FILE_BYTES, MAX_STREAM_BYTES, "TFLite model", identified), path)
     model = buf.root()
     if not model.length(2):
-        raise CnnCostError(f"{path}: the model has no subgraph")
+        raise ModelFileError(f"{path}: the model has no subgraph")
     g = model.element(2, 0)
     tensors = Tensors(model, g, buf, path)
     codes: dict[int, str] = {}
@@ -162,7 +162,7 @@ def read_tflite(path: str) -> TFLiteModel:
     for k, o in enumerate(g.tables(3, MAX_OPERATORS, "the subgraph's operators")):
         idx = o.scalar(0, "I", 0)
         if idx >= n_codes:
-            raise CnnCostError(f"{path}: operator {k} uses operator code {idx:,}, the file has {n_codes:,}")
+            raise ModelFileError(f"{path}: operator {k} uses operator code {idx:,}, the file has {n_codes:,}")
         if idx not in codes:
             codes[idx] = _code(model.element(1, idx))
         code = codes[idx]
@@ -170,28 +170,28 @@ def read_tflite(path: str) -> TFLiteModel:
         outs = o.numbers(2, "i", MAX_OPERATOR_TENSORS, f"operator {k} ({code})'s outputs")
         named += len(ins) + len(outs)
         if named > MAX_REFERENCES:
-            raise CnnCostError(f"{path}: operators 0 to {k:,} name more than {MAX_REFERENCES:,} tensors in all; "
+            raise ModelFileError(f"{path}: operators 0 to {k:,} name more than {MAX_REFERENCES:,} tensors in all; "
                                f"at most {MAX_REFERENCES:,} are read")
         for t in ins:
             if not -1 <= t < len(tensors):
-                raise CnnCostError(f"{path}: operator {k} ({code}) reads tensor {t:,}, which does not exist "
+                raise ModelFileError(f"{path}: operator {k} ({code}) reads tensor {t:,}, which does not exist "
                                    f"(the subgraph has {len(tensors):,})")
         for t in outs:
             if not 0 <= t < len(tensors):
-                raise CnnCostError(f"{path}: operator {k} ({code}) writes tensor {t:,}, which does not exist "
+                raise ModelFileError(f"{path}: operator {k} ({code}) writes tensor {t:,}, which does not exist "
                                    f"(the subgraph has {len(tensors):,})")
             if written.setdefault(t, k) != k:
-                raise CnnCostError(f"{path}: operator {k} ({code}) writes tensor {t:,}, which operator "
+                raise ModelFileError(f"{path}: operator {k} ({code}) writes tensor {t:,}, which operator "
                                    f"{written[t]:,} writes too")
         ops.append(OpInfo(k, code, ins, outs, o.table(4)))
     inputs = g.numbers(1, "i", MAX_OPERATOR_TENSORS, "the subgraph's inputs")
     outputs = g.numbers(2, "i", MAX_OPERATOR_TENSORS, "the subgraph's outputs")
     for t in inputs + outputs:
         if not 0 <= t < len(tensors):
-            raise CnnCostError(f"{path}: the subgraph's inputs or outputs name tensor {t:,}, which does not exist")
+            raise ModelFileError(f"{path}: the subgraph's inputs or outputs name tensor {t:,}, which does not exist")
     for t in inputs:
         if t in written:
-            raise CnnCostError(f"{path}: the subgraph's input tensor {t:,} is written by operator {written[t]:,}")
+            raise ModelFileError(f"{path}: the subgraph's input tensor {t:,} is written by operator {written[t]:,}")
     return TFLiteModel(path, model.scalar(0, "I", 0), tensors, ops, inputs, outputs, model.string(3),
                        model.length(2))
 
@@ -223,18 +223,18 @@ class Tensors:
         if i in self.read:
             return self.read[i]
         if not 0 <= i < self.n:
-            raise CnnCostError(f"{self.path}: tensor {i:,} does not exist (the subgraph has {self.n:,})")
+            raise ModelFileError(f"{self.path}: tensor {i:,} does not exist (the subgraph has {self.n:,})")
         t = self.graph.element(0, i)
         if self.at.setdefault(t.pos, i) != i:
-            raise CnnCostError(f"{self.path}: tensors {self.at[t.pos]:,} and {i:,} are the same table "
+            raise ModelFileError(f"{self.path}: tensors {self.at[t.pos]:,} and {i:,} are the same table "
                                f"(byte {t.pos:,})")
         shape = tuple(t.numbers(0, "i", MAX_RANK, f"tensor {i:,}'s shape"))
         name = t.string(3)
         if any(d < 0 for d in shape):
-            raise CnnCostError(f"{self.path}: tensor {i:,} ('{name}') has shape {list(shape)}")
+            raise ModelFileError(f"{self.path}: tensor {i:,} ('{name}') has shape {list(shape)}")
         b = t.scalar(2, "I", 0)
         if b >= self.n_buffers and b:
-            raise CnnCostError(f"{self.path}: tensor {i:,} reads buffer {b:,}, the file has {self.n_buffers:,}")
+            raise ModelFileError(f"{self.path}: tensor {i:,} reads buffer {b:,}, the file has {self.n_buffers:,}")
         q = t.table(4)
         what = f"tensor {i:,}'s quantization"
         info = TensorInfo(i, name, shape, TENSOR_TYPES.get(t.scalar(1, "b", 0), "unknown"), b,

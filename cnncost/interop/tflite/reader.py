@@ -17,7 +17,7 @@ import math
 import os
 import re
 
-from cnncost.errors import CnnCostError
+from cnncost.errors import CnnCostError, ModelFileError
 from cnncost.interop.imported import Imported
 from cnncost.interop.refusals import Refused, Tally, UniqueNames
 from cnncost.interop.tflite.check import checked_shape
@@ -72,10 +72,10 @@ class _Reader:
     def run(self) -> Imported:
         m = self.m
         if len(m.inputs) != 1:
-            raise CnnCostError(f"{self.path}: {len(m.inputs)} inputs; a TFLite model of several inputs is not read yet")
+            raise ModelFileError(f"{self.path}: {len(m.inputs)} inputs; a TFLite model of several inputs is not read yet")
         x = self.t[m.inputs[0]]
         if len(x.shape) < 2 or x.shape[0] < 1 or min(x.shape) < 1:
-            raise CnnCostError(f"{self.path}: input '{x.name}' has shape {list(x.shape)}")
+            raise ModelFileError(f"{self.path}: input '{x.name}' has shape {list(x.shape)}")
         self.values[x.index] = "input"
         self.shapes = {"input": x.shape[1:]}      # our layer -> its output's shape (the file's)
         self.input_dtype = x.dtype
@@ -84,7 +84,7 @@ class _Reader:
                 self._op(op)
             except CnnCostError as exc:
                 why = str(exc).removeprefix(f"{self.path}: ")
-                raise CnnCostError(f"{self.path}: operator {op.index} ({op.code}): {why}") from None
+                raise ModelFileError(f"{self.path}: operator {op.index} ({op.code}): {why}") from None
             except Downstream:
                 for o in op.outputs:
                     self.values[o] = "refused"
@@ -95,14 +95,14 @@ class _Reader:
         if self.refused:
             listed = ", ".join(f"{code} x{n} (first: operator {first[0]}, {first[2]})"
                                for code, n, first in self.refused.listed())
-            raise CnnCostError(f"{self.path}: {self.refused.total()} operator(s) not read: {listed}")
+            raise ModelFileError(f"{self.path}: {self.refused.total()} operator(s) not read: {listed}")
         if not m.outputs or not self.layers:
-            raise CnnCostError(f"{self.path}: {len(m.outputs)} output(s), {len(self.layers)} layer(s) read: "
+            raise ModelFileError(f"{self.path}: {len(m.outputs)} output(s), {len(self.layers)} layer(s) read: "
                                "nothing to count")
         outs = []
         for o in m.outputs:
             if o not in self.values:
-                raise CnnCostError(f"{self.path}: output tensor {o} is made by no operator")
+                raise ModelFileError(f"{self.path}: output tensor {o} is made by no operator")
             outs.append(self.values[o])
         name = os.path.splitext(os.path.basename(self.path))[0]
         document = {"name": re.sub(r"[^A-Za-z0-9_]", "_", name), "source": f"TFLite model {os.path.basename(self.path)}"
