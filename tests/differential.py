@@ -210,6 +210,8 @@ def _vector_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
 def network(seed: int) -> str:
     """A random valid spec. Layers read the previous layer or, often, an earlier one, so
     values fan out, also through pass-through layers and from the network input."""
+    if random.Random(seed + 2_000_029).random() < SEQUENCES:
+        return _sequence_network(seed)
     r = random.Random(seed)
     tensors = r.random() < 0.35        # the tensor kinds: tokens, attention, any rank
     if r.random() < 0.08:
@@ -229,20 +231,69 @@ def network(seed: int) -> str:
             candidates = _map_layer(r, cur, shapes, made_by.get(cur, ""))
         else:
             candidates = _vector_layer(r, cur, shapes)
-        for body in candidates[:6]:
-            bare = "inputs:" in body or "kind: constant" in body or "relative_position_bias" in body
-            layer = f"{{name: l{i}, {body}" + ("" if bare else f", inputs: [{cur}]") + "}"
-            try:
-                rep = analyze(parse_spec(_yaml(shape, layers + [layer]), f"seed{seed}.yaml"))
-            except (ShapeError, SpecError):
-                continue
-            layers.append(layer)
-            shapes = {"input": shape, **{row.name: tuple(row.output_shape) for row in rep.layers}}
-            made_by[f"l{i}"] = body
-            break
+        shapes = _add_first_valid(seed, shape, layers, shapes, made_by, f"l{i}", cur, candidates)
     if r.random() < 0.5 and len(shapes[list(shapes)[-1]]) == 3:
         layers += ["{name: head_flat, kind: flatten}", f"{{name: head, kind: dense, units: {r.randint(1, 5)}}}",
                    "{name: head_softmax, kind: softmax}"]
+    return _yaml(shape, layers)
+
+
+def _add_first_valid(seed, shape, layers, shapes, made_by, name, cur, candidates) -> dict:
+    """Append to `layers` the first of (up to six) candidate bodies the analysis accepts, as
+    layer `name` reading `cur`; the shapes of every layer after it."""
+    for body in candidates[:6]:
+        bare = "inputs:" in body or "kind: constant" in body or "relative_position_bias" in body
+        layer = f"{{name: {name}, {body}" + ("" if bare else f", inputs: [{cur}]") + "}"
+        try:
+            rep = analyze(parse_spec(_yaml(shape, layers + [layer]), f"seed{seed}.yaml"))
+        except (ShapeError, SpecError):
+            continue
+        layers.append(layer)
+        made_by[name] = body
+        return {"input": shape, **{row.name: tuple(row.output_shape) for row in rep.layers}}
+    return shapes
+
+
+SEQUENCES = 0.12         # of the seeds: a sequence network (a separate stream: the others draw as before)
+
+
+def _recurrent(r: random.Random) -> str:
+    kind = r.choice(["lstm", "gru", "rnn"])
+    text = (f"kind: {kind}, units: {r.randint(1, 6)}, direction: {r.choice(['forward', 'reverse', 'bidirectional'])}, "
+            f"bias: {r.choice(['true', 'true', 'false'])}, bias_layout: {r.choice(['pytorch', 'keras'])}")
+    if kind == "gru":
+        text += f", reset_after: {r.choice(['true', 'false'])}"
+    if kind == "rnn":
+        text += f", activation: {r.choice(['tanh', 'relu'])}"
+    return text
+
+
+def _sequence_network(seed: int) -> str:
+    """Token ids through an embedding, or a T x C sequence, through a stack of recurrent
+    layers (sometimes a second one from the same source, joined along the features), the
+    last returning every step or its final state; then a few tensor or vector layers."""
+    r = random.Random(seed + 3_000_017)
+    steps = r.randint(1, 7)
+    if r.random() < 0.35:
+        shape, source = (steps,), "emb"
+        layers = [f"{{name: emb, kind: embedding, vocab: {r.randint(1, 30)}, dim: {r.randint(1, 6)}}}"]
+    else:
+        shape, source, layers = (steps, r.randint(1, 6)), "input", []
+    cur, depth = source, r.randint(1, 3)
+    for i in range(depth):
+        last = i == depth - 1 and r.random() < 0.35
+        layers.append(f"{{name: r{i}, {_recurrent(r)}, return_sequences: {str(not last).lower()}, inputs: [{cur}]}}")
+        cur = f"r{i}"
+    if not last and r.random() < 0.4:
+        layers += [f"{{name: side, {_recurrent(r)}, inputs: [{source}]}}",
+                   f"{{name: joined, kind: concat, axis: 2, inputs: [{cur}, side]}}"]
+    rep = analyze(parse_spec(_yaml(shape, layers), f"seed{seed}.yaml"))
+    shapes = {"input": shape, **{row.name: tuple(row.output_shape) for row in rep.layers}}
+    made_by: dict = {}
+    for i in range(r.randint(0, 3)):
+        cur = list(shapes)[-1]
+        candidates = _vector_layer(r, cur, shapes) if len(shapes[cur]) == 1 else _tensor_layer(r, cur, shapes)
+        shapes = _add_first_valid(seed, shape, layers, shapes, made_by, f"l{i}", cur, candidates)
     return _yaml(shape, layers)
 
 
@@ -257,8 +308,7 @@ def check(seed: int):
     batch = r.choice([1, 2])
     graph = analyze(parse_spec(text, f"seed{seed}.yaml"), batch=batch).graph
     weights = executor.init_weights(graph, seed)
-    x = np.random.default_rng(seed).standard_normal((batch,) + tuple(graph.nodes[0].out_shape),
-                                                    dtype=np.float32)
+    x = executor.random_inputs(graph, batch, np.random.default_rng(seed))   # token ids for an embedding
     runs = []
 
     def ours(on_value):

@@ -164,6 +164,35 @@ CASES = [
     ((4, 3, 6), "kind: layer_norm, axes: 2", [4, 3, 6], 36, 0, 8 * 72),
     # windowed attention's bias: a (2w - 1)^2 x heads table read out as [heads, w^2, w^2]
     ((4, 6), "kind: relative_position_bias, window: 2, heads: 3", [3, 4, 4], 27, 0, 0),
+    # --- recurrent kinds on T = 5 steps of C = 3 features, h = 4 units; per step and direction:
+    # mults G*h*(C + h_out), flops 2 x mults + bias vectors x G*h + gate arithmetic per unit
+    # (LSTM 15h: 3 sigmoids x 3 + 2 tanh + 4; GRU 12h: 2 sigmoids x 3 + tanh + 5; RNN 1h)
+    # LSTM: weights 16x3 + 16x4 + 2 x 16 (b_ih, b_hh) = 144 (PyTorch LSTM(3, 4)); 5 x 16 x 7 MACs;
+    # flops 5 x (2 x 112 + 32 + 60) = 1580
+    ((5, 3), "kind: lstm, units: 4", [5, 4], 144, 560, 1580),
+    ((5, 3), "kind: lstm, units: 4, bias: false", [5, 4], 112, 560, 5 * (224 + 60)),
+    # Keras' one bias: 48 + 64 + 16 = 128 (Keras LSTM(4) on 3 features); reverse costs the same
+    ((5, 3), "kind: lstm, units: 4, direction: reverse, bias_layout: keras", [5, 4], 128, 560, 5 * (224 + 16 + 60)),
+    ((5, 3), "kind: lstm, units: 4, direction: bidirectional, return_sequences: false", [8], 288, 1120, 3160),
+    # proj_size 2: recurrent 2x16, projection 4x2: 48 + 32 + 32 + 8 = 120 (PyTorch LSTM(3, 4, proj_size=2));
+    # per step 16 x (3 + 2) + 4 x 2 = 88 MACs
+    ((5, 3), "kind: lstm, units: 4, proj_size: 2", [5, 2], 120, 440, 5 * (2 * 88 + 32 + 60)),
+    # GRU: 12x3 + 12x4 + 2 x 12 = 108 (PyTorch GRU(3, 4), Keras GRU(4) with reset_after); 5 x 12 x 7 MACs;
+    # flops 5 x (2 x 84 + 24 + 48) = 1200
+    ((5, 3), "kind: gru, units: 4", [5, 4], 108, 420, 1200),
+    ((5, 3), "kind: gru, units: 4, reset_after: false", [5, 4], 108, 420, 1200),
+    ((5, 3), "kind: gru, units: 4, bias_layout: keras", [5, 4], 108, 420, 1200),
+    # Keras GRU(4, reset_after=False): one bias of 12: 96
+    ((5, 3), "kind: gru, units: 4, bias_layout: keras, reset_after: false", [5, 4], 96, 420, 5 * (168 + 12 + 48)),
+    ((5, 3), "kind: gru, units: 4, direction: bidirectional, return_sequences: false", [8], 216, 840, 2400),
+    ((5, 3), "kind: gru, units: 4, direction: reverse, bias: false", [5, 4], 84, 420, 5 * (168 + 48)),
+    # RNN: 4x3 + 4x4 + 2 x 4 = 36 (PyTorch RNN(3, 4)); 5 x 4 x 7 MACs; flops 5 x (56 + 8 + 4) = 340
+    ((5, 3), "kind: rnn, units: 4", [5, 4], 36, 140, 340),
+    ((5, 3), "kind: rnn, units: 4, bias_layout: keras, direction: reverse", [5, 4], 32, 140, 5 * (56 + 4 + 4)),
+    ((5, 3), "kind: rnn, units: 4, activation: relu, direction: bidirectional, return_sequences: false",
+     [8], 72, 280, 680),
+    # a table of 10 x 3: a lookup, no arithmetic
+    ((5,), "kind: embedding, vocab: 10, dim: 3", [5, 3], 30, 0, 0),
 ]
 
 

@@ -144,6 +144,8 @@ def layer(source, name: str, typed: str | None = None, **analyze_kw) -> list[str
     if row.rf_global:
         lines.append("receptive field global: every output reads the whole input (through a global "
                      "pool, a flatten or a map-wide normalisation)")
+    elif row.rf_na:
+        lines.append("receptive field n/a: the value is no longer a map's (tokens, a sequence, attention)")
     else:
         lines.append(f"receptive field {fmt_shape(row.receptive_field)}, stride {fmt_shape(row.rf_stride)}, "
                      f"first unit at {fmt_shape(row.rf_start)}")

@@ -58,6 +58,13 @@ CONVENTIONS_SHORT = ("mults = MACs of conv, dense, matmul and einsum layers (bia
                      "per-kind table, 2 per MAC (`cnncost kinds`); params exclude BN running "
                      "statistics (non-trainable); SI units")
 
+# what a report adds to its conventions line when it holds such layers
+CONVENTIONS_BY_KIND = {
+    ("lstm", "gru", "rnn"): "recurrent: mults per time step (LSTM 4h(C+h), GRU 3h(C+h), RNN h(C+h)) x T x "
+                            "directions, bias in the framework's layout (`cnncost kinds lstm`)",
+    ("embedding",): "embedding: params vocab x dim, no mults (a lookup)",
+}
+
 COUNT_FIELDS = ("params", "trainable_params", "frozen_params", "non_trainable_params",
                 "mults", "flops", "activations", "bytes_read", "bytes_written")
 
@@ -258,6 +265,13 @@ class Report(Struct):
         keys = ("layers", "params", "mults", "flops", "activation_bytes", extra_name) if extra else \
             ("layers", "params", "mults", "flops", "activation_bytes")
         return {block: dict(zip(keys, s)) for block, s in acc.items()}
+
+    def conventions_line(self) -> str:
+        """The one-line conventions every report states, with those of the kinds it holds
+        that count in a way of their own (recurrence, lookups)."""
+        kinds = {row.kind for row in self.layers}
+        extra = [text for names, text in CONVENTIONS_BY_KIND.items() if kinds.intersection(names)]
+        return "; ".join([CONVENTIONS_SHORT, *extra])
 
     def formulas(self) -> dict:
         """Each layer's multiplication formula with its values (what `explain` prints): each

@@ -248,6 +248,11 @@ class Kind:
         guess would silently give wrong receptive fields)."""
         raise NotImplementedError(f"kind '{self.name}' does not say its window")
 
+    def id_range(self, a: Args, ins: list[tuple]) -> int | None:
+        """How many integer ids this kind reads its first input as (an embedding's vocab:
+        a random input feeding it holds ids in [0, that)), or None for real values."""
+        return None
+
     def workspace(self, a: Args, ins: list[tuple], out: tuple) -> int:
         """Elements of temporary memory the NumPy forward needs per example, beyond its
         inputs and output (for the executor's memory guard)."""

@@ -30,15 +30,13 @@ def _asset(name: str) -> str:
 def network_data(report, roofline=None) -> dict:
     """What the page shows of one network, every number from the report and its roofline
     estimates (the script and this module do no arithmetic on counts)."""
-    from cnncost.core.analysis import CONVENTIONS_SHORT
-
     estimates = list(roofline.estimates) if roofline is not None else None
     seconds = {r.name: e.seconds for r, e in zip(report.layers, estimates)} if estimates is not None else {}
     sums = report.block_sums(seconds or None, "seconds")
     fields, values = report.row_table()
     return {"name": report.name, "source": report.source, "input": shape_str(report.input_shape),
             "inputs": {k: shape_str(v) for k, v in report.inputs.items()} or {"input": shape_str(report.input_shape)},
-            "batch": report.batch, "dtype": report.dtype, "conventions": CONVENTIONS_SHORT,
+            "batch": report.batch, "dtype": report.dtype, "conventions": report.conventions_line(),
             "totals": {k: v for k, v in report.totals.items() if isinstance(v, int)},
             "mults_by_class": report.totals["mults_by_class"], "row_fields": fields, "row_values": values,
             "blocks": report.stages(sums),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from cnncost.core.analysis import CONVENTIONS_SHORT, Report
+from cnncost.core.analysis import Report
 from cnncost.errors import escape_controls
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -236,7 +236,7 @@ def table_text(report: Report, depth: int | None = None, by_kind: bool = False, 
         lines += boxes.text_lines(dropped_note(dropped, fit), width=fit, dim=styles)
     for line in _summary_lines(report):
         lines += boxes.text_lines(line, width=fit)
-    lines += boxes.text_lines(f"conventions: {CONVENTIONS_SHORT}", width=fit, dim=styles)
+    lines += boxes.text_lines(f"conventions: {report.conventions_line()}", width=fit, dim=styles)
     return "\n".join(lines) + "\n"
 
 

@@ -292,7 +292,10 @@ def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
         ops = Ops(may_overwrite_input=bool(xs) and buffers.writable(
             xs, [last[i] == node.index for i in node.inputs]), batch=batch)
         t0 = time.perf_counter()
-        y = node.kind.forward(node.args, w, xs, ops)
+        try:
+            y = node.kind.forward(node.args, w, xs, ops)
+        except CnnCostError as exc:       # a value the layer cannot take (an embedding's id out of range)
+            raise exc.with_context(loc=node.loc, layer=node.name, kind=node.label)
         if y.dtype != DTYPE:
             y = y.astype(DTYPE)
         if node.precision is not None and node.precision.scale is not None:
@@ -319,9 +322,16 @@ def run(graph: Graph, x, weights: dict[str, np.ndarray], *, on_layer=None,
 
 
 def random_inputs(graph: Graph, batch: int, rng):
-    """A seeded standard-normal input (one array, or {name: array} for several inputs)."""
-    arrays = {graph.nodes[i].name: rng.standard_normal((batch,) + tuple(graph.nodes[i].out_shape), dtype=DTYPE)
-              for i in graph.inputs}
+    """A seeded standard-normal input (one array, or {name: array} for several inputs); an
+    input that a layer reads as integer ids (an embedding's) holds ids it accepts."""
+    arrays = {}
+    for i in graph.inputs:
+        node = graph.nodes[i]
+        shape = (batch,) + tuple(node.out_shape)
+        ids = [k for n in graph.layers if n.inputs and n.inputs[0] == i
+               if (k := n.kind.id_range(n.args, n.in_shapes)) is not None]
+        arrays[node.name] = (rng.integers(0, min(ids), shape).astype(DTYPE) if ids
+                             else rng.standard_normal(shape, dtype=DTYPE))
     return arrays if len(arrays) > 1 else next(iter(arrays.values()))
 
 
