@@ -135,8 +135,12 @@ def _columns(specs: Sequence[Spec], input_shape: InputShape, allow_code: bool, l
     names = list({id(n) if not isinstance(n, str) else n: n for n, _, _ in parsed}.values())
     opened = dict(zip([id(n) if not isinstance(n, str) else n for n in names],
                       open_sources(names, input_shape=input_shape, allow_code=allow_code, limits=limits)))
-    return [(opened[id(n) if not isinstance(n, str) else n], o, opt, label_of(given))
-            for (n, o, opt), given in zip(parsed, specs)]
+    given_as = [label_of(given) for given in specs]
+    labels = [f"{label} #{given_as[:i + 1].count(label)}"      # two modules of one class: told apart
+              if not isinstance(given, str) and given_as.count(label) > 1 else label
+              for i, (given, label) in enumerate(zip(specs, given_as))]
+    return [(opened[id(n) if not isinstance(n, str) else n], o, opt, label)
+            for (n, o, opt), label in zip(parsed, labels)]
 
 
 def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = "mults", jobs: int = 1,

@@ -142,7 +142,7 @@ def run_options(seeded: str):
                               "allocated.")(f)
         f = click.option("--seed", type=int, default=0, show_default=True, help=f"Seed of {seeded}.")(f)
         return click.option("--weights", type=FILE, default=None,
-                            help="An .npz of '<layer path>/<weight name>' arrays. Default: a model (ONNX, Keras) "
+                            help="An .npz of '<layer path>/<weight name>' arrays. Default: a model file (ONNX, Keras, TFLite) "
                                  "file's own weights; a YAML spec's seeded random ones.")(f)
     return add
 
@@ -403,7 +403,7 @@ def export_cmd(spec, output, weights, seed, sets, batch, max_memory):
 @click.option("--weights-out", type=FILE, default=None,
               help="Also write the weights as the .npz that `run --weights` reads.")
 def import_cmd(model, output, weights_out):
-    """Read a model file (ONNX, Keras) as an editable spec, and its weights as the .npz
+    """Read a model file (ONNX, Keras, TFLite) or module as an editable spec, and its weights as the .npz
     `run --weights` reads (--input-shape fixes dynamic dimensions). Any command also takes
     the model file itself where it takes a SPEC."""
     show(api.import_model(model, output, allow_code=allow_code(), input_shape=model_shape(), weights_out=weights_out))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from cnncost.errors import CnnCostError
+from cnncost.errors import CnnCostError, ModelFileError
 from cnncost.records import Struct
 from cnncost.spec.limits import DEFAULT, Limits
 from cnncost.spec.loader import ArchSpec
@@ -77,7 +77,13 @@ def open_source(given: object, *, input_shape: Any = None, allow_code: bool = Fa
 
     fmt = formats.recognise(given)
     if fmt is not None:
-        imported = fmt.read(str(given), with_weights=with_weights, input_shape=shape)
+        try:
+            imported = fmt.read(str(given), with_weights=with_weights, input_shape=shape)
+        except ModelFileError:         # a file under another format's suffix: its first bytes say
+            other = formats.by_content(str(given))
+            if other is None or other is fmt:
+                raise
+            fmt, imported = other, other.read(str(given), with_weights=with_weights, input_shape=shape)
         return _from_imported(imported, str(given), fmt.name)
     if not isinstance(given, str):
         raise CnnCostError(f"a SPEC is a bundled name, a spec or model file, or a PyTorch module; "

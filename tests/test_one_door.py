@@ -82,3 +82,39 @@ def _input(tmp_path, shape):
     p = tmp_path / "x.npy"
     np.save(p, np.random.default_rng(0).standard_normal(shape).astype(np.float32))
     return p
+
+
+def test_input_shape_on_a_tflite_file_sets_its_batch_or_is_refused():
+    """It was ignored without a word: a budget checked at batch 1 passed at batch 8."""
+    path = HERE / "tflite_files" / "mobilenet_v2_float16.tflite"
+    one = CliRunner().invoke(cli, ["report", str(path), "--format", "json"])
+    eight = CliRunner().invoke(cli, ["--input-shape", "8x96x96x3", "report", str(path), "--format", "json"])
+    import json
+
+    assert json.loads(eight.output)["totals"]["mults"] == 8 * json.loads(one.output)["totals"]["mults"]
+    wrong = CliRunner().invoke(cli, ["--input-shape", "1x128x128x3", "report", str(path)])
+    assert wrong.exit_code == 2 and "only its batch N may change" in wrong.output
+
+
+def test_a_misnamed_or_nhwc_input_shape_on_an_onnx_file_is_refused(onnx_file):
+    named = CliRunner().invoke(cli, ["--input-shape", "img=1x3x6x4", "report", str(onnx_file)])
+    assert named.exit_code == 2 and "names img" in named.output and "inputs are x" in named.output
+    nhwc = CliRunner().invoke(cli, ["--input-shape", "1x6x4x3", "report", str(onnx_file)])
+    assert nhwc.exit_code == 2 and "did you mean 1x3x6x4" in nhwc.output and "damaged" not in nhwc.output
+
+
+@pytest.mark.parametrize("source, renamed", [("tflite_files/mobilenet_v2_float16.tflite", "model.onnx"),
+                                             ("tflite_files/mobilenet_v2_float16.tflite", "model.bin"),
+                                             ("keras_files/course_k3.keras", "model.h5")])
+def test_a_model_file_under_another_suffix_is_read_by_its_first_bytes(tmp_path, source, renamed):
+    pytest.importorskip("h5py")
+    import shutil
+
+    original = CliRunner().invoke(cli, ["report", str(HERE / source), "--format", "json"])
+    copy = tmp_path / renamed
+    shutil.copy(HERE / source, copy)
+    again = CliRunner().invoke(cli, ["report", str(copy), "--format", "json"])
+    assert again.exit_code == 0, again.output
+    import json
+
+    assert json.loads(again.output)["totals"]["mults"] == json.loads(original.output)["totals"]["mults"]

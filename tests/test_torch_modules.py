@@ -152,3 +152,18 @@ def test_a_module_of_two_inputs():
     assert rep.inputs == {"image": [32, 32, 3], "mask": [32, 32, 1]}       # forward()'s own names
     assert cnncost.verify(module, input_shape=shapes, engine="onnxruntime").ok
     assert list(module.state_dict()) == keys and not module.training
+
+
+def test_a_named_input_shape_follows_forward_and_a_wrong_name_is_one_line():
+    """It was a TypeError traceback from torch.randn (a new user's report)."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+    good = cnncost.report(net, input_shape="input=1x3x16x16").totals["mults"]
+    assert good == cnncost.report(net, input_shape=(1, 3, 16, 16)).totals["mults"]
+    with pytest.raises(cnncost.CnnCostError, match=r"names x; the module's forward\(\) takes \(input\)"):
+        cnncost.report(net, input_shape="x=1x3x16x16")
+
+
+def test_two_modules_of_one_class_are_two_named_columns():
+    a, b = (torch.nn.Sequential(torch.nn.Conv2d(3, c, 3)) for c in (4, 8))
+    columns = cnncost.compare([a, b], input_shape=(1, 3, 16, 16)).to_dict()["columns"]
+    assert columns == ["PyTorch module Sequential #1", "PyTorch module Sequential #2"]

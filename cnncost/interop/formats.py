@@ -78,16 +78,24 @@ def recognise(spec: object) -> Format | None:
     if ext in BY_SUFFIX:
         found = BY_SUFFIX[ext]
         return found if found.content is None or ext != ".json" or found.content(spec) else None
-    if ext in SPEC_SUFFIXES or not os.path.isfile(spec):
+    if ext in SPEC_SUFFIXES:
+        return None
+    return by_content(spec)
+
+
+def by_content(path: str) -> Format | None:
+    """The format a file's first bytes say it is, or None (ONNX, protobuf, has no signature;
+    a YAML spec none either)."""
+    if not os.path.isfile(path):
         return None
     try:
-        with open(spec, "rb") as fh:
+        with open(path, "rb") as fh:
             head = fh.read(HEAD_BYTES)
     except OSError:
         return None
     for fmt in FORMATS:
         if fmt.signature is not None and fmt.signature(head):
             return fmt
-    if head.startswith(b"PK\x03\x04") and _keras_zip(spec):
+    if head.startswith(b"PK\x03\x04") and _keras_zip(path):
         return BY_SUFFIX[".keras"]
     return None

@@ -56,16 +56,16 @@ def is_keras_json(path: str) -> bool:
 
 def read_keras_file(path: str) -> KerasFile:
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".keras":
-        return _read_zip(path)
-    if ext in (".h5", ".hdf5"):
-        return _read_legacy(path)
-    if ext != ".json":          # recognised by its first bytes (interop/formats.py)
-        head = _head(path)
+    if ext != ".json":          # the container by its first bytes: a .keras zip renamed .h5 is still a zip
+        head = _head(path) if os.path.isfile(path) else b""
         if head.startswith(b"PK\x03\x04"):
             return _read_zip(path)
         if head.startswith(b"\x89HDF"):
             return _read_legacy(path)
+    if ext == ".keras":
+        return _read_zip(path)
+    if ext in (".h5", ".hdf5"):
+        return _read_legacy(path)
     return _from_json(path, read_bounded(path, MAX_CONFIG_BYTES, "Keras model"), "json", "")
 
 

@@ -155,7 +155,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
         if len(inputs) > 1 and self.input_shape is not None and not named:
             raise ModelFileError(f"{path}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
                             "give each one's shape: --input-shape NAME=NxCxHxW,NAME2=...")
-        if len(inputs) > 1 and shapes and set(shapes) - {i.name for i in inputs}:
+        if shapes and set(shapes) - {i.name for i in inputs}:      # a misspelt name is never dropped
             raise ModelFileError(f"{path}: --input-shape names {', '.join(sorted(set(shapes) - {i.name for i in inputs}))}; "
                             f"the model's inputs are {', '.join(i.name for i in inputs)} (NAME=NxCxHxW for each)")
         self.input_names, self.per_example_inputs = {}, {}
@@ -179,6 +179,13 @@ class _Importer(LayerOps, DataOps, TensorOps):
             raise ModelFileError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
                             + (f"--input-shape, e.g. --input-shape {x.name}=1x3x224x224,... (one per input)" if several
                                else "--input-shape, e.g. --input-shape 1x3x224x224"))
+        if given and len(dims) == 4 and x.dims and len(x.dims) == 4 and isinstance(x.dims[1], int) \
+                and x.dims[1] != dims[1]:      # channels are the model's own: an NHWC shape given?
+            hint = f" (did you mean {'x'.join(map(str, (dims[0], dims[3], dims[1], dims[2])))}?)" \
+                if dims[3] == x.dims[1] else ""
+            raise ModelFileError(f"{path}: --input-shape {'x'.join(map(str, dims))} gives input '{x.name}' "
+                                 f"{dims[1]} channels, the model takes {x.dims[1]}: an ONNX input is "
+                                 f"N x C x H x W{hint}")
         if given and x.dims:
             changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i] if len(dims) == 2 else f'axis {i}'} {old} -> {new}"
                        for i, (old, new) in enumerate(zip(x.dims, dims))

@@ -44,7 +44,23 @@ class Downstream(Refused):
 def import_tflite(path: str, *, with_weights: bool = True, input_shape=None) -> Imported:
     imported = _Reader(read_tflite(path), with_weights).run()
     imported.weights_read = with_weights
+    if input_shape is not None:
+        _take_batch(imported, input_shape, path)
     return imported
+
+
+def _take_batch(imported: Imported, shape, path: str) -> None:
+    """--input-shape on a TFLite file: its sizes are fixed by the converter, so only the
+    batch N may differ (counted N times one example); anything else is refused, never
+    ignored."""
+    held = (imported.batch, *imported.input_shape)
+    ok = shape and all(isinstance(d, int) for d in shape) and tuple(shape[1:]) == tuple(held[1:])
+    if not ok:
+        given = "x".join(map(str, shape)) if shape and all(isinstance(d, int) for d in shape) else str(shape)
+        raise ModelFileError(f"{path}: --input-shape {given}: a TFLite file's input is fixed at "
+                             f"{'x'.join(map(str, held))} (N x H x W x C); only its batch N may change "
+                             f"(e.g. --input-shape {'x'.join(map(str, (8, *held[1:])))}), or use --batch")
+    imported.batch, imported.batch_from = shape[0], "--input-shape"
 
 
 def _name(t: TensorInfo) -> str:

@@ -98,8 +98,9 @@ def build_factory(spec: str):
     return built
 
 
-def _examples(torch, inputs):
-    """Example inputs from shapes ((1, 3, 224, 224), or a tuple of them) or tensors."""
+def _examples(torch, inputs, module=None):
+    """Example inputs from shapes ((1, 3, 224, 224), or a tuple of them), NAME=shape pairs
+    named as forward() names its parameters, or tensors."""
     if inputs is None:
         raise CnnCostError("a PyTorch module needs its input shape: input_shape=(1, 3, 224, 224) "
                            "(--input-shape 1x3x224x224 on the command line)")
@@ -107,10 +108,30 @@ def _examples(torch, inputs):
         return (inputs,)
     if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(d, int) for d in inputs):
         return (torch.randn(*inputs),)
+    if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(x, tuple) and len(x) == 2 and
+                                                            isinstance(x[0], str) for x in inputs):
+        inputs = _by_parameter(module, dict(inputs))
     if isinstance(inputs, (tuple, list)) and inputs:
         return tuple(x if isinstance(x, torch.Tensor) else torch.randn(*x) for x in inputs)
     raise CnnCostError(f"input_shape must be a shape such as (1, 3, 224, 224), several of them, or example "
                        f"tensors; received {inputs!r}")
+
+
+def _by_parameter(module, shapes: dict) -> list:
+    """NAME=shape pairs (--input-shape image=1x3x224x224,mask=...) in the order forward()
+    takes its parameters; a name it does not take is refused, never dropped."""
+    import inspect
+
+    try:
+        params = [p for p in inspect.signature(module.forward).parameters]
+    except (TypeError, ValueError, AttributeError):
+        params = []
+    unknown = [n for n in shapes if n not in params]
+    if unknown:
+        raise CnnCostError(f"--input-shape names {', '.join(unknown)}; the module's forward() takes "
+                           f"({', '.join(params) or '?'}): give its inputs' shapes in that order, "
+                           "e.g. --input-shape 1x3x224x224 for one input")
+    return [shapes[p] for p in params if p in shapes]
 
 
 def export(module, inputs, label: str | None = None):
@@ -128,7 +149,7 @@ def export(module, inputs, label: str | None = None):
     if isinstance(inputs, str):
         from cnncost.interop.input_shape import parse_input_shape
         inputs = parse_input_shape(inputs)
-    examples = _examples(torch, inputs)
+    examples = _examples(torch, inputs, module)
     batch = {x.shape[0] if x.dim() else 0 for x in examples}
     batch = batch.pop() if len(batch) == 1 else 1
     model, origin = _export(module, examples, label)
