@@ -11,58 +11,14 @@ DepthwiseConv2D's `depthwise_kernel` / `kernel`), by which a file's weights are 
 """
 from __future__ import annotations
 
-from typing import Callable
-
+from cnncost.interop.handlers import Handlers
+from cnncost.interop.keras.emit import Emit
 from cnncost.interop.refusals import Refused
 
+# Keras class (or "op:" + a Keras 3 operation's) -> its mapper, mapper(emit)
+MAPPERS = Handlers("Keras")
 # classes that are models used as layers: walked, their names becoming blocks
 NESTED = ("Functional", "Sequential", "Model")
-
-
-class Emit:
-    def __init__(self, name, cfg, inputs, consts, kwargs, trainable, major):
-        self.name, self.cfg, self.inputs = name, cfg, list(inputs)
-        self.consts, self.kwargs, self.trainable, self.major = list(consts), dict(kwargs), trainable, major
-        self.layers: list[dict] = []
-        self.keys: list[str | None] = []
-        self.knames: list[tuple[str, ...]] = []       # Keras' names for each of `keys`
-        self.last: str | None = None
-        self.outputs: list[str] = []
-        self.extra_non_trainable, self.extra_why = 0, ""
-        self.assumed: list[tuple[str, list]] = []     # (our layer, axes) read as the trailing ones
-        self.constants: dict[str, list] = {}           # our weight key -> values the config holds
-
-    def layer(self, kind: str, part: str = "", inputs: list | None = None, **args) -> str:
-        name = f"{self.name}.{part}" if part else self.name
-        ins = inputs if inputs is not None else ([self.last] if self.last else self.inputs)
-        if not ins:
-            raise Refused("reads no tensor")
-        entry = {"name": name, "kind": kind, **{k: v for k, v in args.items() if v is not None},
-                 "inputs": ins if len(ins) > 1 else ins[0]}
-        if not self.trainable:
-            entry["trainable"] = False
-        self.layers.append(entry)
-        self.last = name
-        return name
-
-    def weights(self, *names, layer: str | None = None) -> None:
-        """Our weight names, in Keras' storage order; each a name that Keras uses too, or
-        (ours or None, Keras' name, ...) where they differ."""
-        owner = layer or self.last or self.name
-        for n in names:
-            ours, keras = (n[0], n[1:]) if isinstance(n, tuple) else (n, (n,))
-            self.keys.append(None if ours is None else f"{owner}/{ours}")
-            self.knames.append(tuple(keras))
-
-    def get(self, key, default=None):
-        return self.cfg.get(key, default)
-
-    def need(self, cond: bool, why: str) -> None:
-        if not cond:
-            raise Refused(why)
-
-    def one_input(self):
-        self.need(len(self.inputs) == 1, f"expects one input, reads {len(self.inputs)}")
 
 
 # ---- shared readings ---------------------------------------------------------------------
@@ -131,6 +87,7 @@ def _act_layer(e: Emit, value):
 
 
 # ---- convolutions and dense ---------------------------------------------------------------
+@MAPPERS.on("Conv2D", "Convolution2D")
 def conv2d(e: Emit):
     _channels_last(e)
     e.one_input()
@@ -141,6 +98,7 @@ def conv2d(e: Emit):
     activation(e, e.get("activation"))
 
 
+@MAPPERS.on("DepthwiseConv2D")
 def depthwise_conv2d(e: Emit):
     _channels_last(e)
     e.one_input()
@@ -151,6 +109,7 @@ def depthwise_conv2d(e: Emit):
     activation(e, e.get("activation"))
 
 
+@MAPPERS.on("SeparableConv2D", "SeparableConvolution2D")
 def separable_conv2d(e: Emit):
     _channels_last(e)
     e.one_input()
@@ -163,6 +122,7 @@ def separable_conv2d(e: Emit):
     activation(e, e.get("activation"))
 
 
+@MAPPERS.on("Conv2DTranspose", "Convolution2DTranspose")
 def conv2d_transpose(e: Emit):
     """Keras' output size (deconv_output_length) as PyTorch's padding: the full transposed
     output less what 'same' (or output_padding) crops, top and left getting the smaller half."""
@@ -189,6 +149,7 @@ def conv2d_transpose(e: Emit):
     activation(e, e.get("activation"))
 
 
+@MAPPERS.on("Dense")
 def dense(e: Emit):
     e.one_input()
     e.layer("dense", units=e.get("units"), bias=bool(e.get("use_bias", True)))
@@ -213,6 +174,7 @@ def _axes(e: Emit, axis, what: str, many: bool = False) -> list:
     return axes
 
 
+@MAPPERS.on("BatchNormalization")
 def batch_norm(e: Emit):
     e.one_input()
     _axes(e, e.get("axis", -1), "batch normalization")
@@ -222,6 +184,7 @@ def batch_norm(e: Emit):
     e.weights(*(["gamma"] if scale else []), *(["beta"] if center else []), "moving_mean", "moving_variance")
 
 
+@MAPPERS.on("LayerNormalization")
 def layer_norm(e: Emit):
     e.one_input()
     axes = _axes(e, e.get("axis", -1), "layer normalization", many=True)
@@ -233,6 +196,7 @@ def layer_norm(e: Emit):
         e.weights("gamma", "beta")
 
 
+@MAPPERS.on("Normalization")
 def normalization(e: Emit):
     """(x - mean) / max(sqrt(var), 1e-7): a BatchNorm of the statistics, no gamma or beta;
     eps 1e-14 keeps the same floor. Adapted, the statistics are weights and Keras also keeps
@@ -268,11 +232,13 @@ def _flat(v):
 
 
 # ---- activations as layers -------------------------------------------------------------------
+@MAPPERS.on("Activation")
 def activation_layer(e: Emit):
     e.one_input()
     _act_layer(e, e.get("activation"))
 
 
+@MAPPERS.on("ReLU")
 def relu(e: Emit):
     """Keras' ReLU(max_value, negative_slope, threshold)."""
     e.one_input()
@@ -288,12 +254,14 @@ def relu(e: Emit):
             e.layer("binary", op="min", scalar=float(top), inputs=[base])
 
 
+@MAPPERS.on("LeakyReLU")
 def leaky_relu(e: Emit):
     e.one_input()
     slope = e.get("negative_slope", e.get("alpha", 0.3))
     e.layer("leaky_relu", slope=float(0.3 if slope is None else slope))
 
 
+@MAPPERS.on("PReLU")
 def prelu(e: Emit):
     e.one_input()
     shared = sorted(e.get("shared_axes") or [])
@@ -303,11 +271,13 @@ def prelu(e: Emit):
     e.weights(("slope", "alpha"))
 
 
+@MAPPERS.on("ELU")
 def elu(e: Emit):
     e.one_input()
     e.layer("elu", alpha=float(e.get("alpha", 1.0)))
 
 
+@MAPPERS.on("Softmax")
 def softmax(e: Emit):
     e.one_input()
     axis = e.get("axis", -1)
@@ -336,6 +306,12 @@ def _global(kind):
     return pool
 
 
+MAPPERS.on("MaxPooling2D", "MaxPool2D")(_pool("max_pool"))
+MAPPERS.on("AveragePooling2D", "AvgPool2D")(_pool("avg_pool", count_include_pad=False))
+MAPPERS.on("GlobalAveragePooling2D", "GlobalAvgPool2D")(_global("global_avg_pool"))
+MAPPERS.on("GlobalMaxPooling2D", "GlobalMaxPool2D")(_global("global_max_pool"))
+
+
 # ---- spatial ---------------------------------------------------------------------------------
 def _two_pairs(v, what):
     if isinstance(v, int):
@@ -347,12 +323,14 @@ def _two_pairs(v, what):
     raise Refused(f"{what} {v!r}")
 
 
+@MAPPERS.on("ZeroPadding2D")
 def zero_padding(e: Emit):
     _channels_last(e)
     e.one_input()
     e.layer("zero_pad", padding=_two_pairs(e.get("padding", 1), "padding"))
 
 
+@MAPPERS.on("Cropping2D")
 def cropping(e: Emit):
     """Two slices in a group: the rows, then the columns, read off the group's input."""
     _channels_last(e)
@@ -365,6 +343,7 @@ def cropping(e: Emit):
     e.last = e.name
 
 
+@MAPPERS.on("UpSampling2D")
 def upsampling(e: Emit):
     _channels_last(e)
     e.one_input()
@@ -373,6 +352,7 @@ def upsampling(e: Emit):
     e.layer("upsample", mode=mode, scale=_pair(e.get("size", 2)), coordinates="tensorflow")
 
 
+@MAPPERS.on("Resizing")
 def resizing(e: Emit):
     e.one_input()
     mode = e.get("interpolation", "bilinear")
@@ -391,6 +371,11 @@ def _merge(kind, **args):
     return merge
 
 
+MAPPERS.on("Add")(_merge("add"))
+MAPPERS.on("Multiply")(_merge("multiply"))
+
+
+@MAPPERS.on("Subtract")
 def subtract(e: Emit):
     e.need(len(e.inputs) == 2, f"subtracts {len(e.inputs)} inputs (two are read)")
     e.layer("subtract")
@@ -406,33 +391,43 @@ def _chained(op):
     return merge
 
 
+MAPPERS.on("Maximum")(_chained("max"))
+MAPPERS.on("Minimum")(_chained("min"))
+
+
+@MAPPERS.on("Average")
 def average(e: Emit):
     e.need(len(e.inputs) >= 2, f"averages {len(e.inputs)} input(s)")
     e.layer("add", "sum")
     e.layer("binary", op="mul", scalar=1.0 / len(e.inputs))
 
 
+@MAPPERS.on("Concatenate")
 def concatenate(e: Emit):
     e.need(len(e.inputs) >= 2, f"concatenates {len(e.inputs)} input(s)")
     e.layer("concat", axis=e.get("axis", -1))
 
 
 # ---- shape -----------------------------------------------------------------------------------
+@MAPPERS.on("Flatten")
 def flatten(e: Emit):
     e.one_input()
     e.layer("reshape", shape=[-1])
 
 
+@MAPPERS.on("Reshape")
 def reshape(e: Emit):
     e.one_input()
     e.layer("reshape", shape=list(e.get("target_shape")))
 
 
+@MAPPERS.on("Permute")
 def permute(e: Emit):
     e.one_input()
     e.layer("transpose", perm=[0] + list(e.get("dims")))
 
 
+@MAPPERS.on("Rescaling")
 def rescaling(e: Emit):
     e.one_input()
     scale, offset = e.get("scale", 1.0), e.get("offset", 0.0)
@@ -454,6 +449,19 @@ def _inference_identity(what: str):
     return identity
 
 
+MAPPERS.on("Identity")(_inference_identity("Identity"))
+MAPPERS.on("GaussianNoise")(_inference_identity("GaussianNoise: noise in training only"))
+MAPPERS.on("ActivityRegularization")(_inference_identity("ActivityRegularization: a training loss only"))
+MAPPERS.on("StochasticDepth")(_inference_identity("StochasticDepth: drops paths in training only"))
+for _cls in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
+             "RandomHeight", "RandomWidth", "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness",
+             "RandomColorJitter", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomShear",
+             "RandomPosterization", "RandomInvert", "RandomColorDegeneration", "AutoContrast", "RandAugment",
+             "AugMix", "CutMix", "MixUp", "Solarization"):
+    MAPPERS.on(_cls)(_inference_identity(f"{_cls}: data augmentation, off at inference"))
+
+
+@MAPPERS.on("Dropout", "SpatialDropout2D", "GaussianDropout", "AlphaDropout")
 def dropout(e: Emit):
     e.one_input()
     e.layer("dropout", rate=float(e.get("rate", 0.5)))
@@ -491,6 +499,17 @@ def _unary_op(kind, **args):
     return mapper
 
 
+# Keras 3's operations on symbolic tensors (keras.src.ops), as a Functional config records them
+for _cls, _fn in (("Add", "add"), ("Subtract", "sub"), ("Multiply", "mul"), ("Divide", "div"), ("TrueDivide", "div"),
+                  ("Maximum", "max"), ("Minimum", "min")):
+    MAPPERS.on(f"op:{_cls}")(_op(_fn))
+for _cls, _fn in (("Negative", "neg"), ("Sqrt", "sqrt"), ("Exp", "exp"), ("Relu", "relu"), ("Relu6", "relu6"),
+                  ("Sigmoid", "sigmoid"), ("Tanh", "tanh"), ("Silu", "swish"), ("HardSigmoid", "hard_sigmoid"),
+                  ("HardSilu", "hard_swish")):
+    MAPPERS.on(f"op:{_cls}")(_unary_op(_fn))
+
+
+@MAPPERS.on("op:Mean")
 def _mean_op(e: Emit):
     e.one_input()
     axis = e.kwargs.get("axis", e.consts[0] if e.consts else None)
@@ -507,6 +526,7 @@ TF_UNARY = {"nn.relu": ("relu", {}), "nn.relu6": ("relu6", {}), "math.sigmoid": 
             "math.negative": ("neg", {}), "nn.softmax": ("softmax", {})}
 
 
+@MAPPERS.on("TFOpLambda")
 def tf_op_lambda(e: Emit):
     """tf.keras 2's TFOpLambda: a TensorFlow function recorded by name; the arithmetic that
     preprocess_input and hand-written code emit is read, anything else refused by name."""
@@ -528,6 +548,7 @@ def tf_op_lambda(e: Emit):
         raise Refused(f"the TensorFlow function {fn} is not read", label=label)
 
 
+@MAPPERS.on("CustomScaleLayer", "Custom>CustomScaleLayer")
 def custom_scale(e: Emit):
     """keras.applications' InceptionResNetV2 (Keras 3): inputs[0] + inputs[1] * scale."""
     e.need(len(e.inputs) == 2, "expects two inputs")
@@ -535,46 +556,9 @@ def custom_scale(e: Emit):
     e.layer("add", inputs=[e.inputs[0], scaled])
 
 
+@MAPPERS.on("LayerScale")
 def layer_scale(e: Emit):
     """keras.applications' ConvNeXt LayerScale: a learned multiplier per channel."""
     e.one_input()
     e.layer("scale")
     e.weights(("gamma", "gamma", "variable"))          # Keras 3's LayerScale leaves its weight unnamed
-
-
-MAPPERS: dict[str, Callable[[Emit], None]] = {
-    "Conv2D": conv2d, "Convolution2D": conv2d, "DepthwiseConv2D": depthwise_conv2d,
-    "SeparableConv2D": separable_conv2d, "SeparableConvolution2D": separable_conv2d,
-    "Conv2DTranspose": conv2d_transpose, "Convolution2DTranspose": conv2d_transpose, "Dense": dense,
-    "BatchNormalization": batch_norm, "LayerNormalization": layer_norm, "Normalization": normalization,
-    "Activation": activation_layer, "ReLU": relu, "LeakyReLU": leaky_relu, "PReLU": prelu, "ELU": elu,
-    "Softmax": softmax,
-    "MaxPooling2D": _pool("max_pool"), "MaxPool2D": _pool("max_pool"),
-    "AveragePooling2D": _pool("avg_pool", count_include_pad=False), "AvgPool2D": _pool("avg_pool", count_include_pad=False),
-    "GlobalAveragePooling2D": _global("global_avg_pool"), "GlobalAvgPool2D": _global("global_avg_pool"),
-    "GlobalMaxPooling2D": _global("global_max_pool"), "GlobalMaxPool2D": _global("global_max_pool"),
-    "ZeroPadding2D": zero_padding, "Cropping2D": cropping, "UpSampling2D": upsampling, "Resizing": resizing,
-    "Add": _merge("add"), "Multiply": _merge("multiply"), "Subtract": subtract, "Average": average,
-    "Maximum": _chained("max"), "Minimum": _chained("min"), "Concatenate": concatenate,
-    "Flatten": flatten, "Reshape": reshape, "Permute": permute, "Rescaling": rescaling,
-    "Identity": _inference_identity("Identity"),
-    "Dropout": dropout, "SpatialDropout2D": dropout, "GaussianDropout": dropout, "AlphaDropout": dropout,
-    "GaussianNoise": _inference_identity("GaussianNoise: noise in training only"),
-    "ActivityRegularization": _inference_identity("ActivityRegularization: a training loss only"),
-    "StochasticDepth": _inference_identity("StochasticDepth: drops paths in training only"),
-    **{cls: _inference_identity(f"{cls}: data augmentation, off at inference") for cls in (
-        "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomBrightness",
-        "RandomHeight", "RandomWidth", "RandomGrayscale", "RandomHue", "RandomSaturation", "RandomSharpness",
-        "RandomColorJitter", "RandomErasing", "RandomGaussianBlur", "RandomPerspective", "RandomShear",
-        "RandomPosterization", "RandomInvert", "RandomColorDegeneration", "AutoContrast", "RandAugment",
-        "AugMix", "CutMix", "MixUp", "Solarization")},
-    "TFOpLambda": tf_op_lambda, "CustomScaleLayer": custom_scale,
-    "Custom>CustomScaleLayer": custom_scale, "LayerScale": layer_scale,
-    # Keras 3's operations on symbolic tensors (keras.src.ops), as a Functional config records them
-    "op:Add": _op("add"), "op:Subtract": _op("sub"), "op:Multiply": _op("mul"), "op:Divide": _op("div"),
-    "op:TrueDivide": _op("div"), "op:Maximum": _op("max"), "op:Minimum": _op("min"),
-    "op:Negative": _unary_op("neg"), "op:Sqrt": _unary_op("sqrt"), "op:Exp": _unary_op("exp"),
-    "op:Relu": _unary_op("relu"), "op:Relu6": _unary_op("relu6"), "op:Sigmoid": _unary_op("sigmoid"),
-    "op:Tanh": _unary_op("tanh"), "op:Silu": _unary_op("swish"), "op:HardSigmoid": _unary_op("hard_sigmoid"),
-    "op:HardSilu": _unary_op("hard_swish"), "op:Mean": _mean_op,
-}

@@ -18,7 +18,8 @@ from cnncost.errors import ModelFileError
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.keras.archive import KerasFile, read_keras_file, snake_case
 from cnncost.interop.keras.graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
-from cnncost.interop.keras.layers import MAPPERS, NESTED, Emit
+from cnncost.interop.keras.emit import Emit
+from cnncost.interop.keras.layers import MAPPERS, NESTED
 from cnncost.interop.keras.shared import Sharing
 from cnncost.interop.keras.weights import read_weights
 from cnncost.interop.refusals import Refused, Tally

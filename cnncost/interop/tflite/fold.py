@@ -27,7 +27,7 @@ def fold(r, op: OpInfo) -> bool:
             return False
         value, shape = list(r.t[op.inputs[0]].shape), [len(r.t[op.inputs[0]].shape)]
     else:
-        consts = [r._constant(i) for i in op.inputs if i >= 0]
+        consts = [r.constant(i) for i in op.inputs if i >= 0]
         if not all(c is not None and c.dtype in ("int32", "int64") and math.prod(c.shape) <= MAX_SMALL
                    for c in consts) or sum(math.prod(c.shape) for c in consts) > MAX_SMALL:
             return False
@@ -49,7 +49,7 @@ def _folded(r, op, arrays, out) -> tuple[list, list]:
         if s == 0:
             raise Damaged("a stride of 0")
         value = first[b:e if e else None:s]
-        return value, (list(out.shape) if r._opt(op, 4, "i") else [len(value)])
+        return value, (list(out.shape) if r.opt(op, 4, "i") else [len(value)])
     if op.code == "PACK":
         if any(a[1] != first_shape for a in arrays):
             raise Damaged(f"packs values of shapes {[a[1] for a in arrays]}")

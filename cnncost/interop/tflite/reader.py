@@ -10,6 +10,7 @@ we do not read are gathered into one message with their counts: never a silent z
 A damaged operator (too few inputs, a kernel of the wrong rank, an axis past the rank) is
 refused in one line naming the file, the operator's index and code, and what is wrong.
 Counting reads no weight and imports no numpy (shape arithmetic: interop/tflite_fold.py).
+One handler per operator: interop/tflite/operators.py; this module reads and dispatches.
 """
 from __future__ import annotations
 
@@ -23,10 +24,9 @@ from cnncost.interop.refusals import Refused, Tally, UniqueNames
 from cnncost.interop.tflite.check import checked_shape
 from cnncost.interop.tflite.file import Damaged, OpInfo, TensorInfo, read_tflite
 from cnncost.interop.tflite.fold import FOLDED, fold
+from cnncost.interop.tflite.operators import OPERATORS, QUANTIZED
 
 ACTIVATIONS = {0: None, 1: "relu", 2: "hard_tanh", 3: "relu6", 4: "tanh"}
-QUANTIZED = ("int8", "uint8", "int16")
-PER_CHANNEL = {"add": ("shift", "beta"), "mul": ("scale", "gamma")}   # x op a constant per channel
 WHY = {"CUSTOM": "a custom operator, whose code is not in the file", "IF": "control flow", "WHILE": "control flow",
        "TOPK_V2": "post-processing that depends on the data", "NON_MAX_SUPPRESSION_V4": "post-processing that "
        "depends on the data", "NON_MAX_SUPPRESSION_V5": "post-processing that depends on the data"}
@@ -133,8 +133,12 @@ class _Reader:
                                       "conv by the converter changes params, not mults)")
         return imported
 
-    # ---- helpers ---------------------------------------------------------------------------
-    def _constant(self, i: int) -> TensorInfo | None:
+    # ---- helpers: public, as the operator handlers (and fold) read tensors through them --------
+    def opt(self, op, i, fmt, default=0):
+        """Field i of the operator's options table, `default` where the file leaves it out."""
+        return op.options.scalar(i, fmt, default) if op.options is not None else default
+
+    def constant(self, i: int) -> TensorInfo | None:
         """Tensor i as a constant: its own data, or folded on import; None when an operator
         makes it or it holds nothing."""
         if i in self.consts:
@@ -144,24 +148,24 @@ class _Reader:
         t = self.t[i]
         return t if t.data is not None else None
 
-    def _act(self, i: int) -> str:
+    def act(self, i: int) -> str:
         if i not in self.values:
-            if self._constant(i) is not None:
+            if self.constant(i) is not None:
                 raise Refused(f"a constant where an activation is read (tensor '{self.t[i].name}')")
             raise Refused(f"reads tensor {i}, which no earlier operator makes")
         if self.values[i] == "refused":
             raise Downstream()
         return self.values[i]
 
-    def _const(self, i: int, what: str) -> TensorInfo:
+    def const(self, i: int, what: str) -> TensorInfo:
         if self.values.get(i) == "refused":
             raise Downstream()
-        c = self._constant(i)
+        c = self.constant(i)
         if c is None:
             raise Refused(f"its {what} is computed, not a constant")
         return c
 
-    def _shape(self, i: int, rank: int | tuple, what: str, shape: tuple | None = None) -> tuple:
+    def shape(self, i: int, rank: int | tuple, what: str, shape: tuple | None = None) -> tuple:
         """Tensor i's shape (or `shape`, a constant's), of the rank the operator needs (a rank,
         or (least, most))."""
         shape = self.t[i].shape if shape is None else shape
@@ -172,16 +176,16 @@ class _Reader:
                           f"it needs rank {need}")
         return shape
 
-    def _ints(self, i: int, what: str) -> list[int]:
+    def ints(self, i: int, what: str) -> list[int]:
         """A constant of integers (an axis, a permutation, paddings, a size)."""
-        values = self._const(i, what).numbers()
+        values = self.const(i, what).numbers()
         if not all(isinstance(v, int) for v in values):
-            raise Damaged(f"its {what} (tensor {i}) holds {self._const(i, what).dtype} values, not integers")
+            raise Damaged(f"its {what} (tensor {i}) holds {self.const(i, what).dtype} values, not integers")
         return values
 
-    def _value(self, i: int, what: str) -> int:
+    def value(self, i: int, what: str) -> int:
         """A constant that must hold one value (an axis, a padding value)."""
-        values = self._const(i, what).numbers()
+        values = self.const(i, what).numbers()
         if len(values) != 1:
             raise Damaged(f"its {what} holds {len(values)} values, not one")
         return values[0]
@@ -236,10 +240,10 @@ class _Reader:
         self.values[t.index] = name
         return name
 
-    # ---- operators ---------------------------------------------------------------------------
+    # ---- the dispatch: one handler per operator (interop/tflite/operators.py) ------------------
     def _op(self, op: OpInfo) -> None:
         code = op.code
-        handler = getattr(self, "op_" + code, None) if code.replace("_", "").isalnum() else None
+        handler = OPERATORS.get(code)
         if handler is not None or code in FOLDED:
             need = ARITY.get(code, 1)
             if len(op.inputs) < need or any(i < 0 for i in op.inputs[:need]):
@@ -251,352 +255,4 @@ class _Reader:
         if handler is None:
             why = WHY.get(code.split(":")[0], "no mapping onto cnncost's kinds")
             raise Refused(f"{code}: {why}")
-        handler(op)
-
-    def _opt(self, op, i, fmt, default=0):
-        return op.options.scalar(i, fmt, default) if op.options is not None else default
-
-    def _padding(self, op):
-        return "same" if self._opt(op, 0, "b") == 0 else "valid"
-
-    def _kernel(self, op, i, perm):
-        w = self._const(op.inputs[i], "kernel")
-        self._shape(op.inputs[i], len(perm), "kernel", w.shape)
-        if 0 in w.shape:
-            raise Damaged(f"its kernel has shape {list(w.shape)}")
-        return w, lambda: w.real().transpose(perm)       # made only when weights are asked for
-
-    def _bias(self, op, i, channels):
-        if len(op.inputs) <= i or op.inputs[i] < 0:
-            return None
-        b = self._const(op.inputs[i], "bias")
-        if tuple(b.shape) != (channels,):
-            raise Damaged(f"its bias (tensor {op.inputs[i]}) has shape {list(b.shape)}; the kernel makes {channels}")
-        return b, b.real
-
-    def op_CONV_2D(self, op):
-        x = self._act(op.inputs[0])
-        w, k = self._kernel(op, 1, (1, 2, 3, 0))             # [out, kh, kw, in] -> [kh, kw, in, out]
-        c = self._shape(op.inputs[0], 4, "input")[-1]
-        if c % w.shape[3]:
-            raise Damaged(f"an input of {c} channels for a kernel of shape {list(w.shape)}")
-        groups = c // w.shape[3]
-        bias = self._bias(op, 2, w.shape[0])
-        weights = {"kernel": (w, k), **({"bias": bias} if bias else {})}
-        self.emit(op, "conv", [x], weights=weights, fused=self._opt(op, 3, "b"), filters=w.shape[0],
-                  kernel=[w.shape[1], w.shape[2]], stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)],
-                  padding=self._padding(op), dilation=[self._opt(op, 5, "i", 1), self._opt(op, 4, "i", 1)],
-                  groups=groups if groups > 1 else None, bias=bias is not None)
-
-    def op_DEPTHWISE_CONV_2D(self, op):
-        x = self._act(op.inputs[0])
-        w, _ = self._kernel(op, 1, (0, 1, 2, 3))
-        c = self._shape(op.inputs[0], 4, "input")[-1]
-        if w.shape[0] != 1 or not c or w.shape[3] % c:
-            raise Damaged(f"an input of {c} channels for a depthwise kernel of shape {list(w.shape)}")
-        mult = w.shape[3] // c
-        bias = self._bias(op, 2, w.shape[3])
-        def k():
-            return w.real().reshape(w.shape[1], w.shape[2], c, mult)
-        self.emit(op, "depthwise_conv", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
-                  fused=self._opt(op, 4, "b"), kernel=[w.shape[1], w.shape[2]],
-                  stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op),
-                  dilation=[self._opt(op, 6, "i", 1), self._opt(op, 5, "i", 1)],
-                  depth_multiplier=mult if mult > 1 else None, bias=bias is not None)
-
-    def op_TRANSPOSE_CONV(self, op):
-        out_shape = self._ints(op.inputs[0], "output shape")
-        w, k = self._kernel(op, 1, (1, 2, 0, 3))             # [out, kh, kw, in] -> [kh, kw, out, in]
-        x = self._act(op.inputs[2])
-        h, wd = self._shape(op.inputs[2], 4, "input")[1:3]
-        if len(out_shape) != 4:
-            raise Damaged(f"an output shape of {len(out_shape)} values, not 4")
-        s = [self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)]
-        pads, extra = [], []
-        for i, (n, kk) in enumerate(((h, w.shape[1]), (wd, w.shape[2]))):
-            crop = (n - 1) * s[i] + kk - out_shape[1 + i]       # TensorFlow's: the smaller half on top
-            pads += [max(crop, 0) // 2, max(crop, 0) - max(crop, 0) // 2]
-            extra.append(max(-crop, 0))
-        bias = self._bias(op, 3, w.shape[0])
-        self.emit(op, "conv_transpose", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
-                  fused=self._opt(op, 3, "b"), filters=w.shape[0], kernel=[w.shape[1], w.shape[2]], stride=s,
-                  padding=pads, output_padding=extra if any(extra) else None, bias=bias is not None)
-
-    def op_FULLY_CONNECTED(self, op):
-        x = self._act(op.inputs[0])
-        w, k = self._kernel(op, 1, (1, 0))
-        shape = self._shape(op.inputs[0], (1, 8), "input")
-        if len(shape) > 2 and not self._opt(op, 2, "b"):        # TFLite flattens what it reads
-            if math.prod(shape[1:]) != w.shape[1]:
-                raise Refused("a fully connected layer that folds positions into the batch")
-            x = self.emit(op, "reshape", [x], shape=[-1], suffix=".flatten", keep=True)
-        elif shape[-1] != w.shape[1]:
-            raise Damaged(f"an input of shape {list(shape)} for a kernel of shape {list(w.shape)}")
-        bias = self._bias(op, 2, w.shape[0])
-        self.emit(op, "dense", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
-                  fused=self._opt(op, 0, "b"), units=w.shape[0], bias=bias is not None)
-
-    def _pool(self, op, kind, **fixed):
-        self.emit(op, kind, [self._act(op.inputs[0])], fused=self._opt(op, 5, "b"),
-                  kernel=[self._opt(op, 4, "i", 1), self._opt(op, 3, "i", 1)],
-                  stride=[self._opt(op, 2, "i", 1), self._opt(op, 1, "i", 1)], padding=self._padding(op), **fixed)
-
-    def op_AVERAGE_POOL_2D(self, op):
-        self._pool(op, "avg_pool", count_include_pad=False)
-        if self.layers[-1]["precision"].get("scale"):     # TFLite rounds the raw integers' mean
-            self.layers[-1]["precision"]["rounding"] = "raw"
-
-    def op_MAX_POOL_2D(self, op):
-        self._pool(op, "max_pool")
-
-    def _arith(self, op, name):
-        a, b = op.inputs[:2]
-        fused = self._opt(op, 0, "b")
-        kinds = {"add": "add", "mul": "multiply", "sub": "subtract", "div": "divide"}
-        ca, cb = self._constant(a), self._constant(b)
-        if ca is not None or cb is not None:
-            first = ca is not None
-            c = ca if first else cb
-            x = self._act(b if first else a)
-            size = math.prod(c.shape)
-            if size == 1:
-                self.emit(op, "binary", [x], fused=fused, op=name, scalar=float(self._value(c.index, "constant")),
-                          scalar_first=True if first and name in ("sub", "div") else None)
-                return
-            out = self.t[op.outputs[0]].shape
-            if name in PER_CHANNEL and out and size == c.shape[-1] == out[-1]:
-                kind, wn = PER_CHANNEL[name]
-                self.emit(op, kind, [x], weights={wn: (c, lambda: c.real().reshape(-1))}, fused=fused)
-                return
-            raise Refused(f"{name} with a constant of shape {list(c.shape)}")
-        ins = [self._act(a), self._act(b)]
-        if name in kinds:
-            self.emit(op, kinds[name], ins, fused=fused)
-        else:
-            self.emit(op, "binary", ins, fused=fused, op=name)
-
-    def op_ADD(self, op):
-        self._arith(op, "add")
-
-    def op_SUB(self, op):
-        self._arith(op, "sub")
-
-    def op_MUL(self, op):
-        self._arith(op, "mul")
-
-    def op_DIV(self, op):
-        self._arith(op, "div")
-
-    def op_MAXIMUM(self, op):
-        self._arith(op, "max")
-
-    def op_MINIMUM(self, op):
-        self._arith(op, "min")
-
-    def _unary(self, src, kind, **args):
-        self.emit(src, kind, [self._act(src.inputs[0])], **args)
-
-    def op_RELU(self, op):
-        self._unary(op, "relu")
-
-    def op_RELU6(self, op):
-        self._unary(op, "relu6")
-
-    def op_RELU_N1_TO_1(self, op):
-        self._unary(op, "hard_tanh")
-
-    def op_LOGISTIC(self, op):
-        self._unary(op, "sigmoid")
-
-    def op_TANH(self, op):
-        self._unary(op, "tanh")
-
-    def op_HARD_SWISH(self, op):
-        self._unary(op, "hard_swish")
-
-    def op_ELU(self, op):
-        self._unary(op, "elu")
-
-    def op_EXP(self, op):
-        self._unary(op, "exp")
-
-    def op_SQRT(self, op):
-        self._unary(op, "sqrt")
-
-    def op_ABS(self, op):
-        self._unary(op, "abs")
-
-    def op_NEG(self, op):
-        self._unary(op, "neg")
-
-    def op_LOG(self, op):
-        self._unary(op, "log")
-
-    def op_GELU(self, op):
-        self._unary(op, "gelu", approximate="tanh" if self._opt(op, 0, "b") else None)
-
-    def op_LEAKY_RELU(self, op):
-        self._unary(op, "leaky_relu", slope=float(self._opt(op, 0, "f", 0.2)))
-
-    def op_PRELU(self, op):
-        x = self._act(op.inputs[0])
-        c = self._const(op.inputs[1], "slope")
-        self.emit(op, "prelu", [x], weights={"slope": (c, lambda: c.real().reshape(-1))},
-                  shared=True if math.prod(c.shape) == 1 else None)
-
-    def op_SOFTMAX(self, op):
-        if abs(self._opt(op, 0, "f", 1.0) - 1.0) > 1e-6:
-            raise Refused("softmax with beta other than 1")
-        self._unary(op, "softmax")
-
-    def op_LOG_SOFTMAX(self, op):
-        self._unary(op, "log_softmax")
-
-    def op_CONCATENATION(self, op):
-        ins = [self._act(i) for i in op.inputs]
-        self.emit(op, "concat", ins, fused=self._opt(op, 1, "b"), axis=self._opt(op, 0, "i", -1))
-
-    def _reshape_to_output(self, op):
-        out = self.t[op.outputs[0]].shape
-        self.emit(op, "reshape", [self._act(op.inputs[0])], shape=list(out[1:]))
-
-    def op_RESHAPE(self, op):
-        self._reshape_to_output(op)
-
-    def op_SQUEEZE(self, op):
-        self._reshape_to_output(op)
-
-    def op_EXPAND_DIMS(self, op):
-        self._reshape_to_output(op)
-
-    def op_TRANSPOSE(self, op):
-        perm = self._ints(op.inputs[1], "permutation")
-        if sorted(perm) != list(range(len(self.t[op.inputs[0]].shape))):
-            raise Damaged(f"permutation {perm} for an input of shape {list(self.t[op.inputs[0]].shape)}")
-        if perm[0] != 0:
-            raise Refused("a transpose that moves the batch axis")
-        self.emit(op, "transpose", [self._act(op.inputs[0])], perm=perm)
-
-    def _reduce(self, op, kind, spatial=None):
-        """A reduction; `spatial`: the kind for a map's H and W (MEAN: a global average pool)."""
-        rank = len(self._shape(op.inputs[0], (1, 16), "input"))
-        given = self._ints(op.inputs[1], "axes")
-        if any(not -rank <= a < rank for a in given):
-            raise Damaged(f"axes {given} of an input of rank {rank}")
-        axes = sorted(a % rank for a in given)
-        keep = bool(self._opt(op, 0, "b"))
-        if spatial and axes == [1, 2] and len(self.t[op.inputs[0]].shape) == 4:
-            self._unary(op, spatial, keepdims=True if keep else None)
-        else:
-            self._unary(op, kind, axes=axes, keepdims=keep)
-
-    def op_MEAN(self, op):
-        self._reduce(op, "reduce_mean", spatial="global_avg_pool")
-
-    def op_SUM(self, op):
-        self._reduce(op, "reduce_sum")
-
-    def op_REDUCE_MAX(self, op):
-        self._reduce(op, "reduce_max")
-
-    def op_PAD(self, op):
-        flat = self._ints(op.inputs[1], "paddings")
-        pads = [flat[i:i + 2] for i in range(0, len(flat), 2)]
-        if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0]:
-            raise Refused(f"padding {pads} (H and W are read)")
-        if len(op.inputs) > 2 and op.inputs[2] >= 0:
-            if float(self._value(op.inputs[2], "padding value")) != 0.0:
-                raise Refused("padding with a value other than zero")
-        self._unary(op, "zero_pad", padding=[pads[1][0], pads[1][1], pads[2][0], pads[2][1]])
-
-    def op_PADV2(self, op):
-        self.op_PAD(op)
-
-    def _resize(self, op, mode, align_at, half_at):
-        size = self._ints(op.inputs[1], "size")
-        align, half = bool(self._opt(op, align_at, "b")), bool(self._opt(op, half_at, "b"))
-        if half:
-            coords = "tensorflow"
-        elif mode == "nearest" and not align:
-            coords = "onnx"                      # asymmetric, floor: TensorFlow 1's nearest
-        elif mode == "bilinear" and align:
-            coords = None
-        else:
-            raise Refused(f"{mode} resize without half-pixel centres")
-        self._unary(op, "upsample", mode=mode, size=size, coordinates=coords,
-                    align_corners=True if align and mode == "bilinear" else None)
-
-    def op_RESIZE_BILINEAR(self, op):
-        self._resize(op, "bilinear", 2, 3)
-
-    def op_RESIZE_NEAREST_NEIGHBOR(self, op):
-        self._resize(op, "nearest", 0, 1)
-
-    def op_STRIDED_SLICE(self, op):
-        shape = self.t[op.inputs[0]].shape
-        begin, end, step = (self._ints(op.inputs[i], "bound") for i in (1, 2, 3))
-        masks = [self._opt(op, i, "i") for i in range(5)]
-        if masks[2] or masks[3] or masks[4]:
-            raise Refused("a strided slice with ellipsis, new-axis or shrink masks")
-        if not len(begin) == len(end) == len(step) <= len(shape) or 0 in step or 0 in shape:
-            raise Damaged(f"begin {begin}, end {end} and strides {step} for an input of shape {list(shape)}")
-        axes = []
-        for ax, (b, e, s) in enumerate(zip(begin, end, step)):
-            b = 0 if masks[0] >> ax & 1 else b % shape[ax] if b < 0 else b
-            e = shape[ax] if masks[1] >> ax & 1 else e + shape[ax] if e < 0 else min(e, shape[ax])
-            if (b, e, s) != (0, shape[ax], 1):
-                axes.append((ax, b, e, s))
-        if len(axes) != 1 or axes[0][0] == 0:
-            raise Refused("a strided slice over several axes or the batch")
-        ax, b, e, s = axes[0]
-        self._unary(op, "slice", axis=ax, start=b, stop=e, step=s if s != 1 else None)
-
-    def _split(self, op, sizes, axis, x):
-        start = 0
-        for out, size in zip(op.outputs, sizes):
-            self.emit(op, "slice", [x], out=out, axis=axis, start=start, stop=start + size)
-            start += size
-
-    def _axis(self, op, i, shape):
-        axis = self._ints(op.inputs[i], "axis")
-        if len(axis) != 1 or not -len(shape) <= axis[0] < len(shape):
-            raise Damaged(f"axis {axis} of an input of shape {list(shape)}")
-        return axis[0] % len(shape)
-
-    def op_SPLIT(self, op):
-        shape = self.t[op.inputs[1]].shape
-        axis = self._axis(op, 0, shape)
-        x = self._act(op.inputs[1])
-        n = len(op.outputs)
-        self._split(op, [shape[axis] // n] * n, axis, x)
-
-    def op_SPLIT_V(self, op):
-        x = self._act(op.inputs[0])
-        axis = self._axis(op, 2, self.t[op.inputs[0]].shape)
-        if any(len(self.t[o].shape) <= axis for o in op.outputs):
-            raise Damaged(f"outputs of shapes {[list(self.t[o].shape) for o in op.outputs]} split along axis {axis}")
-        self._split(op, [self.t[o].shape[axis] for o in op.outputs], axis, x)
-
-    def op_BATCH_MATMUL(self, op):
-        if self._opt(op, 0, "b"):
-            raise Refused("adj_x (a transposed first operand)")
-        a, b = self._act(op.inputs[0]), self._act(op.inputs[1])
-        rhs = self.t[op.inputs[1]]
-        if rhs.dtype in QUANTIZED and rhs.zero_point and rhs.zero_point[0] and rhs.scale:
-            # TFLite's integer kernel reads its second operand as if its zero point were 0
-            # (measured against the interpreter: 33 steps off otherwise): that offset, as a layer
-            b = self.emit(op, "binary", [b], op="add", scalar=float(rhs.zero_point[0] * rhs.scale[0]),
-                          suffix=".rhs_zero_point", keep=True)
-        self.emit(op, "matmul", [a, b], transpose_b=True if self._opt(op, 1, "b") else None)
-
-    def op_QUANTIZE(self, op):
-        self._unary(op, "quantize", to=self.t[op.outputs[0]].dtype)
-
-    def op_DEQUANTIZE(self, op):
-        src = self._constant(op.inputs[0])
-        if src is not None:                    # a float16 (or int8) weight made float: fold it
-            folded = TensorInfo(op.outputs[0], src.name, src.shape, src.dtype, src.buffer, src.scale,
-                                src.zero_point, src.axis, src.data)
-            self.consts[op.outputs[0]] = folded
-            return
-        self._unary(op, "quantize", to=self.t[op.outputs[0]].dtype)
+        handler(self, op)

@@ -1,23 +1,28 @@
 """What each ATen operator a traced module dispatches is in ONNX: the values the tracer
-keeps (activations, pending reshapes, constants) and one handler per operator, `h_<name>`,
-writing the nodes (interop/torch_trace runs the module and calls them). Read against
-PyTorch's native_functions.yaml and the ONNX operator specs (opset 17)."""
+keeps (activations, pending reshapes, constants) and one handler per operator in `ATEN`,
+h_<name>(rec, args, kwargs, out), writing the nodes through the recorder `rec`
+(interop/torch_trace runs the module and calls them; the prefix, as ATen's `slice` or `t`
+would shadow Python's or say little). Read against PyTorch's native_functions.yaml and the
+ONNX operator specs (opset 17)."""
 from __future__ import annotations
 
+from cnncost.interop.handlers import Handlers
+
 OPSET = 17
+ATEN = Handlers("PyTorch")          # the operator's name, without its in-place `_` -> handler
 # torch dtype name -> ONNX TensorProto element type
-_DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "int16": 5, "int32": 6, "int64": 7, "bool": 9, "float16": 10,
-           "float64": 11}
-_UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "HardSwish", "exp": "Exp",
-          "sqrt": "Sqrt", "erf": "Erf", "neg": "Neg", "abs": "Abs", "reciprocal": "Reciprocal"}
-_BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
+DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "int16": 5, "int32": 6, "int64": 7, "bool": 9, "float16": 10,
+          "float64": 11}
+UNARY = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "hardswish": "HardSwish", "exp": "Exp",
+         "sqrt": "Sqrt", "erf": "Erf", "neg": "Neg", "abs": "Abs", "reciprocal": "Reciprocal"}
+BINARY = {"add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div"}
 # elementwise on one tensor: the output is shaped as the input (see Recorder._fast_meta)
-_FAST_UNARY = {*_UNARY, "silu", "gelu", "hardsigmoid", "hardtanh", "leaky_relu", "elu"}
+FAST_UNARY = {*UNARY, "silu", "gelu", "hardsigmoid", "hardtanh", "leaky_relu", "elu"}
 # operators that only name their input again (a copy, a detached alias, a same-type cast)
-_SAME = ("clone", "contiguous", "detach", "alias", "lift_fresh", "_to_copy", "dropout")
+SAME = ("clone", "contiguous", "detach", "alias", "lift_fresh", "_to_copy", "dropout")
 # operators whose output shares its input's storage (an in-place write through one is seen by the others)
-_VIEWS = ("view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "select", "slice",
-          "unsqueeze", "squeeze", "split", "split_with_sizes", "unbind", "alias", "detach", "as_strided")
+VIEWS = ("view", "_unsafe_view", "reshape", "t", "transpose", "permute", "expand", "select", "slice",
+         "unsqueeze", "squeeze", "split", "split_with_sizes", "unbind", "alias", "detach", "as_strided")
 
 
 class Untraceable(Exception):
@@ -29,21 +34,21 @@ class Unfaithful(Untraceable):
     sees (torch.onnx.export's graph reads the view's old values)."""
 
 
-class _Act:
+class Act:
     """An activation: a value of the graph, made by a node or an input."""
 
     def __init__(self, name, shape, group):
         self.name, self.shape, self.group, self.stale = name, tuple(shape), group, False
 
 
-class _View:
+class View:
     """A reshape not written yet: a matmul reads its base when it only merged leading axes."""
 
-    def __init__(self, base: _Act, shape):
+    def __init__(self, base: Act, shape):
         self.base, self.shape, self.group, self.stale = base, tuple(shape), base.group, False
 
 
-class _Const:
+class Const:
     """A tensor of known value: a parameter or buffer (named so), or a constant computed here."""
 
     def __init__(self, tensor, param=None, t_of=None, learned=True):
@@ -59,7 +64,7 @@ class _Const:
         return tuple(self.tensor.shape)
 
 
-class _Unset:
+class Unset:
     """The output of torch.empty: shape only, no values (fine unless read)."""
 
     group = -1
@@ -70,356 +75,431 @@ def _pair(v):
     return [v, v] if isinstance(v, int) else list(v) * (2 // len(v)) if len(v) == 1 else list(v)
 
 
+# ---- layers ---------------------------------------------------------------------------
+@ATEN.on("convolution")
+def h_convolution(rec, a, kw, out):
+    x, w, b, stride, padding, dilation, transposed, output_padding, groups = a[:9]
+    if len(stride) != 2:
+        raise Untraceable(f"a {len(stride)}-D convolution")
+    ins = [rec.name(x), rec.name(w)] + ([rec.name(b)] if b is not None else [])
+    attrs = {"strides": list(stride), "pads": [*padding, *padding], "dilations": list(dilation),
+             "group": groups, "kernel_shape": list(w.tensor.shape[2:])}
+    if transposed:
+        attrs["output_padding"] = list(output_padding)
+    return rec.emit("ConvTranspose" if transposed else "Conv", ins, out.shape, **attrs)[0]
 
 
+def _matmul(rec, x, w, out, bias=None):
+    """x @ w (+ bias): on the tensor x flattened its leading axes from, when it did, so a
+    linear layer on tokens stays one layer on tokens."""
+    lead, x_in = None, x
+    if isinstance(x, View) and len(x.shape) == 2 and x.base.shape[-1] == x.shape[-1]:
+        lead, x_in = x.base.shape[:-1], x.base
+    elif isinstance(x, View) and len(x.shape) == 2 and len(x.base.shape) > 2:
+        # (B, T, H, d) flattened to (B*T, H*d): keep the leading axes whose product is B*T
+        size = 1
+        for j, d in enumerate(x.base.shape):
+            size *= d
+            if size == x.shape[0] and j + 1 < len(x.base.shape):
+                lead = x.base.shape[:j + 1]
+                shape = (*lead, x.shape[1])
+                x_in = rec.emit("Reshape", [x.base.name, rec.int64(shape)], shape)[0]
+                break
+    if isinstance(w, Const) and w.t_of is not None and bias is not None and lead is None:
+        node = rec.emit("Gemm", [rec.name(x_in), w.t_of, rec.name(bias)], out.shape, transB=1)[0]
+        rec.inits.setdefault(w.t_of, rec.tensor(w.t_of, w.tensor.t()))
+        return node
+    shape = (*lead, out.shape[-1]) if lead is not None else out.shape
+    y = rec.emit("MatMul", [rec.name(x_in), rec.name(w)], shape)[0]
+    if bias is not None:
+        y = rec.emit("Add", [y.name, rec.name(bias)], shape)[0]
+    return View(y, out.shape) if lead is not None and tuple(out.shape) != y.shape else y
 
 
-class AtenOps:
-    """The handlers; the recorder gives `_emit`, `_name`, `_int64`, `_scalar`, `groups`."""
+@ATEN.on("addmm")
+def h_addmm(rec, a, kw, out):
+    if kw.get("beta", 1) != 1 or kw.get("alpha", 1) != 1:
+        raise Untraceable("addmm with alpha or beta")
+    return _matmul(rec, a[1], a[2], out, bias=a[0])
 
-    # ---- layers ---------------------------------------------------------------------------
-    def h_convolution(self, a, kw, out):
-        x, w, b, stride, padding, dilation, transposed, output_padding, groups = a[:9]
-        if len(stride) != 2:
-            raise Untraceable(f"a {len(stride)}-D convolution")
-        ins = [self._name(x), self._name(w)] + ([self._name(b)] if b is not None else [])
-        attrs = {"strides": list(stride), "pads": [*padding, *padding], "dilations": list(dilation),
-                 "group": groups, "kernel_shape": list(w.tensor.shape[2:])}
-        if transposed:
-            attrs["output_padding"] = list(output_padding)
-        return self._emit("ConvTranspose" if transposed else "Conv", ins, out.shape, **attrs)[0]
 
-    def _matmul(self, x, w, out, bias=None):
-        """x @ w (+ bias): on the tensor x flattened its leading axes from, when it did, so a
-        linear layer on tokens stays one layer on tokens."""
-        lead, x_in = None, x
-        if isinstance(x, _View) and len(x.shape) == 2 and x.base.shape[-1] == x.shape[-1]:
-            lead, x_in = x.base.shape[:-1], x.base
-        elif isinstance(x, _View) and len(x.shape) == 2 and len(x.base.shape) > 2:
-            # (B, T, H, d) flattened to (B*T, H*d): keep the leading axes whose product is B*T
-            size = 1
-            for j, d in enumerate(x.base.shape):
-                size *= d
-                if size == x.shape[0] and j + 1 < len(x.base.shape):
-                    lead = x.base.shape[:j + 1]
-                    shape = (*lead, x.shape[1])
-                    x_in = self._emit("Reshape", [x.base.name, self._int64(shape)], shape)[0]
-                    break
-        if isinstance(w, _Const) and w.t_of is not None and bias is not None and lead is None:
-            node = self._emit("Gemm", [self._name(x_in), w.t_of, self._name(bias)], out.shape, transB=1)[0]
-            self.inits.setdefault(w.t_of, self._tensor(w.t_of, w.tensor.t()))
-            return node
-        shape = (*lead, out.shape[-1]) if lead is not None else out.shape
-        y = self._emit("MatMul", [self._name(x_in), self._name(w)], shape)[0]
-        if bias is not None:
-            y = self._emit("Add", [y.name, self._name(bias)], shape)[0]
-        return _View(y, out.shape) if lead is not None and tuple(out.shape) != y.shape else y
+@ATEN.on("mm")
+def h_mm(rec, a, kw, out):
+    return _matmul(rec, a[0], a[1], out)
 
-    def h_addmm(self, a, kw, out):
-        if kw.get("beta", 1) != 1 or kw.get("alpha", 1) != 1:
-            raise Untraceable("addmm with alpha or beta")
-        return self._matmul(a[1], a[2], out, bias=a[0])
 
-    def h_mm(self, a, kw, out):
-        return self._matmul(a[0], a[1], out)
+@ATEN.on("bmm")
+def h_bmm(rec, a, kw, out):
+    x, y = a[0], a[1]
+    if isinstance(y, Const) and y.expand_of is not None and len(y.expand_of.shape) == 2:
+        # F.linear on a tensor of four or more axes: x @ weight.t(), the weight broadcast
+        return rec.emit("MatMul", [rec.name(x), rec.name(y.expand_of)], out.shape)[0]
+    if isinstance(x, View) and isinstance(y, View) and x.base.shape[:-2] == y.base.shape[:-2] \
+            and len(x.base.shape) > 3:
+        shape = (*x.base.shape[:-2], *out.shape[-2:])
+        return View(rec.emit("MatMul", [x.base.name, y.base.name], shape)[0], out.shape)
+    return rec.emit("MatMul", [rec.name(x), rec.name(y)], out.shape)[0]
 
-    def h_bmm(self, a, kw, out):
-        x, y = a[0], a[1]
-        if isinstance(y, _Const) and y.expand_of is not None and len(y.expand_of.shape) == 2:
-            # F.linear on a tensor of four or more axes: x @ weight.t(), the weight broadcast
-            return self._emit("MatMul", [self._name(x), self._name(y.expand_of)], out.shape)[0]
-        if isinstance(x, _View) and isinstance(y, _View) and x.base.shape[:-2] == y.base.shape[:-2] \
-                and len(x.base.shape) > 3:
-            shape = (*x.base.shape[:-2], *out.shape[-2:])
-            return _View(self._emit("MatMul", [x.base.name, y.base.name], shape)[0], out.shape)
-        return self._emit("MatMul", [self._name(x), self._name(y)], out.shape)[0]
 
-    def h_native_batch_norm(self, a, kw, out):
-        x, w, b, mean, var, training, _, eps = a[:8]
-        if training:
-            raise Untraceable("BatchNorm in training mode")
-        return self._batch_norm(x, w, b, mean, var, eps, out)
+@ATEN.on("native_batch_norm")
+def h_native_batch_norm(rec, a, kw, out):
+    x, w, b, mean, var, training, _, eps = a[:8]
+    if training:
+        raise Untraceable("BatchNorm in training mode")
+    return _batch_norm(rec, x, w, b, mean, var, eps, out)
 
-    def h__native_batch_norm_legit_no_training(self, a, kw, out):
-        x, w, b, mean, var, _, eps = a[:7]
-        return self._batch_norm(x, w, b, mean, var, eps, out)
 
-    def _batch_norm(self, x, w, b, mean, var, eps, out):
-        c = x.shape[1]
-        w = w if w is not None else _Const(self.torch.ones(c))
-        b = b if b is not None else _Const(self.torch.zeros(c))
-        y = self._emit("BatchNormalization", [self._name(v) for v in (x, w, b, mean, var)], out[0].shape,
-                       epsilon=float(eps))[0]
-        return [y, None, None]
+@ATEN.on("_native_batch_norm_legit_no_training")
+def h__native_batch_norm_legit_no_training(rec, a, kw, out):
+    x, w, b, mean, var, _, eps = a[:7]
+    return _batch_norm(rec, x, w, b, mean, var, eps, out)
 
-    def h_native_layer_norm(self, a, kw, out):
-        x, shape, w, b, eps = a[:5]
-        ins = [self._name(x)] + [self._name(v) for v in (w, b) if v is not None]
-        if w is None and b is not None:
-            raise Untraceable("a LayerNorm with a bias and no weight")
-        y = self._emit("LayerNormalization", ins, out[0].shape, axis=-len(shape), epsilon=float(eps))[0]
-        return [y, None, None]
 
-    def h_max_pool2d_with_indices(self, a, kw, out):
-        x, kernel = a[0], list(a[1])
-        stride = list(a[2]) if len(a) > 2 and a[2] else kernel
-        padding = _pair(a[3] if len(a) > 3 else 0)
-        dilation = _pair(a[4] if len(a) > 4 else 1)
-        ceil = int(bool(a[5])) if len(a) > 5 else 0
-        y = self._emit("MaxPool", [self._name(x)], out[0].shape, kernel_shape=_pair(kernel),
-                       strides=_pair(stride), pads=padding * 2, dilations=dilation, ceil_mode=ceil)[0]
-        return [y, None]
+def _batch_norm(rec, x, w, b, mean, var, eps, out):
+    c = x.shape[1]
+    w = w if w is not None else Const(rec.torch.ones(c))
+    b = b if b is not None else Const(rec.torch.zeros(c))
+    y = rec.emit("BatchNormalization", [rec.name(v) for v in (x, w, b, mean, var)], out[0].shape,
+                 epsilon=float(eps))[0]
+    return [y, None, None]
 
-    def h_avg_pool2d(self, a, kw, out):
-        x, kernel = a[0], _pair(a[1])
-        stride = _pair(a[2]) if len(a) > 2 and a[2] else kernel
-        padding = _pair(a[3] if len(a) > 3 else 0)
-        ceil = int(bool(a[4])) if len(a) > 4 else 0
-        include = int(bool(a[5])) if len(a) > 5 else 1
-        if len(a) > 6 and a[6] is not None:
-            raise Untraceable("avg_pool2d with divisor_override")
-        return self._emit("AveragePool", [self._name(x)], out.shape, kernel_shape=kernel, strides=stride,
-                          pads=padding * 2, ceil_mode=ceil, count_include_pad=include)[0]
 
-    def h__adaptive_avg_pool2d(self, a, kw, out):
-        x, (oh, ow) = a[0], _pair(a[1])
-        h, w = x.shape[-2:]
-        if (oh, ow) == (1, 1):
-            return self._emit("GlobalAveragePool", [self._name(x)], out.shape)[0]
-        if h % oh or w % ow:
-            raise Untraceable(f"an adaptive pool from {h}x{w} to {oh}x{ow}, not a whole window")
-        return self._emit("AveragePool", [self._name(x)], out.shape, kernel_shape=[h // oh, w // ow],
-                          strides=[h // oh, w // ow])[0]
+@ATEN.on("native_layer_norm")
+def h_native_layer_norm(rec, a, kw, out):
+    x, shape, w, b, eps = a[:5]
+    ins = [rec.name(x)] + [rec.name(v) for v in (w, b) if v is not None]
+    if w is None and b is not None:
+        raise Untraceable("a LayerNorm with a bias and no weight")
+    y = rec.emit("LayerNormalization", ins, out[0].shape, axis=-len(shape), epsilon=float(eps))[0]
+    return [y, None, None]
 
-    def h_mean(self, a, kw, out):
-        x = a[0]
-        dims = a[1] if len(a) > 1 and a[1] is not None else list(range(len(x.shape)))
-        keep = int(bool(a[2] if len(a) > 2 else kw.get("keepdim", False)))
-        return self._emit("ReduceMean", [self._name(x)], out.shape, axes=list(dims), keepdims=keep)[0]
 
-    def h__softmax(self, a, kw, out):
-        return self._emit("Softmax", [self._name(a[0])], out.shape, axis=a[1])[0]
+@ATEN.on("max_pool2d_with_indices")
+def h_max_pool2d_with_indices(rec, a, kw, out):
+    x, kernel = a[0], list(a[1])
+    stride = list(a[2]) if len(a) > 2 and a[2] else kernel
+    padding = _pair(a[3] if len(a) > 3 else 0)
+    dilation = _pair(a[4] if len(a) > 4 else 1)
+    ceil = int(bool(a[5])) if len(a) > 5 else 0
+    y = rec.emit("MaxPool", [rec.name(x)], out[0].shape, kernel_shape=_pair(kernel),
+                 strides=_pair(stride), pads=padding * 2, dilations=dilation, ceil_mode=ceil)[0]
+    return [y, None]
 
-    h__safe_softmax = h__softmax
 
-    def h_gelu(self, a, kw, out):
-        if kw.get("approximate", "none") != "none":
-            raise Untraceable("GELU's tanh approximation")
-        # as opset 17 spells it (Gelu is an operator from opset 20): x * (1 + erf(x / sqrt 2)) / 2,
-        # the pattern the importer reads as one gelu
-        x, shape = self._name(a[0]), out.shape
-        d = self._emit("Div", [x, self._scalar(2 ** 0.5)], shape)[0]
-        e = self._emit("Erf", [d.name], shape)[0]
-        p = self._emit("Add", [e.name, self._scalar(1.0)], shape)[0]
-        m = self._emit("Mul", [x, p.name], shape)[0]
-        return self._emit("Mul", [m.name, self._scalar(0.5)], shape)[0]
+@ATEN.on("avg_pool2d")
+def h_avg_pool2d(rec, a, kw, out):
+    x, kernel = a[0], _pair(a[1])
+    stride = _pair(a[2]) if len(a) > 2 and a[2] else kernel
+    padding = _pair(a[3] if len(a) > 3 else 0)
+    ceil = int(bool(a[4])) if len(a) > 4 else 0
+    include = int(bool(a[5])) if len(a) > 5 else 1
+    if len(a) > 6 and a[6] is not None:
+        raise Untraceable("avg_pool2d with divisor_override")
+    return rec.emit("AveragePool", [rec.name(x)], out.shape, kernel_shape=kernel, strides=stride,
+                    pads=padding * 2, ceil_mode=ceil, count_include_pad=include)[0]
 
-    def h_silu(self, a, kw, out):
-        s = self._emit("Sigmoid", [self._name(a[0])], out.shape)[0]
-        return self._emit("Mul", [self._name(a[0]), s.name], out.shape)[0]
 
-    def h_hardsigmoid(self, a, kw, out):
-        return self._emit("HardSigmoid", [self._name(a[0])], out.shape, alpha=1 / 6, beta=0.5)[0]
+@ATEN.on("_adaptive_avg_pool2d")
+def h__adaptive_avg_pool2d(rec, a, kw, out):
+    x, (oh, ow) = a[0], _pair(a[1])
+    h, w = x.shape[-2:]
+    if (oh, ow) == (1, 1):
+        return rec.emit("GlobalAveragePool", [rec.name(x)], out.shape)[0]
+    if h % oh or w % ow:
+        raise Untraceable(f"an adaptive pool from {h}x{w} to {oh}x{ow}, not a whole window")
+    return rec.emit("AveragePool", [rec.name(x)], out.shape, kernel_shape=[h // oh, w // ow],
+                    strides=[h // oh, w // ow])[0]
 
-    def h_hardtanh(self, a, kw, out):
-        lo, hi = (a[1] if len(a) > 1 else -1.0), (a[2] if len(a) > 2 else 1.0)
-        return self._emit("Clip", [self._name(a[0]), self._scalar(lo), self._scalar(hi)], out.shape)[0]
 
-    def h_leaky_relu(self, a, kw, out):
-        return self._emit("LeakyRelu", [self._name(a[0])], out.shape, alpha=float(a[1] if len(a) > 1 else 0.01))[0]
+@ATEN.on("mean")
+def h_mean(rec, a, kw, out):
+    x = a[0]
+    dims = a[1] if len(a) > 1 and a[1] is not None else list(range(len(x.shape)))
+    keep = int(bool(a[2] if len(a) > 2 else kw.get("keepdim", False)))
+    return rec.emit("ReduceMean", [rec.name(x)], out.shape, axes=list(dims), keepdims=keep)[0]
 
-    def h_elu(self, a, kw, out):
-        if len(a) > 2 and (a[2] != 1 or (len(a) > 3 and a[3] != 1)):
-            raise Untraceable("elu with a scale")
-        return self._emit("Elu", [self._name(a[0])], out.shape, alpha=float(a[1] if len(a) > 1 else 1.0))[0]
 
-    def __getattr__(self, attr):
-        if attr.startswith("h_") and attr[2:] in _UNARY:
-            return lambda a, kw, out: self._emit(_UNARY[attr[2:]], [self._name(a[0])], out.shape)[0]
-        if attr.startswith("h_") and attr[2:] in _BINARY:
-            return lambda a, kw, out: self._binary(_BINARY[attr[2:]], a, kw, out)
-        if attr.startswith("h_") and attr[2:] in _SAME:
-            return lambda a, kw, out: self._same(attr[2:], a[0])
-        raise AttributeError(attr)
+@ATEN.on("_softmax", "_safe_softmax")
+def h__softmax(rec, a, kw, out):
+    return rec.emit("Softmax", [rec.name(a[0])], out.shape, axis=a[1])[0]
 
-    def _same(self, op, x):
-        """The input named again: an alias stays in its storage group (an in-place write
-        to the original makes it stale), a copy starts its own."""
-        if not isinstance(x, _Act):
-            return x
-        return _Act(x.name, x.shape, x.group if op in _VIEWS else next(self.groups))
 
-    def _binary(self, op, a, kw, out):
+@ATEN.on("gelu")
+def h_gelu(rec, a, kw, out):
+    if kw.get("approximate", "none") != "none":
+        raise Untraceable("GELU's tanh approximation")
+    # as opset 17 spells it (Gelu is an operator from opset 20): x * (1 + erf(x / sqrt 2)) / 2,
+    # the pattern the importer reads as one gelu
+    x, shape = rec.name(a[0]), out.shape
+    d = rec.emit("Div", [x, rec.scalar(2 ** 0.5)], shape)[0]
+    e = rec.emit("Erf", [d.name], shape)[0]
+    p = rec.emit("Add", [e.name, rec.scalar(1.0)], shape)[0]
+    m = rec.emit("Mul", [x, p.name], shape)[0]
+    return rec.emit("Mul", [m.name, rec.scalar(0.5)], shape)[0]
+
+
+@ATEN.on("silu")
+def h_silu(rec, a, kw, out):
+    s = rec.emit("Sigmoid", [rec.name(a[0])], out.shape)[0]
+    return rec.emit("Mul", [rec.name(a[0]), s.name], out.shape)[0]
+
+
+@ATEN.on("hardsigmoid")
+def h_hardsigmoid(rec, a, kw, out):
+    return rec.emit("HardSigmoid", [rec.name(a[0])], out.shape, alpha=1 / 6, beta=0.5)[0]
+
+
+@ATEN.on("hardtanh")
+def h_hardtanh(rec, a, kw, out):
+    lo, hi = (a[1] if len(a) > 1 else -1.0), (a[2] if len(a) > 2 else 1.0)
+    return rec.emit("Clip", [rec.name(a[0]), rec.scalar(lo), rec.scalar(hi)], out.shape)[0]
+
+
+@ATEN.on("leaky_relu")
+def h_leaky_relu(rec, a, kw, out):
+    return rec.emit("LeakyRelu", [rec.name(a[0])], out.shape, alpha=float(a[1] if len(a) > 1 else 0.01))[0]
+
+
+@ATEN.on("elu")
+def h_elu(rec, a, kw, out):
+    if len(a) > 2 and (a[2] != 1 or (len(a) > 3 and a[3] != 1)):
+        raise Untraceable("elu with a scale")
+    return rec.emit("Elu", [rec.name(a[0])], out.shape, alpha=float(a[1] if len(a) > 1 else 1.0))[0]
+
+
+# elementwise operators one ONNX operator each, and the ones that only name their input again:
+# a handler made for each
+def _unary(onnx_op):
+    return lambda rec, a, kw, out: rec.emit(onnx_op, [rec.name(a[0])], out.shape)[0]
+
+
+def _binary(onnx_op):
+    def handler(rec, a, kw, out):
         x, y = a[0], a[1]
         alpha = kw.get("alpha", a[2] if len(a) > 2 else 1)
         if alpha != 1 or kw.get("rounding_mode") is not None:
-            raise Untraceable(f"{op} with alpha or a rounding mode")
-        names = [self._name(v) if not isinstance(v, (int, float)) else self._scalar(float(v)) for v in (x, y)]
-        return self._emit(op, names, out.shape)[0]
+            raise Untraceable(f"{onnx_op} with alpha or a rounding mode")
+        names = [rec.name(v) if not isinstance(v, (int, float)) else rec.scalar(float(v)) for v in (x, y)]
+        return rec.emit(onnx_op, names, out.shape)[0]
+    return handler
 
-    # ---- shapes ---------------------------------------------------------------------------
-    def h_view(self, a, kw, out):
+
+def _same(op):
+    def handler(rec, a, kw, out):
+        """The input named again: an alias stays in its storage group (an in-place write
+        to the original makes it stale), a copy starts its own."""
         x = a[0]
-        base = x.base if isinstance(x, _View) else x
-        if isinstance(base, _Act) and tuple(out.shape) == base.shape:
-            return base
-        if isinstance(base, _Act):
-            return _View(base, out.shape)
-        return self._emit("Reshape", [self._name(x), self._int64(out.shape)], out.shape)[0]
-
-    h__unsafe_view = h_reshape = h_view
-
-    def h_as_strided(self, a, kw, out):
-        # adaptive_avg_pool2d's restride of its one-pixel result: the same values in memory
-        x, size = a[0], tuple(a[1])
-        offset = a[3] if len(a) > 3 else kw.get("storage_offset")
-        if size != x.shape or offset not in (None, 0) or sum(d != 1 for d in size) > 1:
-            raise Untraceable("as_strided that moves elements")
-        return _Act(x.name, x.shape, x.group) if isinstance(x, _Act) else x
-
-    def h_t(self, a, kw, out):
-        return self._emit("Transpose", [self._name(a[0])], out.shape, perm=[1, 0][:len(a[0].shape)])[0]
-
-    def h_transpose(self, a, kw, out):
-        rank = len(a[0].shape)
-        perm = list(range(rank))
-        i, j = a[1] % rank, a[2] % rank
-        perm[i], perm[j] = perm[j], perm[i]
-        return self._emit("Transpose", [self._name(a[0])], out.shape, perm=perm)[0]
-
-    def h_permute(self, a, kw, out):
-        rank = len(a[0].shape)
-        return self._emit("Transpose", [self._name(a[0])], out.shape, perm=[d % rank for d in a[1]])[0]
-
-    def h_expand(self, a, kw, out):
-        if tuple(out.shape) == a[0].shape:
-            return a[0]
-        return self._emit("Expand", [self._name(a[0]), self._int64(out.shape)], out.shape)[0]
-
-    def h_unsqueeze(self, a, kw, out):
-        return self._emit("Unsqueeze", [self._name(a[0]), self._int64([a[1]])], out.shape)[0]
-
-    def h_squeeze(self, a, kw, out):
-        dims = a[1] if len(a) > 1 else [i for i, d in enumerate(a[0].shape) if d == 1]
-        dims = [dims] if isinstance(dims, int) else list(dims)
-        dims = [d for d in dims if a[0].shape[d] == 1]
-        if not dims:
-            return a[0]
-        return self._emit("Squeeze", [self._name(a[0]), self._int64(dims)], out.shape)[0]
-
-    def h_cat(self, a, kw, out):
-        tensors = [t for t in a[0] if 0 not in t.shape]        # torch.cat skips empty tensors
-        axis = a[1] if len(a) > 1 else kw.get("dim", 0)
-        return self._emit("Concat", [self._name(t) for t in tensors], out.shape, axis=axis)[0]
-
-    def h_slice(self, a, kw, out):
-        x = a[0]
-        dim = a[1] if len(a) > 1 else 0
-        size = x.shape[dim]
-        start = a[2] if len(a) > 2 and a[2] is not None else 0
-        end = a[3] if len(a) > 3 and a[3] is not None else size
-        step = a[4] if len(a) > 4 else 1
-        start, end = max(0, start + size if start < 0 else start), min(size, end + size if end < 0 else end)
-        if (start, end, step) == (0, size, 1):
+        if not isinstance(x, Act):
             return x
-        return self._emit("Slice", [self._name(x), self._int64([start]), self._int64([end]), self._int64([dim]),
-                                    self._int64([step])], out.shape)[0]
+        return Act(x.name, x.shape, x.group if op in VIEWS else next(rec.groups))
+    return handler
 
-    def h_roll(self, a, kw, out):
-        """Swin's cyclic shift: per axis, its last `shift` positions then the others, two
-        Slices and a Concat (as the exporter writes it)."""
-        x = a[0]
-        shifts = a[1] if len(a) > 1 else kw["shifts"]
-        dims = a[2] if len(a) > 2 else kw.get("dims", [])
-        shifts, dims = ([shifts], [dims]) if isinstance(shifts, int) else (list(shifts), list(dims))
-        if len(dims) != len(shifts) or not dims:
-            raise Untraceable("aten.roll of the flattened tensor")
-        y, shape = x, tuple(x.shape)
-        for shift, dim in zip(shifts, dims):
-            dim %= len(shape)
-            size = shape[dim]
-            s = shift % size if size else 0
-            if not s:
-                continue
-            parts = [(size - s, size), (0, size - s)]
-            pieces = [self._emit("Slice", [self._name(y), self._int64([lo]), self._int64([hi]), self._int64([dim])],
-                                 shape[:dim] + (hi - lo,) + shape[dim + 1:])[0] for lo, hi in parts]
-            y = self._emit("Concat", [p.name for p in pieces], shape, axis=dim)[0]
-        return y
 
-    def h_flip(self, a, kw, out):
-        """Each axis read backwards: ONNX has no Flip, the exporter writes a Slice of step -1
-        (ends past position 0: -(size + 1), which the size added makes -1)."""
-        x = a[0]
-        dims = sorted({d % len(x.shape) for d in (a[1] if len(a) > 1 else kw["dims"])})
-        dims = [d for d in dims if x.shape[d] > 1]
-        if not dims:
-            return x
-        return self._emit("Slice", [self._name(x), self._int64([-1] * len(dims)),
-                                    self._int64([-(x.shape[d] + 1) for d in dims]), self._int64(dims),
-                                    self._int64([-1] * len(dims))], out.shape)[0]
+for _op, _onnx in UNARY.items():
+    ATEN.on(_op)(_unary(_onnx))
+for _op, _onnx in BINARY.items():
+    ATEN.on(_op)(_binary(_onnx))
+for _op in SAME:
+    ATEN.on(_op)(_same(_op))
 
-    def h_select(self, a, kw, out):
-        dim = a[1] % len(a[0].shape)
-        index = a[2] % a[0].shape[dim]
-        return self._emit("Gather", [self._name(a[0]), self._scalar(index, self.torch.int64)], out.shape,
-                          axis=dim)[0]
 
-    def h_split(self, a, kw, out):
-        x, dim = a[0], a[2] if len(a) > 2 else kw.get("dim", 0)
-        sizes = [t.shape[dim] for t in out]        # the parts as torch made them (the last may be short)
-        return self._emit("Split", [self._name(x), self._int64(sizes)], *[t.shape for t in out], axis=dim)
+# ---- shapes ---------------------------------------------------------------------------
+@ATEN.on("view", "_unsafe_view", "reshape")
+def h_view(rec, a, kw, out):
+    x = a[0]
+    base = x.base if isinstance(x, View) else x
+    if isinstance(base, Act) and tuple(out.shape) == base.shape:
+        return base
+    if isinstance(base, Act):
+        return View(base, out.shape)
+    return rec.emit("Reshape", [rec.name(x), rec.int64(out.shape)], out.shape)[0]
 
-    h_split_with_sizes = h_split
 
-    def h_unbind(self, a, kw, out):
-        x, dim = a[0], (a[1] if len(a) > 1 else kw.get("dim", 0)) % len(a[0].shape)
-        one = (*x.shape[:dim], 1, *x.shape[dim + 1:])
-        parts = self._emit("Split", [self._name(x), self._int64([1] * x.shape[dim])], *[one] * len(out), axis=dim)
-        return [self._emit("Squeeze", [p.name, self._int64([dim])], t.shape)[0] for p, t in zip(parts, out)]
+@ATEN.on("as_strided")
+def h_as_strided(rec, a, kw, out):
+    # adaptive_avg_pool2d's restride of its one-pixel result: the same values in memory
+    x, size = a[0], tuple(a[1])
+    offset = a[3] if len(a) > 3 else kw.get("storage_offset")
+    if size != x.shape or offset not in (None, 0) or sum(d != 1 for d in size) > 1:
+        raise Untraceable("as_strided that moves elements")
+    return Act(x.name, x.shape, x.group) if isinstance(x, Act) else x
 
-    def h_constant_pad_nd(self, a, kw, out):
-        x, pad = a[0], list(a[1])
-        value = float(a[2] if len(a) > 2 else 0.0)
-        rank = len(x.shape)
-        begin, end = [0] * rank, [0] * rank
-        for k in range(len(pad) // 2):            # torch pads the last axes first
-            begin[rank - 1 - k], end[rank - 1 - k] = pad[2 * k], pad[2 * k + 1]
-        # a negative pad crops, as in ONNX's Pad (NASNet's ZeroPad2d((-1, 1, -1, 1)) shifts by one)
-        return self._emit("Pad", [self._name(x), self._int64(begin + end), self._scalar(value)], out.shape,
-                          mode="constant")[0]
 
-    def h_upsample_nearest2d(self, a, kw, out):
-        return self._resize(a, out, "nearest", align=False)
+@ATEN.on("t")
+def h_t(rec, a, kw, out):
+    return rec.emit("Transpose", [rec.name(a[0])], out.shape, perm=[1, 0][:len(a[0].shape)])[0]
 
-    def h_upsample_bilinear2d(self, a, kw, out):
-        return self._resize(a, out, "linear", align=bool(a[2]) if len(a) > 2 else False)
 
-    def _resize(self, a, out, mode, align):
-        x = a[0]
-        scales = a[-1] if isinstance(a[-1], (list, tuple)) and a[-1] and isinstance(a[-1][0], float) else None
-        if scales is None and len(a) > 2 and mode == "nearest" and all(isinstance(s, float) for s in a[2:4]):
-            scales = list(a[2:4])
-        h, w = x.shape[-2:]
-        oh, ow = out.shape[-2:]
-        if mode == "nearest" and scales is not None and (int(h * scales[0]), int(w * scales[1])) != (oh, ow):
-            raise Untraceable("nearest resize whose scale and size disagree")
-        ctm = "asymmetric" if mode == "nearest" else "align_corners" if align else "pytorch_half_pixel"
-        return self._emit("Resize", [self._name(x), "", "", self._int64(out.shape)], out.shape, mode=mode,
-                          coordinate_transformation_mode=ctm, nearest_mode="floor")[0]
+@ATEN.on("transpose")
+def h_transpose(rec, a, kw, out):
+    rank = len(a[0].shape)
+    perm = list(range(rank))
+    i, j = a[1] % rank, a[2] % rank
+    perm[i], perm[j] = perm[j], perm[i]
+    return rec.emit("Transpose", [rec.name(a[0])], out.shape, perm=perm)[0]
 
-    def h__scaled_dot_product_flash_attention_for_cpu(self, a, kw, out):
-        q, k, v = a[:3]
-        if kw.get("is_causal") or kw.get("attn_mask") is not None or (len(a) > 4 and a[4]):
-            raise Untraceable("attention with a mask")
-        d = q.shape[-1]
-        scale = kw.get("scale") or d ** -0.5
-        rank = len(k.shape)
-        perm = list(range(rank))
-        perm[-1], perm[-2] = perm[-2], perm[-1]
-        kt = self._emit("Transpose", [self._name(k)], (*k.shape[:-2], k.shape[-1], k.shape[-2]), perm=perm)[0]
-        scores = (*q.shape[:-1], k.shape[-2])
-        s = self._emit("MatMul", [self._name(q), kt.name], scores)[0]
-        s = self._emit("Mul", [s.name, self._scalar(float(scale))], scores)[0]
-        p = self._emit("Softmax", [s.name], scores, axis=-1)[0]
-        return [self._emit("MatMul", [p.name, self._name(v)], out[0].shape)[0], None]
+
+@ATEN.on("permute")
+def h_permute(rec, a, kw, out):
+    rank = len(a[0].shape)
+    return rec.emit("Transpose", [rec.name(a[0])], out.shape, perm=[d % rank for d in a[1]])[0]
+
+
+@ATEN.on("expand")
+def h_expand(rec, a, kw, out):
+    if tuple(out.shape) == a[0].shape:
+        return a[0]
+    return rec.emit("Expand", [rec.name(a[0]), rec.int64(out.shape)], out.shape)[0]
+
+
+@ATEN.on("unsqueeze")
+def h_unsqueeze(rec, a, kw, out):
+    return rec.emit("Unsqueeze", [rec.name(a[0]), rec.int64([a[1]])], out.shape)[0]
+
+
+@ATEN.on("squeeze")
+def h_squeeze(rec, a, kw, out):
+    dims = a[1] if len(a) > 1 else [i for i, d in enumerate(a[0].shape) if d == 1]
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    dims = [d for d in dims if a[0].shape[d] == 1]
+    if not dims:
+        return a[0]
+    return rec.emit("Squeeze", [rec.name(a[0]), rec.int64(dims)], out.shape)[0]
+
+
+@ATEN.on("cat")
+def h_cat(rec, a, kw, out):
+    tensors = [t for t in a[0] if 0 not in t.shape]        # torch.cat skips empty tensors
+    axis = a[1] if len(a) > 1 else kw.get("dim", 0)
+    return rec.emit("Concat", [rec.name(t) for t in tensors], out.shape, axis=axis)[0]
+
+
+@ATEN.on("slice")
+def h_slice(rec, a, kw, out):
+    x = a[0]
+    dim = a[1] if len(a) > 1 else 0
+    size = x.shape[dim]
+    start = a[2] if len(a) > 2 and a[2] is not None else 0
+    end = a[3] if len(a) > 3 and a[3] is not None else size
+    step = a[4] if len(a) > 4 else 1
+    start, end = max(0, start + size if start < 0 else start), min(size, end + size if end < 0 else end)
+    if (start, end, step) == (0, size, 1):
+        return x
+    return rec.emit("Slice", [rec.name(x), rec.int64([start]), rec.int64([end]), rec.int64([dim]),
+                              rec.int64([step])], out.shape)[0]
+
+
+@ATEN.on("roll")
+def h_roll(rec, a, kw, out):
+    """Swin's cyclic shift: per axis, its last `shift` positions then the others, two
+    Slices and a Concat (as the exporter writes it)."""
+    x = a[0]
+    shifts = a[1] if len(a) > 1 else kw["shifts"]
+    dims = a[2] if len(a) > 2 else kw.get("dims", [])
+    shifts, dims = ([shifts], [dims]) if isinstance(shifts, int) else (list(shifts), list(dims))
+    if len(dims) != len(shifts) or not dims:
+        raise Untraceable("aten.roll of the flattened tensor")
+    y, shape = x, tuple(x.shape)
+    for shift, dim in zip(shifts, dims):
+        dim %= len(shape)
+        size = shape[dim]
+        s = shift % size if size else 0
+        if not s:
+            continue
+        parts = [(size - s, size), (0, size - s)]
+        pieces = [rec.emit("Slice", [rec.name(y), rec.int64([lo]), rec.int64([hi]), rec.int64([dim])],
+                           shape[:dim] + (hi - lo,) + shape[dim + 1:])[0] for lo, hi in parts]
+        y = rec.emit("Concat", [p.name for p in pieces], shape, axis=dim)[0]
+    return y
+
+
+@ATEN.on("flip")
+def h_flip(rec, a, kw, out):
+    """Each axis read backwards: ONNX has no Flip, the exporter writes a Slice of step -1
+    (ends past position 0: -(size + 1), which the size added makes -1)."""
+    x = a[0]
+    dims = sorted({d % len(x.shape) for d in (a[1] if len(a) > 1 else kw["dims"])})
+    dims = [d for d in dims if x.shape[d] > 1]
+    if not dims:
+        return x
+    return rec.emit("Slice", [rec.name(x), rec.int64([-1] * len(dims)),
+                              rec.int64([-(x.shape[d] + 1) for d in dims]), rec.int64(dims),
+                              rec.int64([-1] * len(dims))], out.shape)[0]
+
+
+@ATEN.on("select")
+def h_select(rec, a, kw, out):
+    dim = a[1] % len(a[0].shape)
+    index = a[2] % a[0].shape[dim]
+    return rec.emit("Gather", [rec.name(a[0]), rec.scalar(index, rec.torch.int64)], out.shape,
+                    axis=dim)[0]
+
+
+@ATEN.on("split", "split_with_sizes")
+def h_split(rec, a, kw, out):
+    x, dim = a[0], a[2] if len(a) > 2 else kw.get("dim", 0)
+    sizes = [t.shape[dim] for t in out]        # the parts as torch made them (the last may be short)
+    return rec.emit("Split", [rec.name(x), rec.int64(sizes)], *[t.shape for t in out], axis=dim)
+
+
+@ATEN.on("unbind")
+def h_unbind(rec, a, kw, out):
+    x, dim = a[0], (a[1] if len(a) > 1 else kw.get("dim", 0)) % len(a[0].shape)
+    one = (*x.shape[:dim], 1, *x.shape[dim + 1:])
+    parts = rec.emit("Split", [rec.name(x), rec.int64([1] * x.shape[dim])], *[one] * len(out), axis=dim)
+    return [rec.emit("Squeeze", [p.name, rec.int64([dim])], t.shape)[0] for p, t in zip(parts, out)]
+
+
+@ATEN.on("constant_pad_nd")
+def h_constant_pad_nd(rec, a, kw, out):
+    x, pad = a[0], list(a[1])
+    value = float(a[2] if len(a) > 2 else 0.0)
+    rank = len(x.shape)
+    begin, end = [0] * rank, [0] * rank
+    for k in range(len(pad) // 2):            # torch pads the last axes first
+        begin[rank - 1 - k], end[rank - 1 - k] = pad[2 * k], pad[2 * k + 1]
+    # a negative pad crops, as in ONNX's Pad (NASNet's ZeroPad2d((-1, 1, -1, 1)) shifts by one)
+    return rec.emit("Pad", [rec.name(x), rec.int64(begin + end), rec.scalar(value)], out.shape,
+                    mode="constant")[0]
+
+
+@ATEN.on("upsample_nearest2d")
+def h_upsample_nearest2d(rec, a, kw, out):
+    return _resize(rec, a, out, "nearest", align=False)
+
+
+@ATEN.on("upsample_bilinear2d")
+def h_upsample_bilinear2d(rec, a, kw, out):
+    return _resize(rec, a, out, "linear", align=bool(a[2]) if len(a) > 2 else False)
+
+
+def _resize(rec, a, out, mode, align):
+    x = a[0]
+    scales = a[-1] if isinstance(a[-1], (list, tuple)) and a[-1] and isinstance(a[-1][0], float) else None
+    if scales is None and len(a) > 2 and mode == "nearest" and all(isinstance(s, float) for s in a[2:4]):
+        scales = list(a[2:4])
+    h, w = x.shape[-2:]
+    oh, ow = out.shape[-2:]
+    if mode == "nearest" and scales is not None and (int(h * scales[0]), int(w * scales[1])) != (oh, ow):
+        raise Untraceable("nearest resize whose scale and size disagree")
+    ctm = "asymmetric" if mode == "nearest" else "align_corners" if align else "pytorch_half_pixel"
+    return rec.emit("Resize", [rec.name(x), "", "", rec.int64(out.shape)], out.shape, mode=mode,
+                    coordinate_transformation_mode=ctm, nearest_mode="floor")[0]
+
+
+@ATEN.on("_scaled_dot_product_flash_attention_for_cpu")
+def h__scaled_dot_product_flash_attention_for_cpu(rec, a, kw, out):
+    q, k, v = a[:3]
+    if kw.get("is_causal") or kw.get("attn_mask") is not None or (len(a) > 4 and a[4]):
+        raise Untraceable("attention with a mask")
+    d = q.shape[-1]
+    scale = kw.get("scale") or d ** -0.5
+    rank = len(k.shape)
+    perm = list(range(rank))
+    perm[-1], perm[-2] = perm[-2], perm[-1]
+    kt = rec.emit("Transpose", [rec.name(k)], (*k.shape[:-2], k.shape[-1], k.shape[-2]), perm=perm)[0]
+    scores = (*q.shape[:-1], k.shape[-2])
+    s = rec.emit("MatMul", [rec.name(q), kt.name], scores)[0]
+    s = rec.emit("Mul", [s.name, rec.scalar(float(scale))], scores)[0]
+    p = rec.emit("Softmax", [s.name], scores, axis=-1)[0]
+    return [rec.emit("MatMul", [p.name, rec.name(v)], out[0].shape)[0], None]

@@ -16,8 +16,8 @@ from __future__ import annotations
 import itertools
 
 from cnncost.interop.onnx.proto import Graph, Model, Node, Tensor, ValueInfo
-from cnncost.interop.torch.aten import (_BINARY, _DTYPES, _FAST_UNARY, _SAME, _VIEWS, OPSET, AtenOps,
-                                        Unfaithful, Untraceable, _Act, _Const, _Unset, _View)
+from cnncost.interop.torch.aten import (ATEN, BINARY, DTYPES, FAST_UNARY, OPSET, SAME, VIEWS, Act, Const,
+                                        Unfaithful, Unset, Untraceable, View)
 
 # a comparison of values, and what turns a tensor into a Python value: together, control flow
 # that depends on the input's data
@@ -41,12 +41,12 @@ _LIKE = ("new_full", "new_zeros", "new_ones", "zeros_like", "ones_like", "full_l
 __all__ = ["Unfaithful", "Untraceable", "trace", "to_bytes"]
 
 
-class Recorder(AtenOps):
+class Recorder:
     def __init__(self, torch, module, examples, input_names):
         self.torch = torch
         self.nodes: list = []
         self.inits: dict = {}
-        self.values: dict = {}          # id(meta tensor) -> _Act | _View | _Const
+        self.values: dict = {}          # id(meta tensor) -> Act | View | Const
         self.keep: list = []            # every traced tensor stays alive: ids are never reused
         self.stack: list = []           # module paths being run
         self.paths = {id(m): n for n, m in module.named_modules()}
@@ -58,7 +58,7 @@ class Recorder(AtenOps):
         self.inputs = []
         for name, x in zip(input_names, examples):
             meta = torch.empty(tuple(x.shape), dtype=x.dtype, device="meta")
-            self._bind(meta, _Act(name, x.shape, next(self.groups)))
+            self._bind(meta, Act(name, x.shape, next(self.groups)))
             self.inputs.append((name, meta))
 
     # ---- values ---------------------------------------------------------------------------
@@ -73,7 +73,7 @@ class Recorder(AtenOps):
                 if t.dtype.is_floating_point and str(t.dtype).split(".")[-1] != "float32":
                     raise Untraceable(f"{kind} '{name}' is {t.dtype}, not float32")
                 meta = t.detach().to("meta")
-                self._bind(meta, _Const(t.detach(), param=name))
+                self._bind(meta, Const(t.detach(), param=name))
                 self.values_by_param[name] = self.values[id(meta)]
                 out[name] = meta
         return out
@@ -85,7 +85,7 @@ class Recorder(AtenOps):
         if v is None:
             if x.device.type == "meta":
                 raise Untraceable("a tensor made outside the traced forward")
-            v = _Const(x.detach())        # a real tensor the forward holds (a scale, a 0-d number)
+            v = Const(x.detach())        # a real tensor the forward holds (a scale, a 0-d number)
             self._bind(x, v)
         if getattr(v, "stale", False):
             raise Unfaithful("a tensor is read after an in-place write through another view of it, which "
@@ -93,15 +93,15 @@ class Recorder(AtenOps):
                              "out of place (y = y.relu() for y.relu_())")
         return v
 
-    def _name(self, v, keep_view=False) -> str:
+    def name(self, v, keep_view=False) -> str:
         """The graph name of a value: a pending reshape is written now, a constant stored."""
-        if isinstance(v, _View):
-            return self._emit("Reshape", [v.base.name, self._int64(v.shape)], v.shape)[0].name
-        if isinstance(v, _Const):
+        if isinstance(v, View):
+            return self.emit("Reshape", [v.base.name, self.int64(v.shape)], v.shape)[0].name
+        if isinstance(v, Const):
             if v.param is None and v.t_of is not None:      # a weight transposed: a node, not a copy
                 if v.node is None:                           # written once, however often read
-                    key = self._name(self.values_by_param[v.t_of])
-                    v.node = self._emit("Transpose", [key], v.shape, perm=[1, 0])[0].name
+                    key = self.name(self.values_by_param[v.t_of])
+                    v.node = self.emit("Transpose", [key], v.shape, perm=[1, 0])[0].name
                 return v.node
             if not v.learned:
                 if v.node is None:
@@ -117,7 +117,7 @@ class Recorder(AtenOps):
             else:
                 key = f"onnx::Constant_{next(self.counter)}"
             if key not in self.inits:
-                self.inits[key] = self._tensor(key, v.tensor)
+                self.inits[key] = self.tensor(key, v.tensor)
             return key
         return v.name
 
@@ -126,31 +126,31 @@ class Recorder(AtenOps):
         over the parameter's own initializer, so the file holds the token once however often
         it is read; None when the values are no plain reshape or broadcast of it."""
         torch, src, want = self.torch, param.tensor, v.tensor
-        key = self._name(param)
+        key = self.name(param)
         if src.numel() == want.numel() and torch.equal(src.reshape(want.shape), want):
-            return self._emit("Reshape", [key, self._int64(want.shape)], v.shape)[0].name
+            return self.emit("Reshape", [key, self.int64(want.shape)], v.shape)[0].name
         ok = src.dim() <= want.dim() and all(a in (1, b) for a, b in zip(reversed(src.shape), reversed(want.shape)))
         if ok and torch.equal(src.expand(want.shape), want):
-            return self._emit("Expand", [key, self._int64(want.shape)], v.shape)[0].name
+            return self.emit("Expand", [key, self.int64(want.shape)], v.shape)[0].name
         return None
 
-    def _tensor(self, name, t) -> Tensor:
-        dtype = _DTYPES.get(str(t.dtype).split(".")[-1])
+    def tensor(self, name, t) -> Tensor:
+        dtype = DTYPES.get(str(t.dtype).split(".")[-1])
         if dtype is None:
             raise Untraceable(f"a constant of dtype {t.dtype}")
         array = t.detach().contiguous().numpy()
         return Tensor(name=name, dims=tuple(t.shape), data_type=dtype, raw=memoryview(array).cast("B"))
 
-    def _int64(self, values) -> str:
+    def int64(self, values) -> str:
         return self._constant(self.torch.tensor(list(values), dtype=self.torch.int64))
 
-    def _scalar(self, value, dtype=None) -> str:
+    def scalar(self, value, dtype=None) -> str:
         return self._constant(self.torch.tensor(value, dtype=dtype or self.torch.float32))
 
-    def _emit(self, op, inputs, *shapes, **attrs) -> list:
+    def emit(self, op, inputs, *shapes, **attrs) -> list:
         path = next((p for p in reversed(self.stack) if p is not None), "")
         index = len(self.nodes)
-        outs = [_Act(f"t{index}_{k}", s, next(self.groups)) for k, s in enumerate(shapes)]
+        outs = [Act(f"t{index}_{k}", s, next(self.groups)) for k, s in enumerate(shapes)]
         name = f"/{path}/{op}" if path else f"/{op}"
         seen = self.node_names.get(name, 0)         # unique, as the exporter makes them: Relu, Relu_1
         self.node_names[name] = seen + 1
@@ -171,22 +171,22 @@ class Recorder(AtenOps):
         if base in _LIKE:                    # a tensor made from another's shape and dtype alone
             real = func(torch.empty(tuple(args[0].shape), dtype=args[0].dtype), *[_cpu(a) for a in args[1:]],
                         **{k: _cpu(v) for k, v in kwargs.items()})
-            self._bind(out, _Const(real, learned=False))
+            self._bind(out, Const(real, learned=False))
             return out
-        if base == "index" and isinstance(vals.get(id(args[0])), _Const) and vals[id(args[0])].param:
+        if base == "index" and isinstance(vals.get(id(args[0])), Const) and vals[id(args[0])].param:
             return self._index(args, out)           # a table of learned values gathered: its own weight
-        if vals and all(isinstance(v, _Const) for v in vals.values()) and base not in ("empty",):
+        if vals and all(isinstance(v, Const) for v in vals.values()) and base not in ("empty",):
             if inplace or base == "copy":
                 raise Untraceable(f"aten.{name} writes into a parameter or constant")
             return self._fold(func, args, kwargs, out, base)
         if not vals and isinstance(out, torch.Tensor):          # a tensor made from nothing
             if base in ("empty", "empty_like", "new_empty", "empty_strided"):
-                self._bind(out, _Unset())
+                self._bind(out, Unset())
                 return out
             real = func(*[_cpu(a) for a in args], **{k: _cpu(v) for k, v in kwargs.items()})
-            self._bind(out, _Const(real, learned=False))
+            self._bind(out, Const(real, learned=False))
             return out
-        from_input = [v for v in vals.values() if isinstance(v, (_Act, _View, _Decision))]
+        from_input = [v for v in vals.values() if isinstance(v, (Act, View, _Decision))]
         if base in _READ_OUT and from_input:
             raise Unfaithful(DATA_DEPENDENT)
         if base in _COMPARE and from_input:     # a decision on the input's values: its use tells
@@ -195,7 +195,7 @@ class Recorder(AtenOps):
             return out
         if any(isinstance(v, _Decision) for v in vals.values()):
             raise Untraceable(f"aten.{name} of a comparison of the input's values")
-        handler = getattr(self, "h_" + base, None)
+        handler = ATEN.get(base)
         if handler is None:
             raise Untraceable(f"{func} is not read by the tracer")
         a = [vals.get(id(x), x) if isinstance(x, torch.Tensor) else x for x in args]
@@ -203,14 +203,14 @@ class Recorder(AtenOps):
             a = [[vals[id(t)] for t in x] if isinstance(x, list) and x and isinstance(x[0], torch.Tensor) else y
                  for x, y in zip(args, a)]
         kw = {k: vals.get(id(v), v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-        if any(isinstance(v, _Unset) for v in a):
+        if any(isinstance(v, Unset) for v in a):
             raise Untraceable(f"aten.{name} reads a tensor whose values were never set")
-        result = handler(a, kw, out)
+        result = handler(self, a, kw, out)
         outs = out if isinstance(out, (tuple, list)) else [out]
         results = result if isinstance(result, (tuple, list)) else [result]
         if inplace:
             target = a[0]
-            if not isinstance(target, _Act):
+            if not isinstance(target, Act):
                 raise Untraceable(f"aten.{name} writes in place into a view or constant")
             for v in self.values.values():          # every other view of it is out of date
                 if v is not target and getattr(v, "group", None) == target.group:
@@ -218,7 +218,7 @@ class Recorder(AtenOps):
             results[0].group = target.group
         for t, v in zip(outs, results):
             if isinstance(t, torch.Tensor) and v is not None:
-                if base in _VIEWS and isinstance(a[0], (_Act, _View)):
+                if base in VIEWS and isinstance(a[0], (Act, View)):
                     v.group = a[0].group
                 self._bind(t, v)
         return out
@@ -230,9 +230,9 @@ class Recorder(AtenOps):
         x = args[0] if args else None
         if not isinstance(x, torch.Tensor) or x.device.type != "meta" or id(x) not in self.values:
             return None
-        if base in _FAST_UNARY:
+        if base in FAST_UNARY:
             return x if inplace else torch.empty_like(x)
-        if base in _BINARY and len(args) > 1:
+        if base in BINARY and len(args) > 1:
             y = args[1]
             if not isinstance(y, torch.Tensor):
                 return x if inplace and isinstance(y, (int, float)) else \
@@ -257,11 +257,11 @@ class Recorder(AtenOps):
         exporter writes it, so the table counts as the parameter it is."""
         table, indices = self.values[id(args[0])], args[1]
         axes = [k for k, t in enumerate(indices) if t is not None]
-        if len(axes) != 1 or not isinstance(self._value(indices[axes[0]]), _Const):
+        if len(axes) != 1 or not isinstance(self._value(indices[axes[0]]), Const):
             raise Untraceable("indexing a parameter by more than one tensor")
         idx = self._value(indices[axes[0]])
-        y = self._emit("Gather", [self._name(table), self._name(_Const(idx.tensor.to(self.torch.int64)))],
-                       out.shape, axis=axes[0])[0]
+        y = self.emit("Gather", [self.name(table), self.name(Const(idx.tensor.to(self.torch.int64)))],
+                      out.shape, axis=axes[0])[0]
         self._bind(out, y)
         return out
 
@@ -270,7 +270,7 @@ class Recorder(AtenOps):
         a number of the graph, not a weight of the model."""
         name = f"onnx::Constant_{next(self.counter)}"
         self.nodes.append(Node("Constant", f"/Constant_{name.rsplit('_', 1)[1]}", [], [name],
-                               {"value": self._tensor(name, tensor)}))
+                               {"value": self.tensor(name, tensor)}))
         return name
 
     def _fold(self, func, args, kwargs, out, base):
@@ -279,18 +279,18 @@ class Recorder(AtenOps):
         torch = self.torch
         real = func(*[self._real(a) for a in args], **{k: self._real(v) for k, v in kwargs.items()})
         t_of = None
-        if base == "t" and isinstance(self._value(args[0]), _Const):
+        if base == "t" and isinstance(self._value(args[0]), Const):
             t_of = self._value(args[0]).param
         leaves, _ = torch.utils._pytree.tree_flatten((args, kwargs))
         learned = any(self._value(t).learned for t in leaves if isinstance(t, torch.Tensor))
         outs, reals = (out, real) if isinstance(out, (tuple, list)) else ([out], [real])
         for t, r in zip(outs, reals):
             if isinstance(t, torch.Tensor):
-                self._bind(t, _Const(r, t_of=t_of, learned=learned))
+                self._bind(t, Const(r, t_of=t_of, learned=learned))
         # a weight broadcast, then viewed, for a bmm (F.linear on four or more axes): still the weight
         src = self._value(args[0]) if learned and isinstance(args[0], torch.Tensor) else None
         if src is not None and isinstance(out, torch.Tensor) and (base == "expand" or (
-                src.expand_of is not None and base in _VIEWS + _SAME)):
+                src.expand_of is not None and base in VIEWS + SAME)):
             self._value(out).expand_of = src.expand_of or src
         return out
 
@@ -309,9 +309,9 @@ class Recorder(AtenOps):
         names = []
         for i, t in enumerate(outputs):
             v = self._value(t)
-            if not isinstance(v, (_Act, _View)) or any(v is self.values[id(x)] for _, x in self.inputs):
+            if not isinstance(v, (Act, View)) or any(v is self.values[id(x)] for _, x in self.inputs):
                 raise Untraceable("an output that is a constant or an input")
-            name = self._name(v)
+            name = self.name(v)
             names.append((name, t.shape))
         outs = []
         for i, (name, shape) in enumerate(names):
