@@ -130,6 +130,53 @@ CASES = [
     # a stack of 4 maps, each convolved: 4 x (3 x 3 x 5 x 3 x 3 x 2) MACs
     ((4, 5, 5, 2), "kind: conv, filters: 5, kernel: 3", [4, 3, 3, 5], 95, 3240, 6660),
     ((4, 5, 5, 2), "kind: depthwise_conv, kernel: 3, padding: 1", [4, 5, 5, 2], 20, 1800, 3800),
+    # --- 1-D maps (T x C): T_out x C_out x k x C_in / groups MACs
+    # 10 - 3 + 1 = 8 steps; weights 3 x 3 x 4 + 4 (Conv1d(3, 4, 3)); 8 x 4 x 3 x 3 = 288
+    ((10, 3), "kind: conv1d, filters: 4, kernel: 3", [8, 4], 40, 288, 2 * 288 + 32),
+    # same (TF): 10 steps, dilated span 5; 10 x 4 x 3 x 3 = 360
+    ((10, 3), "kind: conv, filters: 4, kernel: 3, dilation: 2, padding: same, bias: false", [10, 4], 36, 360, 720),
+    # padding [before, after] = [1, 2]: (11 + 3 - 5) // 2 + 1 = 5; groups 2: 5 x 2 x 6 weights, 5 x 6 x 5 x 2 MACs
+    ((11, 4), "kind: conv, filters: 6, kernel: 5, stride: 2, groups: 2, padding: [1, 2], bias: false",
+     [5, 6], 60, 300, 600),
+    ((10, 3), "kind: conv, filters: 5, kernel: 1", [10, 5], 20, 150, 350),
+    # depthwise x2: 8 steps x 6 channels x 3 taps; weights 3 x 3 x 2 + 6
+    ((10, 3), "kind: depthwise_conv, kernel: [3], depth_multiplier: 2", [8, 6], 24, 144, 288 + 48),
+    # --- 3-D maps (D x H x W x C): D_out x H_out x W_out x C_out x kd x kh x kw x C_in / groups
+    # 2 x 4 x 4 x 5 outputs x 27 x 3; weights 27 x 3 x 5 + 5 (Conv3d(3, 5, 3))
+    ((4, 6, 6, 3), "kind: conv3d, filters: 5, kernel: 3", [2, 4, 4, 5], 410, 12960, 2 * 12960 + 160),
+    # R(2+1)D's factorised kernels: temporal [3, 1, 1] and spatial [1, 3, 3] (padded per axis)
+    ((4, 6, 6, 3), "kind: conv, filters: 5, kernel: [3, 1, 1], bias: false", [2, 6, 6, 5], 45, 3240, 6480),
+    ((4, 6, 6, 3), "kind: conv, filters: 5, kernel: [1, 3, 3], padding: [0, 1, 1], bias: false",
+     [4, 6, 6, 5], 135, 19440, 38880),
+    # same, stride 2: ceil(5/2), ceil(7/2) x 2; groups 2: 27 x 2 x 4 weights, 192 x 27 x 2 MACs
+    ((5, 7, 7, 4), "kind: conv3d, filters: 4, kernel: 3, stride: 2, padding: same, groups: 2, bias: false",
+     [3, 4, 4, 4], 216, 10368, 20736),
+    # dilation 2 in depth: span 5, 7 -> 3; 150 outputs x 27 x 2
+    ((7, 7, 7, 2), "kind: conv3d, filters: 2, kernel: 3, dilation: [2, 1, 1], bias: false", [3, 5, 5, 2], 108,
+     8100, 16200),
+    ((4, 6, 6, 3), "kind: depthwise_conv, kernel: [3, 3, 3], padding: 1", [4, 6, 6, 3], 84, 11664, 23328 + 432),
+    # --- pools over 1-D maps: kernel taps - 1 comparisons (max), taps per output (average)
+    # ceil mode, padded 19: ceil((19 - 3) / 2) + 1 = 9 (the last window starts at 16 < 17 + 1)
+    ((17, 4), "kind: max_pool, kernel: 3, stride: 2, padding: 1, ceil_mode: true", [9, 4], 0, 0, 2 * 36),
+    ((17, 4), "kind: max_pool, kernel: 3, stride: 2", [8, 4], 0, 0, 2 * 32),
+    ((16, 4), "kind: avg_pool, kernel: 2", [8, 4], 0, 0, 2 * 32),
+    ((7, 3), "kind: avg_pool, kernel: 3, stride: 2, padding: same", [4, 3], 0, 0, 3 * 12),
+    ((7, 3), "kind: global_avg_pool", [3], 0, 0, 21),
+    ((7, 3), "kind: global_max_pool, keepdims: true", [1, 3], 0, 0, 6 * 3),
+    # windows [0,2) [1,4) [3,5): 7 steps per channel
+    ((5, 2), "kind: adaptive_avg_pool, output_size: 3", [3, 2], 0, 0, 7 * 2),
+    # --- pools over 3-D maps
+    ((4, 8, 8, 2), "kind: max_pool, kernel: [1, 2, 2]", [4, 4, 4, 2], 0, 0, 3 * 128),
+    # ceil mode: D ceil((5 - 3) / 2) + 1 = 2, H and W ceil((9 - 3) / 2) + 1 = 4; 26 comparisons each
+    ((5, 9, 9, 2), "kind: max_pool, kernel: 3, stride: 2, ceil_mode: true", [2, 4, 4, 2], 0, 0, 26 * 64),
+    ((4, 4, 4, 3), "kind: avg_pool, kernel: 2", [2, 2, 2, 3], 0, 0, 8 * 24),
+    ((4, 6, 6, 3), "kind: global_avg_pool", [3], 0, 0, 432),
+    ((4, 6, 6, 3), "kind: global_max_pool", [3], 0, 0, 143 * 3),
+    # window totals per axis: 5 -> 3: 7, 5 -> 1: 5, 5 -> 5: 5
+    ((5, 5, 5, 2), "kind: adaptive_avg_pool, output_size: [3, 1, 5]", [3, 1, 5, 2], 0, 0, 7 * 5 * 5 * 2),
+    # norms over the spatial axes of 1-D and 3-D maps: 8 flops per element, gamma and beta per channel
+    ((5, 6), "kind: group_norm, groups: 3", [5, 6], 12, 0, 8 * 30),
+    ((2, 3, 3, 6), "kind: instance_norm, affine: true", [2, 3, 3, 6], 12, 0, 8 * 108),
     # constants: a buffer (non-trainable, not in params) or learned (12 params)
     ((5, 4), "kind: constant, shape: [3, 4]", [3, 4], 0, 0, 0),
     ((5, 4), "kind: constant, shape: [3, 4], learned: true", [3, 4], 12, 0, 0),
@@ -281,6 +328,14 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: conv, filters: 4, kernel: 3, stride: -1", "Expected an integer >= 1. Received stride=-1."),
     ("kind: conv, filters: 2.5, kernel: 3", "Expected an integer (use int() or round() in the expression). Received filters=2.5."),
     ("kind: conv, filters: 4, kernel: [3, 3, 3]", "Expected an integer or [height, width]"),
+    ("kind: conv, filters: 4, kernel: [3, 3, 3, 3]", "Expected an integer or one per spatial axis"),
+    ("kind: conv, filters: 4, kernel: [3]", "Expected an integer or [height, width] for a 2-D map (HxWxC)"),
+    ("kind: conv, filters: 4, kernel: 3, padding: [1, 1, 1]", "Expected valid, same, an integer, 2 values "
+                                                               "(per axis) or 4 (per side) for a 2-D map"),
+    ("kind: conv1d, filters: 4, kernel: 3", "expected a 1-D map (TxC) input (rank 2), received 5x5x4"),
+    ("kind: conv3d, filters: 4, kernel: 3", "expected a 3-D map (DxHxWxC) input (rank 4), received 5x5x4"),
+    ("kind: max_pool, kernel: [2, 2, 2]", "Expected an integer or [height, width] for a 2-D map (HxWxC)"),
+    ("kind: adaptive_avg_pool, output_size: [2]", "Expected an integer or [height, width] for a 2-D map"),
     ("kind: conv, filters: 4, kernel: 3, padding: middle", "Expected valid, same, an integer, [h, w] or [top, bottom, left, right]. Received padding='middle'."),
     ("kind: conv, filters: 4, kernel: 3, colour: red", "unknown argument `colour` for kind 'conv'"),
     ("kind: conv, kernel: 3", "missing required argument `filters`"),

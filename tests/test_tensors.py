@@ -163,7 +163,7 @@ def test_receptive_fields_are_na_past_a_tensor_kind_and_kept_before():
     ("kind: gather, axis: 1, indices: [4]", "index 4 is outside axis 1 of size 4"),
     ("kind: einsum, equation: 'n->n'", "operand 'n' names 1 axes of a rank-2 input"),
     ("kind: einsum, equation: 'N D'", "Expected lower-case letters"),
-    ("kind: conv, filters: 2, kernel: 1", "expected input of rank 3 or rank 4 (HxWxC), received 4x6"),
+    ("kind: conv3d, filters: 2, kernel: 1", "expected a 3-D map (DxHxWxC) input (rank 4), received 4x6"),
     ("kind: lrn", "expected input of rank 1 or rank 3"),
     ("kind: pow", "pow needs it"),
     ("kind: binary, op: add", "two inputs, or one input and `scalar`"),

@@ -132,7 +132,8 @@ def layer(source, name: str, typed: str | None = None, **analyze_kw) -> list[str
     lines = [f"{report.name} / {node.name}: {node.label} ({k.doc})",
              f"inputs: {', '.join(g.nodes[i].name for i in node.inputs)} "
              f"({', '.join(fmt_shape(s) for s in node.in_shapes)}); output {fmt_shape(node.out_shape)}",
-             "arguments: " + ", ".join(f"{key}={_fmt(v)}" for key, v in a.items())]
+             "arguments: " + ", ".join(f"{key}={_fmt(v)}" for key, v in a.items()
+                                       if v is not None or not getattr(k.args.get(key), "inferred", False))]
     lines += k.explain(a, node.in_shapes, node.out_shape)
     if k.weight_shapes(a, node.in_shapes):
         lines.append(_params_line(node, row.params))

@@ -49,7 +49,7 @@ class Nodes:
         parts = kind.parts(args)
         if parts is None and self.rewrite:
             shape = self.graph.nodes[inputs[0]].out_shape if len(inputs) == 1 else None
-            parts = kind.rewrite(args, shape, self.rewrite) if shape and len(shape) == 3 else None
+            parts = kind.rewrite(args, shape, self.rewrite) if shape and len(shape) in (2, 3, 4) else None
         steps = [(full, kind, kind_name, args)] if parts is None else [
             (f"{full}.{suffix}", pk, part_kind, pk.normalize(part_raw, lambda text: expr.evaluate(text, env, self.limits)))
             for suffix, part_kind, part_raw in parts for pk in [lookup(part_kind)[0]]]

@@ -10,6 +10,7 @@ import math
 from typing import Callable, NamedTuple
 
 from cnncost.errors import CnnCostError, ExportError, ShapeError, SpecError, closest, did_you_mean
+from cnncost.layers.geometry import AxisPair, Each, PerAxis
 
 REQUIRED = object()
 # Which kind of multiplication a layer does, for shares in `compare`: name -> label.
@@ -63,14 +64,16 @@ def _as_written(value) -> str:
 class Arg:
     """One argument: its type, default and bounds. `kind` is one of
     int, pair, padding, bool, float, choice, ints (a list of integers), text (a string
-    taken as written, never evaluated: an einsum equation)."""
+    taken as written, never evaluated: an einsum equation), axes (a window argument of a map of
+    any rank: one integer or one per spatial axis), padding_nd (padding of a map of any rank:
+    valid, same, one integer, one per axis or one per side)."""
 
     def __init__(self, kind: str, default=REQUIRED, *, minimum: int | None = 1,
                  choices: tuple[str, ...] = (), doc: str = ""):
         self.kind, self.default, self.minimum, self.choices, self.doc = kind, default, minimum, choices, doc
 
     def literals(self) -> tuple[str, ...]:
-        if self.kind == "padding":
+        if self.kind in ("padding", "padding_nd"):
             return ("valid", "same")
         return self.choices
 
@@ -80,10 +83,12 @@ class Arg:
             return _as_int(value, name, self.minimum)
         if k == "pair":
             return _pair(name, value, self.minimum)
-        if k == "padding":
+        if k in ("padding", "padding_nd"):
             if isinstance(value, str) and value not in self.literals():
                 self.refuse(name, value, "valid, same, an integer, [h, w] or [top, bottom, left, right]")
-            return _padding(name, value)
+            return _padding_nd(name, value) if k == "padding_nd" else _padding(name, value)
+        if k == "axes":
+            return _axes(name, value, self.minimum)
         if k == "bool":
             if not isinstance(value, bool):
                 raise SpecError(f"Invalid value for argument `{name}`. Expected true or false. "
@@ -129,6 +134,32 @@ def _pair(name, value, minimum):
         return tuple(_as_int(v, name, minimum) for v in value)
     v = _as_int(value, name, minimum)
     return (v, v)
+
+
+def _axes(name, value, minimum):
+    """k -> Each((k, k)) (today's 2-D value; k along every axis of any map) | [k] | [kh, kw] |
+    [kd, kh, kw] -> that tuple."""
+    if isinstance(value, (list, tuple)):
+        if not 1 <= len(value) <= 3:
+            raise SpecError(f"Invalid value for argument `{name}`. Expected an integer or one per spatial "
+                            f"axis ([length], [height, width] or [depth, height, width]). "
+                            f"Received {name}={list(value)!r}.")
+        return tuple(_as_int(v, name, minimum) for v in value)
+    v = _as_int(value, name, minimum)
+    return Each((v, v))
+
+
+def _padding_nd(name, value):
+    """_padding's forms (a number and valid held as Each, [a, b] as AxisPair), and [p] or
+    [pd, ph, pw] per axis (PerAxis), six values per side of a 3-D map."""
+    if isinstance(value, (list, tuple)) and len(value) in (1, 3):
+        return PerAxis(_as_int(v, name, 0) for v in value)
+    if isinstance(value, (list, tuple)) and len(value) == 6:
+        return tuple(_as_int(v, name, 0) for v in value)
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return AxisPair(_padding(name, value))
+    out = _padding(name, value)
+    return out if out == "same" or isinstance(value, (list, tuple)) else Each(out)
 
 
 def _padding(name, value):
@@ -355,6 +386,8 @@ class OutputSized:
 
 
 _EXPECTED = {"int": "an integer", "pair": "an integer or [height, width]", "bool": "true or false",
+             "axes": "an integer or one per spatial axis",
+             "padding_nd": "valid, same, an integer, one per axis or one per side",
              "float": "a number", "padding": "valid, same, an integer, [h, w] or [top, bottom, left, right]"}
 
 
@@ -463,12 +496,13 @@ def onnx_axis(axis: int, rank: int) -> int:
     return (2, 3, 1)[axis] if rank == 3 else 1 + axis
 
 
-def same_map_in_groups(groups: int, ins: list[tuple]) -> tuple:
-    """The output shape of a layer that keeps an H x W x C map and splits its channels into
-    `groups` (channel shuffle, group norm): the input's, when groups divide the channels."""
-    require_rank(ins[0], (3,))
-    if ins[0][2] % groups:
-        raise ShapeError(f"groups={groups} must divide the channels ({ins[0][2]})")
+def same_map_in_groups(groups: int, ins: list[tuple], ranks: tuple = (3,)) -> tuple:
+    """The output shape of a layer that keeps an H x W x C map (or a map of `ranks`) and
+    splits its channels into `groups` (channel shuffle, group norm): the input's, when
+    groups divide the channels."""
+    require_rank(ins[0], ranks)
+    if ins[0][-1] % groups:
+        raise ShapeError(f"groups={groups} must divide the channels ({ins[0][-1]})")
     return ins[0]
 
 

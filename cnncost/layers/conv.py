@@ -11,22 +11,52 @@ that its file folds into the batch axis), the MACs L times one map's.
 from __future__ import annotations
 
 
+import math
+from typing import NamedTuple
+
 from cnncost.errors import ShapeError
 from cnncost.layers import geometry
-from cnncost.layers.base import Arg, Kind, SavesInputForWeights, numel, register, require_rank
+from cnncost.layers.base import Arg, Kind, SavesInputForWeights, numel, register, register_alias, require_rank
 
 _WINDOW_ARGS = {
-    "kernel": Arg("pair", doc="kernel size k or [kh, kw]"),
-    "stride": Arg("pair", 1),
-    "padding": Arg("padding", "valid", doc="valid | same (TensorFlow rule) | p | [ph, pw] | [t, b, l, r]"),
-    "dilation": Arg("pair", 1),
+    "kernel": Arg("axes", doc="kernel size k (along every axis) or one per axis: [k], [kh, kw], [kd, kh, kw]"),
+    "stride": Arg("axes", 1),
+    "padding": Arg("padding_nd", "valid", doc="valid | same (TensorFlow rule) | p | one per axis | "
+                   "one per side ([t, b, l, r]; [front, back, t, b, l, r])"),
+    "dilation": Arg("axes", 1),
 }
+_RANK = {"rank": Arg("int", None, doc="spatial axes of the map: 1 (T x C), 2 (H x W x C), 3 (D x H x W x C); "
+                     "default: from the input and the window arguments")}
+_RANK["rank"].inferred = True     # unset, explain leaves it out: the input says it
+
+
+class Window(NamedTuple):
+    """A convolution's window resolved on its input: d spatial axes, the leading stack
+    axes (L of a stack of 2-D maps), and per axis the kernel, stride, dilation, pads
+    (per side: lo_0, hi_0, ...), input and output sizes."""
+    d: int
+    lead: tuple
+    kernel: tuple
+    stride: tuple
+    dilation: tuple
+    pads: tuple
+    sizes: tuple
+    outs: tuple
+
+
+def conv_window_of(a, shape) -> Window:
+    require_rank(shape, (2, 3, 4))
+    d = geometry.spatial_rank(a, shape, stack=True)
+    kernel, stride, dilation = (geometry.per_axis(k, a[k], d) for k in ("kernel", "stride", "dilation"))
+    sizes = tuple(shape[-d - 1:-1])
+    outs, pads = geometry.resolve_nd(sizes, kernel, stride, dilation, geometry.sides(a.padding, d))
+    return Window(d, tuple(shape[:-d - 1]), kernel, stride, dilation, pads, sizes, outs)
 
 
 def conv_geometry(a, shape):
-    require_rank(shape, (3, 4))
-    (oh, ow), pads = geometry.resolve(shape[-3:-1], a.kernel, a.stride, a.dilation, a.padding)
-    return oh, ow, pads
+    """(out_h, out_w, pads) of a 2-D map or stack; for a map of any rank see conv_window_of."""
+    w = conv_window_of(a, shape)
+    return (*w.outs, w.pads)
 
 
 def stacked(conv):
@@ -43,19 +73,42 @@ def stacked(conv):
 
 def window_explain(a, ins) -> list[str]:
     """Output size per axis: out = floor((in + pad_before + pad_after - span) / stride) + 1."""
-    pads = conv_geometry(a, ins[0])[2]
-    h, w = ins[0][-3:-1]
-    pad_rule = " (TensorFlow 'same': out = ceil(in / stride))" if a.padding == "same" else ""
-    return [f"H_out = {geometry.describe(h, a.kernel[0], a.stride[0], a.dilation[0], pads[0], pads[1])}"
-            + pad_rule,
-            f"W_out = {geometry.describe(w, a.kernel[1], a.stride[1], a.dilation[1], pads[2], pads[3])}"]
+    w = conv_window_of(a, ins[0])
+    lines = geometry.describe_axes(w.sizes, w.kernel, w.stride, w.dilation, w.pads)
+    if a.padding == "same":
+        lines[0] += " (TensorFlow 'same': out = ceil(in / stride))"
+    return lines
 
 
 def conv_window(a, ins):
-    if len(ins[0]) != 3:
+    w = conv_window_of(a, ins[0])
+    if w.lead:
         return "n/a"          # a stack of maps: its windows lie in each map, not in the stack
-    pads = conv_geometry(a, ins[0])[2]
-    return a.kernel, a.stride, a.dilation, (pads[0], pads[2])
+    return w.kernel, w.stride, w.dilation, w.pads[::2]
+
+
+def conv_nd(x, kernel, bias, win: Window, groups, ops):
+    """A convolution of a channels-last map of 1, 2 or 3 spatial axes (batch first; a 2-D
+    stack too) through conv2d: a 1-D map is a 2-D map of height 1; a 3-D map gathers its
+    kd depth taps into the channels of each output depth (ordered group, tap, channel, so
+    that groups stay contiguous) and runs as a stack of 2-D maps. `kernel` is
+    (k..., C_in / groups, F)."""
+    np = ops.np
+    if win.d == 2:
+        return stacked(conv2d)(x, kernel, bias, win.stride, win.dilation, win.pads, groups, ops)
+    if win.d == 1:
+        y = conv2d(x[:, None], kernel[None], bias, (1, *win.stride), (1, *win.dilation), (0, 0, *win.pads),
+                   groups, ops)
+        return y[:, 0]
+    kd, kh, kw, cg, f = kernel.shape
+    (sd, *s2), (dd, *d2), (lo, hi) = win.stride, win.dilation, win.pads[:2]
+    xp = np.pad(x, ((0, 0), (lo, hi), (0, 0), (0, 0), (0, 0))) if lo or hi else x
+    taps = np.lib.stride_tricks.sliding_window_view(xp, (kd - 1) * dd + 1, axis=1)[:, ::sd, ..., ::dd]
+    n, od, h, w, c, _ = taps.shape           # (n, D_out, H, W, C, kd), a strided view
+    taps = taps.reshape(n, od, h, w, groups, c // groups, kd).transpose(0, 1, 2, 3, 4, 6, 5)
+    k2 = kernel.transpose(1, 2, 0, 3, 4).reshape(kh, kw, kd * cg, f)
+    return stacked(conv2d)(taps.reshape(n, od, h, w, kd * c), k2, bias, tuple(s2), tuple(d2), win.pads[2:],
+                           groups, ops)
 
 
 def conv2d(x, kernel, bias, stride, dilation, pads, groups, ops):
@@ -122,17 +175,37 @@ def _gemm_by_row_blocks(cols, kernel2d, ops):
 
 
 def conv_workspace(a, in_shape, out_shape) -> int:
-    """Elements of the largest temporaries conv2d allocates per example: the padded input
-    copy, the im2col buffer (or a depthwise tap product) and the product itself."""
-    kh, kw = a.kernel
-    lead = numel(in_shape[:-3])
-    oh, ow, f = out_shape[-3:]
-    h, w, c = in_shape[-3:]
-    pads = conv_geometry(a, in_shape)[2]
-    padded = (h + pads[0] + pads[1]) * (w + pads[2] + pads[3]) * c if any(pads) else 0
-    cols = min(lead * oh * ow * kh * kw * c, 2 * IM2COL_BLOCK_ELEMENTS) \
-        if (kh, kw) != (1, 1) or a.stride != (1, 1) else 0
-    return lead * padded + cols + lead * oh * ow * f
+    """Elements of the largest temporaries conv_nd allocates per example: for a 3-D map the
+    depth-padded copy and the gathered depth taps; then conv2d's padded input copy, its
+    im2col buffer (or a depthwise tap product) and the product itself."""
+    w = conv_window_of(a, in_shape)
+    lead, c, f = numel(w.lead), in_shape[-1], out_shape[-1]
+    sizes, kernel, stride, pads, outs, extra = w.sizes, w.kernel, w.stride, w.pads, w.outs, 0
+    if w.d == 3:
+        plane = numel(sizes[1:])
+        extra = (sizes[0] + pads[0] + pads[1]) * plane * c if any(pads[:2]) else 0
+        lead, c = outs[0], c * kernel[0]
+        extra += lead * plane * c
+        sizes, kernel, stride, pads, outs = sizes[1:], kernel[1:], stride[1:], pads[2:], outs[1:]
+    padded = math.prod(n + pads[2 * i] + pads[2 * i + 1] for i, n in enumerate(sizes)) * c if any(pads) else 0
+    cols = min(lead * numel(outs) * numel(kernel) * c, 2 * IM2COL_BLOCK_ELEMENTS) \
+        if set(kernel) != {1} or set(stride) != {1} else 0
+    return extra + lead * padded + cols + lead * numel(outs) * f
+
+
+def _axes_formula(w: Window, out) -> tuple[str, str, str, str]:
+    """The formula's names and values of the output axes and the kernel axes: 'H_out x W_out',
+    '7 x 7', 'kh x kw', '3 x 3' (a stack's L in front)."""
+    names = geometry.AXES[w.d]
+    maps = ("L x ", f"{out[0]} x ") if w.lead else ("", "")
+    return (maps[0] + " x ".join(f"{n}_out" for n in names), maps[1] + " x ".join(str(o) for o in w.outs),
+            " x ".join(f"k{n.lower()}" for n in names), " x ".join(str(k) for k in w.kernel))
+
+
+def onnx_conv_kernel(kernel):
+    """(k..., C_in / groups, F) -> ONNX's (F, C_in / groups, k...)."""
+    d = kernel.ndim - 2
+    return kernel.transpose(d + 1, d, *range(d))
 
 
 class _SlidingConv(SavesInputForWeights, Kind):
@@ -154,98 +227,103 @@ class _SlidingConv(SavesInputForWeights, Kind):
     def explain(self, a, ins, out):
         return window_explain(a, ins) + [self.mults_formula(a, ins, out)]
 
+    def forward(self, a, w, xs, ops):
+        kernel, groups = self.run_kernel(a, w["kernel"])
+        return conv_nd(xs[0], kernel, w.get("bias"), conv_window_of(a, xs[0].shape[1:]), groups, ops)
+
     def onnx(self, a, ins, out, b):
-        t, bo, l, r = conv_geometry(a, ins[0])[2]
-        kernel, groups = self.onnx_kernel(a, ins, b.w["kernel"])
+        win = conv_window_of(a, ins[0])
+        kernel, groups = self.run_kernel(a, b.w["kernel"])
         x = b.inputs[0]
-        if len(ins[0]) == 4:       # a stack (batch, L, H, W, C): its maps in the batch, NCHW
+        if win.lead:       # a stack (batch, L, H, W, C): its maps in the batch, NCHW
             x = b.op("Transpose", [b.op("Reshape", [x, b.const([-1, *ins[0][1:]])])], perm=[0, 3, 1, 2])
-        args = [x, b.weight("kernel", kernel)]
+        elif win.d != 2:   # a 1-D or 3-D map is held channels last: NCT / NCDHW for Conv
+            x = b.channels_first(x, win.d)
+        args = [x, b.weight("kernel", onnx_conv_kernel(kernel))]
         if a.bias:
             args.append(b.weight("bias", b.w["bias"]))
-        y = b.op("Conv", args, kernel_shape=list(a.kernel), strides=list(a.stride),
-                 dilations=list(a.dilation), pads=[t, l, bo, r], group=groups)
-        if len(ins[0]) == 4:
+        y = b.op("Conv", args, kernel_shape=list(win.kernel), strides=list(win.stride),
+                 dilations=list(win.dilation), pads=[*win.pads[::2], *win.pads[1::2]], group=groups)
+        if win.lead:
             y = b.op("Reshape", [b.op("Transpose", [y], perm=[0, 2, 3, 1]), b.const([-1, *out])])
+        elif win.d != 2:
+            y = b.channels_last(y, win.d)
         return y
 
 
 @register
 class Conv(_SlidingConv):
     name = "conv"
-    doc = "2-D convolution (grouped when groups > 1)"
-    mults_rule = "H_out x W_out x C_out x kh x kw x C_in / groups"
+    doc = "convolution of a 1-D, 2-D or 3-D map (grouped when groups > 1)"
+    mults_rule = "H_out x W_out x C_out x kh x kw x C_in / groups (per spatial axis: T; D, H, W)"
     mult_classes = ("standard", "pointwise", "depthwise", "grouped")
-    args = {"filters": Arg("int"), **_WINDOW_ARGS, "groups": Arg("int", 1), "bias": Arg("bool", True)}
+    args = {"filters": Arg("int"), **_WINDOW_ARGS, "groups": Arg("int", 1), "bias": Arg("bool", True), **_RANK}
 
     def output_shape(self, a, ins):
-        oh, ow, _ = conv_geometry(a, ins[0])
+        w = conv_window_of(a, ins[0])
         c = ins[0][-1]
         if c % a.groups or a.filters % a.groups:
             raise ShapeError(f"groups={a.groups} must divide both input channels ({c}) "
                              f"and filters ({a.filters})")
-        return (*ins[0][:-3], oh, ow, a.filters)
+        return (*w.lead, *w.outs, a.filters)
 
     def weight_shapes(self, a, ins):
-        kh, kw = a.kernel
-        w = {"kernel": (kh, kw, ins[0][-1] // a.groups, a.filters)}
+        w = {"kernel": (*conv_window_of(a, ins[0]).kernel, ins[0][-1] // a.groups, a.filters)}
         if a.bias:
             w["bias"] = (a.filters,)
         return w
 
     def mults(self, a, ins, out):
-        kh, kw = a.kernel
-        return numel(out) * kh * kw * (ins[0][-1] // a.groups)
+        return numel(out) * numel(conv_window_of(a, ins[0]).kernel) * (ins[0][-1] // a.groups)
 
     def mult_class(self, a, ins):
         if a.groups > 1:
             return "depthwise" if a.groups == ins[0][-1] else "grouped"
-        return "pointwise" if a.kernel == (1, 1) else "standard"
+        return "pointwise" if set(a.kernel) == {1} else "standard"
 
     def mults_formula(self, a, ins, out):
-        kh, kw = a.kernel
+        outs, out_values, ks, k_values = _axes_formula(conv_window_of(a, ins[0]), out)
         c, g = ins[0][-1], a.groups
         per = f"{c} / {g}" if g > 1 else f"{c}"
-        maps = ("L x ", f"{out[0]} x ") if len(out) == 4 else ("", "")
-        return (f"mults = {maps[0]}H_out x W_out x C_out x kh x kw x C_in{' / groups' if g > 1 else ''}"
-                f" = {maps[1]}{out[-3]} x {out[-2]} x {out[-1]} x {kh} x {kw} x {per} = {self.mults(a, ins, out):,}")
+        return (f"mults = {outs} x C_out x {ks} x C_in{' / groups' if g > 1 else ''}"
+                f" = {out_values} x {out[-1]} x {k_values} x {per} = {self.mults(a, ins, out):,}")
 
-    def forward(self, a, w, xs, ops):
-        _, _, pads = conv_geometry(a, xs[0].shape[1:])
-        return stacked(conv2d)(xs[0], w["kernel"], w.get("bias"), a.stride, a.dilation, pads, a.groups, ops)
-
-    def onnx_kernel(self, a, ins, kernel):
-        return kernel.transpose(3, 2, 0, 1), a.groups     # (kh, kw, C/g, F) -> (F, C/g, kh, kw)
+    def run_kernel(self, a, kernel):
+        return kernel, a.groups
 
     def rewrite(self, a, in_shape, rewrite):
-        """What-if rewrites of a standard k x k convolution (k > 1, groups = 1):
-        ("separable",) -> depthwise k x k + pointwise 1 x 1;
+        """What-if rewrites of a standard k x k convolution (k > 1, groups = 1) of a 1-D, 2-D
+        or 3-D map: ("separable",) -> depthwise k x k + pointwise 1 x 1;
         ("bottleneck", R) -> a 1 x 1 reduction to C_in / R channels, then the convolution."""
-        if a.groups != 1 or a.kernel == (1, 1) or len(in_shape) != 3:
+        if a.groups != 1 or set(a.kernel) == {1} or conv_window_of(a, in_shape).lead:
             return None
         if rewrite[0] == "separable":
             return separable_parts(a)
-        reduced = max(1, in_shape[2] // rewrite[1])
+        reduced = max(1, in_shape[-1] // rewrite[1])
         conv = {**window_args(a), "filters": a.filters, "bias": a.bias}
-        return [("reduce", "conv", {"filters": reduced, "kernel": 1, "bias": False}), ("conv", "conv", conv)]
+        reduce = {"filters": reduced, "kernel": 1, "bias": False, **({"rank": a.rank} if a.get("rank") else {})}
+        return [("reduce", "conv", reduce), ("conv", "conv", conv)]
 
     def rewrite_analytic(self, a, ins, out, rewrite):
-        """The textbook ratio of the rewrite's mults to the original's, and its formula."""
+        """The textbook ratio of the rewrite's mults to the original's, and its formula:
+        f^d kernel taps on a d-dimensional map."""
         from fractions import Fraction   # what-if only: not at start-up
 
-        (kh, kw), n = a.kernel, a.filters
+        w, n = conv_window_of(a, ins[0]), a.filters
+        taps = numel(w.kernel)
         if rewrite[0] == "separable":
-            return Fraction(1, n) + Fraction(1, kh * kw), f"1/N + 1/f^2 = 1/{n} + 1/{kh * kw}"
-        r = rewrite[1]
-        (h, w, c), (oh, ow, _) = ins[0], out
-        return (Fraction(1, r) + Fraction(c * h * w, r * kh * kw * n * oh * ow),
-                f"1/R + C_in*H_in*W_in/(R*f^2*N*H_out*W_out), R = {r}")
+            return Fraction(1, n) + Fraction(1, taps), f"1/N + 1/f^{w.d} = 1/{n} + 1/{taps}"
+        r, c = rewrite[1], ins[0][-1]
+        axes = geometry.AXES[w.d]
+        return (Fraction(1, r) + Fraction(c * numel(w.sizes), r * taps * n * numel(w.outs)),
+                f"1/R + C_in*{'*'.join(x + '_in' for x in axes)}/(R*f^{w.d}*N*"
+                f"{'*'.join(x + '_out' for x in axes)}), R = {r}")
 
     def rewrite_note(self, a, ins, rewrite):
         """Why the measured ratio of a rewrite differs from the analytic one, if it does."""
-        if rewrite[0] != "bottleneck" or ins[0][2] % rewrite[1] == 0:
+        if rewrite[0] != "bottleneck" or ins[0][-1] % rewrite[1] == 0:
             return ""
-        c, r = ins[0][2], rewrite[1]
+        c, r = ins[0][-1], rewrite[1]
         kept = max(1, c // r)
         from fractions import Fraction
         return (f"C_in/R = {c}/{r} = {float(Fraction(c, r)):.4g} is not a whole number of channels: the "
@@ -256,50 +334,43 @@ class Conv(_SlidingConv):
 @register
 class DepthwiseConv(_SlidingConv):
     name = "depthwise_conv"
-    doc = "depthwise convolution: one k x k filter per input channel (x depth_multiplier)"
-    mults_rule = "H_out x W_out x (C_in x multiplier) x kh x kw"
+    doc = "depthwise convolution of a 1-D, 2-D or 3-D map: one k x k filter per input channel (x depth_multiplier)"
+    mults_rule = "H_out x W_out x (C_in x multiplier) x kh x kw (per spatial axis: T; D, H, W)"
     mult_classes = ("depthwise",)
-    args = {**_WINDOW_ARGS, "depth_multiplier": Arg("int", 1), "bias": Arg("bool", True)}
+    args = {**_WINDOW_ARGS, "depth_multiplier": Arg("int", 1), "bias": Arg("bool", True), **_RANK}
 
     def output_shape(self, a, ins):
-        oh, ow, _ = conv_geometry(a, ins[0])
-        return (*ins[0][:-3], oh, ow, ins[0][-1] * a.depth_multiplier)
+        w = conv_window_of(a, ins[0])
+        return (*w.lead, *w.outs, ins[0][-1] * a.depth_multiplier)
 
     def groups(self, a, ins):
         return ins[0][-1]           # one group per input channel
 
     def weight_shapes(self, a, ins):
-        kh, kw = a.kernel
-        w = {"kernel": (kh, kw, ins[0][-1], a.depth_multiplier)}
+        w = {"kernel": (*conv_window_of(a, ins[0]).kernel, ins[0][-1], a.depth_multiplier)}
         if a.bias:
             w["bias"] = (ins[0][-1] * a.depth_multiplier,)
         return w
 
     def mults(self, a, ins, out):
-        kh, kw = a.kernel
-        return numel(out) * kh * kw
+        return numel(out) * numel(conv_window_of(a, ins[0]).kernel)
 
     def mult_class(self, a, ins):
         return "depthwise"
 
     def fan_in(self, a, ins, shape):
-        return a.kernel[0] * a.kernel[1]      # each output reads one channel's k x k window
+        return numel(shape[:-2])      # each output reads one channel's k x k window
 
     def mults_formula(self, a, ins, out):
-        kh, kw = a.kernel
-        maps = ("L x ", f"{out[0]} x ") if len(out) == 4 else ("", "")
-        return (f"mults = {maps[0]}H_out x W_out x (C_in x multiplier) x kh x kw = {maps[1]}{out[-3]} x {out[-2]} x "
-                f"{out[-1]} x {kh} x {kw} = {self.mults(a, ins, out):,}")
+        outs, out_values, ks, k_values = _axes_formula(conv_window_of(a, ins[0]), out)
+        return (f"mults = {outs} x (C_in x multiplier) x {ks} = {out_values} x "
+                f"{out[-1]} x {k_values} = {self.mults(a, ins, out):,}")
 
-    def forward(self, a, w, xs, ops):
-        _, _, pads = conv_geometry(a, xs[0].shape[1:])
-        kh, kw, c, m = w["kernel"].shape
-        kernel = w["kernel"].reshape(kh, kw, 1, c * m)
-        return stacked(conv2d)(xs[0], kernel, w.get("bias"), a.stride, a.dilation, pads, c, ops)
-
-    def onnx_kernel(self, a, ins, kernel):
-        kh, kw, c, m = kernel.shape     # output channel c * m + j, as ONNX's grouped Conv
-        return kernel.reshape(kh, kw, 1, c * m).transpose(3, 2, 0, 1), c
+    def run_kernel(self, a, kernel):
+        """(k..., C, m) -> (k..., 1, C * m) in C groups: output channel c * m + j, as both
+        frameworks and ONNX's grouped Conv."""
+        *k, c, m = kernel.shape
+        return kernel.reshape(*k, 1, c * m), c
 
 
 @register
@@ -310,19 +381,34 @@ class SeparableConv(Kind):
     flops_rule = "those of its depthwise and pointwise parts"
     mults_rule = "those of its depthwise and pointwise parts"
     args = {"filters": Arg("int"), **_WINDOW_ARGS, "depth_multiplier": Arg("int", 1),
-            "bias": Arg("bool", True)}
+            "bias": Arg("bool", True), **_RANK}
 
     def parts(self, a):
         return separable_parts(a, a.depth_multiplier)
 
 
 def window_args(a) -> dict:
-    """Normalised window arguments back in spec form, to build derived layers."""
-    return {"kernel": list(a.kernel), "stride": list(a.stride), "dilation": list(a.dilation),
-            "padding": a.padding if a.padding == "same" else list(a.padding)}
+    """Normalised window arguments back in spec form, to build derived layers (a number
+    stays a number, so that it still means every axis of a map of any rank)."""
+    def written(v):
+        if isinstance(v, geometry.Each):
+            return v[0]
+        return [v[0], v[2]] if isinstance(v, geometry.AxisPair) else list(v)
+    out = {k: written(a[k]) for k in ("kernel", "stride", "dilation")}
+    out["padding"] = a.padding if a.padding == "same" else written(a.padding)
+    if a.get("rank") is not None:
+        out["rank"] = a.rank
+    return out
 
 
 def separable_parts(a, depth_multiplier=1):
+    pointwise = {"filters": a.filters, "kernel": 1, "bias": a.bias}
+    if a.get("rank") is not None:
+        pointwise["rank"] = a.rank
     return [("depthwise", "depthwise_conv", {**window_args(a), "depth_multiplier": depth_multiplier,
                                              "bias": False}),
-            ("pointwise", "conv", {"filters": a.filters, "kernel": 1, "bias": a.bias})]
+            ("pointwise", "conv", pointwise)]
+
+
+register_alias("conv1d", "conv", {"rank": 1})
+register_alias("conv3d", "conv", {"rank": 3})

@@ -34,16 +34,34 @@ def window_out(size: int, k: int, s: int, d: int, pad_lo: int, pad_hi: int,
     return out
 
 
-def resolve(in_hw, kernel, stride, dilation, padding, ceil_mode=False):
-    """Return ((out_h, out_w), (top, bottom, left, right)) for a 2-D window op."""
-    (h, w), (kh, kw), (sh, sw), (dh, dw) = in_hw, kernel, stride, dilation
+# the spatial axes of a map of each rank: a 1-D map over time (T x C), a 2-D map (H x W x C),
+# a 3-D map or volume (D x H x W x C); the words name them in messages
+AXES = {1: ("T",), 2: ("H", "W"), 3: ("D", "H", "W")}
+AXIS_WORDS = {"T": "length", "D": "depth", "H": "height", "W": "width"}
+
+
+def resolve_nd(sizes, kernel, stride, dilation, padding, ceil_mode=False):
+    """Return (out sizes, pads) for a window op over len(sizes) spatial axes; pads are
+    per side, axis by axis: (lo_0, hi_0, lo_1, hi_1, ...); padding is "same" or pads."""
+    names = AXES[len(sizes)]
     if padding == "same":
-        pads = same_padding(h, kh, sh, dh) + same_padding(w, kw, sw, dw)
+        pads = sum((same_padding(n, k, s, d) for n, k, s, d in zip(sizes, kernel, stride, dilation)), ())
     else:
         pads = tuple(padding)
-    oh = window_out(h, kh, sh, dh, pads[0], pads[1], ceil_mode, "height")
-    ow = window_out(w, kw, sw, dw, pads[2], pads[3], ceil_mode, "width")
-    return (oh, ow), pads
+    outs = tuple(window_out(n, k, s, d, pads[2 * i], pads[2 * i + 1], ceil_mode, AXIS_WORDS[names[i]])
+                 for i, (n, k, s, d) in enumerate(zip(sizes, kernel, stride, dilation)))
+    return outs, pads
+
+
+def resolve(in_hw, kernel, stride, dilation, padding, ceil_mode=False):
+    """Return ((out_h, out_w), (top, bottom, left, right)) for a 2-D window op."""
+    return resolve_nd(tuple(in_hw), kernel, stride, dilation, padding, ceil_mode)
+
+
+def describe_axes(sizes, kernel, stride, dilation, pads, ceil_mode=False) -> list[str]:
+    """`describe` for every spatial axis, each named (T; H, W; D, H, W): 'H_out = ...'."""
+    return [f"{name}_out = {describe(n, k, s, d, pads[2 * i], pads[2 * i + 1], ceil_mode)}"
+            for i, (name, n, k, s, d) in enumerate(zip(AXES[len(sizes)], sizes, kernel, stride, dilation))]
 
 
 def describe(size, k, s, d, lo, hi, ceil_mode=False) -> str:
@@ -52,3 +70,81 @@ def describe(size, k, s, d, lo, hi, ceil_mode=False) -> str:
     rnd = "ceil" if ceil_mode else "floor"
     out = window_out(size, k, s, d, lo, hi, ceil_mode, "axis")
     return f"{rnd}(({size} + {lo} + {hi} - {span}) / {s}) + 1 = {out}"
+
+
+# --- window arguments of a map of any rank -------------------------------------------
+# A kernel, stride or dilation is one number (the same along every spatial axis) or one
+# per axis; padding is one number, one per axis or one per side. Written forms are kept
+# apart by the tuple's class until the input says the rank: a number keeps today's 2-D
+# normalised value ((k, k); (p, p, p, p)) so every 2-D formula reads it unchanged.
+
+class Each(tuple):
+    """Written as one number: the same value along every spatial axis."""
+
+
+class AxisPair(tuple):
+    """padding [a, b], held as (a, a, b, b): [h, w] per axis on a 2-D map, [before, after]
+    on a 1-D map."""
+
+
+class PerAxis(tuple):
+    """padding [p] or [pd, ph, pw]: per axis, on both sides."""
+
+
+_MAP = {1: "TxC", 2: "HxWxC", 3: "DxHxWxC"}
+
+
+def map_name(d: int) -> str:
+    return f"{d}-D map ({_MAP[d]})"
+
+
+def written_rank(a) -> int:
+    """How many spatial axes the window arguments name (0 when each was one number)."""
+    return max((len(a[k]) for k in ("kernel", "stride", "dilation")
+                if isinstance(a.get(k), tuple) and not isinstance(a[k], Each)), default=0)
+
+
+def spatial_rank(a, shape, stack: bool) -> int:
+    """The spatial rank of the map a window op reads: its `rank` argument if given (the
+    conv1d / conv3d aliases), else from the input: T x C is 1-D, H x W x C 2-D, and a
+    rank-4 input a D x H x W x C volume, unless `stack` (convolutions) and no window
+    argument has three entries: then it is a stack of 2-D maps (L x H x W x C)."""
+    d = a.get("rank")
+    if d is None:
+        d = {2: 1, 3: 2, 4: 3 if written_rank(a) == 3 or not stack else 2}.get(len(shape), 2)
+    if len(shape) != d + 1 and not (stack and d == 2 and len(shape) == 4):
+        raise ShapeError(f"expected a {map_name(d)} input (rank {d + 1}), received "
+                 f"{'x'.join(str(n) for n in shape)}")
+    return d
+
+
+def per_axis(name: str, value, d: int) -> tuple:
+    """A kernel, stride or dilation as one value per spatial axis of a d-D map."""
+    if isinstance(value, Each):
+        return (value[0],) * d
+    if len(value) != d:
+        words = ", ".join(AXIS_WORDS[x] for x in AXES[d])
+        raise ShapeError(f"Invalid value for argument `{name}`. Expected an integer or [{words}] for a "
+                         f"{map_name(d)}. Received {name}={list(value)!r}.")
+    return tuple(value)
+
+
+def sides(value, d: int):
+    """Padding as "same" or per side, axis by axis: (lo_0, hi_0, ...), for a d-D map."""
+    if value == "same":
+        return "same"
+    if isinstance(value, Each):
+        return (value[0],) * (2 * d)
+    if isinstance(value, AxisPair):
+        if d == 2:
+            return tuple(value)
+        if d == 1:
+            return value[0], value[2]
+    elif isinstance(value, PerAxis):
+        if len(value) == d:
+            return sum(((p, p) for p in value), ())
+    elif len(value) == 2 * d:
+        return tuple(value)
+    written = [value[0], value[2]] if isinstance(value, AxisPair) else list(value)
+    raise ShapeError(f"Invalid value for argument `padding`. Expected valid, same, an integer, {d} values "
+                     f"(per axis) or {2 * d} (per side) for a {map_name(d)}. Received padding={written!r}.")

@@ -268,10 +268,13 @@ class LayerNorm(_Affine):
         return b.op("LayerNormalization", [b.inputs[0], gamma, beta], axis=-a.axes, epsilon=float(a.eps))
 
 
+MAP_RANKS = (2, 3, 4)     # T x C, H x W x C, D x H x W x C: statistics over the spatial axes
+
+
 @register
 class GroupNorm(_Affine):
     name = "group_norm"
-    doc = "group normalisation: statistics over H, W and each group of C / groups channels"
+    doc = "group normalisation: statistics over the spatial axes (H, W; T; D, H, W) and each group of C / groups channels"
     args = {"groups": Arg("int"), "eps": Arg("float", 1e-5), "affine": Arg("bool", True)}
 
     def statistics(self, a, ins):
@@ -284,42 +287,45 @@ class GroupNorm(_Affine):
         return ins[0][-1]
 
     def output_shape(self, a, ins):
-        return same_map_in_groups(a.groups, ins)
+        return same_map_in_groups(a.groups, ins, MAP_RANKS)
 
     def forward(self, a, w, xs, ops):
         x = xs[0]
-        n, h, wd, c = x.shape
-        grouped = x.reshape(n, h, wd, a.groups, c // a.groups)
-        return self._affine(a, w, _normalize(ops.np, grouped, (1, 2, 4), a.eps).reshape(x.shape))
+        grouped = x.reshape(*x.shape[:-1], a.groups, x.shape[-1] // a.groups)
+        axes = (*range(1, x.ndim - 1), x.ndim)     # the spatial axes and the channels of a group
+        return self._affine(a, w, _normalize(ops.np, grouped, axes, a.eps).reshape(x.shape))
 
     def onnx(self, a, ins, out, b):
         # exporters' own pattern: Reshape -> InstanceNormalization -> Reshape -> Mul -> Add
-        h, w, c = ins[0]
-        y = b.op("Reshape", [b.inputs[0], b.const([0, a.groups, -1])])
+        d, c = len(ins[0]) - 1, ins[0][-1]
+        x = b.inputs[0] if d == 2 else b.channels_first(b.inputs[0], d)
+        y = b.op("Reshape", [x, b.const([0, a.groups, -1])])
         y = b.op("InstanceNormalization", [y, b.const([1.0] * a.groups, "float32"),
                                            b.const([0.0] * a.groups, "float32")], epsilon=float(a.eps))
-        y = b.op("Reshape", [y, b.const([0, c, h, w])])
-        return self._onnx_affine(a, ins, b, y)
+        y = b.op("Reshape", [y, b.const([0, c, *ins[0][:-1]])])
+        return self._onnx_affine(a, ins, b, y if d == 2 else b.channels_last(y, d))
 
 
 @register
 class InstanceNorm(_Affine):
     name = "instance_norm"
-    doc = "instance normalisation: statistics over H and W per channel (affine false by default, as PyTorch)"
+    doc = "instance normalisation: statistics over the spatial axes (H and W; T; D, H, W) per channel (affine false by default, as PyTorch)"
     args = {"eps": Arg("float", 1e-5), "affine": Arg("bool", False)}
 
     def window(self, a, ins):
         return "global"       # the statistics span the whole map
 
     def output_shape(self, a, ins):
-        require_rank(ins[0], (3,))
+        require_rank(ins[0], MAP_RANKS)
         return ins[0]
 
     def forward(self, a, w, xs, ops):
-        return self._affine(a, w, _normalize(ops.np, xs[0], (1, 2), a.eps))
+        return self._affine(a, w, _normalize(ops.np, xs[0], tuple(range(1, xs[0].ndim - 1)), a.eps))
 
     def onnx(self, a, ins, out, b):
-        c = ins[0][2]
+        c, d = ins[0][-1], len(ins[0]) - 1
         gamma = b.weight("gamma", b.w["gamma"]) if a.affine else b.const([1.0] * c, "float32")
         beta = b.weight("beta", b.w["beta"]) if a.affine else b.const([0.0] * c, "float32")
-        return b.op("InstanceNormalization", [b.inputs[0], gamma, beta], epsilon=float(a.eps))
+        x = b.inputs[0] if d == 2 else b.channels_first(b.inputs[0], d)
+        y = b.op("InstanceNormalization", [x, gamma, beta], epsilon=float(a.eps))
+        return y if d == 2 else b.channels_last(y, d)

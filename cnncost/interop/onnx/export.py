@@ -53,6 +53,15 @@ class LayerBuilder:
             out.append(x)
         return out
 
+    def channels_first(self, x: str, d: int) -> str:
+        """A map of d spatial axes held channels last (batch, T, C; batch, D, H, W, C: the
+        plain layout of ranks other than 3) -> channels first (N, C, T; N, C, D, H, W), for
+        the windowed ONNX operators; `channels_last` turns their result back."""
+        return self.op("Transpose", [x], perm=[0, d + 1, *range(1, d + 1)])
+
+    def channels_last(self, x: str, d: int) -> str:
+        return self.op("Transpose", [x], perm=[0, *range(2, d + 2), 1])
+
     def _fresh(self, what: str) -> str:
         self._count += 1
         return f"{self.node.name}/{what}_{self._count}"
