@@ -1,14 +1,11 @@
-"""Keras layer classes onto cnncost kinds: one small function per class (or operation).
-
-Each mapper receives an `Emit` (the Keras layer's name, config and inputs) and emits our
-layers: the first reads the Keras layer's inputs, each later one the one before, and the
-last is the Keras layer's output. A part that is not the layer itself is named under it
-(`conv1.relu` for Conv2D's fused activation), so the report folds it into the layer at
---depth. `keys` lists our weight names in the order Keras stores the layer's weights (None:
-a weight Keras keeps for its own bookkeeping, Normalization's sample count) and `knames`,
-beside each, the names Keras gives that weight (tf.keras 2 and Keras 3 differ for some:
-DepthwiseConv2D's `depthwise_kernel` / `kernel`), by which a file's weights are matched.
-"""
+"""Keras layer classes onto cnncost kinds: one small function per class (or operation),
+in the table MAPPERS (the recurrent ones, Embedding and TimeDistributed in sequences.py).
+Each mapper receives an `Emit` (the layer's name, config and inputs) and emits our layers:
+the first reads the layer's inputs, each later one the one before, the last is the layer's
+output; a part that is not the layer itself is named under it (`conv1.relu`), so --depth
+folds it in. `keys` lists our weight names in the order Keras stores them (None: Keras'
+own bookkeeping, Normalization's count) and `knames` the names Keras gives each (tf.keras 2
+and Keras 3 differ for some: DepthwiseConv2D's `depthwise_kernel` / `kernel`)."""
 from __future__ import annotations
 
 from cnncost.interop.handlers import Handlers
@@ -28,6 +25,27 @@ def _pair(v, what="size"):
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) for x in v):
         return list(v)
     raise Refused(f"a {what} of {v!r} (expected an integer or two)")
+
+
+def _axes_n(v, rank: int, what: str = "size"):
+    """A window argument of a rank-`rank` layer (Conv1D's [3], Conv3D's [3, 3, 3]) as a list."""
+    if rank == 2:
+        return _pair(v, what)
+    if isinstance(v, int):
+        return [v] * rank
+    if isinstance(v, (list, tuple)) and len(v) == rank and all(isinstance(x, int) for x in v):
+        return list(v)
+    raise Refused(f"a {what} of {v!r} (expected an integer or {rank})")
+
+
+def _window_padding(e: Emit, kernel: list, dilation: list):
+    """valid, same, or Keras' causal (1-D only): the (k - 1) x dilation steps before the first,
+    none after, as explicit padding [before, after] of the T axis."""
+    p = str(e.get("padding", "valid")).lower()
+    if p == "causal" and len(kernel) == 1:
+        return [(kernel[0] - 1) * dilation[0], 0]
+    e.need(p in ("valid", "same"), f"padding '{p}'")
+    return p
 
 
 def _channels_last(e: Emit):
@@ -87,39 +105,55 @@ def _act_layer(e: Emit, value):
 
 
 # ---- convolutions and dense ---------------------------------------------------------------
-@MAPPERS.on("Conv2D", "Convolution2D")
-def conv2d(e: Emit):
-    _channels_last(e)
-    e.one_input()
-    e.layer("conv", filters=e.get("filters"), kernel=_pair(e.get("kernel_size")), stride=_pair(e.get("strides", 1)),
-            padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)), groups=e.get("groups", 1) or 1,
-            bias=bool(e.get("use_bias", True)))
-    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
-    activation(e, e.get("activation"))
+def _window(e: Emit, rank: int) -> dict:
+    """A convolution's window arguments of any rank: kernel, stride, padding, dilation, rank."""
+    k, d = _axes_n(e.get("kernel_size"), rank), _axes_n(e.get("dilation_rate", 1), rank)
+    return {"kernel": k, "stride": _axes_n(e.get("strides", 1), rank), "padding": _window_padding(e, k, d),
+            "dilation": d, "rank": None if rank == 2 else rank}
 
 
-@MAPPERS.on("DepthwiseConv2D")
-def depthwise_conv2d(e: Emit):
-    _channels_last(e)
-    e.one_input()
-    e.layer("depthwise_conv", kernel=_pair(e.get("kernel_size")), stride=_pair(e.get("strides", 1)),
-            padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)),
-            depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)))
-    e.weights(("kernel", "kernel", "depthwise_kernel"), *(["bias"] if e.get("use_bias", True) else []))
-    activation(e, e.get("activation"))
+def _conv(rank: int):
+    def conv(e: Emit):
+        _channels_last(e)
+        e.one_input()
+        e.layer("conv", filters=e.get("filters"), groups=e.get("groups", 1) or 1, bias=bool(e.get("use_bias", True)),
+                **_window(e, rank))
+        e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+        activation(e, e.get("activation"))
+    return conv
 
 
-@MAPPERS.on("SeparableConv2D", "SeparableConvolution2D")
-def separable_conv2d(e: Emit):
-    _channels_last(e)
-    e.one_input()
-    name = e.layer("separable_conv", filters=e.get("filters"), kernel=_pair(e.get("kernel_size")),
-                   stride=_pair(e.get("strides", 1)), padding=_padding(e), dilation=_pair(e.get("dilation_rate", 1)),
-                   depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)))
-    e.weights(("kernel", "depthwise_kernel"), layer=f"{name}.depthwise")
-    e.weights(("kernel", "pointwise_kernel"), *([("bias", "bias")] if e.get("use_bias", True) else []),
-              layer=f"{name}.pointwise")
-    activation(e, e.get("activation"))
+def _depthwise(rank: int):
+    def depthwise_conv(e: Emit):
+        _channels_last(e)
+        e.one_input()
+        e.layer("depthwise_conv", depth_multiplier=e.get("depth_multiplier", 1), bias=bool(e.get("use_bias", True)),
+                **_window(e, rank))
+        e.weights(("kernel", "kernel", "depthwise_kernel"), *(["bias"] if e.get("use_bias", True) else []))
+        activation(e, e.get("activation"))
+    return depthwise_conv
+
+
+def _separable(rank: int):
+    def separable_conv(e: Emit):
+        _channels_last(e)
+        e.one_input()
+        name = e.layer("separable_conv", filters=e.get("filters"), depth_multiplier=e.get("depth_multiplier", 1),
+                       bias=bool(e.get("use_bias", True)), **_window(e, rank))
+        e.weights(("kernel", "depthwise_kernel"), layer=f"{name}.depthwise")
+        e.weights(("kernel", "pointwise_kernel"), *([("bias", "bias")] if e.get("use_bias", True) else []),
+                  layer=f"{name}.pointwise")
+        activation(e, e.get("activation"))
+    return separable_conv
+
+
+MAPPERS.on("Conv1D", "Convolution1D")(_conv(1))
+MAPPERS.on("Conv2D", "Convolution2D")(_conv(2))
+MAPPERS.on("Conv3D", "Convolution3D")(_conv(3))
+MAPPERS.on("DepthwiseConv1D")(_depthwise(1))
+MAPPERS.on("DepthwiseConv2D")(_depthwise(2))
+MAPPERS.on("SeparableConv1D", "SeparableConvolution1D")(_separable(1))
+MAPPERS.on("SeparableConv2D", "SeparableConvolution2D")(_separable(2))
 
 
 @MAPPERS.on("Conv2DTranspose", "Convolution2DTranspose")
@@ -287,14 +321,14 @@ def softmax(e: Emit):
 
 
 # ---- pooling ---------------------------------------------------------------------------------
-def _pool(kind, **fixed):
+def _pool(kind, rank: int, **fixed):
     def pool(e: Emit):
         _channels_last(e)
         e.one_input()
-        size = _pair(e.get("pool_size", 2))
+        size = _axes_n(e.get("pool_size", 2), rank)
         strides = e.get("strides")
-        e.layer(kind, kernel=size, stride=_pair(strides) if strides is not None else size, padding=_padding(e),
-                **fixed)
+        e.layer(kind, kernel=size, stride=_axes_n(strides, rank) if strides is not None else size,
+                padding=_padding(e), **fixed)
     return pool
 
 
@@ -306,10 +340,11 @@ def _global(kind):
     return pool
 
 
-MAPPERS.on("MaxPooling2D", "MaxPool2D")(_pool("max_pool"))
-MAPPERS.on("AveragePooling2D", "AvgPool2D")(_pool("avg_pool", count_include_pad=False))
-MAPPERS.on("GlobalAveragePooling2D", "GlobalAvgPool2D")(_global("global_avg_pool"))
-MAPPERS.on("GlobalMaxPooling2D", "GlobalMaxPool2D")(_global("global_max_pool"))
+for _rank in (1, 2, 3):
+    MAPPERS.on(f"MaxPooling{_rank}D", f"MaxPool{_rank}D")(_pool("max_pool", _rank))
+    MAPPERS.on(f"AveragePooling{_rank}D", f"AvgPool{_rank}D")(_pool("avg_pool", _rank, count_include_pad=False))
+    MAPPERS.on(f"GlobalAveragePooling{_rank}D", f"GlobalAvgPool{_rank}D")(_global("global_avg_pool"))
+    MAPPERS.on(f"GlobalMaxPooling{_rank}D", f"GlobalMaxPool{_rank}D")(_global("global_max_pool"))
 
 
 # ---- spatial ---------------------------------------------------------------------------------

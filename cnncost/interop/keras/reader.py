@@ -20,6 +20,7 @@ from cnncost.interop.keras.archive import KerasFile, read_keras_file, snake_case
 from cnncost.interop.keras.graph import calls as _calls, config as _config, refs as _refs, renumbered, topological
 from cnncost.interop.keras.emit import Emit
 from cnncost.interop.keras.layers import MAPPERS, NESTED
+from cnncost.interop.keras import sequences as _sequences  # noqa: F401 - registers its mappers in MAPPERS
 from cnncost.interop.keras.shared import Sharing
 from cnncost.interop.keras.weights import read_weights
 from cnncost.interop.refusals import Refused, Tally
@@ -53,7 +54,9 @@ class _Converter:
         self.inputs: dict[str, list] = {}         # our input name -> per-example shape
         self.batch: int | None = None
         self.batch_from = ""
-        self.records: list[tuple[tuple, str, list, list]] = []   # (keras path, class, our weight keys, Keras' names)
+        # (keras path, class, our weight keys, Keras' names, part: where in the layer they are)
+        self.records: list[tuple[tuple, str, list, list, tuple | None]] = []
+        self.derived: dict[str, tuple] = {}       # our key -> (piece keys, piece shape, build)
         self.keypaths: dict[tuple, tuple] = {(): ()}        # keras path -> the keys a .keras archive files it under
         self.refused = Tally()                    # class -> count, (first layer, why)
         self.extra_non_trainable = 0
@@ -265,7 +268,7 @@ class _Converter:
             return [ours]
         if ours in self.used_names:
             raise ModelFileError(f"{self.path}: two layers are named '{ours}' once read as cnncost names")
-        emit = Emit(ours, lcfg, ins, consts, kwargs, trainable, self.kf.major)
+        emit = Emit(ours, lcfg, ins, consts, kwargs, trainable, self.kf.major, cls)
         try:
             mapper(emit)
         except Refused as exc:
@@ -280,7 +283,10 @@ class _Converter:
         self.assumed += [(layer, axes, cls) for layer, axes in emit.assumed]
         again = self.sharing.applied_again(path, emit, cls)
         if not again:
-            self.records.append((path, cls, emit.keys, emit.knames))
+            for part in dict.fromkeys(emit.parts) or [None]:
+                mine = [i for i, p in enumerate(emit.parts) if p == part]
+                self.records.append((path, cls, [emit.keys[i] for i in mine], [emit.knames[i] for i in mine], part))
+            self.derived.update(emit.derived)
         self.layers.extend(emit.layers)
         self.constants.update(emit.constants)
         if emit.extra_why and not (again and emit.extra_non_trainable > 0):    # Keras' own count: held once
@@ -297,9 +303,15 @@ class _Converter:
         from cnncost.core.graph import weight_specs
 
         expected = weight_specs(self._graph(imported))
-        wanted = {k: expected[k] for _, _, keys, _ in self.records for k in keys if k is not None}
+        shapes = dict(expected)
+        for key, (pieces, shape, _) in self.derived.items():
+            shapes.update({p: tuple(shape(expected[key])) for p in pieces})
+        wanted = {k: shapes[k] for _, _, keys, _, _ in self.records for k in keys if k is not None}
         arrays = read_weights(self.kf, wanted, len(self.records), self._match)
         import numpy as np
+
+        for key, (pieces, _, build) in self.derived.items():
+            arrays[key] = np.ascontiguousarray(build([arrays.pop(p) for p in pieces], expected[key]), np.float32)
 
         for key, values in self.constants.items():
             if len(values) not in (1, expected[key][-1]):
@@ -315,9 +327,9 @@ class _Converter:
     def _match(self, stored, put, expected) -> None:
         """Each layer's weights found in `stored` (in keras_weights' child process): by each
         weight's name where the file names them, else in the layer's own order."""
-        for path, cls, keys, knames in self.records:
-            have = stored.find(path, self.keypaths.get(path, ())) or []
-            layer = ".".join(path)
+        for path, cls, keys, knames, part in self.records:
+            have = stored.find(path, self.keypaths.get(path, ()), part) or []
+            layer = ".".join(path) + (f" ({'/'.join(part[0])})" if part else "")
             if len(have) != len(keys):
                 want = ", ".join(k[0] for k in knames) or "none"
                 held = f" ({', '.join(n for n, _ in have)})" if have and have[0][0] is not None else ""

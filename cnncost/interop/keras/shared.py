@@ -57,19 +57,19 @@ class Sharing:
     def applied_again(self, path: tuple, emit, cls: str) -> bool:
         """Records the first application of the Keras layer at `path`, or marks this later one's
         layers as sharing the first's weights; whether this is a later one."""
-        owner = self.owners.get(path)
+        owner, keys = self.owners.get(path), emit.owned_keys()
         if owner is None:
-            self.owners[path] = list(emit.keys)
+            self.owners[path] = keys
             return False
-        if len(owner) != len(emit.keys):
+        if len(owner) != len(keys):
             raise ModelFileError(f"{self.path}: layer '{'.'.join(path)}' ({cls}) is applied again with "
-                               f"{len(emit.keys)} weight(s), first with {len(owner)}")
+                               f"{len(keys)} weight(s), first with {len(owner)}")
         index = {}
         for layer in emit.layers:
             index[layer["name"]] = layer
             for part in layer.get("layers", ()):
                 index[f"{layer['name']}.{part['name']}"] = part
-        for mine, theirs in zip(emit.keys, owner):
+        for mine, theirs in zip(keys, owner):
             if mine is None or theirs is None:
                 continue
             self.links.append((mine, theirs))

@@ -203,13 +203,17 @@ class ArchiveWeights:
                     index.setdefault(self._name(g), g)
         return self.by_name[layers.name].get(name)
 
-    def find(self, names: tuple, keys: tuple):
+    def find(self, names: tuple, keys: tuple, part: tuple | None = None):
         node = self.f
         for i, name in enumerate(names):
             node = self._child(node, name, keys[i] if i < len(keys) else None)
             if node is None:
                 return None
         self.taken.add(node.name)
+        for sub in part[0] if part else ():             # a wrapper's layer, a recurrent layer's cell
+            node = self._get(node, sub)
+            if not isinstance(node, self.h5py.Group):
+                return None
         vars_ = self._get(node, "vars")
         if not isinstance(vars_, self.h5py.Group):
             return []
@@ -297,10 +301,12 @@ class LegacyWeights:
             self.groups[top] = entries
         return self.groups[top]
 
-    def find(self, names: tuple, keys: tuple):
+    def find(self, names: tuple, keys: tuple, part: tuple | None = None):
         entries = self._entries(names[0])
         if entries is None:
             return None
+        if part and part[1]:                                 # one of a wrapper's layers: its scope
+            entries = [e for e in entries if part[1] in e[0].split("/")]
         if len(names) == 1:
             mine = entries                                   # the layer's own group: all of it
         else:                                                # a nested model's group: '.../<layer>/<weight>'
