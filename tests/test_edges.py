@@ -181,7 +181,7 @@ def test_an_enumerated_word_is_read_as_a_word_first(tmp_path):
 @pytest.mark.parametrize("body,expected", [
     ("filters: thirty-two, kernel: 3", "Expected an integer"),
     ("filters: 4, kernel: 3, bias: maybe", "Expected true or false"),
-    ("filters: 4, kernel: 3, stride: [two, 1]", "Expected an integer or [height, width]"),
+    ("filters: 4, kernel: 3, stride: [two, 1]", "Expected an integer or one per spatial axis"),
 ])
 def test_a_wrong_typed_scalar_says_what_was_expected(tmp_path, body, expected):
     spec = tmp_path / "t.yaml"
