@@ -1,319 +1,337 @@
 """ONNX operators that move data: flatten, squeeze, reshape and transpose (read as the
 layout change or the pattern they spell), split, slice, concat, pad, resize and
-depth-to-space. A mixin of the importer (onnx_import._Importer)."""
+depth-to-space: handlers of the LAYERS table (onnx/handlers), each given the importer
+(reader._Importer)."""
 from __future__ import annotations
 
 from cnncost.interop.onnx import fold as onnx_fold
+from cnncost.interop.onnx.handlers import LAYERS
 from cnncost.interop.onnx.proto import Node
 from cnncost.interop.onnx.values import slice_cuts
+from cnncost.interop.onnx.worlds import _dims, _part
 from cnncost.interop.refusals import Refused
 
 
-class DataOps:
-    # ---- moving data ------------------------------------------------------------------
-    def op_Flatten(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec")
-        if node.attrs.get("axis", 1) != 1:
-            raise Refused(f"Flatten on axis {node.attrs.get('axis')}: cnncost flattens after the batch")
-        self._flatten(node, x)
+# ---- moving data ------------------------------------------------------------------
+@LAYERS.on("Flatten")
+def flatten(reader, node, args):
+    x = reader._map(args[0], "nchw", "nhwc", "vec")
+    if node.attrs.get("axis", 1) != 1:
+        raise Refused(f"Flatten on axis {node.attrs.get('axis')}: cnncost flattens after the batch")
+    _flatten(reader, node, x)
 
-    def _flatten(self, node, x):
-        if x.layout == "vec":
-            return self._alias(node, x, extra={})
+
+def _flatten(reader, node, x):
+    if x.layout == "vec":
+        return reader._alias(node, x, extra={})
+    h, w, c = x.shape
+    chw = (c, h, w) if x.layout == "nchw" and h * w > 1 else None
+    reader.emit(node, {"kind": "flatten"}, None, [x], layout="vec", chw=chw)
+
+
+@LAYERS.on("Squeeze")
+def squeeze(reader, node, args):
+    x = args[0]
+    dims = reader._onnx_dims(reader._map(x, "nchw", "nhwc", "vec"))
+    axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
+    axes = [i for i, d in enumerate(dims) if d == 1 and i > 0] if axes is None else [a % len(dims) for a in axes]
+    if x.layout == "vec" and sorted(axes) == [2, 3]:
+        return reader._alias(node, x, extra={})
+    if x.layout == "nchw" and x.shape[:2] == (1, 1) and sorted(axes) == [2, 3]:
+        return _flatten(reader, node, x)
+    raise Refused(f"squeezing axes {axes} of {dims}")
+
+
+@LAYERS.on("Unsqueeze")
+def unsqueeze(reader, node, args):
+    x = reader._map(args[0], "vec")
+    axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
+    if axes is not None and sorted(a % 4 for a in axes) == [2, 3] and not x.extra.get("as_map"):
+        return reader._alias(node, x, extra={"as_map": True})
+    raise Refused(f"unsqueezing axes {axes} of a vector")
+
+
+@LAYERS.on("Expand")
+def expand(reader, node, args):
+    x = reader._map(args[0], "nchw", "nhwc", "vec")
+    shape = [int(d) for d in reader._const(node, args[1], "shape").value]
+    dims = reader._onnx_dims(x)
+    if len(shape) <= len(dims) and all(s in (1, d) for s, d in zip(shape[::-1], dims[::-1])):
+        return reader._alias(node, x)
+    raise Refused(f"expanding {dims} to {shape} copies data no cnncost kind copies")
+
+
+@LAYERS.on("Reshape")
+def reshape(reader, node, args):
+    x = reader._map(args[0], "nchw", "nhwc", "vec", "grouped", "shuffled", "gn", "gnorm", "unshuffle_t")
+    dims = reader._onnx_dims(x)
+    target = onnx_fold.reshape_target(dims, [int(d) for d in reader._const(node, args[1], "shape").value],
+                                      bool(node.attrs.get("allowzero", 0)))
+    n = dims[0]
+    if target == dims:
+        return reader._alias(node, x)
+    if target[0] != n:
+        raise Refused(f"a reshape of {dims} to {target} moves data across the batch")
+    if x.layout in ("nchw", "nhwc", "vec") and len(target) == 2:
+        return _flatten(reader, node, x)
+    if x.layout == "vec" and target == [n, x.shape[0], 1, 1]:
+        return reader._alias(node, x, extra={"as_map": True})
+    if x.layout == "nchw":
         h, w, c = x.shape
-        chw = (c, h, w) if x.layout == "nchw" and h * w > 1 else None
-        self.emit(node, {"kind": "flatten"}, None, [x], layout="vec", chw=chw)
+        if len(target) == 5 and target[3:] == [h, w] and target[1] * target[2] == c:
+            return reader._alias(node, x, layout="grouped", extra={"groups": target[1]})
+        if len(target) == 3 and c % target[1] == 0:
+            return reader._alias(node, x, layout="gn", extra={"groups": target[1]})
+        if len(target) == 6 and target[1] == c and target[3] == target[5] and target[2] * target[3] == h \
+                and target[4] * target[5] == w:
+            return reader._alias(node, x, layout="unshuffle6", extra={"factor": target[3]})
+    h, w, c = x.shape if x.layout != "vec" else (0, 0, 0)
+    if len(target) == 4 and target[1:] == [c, h, w]:
+        if x.layout == "shuffled":
+            return reader.emit(node, {"kind": "channel_shuffle", "groups": x.extra["groups"]}, x.shape, [x])
+        if x.layout == "gnorm":
+            layer = reader.emit(node, {"kind": "group_norm", "groups": x.extra["groups"], "eps": x.extra["eps"],
+                                       "affine": False}, x.shape, [x])
+            layer.extra["affine"] = "Mul"       # a Mul and an Add by constants may follow
+            return layer
+    if x.layout == "unshuffle_t" and len(target) == 4:
+        r = x.extra["factor"]
+        if target[1:] == [c * r * r, h // r, w // r]:
+            return reader.emit(node, {"kind": "pixel_unshuffle", "factor": r}, None, [x])
+    raise Refused(f"a reshape of {dims} (held as {x.layout}) to {target} has no cnncost kind")
 
-    def op_Squeeze(self, node, args):
-        x = args[0]
-        dims = self._onnx_dims(self._map(x, "nchw", "nhwc", "vec"))
-        axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
-        axes = [i for i, d in enumerate(dims) if d == 1 and i > 0] if axes is None else [a % len(dims) for a in axes]
-        if x.layout == "vec" and sorted(axes) == [2, 3]:
-            return self._alias(node, x, extra={})
-        if x.layout == "nchw" and x.shape[:2] == (1, 1) and sorted(axes) == [2, 3]:
-            return self._flatten(node, x)
-        raise Refused(f"squeezing axes {axes} of {dims}")
 
-    def op_Unsqueeze(self, node, args):
-        x = self._map(args[0], "vec")
-        axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
-        if axes is not None and sorted(a % 4 for a in axes) == [2, 3] and not x.extra.get("as_map"):
-            return self._alias(node, x, extra={"as_map": True})
-        raise Refused(f"unsqueezing axes {axes} of a vector")
+@LAYERS.on("Transpose")
+def transpose(reader, node, args):
+    x = reader._map(args[0], "nchw", "nhwc", "vec", "grouped", "unshuffle6")
+    perm = list(node.attrs.get("perm", []))
+    moves = {("nchw", (0, 2, 3, 1)): "nhwc", ("nhwc", (0, 3, 1, 2)): "nchw", ("vec", (0, 1)): "vec",
+             ("grouped", (0, 2, 1, 3, 4)): "shuffled", ("unshuffle6", (0, 1, 3, 5, 2, 4)): "unshuffle_t"}
+    layout = moves.get((x.layout, tuple(perm)))
+    if layout is None:
+        raise Refused(f"a transpose {perm} of {reader._onnx_dims(x)} (held as {x.layout}) has no cnncost kind")
+    reader._alias(node, x, layout=layout)
 
-    def op_Expand(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec")
-        shape = [int(d) for d in self._const(node, args[1], "shape").value]
-        dims = self._onnx_dims(x)
-        if len(shape) <= len(dims) and all(s in (1, d) for s, d in zip(shape[::-1], dims[::-1])):
-            return self._alias(node, x)
-        raise Refused(f"expanding {dims} to {shape} copies data no cnncost kind copies")
 
-    def op_Reshape(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec", "grouped", "shuffled", "gn", "gnorm", "unshuffle_t")
-        dims = self._onnx_dims(x)
-        target = onnx_fold.reshape_target(dims, [int(d) for d in self._const(node, args[1], "shape").value],
-                                          bool(node.attrs.get("allowzero", 0)))
-        n = dims[0]
-        if target == dims:
-            return self._alias(node, x)
-        if target[0] != n:
-            raise Refused(f"a reshape of {dims} to {target} moves data across the batch")
-        if x.layout in ("nchw", "nhwc", "vec") and len(target) == 2:
-            return self._flatten(node, x)
-        if x.layout == "vec" and target == [n, x.shape[0], 1, 1]:
-            return self._alias(node, x, extra={"as_map": True})
-        if x.layout == "nchw":
-            h, w, c = x.shape
-            if len(target) == 5 and target[3:] == [h, w] and target[1] * target[2] == c:
-                return self._alias(node, x, layout="grouped", extra={"groups": target[1]})
-            if len(target) == 3 and c % target[1] == 0:
-                return self._alias(node, x, layout="gn", extra={"groups": target[1]})
-            if len(target) == 6 and target[1] == c and target[3] == target[5] and target[2] * target[3] == h \
-                    and target[4] * target[5] == w:
-                return self._alias(node, x, layout="unshuffle6", extra={"factor": target[3]})
-        h, w, c = x.shape if x.layout != "vec" else (0, 0, 0)
-        if len(target) == 4 and target[1:] == [c, h, w]:
-            if x.layout == "shuffled":
-                return self.emit(node, {"kind": "channel_shuffle", "groups": x.extra["groups"]}, x.shape, [x])
-            if x.layout == "gnorm":
-                layer = self.emit(node, {"kind": "group_norm", "groups": x.extra["groups"], "eps": x.extra["eps"],
-                                         "affine": False}, x.shape, [x])
-                layer.extra["affine"] = "Mul"       # a Mul and an Add by constants may follow
-                return layer
-        if x.layout == "unshuffle_t" and len(target) == 4:
-            r = x.extra["factor"]
-            if target[1:] == [c * r * r, h // r, w // r]:
-                return self.emit(node, {"kind": "pixel_unshuffle", "factor": r}, None, [x])
-        raise Refused(f"a reshape of {dims} (held as {x.layout}) to {target} has no cnncost kind")
+@LAYERS.on("DepthToSpace")
+def depth_to_space(reader, node, args):
+    x = reader._map(args[0], "nchw")
+    r = node.attrs["blocksize"]
+    if node.attrs.get("mode", "DCR") != "CRD":
+        raise Refused("mode DCR (TensorFlow's channel order) has no cnncost kind; PyTorch's CRD has")
+    reader.emit(node, {"kind": "pixel_shuffle", "factor": r}, None, [x])
 
-    def op_Transpose(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec", "grouped", "unshuffle6")
-        perm = list(node.attrs.get("perm", []))
-        moves = {("nchw", (0, 2, 3, 1)): "nhwc", ("nhwc", (0, 3, 1, 2)): "nchw", ("vec", (0, 1)): "vec",
-                 ("grouped", (0, 2, 1, 3, 4)): "shuffled", ("unshuffle6", (0, 1, 3, 5, 2, 4)): "unshuffle_t"}
-        layout = moves.get((x.layout, tuple(perm)))
-        if layout is None:
-            raise Refused(f"a transpose {perm} of {self._onnx_dims(x)} (held as {x.layout}) has no cnncost kind")
-        self._alias(node, x, layout=layout)
 
-    def op_DepthToSpace(self, node, args):
-        x = self._map(args[0], "nchw")
-        r = node.attrs["blocksize"]
-        if node.attrs.get("mode", "DCR") != "CRD":
-            raise Refused("mode DCR (TensorFlow's channel order) has no cnncost kind; PyTorch's CRD has")
-        self.emit(node, {"kind": "pixel_shuffle", "factor": r}, None, [x])
+@LAYERS.on("Concat")
+def concat(reader, node, args):
+    xs = [reader._map(a, "nchw", "nhwc", "vec") for a in args]
+    if len(xs) == 1:                # torch.cat of a one-tensor list (DenseNet's first layer)
+        return reader._alias(node, xs[0])
+    reader._whole_features(*xs)
+    for x in xs:
+        reader._channel_axis(x, node.attrs.get("axis", 1))
+    if len({x.layout for x in xs}) > 1 or len({x.shape[:-1] for x in xs}) > 1:
+        raise Refused(f"operands {[x.shape for x in xs]} held as {[x.layout for x in xs]}")
+    reader.emit(node, {"kind": "concat"}, None, xs, layout=xs[0].layout)
 
-    def op_Concat(self, node, args):
-        xs = [self._map(a, "nchw", "nhwc", "vec") for a in args]
-        if len(xs) == 1:                # torch.cat of a one-tensor list (DenseNet's first layer)
-            return self._alias(node, xs[0])
-        self._whole_features(*xs)
-        for x in xs:
-            self._channel_axis(x, node.attrs.get("axis", 1))
-        if len({x.layout for x in xs}) > 1 or len({x.shape[:-1] for x in xs}) > 1:
-            raise Refused(f"operands {[x.shape for x in xs]} held as {[x.layout for x in xs]}")
-        self.emit(node, {"kind": "concat"}, None, xs, layout=xs[0].layout)
 
-    def op_Split(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec")
-        self._channel_axis(x, node.attrs.get("axis", 0))
-        self._whole_features(x)
-        sizes = self._split_sizes(node, args, x.shape[-1])
-        start = 0
-        for out, size in zip(node.outputs, sizes):
-            part = Node(node.op, f"{node.name or node.outputs[0]}_{len(self.layers)}", node.inputs, [out], {})
-            self.emit(part, {"kind": "slice", "start": start, "stop": start + size}, None, [x], output=out, layout=x.layout)
-            start += size
+@LAYERS.on("Split")
+def split(reader, node, args):
+    x = reader._map(args[0], "nchw", "nhwc", "vec")
+    reader._channel_axis(x, node.attrs.get("axis", 0))
+    reader._whole_features(x)
+    sizes = _split_sizes(reader, node, args, x.shape[-1])
+    start = 0
+    for out, size in zip(node.outputs, sizes):
+        part = Node(node.op, f"{node.name or node.outputs[0]}_{len(reader.layers)}", node.inputs, [out], {})
+        reader.emit(part, {"kind": "slice", "start": start, "stop": start + size}, None, [x], output=out, layout=x.layout)
+        start += size
 
-    def _split_sizes(self, node, args, size: int) -> list[int]:
-        """A Split's part sizes: its input, its attribute, or equal parts (the last smaller)."""
-        if len(args) > 1 and args[1] is not None:
-            sizes = [int(s) for s in self._const(node, args[1], "split").value]
-        elif "split" in node.attrs:
-            sizes = list(node.attrs["split"])
-        else:
-            k = len(node.outputs)
-            sizes = [-(-size // k)] * (k - 1) + [size - -(-size // k) * (k - 1)]
-        if sum(sizes) != size or len(sizes) != len(node.outputs) or min(sizes) < 1:
-            raise Refused(f"split sizes {sizes} of {size}")
-        return sizes
 
-    def op_Slice(self, node, args):
-        x = self._map(args[0], "nchw", "nhwc", "vec")
-        dims = self._onnx_dims(x)
-        if len(args) > 1:
-            vals = [None if a is None else [int(v) for v in self._const(node, a, "bound").value.reshape(-1)]
-                    for a in args[1:5]]
-            starts, ends = vals[0], vals[1]
-            axes = vals[2] if len(vals) > 2 and vals[2] is not None else list(range(len(starts)))
-            steps = vals[3] if len(vals) > 3 and vals[3] is not None else [1] * len(starts)
-        else:
-            a = node.attrs
-            starts, ends = list(a["starts"]), list(a["ends"])
-            axes, steps = list(a.get("axes", range(len(starts)))), [1] * len(starts)
-        ranges = {ax: (s, e, st) for ax, s, e, st in slice_cuts(starts, ends, axes, steps, dims)}
-        if not ranges:
-            return self._alias(node, x)
-        self._whole_features(x)
-        channel = {"nchw": 1, "nhwc": 3, "vec": 1}[x.layout]
-        if 0 in ranges:
-            raise Refused("a slice of the batch axis")
-        if any(st != 1 for _, _, st in ranges.values()) or set(ranges) == {channel}:
-            # each axis its own slice (channels reversed in front of a network, a map flipped or
-            # strided): ours are H x W x C, the batch counted as axis 0
-            ours = {"nchw": {1: -1, 2: 1, 3: 2}, "nhwc": {1: 1, 2: 2, 3: -1}, "vec": {1: -1}}[x.layout]
-            y, cuts = x, sorted(ranges.items())
-            for k, (ax, (s, e, st)) in enumerate(cuts):
-                last = k == len(cuts) - 1
-                body = {"kind": "slice", "start": s, "stop": e, **({"axis": ours[ax]} if ours[ax] != -1 else {}),
-                        **({"step": st} if st != 1 else {})}
-                y = self.emit(node if last else self._part(node, f"axis{ax}"), body, None, [y],
-                              output=None if last else False, layout=x.layout)
-            return y
-        ranges = {ax: (s, e) for ax, (s, e, _) in ranges.items()}
-        if x.layout == "nchw" and set(ranges) <= {2, 3}:
-            h, w, c = x.shape
-            (t, b), (l, r) = ranges.get(2, (0, h)), ranges.get(3, (0, w))
-            if (t, l) == ((h - (b - t)) // 2, (w - (r - l)) // 2):
-                return self.emit(node, {"kind": "crop", "size": [b - t, r - l]}, None, [x])
-            raise Refused(f"rows {t}..{b} and columns {l}..{r} of {h}x{w}: cnncost's crop takes the centre")
-        raise Refused(f"a slice over axes {sorted(ranges)} of a {x.layout} tensor")
+def _split_sizes(reader, node, args, size: int) -> list[int]:
+    """A Split's part sizes: its input, its attribute, or equal parts (the last smaller)."""
+    if len(args) > 1 and args[1] is not None:
+        sizes = [int(s) for s in reader._const(node, args[1], "split").value]
+    elif "split" in node.attrs:
+        sizes = list(node.attrs["split"])
+    else:
+        k = len(node.outputs)
+        sizes = [-(-size // k)] * (k - 1) + [size - -(-size // k) * (k - 1)]
+    if sum(sizes) != size or len(sizes) != len(node.outputs) or min(sizes) < 1:
+        raise Refused(f"split sizes {sizes} of {size}")
+    return sizes
 
-    def _pad_args(self, node, args, rank: int) -> tuple[list[int], float]:
-        """An ONNX Pad in constant mode: (pads, ONNX's begins then ends for all `rank` axes, a
-        negative one cropping; value)."""
-        import math
 
-        mode = node.attrs.get("mode", "constant")
-        if mode != "constant":
-            raise Refused(f"{mode} padding has no cnncost kind (constant padding has)")
-        pads = [int(p) for p in self._const(node, args[1], "pads").value] if len(args) > 1 and args[1] is not None \
-            else list(node.attrs.get("pads", []))
-        value = float(self._const(node, args[2], "value").value.reshape(-1)[0]) \
-            if len(args) > 2 and args[2] is not None else float(node.attrs.get("value", 0.0))
-        if len(args) > 3 and args[3] is not None:
-            axes = [int(a) % rank for a in self._const(node, args[3], "axes").value]
-            full = [0] * (2 * rank)
-            for i, ax in enumerate(axes):
-                full[ax], full[ax + rank] = pads[i], pads[i + len(axes)]
-            pads = full
-        if len(pads) != 2 * rank:
-            raise Refused(f"pads {pads} of a rank-{rank} tensor")
-        if math.isnan(value) or (math.isinf(value) and value > 0):
-            raise Refused(f"padding with {value} has no cnncost kind")
-        return pads, value
-
-    def _pad_tensor(self, node, x, args):
-        """A tensor (plain or full) padded along any of its axes (EfficientViT's values with a
-        row of ones)."""
-        dims = self._dims(x)
-        pads, value = self._pad_args(node, args, len(dims))
-        rank = len(dims)
-        pairs = [(pads[k], pads[k + rank]) for k in range(rank)]
-        if x.layout == "plain":
-            if any(pairs[0]):
-                raise Refused(f"pads {pads} pad the batch")
-            pairs = pairs[1:]
-        if value != value or abs(value) == float("inf") or min(pads) < 0:
-            raise Refused(f"padding a tensor with {value} (pads {pads}) has no cnncost kind")
-        return self.emit(node, {"kind": "pad", "padding": [p for pair in pairs for p in pair], "value": value},
-                         None, [x], layout=x.layout)
-
-    def _stack_to_full(self, node, x):
-        """A stack of maps (ours L x H x W x C) as the file holds it: L x C x H x W, full."""
-        cache = self.__dict__.setdefault("_full_cache", {})
-        if x.layer not in cache:
-            maps, h, w, c = x.shape
-            cache[x.layer] = self.emit(self._part(node, "nchw"), {"kind": "transpose", "perm": [0, 1, 4, 2, 3]},
-                                       (maps, c, h, w), [x], output=False, layout="full")
-        return cache[x.layer]
-
-    def op_Pad(self, node, args):
-        import math
-
-        x = self._map(args[0], "nchw")
-        pads, value = self._pad_args(node, args, 4)
-        if pads[0] or pads[4]:
-            raise Refused(f"pads {pads} pad the batch")
-        if min(pads) < 0:
-            # a negative pad crops (NASNet's ZeroPad2d((-1, 1, -1, 1)) shifts a map by one):
-            # a slice of each axis cropped, then the padding left
-            size = {1: x.shape[2], 2: x.shape[0], 3: x.shape[1]}
-            ours = {1: -1, 2: 1, 3: 2}
-            for ax in (2, 3, 1):
-                lo, hi = min(0, pads[ax]), min(0, pads[ax + 4])
-                if lo or hi:
-                    if size[ax] + lo + hi < 1:
-                        raise Refused(f"pads {pads} crop all of axis {ax}")
-                    x = self.emit(self._part(node, f"crop{ax}"), {"kind": "slice", "start": -lo, "stop": size[ax] + hi,
-                                  **({"axis": ours[ax]} if ours[ax] != -1 else {})}, None, [x], output=False,
-                                  layout=x.layout)
-            pads = [max(0, p) for p in pads]
-            if not any(pads):
-                return self._alias(node, x)
-        t, l, b, r = pads[2], pads[3], pads[6], pads[7]
-        if math.isinf(value):
-            # -inf around a map read by max pools alone (timm's MaxPool2dSame, TF's "same"): the
-            # pools' own padding, which is -inf, so no layer of its own
-            readers = [n for n in self.graph.nodes for i in n.inputs if i == node.outputs[0]]
-            if pads[1] or pads[5] or not readers or len(readers) != self.consumers[node.outputs[0]] or any(
-                    n.op != "MaxPool" or any(n.attrs.get("pads", [0])) or
-                    n.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") for n in readers):
-                raise Refused("padding with -inf other than in front of max pools has no cnncost kind")
-            return self._alias(node, x, extra={**x.extra, "max_pad": [t, b, l, r]})
-        if value == 0 and not pads[1] and not pads[5]:
-            return self.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, None, [x])
-        self.emit(node, {"kind": "pad", "padding": [t, b, l, r, pads[1], pads[5]], "value": value}, None, [x])
-
-    def op_Resize(self, node, args):
-        x = self._map(args[0], "nchw")
+@LAYERS.on("Slice")
+def slice_(reader, node, args):
+    x = reader._map(args[0], "nchw", "nhwc", "vec")
+    dims = reader._onnx_dims(x)
+    if len(args) > 1:
+        vals = [None if a is None else [int(v) for v in reader._const(node, a, "bound").value.reshape(-1)]
+                for a in args[1:5]]
+        starts, ends = vals[0], vals[1]
+        axes = vals[2] if len(vals) > 2 and vals[2] is not None else list(range(len(starts)))
+        steps = vals[3] if len(vals) > 3 and vals[3] is not None else [1] * len(starts)
+    else:
         a = node.attrs
+        starts, ends = list(a["starts"]), list(a["ends"])
+        axes, steps = list(a.get("axes", range(len(starts)))), [1] * len(starts)
+    ranges = {ax: (s, e, st) for ax, s, e, st in slice_cuts(starts, ends, axes, steps, dims)}
+    if not ranges:
+        return reader._alias(node, x)
+    reader._whole_features(x)
+    channel = {"nchw": 1, "nhwc": 3, "vec": 1}[x.layout]
+    if 0 in ranges:
+        raise Refused("a slice of the batch axis")
+    if any(st != 1 for _, _, st in ranges.values()) or set(ranges) == {channel}:
+        # each axis its own slice (channels reversed in front of a network, a map flipped or
+        # strided): ours are H x W x C, the batch counted as axis 0
+        ours = {"nchw": {1: -1, 2: 1, 3: 2}, "nhwc": {1: 1, 2: 2, 3: -1}, "vec": {1: -1}}[x.layout]
+        y, cuts = x, sorted(ranges.items())
+        for k, (ax, (s, e, st)) in enumerate(cuts):
+            last = k == len(cuts) - 1
+            body = {"kind": "slice", "start": s, "stop": e, **({"axis": ours[ax]} if ours[ax] != -1 else {}),
+                    **({"step": st} if st != 1 else {})}
+            y = reader.emit(node if last else _part(node, f"axis{ax}"), body, None, [y],
+                            output=None if last else False, layout=x.layout)
+        return y
+    ranges = {ax: (s, e) for ax, (s, e, _) in ranges.items()}
+    if x.layout == "nchw" and set(ranges) <= {2, 3}:
         h, w, c = x.shape
-        mode = a.get("mode", "nearest")
-        if node.op == "Upsample" or self.model.opsets[""] < 11:
-            scales, sizes = (args[1] if len(args) > 1 else None), None
-            ctm = "asymmetric"
-            nearest = "floor"
-        else:
-            scales = args[2] if len(args) > 2 else None
-            sizes = args[3] if len(args) > 3 else None
-            ctm = a.get("coordinate_transformation_mode", "half_pixel")
-            nearest = a.get("nearest_mode", "round_prefer_floor")
-        if a.get("antialias", 0):
-            raise Refused("antialiased resizing has no cnncost kind")
-        if sizes is not None:
-            out = [int(v) for v in self._const(node, sizes, "sizes").value]
-            oh, ow = out[-2], out[-1]
-            factor = None
-        elif scales is not None:
-            sc = [float(v) for v in self._const(node, scales, "scales").value]
-            if sc[:2] != [1.0, 1.0]:
-                raise Refused(f"scales {sc} change the batch or channels")
-            oh, ow = int(h * sc[2]), int(w * sc[3])
-            factor = [int(sc[2]), int(sc[3])] if sc[2].is_integer() and sc[3].is_integer() else None
-        else:
-            raise Refused("neither scales nor sizes")
-        if mode == "nearest":
-            if ctm != "asymmetric" or nearest != "floor":
-                raise Refused(f"nearest with {ctm} coordinates and {nearest} rounding: cnncost's nearest is "
-                               "PyTorch's (asymmetric, floor)")
-            body = {"mode": "nearest", "coordinates": "onnx"}     # onnxruntime's float32 rows
-        elif mode == "linear":
-            if ctm == "align_corners":
-                body = {"mode": "bilinear", "align_corners": True}
-            elif ctm == "pytorch_half_pixel":      # an output of 1 samples the first input
-                body = {"mode": "bilinear", "coordinates": "onnx"}
-            elif ctm == "half_pixel":              # PyTorch's own rule, at every size
-                body = {"mode": "bilinear"}
-            else:
-                raise Refused(f"linear with {ctm} coordinates has no cnncost kind")
-        else:
-            raise Refused(f"{mode} interpolation has no cnncost kind (nearest and bilinear have)")
-        if factor is None and oh % h == 0 and ow % w == 0 and (oh // h, ow // w) != (1, 1) and mode == "nearest":
-            factor = [oh // h, ow // w]
-        size = {"scale": factor} if factor and (h * factor[0], w * factor[1]) == (oh, ow) else {"size": [oh, ow]}
-        self.emit(node, {"kind": "upsample", **body, **size}, None, [x])
+        (t, b), (l, r) = ranges.get(2, (0, h)), ranges.get(3, (0, w))
+        if (t, l) == ((h - (b - t)) // 2, (w - (r - l)) // 2):
+            return reader.emit(node, {"kind": "crop", "size": [b - t, r - l]}, None, [x])
+        raise Refused(f"rows {t}..{b} and columns {l}..{r} of {h}x{w}: cnncost's crop takes the centre")
+    raise Refused(f"a slice over axes {sorted(ranges)} of a {x.layout} tensor")
 
-    op_Upsample = op_Resize
+
+def _pad_args(reader, node, args, rank: int) -> tuple[list[int], float]:
+    """An ONNX Pad in constant mode: (pads, ONNX's begins then ends for all `rank` axes, a
+    negative one cropping; value)."""
+    import math
+
+    mode = node.attrs.get("mode", "constant")
+    if mode != "constant":
+        raise Refused(f"{mode} padding has no cnncost kind (constant padding has)")
+    pads = [int(p) for p in reader._const(node, args[1], "pads").value] if len(args) > 1 and args[1] is not None \
+        else list(node.attrs.get("pads", []))
+    value = float(reader._const(node, args[2], "value").value.reshape(-1)[0]) \
+        if len(args) > 2 and args[2] is not None else float(node.attrs.get("value", 0.0))
+    if len(args) > 3 and args[3] is not None:
+        axes = [int(a) % rank for a in reader._const(node, args[3], "axes").value]
+        full = [0] * (2 * rank)
+        for i, ax in enumerate(axes):
+            full[ax], full[ax + rank] = pads[i], pads[i + len(axes)]
+        pads = full
+    if len(pads) != 2 * rank:
+        raise Refused(f"pads {pads} of a rank-{rank} tensor")
+    if math.isnan(value) or (math.isinf(value) and value > 0):
+        raise Refused(f"padding with {value} has no cnncost kind")
+    return pads, value
+
+
+def _pad_tensor(reader, node, x, args):
+    """A tensor (plain or full) padded along any of its axes (EfficientViT's values with a
+    row of ones)."""
+    dims = _dims(reader, x)
+    pads, value = _pad_args(reader, node, args, len(dims))
+    rank = len(dims)
+    pairs = [(pads[k], pads[k + rank]) for k in range(rank)]
+    if x.layout == "plain":
+        if any(pairs[0]):
+            raise Refused(f"pads {pads} pad the batch")
+        pairs = pairs[1:]
+    if value != value or abs(value) == float("inf") or min(pads) < 0:
+        raise Refused(f"padding a tensor with {value} (pads {pads}) has no cnncost kind")
+    return reader.emit(node, {"kind": "pad", "padding": [p for pair in pairs for p in pair], "value": value},
+                       None, [x], layout=x.layout)
+
+
+@LAYERS.on("Pad")
+def pad(reader, node, args):
+    import math
+
+    x = reader._map(args[0], "nchw")
+    pads, value = _pad_args(reader, node, args, 4)
+    if pads[0] or pads[4]:
+        raise Refused(f"pads {pads} pad the batch")
+    if min(pads) < 0:
+        # a negative pad crops (NASNet's ZeroPad2d((-1, 1, -1, 1)) shifts a map by one):
+        # a slice of each axis cropped, then the padding left
+        size = {1: x.shape[2], 2: x.shape[0], 3: x.shape[1]}
+        ours = {1: -1, 2: 1, 3: 2}
+        for ax in (2, 3, 1):
+            lo, hi = min(0, pads[ax]), min(0, pads[ax + 4])
+            if lo or hi:
+                if size[ax] + lo + hi < 1:
+                    raise Refused(f"pads {pads} crop all of axis {ax}")
+                x = reader.emit(_part(node, f"crop{ax}"), {"kind": "slice", "start": -lo, "stop": size[ax] + hi,
+                                **({"axis": ours[ax]} if ours[ax] != -1 else {})}, None, [x], output=False,
+                                layout=x.layout)
+        pads = [max(0, p) for p in pads]
+        if not any(pads):
+            return reader._alias(node, x)
+    t, l, b, r = pads[2], pads[3], pads[6], pads[7]
+    if math.isinf(value):
+        # -inf around a map read by max pools alone (timm's MaxPool2dSame, TF's "same"): the
+        # pools' own padding, which is -inf, so no layer of its own
+        readers = [n for n in reader.graph.nodes for i in n.inputs if i == node.outputs[0]]
+        if pads[1] or pads[5] or not readers or len(readers) != reader.consumers[node.outputs[0]] or any(
+                n.op != "MaxPool" or any(n.attrs.get("pads", [0])) or
+                n.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") for n in readers):
+            raise Refused("padding with -inf other than in front of max pools has no cnncost kind")
+        return reader._alias(node, x, extra={**x.extra, "max_pad": [t, b, l, r]})
+    if value == 0 and not pads[1] and not pads[5]:
+        return reader.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, None, [x])
+    reader.emit(node, {"kind": "pad", "padding": [t, b, l, r, pads[1], pads[5]], "value": value}, None, [x])
+
+
+@LAYERS.on("Resize", "Upsample")
+def resize(reader, node, args):
+    x = reader._map(args[0], "nchw")
+    a = node.attrs
+    h, w, c = x.shape
+    mode = a.get("mode", "nearest")
+    if node.op == "Upsample" or reader.model.opsets[""] < 11:
+        scales, sizes = (args[1] if len(args) > 1 else None), None
+        ctm = "asymmetric"
+        nearest = "floor"
+    else:
+        scales = args[2] if len(args) > 2 else None
+        sizes = args[3] if len(args) > 3 else None
+        ctm = a.get("coordinate_transformation_mode", "half_pixel")
+        nearest = a.get("nearest_mode", "round_prefer_floor")
+    if a.get("antialias", 0):
+        raise Refused("antialiased resizing has no cnncost kind")
+    if sizes is not None:
+        out = [int(v) for v in reader._const(node, sizes, "sizes").value]
+        oh, ow = out[-2], out[-1]
+        factor = None
+    elif scales is not None:
+        sc = [float(v) for v in reader._const(node, scales, "scales").value]
+        if sc[:2] != [1.0, 1.0]:
+            raise Refused(f"scales {sc} change the batch or channels")
+        oh, ow = int(h * sc[2]), int(w * sc[3])
+        factor = [int(sc[2]), int(sc[3])] if sc[2].is_integer() and sc[3].is_integer() else None
+    else:
+        raise Refused("neither scales nor sizes")
+    if mode == "nearest":
+        if ctm != "asymmetric" or nearest != "floor":
+            raise Refused(f"nearest with {ctm} coordinates and {nearest} rounding: cnncost's nearest is "
+                           "PyTorch's (asymmetric, floor)")
+        body = {"mode": "nearest", "coordinates": "onnx"}     # onnxruntime's float32 rows
+    elif mode == "linear":
+        if ctm == "align_corners":
+            body = {"mode": "bilinear", "align_corners": True}
+        elif ctm == "pytorch_half_pixel":      # an output of 1 samples the first input
+            body = {"mode": "bilinear", "coordinates": "onnx"}
+        elif ctm == "half_pixel":              # PyTorch's own rule, at every size
+            body = {"mode": "bilinear"}
+        else:
+            raise Refused(f"linear with {ctm} coordinates has no cnncost kind")
+    else:
+        raise Refused(f"{mode} interpolation has no cnncost kind (nearest and bilinear have)")
+    if factor is None and oh % h == 0 and ow % w == 0 and (oh // h, ow // w) != (1, 1) and mode == "nearest":
+        factor = [oh // h, ow // w]
+    size = {"scale": factor} if factor and (h * factor[0], w * factor[1]) == (oh, ow) else {"size": [oh, ow]}
+    reader.emit(node, {"kind": "upsample", **body, **size}, None, [x])

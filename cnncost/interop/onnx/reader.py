@@ -9,6 +9,13 @@ the 5-D and 3-D views of a channel shuffle and a group norm, so that a Reshape o
 Transpose is read as the operation it spells. A Flatten of an NCHW map orders C, H, W
 while ours orders H, W, C: the rows of the dense layer that reads it are permuted on
 import (counts do not depend on it; `run` then reproduces onnxruntime).
+
+Operators: two tables of handlers (onnx/handlers), each called as handler(importer, node,
+args), the importer passed explicitly: LAYERS, the map world's patterns (layers, moves),
+tried first; PLAIN, the operator on tensors in the model's own order (tensors), where the
+pattern refuses or has none. Importing those modules here fills the tables. A handler
+reaches the importer through that argument alone: emit and the other methods of its
+"layers" section below, and the functions of worlds.
 """
 from __future__ import annotations
 
@@ -20,13 +27,13 @@ from dataclasses import dataclass
 
 from cnncost.errors import ModelFileError, warn
 from cnncost.interop.onnx import fold as onnx_fold, patterns as onnx_patterns
-from cnncost.interop.onnx.layers import LayerOps
-from cnncost.interop.onnx.moves import DataOps
-from cnncost.interop.onnx.tensors import TensorOps
+from cnncost.interop.onnx import layers, moves, tensors  # noqa: F401 - importing them fills the tables
+from cnncost.interop.onnx.handlers import LAYERS, PLAIN
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.input_shape import parse_input_shape  # noqa: F401 - named here by its users
 from cnncost.interop.onnx.proto import Node, read_model
 from cnncost.interop.onnx.values import UNKNOWN, Const, Held
+from cnncost.interop.onnx.worlds import _plain
 from cnncost.interop.refusals import Refused, Tally, UniqueNames
 
 OPSETS = range(7, 22)          # the ai.onnx versions whose operators are read here
@@ -75,7 +82,7 @@ def import_model(model, origin: Origin, *, with_weights: bool = True, input_shap
     return _Importer(origin, model, with_weights, input_shape).run()
 
 
-class _Importer(LayerOps, DataOps, TensorOps):
+class _Importer:
     def __init__(self, origin: Origin, model, with_weights, input_shape):
         # messages name what the user gave: a module by its label
         self.origin, self.file, self.path = origin, origin.path, origin.shown or origin.path
@@ -141,8 +148,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 + "".join(f"; {h}" for h in hints))
 
     def _known(self, n) -> bool:
-        return n.domain in ("", "ai.onnx") and (hasattr(self, "op_" + n.op) or hasattr(self, "plain_" + n.op)
-                                                or n.op in onnx_fold.FOLDABLE)
+        return n.domain in ("", "ai.onnx") and (n.op in LAYERS or n.op in PLAIN or n.op in onnx_fold.FOLDABLE)
 
     def _read_input(self):
         g, path = self.graph, self.path
@@ -245,7 +251,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 self._set(node, [args[0]])
             elif node.op == "Gather" and isinstance(args[0], Const) and args[0].source is not None \
                     and isinstance(args[1], Const):
-                self.learned_Gather(node, args)          # a weight's table read out: still the weight
+                tensors.learned_gather(self, node, args)     # a weight's table read out: still the weight
             elif all(a is None or isinstance(a, Const) for a in args) and node.op in onnx_fold.FOLDABLE:
                 outs = onnx_fold.fold(node, [None if a is None else a.value for a in args],
                                       limit=min(self.fold_limit, self.fold_budget))
@@ -275,22 +281,22 @@ class _Importer(LayerOps, DataOps, TensorOps):
 
     def _read(self, node, args):
         """The map world's pattern first (a cleaner spec); where it refuses, the operator
-        as it is on tensors in the model's own order (onnx_tensors)."""
+        as it is on tensors in the model's own order (PLAIN, tensors)."""
         need = 1 if node.op == "Reshape" and "shape" in node.attrs else \
             onnx_fold.ARITY.get(node.op, 2 if node.op in onnx_fold.BINARY else 1)
         if len(args) < need or any(a is None for a in args[:need]):
             raise Refused(f"needs {need} input{'s' if need > 1 else ''}, the node gives {sum(a is not None for a in args)}")
-        pattern, general = getattr(self, "op_" + node.op, None), getattr(self, "plain_" + node.op, None)
+        pattern, general = LAYERS.get(node.op), PLAIN.get(node.op)
         if pattern is None and general is None:
             raise Refused("applies to a layer's output here (cnncost folds it only on constants)")
         if pattern is not None:
             mark = len(self.layers)
             try:
-                return pattern(node, args)
+                return pattern(self, node, args)
             except Refused:
                 if general is None or len(self.layers) != mark:
                     raise
-        general(node, args)
+        general(self, node, args)
 
     def _set(self, node, values):
         for name, v in zip(node.outputs, values):
@@ -352,7 +358,7 @@ class _Importer(LayerOps, DataOps, TensorOps):
                 raise ModelFileError(f"{self.path}: the graph's output '{o.name}' is not made by any layer")
             if out.layout not in ("nchw", "nhwc", "vec", "plain"):
                 try:
-                    out = self._plain(Node("Identity", o.name, [], [o.name], {}), out)
+                    out = _plain(self, Node("Identity", o.name, [], [o.name], {}), out)
                 except Refused as exc:
                     raise ModelFileError(f"{self.path}: the graph's output '{o.name}': {exc}") from None
             if out.layer in outputs or (len(self.graph.outputs) == 1 and self.layers[-1]["name"] != out.layer):
