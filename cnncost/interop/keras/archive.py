@@ -56,16 +56,16 @@ def is_keras_json(path: str) -> bool:
 
 def read_keras_file(path: str) -> KerasFile:
     ext = os.path.splitext(path)[1].lower()
-    if ext != ".json":          # the container by its first bytes: a .keras zip renamed .h5 is still a zip
-        head = _head(path) if os.path.isfile(path) else b""
-        if head.startswith(b"PK\x03\x04"):
-            return _read_zip(path)
-        if head.startswith(b"\x89HDF"):
-            return _read_legacy(path)
     if ext == ".keras":
         return _read_zip(path)
     if ext in (".h5", ".hdf5"):
         return _read_legacy(path)
+    if ext != ".json":          # another suffix (formats.py found it by its first bytes)
+        head = _head(path) if os.path.isfile(path) else b""
+        if head.startswith(b"PK\x03\x04"):
+            return _read_zip(path)
+        if head.startswith(HDF5_MAGIC):
+            return _read_legacy(path)
     return _from_json(path, read_bounded(path, MAX_CONFIG_BYTES, "Keras model"), "json", "")
 
 
@@ -153,6 +153,8 @@ def _read_legacy(path: str) -> KerasFile:
     time limit (a damaged heap can keep its attribute read from ever returning)."""
     _regular(path, "an HDF5 file")
     head = _head(path)
+    if head.startswith(b"PK\x03\x04"):       # a .keras archive saved under .h5: read as what it is
+        return _read_zip(path)
     if not head.startswith(HDF5_MAGIC):
         raise ModelFileError(f"{path}: not an HDF5 file (it starts with {head[:8]!r}); a Keras .h5 starts with "
                            f"{HDF5_MAGIC!r}")
