@@ -59,6 +59,8 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
                                            "arithmetic_k2.h5")]
     out["keras_json"] = sorted(keras.glob("*.json"))[:3]
     out["tflite"] = sorted((HERE / "tflite_files").glob("*.tflite"))
+    # PyTorch's exports of a recurrence, a 1-D and a 3-D convolutional net
+    out["onnx"] = [HERE / "onnx_files" / f for f in ("lstm_bidir2_bf.onnx", "m5_tiny.onnx", "r2plus1d_tiny.onnx")]
     runner = CliRunner()
     for name in ("lenet5", "mobilenet_v2@resolution=32"):
         target = folder / f"{name.split('@')[0]}.onnx"

@@ -75,6 +75,8 @@ def constant_attr(node):
 
     a = node.attrs
     if "value" in a:
+        if not callable(getattr(a["value"], "value", None)):       # a damaged file's attribute of another type
+            raise FoldError("a Constant whose value is not a tensor")
         return a["value"].value()
     for key, dtype in (("value_float", np.float32), ("value_int", np.int64)):
         if key in a:
@@ -148,7 +150,7 @@ def out_elements(node, args) -> int:
 BINARY = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Equal", "Less", "Greater", "Min", "Max", "Mod"})
 ARITY = {"Range": 3, "Where": 3, "ScatterND": 3, "BatchNormalization": 5, "Gather": 2, "Expand": 2, "Tile": 2,
          "Reshape": 2, "CumSum": 2, "DequantizeLinear": 2, "QuantizeLinear": 2, "Min": 1, "Max": 1,
-         "ConstantOfShape": 1}
+         "ConstantOfShape": 1, "MatMul": 2, "LSTM": 3, "GRU": 3, "RNN": 3}
 
 
 def fold(node, args, shape_of=None, limit=FOLD_ELEMENTS) -> list:

@@ -23,28 +23,53 @@ def _size(c) -> int:
 # ---- convolutions and dense -------------------------------------------------------
 @LAYERS.on("Conv")
 def conv(reader, node, args, transpose=False):
-    x = reader._map(args[0], "nchw", *(() if transpose else ("stack",)))
+    x = _nd_map(reader, node, args[0])
+    x = reader._map(x, "nchw", "ncx", *(() if transpose else ("stack",)))
     w = reader._const(node, args[1], "weight")
     a = node.attrs
     groups = a.get("group", 1)
+    d = len(w.dims) - 2
+    if d != _spatial(x):
+        raise Refused(f"a weight of dims {list(w.dims)} against a map of {_spatial(x)} spatial axes")
     if transpose:
+        if d != 2:
+            raise Refused(f"a {d}-D ConvTranspose: cnncost's conv_transpose takes 2-D maps")
         cin, cg, kh, kw = w.dims
         f = cg * groups
     else:
-        f, cg, kh, kw = w.dims
-    stride, dilation = list(a.get("strides", [1, 1])), list(a.get("dilations", [1, 1]))
-    pads = _pads(node, x.shape[-3:], (kh, kw), stride, dilation, transpose)
-    body = {"kind": "conv_transpose" if transpose else "conv", "filters": f, "kernel": [kh, kw],
+        f, cg = w.dims[:2]
+    kernel = list(w.dims[2:])
+    stride, dilation = list(a.get("strides", [1] * d)), list(a.get("dilations", [1] * d))
+    pads = _pads(node, _sizes(x), kernel, stride, dilation, transpose)
+    body = {"kind": "conv_transpose" if transpose else "conv", "filters": f, "kernel": kernel,
             "stride": stride, "dilation": dilation, "padding": pads, "groups": groups,
-            "bias": len(args) > 2 and args[2] is not None}
+            "bias": len(args) > 2 and args[2] is not None, **({"rank": d} if d != 2 else {})}
     if transpose:
         if "output_shape" in a:
             raise Refused("output_shape is not supported; export with explicit pads")
         body["output_padding"] = list(a.get("output_padding", [0, 0]))
-    wk = {"kernel": (w, lambda k: k.transpose(2, 3, 1, 0))}
+    wk = {"kernel": (w, lambda k: k.transpose(*range(2, 2 + d), 1, 0))}
     if body["bias"]:
         wk["bias"] = (reader._const(node, args[2], "bias"), None)
     reader.emit(node, body, None, [x], wk, layout=x.layout)
+
+
+def _nd_map(reader, node, x):
+    """A plain (C, T) or (C, D, H, W) tensor a convolution or a pool reads: a 1-D or 3-D
+    channels-first map, ours channels last (worlds._as_map)."""
+    from cnncost.interop.onnx.worlds import _as_map
+
+    if isinstance(x, Held) and x.layout in ("plain", "full") and len(reader._onnx_dims(x)) in (3, 5):
+        return _as_map(reader, node, x)
+    return x
+
+
+def _spatial(x) -> int:
+    return 2 if x.layout in ("nchw", "stack") else len(x.shape) - 1
+
+
+def _sizes(x) -> tuple:
+    return tuple(x.shape[-3:-1]) if x.layout in ("nchw", "stack") else tuple(x.shape[:-1])
 
 
 @LAYERS.on("ConvTranspose")
@@ -52,21 +77,23 @@ def conv_transpose(reader, node, args):
     conv(reader, node, args, transpose=True)
 
 
-def _pads(node, shape, kernel, stride, dilation, transpose=False):
-    """[top, bottom, left, right] from `pads` or `auto_pad`."""
+def _pads(node, sizes, kernel, stride, dilation, transpose=False):
+    """Per side, axis by axis ([top, bottom, left, right] on a 2-D map) from `pads`
+    (ONNX's: every axis' start, then every axis' end) or `auto_pad`."""
+    d = len(kernel)
     auto = node.attrs.get("auto_pad", "NOTSET")
     if auto in ("NOTSET", ""):
-        p = list(node.attrs.get("pads", [0, 0, 0, 0]))
-        if len(p) != 4:
-            raise Refused(f"pads {p}: a 2-D window needs four")
-        return [p[0], p[2], p[1], p[3]]
+        p = list(node.attrs.get("pads", [0] * 2 * d))
+        if len(p) != 2 * d:
+            raise Refused(f"pads {p}: a {d}-D window needs {2 * d}")
+        return [v for i in range(d) for v in (p[i], p[d + i])]
     if auto == "VALID":
-        return [0, 0, 0, 0]
+        return [0] * 2 * d
     if transpose:
         raise Refused(f"auto_pad {auto} of a ConvTranspose is not supported; export with explicit pads")
     out = []
-    for size, k, s, d in zip(shape[:2], kernel, stride, dilation):
-        total = max(0, (-(-size // s) - 1) * s + (k - 1) * d + 1 - size)
+    for size, k, s, dl in zip(sizes, kernel, stride, dilation):
+        total = max(0, (-(-size // s) - 1) * s + (k - 1) * dl + 1 - size)
         lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
         out += [lo, total - lo]
     return out
@@ -121,7 +148,7 @@ def _activation(reader, node, args, body):
     # element-wise: a map held as one of its views (a channel shuffle's grouped reshape,
     # quantized between its Reshape and Transpose in QDQ) stays that view of the new layer
     x = reader._map(args[0], "nchw", "nhwc", "vec", "plain", "full", "stack", "grouped", "shuffled",
-                    "unshuffle6", "unshuffle_t")
+                    "unshuffle6", "unshuffle_t", "ncx")
     view = x.layout in ("grouped", "shuffled", "unshuffle6", "unshuffle_t")
     reader.emit(node, body, x.shape, [x], layout=x.layout, chw=x.chw, extra=dict(x.extra) if view else {})
 
@@ -314,7 +341,7 @@ def _merge(reader, node, xs, kind):
         return reader.emit(node, {"kind": kind}, shape, xs, layout="plain")
     maps = [x for x in xs if x.layout != "vec"]
     vecs_as_maps = all(x.extra.get("as_map") for x in xs if x.layout == "vec")
-    if len(layouts - {"vec"}) > 1 or (maps and not vecs_as_maps) or not layouts <= {"nchw", "nhwc", "vec"}:
+    if len(layouts - {"vec"}) > 1 or (maps and not vecs_as_maps) or not layouts <= {"nchw", "nhwc", "vec", "ncx"}:
         raise Refused(f"operands held as {', '.join(x.layout for x in xs)}: no cnncost kind broadcasts these")
     shapes = [x.shape for x in xs]
     from cnncost.layers.merge import broadcast_shape
@@ -350,7 +377,7 @@ def sum_(reader, node, args):
 # ---- normalisation ----------------------------------------------------------------
 @LAYERS.on("BatchNormalization")
 def batch_normalization(reader, node, args):
-    x = reader._map(args[0], "nchw", "vec", "stack")
+    x = reader._map(args[0], "nchw", "vec", "stack", "ncx")
     if node.attrs.get("training_mode", 0):
         raise Refused("training_mode=1: export the model in eval mode")
     names = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -415,7 +442,7 @@ def lrn(reader, node, args):
 
 @LAYERS.on("Dropout")
 def dropout(reader, node, args):
-    x = reader._map(args[0], "nchw", "nhwc", "vec", "plain", "full")
+    x = reader._map(args[0], "nchw", "nhwc", "vec", "plain", "full", "ncx")
     if len(node.outputs) > 1 and node.outputs[1] and reader.consumers[node.outputs[1]]:
         raise Refused("its mask is used (training graphs only)")
     rate = node.attrs.get("ratio", 0.5)
@@ -439,21 +466,25 @@ def cast(reader, node, args):
 
 # ---- pooling ----------------------------------------------------------------------
 def _pool(reader, node, args, kind):
-    x = reader._map(args[0], "nchw")
+    x = reader._map(_nd_map(reader, node, args[0]), "nchw", "ncx")
     a = node.attrs
-    if any(d != 1 for d in a.get("dilations", [1, 1])):
+    kernel = list(a["kernel_shape"])
+    d = len(kernel)
+    if d != _spatial(x):
+        raise Refused(f"a {d}-D window on a map of {_spatial(x)} spatial axes")
+    if any(v != 1 for v in a.get("dilations", [1] * d)):
         raise Refused("a dilated pool has no cnncost kind")
     if len(node.outputs) > 1 and node.outputs[1] and reader.consumers[node.outputs[1]]:
         raise Refused("its indices output is used")
-    kernel, stride = list(a["kernel_shape"]), list(a.get("strides", [1, 1]))
+    stride = list(a.get("strides", [1] * d))
     body = {"kind": kind, "kernel": kernel, "stride": stride,
             # a Pad of -inf before a max pool is the pool's own padding (moves.pad)
             "padding": x.extra["max_pad"] if "max_pad" in x.extra and node.op == "MaxPool"
-            else _pads(node, x.shape, kernel, stride, (1, 1)),
+            else _pads(node, _sizes(x), kernel, stride, (1,) * d),
             "ceil_mode": bool(a.get("ceil_mode", 0))}
     if node.op == "AveragePool":
         body["count_include_pad"] = bool(a.get("count_include_pad", 0))
-    reader.emit(node, body, None, [x])
+    reader.emit(node, body, None, [x], layout=x.layout)
 
 
 @LAYERS.on("MaxPool")
@@ -468,9 +499,10 @@ def average_pool(reader, node, args):
 
 @LAYERS.on("GlobalAveragePool", "GlobalMaxPool")
 def global_pool(reader, node, args):
-    x = reader._map(args[0], "nchw")
+    x = reader._map(_nd_map(reader, node, args[0]), "nchw", "ncx")
     kind = "global_avg_pool" if node.op == "GlobalAveragePool" else "global_max_pool"
-    reader.emit(node, {"kind": kind, "keepdims": True}, (1, 1, x.shape[2]), [x])
+    reader.emit(node, {"kind": kind, "keepdims": True}, (1,) * _spatial(x) + (x.shape[-1],), [x],
+                layout=x.layout)
 
 
 @LAYERS.on("ReduceMean", "ReduceMax")

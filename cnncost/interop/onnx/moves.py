@@ -4,10 +4,10 @@ depth-to-space: handlers of the LAYERS table (onnx/handlers), each given the imp
 (reader._Importer)."""
 from __future__ import annotations
 
-from cnncost.interop.onnx import fold as onnx_fold
+from cnncost.interop.onnx import fold as onnx_fold, sequences
 from cnncost.interop.onnx.handlers import LAYERS
 from cnncost.interop.onnx.proto import Node
-from cnncost.interop.onnx.values import slice_cuts
+from cnncost.interop.onnx.values import Held, slice_cuts
 from cnncost.interop.onnx.worlds import _dims, _part
 from cnncost.interop.refusals import Refused
 
@@ -32,6 +32,9 @@ def _flatten(reader, node, x):
 @LAYERS.on("Squeeze")
 def squeeze(reader, node, args):
     x = args[0]
+    if isinstance(x, Held) and x.layout == "rnn":
+        return sequences.squeeze(reader, node, x, onnx_fold._axes(
+            node, [None] + [getattr(a, "value", None) for a in args[1:]], 1))
     dims = reader._onnx_dims(reader._map(x, "nchw", "nhwc", "vec"))
     axes = onnx_fold._axes(node, [None] + [getattr(a, "value", None) for a in args[1:]], 1)
     axes = [i for i, d in enumerate(dims) if d == 1 and i > 0] if axes is None else [a % len(dims) for a in axes]
@@ -63,6 +66,10 @@ def expand(reader, node, args):
 
 @LAYERS.on("Reshape")
 def reshape(reader, node, args):
+    if isinstance(args[0], Held) and args[0].layout == "rnn":
+        return sequences.reshape(reader, node, args[0], onnx_fold.reshape_target(
+            reader._onnx_dims(args[0]), [int(d) for d in reader._const(node, args[1], "shape").value],
+            bool(node.attrs.get("allowzero", 0))))
     x = reader._map(args[0], "nchw", "nhwc", "vec", "grouped", "shuffled", "gn", "gnorm", "unshuffle_t")
     dims = reader._onnx_dims(x)
     target = onnx_fold.reshape_target(dims, [int(d) for d in reader._const(node, args[1], "shape").value],
@@ -103,8 +110,15 @@ def reshape(reader, node, args):
 
 @LAYERS.on("Transpose")
 def transpose(reader, node, args):
-    x = reader._map(args[0], "nchw", "nhwc", "vec", "grouped", "unshuffle6")
+    if isinstance(args[0], Held) and args[0].layout == "rnn":
+        return sequences.transpose(reader, node, args[0])
+    x = reader._map(args[0], "nchw", "nhwc", "vec", "grouped", "unshuffle6", "ncx")
     perm = list(node.attrs.get("perm", []))
+    if x.layout == "ncx":          # a 1-D or 3-D map channels last again: our plain tensor
+        d = len(x.shape) - 1
+        if perm != [0, *range(2, d + 2), 1]:
+            raise Refused(f"a transpose {perm} of {reader._onnx_dims(x)} (held as ncx) has no cnncost kind")
+        return reader._alias(node, x, layout="plain", extra={})
     moves = {("nchw", (0, 2, 3, 1)): "nhwc", ("nhwc", (0, 3, 1, 2)): "nchw", ("vec", (0, 1)): "vec",
              ("grouped", (0, 2, 1, 3, 4)): "shuffled", ("unshuffle6", (0, 1, 3, 5, 2, 4)): "unshuffle_t"}
     layout = moves.get((x.layout, tuple(perm)))

@@ -5,8 +5,9 @@ count and first node. Never a silent zero.
 
 Layouts: ONNX maps are NCHW, ours H x W x C. Each tensor remembers how ONNX holds it
 (`Held.layout`): an NCHW map, a channels-last map (after Transpose 0,2,3,1), a vector, or
-the 5-D and 3-D views of a channel shuffle and a group norm, so that a Reshape or
-Transpose is read as the operation it spells. A Flatten of an NCHW map orders C, H, W
+the 5-D and 3-D views of a channel shuffle and a group norm, a 1-D or 3-D map (N, C, T),
+(N, C, D, H, W) that a Conv or pool reads, or an output of a recurrent node (sequences),
+so that a Reshape or Transpose is read as the operation it spells. A Flatten of an NCHW map orders C, H, W
 while ours orders H, W, C: the rows of the dense layer that reads it are permuted on
 import (counts do not depend on it; `run` then reproduces onnxruntime).
 
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 
 from cnncost.errors import ModelFileError, warn
 from cnncost.interop.onnx import fold as onnx_fold, patterns as onnx_patterns
-from cnncost.interop.onnx import layers, moves, tensors  # noqa: F401 - importing them fills the tables
+from cnncost.interop.onnx import layers, moves, sequences, tensors  # noqa: F401 - importing them fills the tables
 from cnncost.interop.onnx.handlers import LAYERS, PLAIN
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.input_shape import parse_input_shape  # noqa: F401 - named here by its users
@@ -477,6 +478,10 @@ class _Importer:
         if x.layout in ("moved", "picked"):
             dims = list(x.extra["dims"])
             return [1, *dims[1:]] if x.layout == "picked" else dims
+        if x.layout == "rnn":
+            return sequences.onnx_dims(self, x)
+        if x.layout == "ncx":
+            return [n, x.shape[-1], *x.shape[:-1]]
         if x.layout == "vec":
             return [n, *x.shape] + ([1, 1] if x.extra.get("as_map") else [])
         h, w, c = x.shape

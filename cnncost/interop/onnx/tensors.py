@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from cnncost.interop.onnx import fold as onnx_fold
+from cnncost.interop.onnx import fold as onnx_fold, sequences
 from cnncost.interop.onnx.handlers import LAYERS, PLAIN
 from cnncost.interop.onnx.layers import _dense, _identity_affine
 from cnncost.interop.onnx.moves import _pad_tensor, _split_sizes
@@ -51,6 +51,10 @@ def transpose(reader, node, args):
     if perm == [0, 3, 1, 2] and len(x.shape) == 3:
         # a tensor (A, B, C) as N x C x A x B: how ONNX holds the map A x B x C, no layer
         return reader._alias(node, x, layout="nchw", extra={})
+    d = len(x.shape) - 1
+    if d in (1, 3) and perm == [0, d + 1, *range(1, d + 1)] and _read_as_map(reader, node):
+        # channels first for a 1-D or 3-D convolution or pool: the map (T, C) or (D, H, W, C)
+        return reader._alias(node, x, layout="ncx", extra={})
     if perm[0] != 0:
         # attention's q, k, v: permute(2, 0, 3, 1, 4) then unbind(0) puts the batch first
         # again; held as a view until the unbind picks each part
@@ -59,6 +63,21 @@ def transpose(reader, node, args):
                                               extra={"perm": perm, "dims": [dims[p] for p in perm], "source": x})
         return
     _out(reader, node, {"kind": "transpose", "perm": perm}, [x])
+
+
+MAP_READERS = ("Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization")
+
+
+def _read_as_map(reader, node) -> bool:
+    """Whether every reader of the node's output is an operator of channels-first maps."""
+    ops = reader.__dict__.get("_consumer_ops")
+    if ops is None:
+        ops = reader.__dict__["_consumer_ops"] = {}
+        for n in reader.graph.nodes:
+            for i in n.inputs:
+                ops.setdefault(i, set()).add(n.op)
+    users = ops.get(node.outputs[0], set())
+    return bool(users) and users <= set(MAP_READERS)
 
 
 def _unbind(reader, node, view, index, output, part=None):
@@ -130,6 +149,8 @@ def unsqueeze(reader, node, args):
 
 def _same_world(reader, node, args):
     """Operands of one operator: all plain, or all full when any is (batch 1)."""
+    if any(a is None for a in args):
+        raise Refused(f"an omitted operand among its {len(args)} inputs")
     rank = max(_rank(reader, a) for a in args)
     held = [_t(reader, node, a) if isinstance(a, Held) else a for a in args]
     full = any(isinstance(h, Held) and h.layout == "full" for h in held)
@@ -340,6 +361,8 @@ def gather(reader, node, args):
     if isinstance(args[0], Held) and args[0].layout == "moved" and args[1].value.ndim == 0 \
             and node.attrs.get("axis", 0) == 0:
         return _unbind(reader, node, args[0], int(args[1].value) % args[0].extra["dims"][0], None)
+    if isinstance(args[0], Held) and args[0].layout == "rnn":
+        return sequences.gather(reader, node, args[0], args[1].value)
     x = _t(reader, node, args[0])
     idx = args[1].value
     axis = _axis(reader, x, node.attrs.get("axis", 0))

@@ -10,6 +10,7 @@ reader itself.
 """
 from __future__ import annotations
 
+from cnncost.interop.onnx import sequences
 from cnncost.interop.onnx.proto import Node
 from cnncost.interop.onnx.values import Const, Held
 from cnncost.interop.refusals import Refused
@@ -37,6 +38,8 @@ def _plain(reader, node, x) -> Held:
         raise Refused("a constant here needs the shape of the tensor it meets (internal)")  # pragma: no cover
     if x.layout == "plain":
         return x
+    if x.layout == "rnn":
+        sequences.to_plain(reader, node, x)
     if x.layout == "stack":
         x = _stack_to_full(reader, node, x)
     cache = reader.__dict__.setdefault("_plain_cache", {})
@@ -50,6 +53,10 @@ def _plain(reader, node, x) -> Held:
         out = (reader.emit(_part(node, "as_map"), {"kind": "reshape", "shape": [x.shape[0], 1, 1]},
                            (x.shape[0], 1, 1), [x], output=False, layout="plain")
                if x.extra.get("as_map") else Held(x.layer, x.shape, "plain"))
+    elif x.layout == "ncx":          # a 1-D or 3-D map: (C, T) or (C, D, H, W)
+        d = len(x.shape) - 1
+        out = reader.emit(_part(node, "cfirst"), {"kind": "transpose", "perm": [0, d + 1, *range(1, d + 1)]},
+                          (x.shape[-1], *x.shape[:-1]), [x], output=False, layout="plain")
     elif x.layout == "nchw":
         h, w, c = x.shape
         out = reader.emit(_part(node, "chw"), {"kind": "transpose", "perm": [0, 3, 1, 2]}, (c, h, w), [x],
@@ -93,6 +100,14 @@ def _as_map(reader, node, x) -> Held:
         return cache[x.layer]
     if isinstance(x, Held) and x.layout == "full":
         x = _plain(reader, node, x)
+    if isinstance(x, Held) and x.layout == "plain" and len(x.shape) in (2, 4):
+        # a 1-D or 3-D channels-first map (N, C, T) or (N, C, D, H, W): ours channels last
+        cache = reader.__dict__.setdefault("_nd_cache", {})
+        if x.layer not in cache:
+            d = len(x.shape) - 1
+            cache[x.layer] = reader.emit(_part(node, "clast"), {"kind": "transpose", "perm": [0, *range(2, d + 2), 1]},
+                                         (*x.shape[1:], x.shape[0]), [x], output=False, layout="ncx")
+        return cache[x.layer]
     if isinstance(x, Held) and x.layout == "plain" and len(x.shape) == 3:
         c, h, w = x.shape
         return reader.emit(_part(node, "hwc"), {"kind": "transpose", "perm": [0, 2, 3, 1]}, (h, w, c), [x],
