@@ -32,7 +32,7 @@ def _flatten(reader, node, x):
 @LAYERS.on("Squeeze")
 def squeeze(reader, node, args):
     x = args[0]
-    if isinstance(x, Held) and x.layout == "rnn":
+    if isinstance(x, Held) and x.layout == "seq_axes":
         return sequences.squeeze(reader, node, x, onnx_fold._axes(
             node, [None] + [getattr(a, "value", None) for a in args[1:]], 1))
     dims = reader._onnx_dims(reader._map(x, "nchw", "nhwc", "vec"))
@@ -66,7 +66,7 @@ def expand(reader, node, args):
 
 @LAYERS.on("Reshape")
 def reshape(reader, node, args):
-    if isinstance(args[0], Held) and args[0].layout == "rnn":
+    if isinstance(args[0], Held) and args[0].layout == "seq_axes":
         return sequences.reshape(reader, node, args[0], onnx_fold.reshape_target(
             reader._onnx_dims(args[0]), [int(d) for d in reader._const(node, args[1], "shape").value],
             bool(node.attrs.get("allowzero", 0))))
@@ -110,7 +110,7 @@ def reshape(reader, node, args):
 
 @LAYERS.on("Transpose")
 def transpose(reader, node, args):
-    if isinstance(args[0], Held) and args[0].layout == "rnn":
+    if isinstance(args[0], Held) and args[0].layout == "seq_axes":
         return sequences.transpose(reader, node, args[0])
     x = reader._map(args[0], "nchw", "nhwc", "vec", "grouped", "unshuffle6", "ncx")
     perm = list(node.attrs.get("perm", []))

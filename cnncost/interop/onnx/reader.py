@@ -478,7 +478,7 @@ class _Importer:
         if x.layout in ("moved", "picked"):
             dims = list(x.extra["dims"])
             return [1, *dims[1:]] if x.layout == "picked" else dims
-        if x.layout == "rnn":
+        if x.layout == "seq_axes":
             return sequences.onnx_dims(self, x)
         if x.layout == "ncx":
             return [n, x.shape[-1], *x.shape[:-1]]

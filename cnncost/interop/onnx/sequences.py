@@ -8,7 +8,7 @@ or (dirs*h,) (the last state, Y_h). ONNX holds a sequence time-first or batch-fi
 batch-first LSTM, and after it a Transpose (0, 2, 1, 3) and a Reshape to (T, N, dirs*h)
 (a Squeeze of axis 1 for one direction), then a Transpose back to batch-first.
 
-An output of a recurrent node is held "rnn": our tensor is the layer's, and
+An output of a recurrent node is held "seq_axes": our tensor is the layer's, and
 `extra["axes"]` names ONNX's axes by what they hold: T (time), N (the batch), D
 (directions), H (hidden), F (directions x hidden, D then H merged). A Transpose permutes
 the names, a Reshape merges D and H or a Squeeze drops a single D, with no layer; once
@@ -29,7 +29,7 @@ DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "
 
 
 def onnx_dims(reader, x: Held) -> list:
-    """ONNX's dims of a value held "rnn", from the names of its axes."""
+    """ONNX's dims of a value held "seq_axes", from the names of its axes."""
     sizes = {**x.extra["sizes"], "N": reader.batch}
     return [sizes[a] for a in x.extra["axes"]]
 
@@ -108,7 +108,7 @@ def _sequence(reader, node, x, layout: int):
     """Our (T, C) of X, from how it is held."""
     if isinstance(x, Const) or not isinstance(x, Held):
         raise Refused("its input X is a constant")
-    if x.layout == "rnn":
+    if x.layout == "seq_axes":
         axes = x.extra["axes"]
         if axes == (("T", "N", "F") if layout == 0 else ("N", "T", "F")):
             return Held(x.layer, x.shape, "plain")
@@ -207,7 +207,7 @@ def recurrent(reader, node, args):
         (("D", "N", "H") if layout == 0 else ("N", "D", "H"))
     extra = {"axes": names, "dirs": dirs, "op": f"{op} {node.name or node.outputs[0]!r}",
              "sizes": {"T": t, "D": dirs, "H": h, "F": dirs * h}}
-    held = reader.emit(node, body, None, [seq], wk, output=outs[0 if sequences else 1], layout="rnn", extra=extra)
+    held = reader.emit(node, body, None, [seq], wk, output=outs[0 if sequences else 1], layout="seq_axes", extra=extra)
     # the view's own names: one direction's H is our F
     if dirs == 1:
         held.extra["axes"] = tuple("F" if n == "H" else n for n in names)

@@ -361,7 +361,7 @@ def gather(reader, node, args):
     if isinstance(args[0], Held) and args[0].layout == "moved" and args[1].value.ndim == 0 \
             and node.attrs.get("axis", 0) == 0:
         return _unbind(reader, node, args[0], int(args[1].value) % args[0].extra["dims"][0], None)
-    if isinstance(args[0], Held) and args[0].layout == "rnn":
+    if isinstance(args[0], Held) and args[0].layout == "seq_axes":
         return sequences.gather(reader, node, args[0], args[1].value)
     x = _t(reader, node, args[0])
     idx = args[1].value

@@ -14,7 +14,7 @@ class Held:
     gn (N, G, CHW/G) | gnorm (the same, normalised) | unshuffle6 / unshuffle_t (pixel
     unshuffle's 6-D views) | stack: (L, H, W, C) ours, L maps in NCHW whose N folds the
     batch (L x C x H x W, a model read at batch 1). ncx: a 1-D or 3-D map, ours (T, C) or
-    (D, H, W, C), ONNX's (N, C, T) or (N, C, D, H, W). rnn: an output of an LSTM, GRU or RNN
+    (D, H, W, C), ONNX's (N, C, T) or (N, C, D, H, W). seq_axes: an output of an LSTM, GRU or RNN
     node, ours the layer's (T, dirs*h) or (dirs*h,), ONNX's axes named in extra["axes"]
     (onnx/sequences). chw: a vector flattened from an NCHW map: that map's (C, H, W)."""
     layer: str

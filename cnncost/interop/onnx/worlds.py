@@ -38,7 +38,7 @@ def _plain(reader, node, x) -> Held:
         raise Refused("a constant here needs the shape of the tensor it meets (internal)")  # pragma: no cover
     if x.layout == "plain":
         return x
-    if x.layout == "rnn":
+    if x.layout == "seq_axes":
         sequences.to_plain(reader, node, x)
     if x.layout == "stack":
         x = _stack_to_full(reader, node, x)
