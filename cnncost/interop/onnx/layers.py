@@ -465,7 +465,12 @@ def cast(reader, node, args):
 
 
 # ---- pooling ----------------------------------------------------------------------
-def _pool(reader, node, args, kind):
+POOL_KINDS = {"MaxPool": "max_pool", "AveragePool": "avg_pool"}
+
+
+@LAYERS.on(*POOL_KINDS)
+def pool(reader, node, args):
+    kind = POOL_KINDS[node.op]
     x = reader._map(_nd_map(reader, node, args[0]), "nchw", "ncx")
     a = node.attrs
     kernel = list(a["kernel_shape"])
@@ -485,16 +490,6 @@ def _pool(reader, node, args, kind):
     if node.op == "AveragePool":
         body["count_include_pad"] = bool(a.get("count_include_pad", 0))
     reader.emit(node, body, None, [x], layout=x.layout)
-
-
-@LAYERS.on("MaxPool")
-def max_pool(reader, node, args):
-    _pool(reader, node, args, "max_pool")
-
-
-@LAYERS.on("AveragePool")
-def average_pool(reader, node, args):
-    _pool(reader, node, args, "avg_pool")
 
 
 @LAYERS.on("GlobalAveragePool", "GlobalMaxPool")

@@ -208,23 +208,18 @@ def einsum(reader, node, args):
     _out(reader, node, {"kind": "einsum", "equation": eq.lower()}, xs, layout="full")
 
 
-def _softmax(reader, node, args, fn):
+SOFTMAX_KINDS = {"Softmax": "softmax", "LogSoftmax": "log_softmax"}
+
+
+@PLAIN.on(*SOFTMAX_KINDS)
+def softmax(reader, node, args):
+    fn = SOFTMAX_KINDS[node.op]
     x = _t(reader, node, args[0])
     rank = len(_dims(reader, x))
     axis = node.attrs.get("axis", -1 if reader.model.opsets[""] >= 13 else 1)
     if reader.model.opsets[""] < 13 and axis % rank != rank - 1:
         raise Refused("before opset 13 Softmax spans every axis after `axis`")
     _out(reader, node, {"kind": fn, "axis": _axis(reader, x, axis)}, [x], layout=x.layout)
-
-
-@PLAIN.on("Softmax")
-def softmax(reader, node, args):
-    _softmax(reader, node, args, "softmax")
-
-
-@PLAIN.on("LogSoftmax")
-def log_softmax(reader, node, args):
-    _softmax(reader, node, args, "log_softmax")
 
 
 @PLAIN.on(*UNARY)
