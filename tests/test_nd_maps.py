@@ -231,3 +231,26 @@ def test_whatif_separable_on_1d_and_3d(shape, layer, analytic, formula):
     assert rewritten.layers[-1].output_shape == original.layers[0].output_shape
     _, _, (b,) = savings(spec, "bottleneck=4")
     assert b.ratio == pytest.approx(b.analytic)
+
+
+def test_receptive_fields_per_axis():
+    """In samples along time: a causal TCN's field is 1 + sum (k - 1) d (kernel 3, dilations
+    1, 2, 4, 8: 31 samples), its stride 1, its first unit starting 30 samples before t = 0
+    (the causal padding); per axis on a volume: a [3, 7, 7] stem strided [1, 2, 2] then a
+    3 x 3 x 3 max pool strided 2."""
+    body = "input: [64, 4]\nlayers:\n" + "".join(
+        f"  - {{name: c{d}, kind: conv, filters: 4, kernel: 3, dilation: {d}, padding: [{2 * d}, 0]}}\n"
+        for d in (1, 2, 4, 8))
+    rows = analyze_text(body).layers
+    assert [r.receptive_field for r in rows] == [[3], [7], [15], [31]]
+    assert rows[-1].rf_stride == [1] and rows[-1].rf_start == [-30]
+    assert rows[-1].output_shape == [64, 4]
+    rep = analyze_text("input: [8, 32, 32, 3]\nlayers:\n"
+                       "  - {name: stem, kind: conv, filters: 4, kernel: [3, 7, 7], stride: [1, 2, 2], padding: [1, 3, 3]}\n"
+                       "  - {name: pool, kind: max_pool, kernel: 3, stride: 2, padding: 1}\n"
+                       "  - {name: gap, kind: global_avg_pool}\n")
+    stem, pool, gap = rep.layers
+    assert (stem.receptive_field, stem.rf_stride, stem.rf_start) == ([3, 7, 7], [1, 2, 2], [-1, -3, -3])
+    assert (pool.receptive_field, pool.rf_stride, pool.rf_start) == ([5, 11, 11], [2, 4, 4], [-2, -5, -5])
+    # the pool's output is 4 x 8 x 8: the global pool's field covers all of it
+    assert gap.receptive_field == [5 + 3 * 2, 11 + 7 * 4, 11 + 7 * 4]

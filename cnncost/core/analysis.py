@@ -41,7 +41,7 @@ CONVENTIONS = {
                    "order, the input included while a layer reads it (bytes for the report's dtype)",
     "traffic": "bytes_read = inputs + weights, bytes_written = output, each layer on its own "
                "(no fusion or cache reuse), for the report's dtype; intensity = flops / bytes",
-    "receptive_field": "input pixels one output unit sees (h, w), its stride in input pixels, "
+    "receptive_field": "input pixels one output unit sees per axis (t; h, w; d, h, w), its stride in input pixels, "
                        "and the top-left input coordinate of the first unit's field; over "
                        "branches the largest; `global` (rf_global) once a layer reads a whole map "
                        "(global pool, flatten), directly or through a multiply or add; `n/a` (rf_na) "
@@ -427,7 +427,8 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     rows = []
     names = [n.name for n in graph.nodes]
     fields = receptive_fields(graph)
-    whole_input = [exact(v) for v in graph.nodes[0].out_shape[:2]] if len(graph.nodes[0].out_shape) == 3 else []
+    first = graph.nodes[0].out_shape       # a map's spatial sizes: what a `global` field covers
+    whole_input = [exact(v) for v in first[:-1]] if len(first) in (2, 3, 4) else []
     grads = backward(graph) if training else None
     kept = saved_bytes(graph, itemsize, batch) if training else None
     for node in graph.layers:
@@ -459,7 +460,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
             activations=numel(out) * batch, family=k.family, mult_class=k.mult_class(a, ins),
             receptive_field=[] if rf.na else whole_input if rf.whole else [exact(v) for v in rf.size],
             rf_stride=[] if rf.whole or rf.na else [exact(v) for v in rf.jump],
-            rf_start=[] if rf.na else [0, 0] if rf.whole and whole_input else [] if rf.whole
+            rf_start=[] if rf.na else [0] * len(whole_input) if rf.whole and whole_input else [] if rf.whole
             else [exact(v) for v in rf.start],
             rf_global=rf.whole, rf_na=rf.na,
             training={**{key: v * batch for key, v in grads[node.index - 1].items()},

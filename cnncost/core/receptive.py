@@ -1,6 +1,8 @@
 """Receptive fields: for every layer, the size of the input region one output unit sees,
 its effective stride (jump) in input pixels, and the input coordinate of the top-left
-corner of the first unit's field (negative where padding reaches outside the image).
+corner of the first unit's field (negative where padding reaches outside the image); one
+value per spatial axis of the input map: samples of a T x C sequence, (h, w) of an image,
+(d, h, w) of a volume.
 
 Per axis: size_out = size_in + (k - 1) * d * jump_in; jump_out = jump_in * s;
 start_out = start_in - pad_before * jump_in. Over branches the largest field is taken.
@@ -29,7 +31,8 @@ if TYPE_CHECKING:      # Fractions arrive with the layers that make them: no imp
 class Field(FrozenStruct):
     """whole: sees the whole input (size, jump and start no longer apply); spans_map: each
     output read the whole input map (its readers are `whole`); na: no receptive field, the
-    value is no longer a map's. size, jump, start: (int | Fraction) per axis (y, x)."""
+    value is no longer a map's. size, jump, start: (int | Fraction) per spatial axis
+    ((t,); (y, x); (z, y, x))."""
 
     __slots__ = ("size", "jump", "start", "whole", "spans_map", "na")
 
@@ -55,10 +58,16 @@ def exact(value: int | Fraction) -> int | str:
     return int(value) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
+def input_field(shape: tuple) -> Field:
+    """A map's field starts at one sample, pixel or voxel, per spatial axis (T x C: one
+    axis, H x W x C: two, D x H x W x C: three); a vector's as a 2-D one, as it always has;
+    other tensors have none."""
+    axes = {1: 2, 2: 1, 3: 2, 4: 3}.get(len(shape))
+    return NA if axes is None else Field((1,) * axes, (1,) * axes, (0,) * axes)
+
+
 def receptive_fields(graph: Graph) -> list[Field]:
-    # a map's field starts at one pixel; a vector's as before; tokens and other tensors have none
-    fields = [NA if len(graph.nodes[i].out_shape) not in (1, 3) else Field((1, 1), (1, 1), (0, 0))
-              for i in graph.inputs]
+    fields = [input_field(graph.nodes[i].out_shape) for i in graph.inputs]
     for node in graph.layers:
         ins = [fields[i] for i in node.inputs]
         na = whole = False
@@ -74,13 +83,13 @@ def receptive_fields(graph: Graph) -> list[Field]:
         if not ins:                   # a constant: no pixel reaches it
             fields.append(Field((1, 1), (1, 1), (0, 0)))
             continue
-        base = max(ins, key=lambda f: (f.size[0] * f.size[1], f.size))
+        base = max(ins, key=lambda f: (_volume(f.size), f.size))
         if win is None:
             fields.append(base)
         elif win == "global":
-            h, w = node.in_shapes[0][:2]
-            size = tuple(s + (n - 1) * j for s, n, j in zip(base.size, (h, w), base.jump))
-            fields.append(Field(size, tuple(j * n for j, n in zip(base.jump, (h, w))), base.start,
+            sizes = node.in_shapes[0][:-1]          # the spatial axes of the map it reads
+            size = tuple(s + (n - 1) * j for s, n, j in zip(base.size, sizes, base.jump))
+            fields.append(Field(size, tuple(j * n for j, n in zip(base.jump, sizes)), base.start,
                                 spans_map=True))
         else:
             kernel, stride, dilation, lo = win
@@ -89,3 +98,10 @@ def receptive_fields(graph: Graph) -> list[Field]:
                 tuple(j * st for j, st in zip(base.jump, stride)),
                 tuple(s - p * j for s, p, j in zip(base.start, lo, base.jump))))
     return fields
+
+
+def _volume(size: tuple):
+    out = 1
+    for n in size:
+        out *= n
+    return out
