@@ -48,7 +48,7 @@ def test_a_field_larger_than_the_input_stays_and_the_readers_of_a_pool_are_globa
 @pytest.mark.parametrize("name", bundled_names())
 def test_every_bundled_field_is_bounded_or_global(name):
     rep = cnncost.analyze(name)
-    size = max(rep.input_shape[:2]) if len(rep.input_shape) == 3 else 1
+    size = max(rep.input_shape[:-1]) if len(rep.input_shape) in (2, 3, 4) else 1
     for r in rep.layers:
         if not r.rf_global and not r.rf_na:
             assert max(Fraction(v) for v in r.receptive_field) <= 10 * size, (r.name, r.receptive_field)

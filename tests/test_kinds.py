@@ -356,7 +356,7 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: slice, start: 1, stop: 2, step: 0", "Expected a non-zero integer"),
     ("kind: slice, start: 4, stop: -1, step: -1", "do not fit in 4 channels"),
     ("kind: pad, padding: [1, 1]", "an input of rank 3 takes 6"),
-    ("kind: upsample, scale: 2, align_corners: true", "only mode bilinear"),
+    ("kind: upsample, scale: 2, align_corners: true", "mode nearest does not take it"),
     ("kind: pixel_unshuffle, factor: 2", "must be multiples of factor 2"),
     ("kind: zero_pad, padding: same", "Expected explicit padding"),
     ("kind: dense, units: 3, bias: maybe", "unknown name 'maybe'"),

@@ -119,6 +119,40 @@ SPECS = {
           - {name: d, inputs: b, kind: global_avg_pool}
           - {name: e, inputs: a, kind: avg_pool, kernel: 3, padding: 1, count_include_pad: false}
     """,
+    "moves 1-D": """
+        input: [9, 3]
+        layers:
+          - {name: t, kind: conv_transpose, filters: 4, kernel: 4, stride: 2, padding: [1, 2], output_padding: 1}
+          - {name: t2, kind: conv_transpose, filters: 4, kernel: 3, stride: 2, dilation: 3, output_padding: 2, groups: 2}
+          - {name: z, kind: zero_pad, padding: [2, 1]}
+          - {name: r, kind: pad, padding: [3, 2, 0, 0], mode: reflect}
+          - {name: e, kind: pad, padding: [1, 4, 0, 0], mode: edge}
+          - {name: c, kind: crop, size: 11}
+          - {name: u, kind: upsample, scale: 3}
+          - {name: l, inputs: c, kind: upsample, mode: linear, size: 17}
+          - {name: a, inputs: c, kind: upsample, mode: linear, size: 7, align_corners: true}
+    """,
+    "moves 3-D": """
+        input: [3, 5, 4, 2]
+        layers:
+          - {name: t, kind: conv_transpose, filters: 3, kernel: [2, 3, 3], stride: [1, 2, 2], padding: [0, 1, 1]}
+          - {name: z, kind: zero_pad, padding: [1, 0, 0, 1, 2, 2]}
+          - {name: r, kind: pad, padding: [1, 1, 2, 0, 0, 3, 0, 0], mode: reflect}
+          - {name: c, kind: crop, size: [3, 9, 7]}
+          - {name: c2, inputs: c, kind: crop, size: 2}
+          - {name: u, inputs: c, kind: upsample, scale: [2, 1, 2]}
+          - {name: l, inputs: c, kind: upsample, mode: trilinear, size: [5, 11, 4]}
+    """,
+    "cubic 2-D": """
+        input: [6, 5, 2]
+        layers:
+          - {name: b, kind: upsample, mode: cubic, scale: 2}
+          - {name: s, inputs: input, kind: upsample, mode: cubic, size: [3, 13]}
+          - {name: a, inputs: input, kind: upsample, mode: cubic, size: [11, 4], align_corners: true}
+          - {name: e, inputs: input, kind: pad, padding: [2, 3, 1, 1, 0, 0], mode: edge}
+          - {name: r, kind: pad, padding: [1, 1, 3, 0, 0, 0], mode: reflect}
+          - {name: d, kind: upsample, mode: cubic, size: [4, 4]}
+    """,
     "norms": """
         input: [3, 5, 5, 4]
         layers:
@@ -254,3 +288,57 @@ def test_receptive_fields_per_axis():
     assert (pool.receptive_field, pool.rf_stride, pool.rf_start) == ([5, 11, 11], [2, 4, 4], [-2, -5, -5])
     # the pool's output is 4 x 8 x 8: the global pool's field covers all of it
     assert gap.receptive_field == [5 + 3 * 2, 11 + 7 * 4, 11 + 7 * 4]
+
+
+TORCH_MOVES = r"""
+import sys, numpy as np, torch
+import torch.nn.functional as F
+d = dict(np.load(sys.argv[1]))
+def t(a): return torch.from_numpy(a)
+x1 = t(d["x1"]).permute(0, 2, 1)
+# our transposed kernel (k..., F/g, C_in) -> torch's (C_in, F/g, k...)
+y1 = F.conv_transpose1d(x1, t(d["k1"]).permute(2, 1, 0), t(d["b1"]), stride=2, padding=1, output_padding=2,
+                        dilation=3)
+y1 = F.pad(F.pad(y1, (3, 2), mode="reflect"), (1, 4), mode="replicate")
+x3 = t(d["x3"]).permute(0, 4, 1, 2, 3)
+y3 = F.conv_transpose3d(x3, t(d["k3"]).permute(4, 3, 0, 1, 2), t(d["b3"]), stride=(1, 2, 2), padding=(0, 1, 1))
+y3 = F.interpolate(y3, size=(5, 11, 4), mode="trilinear")
+x2 = t(d["x2"]).permute(0, 3, 1, 2)
+y2 = F.interpolate(F.pad(x2, (1, 1, 2, 3), mode="reflect"), size=(13, 6), mode="bicubic")
+np.savez(sys.argv[2], y1=y1.permute(0, 2, 1).numpy(), y3=y3.permute(0, 2, 3, 4, 1).numpy(),
+         y2=y2.permute(0, 2, 3, 1).numpy())
+"""
+
+
+@pytest.mark.skipif(shutil.which(TORCH) is None, reason="no PyTorch environment")
+def test_against_torch_transposed_padded_and_resized(tmp_path):
+    """ConvTranspose1d (output_padding below the dilation, above the stride) then reflect
+    and replicate pads; ConvTranspose3d then trilinear; reflect pad then bicubic."""
+    rng = np.random.default_rng(2)
+    arrays = {"x1": rng.standard_normal((2, 9, 3)), "k1": rng.standard_normal((4, 5, 3)), "b1": rng.standard_normal(5),
+              "x3": rng.standard_normal((2, 3, 5, 4, 2)), "k3": rng.standard_normal((2, 3, 3, 3, 2)),
+              "b3": rng.standard_normal(3), "x2": rng.standard_normal((2, 6, 5, 2))}
+    arrays = {k: v.astype(np.float32) for k, v in arrays.items()}
+    np.savez(tmp_path / "in.npz", **arrays)
+    script = tmp_path / "t.py"
+    script.write_text(TORCH_MOVES)
+    subprocess.run([TORCH, str(script), str(tmp_path / "in.npz"), str(tmp_path / "out.npz")], check=True, timeout=300)
+    want = np.load(tmp_path / "out.npz")
+    g1 = analyze_text("input: [9, 3]\nlayers:\n"
+                      "  - {name: t, kind: conv_transpose, filters: 5, kernel: 4, stride: 2, padding: 1, "
+                      "output_padding: 2, dilation: 3}\n"
+                      "  - {name: r, kind: pad, padding: [3, 2, 0, 0], mode: reflect}\n"
+                      "  - {name: e, kind: pad, padding: [1, 4, 0, 0], mode: edge}\n").graph
+    g3 = analyze_text("input: [3, 5, 4, 2]\nlayers:\n"
+                      "  - {name: t, kind: conv_transpose, filters: 3, kernel: [2, 3, 3], stride: [1, 2, 2], "
+                      "padding: [0, 1, 1]}\n"
+                      "  - {name: l, kind: upsample, mode: trilinear, size: [5, 11, 4]}\n").graph
+    g2 = analyze_text("input: [6, 5, 2]\nlayers:\n"
+                      "  - {name: r, kind: pad, padding: [2, 3, 1, 1, 0, 0], mode: reflect}\n"
+                      "  - {name: b, kind: upsample, mode: cubic, size: [13, 6]}\n").graph
+    y1 = executor.run(g1, arrays["x1"], {"t/kernel": arrays["k1"], "t/bias": arrays["b1"]}).output
+    y3 = executor.run(g3, arrays["x3"], {"t/kernel": arrays["k3"], "t/bias": arrays["b3"]}).output
+    y2 = executor.run(g2, arrays["x2"], {}).output
+    for ours, name in ((y1, "y1"), (y3, "y3"), (y2, "y2")):
+        assert ours.shape == want[name].shape, name
+        np.testing.assert_allclose(ours, want[name], rtol=1e-5, atol=1e-5, err_msg=name)

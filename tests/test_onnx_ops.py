@@ -190,7 +190,40 @@ CASES = {
     "pad_tensor_with_ones": ([node("Reshape", ["x", "sh"], "t"), node("Pad", ["t", "pads", "one"], "y")],
                              {"sh": i64(1, 2, 2, H * W), "pads": i64(0, 0, 0, 0, 0, 0, 1, 0),
                               "one": np.array(1, np.float32)}, ["pad"]),
+    "pad_reflect_then_edge": ([node("Pad", ["x", "p1"], "t", mode="reflect"), node("Pad", ["t", "p2"], "y", mode="edge")],
+                              {"p1": i64(0, 0, 2, 1, 0, 0, 3, 5), "p2": i64(0, 0, 4, 0, 0, 0, 1, 2)}, ["pad"]),
+    "resize_cubic": ([node("Resize", ["x", "", "", "sz"], "y", mode="cubic", cubic_coeff_a=-0.75,
+                           coordinate_transformation_mode="half_pixel")], {"sz": i64(N, C, 11, 4)}, ["upsample"]),
+    "resize_cubic_align_corners": ([node("Resize", ["x", "", "sc"], "y", mode="cubic", cubic_coeff_a=-0.75,
+                                         coordinate_transformation_mode="align_corners")],
+                                   {"sc": np.array([1, 1, 2, 2], np.float32)}, ["upsample"]),
 }
+
+ND_CASES = {
+    # 1-D and 3-D maps, channels first as exporters write them: (N, C, T) and (N, C, D, H, W)
+    "conv_transpose_1d": ((N, C, 9), [node("ConvTranspose", ["x", "k", "b"], "y", strides=[2], pads=[1, 2],
+                                           output_padding=[1], dilations=[2])], {"k": w(C, 3, 4), "b": w(3)},
+                          ["conv_transpose"]),
+    "reflect_pad_conv_1d": ((N, C, 9), [node("Pad", ["x", "p"], "t", mode="reflect"),
+                                        node("Conv", ["t", "k"], "y", kernel_shape=[3])],
+                            {"p": i64(0, 0, 2, 0, 0, 3), "k": w(5, C, 3)}, ["pad", "conv"]),
+    "resize_linear_1d": ((N, C, 7), [node("Resize", ["x", "", "", "sz"], "y", mode="linear",
+                                          coordinate_transformation_mode="half_pixel")], {"sz": i64(N, C, 17)},
+                         ["upsample"]),
+    "conv_transpose_3d_trilinear": ((N, 2, 3, 4, 5), [
+        node("ConvTranspose", ["x", "k"], "t", strides=[1, 2, 2], pads=[0, 1, 1, 0, 1, 1]),
+        node("Resize", ["t", "", "", "sz"], "y", mode="linear", coordinate_transformation_mode="pytorch_half_pixel")],
+        {"k": w(2, 3, 2, 3, 3), "sz": i64(N, 3, 6, 5, 9)}, ["conv_transpose", "upsample"]),
+    "edge_pad_3d": ((N, 2, 3, 4, 5), [node("Pad", ["x", "p"], "y", mode="edge")],
+                    {"p": i64(0, 0, 1, 0, 2, 0, 0, 0, 1, 3)}, ["pad"]),
+}
+
+
+@pytest.mark.parametrize("case", ND_CASES)
+def test_1d_and_3d_operators_agree_with_onnxruntime(case, tmp_path):
+    shape, nodes, inits, want = ND_CASES[case]
+    rep = agree(tmp_path, model(nodes, inits, shape=shape), shape=shape)
+    assert all(k in kinds(rep) for k in want), kinds(rep)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -250,8 +283,9 @@ def test_shared_initializers_are_counted_once_and_said(tmp_path):
 
 
 @pytest.mark.parametrize("nodes, inits, message", [
-    ([node("Resize", ["x", "", "sc"], "y", mode="cubic")], {"sc": np.array([1, 1, 2, 2], np.float32)}, "cubic"),
-    ([node("Pad", ["x", "pads"], "y", mode="reflect")], {"pads": i64(0, 0, 1, 1, 0, 0, 1, 1)}, "reflect padding"),
+    ([node("Resize", ["x", "", "sc"], "y", mode="cubic", cubic_coeff_a=-0.5)],
+     {"sc": np.array([1, 1, 2, 2], np.float32)}, "cubic_coeff_a -0.5"),
+    ([node("Pad", ["x", "pads"], "y", mode="wrap")], {"pads": i64(0, 0, 1, 1, 0, 0, 1, 1)}, "wrap padding"),
     ([node("Slice", ["x", "st", "en", "ax", "sp"], "y")],
      {"st": i64(-1), "en": i64(-100), "ax": i64(0), "sp": i64(-1)}, "is the batch"),
     ([node("Pad", ["x", "pads", "v"], "p"), node("Relu", ["p"], "y")],

@@ -5,6 +5,7 @@ blocks use them). Data moves only."""
 from __future__ import annotations
 
 from cnncost.errors import ShapeError, SpecError
+from cnncost.layers import geometry
 from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, SavesNothing, example_axes,
                                  register, require_rank)
 
@@ -12,40 +13,45 @@ from cnncost.layers.base import (Arg, Kind, NoMults, OutputSized, PointWise, Sav
 @register
 class Crop(SavesNothing, NoMults, OutputSized, Kind):
     name, family = "crop", "reshape"
-    doc = "centre crop to `size` or to a second input's H x W (offsets floor((in - out) / 2))"
+    doc = ("centre crop of a 1-D, 2-D or 3-D map to `size` or to a second input's spatial sizes (offsets "
+           "floor((in - out) / 2))")
     arity = (1, 2)
-    args = {"size": Arg("pair", None, doc="[h, w] to keep")}
+    args = {"size": Arg("axes", None, doc="the sizes to keep: one per spatial axis ([h, w] of an image)")}
 
-    def target(self, a, ins):
+    def target(self, a, ins) -> tuple:
         if (a.size is None) == (len(ins) == 1):
             raise ShapeError("crop needs exactly one of `size` or a second input to match")
+        d = len(ins[0]) - 1
         if a.size is not None:
-            return a.size
-        require_rank(ins[1], (3,), "second input")
-        return ins[1][:2]
+            return geometry.per_axis("size", a.size, d)
+        require_rank(ins[1], (len(ins[0]),), "second input")
+        return tuple(ins[1][:-1])
 
-    def offsets(self, a, ins):
-        (h, w, _), (th, tw) = ins[0], self.target(a, ins)
-        if th > h or tw > w:
-            raise ShapeError(f"cannot crop {h}x{w} to a larger {th}x{tw}")
-        return (h - th) // 2, (w - tw) // 2, th, tw
+    def offsets(self, a, ins) -> list[tuple[int, int]]:
+        """(first kept position, kept size) per spatial axis."""
+        require_rank(ins[0], (2, 3, 4))
+        sizes, target = ins[0][:-1], self.target(a, ins)
+        if any(t > n for t, n in zip(target, sizes)):
+            raise ShapeError(f"cannot crop {'x'.join(map(str, sizes))} to a larger {'x'.join(map(str, target))}")
+        return [((n - t) // 2, t) for n, t in zip(sizes, target)]
 
     def output_shape(self, a, ins):
-        require_rank(ins[0], (3,))
-        _, _, th, tw = self.offsets(a, ins)
-        return (th, tw, ins[0][2])
+        return (*(t for _, t in self.offsets(a, ins)), ins[0][-1])
 
     def window(self, a, ins):
-        top, left, _, _ = self.offsets(a, ins)
-        return (1, 1), (1, 1), (1, 1), (-top, -left)      # the first unit sits top, left in
+        d = len(ins[0]) - 1      # the first unit sits `first` in along each axis
+        return (1,) * d, (1,) * d, (1,) * d, tuple(-first for first, _ in self.offsets(a, ins))
 
     def forward(self, a, w, xs, ops):
-        top, left, th, tw = self.offsets(a, [tuple(x.shape[1:]) for x in xs])
-        return xs[0][:, top: top + th, left: left + tw].copy()
+        kept = self.offsets(a, [tuple(x.shape[1:]) for x in xs])
+        return xs[0][(slice(None), *(slice(first, first + t) for first, t in kept))].copy()
 
     def onnx(self, a, ins, out, b):
-        top, left, th, tw = self.offsets(a, ins)
-        return b.op("Slice", [b.inputs[0], b.const([top, left]), b.const([top + th, left + tw]), b.const([2, 3])])
+        kept = self.offsets(a, ins)
+        d = len(kept)
+        axes = [2, 3] if d == 2 else list(range(1, d + 1))     # an image is NCHW there; others channels last
+        return b.op("Slice", [b.inputs[0], b.const([f for f, _ in kept]), b.const([f + t for f, t in kept]),
+                              b.const(axes)])
 
 
 @register

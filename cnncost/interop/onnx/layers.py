@@ -32,10 +32,7 @@ def conv(reader, node, args, transpose=False):
     if d != _spatial(x):
         raise Refused(f"a weight of dims {list(w.dims)} against a map of {_spatial(x)} spatial axes")
     if transpose:
-        if d != 2:
-            raise Refused(f"a {d}-D ConvTranspose: cnncost's conv_transpose takes 2-D maps")
-        cin, cg, kh, kw = w.dims
-        f = cg * groups
+        f = w.dims[1] * groups          # (C_in, C_out / groups, k...)
     else:
         f, cg = w.dims[:2]
     kernel = list(w.dims[2:])
@@ -47,7 +44,7 @@ def conv(reader, node, args, transpose=False):
     if transpose:
         if "output_shape" in a:
             raise Refused("output_shape is not supported; export with explicit pads")
-        body["output_padding"] = list(a.get("output_padding", [0, 0]))
+        body["output_padding"] = list(a.get("output_padding", [0] * d))
     wk = {"kernel": (w, lambda k: k.transpose(*range(2, 2 + d), 1, 0))}
     if body["bias"]:
         wk["bias"] = (reader._const(node, args[2], "bias"), None)

@@ -219,14 +219,19 @@ def slice_(reader, node, args):
     raise Refused(f"a slice over axes {sorted(ranges)} of a {x.layout} tensor")
 
 
-def _pad_args(reader, node, args, rank: int) -> tuple[list[int], float]:
-    """An ONNX Pad in constant mode: (pads, ONNX's begins then ends for all `rank` axes, a
-    negative one cropping; value)."""
+PAD_MODES = ("constant", "reflect", "edge")       # ONNX's wrap has no kind
+
+
+def _pad_args(reader, node, args, rank: int) -> tuple[list[int], float, str]:
+    """An ONNX Pad: (pads, ONNX's begins then ends for all `rank` axes, a negative one
+    cropping; value; mode: constant, reflect or edge)."""
     import math
 
     mode = node.attrs.get("mode", "constant")
-    if mode != "constant":
-        raise Refused(f"{mode} padding has no cnncost kind (constant padding has)")
+    if isinstance(mode, bytes):
+        mode = mode.decode("utf-8", "replace")
+    if mode not in PAD_MODES:
+        raise Refused(f"{mode} padding has no cnncost kind (constant, reflect and edge have)")
     pads = [int(p) for p in reader._const(node, args[1], "pads").value] if len(args) > 1 and args[1] is not None \
         else list(node.attrs.get("pads", []))
     value = float(reader._const(node, args[2], "value").value.reshape(-1)[0]) \
@@ -241,14 +246,20 @@ def _pad_args(reader, node, args, rank: int) -> tuple[list[int], float]:
         raise Refused(f"pads {pads} of a rank-{rank} tensor")
     if math.isnan(value) or (math.isinf(value) and value > 0):
         raise Refused(f"padding with {value} has no cnncost kind")
-    return pads, value
+    if mode != "constant" and min(pads) < 0:
+        raise Refused(f"a {mode} pad with negative pads {pads} has no cnncost kind")
+    return pads, (value if mode == "constant" else 0.0), mode
+
+
+def _pad_body(padding: list, value: float, mode: str) -> dict:
+    return {"kind": "pad", "padding": padding, **({"value": value} if mode == "constant" else {"mode": mode})}
 
 
 def _pad_tensor(reader, node, x, args):
     """A tensor (plain or full) padded along any of its axes (EfficientViT's values with a
     row of ones)."""
     dims = _dims(reader, x)
-    pads, value = _pad_args(reader, node, args, len(dims))
+    pads, value, mode = _pad_args(reader, node, args, len(dims))
     rank = len(dims)
     pairs = [(pads[k], pads[k + rank]) for k in range(rank)]
     if x.layout == "plain":
@@ -257,8 +268,8 @@ def _pad_tensor(reader, node, x, args):
         pairs = pairs[1:]
     if value != value or abs(value) == float("inf") or min(pads) < 0:
         raise Refused(f"padding a tensor with {value} (pads {pads}) has no cnncost kind")
-    return reader.emit(node, {"kind": "pad", "padding": [p for pair in pairs for p in pair], "value": value},
-                       None, [x], layout=x.layout)
+    return reader.emit(node, _pad_body([p for pair in pairs for p in pair], value, mode), None, [x],
+                       layout=x.layout)
 
 
 @LAYERS.on("Pad")
@@ -266,7 +277,7 @@ def pad(reader, node, args):
     import math
 
     x = reader._map(args[0], "nchw")
-    pads, value = _pad_args(reader, node, args, 4)
+    pads, value, mode = _pad_args(reader, node, args, 4)
     if pads[0] or pads[4]:
         raise Refused(f"pads {pads} pad the batch")
     if min(pads) < 0:
@@ -295,16 +306,26 @@ def pad(reader, node, args):
                 n.attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID") for n in readers):
             raise Refused("padding with -inf other than in front of max pools has no cnncost kind")
         return reader._alias(node, x, extra={**x.extra, "max_pad": [t, b, l, r]})
-    if value == 0 and not pads[1] and not pads[5]:
+    if value == 0 and mode == "constant" and not pads[1] and not pads[5]:
         return reader.emit(node, {"kind": "zero_pad", "padding": [t, b, l, r]}, None, [x])
-    reader.emit(node, {"kind": "pad", "padding": [t, b, l, r, pads[1], pads[5]], "value": value}, None, [x])
+    reader.emit(node, _pad_body([t, b, l, r, pads[1], pads[5]], value, mode), None, [x])
+
+
+LINEAR_COORDINATES = {"align_corners": {"align_corners": True},
+                      "pytorch_half_pixel": {"coordinates": "onnx"},   # an output of 1 samples the first input
+                      "half_pixel": {}}                                # PyTorch's own rule, at every size
 
 
 @LAYERS.on("Resize", "Upsample")
 def resize(reader, node, args):
-    x = reader._map(args[0], "nchw")
+    """Resize of a 1-D, 2-D or 3-D map: nearest (PyTorch's asymmetric floor), linear
+    (bilinear, trilinear) and, on an image, cubic with PyTorch's a = -0.75."""
+    from cnncost.interop.onnx.layers import _nd_map, _sizes
+
+    x = reader._map(_nd_map(reader, node, args[0]), "nchw", "ncx")
     a = node.attrs
-    h, w, c = x.shape
+    sizes_in = _sizes(x)
+    d = len(sizes_in)
     mode = a.get("mode", "nearest")
     if node.op == "Upsample" or reader.model.opsets[""] < 11:
         scales, sizes = (args[1] if len(args) > 1 else None), None
@@ -317,16 +338,18 @@ def resize(reader, node, args):
         nearest = a.get("nearest_mode", "round_prefer_floor")
     if a.get("antialias", 0):
         raise Refused("antialiased resizing has no cnncost kind")
+    if a.get("axes") is not None or (a.get("keep_aspect_ratio_policy", "stretch") != "stretch"):
+        raise Refused("Resize with axes or a keep_aspect_ratio_policy has no cnncost kind; export with sizes for "
+                      "every axis")
     if sizes is not None:
-        out = [int(v) for v in reader._const(node, sizes, "sizes").value]
-        oh, ow = out[-2], out[-1]
+        outs = [int(v) for v in reader._const(node, sizes, "sizes").value][-d:]
         factor = None
     elif scales is not None:
         sc = [float(v) for v in reader._const(node, scales, "scales").value]
-        if sc[:2] != [1.0, 1.0]:
+        if sc[:2] != [1.0, 1.0] or len(sc) != d + 2:
             raise Refused(f"scales {sc} change the batch or channels")
-        oh, ow = int(h * sc[2]), int(w * sc[3])
-        factor = [int(sc[2]), int(sc[3])] if sc[2].is_integer() and sc[3].is_integer() else None
+        outs = [int(n * f) for n, f in zip(sizes_in, sc[2:])]
+        factor = [int(f) for f in sc[2:]] if all(f.is_integer() for f in sc[2:]) else None
     else:
         raise Refused("neither scales nor sizes")
     if mode == "nearest":
@@ -334,18 +357,17 @@ def resize(reader, node, args):
             raise Refused(f"nearest with {ctm} coordinates and {nearest} rounding: cnncost's nearest is "
                            "PyTorch's (asymmetric, floor)")
         body = {"mode": "nearest", "coordinates": "onnx"}     # onnxruntime's float32 rows
-    elif mode == "linear":
-        if ctm == "align_corners":
-            body = {"mode": "bilinear", "align_corners": True}
-        elif ctm == "pytorch_half_pixel":      # an output of 1 samples the first input
-            body = {"mode": "bilinear", "coordinates": "onnx"}
-        elif ctm == "half_pixel":              # PyTorch's own rule, at every size
-            body = {"mode": "bilinear"}
-        else:
-            raise Refused(f"linear with {ctm} coordinates has no cnncost kind")
+    elif mode in ("linear", "cubic"):
+        if ctm not in LINEAR_COORDINATES:
+            raise Refused(f"{mode} with {ctm} coordinates has no cnncost kind")
+        if mode == "cubic" and (a.get("cubic_coeff_a", -0.75) != -0.75 or a.get("exclude_outside", 0)):
+            raise Refused(f"cubic with cubic_coeff_a {a.get('cubic_coeff_a')} and exclude_outside "
+                          f"{a.get('exclude_outside', 0)}: cnncost's cubic is PyTorch's (-0.75, edges clamped)")
+        body = {"mode": mode if mode == "cubic" or d != 2 else "bilinear", **LINEAR_COORDINATES[ctm]}
     else:
-        raise Refused(f"{mode} interpolation has no cnncost kind (nearest and bilinear have)")
-    if factor is None and oh % h == 0 and ow % w == 0 and (oh // h, ow // w) != (1, 1) and mode == "nearest":
-        factor = [oh // h, ow // w]
-    size = {"scale": factor} if factor and (h * factor[0], w * factor[1]) == (oh, ow) else {"size": [oh, ow]}
-    reader.emit(node, {"kind": "upsample", **body, **size}, None, [x])
+        raise Refused(f"{mode} interpolation has no cnncost kind (nearest, linear and cubic have)")
+    if factor is None and mode == "nearest" and all(o % n == 0 for o, n in zip(outs, sizes_in)) \
+            and any(o != n for o, n in zip(outs, sizes_in)):
+        factor = [o // n for o, n in zip(outs, sizes_in)]
+    size = {"scale": factor} if factor and [n * f for n, f in zip(sizes_in, factor)] == outs else {"size": outs}
+    reader.emit(node, {"kind": "upsample", **body, **size}, None, [x], layout=x.layout)
