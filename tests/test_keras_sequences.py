@@ -15,7 +15,7 @@ from conftest import KERAS_FILES, keras_expect, keras_predict_error, keras_split
 from cnncost import api
 from cnncost.errors import CnnCostError
 
-MODELS = ("audio", "volume", "text")
+MODELS = ("audio", "volume", "text", "moves1d", "moves3d")
 FILES = [f"{m}_{v}.{ext}" for m in MODELS for v in ("k3", "k2") for ext in ("keras", "h5")]
 
 # MACs by closed form, layer by layer (output positions x filters x taps x channels per group;
@@ -41,6 +41,13 @@ MULTS = {
              + T * 3 * (5 + 3)                # rnn(3) on 5
              + T * 4 * 2 * (5 + 2)            # back: LSTM(2) on 5
              + 13 * 2),                       # head
+    # transposed: every input position times every tap (C_in x F x k x T_in)
+    "moves1d": (3 * 4 * 3 * 12                # up_a: Conv1DTranspose(4, 3, strides 2, same) on 12x3 -> 24x4
+                + 4 * 2 * 4 * 48              # up_b: Conv1DTranspose(2, 4, strides 3, output_padding 1) on 48x4
+                + 2 * 2),                     # head
+    "moves3d": (2 * 3 * 18 * 3 * 4 * 4        # up: Conv3DTranspose(3, (2, 3, 3), strides (1, 2, 2)) on 3x4x4x2
+                + 2 * 3 * 3 * 2 * 27 * 3      # down: Conv3D(2, 3, strides 2) on 6x8x8x3 -> 2x3x3x2
+                + 2 * 2),                     # head
 }
 
 

@@ -1,5 +1,6 @@
 """Regenerate the small Keras files of the sequence and volume readers (Conv1D, Conv3D,
-pools and global pools over time and volume, LSTM, GRU, SimpleRNN, Bidirectional,
+pools and global pools over time and volume, transposed convolutions, padding, cropping
+and upsampling of both, LSTM, GRU, SimpleRNN, Bidirectional,
 TimeDistributed, Embedding), in a venv with tensorflow-cpu and tf-keras; cnncost itself
 never needs them:
 
@@ -68,7 +69,31 @@ def text():
     return keras.Model(inp, layers.Dense(2, name="head")(x), name="text")
 
 
-MODELS = {"audio": audio, "volume": volume, "text": text}
+def moves1d():
+    """Transposed convolutions, padding, cropping and upsampling over time."""
+    inp = keras.Input((12, 3), name="wave")
+    x = layers.Conv1DTranspose(4, 3, strides=2, padding="same", name="up_a")(inp)                 # 24x4
+    x = layers.ZeroPadding1D((1, 2), name="pad")(x)                                                # 27x4
+    x = layers.Cropping1D((2, 1), name="crop")(x)                                                  # 24x4
+    x = layers.UpSampling1D(2, name="repeat")(x)                                                   # 48x4
+    x = layers.Conv1DTranspose(2, 4, strides=3, output_padding=1, name="up_b")(x)                 # 146x2
+    return keras.Model(inp, layers.Dense(2, name="head")(layers.GlobalAveragePooling1D(name="gap")(x)),
+                       name="moves1d")
+
+
+def moves3d():
+    """Transposed convolutions, padding, cropping and upsampling of a volume."""
+    inp = keras.Input((3, 4, 4, 2), name="clip")
+    x = layers.Conv3DTranspose(3, (2, 3, 3), strides=(1, 2, 2), padding="same", name="up")(inp)   # 3x8x8x3
+    x = layers.ZeroPadding3D(((0, 1), (1, 1), (2, 0)), name="pad")(x)                             # 4x10x10x3
+    x = layers.Cropping3D(((1, 0), (0, 2), (1, 1)), name="crop")(x)                               # 3x8x8x3
+    x = layers.UpSampling3D((2, 1, 1), name="repeat")(x)                                           # 6x8x8x3
+    x = layers.Conv3D(2, 3, strides=2, name="down")(x)                                             # 2x3x3x2
+    return keras.Model(inp, layers.Dense(2, name="head")(layers.GlobalMaxPooling3D(name="gmp")(x)),
+                       name="moves3d")
+
+
+MODELS = {"audio": audio, "volume": volume, "text": text, "moves1d": moves1d, "moves3d": moves3d}
 
 
 def main():

@@ -156,31 +156,36 @@ MAPPERS.on("SeparableConv1D", "SeparableConvolution1D")(_separable(1))
 MAPPERS.on("SeparableConv2D", "SeparableConvolution2D")(_separable(2))
 
 
-@MAPPERS.on("Conv2DTranspose", "Convolution2DTranspose")
-def conv2d_transpose(e: Emit):
-    """Keras' output size (deconv_output_length) as PyTorch's padding: the full transposed
-    output less what 'same' (or output_padding) crops, top and left getting the smaller half."""
-    _channels_last(e)
-    e.one_input()
-    k, s, d = _pair(e.get("kernel_size")), _pair(e.get("strides", 1)), _pair(e.get("dilation_rate", 1))
-    pad, extra = [], []
-    out_pad = e.get("output_padding")
-    out_pad = _pair(out_pad) if out_pad is not None else None
-    same = _padding(e) == "same"
-    for i in range(2):
-        keff = (k[i] - 1) * d[i] + 1
-        if out_pad is None:
-            crop = keff - s[i] if same else min(keff - s[i], 0)   # out = in*s (same), in*s + max(k-s, 0) (valid)
-        else:
-            crop = 2 * (keff // 2 if same else 0) - out_pad[i]
-        lo = max(crop, 0) // 2
-        pad.append((lo, max(crop, 0) - lo))
-        extra.append(max(-crop, 0))
-    e.layer("conv_transpose", filters=e.get("filters"), kernel=k, stride=s, dilation=d,
-            padding=[pad[0][0], pad[0][1], pad[1][0], pad[1][1]], output_padding=extra,
-            bias=bool(e.get("use_bias", True)))
-    e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
-    activation(e, e.get("activation"))
+def _conv_transpose(rank: int):
+    def conv_transpose(e: Emit):
+        """Keras' output size (deconv_output_length) as PyTorch's padding: the full transposed
+        output less what 'same' (or output_padding) crops, the start getting the smaller half."""
+        _channels_last(e)
+        e.one_input()
+        k, s = _axes_n(e.get("kernel_size"), rank), _axes_n(e.get("strides", 1), rank)
+        d = _axes_n(e.get("dilation_rate", 1), rank)
+        pad, extra = [], []
+        out_pad = e.get("output_padding")
+        out_pad = _axes_n(out_pad, rank, "output_padding") if out_pad is not None else None
+        same = _padding(e) == "same"
+        for i in range(rank):
+            keff = (k[i] - 1) * d[i] + 1
+            if out_pad is None:
+                crop = keff - s[i] if same else min(keff - s[i], 0)   # out = in*s (same), in*s + max(k-s, 0) (valid)
+            else:
+                crop = 2 * (keff // 2 if same else 0) - out_pad[i]
+            lo = max(crop, 0) // 2
+            pad += [lo, max(crop, 0) - lo]
+            extra.append(max(-crop, 0))
+        e.layer("conv_transpose", filters=e.get("filters"), kernel=k, stride=s, dilation=d, padding=pad,
+                output_padding=extra, bias=bool(e.get("use_bias", True)), **({} if rank == 2 else {"rank": rank}))
+        e.weights("kernel", *(["bias"] if e.get("use_bias", True) else []))
+        activation(e, e.get("activation"))
+    return conv_transpose
+
+
+for _rank in (1, 2, 3):
+    MAPPERS.on(f"Conv{_rank}DTranspose", f"Convolution{_rank}DTranspose")(_conv_transpose(_rank))
 
 
 @MAPPERS.on("Dense")
@@ -348,43 +353,64 @@ for _rank in (1, 2, 3):
 
 
 # ---- spatial ---------------------------------------------------------------------------------
-def _two_pairs(v, what):
+def _side_pairs(v, rank: int, what: str) -> list[int]:
+    """Keras' padding or cropping of a rank-`rank` layer -> [before, after] per axis, flat:
+    one integer (every side), one per axis (both sides), or one (before, after) pair per
+    axis; a 1-D layer's two integers are its (before, after)."""
     if isinstance(v, int):
-        return [v, v, v, v]
-    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) for x in v):
-        return [v[0], v[0], v[1], v[1]]
-    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, list) and len(x) == 2 for x in v):
-        return [v[0][0], v[0][1], v[1][0], v[1][1]]
+        return [v] * (2 * rank)
+    if isinstance(v, list) and rank == 1 and len(v) == 2 and all(isinstance(x, int) for x in v):
+        return list(v)
+    if isinstance(v, list) and len(v) == rank and all(isinstance(x, int) for x in v):
+        return [x for x in v for _ in range(2)]
+    if isinstance(v, list) and len(v) == rank and all(
+            isinstance(x, list) and len(x) == 2 and all(isinstance(y, int) for y in x) for x in v):
+        return [y for x in v for y in x]
     raise Refused(f"{what} {v!r}")
 
 
-@MAPPERS.on("ZeroPadding2D")
-def zero_padding(e: Emit):
-    _channels_last(e)
-    e.one_input()
-    e.layer("zero_pad", padding=_two_pairs(e.get("padding", 1), "padding"))
+def _zero_padding(rank: int):
+    def zero_padding(e: Emit):
+        _channels_last(e)
+        e.one_input()
+        e.layer("zero_pad", padding=_side_pairs(e.get("padding", 1), rank, "padding"))
+    return zero_padding
 
 
-@MAPPERS.on("Cropping2D")
-def cropping(e: Emit):
-    """Two slices in a group: the rows, then the columns, read off the group's input."""
-    _channels_last(e)
-    e.one_input()
-    t, b, l, r = _two_pairs(e.get("cropping", 0), "cropping")
-    e.layers.append({"name": e.name, "inputs": e.inputs[0], "layers": [
-        {"name": "rows", "kind": "slice", "axis": 1, "start": t, "stop": f"in_h - {b}"},
-        {"name": "cols", "kind": "slice", "axis": 2, "start": l, "stop": f"in_w - {r}"}],
-        **({} if e.trainable else {"trainable": False})})
-    e.last = e.name
+def _cropping(rank: int):
+    def cropping(e: Emit):
+        """One slice per cropped axis in a group, each reading the group's input size."""
+        _channels_last(e)
+        e.one_input()
+        sides = _side_pairs(e.get("cropping", {1: [1, 1], 2: 0, 3: 1}[rank]), rank, "cropping")
+        names = {1: ["steps"], 2: ["rows", "cols"], 3: ["depth", "rows", "cols"]}[rank]
+        parts = [{"name": names[i], "kind": "slice", "axis": i + 1, "start": sides[2 * i],
+                  "stop": f"in_shape[{i}] - {sides[2 * i + 1]}"} for i in range(rank)
+                 if sides[2 * i] or sides[2 * i + 1]]
+        e.layers.append({"name": e.name, "inputs": e.inputs[0],
+                         "layers": parts or [{"name": names[0], "kind": "identity", "note": "no cropping"}],
+                         **({} if e.trainable else {"trainable": False})})
+        e.last = e.name
+    return cropping
 
 
-@MAPPERS.on("UpSampling2D")
-def upsampling(e: Emit):
-    _channels_last(e)
-    e.one_input()
-    mode = e.get("interpolation", "nearest")
-    e.need(mode in ("nearest", "bilinear"), f"interpolation '{mode}'")
-    e.layer("upsample", mode=mode, scale=_pair(e.get("size", 2)), coordinates="tensorflow")
+def _upsampling(rank: int):
+    def upsampling(e: Emit):
+        """UpSampling1D/3D repeat each position `size` times (nearest at an integer scale);
+        UpSampling2D also interpolates bilinearly, as tf.image.resize."""
+        _channels_last(e)
+        e.one_input()
+        mode = e.get("interpolation", "nearest")
+        e.need(mode in ("nearest", "bilinear"), f"interpolation '{mode}'")
+        scale = _axes_n(e.get("size", 2), rank)
+        e.layer("upsample", mode=mode, scale=scale, **({"coordinates": "tensorflow"} if rank == 2 else {}))
+    return upsampling
+
+
+for _rank in (1, 2, 3):
+    MAPPERS.on(f"ZeroPadding{_rank}D")(_zero_padding(_rank))
+    MAPPERS.on(f"Cropping{_rank}D")(_cropping(_rank))
+    MAPPERS.on(f"UpSampling{_rank}D")(_upsampling(_rank))
 
 
 @MAPPERS.on("Resizing")
