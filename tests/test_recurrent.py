@@ -193,8 +193,28 @@ def test_a_billion_steps_count_at_once_and_the_executor_refuses(tmp_path):
     assert time.perf_counter() - t0 < 5
     assert rep.layers[0].mults == 10**9 * 2 * 4 * 64 * (32 + 64)
     assert rep.layers[1].flops == 10**9 * (2 * 3 * 8 * (128 + 8) + 2 * 24 + 12 * 8)
-    with pytest.raises(LimitError, match="needs about"):
+    with pytest.raises(LimitError, match="takes 3,000,000,000 recurrent steps one after another .layer 'r'"):
         cnncost.verify(path)
+
+
+def test_a_recurrence_that_fits_in_memory_but_would_not_end_is_refused_in_one_line(tmp_path):
+    """1.2 million steps of a 1-unit GRU need a few MB, and half a minute and more in the
+    executor's Python loop over time: refused before running, exit code 2, one line; a
+    shorter one runs."""
+    from click.testing import CliRunner
+    from cnncost.cli import cli as main
+
+    path = write(tmp_path, """
+        input: [600000, 1]
+        layers:
+          - {name: a, kind: gru, units: 1, direction: bidirectional}
+    """)
+    assert executor.estimate_peak_bytes(analyze_text(Path(path).read_text()).graph, 1)["total"] < 10**8
+    result = CliRunner().invoke(main, ["verify", path])
+    assert result.exit_code == 2 and "1,200,000 recurrent steps" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    short = write(tmp_path, "input: [300, 1]\nlayers:\n  - {name: a, kind: gru, units: 1, direction: bidirectional}\n")
+    assert CliRunner().invoke(main, ["verify", short]).exit_code == 0
 
 
 def test_backward_keeps_gates_and_states():

@@ -284,6 +284,12 @@ class Kind:
         a random input feeding it holds ids in [0, that)), or None for real values."""
         return None
 
+    def serial_steps(self, a: Args, ins: list[tuple]) -> int:
+        """How many steps the NumPy forward takes one after another, each depending on the
+        last (a recurrence's time steps; 0 for a layer computed at once), for the
+        executor's time guard."""
+        return 0
+
     def workspace(self, a: Args, ins: list[tuple], out: tuple) -> int:
         """Elements of temporary memory the NumPy forward needs per example, beyond its
         inputs and output (for the executor's memory guard)."""

@@ -151,6 +151,10 @@ class Recurrent(Tensorial, Kind):
         return t * self.gates * h + 4 * self.gates * h + 4 * h
 
     # ---- NumPy forward: vectorised over the batch, a loop over time only ----
+    def serial_steps(self, a, ins):
+        t, _, _, _, dirs = self.dims(a, ins)
+        return t * dirs
+
     def forward(self, a, w, xs, ops):
         np, x = ops.np, xs[0]
         n, t, c = x.shape
