@@ -212,6 +212,8 @@ def network(seed: int) -> str:
     values fan out, also through pass-through layers and from the network input."""
     if random.Random(seed + 2_000_029).random() < SEQUENCES:
         return _sequence_network(seed)
+    if random.Random(seed + 4_000_037).random() < ND_MAPS:
+        return _nd_network(seed)
     r = random.Random(seed)
     tensors = r.random() < 0.35        # the tensor kinds: tokens, attention, any rank
     if r.random() < 0.08:
@@ -294,6 +296,74 @@ def _sequence_network(seed: int) -> str:
         cur = list(shapes)[-1]
         candidates = _vector_layer(r, cur, shapes) if len(shapes[cur]) == 1 else _tensor_layer(r, cur, shapes)
         shapes = _add_first_valid(seed, shape, layers, shapes, made_by, f"l{i}", cur, candidates)
+    return _yaml(shape, layers)
+
+
+ND_MAPS = 0.15           # of the other seeds: a network of 1-D (T x C) or 3-D (D x H x W x C) maps
+
+
+def _axes_value(r: random.Random, d: int, lo: int, hi: int) -> str:
+    """One number, or one per axis."""
+    return str(r.randint(lo, hi)) if r.random() < 0.5 else str([r.randint(lo, hi) for _ in range(d)])
+
+
+def _nd_padding(r: random.Random, d: int) -> str:
+    return r.choice(["valid", "same", str(r.randint(0, 2)), str([r.randint(0, 2) for _ in range(d)]),
+                     str([r.randint(0, 2) for _ in range(2 * d)])])
+
+
+def _nd_map_layer(r: random.Random, cur: str, shapes: dict) -> list[str]:
+    """Candidate layers for a map of d = 1 or 3 spatial axes (channels last)."""
+    shape = shapes[cur]
+    d, c = len(shape) - 1, shape[-1]
+    groups = r.choice([g for g in (1, 2, c) if c % g == 0])
+    window = (f"kernel: {_axes_value(r, d, 1, 3)}, stride: {_axes_value(r, d, 1, 2)}, "
+              f"dilation: {_axes_value(r, d, 1, 2)}, padding: {_nd_padding(r, d)}")
+    same = [n for n, s in shapes.items() if s == shape and n != cur]
+    pool = f"kernel: {_axes_value(r, d, 1, 3)}, stride: {_axes_value(r, d, 1, 2)}, ceil_mode: {r.choice(['true', 'false'])}"
+    stride, dilation = r.randint(1, 2), r.choice([1, 1, 2])
+    sizes = [n + r.randint(-1, 3) for n in shape[:-1]]
+    candidates = [
+        f"kind: conv, filters: {groups * r.randint(1, 3)}, groups: {groups}, {window}, bias: {r.choice(['true', 'false'])}",
+        f"kind: depthwise_conv, depth_multiplier: {r.randint(1, 2)}, {window}",
+        f"kind: separable_conv, filters: {r.randint(1, 5)}, {window}",
+        f"kind: conv_transpose, filters: {groups * r.randint(1, 2)}, groups: {groups}, kernel: {_axes_value(r, d, 1, 3)}, "
+        f"stride: {stride}, dilation: {dilation}, padding: {r.randint(0, 1)}, "
+        f"output_padding: {r.randint(0, max(stride, dilation) - 1)}",
+        f"kind: {r.choice(['max_pool', 'avg_pool'])}, {pool}",
+        f"kind: adaptive_avg_pool, output_size: {_axes_value(r, d, 1, 3)}",
+        f"kind: {r.choice(['global_avg_pool', 'global_max_pool'])}, keepdims: true",
+        f"kind: batch_norm",
+        f"kind: instance_norm, affine: {r.choice(['true', 'false'])}",
+        f"kind: group_norm, groups: {groups}",
+        f"kind: zero_pad, padding: {r.choice([str(r.randint(0, 2)), str([r.randint(0, 2) for _ in range(2 * d)])])}",
+        f"kind: pad, mode: {r.choice(['reflect', 'edge', 'constant'])}, "     # a reflection needs pad < size
+        f"padding: {[r.randint(0, min(2, n - 1)) for n in shape[:-1] for _ in range(2)] + [0, 0]}",
+        f"kind: crop, size: {[max(1, n - r.randint(0, 2)) for n in shape[:-1]]}",
+        f"kind: upsample, mode: {r.choice(['nearest', 'linear'])}, "
+        + (f"scale: {_axes_value(r, d, 1, 2)}" if r.random() < 0.5 else f"size: {[max(1, n) for n in sizes]}"),
+        f"kind: {r.choice(['relu', 'sigmoid', 'tanh', 'gelu'])}",
+    ]
+    if same:
+        candidates.append(f"kind: {r.choice(['add', 'multiply', 'concat'])}, inputs: [{cur}, {r.choice(same)}]")
+    r.shuffle(candidates)
+    return candidates
+
+
+def _nd_network(seed: int) -> str:
+    """A T x C sequence or a D x H x W x C volume through convolutions, transposed
+    convolutions, pools, norms, padding, cropping and resizing of its rank."""
+    r = random.Random(seed + 5_000_011)
+    d = r.choice([1, 3])
+    shape = (*(r.randint(2, 9) for _ in range(d)), r.choice([1, 2, 3, 4]))
+    layers: list[str] = [f"{{name: l0, kind: conv, rank: {d}, filters: {r.randint(1, 4)}, kernel: 1}}"]
+    shapes = {"input": shape, "l0": shape[:-1] + (analyze(parse_spec(_yaml(shape, layers), "l0.yaml")).layers[0].output_shape[-1],)}
+    made_by: dict = {}
+    for i in range(1, r.randint(3, 9)):
+        cur = r.choice(list(shapes)) if r.random() < 0.25 else list(shapes)[-1]
+        if len(shapes[cur]) != d + 1:
+            continue
+        shapes = _add_first_valid(seed, shape, layers, shapes, made_by, f"l{i}", cur, _nd_map_layer(r, cur, shapes))
     return _yaml(shape, layers)
 
 

@@ -37,3 +37,18 @@ def test_the_generator_covers_every_kind_and_option():
                    "inputs: [input"):
         assert option in blob, option
     assert sum(t.startswith("name: random\ninput: [") and t.split("\n")[1].count(",") == 0 for t in texts) > 5
+
+
+def test_the_1d_and_3d_stream_covers_its_kinds_on_both_ranks():
+    """The networks of 1-D and 3-D maps among the first 600 seeds draw every kind of that
+    stream on sequences and on volumes (the suite runs CNNCOST_DIFF_SEEDS of them)."""
+    import random
+    seeds = [s for s in range(600) if random.Random(s + 2_000_029).random() >= differential.SEQUENCES
+             and random.Random(s + 4_000_037).random() < differential.ND_MAPS]
+    texts = [differential.network(seed) for seed in seeds]
+    for rank in (1, 3):
+        blob = "\n".join(t for t in texts if f"rank: {rank}," in t)
+        for kind in ("kind: conv,", "depthwise_conv", "separable_conv", "conv_transpose", "max_pool", "avg_pool",
+                     "adaptive_avg_pool", "global_", "batch_norm", "instance_norm", "group_norm", "zero_pad",
+                     "mode: reflect", "mode: edge", "kind: crop", "mode: linear", "mode: nearest"):
+            assert kind in blob, (rank, kind)
