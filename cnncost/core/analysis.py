@@ -9,7 +9,7 @@ import gc
 from cnncost.core.build import build
 from cnncost.core.options import parse_overrides
 from cnncost.spec.limits import DEFAULT, Limits
-from cnncost.core.graph import Graph
+from cnncost.core.graph import Graph, largest
 from cnncost.layers import KINDS, MULT_CLASSES, Kind, numel
 from cnncost.errors import SpecError, escape_controls
 from cnncost.spec import ArchSpec, load_spec
@@ -395,7 +395,9 @@ def _row(row: "LayerCost") -> dict:
 
 
 def intensity(flops: int, nbytes: int) -> float:
-    """Arithmetic intensity in FLOPs per byte moved (0 when nothing moves)."""
+    """Arithmetic intensity in FLOPs per byte moved (0 when nothing moves): a ratio, never
+    part of a size's formula (formula/: counts may be expressions; the ratio is of numbers)."""
+    flops, nbytes = int(flops), int(nbytes)
     try:
         return flops / nbytes if nbytes else 0.0
     except OverflowError:   # absurd but exact integer counts: the ratio exceeds a float
@@ -486,7 +488,7 @@ def report_from_graph(graph: Graph, *, batch: int = 1, source: str = "", variabl
     totals["peak_activation_bytes"] = totals["peak_activations"] * itemsize
     totals["param_bytes"] = (totals["params"] + totals["non_trainable_params"]) * itemsize
     if own:
-        totals["peak_activation_bytes"] = max(graph.live_elements(size_of), default=0) * batch
+        totals["peak_activation_bytes"] = largest(graph.live_elements(size_of)) * batch
         totals["param_bytes"] = param_bytes
         totals["precisions"] = precision_summary(graph, rows, dtype)
     if any(not n.trainable for n in graph.layers):

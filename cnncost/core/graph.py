@@ -117,7 +117,17 @@ class Graph(Struct):
 
     def peak_live_elements(self) -> int:
         """Largest sum of output sizes alive at once when nodes run in list order."""
-        return max(self.live_elements(), default=0)
+        return largest(self.live_elements())
+
+
+def largest(values: list) -> int:
+    """max(values, default=0); sizes that are expressions as well as numbers (formula.sym)
+    give the expression of the maximum through their type's own `largest`."""
+    for v in values:
+        pick = getattr(type(v), "largest", None)
+        if pick is not None:
+            return pick(values)
+    return max(values, default=0)
 
 
 def weight_specs(graph: Graph) -> dict[str, tuple]:

@@ -88,7 +88,9 @@ class Slice(SavesNothing, PointWise, NoMults, OutputSized, Kind):
             span = f"{a.start}..{a.stop - 1}" if a.step > 0 else f"{a.start} down to {a.stop + 1}"
             raise ShapeError(f"{what[0]} {span} do not fit in {c} {what[1]}")
         shape = list(ins[0])
-        shape[axis] = len(range(a.start, a.stop, a.step))
+        # len(range(start, stop, step)) in integer arithmetic (a size may be an expression: formula/)
+        span, step = (a.stop - a.start, a.step) if a.step > 0 else (a.start - a.stop, -a.step)
+        shape[axis] = max(0, (span + step - 1) // step)
         return tuple(shape)
 
     def forward(self, a, w, xs, ops):

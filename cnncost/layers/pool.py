@@ -106,9 +106,10 @@ def _window_count(size, lo, hi, k, s, ceil_mode):
     in the padded input; ceil mode also keeps one last partial window, provided it starts
     inside the input or its leading padding."""
     padded = size + lo + hi
+    # len(range(0, stop, s)) in integer arithmetic (a size may be an expression: formula/)
     if ceil_mode:
-        return len(range(0, min(padded - k + s, size + lo), s))
-    return len(range(0, padded - k + 1, s))
+        return max(0, (min(padded - k + s, size + lo) + s - 1) // s)
+    return max(0, (padded - k + s) // s)
 
 
 @register

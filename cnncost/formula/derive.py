@@ -1,0 +1,123 @@
+"""A network's cost as exact expressions of its free sizes: the network is built once with
+`Sym` sizes (numbers at the probe that also build their expressions), the report's own
+code computes every quantity, and the result is checked at other sizes inside the
+conditions it recorded, against reports counted there from scratch. A layer whose numbers
+disagree somewhere (its code left the integers: a gcd, a fraction, an array) keeps no
+expression: it is named, and its sizes are counted per size (`Formula.fallbacks`). Never a
+wrong expression: every one given has been equal to the report at every size it was
+checked at, and is exact by construction wherever its conditions hold."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from cnncost.formula.domain import Domain, domain_of
+from cnncost.formula.expr import Poly
+from cnncost.formula.sym import Sym, Trace, poly_of
+
+LAYER_FIELDS = ("params", "mults", "flops", "activations", "bytes_read", "bytes_written")
+TOTAL_FIELDS = LAYER_FIELDS + ("non_trainable_params", "peak_activations", "peak_activation_bytes", "param_bytes")
+
+
+@dataclass
+class Formula:
+    """variables: name -> probe value (the sizes it was built at); domain: where the
+    expressions hold; totals and layers: field -> Poly (None: counted per size, see
+    fallbacks); fallbacks: layer -> why; checked: the points where every expression
+    equalled a report counted there."""
+    name: str
+    variables: dict
+    domain: Domain
+    totals: dict
+    layers: list
+    fallbacks: dict = field(default_factory=dict)
+    checked: list = field(default_factory=list)
+
+    def holds_at(self, point: dict) -> str | None:
+        """None when the expressions hold at `point`, else the condition it breaks."""
+        return self.domain.breaks(point)
+
+    def evaluate(self, point: dict) -> dict:
+        return {f: None if p is None else p.value(point) for f, p in self.totals.items()}
+
+
+def _expr(value) -> Poly | None:
+    return poly_of(value)
+
+
+def derive(build: Callable[[dict], object], variables: dict, *, max_size: int, name: str = "") -> Formula:
+    """`build(sizes)` analyses the network at sizes {variable: int or Sym} and returns its
+    Report; `variables` gives each free size's probe value."""
+    trace = Trace()
+    probe = build({v: Sym.variable(v, n, trace) for v, n in variables.items()})
+    totals = {f: _expr(probe.totals.get(f, 0)) for f in TOTAL_FIELDS}
+    layers = [{"name": r.name, **{f: _expr(getattr(r, f)) for f in LAYER_FIELDS}} for r in probe.layers]
+    domain = domain_of(list(trace.conditions.values()), variables, max_size)
+    out = Formula(name or probe.name, dict(variables), domain, totals, layers)
+    _check(out, build, variables)
+    return out
+
+
+# ---- checking at other sizes ------------------------------------------------------------
+def candidate_points(variables: dict, domain: Domain, count: int = 6) -> list[dict]:
+    """Sizes to check at: each variable moved off its probe by whole periods of its residue
+    condition (1 when it has none), by steps that change residues and magnitude (one more,
+    twice, much larger, smaller), all at once and one at a time."""
+    def moves(v, n):
+        step = domain.residues[v][0] if v in domain.residues else 1
+        return [n + step, 2 * n + 3 * step, n + 17 * step, 3 * n + 2 * step, max(step, n - step), n // 2 + 5 * step]
+    points = []
+    per_var = {v: moves(v, n) for v, n in variables.items()}
+    for i in range(count):
+        points.append({v: _clip(per_var[v][i] - (per_var[v][i] - n) % (domain.residues[v][0] if v in domain.residues else 1),
+                                domain.bounds.get(v)) for v, n in variables.items()})
+        for v, n in variables.items():
+            if len(variables) > 1:
+                points.append({**variables, v: points[-1][v]})
+    seen, unique = set(), []
+    for p in points:
+        key = tuple(sorted(p.items()))
+        if key not in seen and p != variables:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def _clip(n: int, bound) -> int:
+    return n if bound is None else min(max(n, bound[0]), bound[1])
+
+
+def _check(f: Formula, build, variables: dict, wanted: int = 3) -> None:
+    """Compare every expression with a report counted at other sizes where the conditions
+    hold; a layer field that differs anywhere loses its expression (and the totals of that
+    field theirs)."""
+    for point in candidate_points(variables, f.domain):
+        if len(f.checked) >= wanted:
+            break
+        if f.holds_at(point) is not None:
+            continue
+        try:
+            rep = build(point)
+        except Exception as exc:   # noqa: BLE001 - a size the network refuses is not a check
+            f.fallbacks.setdefault("(network)", f"not built at {point}: {exc}")
+            continue
+        if [r.name for r in rep.layers] != [row["name"] for row in f.layers]:
+            f.fallbacks["(network)"] = f"its layers differ at {point}"
+            for row in f.layers:
+                for k in LAYER_FIELDS:
+                    row[k] = None
+            break
+        for row, r in zip(f.layers, rep.layers):
+            for k in LAYER_FIELDS:
+                if row[k] is not None and row[k].value(point) != getattr(r, k):
+                    row[k] = None
+                    f.fallbacks.setdefault(row["name"], f"its {k} has no exact expression (checked at {point})")
+        for k in TOTAL_FIELDS:
+            if f.totals[k] is not None and f.totals[k].value(point) != rep.totals.get(k, 0):
+                f.totals[k] = None
+        f.checked.append(point)
+    for k in LAYER_FIELDS:
+        if any(row[k] is None for row in f.layers):
+            f.totals[k] = None
+
+
