@@ -224,13 +224,15 @@ def run(spec: Spec, input_path: str, *, input_shape: InputShape = None, allow_co
         overrides: Overrides = None, max_memory: int | str | None = None,
         limits: Limits = DEFAULT) -> RunResult:
     """Run the .npy at `input_path` (H x W x C or N x H x W x C, checked against the network
-    before it is read; an ONNX model's own C x H x W too) through `spec`."""
+    before it is read; an ONNX model's own C x H x W, or T x N x C of a time-first one, too)
+    through `spec`."""
     from cnncost.runtime import executor
 
     source = _open(spec, input_shape, allow_code, limits, with_weights=not weights)
     graph = _graph(_analyze(source.spec, overrides=_overrides(overrides), limits=limits))
     x, layout = executor.load_input(input_path, graph, _bytes(max_memory, "--max-memory"),
-                                    channels_first=source.channels_first)
+                                    channels_first=source.channels_first,
+                                    time_first="batch_second" in source.input_layouts.values())
     arrays = executor.weights_for(graph, source, weights, seed)
     result = executor.run(graph, x, arrays)
     out: Any = result.output

@@ -48,6 +48,10 @@ class Source(Struct):
         return self.imported.output_layouts if self.imported is not None else {}
 
     @property
+    def input_layouts(self) -> dict:
+        return self.imported.input_layouts if self.imported is not None else {}
+
+    @property
     def onnx_model(self):
         """The parsed ONNX Model (a file's, or a module's traced one), else None."""
         return self.imported.native if self.format in ("onnx", "torch") and self.imported is not None else None

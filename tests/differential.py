@@ -167,6 +167,7 @@ def _tensor_layer(r: random.Random, cur: str, shapes: dict, producer: str = "") 
         "layer_norm": f"kind: layer_norm, axes: {r.randint(1, rank)}",
         "dense": f"kind: dense, units: {r.randint(1, 5)}, bias: {r.choice(['true', 'false'])}, per_position: true",
         "act": f"kind: activation, fn: {r.choice(ACTIVATIONS)}",
+        "tile": f"kind: tile, repeats: {[r.randint(1, 2) for _ in range(rank)]}",
     }
     if any(k in producer for k in ("fn: exp", "kind: exp", "sigmoid", "kind: softmax", "fn: softmax")):
         kinds["positive"] = f"kind: {r.choice(POSITIVE_UNARY)}"

@@ -107,7 +107,8 @@ def test_every_kind_is_listed_or_never_returns_its_input():
                 "cumsum": "axis: 1", "gather": "axis: 1, indices: [0, 1]", "matmul": "inputs: [input, input]",
                 "einsum": "equation: 'hwc,hwc->hw', inputs: [input, input]", "constant": "shape: [4, 4, 4]",
                 "transpose": "perm: [0, 3, 1, 2]", "relative_position_bias": "window: 2, heads: 2",
-                "lstm": "units: 4", "gru": "units: 4", "rnn": "units: 4", "embedding": "vocab: 2, dim: 4"}.get(name, "")
+                "lstm": "units: 4", "gru": "units: 4", "rnn": "units: 4", "embedding": "vocab: 2, dim: 4",
+                "tile": "repeats: [1, 1, 1]"}.get(name, "")
         shape = {"lstm": [4, 4], "gru": [4, 4], "rnn": [4, 4], "embedding": [4]}.get(name, [4, 4, 4])   # a sequence, token ids
         g = analyze_text(f"input: {shape}\nlayers:\n  - {{name: k, kind: {name}{', ' + text if text else ''}}}\n").graph
         x = np.ones([1, *shape], np.float32)

@@ -116,6 +116,8 @@ CASES = [
     ((4, 4, 8), "kind: reshape, shape: [16, 8]", [16, 8], 0, 0, 0),
     ((4, 4, 8), "kind: reshape, shape: [0, -1]", [4, 32], 0, 0, 0),
     ((4, 3, 2), "kind: transpose, perm: [0, 3, 1, 2]", [2, 4, 3], 0, 0, 0),
+    # tile: each axis repeated whole, data moves only
+    ((4, 3, 2), "kind: tile, repeats: [1, 2, 3]", [4, 6, 6], 0, 0, 0),
     ((5, 4), "kind: gather, axis: 1, indices: [0, 2]", [2, 4], 0, 0, 0),
     ((5, 4), "kind: gather, axis: 1, indices: [0], keepdims: false", [4], 0, 0, 0),
     # a slice along tokens, every second one of 1..4: 2 of 5 rows
@@ -350,6 +352,7 @@ def test_three_way_add_counts_two_adds_per_element():
     ("kind: upsample", "exactly one of `scale`, `size` or a second input"),
     ("kind: group_norm, groups: 3", "groups=3 must divide the channels (4)"),
     ("kind: crop, size: [6, 2]", "cannot crop 5x5 to a larger 6x2"),
+    ("kind: tile, repeats: [2, 2]", "repeats [2, 2] for an input of 3 axes"),
     ("kind: slice, start: 2, stop: 9", "do not fit in 4 channels"),
     ("kind: slice, start: 3, stop: 3", "Expected more than start"),
     ("kind: slice, start: 1, stop: 2, step: -1", "Expected less than start"),

@@ -52,6 +52,16 @@ EXPORTED = {
     # R(2+1)D-like on 4 x 16 x 16 frames: (1,3,3) stride (1,2,2), (3,1,1), a 3x3x3 and a (3,1,1) residual block
     "r2plus1d_tiny": (2292, 2306, 256 * 6 * 9 * 3 + 256 * 8 * 3 * 6 + 256 * 8 * 27 * 8 + 256 * 8 * 3 * 8 + 8 * 4,
                       ["conv", "conv", "conv", "conv", "dense"]),
+    # nn.LSTM(4, 3, num_layers=2), h_n[-1]: both layers' Y_h concatenated, the last row gathered;
+    # the first layer's Y and Y_h are read (Y_h unused past the Concat), T = 5
+    "lstm_last": (204, 204, 5 * 12 * 7 + 5 * 12 * 6, ["lstm", "lstm"]),
+    # a bare nn.GRU(4, 3, num_layers=2, bidirectional) on its own time-first (5, 1, 4) input,
+    # returning (output, h_n): h_n's 4 rows are the steps each direction ends on, sliced out of Y
+    "gru_bare_tf": (360, 360, 5 * 2 * 9 * 7 + 5 * 2 * 9 * 9, ["gru", "gru"] + ["slice"] * 4),
+    # CRNN: Conv2d to height 1, permuted (2, 0, 1) to (W, N, C), bidirectional LSTM(6, 5), a
+    # Linear on each of the 6 steps of the time-first output
+    "crnn_tiny": (695, 695, 8 * 12 * 4 * 9 + 6 * 6 * 4 * 4 + 6 * 2 * 20 * 11 + 6 * 10 * 3,
+                  ["conv", "conv", "lstm", "dense"]),
 }
 
 
@@ -69,13 +79,16 @@ def test_exported_counts_and_onnxruntime(name):
         assert name in ("m5_tiny", "r2plus1d_tiny")
 
 
-def test_exported_stack_h_n_refused_by_name():
-    """PyTorch's h_n of a 2-layer LSTM concatenates both layers' Y_h: the first layer's Y
-    and Y_h are both read."""
-    with pytest.raises(ModelFileError) as exc:
-        cnncost.analyze(os.path.join(FILES, "lstm_last.onnx"))
-    msg = str(exc.value)
-    assert "\n" not in msg and "'/rnn/LSTM'" in msg and "Y and Y_h are both read" in msg
+def test_time_first_outputs_compare_with_the_batch_second():
+    """A time-first output and h_n keep the batch on ONNX's axis 1: marked so, and read back
+    that way by what runs the file (onnxruntime above), ours batch first."""
+    from cnncost.interop.onnx.reader import import_onnx
+
+    imp = import_onnx(os.path.join(FILES, "gru_bare_tf.onnx"))
+    assert imp.input_shape == (5, 4) and imp.input_layouts == {"input": "batch_second"}
+    assert sorted(imp.output_layouts.values()) == ["batch_second", "batch_second"]
+    r = cnncost.analyze(os.path.join(FILES, "gru_bare_tf.onnx"))
+    assert sorted(lay.output_shape for lay in r.layers if lay.name in imp.document["outputs"]) == [[4, 3], [5, 6]]
 
 
 # ---- graphs built with onnx.helper ---------------------------------------------------
@@ -217,16 +230,66 @@ def test_helper_refusals_name_the_node(tmp_path, kw, why):
     assert "\n" not in msg and f"'the_{kw['op'].lower()}'" in msg and why in msg, msg
 
 
-def test_time_first_model_input_refused(tmp_path):
-    """A model whose own input is (T, N, C): its axis 0 is read as the batch."""
+def _time_first_gru(tmp_path, outputs, nodes_after=(), out_info=None, op="GRU"):
     rng = np.random.default_rng(1)
-    inits = [numpy_helper.from_array(rng.normal(size=(1, 12, 3)).astype(np.float32), "W"),
-             numpy_helper.from_array(rng.normal(size=(1, 12, 4)).astype(np.float32), "R")]
-    nodes = [helper.make_node("GRU", ["input", "W", "R"], ["y"], hidden_size=4, name="seq_first")]
-    path = _save(tmp_path, nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [5, 1, 3])],
-                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 1, 1, 4])], inits)
-    with pytest.raises(ModelFileError, match="'seq_first'.*layout=0 puts time on axis 0"):
+    g = GATES[op]
+    inits = [numpy_helper.from_array(rng.normal(size=(1, g * 4, 3)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.normal(size=(1, g * 4, 4)).astype(np.float32), "R"),
+             numpy_helper.from_array(np.array([1], np.int64), "one")]
+    nodes = [helper.make_node(op, ["input", "W", "R"], outputs, hidden_size=4, name="seq_first"), *nodes_after]
+    return _save(tmp_path, nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [5, 2, 3])],
+                 out_info, inits)
+
+
+def test_time_first_model_input_read_with_its_batch_on_axis_1(tmp_path):
+    """A model whose own input is (T, N, C), the X of a layout-0 GRU: ours (T, C), batch N = 2;
+    Y squeezed to (T, N, h) and Y_h both outputs."""
+    path = _time_first_gru(tmp_path, ["y", "y_h"], [helper.make_node("Squeeze", ["y", "one"], ["out"])],
+                           [helper.make_tensor_value_info("out", TensorProto.FLOAT, [5, 2, 4]),
+                            helper.make_tensor_value_info("y_h", TensorProto.FLOAT, [1, 2, 4])])
+    r = cnncost.analyze(path)
+    assert r.batch == 2 and r.totals["mults"] == 2 * 5 * 12 * 7 and r.totals["params"] == 12 * 7
+    assert _max_error(path) < 1e-5
+
+
+def test_time_first_input_read_by_another_operator_refused(tmp_path):
+    path = _time_first_gru(tmp_path, ["y"], [helper.make_node("Relu", ["input"], ["r"])],
+                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [5, 1, 2, 4]),
+                            helper.make_tensor_value_info("r", TensorProto.FLOAT, [5, 2, 3])])
+    with pytest.raises(ModelFileError, match=r"'r'.*time-first input \(T, N, C\)"):
         cnncost.analyze(path)
+
+
+def test_y_c_read_refused_with_the_way_out(tmp_path):
+    """c_n is no part of what the lstm kind makes: refused in one line, saying how to count it."""
+    path = _time_first_gru(tmp_path, ["", "", "y_c"], out_info=[helper.make_tensor_value_info(
+        "y_c", TensorProto.FLOAT, [1, 2, 4])], op="LSTM")
+    with pytest.raises(ModelFileError) as exc:
+        cnncost.analyze(path)
+    msg = str(exc.value)
+    assert "\n" not in msg and "'seq_first'" in msg and "c_n" in msg and "wrap it" in msg
+
+
+def test_raw_y_of_a_time_first_model_refused(tmp_path):
+    """Y (T, dirs, N, h) itself as the output: no cnncost tensor holds it; refused by name."""
+    path = _time_first_gru(tmp_path, ["y"], out_info=[helper.make_tensor_value_info("y", TensorProto.FLOAT,
+                                                                                     [5, 1, 2, 4])])
+    with pytest.raises(ModelFileError, match="GRU 'seq_first'.*axes TDNF"):
+        cnncost.analyze(path)
+
+
+def test_tile_of_an_activation(tmp_path):
+    """Tile of a layer's output: the tile kind; repeating the batch axis reads the model at batch 1."""
+    for repeats, shape in (([1, 2, 3], [1, 4, 6]), ([3, 1, 2], [3, 2, 6])):
+        nodes = [helper.make_node("Relu", ["input"], ["r"], name="relu"),
+                 helper.make_node("Tile", ["r", "reps"], ["out"], name="tile")]
+        inits = [numpy_helper.from_array(np.array(repeats, np.int64), "reps")]
+        path = _save(tmp_path, nodes, [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 2, 3])],
+                     [helper.make_tensor_value_info("out", TensorProto.FLOAT, shape)], inits, name=f"tile{repeats[0]}")
+        r = cnncost.analyze(path)
+        (tile,) = [lay for lay in r.layers if lay.kind == "tile"]
+        assert tile.mults == 0 and tile.flops == 0 and r.totals["params"] == 0
+        assert _max_error(path) == 0.0
 
 
 def test_y_read_in_its_own_layout_refused(tmp_path):
@@ -291,10 +354,12 @@ def test_conv3d_pools(tmp_path):
     assert _max_error(path) < 1e-5
 
 
-def test_conv_transpose_1d_refused(tmp_path):
-    path = _conv_file(tmp_path, 1, [("ConvTranspose", {"kernel_shape": [3]}, (2, 3, 3))])
-    with pytest.raises(ModelFileError, match="'convtranspose0'.*1-D ConvTranspose"):
-        cnncost.analyze(path)
+def test_conv_transpose_1d_reads_and_runs(tmp_path):
+    """(C_in 2, C_out 2, k 3), stride 2, on T = 20 (more ConvTranspose cases in test_onnx_ops)."""
+    path = _conv_file(tmp_path, 1, [("ConvTranspose", {"kernel_shape": [3], "strides": [2]}, (2, 2, 3))])
+    rep = cnncost.analyze(path)
+    assert "conv_transpose" in [r.kind for r in rep.layers]
+    assert _max_error(path) < 1e-5
 
 
 def test_window_of_the_wrong_rank_refused(tmp_path):

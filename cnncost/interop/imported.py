@@ -15,8 +15,11 @@ class Imported:
     batch: int | None = None     # the N the model fixes (statically or by --input-shape); None: dynamic
     batch_from: str = ""         # "--input-shape" or "file"
     params_as: str = ""
-    # how the file holds each output: "nchw" (a map, ours H x W x C) or "plain" (our shape)
+    # how the file holds each output: "nchw" (a map, ours H x W x C), "plain" (our shape) or "batch_second"
     output_layouts: dict = field(default_factory=dict)
+    # "batch_second": an input or output the file holds with the batch on axis 1 (a
+    # time-first sequence, (T, N, C)), ours without that axis
+    input_layouts: dict = field(default_factory=dict)
     # the file's framework's own parameter accounting, for the lines it prints (Keras'
     # model.summary()): {"framework": "Keras", "extra_non_trainable": n, "why": "..."}
     accounting: dict = field(default_factory=dict)

@@ -11,6 +11,12 @@ hidden ([forward | reverse], as PyTorch's output and Keras' Bidirectional merge_
 a spec (PyTorch's num_layers is one layer each); PyTorch's batch_first is a property of
 its tensors, not of the cost: our batch is always first.
 
+Final states read beside the output (a bare nn.GRU returns (output, h_n)): h_n is no layer of
+its own but the step each direction ends on, read out of the output (the last step of the
+forward direction, the first of the reverse one): zero-cost gathers and slices of this kind's
+(T, dirs x h_out) output, exact. An LSTM's cell state c_n is not a function of the output
+and a kind has one output: readers refuse a c_n that is read, saying to leave it unread.
+
 One internal weight layout, which every reader permutes a framework's weights into. The
 gate order is ONNX's, so the export is direct: LSTM i, o, f, c (PyTorch's is i, f, g, o;
 Keras' i, f, c, o); GRU z, r, h (PyTorch's r, z, n; Keras' z, r, h). With G gates (LSTM 4,

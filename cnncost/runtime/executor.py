@@ -355,12 +355,13 @@ def random_inputs(graph: Graph, batch: int, rng):
 
 
 def load_input(path: str, graph: Graph, max_memory: int | None = None,
-               channels_first: bool = False) -> tuple[np.ndarray, str]:
+               channels_first: bool = False, time_first: bool = False) -> tuple[np.ndarray, str]:
     """A .npy input for `graph` and the layout it was read in: the per-example shape
     (H x W x C), or N of them batch first. With `channels_first` (a model whose own input
     is NCHW, as an ONNX file's) C x H x W and N x C x H x W are read too, and preferred
-    where both fit. The header is checked against the network and the memory guard
-    before any data is read."""
+    where both fit; with `time_first` (a model whose own input is a time-first sequence,
+    (T, N, C)) T x N x C is read too, and preferred. The header is checked against the
+    network and the memory guard before any data is read."""
     from cnncost.files import load_npy, load_npz
 
     if len(graph.inputs) > 1:
@@ -376,10 +377,13 @@ def load_input(path: str, graph: Graph, max_memory: int | None = None,
     chosen = []
 
     def check(shape, dtype):
+        if time_first and len(shape) == 3 and (shape[0], shape[2]) == tuple(want):
+            shape = (shape[1], shape[0], shape[2])          # T x N x C: N examples of T x C
+            chosen.append("TNC")
         for per_example, layout in layouts:
             per = shape[1:] if len(shape) == len(per_example) + 1 else shape
             if len(shape) in (len(per_example), len(per_example) + 1) and tuple(per) == per_example:
-                chosen.append(layout)
+                chosen.append(chosen.pop() if chosen else layout)
                 break
         else:
             shown = " or ".join(f"{fmt_shape(p)} or N x {fmt_shape(p)} ({name})" for p, name in layouts)
@@ -391,6 +395,8 @@ def load_input(path: str, graph: Graph, max_memory: int | None = None,
         guard_memory(graph, batch, max_memory, extra=numel(shape) * (dtype.itemsize + 4))
 
     x = load_npy(path, "input", check)
+    if chosen[0] == "TNC":
+        x = np.ascontiguousarray(x.swapaxes(0, 1))
     x = x[None] if x.ndim == len(want) else x
     if chosen[0] == "NCHW":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))

@@ -192,8 +192,9 @@ def _agrees(y, ref, rel: float, node) -> bool:
     return rel <= TOLERANCE
 
 
-def _feed(graph: Graph, x, names=None) -> dict:
-    """Our input(s) in the exported (or the file's) layout, by the model's input names."""
+def _feed(graph: Graph, x, names=None, file_layouts=None) -> dict:
+    """Our input(s) in the exported (or the file's) layout, by the model's input names;
+    `file_layouts`: the file's own, where it holds an input otherwise (batch_second)."""
     import numpy as np
 
     given = x if isinstance(x, dict) else {graph.nodes[graph.inputs[0]].name: x}
@@ -201,7 +202,10 @@ def _feed(graph: Graph, x, names=None) -> dict:
     feed = {}
     for k, i in enumerate(graph.inputs):
         node = graph.nodes[i]
-        feed[names[k] if names else node.name] = np.ascontiguousarray(onnx_export.to_nchw(given[node.name], held[i]))
+        value = onnx_export.to_nchw(given[node.name], held[i])
+        if (file_layouts or {}).get(node.name) == "batch_second":
+            value = value.swapaxes(0, 1)
+        feed[names[k] if names else node.name] = np.ascontiguousarray(value)
     return feed
 
 
@@ -231,7 +235,7 @@ def compare_file(source, graph: Graph, x, ours: dict, run_forced=None) -> list[L
         # our layers of the activations' DequantizeLinear: one quantization step per integer
         data, points = _with_points(data, {n.name for n in graph.layers if n.precision is not None and n.precision.step})
     sess = session(data, optimize=run_forced is None)
-    feed = _feed(graph, x, [i.name for i in sess.get_inputs()])
+    feed = _feed(graph, x, [i.name for i in sess.get_inputs()], source.input_layouts)
     try:
         refs = _run(sess, feed)
     except Exception as exc:   # onnxruntime raises its own types (e.g. a batch the file fixes)

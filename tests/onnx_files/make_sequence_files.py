@@ -14,7 +14,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Recurrent(nn.Module):
-    """A recurrent module on a batch-first (N, T, C) input; `last`: its final state."""
+    """A recurrent module on a batch-first (N, T, C) input; `last`: its final state (of a
+    stack, h_n[-1]: every layer's Y_h concatenated, then the last row gathered)."""
 
     def __init__(self, cls, batch_first, last=False, **kw):
         super().__init__()
@@ -63,6 +64,26 @@ class R2Plus1D(nn.Module):
         return self.head(torch.flatten(x, 1))
 
 
+class CRNN(nn.Module):
+    """A tiny CRNN: a Conv2d stack to height 1, squeezed and permuted to time-first (W, N, C),
+    a bidirectional LSTM (batch_first=False), a Linear on every step: (T, N, classes)."""
+
+    def __init__(self):
+        super().__init__()
+        self.cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 6, (4, 1)),
+                                 nn.ReLU())
+        self.rnn = nn.LSTM(6, 5, bidirectional=True)
+        self.fc = nn.Linear(10, 3)
+
+    def forward(self, x):                      # (N, 1, 8, W)
+        y, _ = self.rnn(self.cnn(x).squeeze(2).permute(2, 0, 1))
+        return self.fc(y)
+
+
+class BareGRU(nn.GRU):
+    """nn.GRU as users analyze it: its own (T, N, C) input, (output, h_n) both returned."""
+
+
 MODELS = {
     "lstm_bidir2_bf": (lambda: Recurrent(nn.LSTM, True, input_size=6, hidden_size=5, num_layers=2,
                                          bidirectional=True), (1, 7, 6)),
@@ -74,7 +95,10 @@ MODELS = {
     "lstm_last": (lambda: Recurrent(nn.LSTM, False, last=True, input_size=4, hidden_size=3, num_layers=2), (1, 5, 4)),
     "m5_tiny": (M5, (1, 1, 400)),
     "r2plus1d_tiny": (R2Plus1D, (1, 3, 4, 16, 16)),
+    "gru_bare_tf": (lambda: BareGRU(4, 3, num_layers=2, bidirectional=True), (5, 1, 4)),
+    "crnn_tiny": (CRNN, (1, 1, 8, 12)),
 }
+OUTPUTS = {"gru_bare_tf": ["output", "h_n"]}
 
 
 def main():
@@ -87,7 +111,7 @@ def main():
                 m.running_var.uniform_(0.5, 1.5)
         path = os.path.join(HERE, f"{name}.onnx")
         torch.onnx.export(model, torch.randn(*shape), path, dynamo=False, opset_version=17,
-                          input_names=["input"], output_names=["output"])
+                          input_names=["input"], output_names=OUTPUTS.get(name, ["output"]))
         params = sum(p.numel() for p in model.parameters())
         print(f"{name}: {os.path.getsize(path)} bytes, torch params {params}")
 

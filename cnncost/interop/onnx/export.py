@@ -124,6 +124,12 @@ def to_nchw(array, layout: str = "nchw"):
 
 
 def to_nhwc(array, layout: str = "nchw"):
+    """A file's value as ours: NCHW to NHWC; batch_second (a time-first sequence) batch first;
+    full (the batch folded inside, one example) as one example of ours."""
+    if layout == "batch_second":
+        return array.swapaxes(0, 1)
+    if layout == "full":                  # one example's tensor, its batch folded inside
+        return array[None]
     return array.transpose(0, 2, 3, 1) if array.ndim == 4 and layout == "nchw" else array
 
 

@@ -138,6 +138,8 @@ def depth_to_space(reader, node, args):
 
 @LAYERS.on("Concat")
 def concat(reader, node, args):
+    if any(isinstance(a, Held) and a.layout in ("seq_axes", "seq_states") for a in args):
+        return sequences.concat(reader, node, args)       # PyTorch's h_n of a stack
     xs = [reader._map(a, "nchw", "nhwc", "vec") for a in args]
     if len(xs) == 1:                # torch.cat of a one-tensor list (DenseNet's first layer)
         return reader._alias(node, xs[0])

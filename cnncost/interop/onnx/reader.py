@@ -33,7 +33,7 @@ from cnncost.interop.onnx.handlers import LAYERS, PLAIN
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.input_shape import parse_input_shape  # noqa: F401 - named here by its users
 from cnncost.interop.onnx.proto import Node, read_model
-from cnncost.interop.onnx.values import UNKNOWN, Const, Held
+from cnncost.interop.onnx.values import TIME_FIRST, UNKNOWN, Const, Held
 from cnncost.interop.onnx.worlds import _plain
 from cnncost.interop.refusals import Refused, Tally, UniqueNames
 
@@ -165,7 +165,7 @@ class _Importer:
         if shapes and set(shapes) - {i.name for i in inputs}:      # a misspelt name is never dropped
             raise ModelFileError(f"{path}: --input-shape names {', '.join(sorted(set(shapes) - {i.name for i in inputs}))}; "
                             f"the model's inputs are {', '.join(i.name for i in inputs)} (NAME=NxCxHxW for each)")
-        self.input_names, self.per_example_inputs = {}, {}
+        self.input_names, self.per_example_inputs, self.input_layouts = {}, {}, {}
         for k, x in enumerate(inputs):
             self._read_one_input(x, shapes.get(x.name), first=k == 0, several=len(inputs) > 1)
 
@@ -180,7 +180,7 @@ class _Importer:
         if given and x.dims and len(x.dims) != len(dims):
             raise ModelFileError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
         # a dynamic batch is the report's --batch (default 1); other dynamic sizes need --input-shape
-        static = dims[1:]
+        static = [d for i, d in enumerate(dims) if i != (1 if len(dims) == 3 and self._time_first(x.name) else 0)]
         if any(not isinstance(d, int) or d < 1 for d in static):
             shown = ", ".join(str(d if d is not None else "?") for d in dims)
             raise ModelFileError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
@@ -203,6 +203,11 @@ class _Importer:
         n = dims[0]
         per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else tuple(dims[1:])
         layout = "nchw" if len(dims) == 4 else "vec" if len(dims) == 2 else "plain"
+        if len(dims) == 3 and self._time_first(x.name):     # (T, N, C): the batch is axis 1
+            n, per_example, layout = dims[1], (dims[0], dims[2]), "tnc"
+            if not isinstance(n, int) or n < 1:
+                raise ModelFileError(f"{path}: input '{x.name}' is time-first (T, N, C) with a dynamic batch "
+                                     f"[{', '.join(str(d) for d in dims)}]: fix it with --input-shape TxNxC")
         name = "input" if not several else re.sub(r"[^A-Za-z0-9_]", "_", x.name).strip("_") or "input"
         if several and (not name.isidentifier() or name in self.input_names.values()):
             name = f"input{len(self.input_names) + 1}"
@@ -210,11 +215,20 @@ class _Importer:
         self.per_example_inputs[name] = per_example
         self.names.add(name)
         self.values[x.name] = Held(name, per_example, layout)
+        if layout == "tnc":
+            self.input_layouts[name] = "batch_second"
         if first:
             self.batch_from = "--input-shape" if given else "file" if isinstance(n, int) and n >= 1 else ""
             self.fixed_batch = n if self.batch_from else None
             self.batch = self.fixed_batch or 1      # for shape arithmetic; counts are per example
             self.per_example = per_example
+
+    def _time_first(self, name) -> bool:
+        """Whether an input is a time-first sequence (T, N, C): the X of an LSTM, GRU or RNN of
+        layout 0 (PyTorch's batch_first=False). Its Shape is read as such; any other reader of
+        it is refused (worlds._plain)."""
+        return any(n.op in ("LSTM", "GRU", "RNN") and n.inputs and n.inputs[0] == name
+                   and int(n.attrs.get("layout", 0)) == 0 for n in self.graph.nodes)
 
     def _constant_value(self, name):
         """For pattern matching: a constant's array (initializers, also through Identity
@@ -357,18 +371,26 @@ class _Importer:
             out = self.values.get(o.name)
             if not isinstance(out, Held) or not self.layers or out.layer in self.input_names.values():
                 raise ModelFileError(f"{self.path}: the graph's output '{o.name}' is not made by any layer")
+            if out.layout == "full" and out.shape[0] != 1 and (self.fixed_batch or 1) == 1:
+                # the batch folded inside (a time-first output, (T, 1, K)): the file's tensor of one example
+                self.output_layouts[out.layer] = "full"
+                outputs.append(out.layer)
+                continue
             if out.layout not in ("nchw", "nhwc", "vec", "plain"):
                 try:
-                    out = _plain(self, Node("Identity", o.name, [], [o.name], {}), out)
+                    here = Node("Identity", o.name, [], [o.name], {})
+                    out = sequences.as_output(self, here, out) if out.layout in ("seq_axes", "seq_states") \
+                        else _plain(self, here, out)
                 except Refused as exc:
                     raise ModelFileError(f"{self.path}: the graph's output '{o.name}': {exc}") from None
+            second = out.extra.get("batch_second", False)
             if out.layer in outputs or (len(self.graph.outputs) == 1 and self.layers[-1]["name"] != out.layer):
                 # an output that is another's, or a single output that is not the last layer
                 self.layers.append({"name": self._unique(layer_name(o.name) if len(self.graph.outputs) > 1
                                                          else "output"), "kind": "linear", "inputs": [out.layer]})
                 out = Held(self.layers[-1]["name"], out.shape, out.layout)
             outputs.append(out.layer)
-            self.output_layouts[out.layer] = "nchw" if out.layout == "nchw" else "plain"
+            self.output_layouts[out.layer] = "nchw" if out.layout == "nchw" else "batch_second" if second else "plain"
         self._drop_dead(outputs)
         shared = self._mark_shared()
         self._mark_frozen()
@@ -395,7 +417,8 @@ class _Importer:
         batch, batch_from = (self.origin.module_batch, "--input-shape") if self.origin.module_batch else \
             (self.fixed_batch, self.batch_from)
         return Imported(document, self.weights, self.per_example, batch, batch_from,
-                        params_as=params_as, output_layouts=self.output_layouts, channels_first=True,
+                        params_as=params_as, output_layouts=self.output_layouts, input_layouts=self.input_layouts,
+                        channels_first=True,
                         native=self.model, weights_read=self.with_weights)
 
     # ---- layers -----------------------------------------------------------------------
@@ -462,6 +485,8 @@ class _Importer:
 
     def _map(self, x, *layouts):
         if not isinstance(x, Held) or x.layout not in layouts:
+            if isinstance(x, Held) and x.layout == "tnc":
+                raise Refused(TIME_FIRST)
             got = "a constant" if isinstance(x, Const) else f"a {x.layout} tensor"
             raise Refused(f"expects {' or '.join(layouts)} data, received {got}")
         return x
@@ -478,8 +503,10 @@ class _Importer:
         if x.layout in ("moved", "picked"):
             dims = list(x.extra["dims"])
             return [1, *dims[1:]] if x.layout == "picked" else dims
-        if x.layout == "seq_axes":
+        if x.layout in ("seq_axes", "seq_states"):
             return sequences.onnx_dims(self, x)
+        if x.layout == "tnc":
+            return [x.shape[0], n, x.shape[1]]
         if x.layout == "ncx":
             return [n, x.shape[-1], *x.shape[:-1]]
         if x.layout == "vec":

@@ -14,6 +14,15 @@ An output of a recurrent node is held "seq_axes": our tensor is the layer's, and
 the names, a Reshape merges D and H or a Squeeze drops a single D, with no layer; once
 the batch is first and the rest is (T, F) or (F,), the value is our plain tensor or
 vector again, the layer's own output. Any other view of it is refused by name.
+
+Y_h read beside Y (a bare nn.GRU's h_n, PyTorch's h_n of a stack, whose Concat reads every
+layer's Y_h) is held as a view of the layer's Y and read out where used (_state): the last
+step of the forward direction, the first of the reverse one, zero-cost gathers and slices.
+A stack's h_n (seq_states) is read one row at a time. Y_c (c_n) is refused (CELL_STATE).
+A time-first output (T, N, dirs*h) or h_n (rows, N, h) as a graph output is ours with the
+batch moved first, marked batch_second; read by another operator, it is the file's tensor
+of one example (the "full" world, batch 1). A model's own time-first input (T, N, C) is
+"tnc" (reader), read only as a recurrent X.
 """
 from __future__ import annotations
 
@@ -21,16 +30,23 @@ import numpy as np
 
 from cnncost.interop.onnx import fold as onnx_fold
 from cnncost.interop.onnx.handlers import LAYERS
+from cnncost.interop.onnx.proto import Node
 from cnncost.interop.onnx.values import Const, Held
 from cnncost.interop.refusals import Refused
 
 GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+# c_n is no part of what cnncost's lstm makes (its output, every step's h, or the last h), nor
+# a function of it: a kind has one output, and an option that appended c_n to it would change
+# the lstm's output for every reader. Refused, with the way out.
+CELL_STATE = ("LSTM whose cell state Y_c is read (PyTorch's c_n): cnncost's lstm makes every step's h (its "
+              "output) and the final h (h_n), not c_n; count the module with c_n left unread, e.g. wrap it: "
+              "`y, (h_n, _) = self.lstm(x); return y` (or h_n)")
 DEFAULT_ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"]}
 
 
 def onnx_dims(reader, x: Held) -> list:
     """ONNX's dims of a value held "seq_axes", from the names of its axes."""
-    sizes = {**x.extra["sizes"], "N": reader.batch}
+    sizes = {**x.extra["sizes"], "N": reader.batch, "S": len(x.extra.get("rows", ()))}
     return [sizes[a] for a in x.extra["axes"]]
 
 
@@ -41,6 +57,10 @@ def _view(reader, node, x, axes):
     if x.extra["dirs"] == 1:            # one direction: H and F are the same axis
         axes = tuple("F" if a == "H" else a for a in axes)
     ours = ("N", "T", "F") if len(x.shape) == 2 else ("N", "F")
+    if axes == ours and "steps" in x.extra:      # Y_h of a layer whose output is Y: its final states
+        parts = [_state(reader, node, x, d) for d in range(x.extra["dirs"])]
+        return reader._alias(node, parts[0] if len(parts) == 1 else reader.emit(
+            _part(node, "states"), {"kind": "concat"}, None, parts, output=False, layout="vec"))
     if axes == ours:
         return reader._alias(node, x, layout="plain" if len(x.shape) == 2 else "vec", extra={})
     reader._alias(node, x, extra={**x.extra, "axes": axes})
@@ -79,22 +99,108 @@ def squeeze(reader, node, x, axes):
 
 def gather(reader, node, x, index):
     """Y_h[d]: one direction's final state (N, h), our vector (PyTorch's h_n[-1]); of a
-    bidirectional layer a slice of ours, whose cost is the whole layer's (the file
-    computes both directions)."""
+    stack's h_n (every layer's Y_h concatenated) one layer's direction. A slice of the
+    layer's output where it is a part of it, whose cost is the whole layer's (the file
+    computes every direction and step)."""
     names = list(x.extra["axes"])
     axis = node.attrs.get("axis", 0) % len(names)
     index = np.asarray(index)
-    dirs = x.extra["dirs"]
+    rows = _rows_of(x)
     rest = [n for i, n in enumerate(names) if i != axis]
-    if names[axis] != "D" or index.ndim != 0 or rest != ["N", "H" if dirs > 1 else "F"] or \
-            not -dirs <= int(index) < dirs:
+    if names[axis] not in "DS" or index.ndim != 0 or rest[0] != "N" or not -len(rows) <= int(index) < len(rows):
         raise Refused(f"a Gather of {index.tolist()} on axis {axis} of {x.extra['op']}'s output (axes "
                       f"{''.join(names)}): only one direction's final state is read as a layer's output")
-    if dirs == 1:
-        return _view(reader, node, x, rest)
-    d, h = int(index) % dirs, x.extra["sizes"]["H"]
-    reader.emit(node, {"kind": "slice", "start": d * h, "stop": (d + 1) * h}, (h,), [Held(x.layer, x.shape, "vec")],
-                layout="vec")
+    state, d = rows[int(index) % len(rows)]
+    reader.values[node.outputs[0]] = _state(reader, node, state, d)
+
+
+def _rows_of(x) -> list:
+    """The final states a Y_h view or a stack of them holds, one (Y_h view, direction) a row."""
+    return x.extra["rows"] if x.layout == "seq_states" else [(x, d) for d in range(x.extra["dirs"])]
+
+
+def _state(reader, node, x, d) -> Held:
+    """Direction d's final state of the layer a Y_h view is of, our vector (h,): the layer's
+    own output, a slice of it, or, where the layer returns every step (its Y is read too),
+    the step the direction ends on (the last forward, the first reverse) sliced out of Y."""
+    dirs, h = x.extra["dirs"], x.extra["sizes"]["H"]
+    cache = reader.__dict__.setdefault("_state_cache", {})
+    if (x.layer, d) in cache:
+        return cache[(x.layer, d)]
+    v = Held(x.layer, x.shape, "vec")
+    if "steps" in x.extra:               # the layer's output is Y (T, dirs x h)
+        t = x.extra["steps"]
+        step = 0 if d == 1 or x.extra["reverse"] else t - 1
+        v = reader.emit(_part(node, f"step{d}"), {"kind": "gather", "axis": 1, "indices": [step], "keepdims": False},
+                        None, [Held(x.layer, (t, dirs * h), "plain")], output=False, layout="vec")
+    if dirs == 2:
+        v = reader.emit(_part(node, f"dir{d}"), {"kind": "slice", "start": d * h, "stop": (d + 1) * h}, (h,), [v],
+                        output=False, layout="vec")
+    cache[(x.layer, d)] = v
+    return v
+
+
+def _part(node, suffix):
+    """A node for a layer the import adds on its own."""
+    return Node(node.op, f"{node.name or node.outputs[0]}_{suffix}", node.inputs, [], {})
+
+
+def concat(reader, node, args):
+    """PyTorch's h_n (c_n) of a stack: every layer's Y_h along the directions axis, read
+    again one row at a time (gather)."""
+    if not all(isinstance(a, Held) and a.layout in ("seq_axes", "seq_states") for a in args) or \
+            node.attrs.get("axis", 0) % 3 != 0 or any(_rows_axes(a) != ("N", "H") for a in args):
+        raise Refused("a Concat of a recurrent node's output with other values: cnncost reads the "
+                      "concatenated final states (PyTorch's h_n) one row at a time")
+    rows = [r for a in args for r in _rows_of(a)]
+    h = {a.extra["sizes"]["H"] for a in args}
+    if len(h) != 1:
+        raise Refused(f"final states of hidden sizes {sorted(h)} concatenated")
+    reader.values[node.outputs[0]] = Held(args[0].layer, (len(rows), h.pop()), "seq_states", extra={
+        "rows": rows, "axes": ("S", "N", "H"), "op": args[0].extra["op"], "sizes": dict(args[0].extra["sizes"])})
+
+
+def _rows_axes(x) -> tuple:
+    """The axes after the first of a Y_h view (ONNX layout 0: D, N, H) or a stack of them."""
+    axes = x.extra["axes"]
+    return tuple("H" if a == "F" else a for a in axes[1:]) if axes[0] in "DS" else ()
+
+
+def as_output(reader, node, x) -> Held:
+    """A graph output with the batch on ONNX's axis 1 (PyTorch's time-first output
+    (T, N, dirs*h), its h_n (layers x dirs, N, h)): ours without that axis, marked
+    `batch_second` so what runs the file compares it with the batch moved first."""
+    axes = tuple(x.extra["axes"])
+    if axes == ("T", "N", "F"):
+        return Held(x.layer, x.shape, "plain", extra={"batch_second": True})
+    if _rows_axes(x) != ("N", "H"):
+        to_plain(reader, node, x)
+    h = x.extra["sizes"]["H"]
+    rows = [reader.emit(_part(node, f"row{k}"), {"kind": "reshape", "shape": [1, h]}, (1, h),
+                        [_state(reader, node, state, d)], output=False, layout="plain")
+            for k, (state, d) in enumerate(_rows_of(x))]
+    out = rows[0] if len(rows) == 1 else reader.emit(_part(node, "states"), {"kind": "concat", "axis": 1}, None,
+                                                     rows, output=False, layout="plain")
+    return Held(out.layer, out.shape, "plain", extra={"batch_second": True})
+
+
+def batch_inside(x) -> bool:
+    """Whether the batch is not ONNX's first axis of a view (time-first, or final states)."""
+    return x.extra["axes"][0] != "N"
+
+
+def to_full(reader, node, x) -> Held:
+    """A view with the batch inside (T, N, dirs*h), read at batch 1 as the file's tensor of
+    one example, its leading axes included ("full", onnx/worlds): ours reshaped, where its
+    other axes are in our order; the final states stacked (as_output) first."""
+    axes = [a for a in x.extra["axes"] if a != "N"]
+    if x.layout == "seq_states" or axes[0] in "DS":
+        x = as_output(reader, node, x)
+    elif "".join(axes) not in ("TF", "TDH", "TDF"):
+        to_plain(reader, node, x)
+    dims = onnx_dims(reader, x) if x.layout != "plain" else [x.shape[0], 1, x.shape[1]]
+    return reader.emit(_part(node, "example"), {"kind": "reshape", "shape": dims}, tuple(dims),
+                       [Held(x.layer, x.shape, "plain")], output=False, layout="full")
 
 
 def to_plain(reader, node, x):
@@ -113,12 +219,19 @@ def _sequence(reader, node, x, layout: int):
         if axes == (("T", "N", "F") if layout == 0 else ("N", "T", "F")):
             return Held(x.layer, x.shape, "plain")
         raise Refused(f"its input X is held with axes {''.join(axes)} and layout={layout}")
-    if layout == 0 and x.layout == "moved" and x.extra["perm"] == [1, 0, 2]:
-        src = x.extra["source"]
+    if layout == 0 and x.layout == "moved" and len(x.extra["perm"]) == 3 and x.extra["perm"][1] == 0:
+        # the batch moved to axis 1 of a plain (T, C) or (C, T) tensor (a CRNN's features
+        # permuted (2, 0, 1) to (W, N, C)): ours, transposed where it was (C, T)
+        src, perm = x.extra["source"], x.extra["perm"]
         if isinstance(src, Held) and src.layout == "plain" and len(src.shape) == 2:
-            return src
+            if perm == [1, 0, 2]:
+                return src
+            return reader.emit(_part(node, "time_first"), {"kind": "transpose", "perm": [0, 2, 1]},
+                               (src.shape[1], src.shape[0]), [src], output=False, layout="plain")
     if layout == 1 and x.layout == "plain" and len(x.shape) == 2:
         return x
+    if layout == 0 and x.layout == "tnc":         # the model's time-first input
+        return Held(x.layer, x.shape, "plain")
     if layout == 0 and x.layout == "plain" and len(x.shape) == 2:
         raise Refused(f"X {[reader.batch, *x.shape]} with layout=0 puts time on axis 0, which cnncost reads "
                       "as the batch: give the model a batch-first input (PyTorch: batch_first=True, or "
@@ -189,12 +302,8 @@ def recurrent(reader, node, args):
     outs = list(node.outputs) + [""] * 3
     used = [bool(o) and reader.consumers[o] > 0 for o in outs[:3]]
     if op == "LSTM" and used[2]:
-        raise Refused("LSTM whose cell state Y_c is read: cnncost's lstm makes Y or Y_h")
-    if used[0] and used[1]:
-        raise Refused(f"{op} whose Y and Y_h are both read: cnncost's {op.lower()} makes one of them (PyTorch's "
-                      "h_n of a stack concatenates every layer's final state: read y[:, -1] instead, or h_n "
-                      "of one layer)")
-    sequences = not used[1]
+        raise Refused(CELL_STATE)
+    sequences = used[0] or not used[1]        # Y read: Y_h is a part of it (_state)
     body = {"kind": op.lower(), "units": h, "direction": direction, "return_sequences": sequences,
             "bias": bias, **({"bias_layout": "pytorch"} if bias else {}), **body}
     wk = {"kernel": (w, lambda v: v.transpose(0, 2, 1)), "recurrent_kernel": (r, lambda v: v.transpose(0, 2, 1))}
@@ -211,3 +320,7 @@ def recurrent(reader, node, args):
     # the view's own names: one direction's H is our F
     if dirs == 1:
         held.extra["axes"] = tuple("F" if n == "H" else n for n in names)
+    if sequences and used[1]:            # Y_h as well: the steps each direction ends on, read when used
+        reader.values[outs[1]] = Held(held.layer, (dirs * h,), "seq_axes", extra={
+            **extra, "axes": ("D", "N", "H") if layout == 0 else ("N", "D", "H"), "steps": t,
+            "reverse": direction == "reverse"})

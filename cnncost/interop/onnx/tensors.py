@@ -356,7 +356,7 @@ def gather(reader, node, args):
     if isinstance(args[0], Held) and args[0].layout == "moved" and args[1].value.ndim == 0 \
             and node.attrs.get("axis", 0) == 0:
         return _unbind(reader, node, args[0], int(args[1].value) % args[0].extra["dims"][0], None)
-    if isinstance(args[0], Held) and args[0].layout == "seq_axes":
+    if isinstance(args[0], Held) and args[0].layout in ("seq_axes", "seq_states"):
         return sequences.gather(reader, node, args[0], args[1].value)
     x = _t(reader, node, args[0])
     idx = args[1].value
@@ -392,6 +392,22 @@ def learned_gather(reader, node, args):
 def _positions(reader, node, idx):
     """Constant positions as the buffer the model keeps (a second input of `gather`)."""
     return _operand(reader, _part(node, "positions"), Const(array=idx.astype("float32")), idx.ndim, full=True)
+
+
+@PLAIN.on("Tile")
+def tile(reader, node, args):
+    """Tile of a layer's output: our tile kind; repeating the batch axis (GC ViT's global query
+    repeated per window, the windows in the batch) is read at batch 1, the batch folded."""
+    repeats = [int(r) for r in reader._const(node, args[1], "repeats").value.reshape(-1)]
+    x = _t(reader, node, args[0])
+    if len(repeats) != len(_dims(reader, x)):
+        raise Refused(f"repeats {repeats} for a tensor of dims {_dims(reader, x)}")
+    if x.layout != "full" and repeats[0] != 1:
+        x = _full(reader, node, x)
+    per = repeats if x.layout == "full" else repeats[1:]
+    if all(r == 1 for r in per):
+        return reader._alias(node, x)
+    _out(reader, node, {"kind": "tile", "repeats": per}, [x], layout=x.layout)
 
 
 @PLAIN.on("CumSum")

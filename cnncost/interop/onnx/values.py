@@ -16,7 +16,9 @@ class Held:
     batch (L x C x H x W, a model read at batch 1). ncx: a 1-D or 3-D map, ours (T, C) or
     (D, H, W, C), ONNX's (N, C, T) or (N, C, D, H, W). seq_axes: an output of an LSTM, GRU or RNN
     node, ours the layer's (T, dirs*h) or (dirs*h,), ONNX's axes named in extra["axes"]
-    (onnx/sequences). chw: a vector flattened from an NCHW map: that map's (C, H, W)."""
+    (onnx/sequences); seq_states: a stack's h_n, every layer's Y_h concatenated (onnx/sequences).
+    tnc: the model's time-first input (T, N, C), ours (T, C), read only as a recurrent X.
+    chw: a vector flattened from an NCHW map: that map's (C, H, W)."""
     layer: str
     shape: tuple
     layout: str = "nchw"
@@ -52,6 +54,8 @@ class Const:
         return name if name in ("int8", "uint8", "int32", "int16", "float16") else None
 
 
+TIME_FIRST = ("it reads the model's time-first input (T, N, C), which cnncost reads only as the X of an LSTM, "
+              "GRU or RNN (layout 0)")
 UNKNOWN = object()      # the output of a refused node: its consumers are not reported again
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from cnncost.interop.onnx import sequences
 from cnncost.interop.onnx.proto import Node
-from cnncost.interop.onnx.values import Const, Held
+from cnncost.interop.onnx.values import TIME_FIRST, Const, Held
 from cnncost.interop.refusals import Refused
 
 
@@ -38,8 +38,10 @@ def _plain(reader, node, x) -> Held:
         raise Refused("a constant here needs the shape of the tensor it meets (internal)")  # pragma: no cover
     if x.layout == "plain":
         return x
-    if x.layout == "seq_axes":
+    if x.layout in ("seq_axes", "seq_states"):
         sequences.to_plain(reader, node, x)
+    if x.layout == "tnc":
+        raise Refused(TIME_FIRST)
     if x.layout == "stack":
         x = _stack_to_full(reader, node, x)
     cache = reader.__dict__.setdefault("_plain_cache", {})
@@ -166,6 +168,11 @@ def _t(reader, node, x) -> Held:
         return _stack_to_full(reader, node, x)
     if isinstance(x, Held) and x.layout in ("moved", "picked"):
         return _moved_to_full(reader, node, x)
+    if isinstance(x, Held) and x.layout in ("seq_axes", "seq_states") and sequences.batch_inside(x):
+        # a time-first output (T, N, dirs*h) read by a linear layer (a CRNN's classifier)
+        _one_example(reader, f"a recurrent output with the batch on axis 1 is read by {node.op} "
+                             f"{node.name or node.outputs[0]!r}")
+        return sequences.to_full(reader, node, x)
     return _plain(reader, node, x)
 
 

@@ -159,9 +159,11 @@ def export(module, inputs, label: str | None = None):
         except CnnCostError:       # SpecError: an operator as used at batch N
             one, first = _export(module, tuple(x[:1] for x in examples), label)
             try:
-                import_model(one, first, with_weights=False)
+                read = import_model(one, first, with_weights=False)
             except CnnCostError:
                 return model, origin     # the error at the batch asked for is the one to show
+            if read.input_layouts:       # a time-first input: its axis 0 was time, not the batch
+                return model, origin
             return one, replace(first, module_batch=batch)
     return model, origin
 
@@ -184,7 +186,8 @@ def _export(module, examples, label: str | None):
     with _untouched(torch, module):
         try:
             model = torch_trace.trace(torch, module, examples, names)
-            model.frozen = frozen
+            # a tensor the tracer made of parameters (an LSTM's gates in ONNX's order) is frozen with them
+            model.frozen = frozen | {k for k, ps in model.derived.items() if all(p in frozen for p in ps)}
         except torch_trace.Unfaithful as exc:
             raise CnnCostError(f"{label or type(module).__name__}: {exc}") from None
         except torch_trace.Untraceable as exc:

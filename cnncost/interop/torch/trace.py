@@ -16,8 +16,8 @@ from __future__ import annotations
 import itertools
 
 from cnncost.interop.onnx.proto import Graph, Model, Node, Tensor, ValueInfo
-from cnncost.interop.torch.aten import (ATEN, BINARY, DTYPES, FAST_UNARY, OPSET, SAME, VIEWS, Act, Const,
-                                        Unfaithful, Unset, Untraceable, View)
+from cnncost.interop.torch.aten import (ATEN, BINARY, DTYPES, FAST_UNARY, OPSET, SAME, VIEWS, WHOLE, Act, Const,
+                                        Later, Unfaithful, Unset, Untraceable, View)
 
 # a comparison of values, and what turns a tensor into a Python value: together, control flow
 # that depends on the input's data
@@ -55,6 +55,8 @@ class Recorder:
         self.values_by_param: dict = {}
         self.node_names: dict = {}
         self.decided = False            # a comparison of the input's values was made
+        self.quiet = 0                  # inside an operator caught whole: its decomposition is not recorded
+        self.derived: dict = {}         # a tensor made of parameters (an LSTM's gates reordered) -> their names
         self.inputs = []
         for name, x in zip(input_names, examples):
             meta = torch.empty(tuple(x.shape), dtype=x.dtype, device="meta")
@@ -94,7 +96,10 @@ class Recorder:
         return v
 
     def name(self, v, keep_view=False) -> str:
-        """The graph name of a value: a pending reshape is written now, a constant stored."""
+        """The graph name of a value: a pending reshape or a value made on demand is written
+        now, a constant stored."""
+        if isinstance(v, Later):
+            return v.written(self)
         if isinstance(v, View):
             return self.emit("Reshape", [v.base.name, self.int64(v.shape)], v.shape)[0].name
         if isinstance(v, Const):
@@ -158,7 +163,25 @@ class Recorder:
         return outs
 
     # ---- the dispatch ---------------------------------------------------------------------
+    def whole(self, func, name, args, kwargs):
+        """An operator torch decomposes before the dispatcher (CompositeImplicitAutograd: an
+        LSTM into its time steps, a 1-D pool into a 2-D one), caught at the function level
+        (WHOLE): its meta result computed unrecorded, then its own handler."""
+        torch = self.torch
+        self.quiet += 1
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.quiet -= 1
+        leaves, _ = torch.utils._pytree.tree_flatten((args, kwargs))
+        vals = {id(t): self._value(t) for t in leaves if isinstance(t, torch.Tensor)}
+        if any(isinstance(v, (Unset, _Decision)) for v in vals.values()):
+            raise Untraceable(f"{name} of a tensor whose values were never set or of a comparison")
+        return self._handle(ATEN[name], name, False, args, kwargs, vals, out)
+
     def call(self, func, args, kwargs):
+        if self.quiet:
+            return func(*args, **kwargs)
         torch = self.torch
         name = func._overloadpacket.__name__
         inplace = name.endswith("_") and not name.startswith("_") and name[:-1] != ""
@@ -195,16 +218,19 @@ class Recorder:
             return out
         if any(isinstance(v, _Decision) for v in vals.values()):
             raise Untraceable(f"aten.{name} of a comparison of the input's values")
-        handler = ATEN.get(base)
+        handler = ATEN.get(base) if base not in WHOLE else None
         if handler is None:
             raise Untraceable(f"{func} is not read by the tracer")
-        a = [vals.get(id(x), x) if isinstance(x, torch.Tensor) else x for x in args]
-        if any(isinstance(x, list) and any(isinstance(t, torch.Tensor) for t in x) for x in args):
-            a = [[vals[id(t)] for t in x] if isinstance(x, list) and x and isinstance(x[0], torch.Tensor) else y
-                 for x, y in zip(args, a)]
-        kw = {k: vals.get(id(v), v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-        if any(isinstance(v, Unset) for v in a):
+        if any(isinstance(vals.get(id(x)), Unset) for x in args if isinstance(x, torch.Tensor)):
             raise Untraceable(f"aten.{name} reads a tensor whose values were never set")
+        return self._handle(handler, name, inplace, args, kwargs, vals, out)
+
+    def _handle(self, handler, name, inplace, args, kwargs, vals, out):
+        """The handler on the values of the arguments; its results bound to torch's outputs."""
+        torch = self.torch
+        base = name[:-1] if inplace else name
+        a, kw = torch.utils._pytree.tree_map(lambda x: vals[id(x)] if isinstance(x, torch.Tensor) else x,
+                                             (list(args), kwargs))
         result = handler(self, a, kw, out)
         outs = out if isinstance(out, (tuple, list)) else [out]
         results = result if isinstance(result, (tuple, list)) else [result]
@@ -309,7 +335,7 @@ class Recorder:
         names = []
         for i, t in enumerate(outputs):
             v = self._value(t)
-            if not isinstance(v, (Act, View)) or any(v is self.values[id(x)] for _, x in self.inputs):
+            if not isinstance(v, (Act, View, Later)) or any(v is self.values[id(x)] for _, x in self.inputs):
                 raise Untraceable("an output that is a constant or an input")
             name = self.name(v)
             names.append((name, t.shape))
@@ -320,7 +346,9 @@ class Recorder:
             outs.append(ValueInfo(alias, 1, list(shape)))
         inputs = [ValueInfo(n, 1, list(t.shape)) for n, t in self.inputs]
         graph = Graph("torch", self.nodes, self.inits, inputs, outs)
-        return Model(8, {"": OPSET}, "cnncost torch trace", graph)
+        model = Model(8, {"": OPSET}, "cnncost torch trace", graph)
+        model.derived = self.derived
+        return model
 
 
 
@@ -333,6 +361,7 @@ def _cpu(v):
 def trace(torch, module, examples, input_names) -> Model:
     """Run `module` once on meta tensors and return what it computed as an ONNX model."""
     from torch.nn.modules import module as nn_module
+    from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
 
     rec = Recorder(torch, module, examples, input_names)
@@ -342,6 +371,13 @@ def trace(torch, module, examples, input_names) -> Model:
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             return rec.call(func, args, kwargs or {})
 
+    class Whole(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            if name in WHOLE and not rec.quiet:
+                return rec.whole(func, name, args, kwargs or {})
+            return func(*args, **(kwargs or {}))
+
     def enter(m, _):
         rec.stack.append(rec.paths.get(id(m)) or None)
 
@@ -350,7 +386,7 @@ def trace(torch, module, examples, input_names) -> Model:
 
     handles = [nn_module.register_module_forward_pre_hook(enter), nn_module.register_module_forward_hook(leave)]
     try:
-        with Mode():
+        with Whole(), Mode():
             out = torch.func.functional_call(module, params, tuple(m for _, m in rec.inputs), strict=False)
     except Untraceable:
         raise
