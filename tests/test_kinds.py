@@ -223,6 +223,8 @@ CASES = [
     # Keras' one bias: 48 + 64 + 16 = 128 (Keras LSTM(4) on 3 features); reverse costs the same
     ((5, 3), "kind: lstm, units: 4, direction: reverse, bias_layout: keras", [5, 4], 128, 560, 5 * (224 + 16 + 60)),
     ((5, 3), "kind: lstm, units: 4, direction: bidirectional, return_sequences: false", [8], 288, 1120, 3160),
+    # TFLite's cell clip: a min and a max per cell element and step, 2h more flops
+    ((5, 3), "kind: lstm, units: 4, bias_layout: keras, cell_clip: 10", [5, 4], 128, 560, 5 * (224 + 16 + 68)),
     # proj_size 2: recurrent 2x16, projection 4x2: 48 + 32 + 32 + 8 = 120 (PyTorch LSTM(3, 4, proj_size=2));
     # per step 16 x (3 + 2) + 4 x 2 = 88 MACs
     ((5, 3), "kind: lstm, units: 4, proj_size: 2", [5, 2], 120, 440, 5 * (2 * 88 + 32 + 60)),

@@ -47,6 +47,22 @@ def test_lstm_steps_by_hand():
     np.testing.assert_allclose(last.ravel(), want[-1:], rtol=1e-6)
 
 
+def test_lstm_cell_clip_bounds_the_cell_state():
+    """TFLite's cell_clip: c_t clipped to [-clip, clip] after its update, before o * tanh(c_t)."""
+    kernel, recurrent, bias = [[[1.0, 1.0, 1.0, 2.0]]], [[[0.0, 0.0, 0.0, 0.0]]], [[0.0, 0.0, 3.0, 0.0]]
+    xs = [[2.0], [2.0], [2.0]]
+    c, want = 0.0, []
+    for (x,) in xs:
+        i, o, f, cand = sig(x), sig(x), sig(x + 3.0), math.tanh(2 * x)
+        c = min(0.8, f * c + i * cand)
+        want.append(o * math.tanh(c))
+    w = {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias}
+    got = run_one((3, 1), "kind: lstm, units: 1, bias_layout: keras, cell_clip: 0.8", w, [xs])
+    np.testing.assert_allclose(got.ravel(), want, rtol=1e-6)
+    free = run_one((3, 1), "kind: lstm, units: 1, bias_layout: keras", w, [xs])
+    assert free.ravel()[-1] > got.ravel()[-1] + 0.05          # the bound was reached
+
+
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_gru_steps_by_hand(reset_after):
     """h = 1, C = 1, two steps; gates z, r, h; the reset gate on the recurrent product plus

@@ -32,7 +32,8 @@ GRU 3, RNN 1) and dirs directions (1, or 2 bidirectional; forward first):
                                            PyTorch's weight_hr^T (no ONNX operator has it)
 
 Equations are ONNX's LSTM, GRU and RNN operators with their default activations (sigmoid
-gates, tanh cells; an RNN's tanh or relu), no peepholes, no clipping, zero initial states:
+gates, tanh cells; an RNN's tanh or relu), no peepholes, zero initial states; an LSTM's
+`cell_clip` bounds its cell state as TFLite's does (ONNX's clip, on the gates, is not read):
     LSTM  i, o, f = σ(x W + h R + b);  c~ = tanh(x W_c + h R_c + b_c);  c = f ⊙ c + i ⊙ c~;
           h = o ⊙ tanh(c)  (then h = h P with proj_size)
     GRU   z, r = σ(x W + h R + b);  reset_after (PyTorch, Keras' default, ONNX linear_before_reset=1):
@@ -232,24 +233,36 @@ class LSTM(Recurrent):
     name, gates, onnx_op = "lstm", 4, "LSTM"
     doc = ("long short-term memory over (T, C) (ONNX's LSTM; gates i, o, f, c); mults per step and "
            "direction 4h(C + h_out) (+ h x proj_size), times T, times directions; a stack is one layer each")
-    args = {**COMMON_ARGS, "proj_size": Arg("int", 0, minimum=0, doc="PyTorch's projection of h (0: none)")}
+    args = {**COMMON_ARGS, "proj_size": Arg("int", 0, minimum=0, doc="PyTorch's projection of h (0: none)"),
+            "cell_clip": Arg("float", 0.0, doc=(
+                "the cell state clipped to [-cell_clip, cell_clip] after each step, as TFLite's LSTM "
+                "(its converter writes 10 for a Keras LSTM); 0: none"))}
     mults_rule = "T x dirs x (4h x (C + h_out) + h x proj_size); h_out = proj_size or h"
     flops_rule = (f"T x dirs x (2 per MAC + 4h per bias vector (pytorch 2, keras 1) + {3 * SIGMOID + 2 * TANH + 4}h: "
-                  f"3 sigmoid x {SIGMOID} + 2 tanh x {TANH} + 4 for f·c, i·c~, +, o·tanh c)")
+                  f"3 sigmoid x {SIGMOID} + 2 tanh x {TANH} + 4 for f·c, i·c~, +, o·tanh c; + 2h with cell_clip)")
     saves_rule = ("its input when its weights train (dW = Σ xᵀ·dgates), and per step and direction the 4h gate "
                   "activations, the cell state c_t (h) and the state h_t (h_out); with proj_size also "
                   "o ⊙ tanh(c_t) (h)")
 
     def validate(self, a):
+        if a.cell_clip < 0:
+            raise SpecError(f"Invalid value for argument `cell_clip`. Expected a number >= 0 (0: no clipping). "
+                            f"Received cell_clip={a.cell_clip!r}.")
         if a.proj_size >= a.units:
             raise SpecError(f"Invalid value for argument `proj_size`. Expected less than units ({a.units}), "
                             f"as PyTorch requires. Received proj_size={a.proj_size}.")
 
     def pointwise(self, a):
-        return 3 * SIGMOID + 2 * TANH + 4
+        return 3 * SIGMOID + 2 * TANH + 4 + (2 if a.cell_clip else 0)      # a clip: a min and a max
 
     def kept(self, a, h, h_out):
         return 4 * h + h + h_out + (h if a.proj_size else 0)
+
+    def onnx(self, a, ins, out, b):
+        if a.cell_clip:
+            raise ExportError("an LSTM with cell_clip has no ONNX operator (ONNX's clip bounds the gates' inputs, "
+                              "not the cell state); counting and the NumPy forward still work")
+        return super().onnx(a, ins, out, b)
 
     def step(self, a, w, d, xw, state, b_rec, ops):
         np, h = ops.np, a.units
@@ -259,6 +272,8 @@ class LSTM(Recurrent):
             g += b_rec
         i, o, f = _sigmoid(np, g[:, :h]), _sigmoid(np, g[:, h:2 * h]), _sigmoid(np, g[:, 2 * h:3 * h])
         cell = f * cell + i * np.tanh(g[:, 3 * h:])
+        if a.cell_clip:
+            cell = np.clip(cell, -a.cell_clip, a.cell_clip)
         hid = o * np.tanh(cell)
         if a.proj_size:
             hid = ops.matmul(hid, w["projection"][d])

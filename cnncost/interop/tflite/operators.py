@@ -1,6 +1,8 @@
 """TFLite's builtin operators onto cnncost kinds: one handler per operator in `OPERATORS`,
 called as handler(r, op) with r the reader (interop/tflite/reader.py), whose helpers read
 the operator's tensors (`r.act`, `r.const`, `r.ints` ...) and write our layers (`r.emit`).
+Convolutions and pools, of 1-D, 2-D and 3-D maps, are in windows.py; recurrent operators in
+sequences.py.
 The reader has checked the operator's arity (its ARITY) and folded its shape arithmetic
 before a handler runs; a handler refuses what it cannot read (Refused) or what is damaged
 (Damaged), and the reader names the operator in the message."""
@@ -17,11 +19,11 @@ QUANTIZED = ("int8", "uint8", "int16")
 PER_CHANNEL = {"add": ("shift", "beta"), "mul": ("scale", "gamma")}   # x op a constant per channel
 
 
-def _padding(r, op):
+def padding_of(r, op):
     return "same" if r.opt(op, 0, "b") == 0 else "valid"
 
 
-def _kernel(r, op, i, perm):
+def kernel_of(r, op, i, perm):
     w = r.const(op.inputs[i], "kernel")
     r.shape(op.inputs[i], len(perm), "kernel", w.shape)
     if 0 in w.shape:
@@ -29,7 +31,7 @@ def _kernel(r, op, i, perm):
     return w, lambda: w.real().transpose(perm)       # made only when weights are asked for
 
 
-def _bias(r, op, i, channels):
+def bias_of(r, op, i, channels):
     if len(op.inputs) <= i or op.inputs[i] < 0:
         return None
     b = r.const(op.inputs[i], "bias")
@@ -38,44 +40,10 @@ def _bias(r, op, i, channels):
     return b, b.real
 
 
-@OPERATORS.on("CONV_2D")
-def conv_2d(r, op):
-    x = r.act(op.inputs[0])
-    w, k = _kernel(r, op, 1, (1, 2, 3, 0))             # [out, kh, kw, in] -> [kh, kw, in, out]
-    c = r.shape(op.inputs[0], 4, "input")[-1]
-    if c % w.shape[3]:
-        raise Damaged(f"an input of {c} channels for a kernel of shape {list(w.shape)}")
-    groups = c // w.shape[3]
-    bias = _bias(r, op, 2, w.shape[0])
-    weights = {"kernel": (w, k), **({"bias": bias} if bias else {})}
-    r.emit(op, "conv", [x], weights=weights, fused=r.opt(op, 3, "b"), filters=w.shape[0],
-           kernel=[w.shape[1], w.shape[2]], stride=[r.opt(op, 2, "i", 1), r.opt(op, 1, "i", 1)],
-           padding=_padding(r, op), dilation=[r.opt(op, 5, "i", 1), r.opt(op, 4, "i", 1)],
-           groups=groups if groups > 1 else None, bias=bias is not None)
-
-
-@OPERATORS.on("DEPTHWISE_CONV_2D")
-def depthwise_conv_2d(r, op):
-    x = r.act(op.inputs[0])
-    w, _ = _kernel(r, op, 1, (0, 1, 2, 3))
-    c = r.shape(op.inputs[0], 4, "input")[-1]
-    if w.shape[0] != 1 or not c or w.shape[3] % c:
-        raise Damaged(f"an input of {c} channels for a depthwise kernel of shape {list(w.shape)}")
-    mult = w.shape[3] // c
-    bias = _bias(r, op, 2, w.shape[3])
-    def k():
-        return w.real().reshape(w.shape[1], w.shape[2], c, mult)
-    r.emit(op, "depthwise_conv", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
-           fused=r.opt(op, 4, "b"), kernel=[w.shape[1], w.shape[2]],
-           stride=[r.opt(op, 2, "i", 1), r.opt(op, 1, "i", 1)], padding=_padding(r, op),
-           dilation=[r.opt(op, 6, "i", 1), r.opt(op, 5, "i", 1)],
-           depth_multiplier=mult if mult > 1 else None, bias=bias is not None)
-
-
 @OPERATORS.on("TRANSPOSE_CONV")
 def transpose_conv(r, op):
     out_shape = r.ints(op.inputs[0], "output shape")
-    w, k = _kernel(r, op, 1, (1, 2, 0, 3))             # [out, kh, kw, in] -> [kh, kw, out, in]
+    w, k = kernel_of(r, op, 1, (1, 2, 0, 3))             # [out, kh, kw, in] -> [kh, kw, out, in]
     x = r.act(op.inputs[2])
     h, wd = r.shape(op.inputs[2], 4, "input")[1:3]
     if len(out_shape) != 4:
@@ -86,7 +54,7 @@ def transpose_conv(r, op):
         crop = (n - 1) * s[i] + kk - out_shape[1 + i]       # TensorFlow's: the smaller half on top
         pads += [max(crop, 0) // 2, max(crop, 0) - max(crop, 0) // 2]
         extra.append(max(-crop, 0))
-    bias = _bias(r, op, 3, w.shape[0])
+    bias = bias_of(r, op, 3, w.shape[0])
     r.emit(op, "conv_transpose", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
            fused=r.opt(op, 3, "b"), filters=w.shape[0], kernel=[w.shape[1], w.shape[2]], stride=s,
            padding=pads, output_padding=extra if any(extra) else None, bias=bias is not None)
@@ -95,7 +63,7 @@ def transpose_conv(r, op):
 @OPERATORS.on("FULLY_CONNECTED")
 def fully_connected(r, op):
     x = r.act(op.inputs[0])
-    w, k = _kernel(r, op, 1, (1, 0))
+    w, k = kernel_of(r, op, 1, (1, 0))
     shape = r.shape(op.inputs[0], (1, 8), "input")
     if len(shape) > 2 and not r.opt(op, 2, "b"):        # TFLite flattens what it reads
         if math.prod(shape[1:]) != w.shape[1]:
@@ -103,27 +71,9 @@ def fully_connected(r, op):
         x = r.emit(op, "reshape", [x], shape=[-1], suffix=".flatten", keep=True)
     elif shape[-1] != w.shape[1]:
         raise Damaged(f"an input of shape {list(shape)} for a kernel of shape {list(w.shape)}")
-    bias = _bias(r, op, 2, w.shape[0])
+    bias = bias_of(r, op, 2, w.shape[0])
     r.emit(op, "dense", [x], weights={"kernel": (w, k), **({"bias": bias} if bias else {})},
            fused=r.opt(op, 0, "b"), units=w.shape[0], bias=bias is not None)
-
-
-def _pool(r, op, kind, **fixed):
-    r.emit(op, kind, [r.act(op.inputs[0])], fused=r.opt(op, 5, "b"),
-           kernel=[r.opt(op, 4, "i", 1), r.opt(op, 3, "i", 1)],
-           stride=[r.opt(op, 2, "i", 1), r.opt(op, 1, "i", 1)], padding=_padding(r, op), **fixed)
-
-
-@OPERATORS.on("AVERAGE_POOL_2D")
-def average_pool_2d(r, op):
-    _pool(r, op, "avg_pool", count_include_pad=False)
-    if r.layers[-1]["precision"].get("scale"):     # TFLite rounds the raw integers' mean
-        r.layers[-1]["precision"]["rounding"] = "raw"
-
-
-@OPERATORS.on("MAX_POOL_2D")
-def max_pool_2d(r, op):
-    _pool(r, op, "max_pool")
 
 
 ARITH = {"ADD": "add", "SUB": "sub", "MUL": "mul", "DIV": "div", "MAXIMUM": "max", "MINIMUM": "min"}
@@ -203,12 +153,6 @@ def concatenation(r, op):
     r.emit(op, "concat", ins, fused=r.opt(op, 1, "b"), axis=r.opt(op, 0, "i", -1))
 
 
-@OPERATORS.on("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
-def reshape_to_output(r, op):
-    out = r.t[op.outputs[0]].shape
-    r.emit(op, "reshape", [r.act(op.inputs[0])], shape=list(out[1:]))
-
-
 @OPERATORS.on("TRANSPOSE")
 def transpose(r, op):
     perm = r.ints(op.inputs[1], "permutation")
@@ -220,7 +164,8 @@ def transpose(r, op):
 
 
 # code -> our reduction, and the kind for a map's H and W (MEAN: a global average pool)
-REDUCE = {"MEAN": ("reduce_mean", "global_avg_pool"), "SUM": ("reduce_sum", None), "REDUCE_MAX": ("reduce_max", None)}
+REDUCE = {"MEAN": ("reduce_mean", "global_avg_pool"), "SUM": ("reduce_sum", None),
+          "REDUCE_MAX": ("reduce_max", "global_max_pool")}
 
 
 @OPERATORS.on(*REDUCE)
@@ -232,7 +177,7 @@ def reduce(r, op):
         raise Damaged(f"axes {given} of an input of rank {rank}")
     axes = sorted(a % rank for a in given)
     keep = bool(r.opt(op, 0, "b"))
-    if spatial and axes == [1, 2] and len(r.t[op.inputs[0]].shape) == 4:
+    if spatial and 3 <= rank <= 5 and axes == list(range(1, rank - 1)):     # every position of a map
         _unary(r, op, spatial, keepdims=True if keep else None)
     else:
         _unary(r, op, kind, axes=axes, keepdims=keep)
@@ -240,14 +185,20 @@ def reduce(r, op):
 
 @OPERATORS.on("PAD", "PADV2")
 def pad(r, op):
+    """A map's H and W padded with zeros: zero_pad; any other axes or value: pad."""
     flat = r.ints(op.inputs[1], "paddings")
     pads = [flat[i:i + 2] for i in range(0, len(flat), 2)]
-    if len(pads) != 4 or pads[0] != [0, 0] or pads[3] != [0, 0]:
-        raise Refused(f"padding {pads} (H and W are read)")
+    if len(pads) != len(r.t[op.inputs[0]].shape) or min(flat, default=0) < 0:
+        raise Damaged(f"paddings {pads} for an input of shape {list(r.t[op.inputs[0]].shape)}")
+    if pads[0] != [0, 0]:
+        raise Refused("padding the batch")
+    value = 0.0
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
-        if float(r.value(op.inputs[2], "padding value")) != 0.0:
-            raise Refused("padding with a value other than zero")
-    _unary(r, op, "zero_pad", padding=[pads[1][0], pads[1][1], pads[2][0], pads[2][1]])
+        value = float(r.value(op.inputs[2], "padding value"))
+    if len(pads) == 4 and pads[3] == [0, 0] and value == 0.0:
+        _unary(r, op, "zero_pad", padding=[pads[1][0], pads[1][1], pads[2][0], pads[2][1]])
+    else:
+        _unary(r, op, "pad", padding=[p for pair in pads[1:] for p in pair], value=value or None)
 
 
 # code -> our mode, and the option fields of align_corners and half_pixel_centers
@@ -273,23 +224,52 @@ def resize(r, op):
 
 @OPERATORS.on("STRIDED_SLICE")
 def strided_slice(r, op):
+    """One axis sliced (a recurrent layer's last step, x[:, -1], drops it: shrink_axis_mask,
+    then a reshape)."""
     shape = r.t[op.inputs[0]].shape
     begin, end, step = (r.ints(op.inputs[i], "bound") for i in (1, 2, 3))
     masks = [r.opt(op, i, "i") for i in range(5)]
-    if masks[2] or masks[3] or masks[4]:
-        raise Refused("a strided slice with ellipsis, new-axis or shrink masks")
+    if masks[2] or masks[3]:
+        raise Refused("a strided slice with ellipsis or new-axis masks")
     if not len(begin) == len(end) == len(step) <= len(shape) or 0 in step or 0 in shape:
         raise Damaged(f"begin {begin}, end {end} and strides {step} for an input of shape {list(shape)}")
     axes = []
     for ax, (b, e, s) in enumerate(zip(begin, end, step)):
-        b = 0 if masks[0] >> ax & 1 else b % shape[ax] if b < 0 else b
-        e = shape[ax] if masks[1] >> ax & 1 else e + shape[ax] if e < 0 else min(e, shape[ax])
+        if masks[4] >> ax & 1:                 # one position, the axis dropped
+            if not -shape[ax] <= b < shape[ax]:
+                raise Damaged(f"position {b} of an axis of {shape[ax]}")
+            b, e, s = b % shape[ax], b % shape[ax] + 1, 1
+        else:
+            b = 0 if masks[0] >> ax & 1 else b % shape[ax] if b < 0 else b
+            e = shape[ax] if masks[1] >> ax & 1 else e + shape[ax] if e < 0 else min(e, shape[ax])
         if (b, e, s) != (0, shape[ax], 1):
             axes.append((ax, b, e, s))
-    if len(axes) != 1 or axes[0][0] == 0:
+    dropped = masks[4] & ((1 << len(begin)) - 1)
+    if len(axes) > 1 or any(a[0] == 0 for a in axes) or dropped & 1 or not axes and not dropped:
         raise Refused("a strided slice over several axes or the batch")
-    ax, b, e, s = axes[0]
-    _unary(r, op, "slice", axis=ax, start=b, stop=e, step=s if s != 1 else None)
+    if not dropped:
+        ax, b, e, s = axes[0]
+        _unary(r, op, "slice", axis=ax, start=b, stop=e, step=s if s != 1 else None)
+        return
+    x = r.act(op.inputs[0])
+    if axes:
+        ax, b, e, s = axes[0]
+        x = r.emit(op, "slice", [x], keep=True, suffix=".slice", axis=ax, start=b, stop=e, step=s if s != 1 else None)
+    r.emit(op, "reshape", [x], shape=list(r.t[op.outputs[0]].shape[1:]))
+
+
+@OPERATORS.on("REVERSE_V2")
+def reverse_v2(r, op):
+    """The positions of one axis in reverse order (Keras' go_backwards and Bidirectional):
+    a slice that steps back."""
+    shape = r.t[op.inputs[0]].shape
+    axes = r.ints(op.inputs[1], "axis")
+    if len(axes) != 1 or not -len(shape) <= axes[0] < len(shape):
+        raise Damaged(f"axes {axes} of an input of shape {list(shape)}")
+    axis = axes[0] % len(shape)
+    if axis == 0:
+        raise Refused("reversing the batch")
+    _unary(r, op, "slice", axis=axis, start=shape[axis] - 1, stop=-1, step=-1)
 
 
 def _split(r, op, sizes, axis, x):

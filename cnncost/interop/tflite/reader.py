@@ -25,6 +25,7 @@ from cnncost.interop.tflite.check import checked_shape
 from cnncost.interop.tflite.file import Damaged, OpInfo, TensorInfo, read_tflite
 from cnncost.interop.tflite.fold import FOLDED, fold
 from cnncost.interop.tflite.operators import OPERATORS, QUANTIZED
+from cnncost.interop.tflite import sequences, windows  # noqa: F401 - they register their handlers in OPERATORS
 
 ACTIVATIONS = {0: None, 1: "relu", 2: "hard_tanh", 3: "relu6", 4: "tanh"}
 WHY = {"CUSTOM": "a custom operator, whose code is not in the file", "IF": "control flow", "WHILE": "control flow",
@@ -34,7 +35,8 @@ WHY = {"CUSTOM": "a custom operator, whose code is not in the file", "IF": "cont
 ARITY = {"CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "TRANSPOSE_CONV": 3, "FULLY_CONNECTED": 2, "ADD": 2, "SUB": 2,
          "MUL": 2, "DIV": 2, "MAXIMUM": 2, "MINIMUM": 2, "PRELU": 2, "TRANSPOSE": 2, "MEAN": 2, "SUM": 2,
          "REDUCE_MAX": 2, "PAD": 2, "PADV2": 2, "RESIZE_BILINEAR": 2, "RESIZE_NEAREST_NEIGHBOR": 2,
-         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "BATCH_MATMUL": 2}
+         "STRIDED_SLICE": 4, "SPLIT": 2, "SPLIT_V": 3, "BATCH_MATMUL": 2, "CONV_3D": 2, "CONV_3D_TRANSPOSE": 3, "SPACE_TO_BATCH_ND": 3,
+         "BATCH_TO_SPACE_ND": 3, "REVERSE_V2": 2}
 
 
 class Downstream(Refused):
@@ -53,6 +55,9 @@ def _take_batch(imported: Imported, shape, path: str) -> None:
     """--input-shape on a TFLite file: its sizes are fixed by the converter, so only the
     batch N may differ (counted N times one example); anything else is refused, never
     ignored."""
+    if isinstance(imported.document["input"], dict):
+        raise ModelFileError(f"{path}: --input-shape on a TFLite model of {len(imported.document['input'])} inputs: "
+                             "their sizes are fixed by the converter; give the batch with --batch")
     held = (imported.batch, *imported.input_shape)
     ok = shape and all(isinstance(d, int) for d in shape) and tuple(shape[1:]) == tuple(held[1:])
     if not ok:
@@ -61,6 +66,25 @@ def _take_batch(imported: Imported, shape, path: str) -> None:
                              f"{'x'.join(map(str, held))} (N x H x W x C); only its batch N may change "
                              f"(e.g. --input-shape {'x'.join(map(str, (8, *held[1:])))}), or use --batch")
     imported.batch, imported.batch_from = shape[0], "--input-shape"
+
+
+def _input_name(t: TensorInfo) -> str:
+    name = re.sub(r"(:0)?$", "", t.name.split(";")[0]).removeprefix("serving_default_")
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or f"input{t.index}"
+    return "x_" + name if name[0].isdigit() or name == "input" else name
+
+
+def _no_loops(m) -> None:
+    """A WHILE is a recurrence the converter did not fuse (Keras 3's LSTM; every GRU and
+    SimpleRNN, whose unrolled form moves time into the batch axis): its body's cost is per
+    trip. Refused before anything else, as the operators around it are its plumbing."""
+    for op in m.ops:
+        if op.code == "WHILE":
+            raise ModelFileError(
+                f"{m.path}: operator {op.index} (WHILE): a loop the converter wrote for a recurrent layer it did "
+                f"not fuse (Keras 3's LSTM; any GRU or SimpleRNN); cnncost reads the fused operators: convert an "
+                f"LSTM from tf_keras (Keras 2) with its batch fixed (Input(..., batch_size=1)) and the converter "
+                f"writes UNIDIRECTIONAL_SEQUENCE_LSTM, or count the Keras model itself (cnncost report model.keras)")
 
 
 def _name(t: TensorInfo) -> str:
@@ -84,28 +108,26 @@ class _Reader:
         self.weights: dict = {}
         self.names = UniqueNames()
         self.refused = Tally()                     # code -> count, (first operator's index, code, why)
+        self.shapes: dict[str, tuple] = {}          # our layer -> its output's shape (the file's)
+        self.views: dict[int, tuple] = {}           # tensor -> the file's shape of a 1-D map it holds as 2-D
+        self.done: set[int] = set()                 # operators a pattern has read with an earlier one
+        self.readers: dict | None = None            # tensor -> the operators reading it (made when asked)
 
     def run(self) -> Imported:
         m = self.m
-        if len(m.inputs) != 1:
-            raise ModelFileError(f"{self.path}: {len(m.inputs)} inputs; a TFLite model of several inputs is not read yet")
-        x = self.t[m.inputs[0]]
-        if len(x.shape) < 2 or x.shape[0] < 1 or min(x.shape) < 1:
-            raise ModelFileError(f"{self.path}: input '{x.name}' has shape {list(x.shape)}")
-        self.values[x.index] = "input"
-        self.shapes = {"input": x.shape[1:]}      # our layer -> its output's shape (the file's)
-        self.input_dtype = x.dtype
+        _no_loops(m)
+        xs = self._inputs()
         for op in m.ops:
             try:
                 self._op(op)
             except CnnCostError as exc:
                 why = str(exc).removeprefix(f"{self.path}: ")
-                raise ModelFileError(f"{self.path}: operator {op.index} ({op.code}): {why}") from None
+                raise ModelFileError(f"{self.path}: operator {op.index} ({op.code}): {why}{self._layer(op)}") from None
             except Downstream:
                 for o in op.outputs:
                     self.values[o] = "refused"
             except Refused as exc:
-                self.refused.add(op.code.split(":")[0], op.index, op.code, str(exc))
+                self.refused.add(op.code.split(":")[0], op.index, op.code, f"{exc}{self._layer(op)}")
                 for o in op.outputs:
                     self.values[o] = "refused"
         if self.refused:
@@ -119,19 +141,50 @@ class _Reader:
         for o in m.outputs:
             if o not in self.values:
                 raise ModelFileError(f"{self.path}: output tensor {o} is made by no operator")
-            outs.append(self.values[o])
+            outs.append(self.act(o) if o in self.views else self.values[o])
         name = os.path.splitext(os.path.basename(self.path))[0]
+        shapes = {self.values[x.index]: list(x.shape[1:]) for x in xs}
         document = {"name": re.sub(r"[^A-Za-z0-9_]", "_", name), "source": f"TFLite model {os.path.basename(self.path)}"
-                    f" (schema version {m.version}): the file's own dtypes", "input": list(x.shape[1:]),
-                    "layers": self.layers}
+                    f" (schema version {m.version}): the file's own dtypes",
+                    "input": shapes if len(xs) > 1 else list(xs[0].shape[1:]), "layers": self.layers}
         if len(outs) > 1 or outs[0] != self.layers[-1]["name"]:
             document["outputs"] = outs
-        if x.dtype != "float32":
-            document["input_precision"] = self._precision(x)
-        imported = Imported(document, self.weights, tuple(x.shape[1:]), x.shape[0], "file",
+        if xs[0].dtype != "float32":
+            document["input_precision"] = self._precision(xs[0])
+        imported = Imported(document, self.weights, tuple(xs[0].shape[1:]), xs[0].shape[0], "file",
                             params_as="params are the tensors as the file holds them (a BatchNorm folded into a "
                                       "conv by the converter changes params, not mults)")
         return imported
+
+    def _layer(self, op: OpInfo) -> str:
+        """'; layer NAME': what the operator's layer is called (its output's name), for a
+        message; nothing when its output cannot be read."""
+        try:
+            return f"; layer '{_name(self.t[op.outputs[0]])}'" if op.outputs else ""
+        except CnnCostError:
+            return ""
+
+    def _inputs(self) -> list[TensorInfo]:
+        """The subgraph's inputs, each one of ours: `input`, or (several) named after its
+        tensor (Keras' 'serving_default_image:0' is `image`); one batch and dtype for all."""
+        m = self.m
+        if not m.inputs:
+            raise ModelFileError(f"{self.path}: the model has no input")
+        xs = [self.t[i] for i in m.inputs]
+        for x in xs:
+            if len(x.shape) < 2 or x.shape[0] < 1 or min(x.shape) < 1:
+                raise ModelFileError(f"{self.path}: input '{x.name}' has shape {list(x.shape)}")
+            if (x.shape[0], x.dtype) != (xs[0].shape[0], xs[0].dtype):
+                raise ModelFileError(f"{self.path}: inputs '{xs[0].name}' ({xs[0].dtype}, batch {xs[0].shape[0]}) "
+                                     f"and '{x.name}' ({x.dtype}, batch {x.shape[0]}): cnncost reads inputs of "
+                                     "one batch and one dtype")
+            if x.index in self.values:
+                raise ModelFileError(f"{self.path}: the subgraph names input tensor {x.index} twice")
+            name = "input" if len(xs) == 1 else self._unique(_input_name(x))
+            self.values[x.index] = name
+            self.shapes[name] = x.shape[1:]
+        self.input_dtype = xs[0].dtype
+        return xs
 
     # ---- helpers: public, as the operator handlers (and fold) read tensors through them --------
     def opt(self, op, i, fmt, default=0):
@@ -148,7 +201,11 @@ class _Reader:
         t = self.t[i]
         return t if t.data is not None else None
 
-    def act(self, i: int) -> str:
+    def act(self, i: int, held: bool = False) -> str:
+        """Tensor i as our layer; `held`: a 1-D map's view (windows.py) as our (T, C) layer,
+        not as the file's tensor."""
+        if i in self.views and not held:
+            self._as_file(i)
         if i not in self.values:
             if self.constant(i) is not None:
                 raise Refused(f"a constant where an activation is read (tensor '{self.t[i].name}')")
@@ -156,6 +213,23 @@ class _Reader:
         if self.values[i] == "refused":
             raise Downstream()
         return self.values[i]
+
+    def _as_file(self, i: int) -> None:
+        """A 1-D map held as 2-D (interop/tflite/windows.py) read by an operator that wants the
+        file's tensor: the reshape the file's EXPAND_DIMS or RESHAPE made, a layer now."""
+        shape, _ = self.views.pop(i)
+        src = OpInfo(-1, "RESHAPE", [i], [i], None)
+        self.emit(src, "reshape", [self.values[i]], shape=list(shape[1:]))
+
+    def only_reader(self, t: int) -> OpInfo | None:
+        """The one operator that reads tensor t, when one does and t is no output of the model."""
+        if self.readers is None:
+            self.readers = {}
+            for op in self.m.ops:
+                for i in set(op.inputs):
+                    self.readers.setdefault(i, []).append(op)
+        ops = self.readers.get(t, [])
+        return ops[0] if len(ops) == 1 and t not in self.m.outputs else None
 
     def const(self, i: int, what: str) -> TensorInfo:
         if self.values.get(i) == "refused":
@@ -203,14 +277,17 @@ class _Reader:
         return p
 
     def emit(self, src: OpInfo, kind: str, inputs: list[str], *, weights: dict | None = None,
-             fused: int = 0, out: int | None = None, suffix: str = "", keep: bool = False, **args) -> str:
+             fused: int = 0, out: int | None = None, suffix: str = "", keep: bool = False,
+             held: tuple | None = None, **args) -> str:
         """One of our layers for `op` (and its fused activation), named after its output;
-        `keep`: a step before the operator's own layer (it makes no TFLite tensor)."""
+        `keep`: a step before the operator's own layer (it makes no TFLite tensor); `held`:
+        the shape it makes where the file's tensor holds it otherwise (a 1-D map as 2-D, a
+        dilated convolution before its crop)."""
         t = self.t[src.outputs[0] if out is None else out]
         given = {k: v for k, v in args.items() if v is not None}
         shape = checked_shape(kind, given, [self.shapes[i] for i in inputs],
                               {w: math.prod(info.shape) for w, (info, _) in (weights or {}).items()},
-                              None if keep else t.shape[1:])
+                              None if keep else t.shape[1:] if held is None else held)
         name = self._unique(_name(t) + suffix)
         self.shapes[name] = shape
         entry = {"name": name, "kind": kind, **given, "inputs": inputs if len(inputs) > 1 else inputs[0]}
@@ -242,6 +319,8 @@ class _Reader:
 
     # ---- the dispatch: one handler per operator (interop/tflite/operators.py) ------------------
     def _op(self, op: OpInfo) -> None:
+        if op.index in self.done:
+            return
         code = op.code
         handler = OPERATORS.get(code)
         if handler is not None or code in FOLDED:
