@@ -62,6 +62,10 @@ EXPORTED = {
     # Linear on each of the 6 steps of the time-first output
     "crnn_tiny": (695, 695, 8 * 12 * 4 * 9 + 6 * 6 * 4 * 4 + 6 * 2 * 20 * 11 + 6 * 10 * 3,
                   ["conv", "conv", "lstm", "dense"]),
+    # crnn.pytorch's head: then the steps flattened into the batch for the Linear, unflattened,
+    # a second bidirectional LSTM(3, 4) and Linear(8, 2)
+    "crnn2_tiny": (1001, 1001, 8 * 12 * 4 * 9 + 6 * 6 * 4 * 4 + 6 * 2 * 20 * 11 + 6 * 10 * 3 + 6 * 2 * 16 * 7 + 6 * 8 * 2,
+                   ["conv", "conv", "lstm", "dense", "lstm", "dense"]),
 }
 
 

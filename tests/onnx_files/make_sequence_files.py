@@ -80,6 +80,24 @@ class CRNN(nn.Module):
         return self.fc(y)
 
 
+class CRNN2(CRNN):
+    """crnn.pytorch's head: two bidirectional LSTMs, each followed by a Linear on the steps
+    flattened into the batch (view(T * N, h)) and unflattened (view(T, N, -1))."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn2 = nn.LSTM(3, 4, bidirectional=True)
+        self.fc2 = nn.Linear(8, 2)
+
+    def forward(self, x):
+        y, _ = self.rnn(self.cnn(x).squeeze(2).permute(2, 0, 1))
+        t, n, h = y.size()
+        y = self.fc(y.view(t * n, h)).view(t, n, -1)
+        y, _ = self.rnn2(y)
+        t, n, h = y.size()
+        return self.fc2(y.view(t * n, h)).view(t, n, -1)
+
+
 class BareGRU(nn.GRU):
     """nn.GRU as users analyze it: its own (T, N, C) input, (output, h_n) both returned."""
 
@@ -97,6 +115,7 @@ MODELS = {
     "r2plus1d_tiny": (R2Plus1D, (1, 3, 4, 16, 16)),
     "gru_bare_tf": (lambda: BareGRU(4, 3, num_layers=2, bidirectional=True), (5, 1, 4)),
     "crnn_tiny": (CRNN, (1, 1, 8, 12)),
+    "crnn2_tiny": (CRNN2, (1, 1, 8, 12)),
 }
 OUTPUTS = {"gru_bare_tf": ["output", "h_n"]}
 

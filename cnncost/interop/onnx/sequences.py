@@ -232,6 +232,11 @@ def _sequence(reader, node, x, layout: int):
         return x
     if layout == 0 and x.layout == "tnc":         # the model's time-first input
         return Held(x.layer, x.shape, "plain")
+    if layout == 0 and x.layout == "full" and len(x.shape) == 3 and x.shape[1] == 1 and reader.batch == 1:
+        # a time-first tensor read at batch 1 with its batch axis inside (a CRNN's linear
+        # layer between two LSTMs, to_full): its one example's (T, C)
+        return reader.emit(_part(node, "sequence"), {"kind": "reshape", "shape": [x.shape[0], x.shape[2]]},
+                           (x.shape[0], x.shape[2]), [x], output=False, layout="plain")
     if layout == 0 and x.layout == "plain" and len(x.shape) == 2:
         raise Refused(f"X {[reader.batch, *x.shape]} with layout=0 puts time on axis 0, which cnncost reads "
                       "as the batch: give the model a batch-first input (PyTorch: batch_first=True, or "
