@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS    # what a sweep cell holds
 from cnncost.core.analysis import Report, analyze as _analyze
-from cnncost.errors import CnnCostError
+from cnncost.errors import CnnCostError, SpecError
 from cnncost.results.report import ReportResult
 from cnncost.sources import Source, label_of, open_source, open_sources, shapes_for
 from cnncost.spec.limits import DEFAULT, Limits
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from cnncost.analyses import roofline as _roofline
     from cnncost.analyses import sweep as _sweep
     from cnncost.analyses import whatif as _whatif
+    from cnncost.formula.derive import Formula
 
     from cnncost.results.commands import (Roofline, Savings, BundledResult, CalibrateResult, CheckResult, CompareResult, ExplainResult,
                                      ExportResult, ImportResult, KindInfo, KindsResult, RunResult, SweepResult,
@@ -111,6 +112,41 @@ def report(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = Fal
     return ReportResult(rep, depth, savings, roof, totals_row, by_kind)
 
 
+# ---- formula ------------------------------------------------------------------------------
+def formula(spec: Spec, *, input_shape: InputShape = None, allow_code: bool = False, overrides: Overrides = None,
+            dtype: str = "float32", limits: Limits = DEFAULT) -> Formula:
+    """Every total and per-layer count of `spec` as an exact expression of its free sizes
+    (a spec's input variables, a model file's spatial axes) and N, the batch, checked
+    against reports counted at other sizes; see cnncost.formula."""
+    from cnncost.formula import derive as _derive, source as _source
+
+    label, free, count = _counter(spec, input_shape, allow_code, overrides, dtype, limits)
+    return _derive.derive(count, free, max_size=_source.MAX_SIZE, name=label)
+
+
+def _counter(spec: Spec, input_shape: InputShape, allow_code: bool, overrides: Overrides, dtype: str,
+             limits: Limits) -> tuple[str, dict[str, int], Callable[[dict[str, int]], Report]]:
+    """(label, free sizes with their values, sizes -> Report) of a spec or a model file."""
+    from cnncost.core.options import parse_overrides
+    from cnncost.formula import source as _source
+
+    src = _open(spec, input_shape, allow_code, limits)
+    sets: dict[str, Any] = dict(overrides) if isinstance(overrides, Mapping) else parse_overrides(list(overrides or []))
+    if not src.is_model:
+        return (src.label, *_source.spec_counter(src.spec, _analyze, sets, dtype=dtype, limits=limits))
+    per = src.spec.input
+    if not isinstance(per, (list, tuple)):
+        raise SpecError(f"{src.label}: a model of several inputs: formula takes one")
+    n = src.spec.batch or 1
+    image = src.channels_first and len(per) == 3      # ours H x W x C; the file's N x C x H x W
+    probe = (n, per[-1], *per[:-1]) if image else (n, *per)
+
+    def opened_at(shape: tuple[int, ...]) -> Report:
+        return _analyze(open_source(spec, input_shape=shape, allow_code=allow_code, limits=limits).spec,
+                        dtype=dtype, limits=limits)
+    return (src.label, *_source.file_counter(opened_at, tuple(probe), src.channels_first))
+
+
 # ---- compare and sweep ------------------------------------------------------------------
 def compare(specs: Sequence[Spec], *, input_shape: InputShape = None, allow_code: bool = False, training: bool = False, dtype: str = "float32",
             rewrite: str | None = None, trainable_from: str | None = None,
@@ -165,9 +201,30 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
         grid = _sweep.sweep_shapes(label_of(spec), lambda shape: open_source(module, input_shape=shape).spec, base,
                                    _axes(axes), on_cell=on_cell, limits=limits)
         return SweepResult(grid, metric)
+    names, values = _sweep.parse_axes(_axes(axes))
+    grid = _formula_sweep(spec, names, values, input_shape, allow_code, on_cell, limits)
+    if grid is not None:
+        return SweepResult(grid, metric)
     source = _open(spec, input_shape, allow_code, limits)        # a spec given a shape says so
     return SweepResult(_sweep.sweep(source.spec, label_of(spec), _axes(axes), jobs=jobs, on_cell=on_cell,
                                     limits=limits), metric)
+
+
+def _formula_sweep(spec: Spec, names: list[str], values: list[list[Any]], input_shape: InputShape, allow_code: bool,
+                   on_cell: Callable[[], None] | None, limits: Limits) -> Any:
+    """The grid from the network's formula when every axis is one of its free sizes or the
+    batch and every total has an expression; None otherwise (counted cell by cell)."""
+    from cnncost.analyses import sweep_formula
+    from cnncost.formula import derive as _derive, source as _source
+
+    try:
+        label, free, count = _counter(spec, input_shape, allow_code, None, "float32", limits)
+    except SpecError:
+        return None               # no free size (a spec without input variables)
+    if any(("N" if n == "batch" else n) not in free for n in names):
+        return None
+    f = _derive.derive(count, free, max_size=_source.MAX_SIZE, name=label)
+    return sweep_formula.formula_sweep(f, label_of(spec), names, values, count, limits, on_cell)
 
 
 def _axes(axes: Sequence[str] | Mapping[str, Any]) -> list[str] | Mapping[str, Any]:
@@ -176,8 +233,9 @@ def _axes(axes: Sequence[str] | Mapping[str, Any]) -> list[str] | Mapping[str, A
 
 
 def sweep_cells(axes: Sequence[str] | Mapping[str, Any], jobs: int = 1, limits: Limits = DEFAULT) -> tuple[int, int]:
-    """(cells, workers) of a sweep, checked against the limit before any work."""
-    cells = _sweep.check_grid(_sweep.parse_axes(_axes(axes))[1], limits)
+    """(cells, workers) of a sweep, checked before any work against the larger limit, of a
+    sweep evaluated from a formula (one counted cell by cell is checked against its own)."""
+    cells = _sweep.check_grid(_sweep.parse_axes(_axes(axes))[1], limits, from_formula=True)
     return cells, _sweep.workers(jobs, cells)
 
 

@@ -196,6 +196,25 @@ def compare_cmd(specs, fmt, output, plot, profile, repeat, dtype, trainable_from
     show(result, fmt, output)
 
 
+@cli.command(name="formula")
+@click.argument("spec")
+@set_option
+@click.option("--at", "at", default=None, metavar="NAME=V,...",
+              help="Evaluate at these sizes (e.g. resolution=512,N=4); the others at their defaults.")
+@format_option(("table", "json"))
+@output_option
+def formula_cmd(spec, sets, at, fmt, output):
+    """Every count as an exact expression of the input's free sizes and N, the batch: a
+    spec's input variables ($resolution) or a model file's H, W (T; D, H, W) at
+    --input-shape. Checked equal to reports counted at other sizes; where it holds is said."""
+    result = api.formula(spec, allow_code=allow_code(), input_shape=model_shape(), overrides=list(sets),
+                         limits=limits())
+    if at:
+        from cnncost.core.options import parse_overrides
+        result = result.evaluated_at(parse_overrides(at.split(",")))
+    show(result, fmt, output)
+
+
 @cli.command(name="sweep")
 @click.argument("spec")
 @click.option("--set", "sets", multiple=True, required=True, metavar="NAME=V1,V2,...",

@@ -39,10 +39,23 @@ def parse_axes(pairs) -> tuple[list[str], list[list]]:
         if not all(items):
             raise SpecError(f"bad --set '{pair}': an empty value between commas")
         from cnncost.core.options import parse_override
-        values.append([parse_override(v) for v in items])
+        values.append([x for v in items for x in (_integer_range(name, v) or [parse_override(v)])])
     if not names:
         raise SpecError("sweep needs at least one --set NAME=V1,V2,...")
     return names, values
+
+
+def _integer_range(name: str, text: str) -> range | None:
+    """'96..1095' (both ends included) or '96..1095:8' (every 8th), else None."""
+    import re
+
+    m = re.fullmatch(r"(\d+)\.\.(\d+)(?::(\d+))?", text)
+    if m is None:
+        return None
+    lo, hi, step = int(m[1]), int(m[2]), int(m[3] or 1)
+    if hi < lo or step < 1:
+        raise SpecError(f"--set {name}={text}: a range is LOW..HIGH (or LOW..HIGH:STEP) with LOW <= HIGH")
+    return range(lo, hi + 1, step)
 
 
 def _parse_mapping(axes: Mapping) -> tuple[list[str], list[list]]:
@@ -92,14 +105,20 @@ def _cell(args, spec=None):
     names, combo, limits = args
     from cnncost.core.analysis import analyze
 
-    t = analyze(spec if spec is not None else _WORKER_SPEC[0], overrides=dict(zip(names, combo)), limits=limits).totals
+    sets = dict(zip(names, combo))
+    batch = sets.pop("batch", None)          # the batch is the report's, not a spec variable
+    t = analyze(spec if spec is not None else _WORKER_SPEC[0], overrides=sets, batch=batch, limits=limits).totals
     return combo, {k: t[k] for k in METRICS}
 
 
-def check_grid(values, limits) -> int:
-    """The number of cells, refused above --limit max_sweep_cells before any work."""
+def check_grid(values, limits, from_formula: bool = False) -> int:
+    """The number of cells, refused above --limit max_sweep_cells before any work (a sweep
+    evaluated from a formula is checked against max_formula_cells where it is made)."""
     cells = grid_size(values)
-    if cells > limits.max_sweep_cells:
+    if from_formula and cells > limits.max_formula_cells:
+        raise LimitError(f"the grid has {cells:,} cells, more than the limit of {limits.max_formula_cells:,} "
+                         f"(raise it with --limit max_formula_cells={cells})")
+    if cells > limits.max_sweep_cells and not from_formula:
         raise LimitError(f"the grid has {cells:,} cells, more than the limit of {limits.max_sweep_cells:,} "
                          f"(raise it with --limit max_sweep_cells={cells})")
     return cells

@@ -8,10 +8,11 @@ wrong expression: every one given has been equal to the report at every size it 
 checked at, and is exact by construction wherever its conditions hold."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass, field, replace
+from typing import Callable, ClassVar
 
-from cnncost.formula.domain import Domain, domain_of
+from cnncost.errors import SpecError
+from cnncost.formula.domain import Domain, domain_of, prune_max
 from cnncost.formula.expr import Poly
 from cnncost.formula.sym import Sym, Trace, poly_of
 
@@ -32,6 +33,8 @@ class Formula:
     layers: list
     fallbacks: dict = field(default_factory=dict)
     checked: list = field(default_factory=list)
+    at: dict | None = None          # a point it was evaluated at (--at), with its totals
+    rendered_as: ClassVar[str] = "formula"
 
     def holds_at(self, point: dict) -> str | None:
         """None when the expressions hold at `point`, else the condition it breaks."""
@@ -39,6 +42,35 @@ class Formula:
 
     def evaluate(self, point: dict) -> dict:
         return {f: None if p is None else p.value(point) for f, p in self.totals.items()}
+
+    def point(self, given: dict) -> dict:
+        """A full point from some of the variables (the others at their probe values);
+        an unknown name or a size where the expressions do not hold is an error."""
+        unknown = sorted(set(given) - set(self.variables))
+        if unknown:
+            raise SpecError(f"--at {unknown[0]}: {self.name} has no size named so (its sizes: "
+                            f"{', '.join(self.variables)})")
+        point = {**self.variables, **{k: int(v) for k, v in given.items()}}
+        broken = self.holds_at(point)
+        if broken is not None:
+            raise SpecError(f"--at {', '.join(f'{k}={v}' for k, v in point.items())}: {broken}, where the "
+                            "formula was not shown to hold: count that size with `cnncost report`")
+        return point
+
+    def evaluated_at(self, given: dict) -> "Formula":
+        point = self.point(given)
+        return replace(self, at={"point": point, "totals": self.evaluate(point)})
+
+    def to_dict(self) -> dict:
+        def text(p):
+            return None if p is None else p.python()
+        out = {"name": self.name, "variables": list(self.variables), "probe": dict(self.variables),
+               "totals": {f: text(p) for f, p in self.totals.items()},
+               "layers": [{"name": row["name"], **{f: text(row[f]) for f in LAYER_FIELDS}} for row in self.layers],
+               "conditions": self.domain.python(), "fallbacks": dict(self.fallbacks), "checked_at": list(self.checked)}
+        if self.at is not None:
+            out["at"] = self.at
+        return out
 
 
 def _expr(value) -> Poly | None:
@@ -53,6 +85,7 @@ def derive(build: Callable[[dict], object], variables: dict, *, max_size: int, n
     totals = {f: _expr(probe.totals.get(f, 0)) for f in TOTAL_FIELDS}
     layers = [{"name": r.name, **{f: _expr(getattr(r, f)) for f in LAYER_FIELDS}} for r in probe.layers]
     domain = domain_of(list(trace.conditions.values()), variables, max_size)
+    totals = {f: None if p is None else prune_max(p, domain) for f, p in totals.items()}
     out = Formula(name or probe.name, dict(variables), domain, totals, layers)
     _check(out, build, variables)
     return out

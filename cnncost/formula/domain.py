@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from math import gcd, isqrt
 
-from cnncost.formula.expr import Floor, Poly
+from cnncost.formula.expr import Floor, Max, Poly
 
 OPS = {">=": lambda v: v >= 0, ">": lambda v: v > 0, "==": lambda v: v == 0, "!=": lambda v: v != 0}
 MAX_PERIOD = 256           # residues examined per variable, at most
@@ -291,3 +291,58 @@ def _intersect(a: list, b: list) -> list:
             if lo <= hi:
                 out.append((lo, hi))
     return out
+
+
+# ---- the largest of several: those never the largest inside the domain left out ---------------
+def prune_max(p: Poly, domain: Domain) -> Poly:
+    """p with each max(...) keeping only the arguments no other is shown to be at least
+    everywhere in the domain (one variable, degree two at most: exactly, per residue)."""
+    terms = {}
+    for m, c in p.terms.items():
+        atoms = []
+        for atom, power in m:
+            if isinstance(atom, Max):
+                kept = _undominated(list(atom.args), domain)
+                atom = kept[0] if len(kept) == 1 else Max(tuple(kept))
+            atoms.append((atom, power))
+        terms[tuple(atoms)] = c
+    out = Poly.const(0)
+    for m, c in terms.items():       # a max that became one polynomial multiplies out
+        term = Poly.const(c)
+        for atom, power in m:
+            term = term * (atom if isinstance(atom, Poly) else Poly({((atom, 1),): 1})).pow(power)
+        out = out + term
+    return out
+
+
+def _undominated(args: list, domain: Domain) -> list:
+    probe = {v: lo for v, (lo, _) in domain.bounds.items()}
+    order = sorted(args, key=lambda a: -a.value({**probe, **{v: max(lo, 1) for v, (lo, _) in domain.bounds.items()}}))
+    kept: list = []
+    for a in order:
+        if not any(_at_least(q, a, domain) for q in kept):
+            kept.append(a)
+    return sorted(kept, key=lambda a: a.python())
+
+
+def _at_least(q: Poly, p: Poly, domain: Domain) -> bool:
+    d = q - p
+    names = d.variables()
+    if not names:
+        return d.constant() >= 0
+    if len(names) != 1 or _degree(d) > 2 or _period(d) > 16 * MAX_PERIOD:
+        return False
+    (v,) = names
+    lo, hi = domain.bounds.get(v, (1, 2 ** 31 - 1))
+    period = _period(d)
+    step, allowed = domain.residues.get(v, (1, {0}))
+    period = period * step // gcd(period, step)
+    for r in range(period):
+        if r % step not in allowed:
+            continue
+        q_lo, q_hi = -(-(lo - r) // period), (hi - r) // period
+        if q_lo > q_hi:
+            continue
+        if _holding(_on_class(d, period, r), ">=", q_lo, q_hi) != [(q_lo, q_hi)]:
+            return False
+    return True

@@ -223,6 +223,11 @@ def _calibrate_yaml(r, terminal, width):
     return r.yaml()
 
 
+def _formula_table(r, terminal, width):
+    from cnncost.render.formula import formula_text
+    return formula_text(r, terminal, width)
+
+
 def _renderers() -> dict[str, dict[str, Callable[[Any, bool, int | None], str]]]:
     """Formats by the `rendered_as` name each result class carries (results/, and the
     roofline's Latency): dispatch by the type itself, without importing every result class
@@ -245,6 +250,7 @@ def _renderers() -> dict[str, dict[str, Callable[[Any, bool, int | None], str]]]
         "bundled": {"table": _bundled_table, "markdown": _bundled_markdown, "json": j},
         "import": {"table": _import_table, "json": j},
         "latency": {"table": _latency_table, "json": j},
+        "formula": {"table": _formula_table, "json": j},
     }
 
 

@@ -85,6 +85,8 @@ def print_compare(columns) -> None:
 
 
 def sweep_text(grid, metric: str, fmt: str) -> str:
+    if fmt == "csv" and hasattr(grid, "csv_text"):      # a grid from a formula: its rows as they are
+        return grid.csv_text()
     if fmt == "json":
         return json.dumps(swp.to_dict(grid), indent=2) + "\n"
     buf = io.StringIO()

@@ -14,7 +14,8 @@ DEFAULTS = {
     "max_expr_chars": 500,               # one expression's length
     "max_int_bits": 128,                 # integer magnitude inside expressions
     "max_dim": 2**31 - 1,                # any tensor dimension
-    "max_sweep_cells": 10_000,           # cells of one `sweep` grid
+    "max_sweep_cells": 10_000,           # cells of one `sweep` grid counted cell by cell
+    "max_formula_cells": 10_000_000,     # cells of one `sweep` grid evaluated from its formula
     "max_baseline_bytes": 256 * 1024 * 1024,   # a baseline JSON report
 }
 
