@@ -181,12 +181,14 @@ def _columns(specs: Sequence[Spec], input_shape: InputShape, allow_code: bool, l
 
 def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = "mults", jobs: int = 1,
           on_cell: Callable[[], None] | None = None, limits: Limits = DEFAULT,
-          input_shape: InputShape = None, allow_code: bool = False) -> SweepResult:
+          input_shape: InputShape = None, allow_code: bool = False, scheduler: str | None = None) -> SweepResult:
     """`metric` over the grid of `axes` ({"alpha": [1, 0.75, 0.5], ...} or, as the command
     line's --set, "alpha=1,0.75,0.5", ...), at most
     limits.max_sweep_cells cells, in min(jobs, cells - 1, CPUs) processes. A PyTorch module
     (or factory) is swept over `batch` and `resolution` from its `input_shape`, in this
-    process."""
+    process. A grid whose axes are the network's free sizes and the batch is evaluated
+    from its formula (cnncost.formula); another is counted cell by cell, on Dask's
+    distributed scheduler at `scheduler` when given (optional extra `dask`)."""
     if metric not in SWEEP_METRICS:
         raise CnnCostError(f"unknown metric '{metric}' (known: {', '.join(SWEEP_METRICS)})")
     from cnncost.results.commands import SweepResult
@@ -207,7 +209,7 @@ def sweep(spec: Spec, axes: Sequence[str] | Mapping[str, Any], *, metric: str = 
         return SweepResult(grid, metric)
     source = _open(spec, input_shape, allow_code, limits)        # a spec given a shape says so
     return SweepResult(_sweep.sweep(source.spec, label_of(spec), _axes(axes), jobs=jobs, on_cell=on_cell,
-                                    limits=limits), metric)
+                                    limits=limits, scheduler=scheduler), metric)
 
 
 def _formula_sweep(spec: Spec, names: list[str], values: list[list[Any]], input_shape: InputShape, allow_code: bool,

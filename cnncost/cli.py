@@ -223,15 +223,17 @@ def formula_cmd(spec, sets, at, fmt, output):
 @format_option(("table", "json", "csv"))
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes for large grids (at most cells - 1 and the CPUs).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Count the cells on a Dask distributed scheduler (tcp://host:8786; extra `dask`).")
 @output_option
 @plot_option("the metric per cell")
-def sweep_cmd(spec, sets, metric, fmt, jobs, output, plot):
+def sweep_cmd(spec, sets, metric, fmt, jobs, scheduler, output, plot):
     """The metric over a grid of variable values, e.g. MobileNet's width x resolution."""
     lim = limits()
     cells, workers = api.sweep_cells(sets, jobs, lim)
     click.echo(f"sweeping {cells:,} cell(s) with {workers} worker(s)", err=True)
     result = with_progress(cells, lambda tick: api.sweep(spec, sets, allow_code=allow_code(), input_shape=model_shape(), metric=metric, jobs=jobs,
-                                                         on_cell=tick, limits=lim))
+                                                         on_cell=tick, limits=lim, scheduler=scheduler))
     if plot:
         plots.chart(plot, result)
     show(result, "table" if fmt == "table" else fmt, output)

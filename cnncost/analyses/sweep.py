@@ -131,9 +131,10 @@ def workers(jobs: int, cells: int) -> int:
     return max(1, min(jobs, cells - 1, os.cpu_count() or 1))
 
 
-def sweep(spec, label: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) -> Grid:
+def sweep(spec, label: str, pairs, *, jobs: int = 1, on_cell=None, limits=None, scheduler: str | None = None) -> Grid:
     """`spec` (an ArchSpec, parsed once) over the grid; worker processes are handed it when
-    they start."""
+    they start, or, with `scheduler` (a Dask distributed scheduler's address), Dask's
+    workers each get it once and count the cells."""
     from cnncost.spec.limits import DEFAULT
 
     limits = limits or DEFAULT
@@ -147,7 +148,13 @@ def sweep(spec, label: str, pairs, *, jobs: int = 1, on_cell=None, limits=None) 
     if on_cell:
         on_cell()
     rest = tasks[1:]
-    if jobs > 1 and len(rest) > 1:
+    if scheduler is not None:
+        from cnncost.analyses.sweep_dask import on_scheduler
+        for combo, result in on_scheduler(scheduler, spec, rest, _cell):
+            cells[combo] = result
+            if on_cell:
+                on_cell()
+    elif jobs > 1 and len(rest) > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker, initargs=(spec,)) as pool:
             results = pool.map(_cell, rest, chunksize=max(1, len(rest) // (4 * jobs)))
