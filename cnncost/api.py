@@ -17,7 +17,7 @@ from cnncost.analyses.sweep_metrics import METRICS as SWEEP_METRICS    # what a 
 from cnncost.core.analysis import Report, analyze as _analyze
 from cnncost.errors import CnnCostError, SpecError
 from cnncost.results.report import ReportResult
-from cnncost.sources import Source, label_of, open_source, open_sources, shapes_for
+from cnncost.sources import Source, label_of, open_source, open_sources, reread, shapes_for
 from cnncost.spec.limits import DEFAULT, Limits
 
 if TYPE_CHECKING:
@@ -142,8 +142,7 @@ def _counter(spec: Spec, input_shape: InputShape, allow_code: bool, overrides: O
     probe = (n, per[-1], *per[:-1]) if image else (n, *per)
 
     def opened_at(shape: tuple[int, ...]) -> Report:
-        return _analyze(open_source(spec, input_shape=shape, allow_code=allow_code, limits=limits).spec,
-                        dtype=dtype, limits=limits)
+        return _analyze(reread(src, shape, allow_code=allow_code, limits=limits).spec, dtype=dtype, limits=limits)
     return (src.label, *_source.file_counter(opened_at, tuple(probe), src.channels_first))
 
 

@@ -150,6 +150,20 @@ def _shape(input_shape: Any) -> Any:
     return None if input_shape is None else input_shape
 
 
+def reread(source: Source, input_shape: Any, *, allow_code: bool = False, limits: Limits = DEFAULT) -> Source:
+    """The same model at another input shape: a parsed ONNX model (a file's, or the one a
+    live module was traced into at its first shape) read again from memory, not from disk
+    or by tracing again; another model file opened again."""
+    model = source.onnx_model
+    if model is None:
+        return open_source(source.label, input_shape=input_shape, allow_code=allow_code, limits=limits)
+    from cnncost.interop.onnx.reader import Origin, import_model
+
+    origin = Origin(source.label) if source.format == "onnx" else Origin(f"{source.label}.onnx", source.label)
+    imported = import_model(model, origin, with_weights=False, input_shape=_shape(input_shape))
+    return _from_imported(imported, source.label, source.format)
+
+
 def _from_imported(imported: Any, label: str, fmt: str) -> Source:
     """A reader's result as the spec our kinds count, each layer on the line `cnncost import`
     writes it to; the digest is that text's, so a baseline of the import matches."""

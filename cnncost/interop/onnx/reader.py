@@ -196,7 +196,8 @@ class _Importer:
         if given and x.dims:
             changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i] if len(dims) == 2 else f'axis {i}'} {old} -> {new}"
                        for i, (old, new) in enumerate(zip(x.dims, dims))
-                       if i > 0 and isinstance(old, int) and old != new]
+                       if i > 0 and isinstance(old, int) and old != int(new)]    # a warning: int(), a size
+                                                                                # that is an expression is not pinned
             if changed:
                 warn(f"{path}: --input-shape overrides the model's static input size ({', '.join(changed)}); "
                      "its counts are for the new size")
