@@ -161,3 +161,21 @@ def test_a_batch_axis_on_a_spec_that_is_not_a_size_sweep_counts_each_cell():
 def test_a_million_cells_are_refused_only_above_the_formula_limit():
     r = CliRunner().invoke(cli, ["sweep", "mobilenet_v2", "--set", "alpha=0.5,0.75", "--set", "resolution=1..10000"])
     assert r.exit_code == 2 and "max_sweep_cells" in r.output
+
+
+def test_a_keras_model_of_any_length_gives_t(tmp_path):
+    """audio_k3's config with its time axis left free (batch_shape [None, None, 4]), as a
+    model.to_json(): a formula in T and N; 'same' and causal paddings and strides exact."""
+    import zipfile
+
+    cfg = json.loads(zipfile.ZipFile(os.path.join(os.path.dirname(__file__), "keras_files", "audio_k3.keras"))
+                     .read("config.json"))
+    cfg["config"]["layers"][0]["config"]["batch_shape"] = [None, None, 4]
+    path = tmp_path / "audio.json"
+    path.write_text(json.dumps(cfg))
+    f = api.formula(str(path), input_shape="1x64x4")
+    assert set(f.variables) == {"T", "N"} and not f.fallbacks and len(f.checked) == 3
+    for t, n in ((64, 1), (97, 3), (1000, 2)):
+        want = api.analyze(str(path), input_shape=f"{n}x{t}x4").totals
+        got = f.evaluate({"T": t, "N": n})
+        assert all(got[k] == want[k] for k in ("mults", "flops", "activations")), t
