@@ -179,3 +179,12 @@ def test_a_keras_model_of_any_length_gives_t(tmp_path):
         want = api.analyze(str(path), input_shape=f"{n}x{t}x4").totals
         got = f.evaluate({"T": t, "N": n})
         assert all(got[k] == want[k] for k in ("mults", "flops", "activations")), t
+
+
+def test_a_sweep_over_a_size_plots_the_metric_against_it(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "curve.png"
+    r = CliRunner().invoke(cli, ["sweep", "mobilenet_v2", "--set", "resolution=96..320:16", "--set", "batch=1,8",
+                                 "--plot", str(out)])
+    assert r.exit_code == 0, r.output
+    assert out.stat().st_size > 10_000 and out.read_bytes()[:4] == b"\x89PNG"

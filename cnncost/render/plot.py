@@ -58,6 +58,42 @@ def bars_figure(plt, title: str, labels: list[str], series: dict[str, list[float
     return fig
 
 
+MAX_CURVES = 8
+
+
+def sweep_curves(path: str, grid, metric: str) -> None:
+    """The metric against the first axis, one line per value of the others (at most
+    MAX_CURVES of them, evenly picked); a grid from a formula read row by row."""
+    from itertools import product
+
+    others = list(product(*grid.values[1:]))
+    step = max(1, -(-len(others) // MAX_CURVES))
+    chosen = others[::step]
+    series = {c: [] for c in chosen}
+    cells = grid.cells
+    for x in grid.values[0]:
+        for c in chosen:
+            series[c].append(cells[(x, *c)][metric])
+    _check_path(path)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    from matplotlib.ticker import EngFormatter
+
+    for c, ys in series.items():
+        label = ", ".join(f"{n}={v}" for n, v in zip(grid.names[1:], c))
+        ax.plot(grid.values[0], ys, "-", label=label or None)
+    ax.yaxis.set_major_formatter(EngFormatter(sep=""))
+    ax.set_xlabel(grid.names[0])
+    ax.set_ylabel(metric)
+    ax.set_title(f"{grid.spec}: {metric}")
+    ax.grid(alpha=0.3)
+    if any(series) and grid.names[1:]:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def scatter(path: str, title: str, points: list[tuple[str, float, float]], xlabel: str, ylabel: str,
             lines: list[tuple[list[float], list[float], str]] = ()) -> None:
     """Labelled points on log-log axes (a roofline), with optional reference lines."""
@@ -97,6 +133,9 @@ def chart(path: str, result) -> None:
                                                        "params": [c.values["params"] for c in cols]})
     elif isinstance(result, api.SweepResult):
         g = result.grid
+        if len(g.values[0]) > 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in g.values[0]):
+            sweep_curves(path, g, result.metric)        # a size on the x axis: the metric against it
+            return
         labels = [",".join(f"{n}={v}" for n, v in zip(g.names, c)) for c in g.cells]
         bars(path, f"{g.spec}: {result.metric}", labels, {result.metric: [v[result.metric] for v in g.cells.values()]})
     else:
