@@ -8,7 +8,9 @@ equal and print alike:
 - the multiples of the divisor leave the floor: (4H + 5) // 2 = 2H + 2, (4H + 2W) // 3 =
   H + (H + 2W) // 3 (what stays has coefficients below the divisor);
 - a floor of a floor plus a constant is one floor: ((H + 1) // 2 + 1) // 2 = (H + 3) // 4;
-- a floor plus a constant is one floor: (H - 1) // 2 + 1 = (H + 1) // 2.
+- a floor plus a constant is one floor: (H - 1) // 2 + 1 = (H + 1) // 2;
+- a floor of a polynomial whose sizes all have negative coefficients is minus a ceiling:
+  (-H) // 2 = -((H + 1) // 2).
 
 All three are identities over the integers (the middle one because the part taken out is
 an integer), so no expression is ever less exact than the arithmetic that built it.
@@ -236,6 +238,10 @@ def floor_of(num: Poly, d: int) -> Poly:
         return num
     if num.is_const():
         return Poly.const(num.constant() // d)
+    if all(c < 0 for m, c in num.terms.items() if m):
+        # floor(-P / d) = -ceil(P / d) = -floor((P + d - 1) / d): a ceiling, -(-n // s), is
+        # then one floor, (n + s - 1) // s, not n - n // 2
+        return -floor_of(-num + Poly.const(d - 1), d)
     g = d
     for c in num.terms.values():
         g = gcd(g, c)
