@@ -129,9 +129,13 @@ CASES = [
     # rows, columns and channels
     ((2, 5, 4), "kind: pad, padding: [0, 0, 0, 1, 0, 0], value: 1.0", [2, 6, 4], 0, 0, 0),
     ((4, 4, 3), "kind: pad, padding: [1, 0, 0, 2, 1, 1], value: -0.5", [5, 6, 5], 0, 0, 0),
-    # a stack of 4 maps, each convolved: 4 x (3 x 3 x 5 x 3 x 3 x 2) MACs
-    ((4, 5, 5, 2), "kind: conv, filters: 5, kernel: 3", [4, 3, 3, 5], 95, 3240, 6660),
-    ((4, 5, 5, 2), "kind: depthwise_conv, kernel: 3, padding: 1", [4, 5, 5, 2], 20, 1800, 3800),
+    # a stack of 4 maps (a 2-entry kernel), each convolved: 4 x (3 x 3 x 5 x 3 x 3 x 2) MACs
+    ((4, 5, 5, 2), "kind: conv, filters: 5, kernel: [3, 3]", [4, 3, 3, 5], 95, 3240, 6660),
+    ((4, 5, 5, 2), "kind: depthwise_conv, kernel: [3, 3], padding: 1", [4, 5, 5, 2], 20, 1800, 3800),
+    # the same input as a volume (kernel: 3 is 3 x 3 x 3): 2 x 3 x 3 x 5 outputs x 27 x 2 MACs;
+    # depthwise, padded: 4 x 5 x 5 x 2 outputs x 27 MACs
+    ((4, 5, 5, 2), "kind: conv, filters: 5, kernel: 3", [2, 3, 3, 5], 275, 4860, 9810),
+    ((4, 5, 5, 2), "kind: depthwise_conv, kernel: 3, padding: 1", [4, 5, 5, 2], 56, 5400, 11000),
     # --- 1-D maps (T x C): T_out x C_out x k x C_in / groups MACs
     # 10 - 3 + 1 = 8 steps; weights 3 x 3 x 4 + 4 (Conv1d(3, 4, 3)); 8 x 4 x 3 x 3 = 288
     ((10, 3), "kind: conv1d, filters: 4, kernel: 3", [8, 4], 40, 288, 2 * 288 + 32),

@@ -179,13 +179,15 @@ def test_executor_agrees_with_onnxruntime(name, tmp_path):
     assert len(rows) >= 6 and all(r["ok"] and r["rel_error"] < 1e-5 for r in rows)
 
 
-def test_a_rank_4_input_stays_a_stack_of_2d_maps_unless_told():
-    """EfficientViT's stacks: a 2-entry (or one-number) kernel on L x H x W x C convolves
-    each 2-D map; three entries or conv3d make it a volume."""
-    stack = analyze_text("input: [4, 5, 5, 2]\nlayers:\n  - {name: x, kind: conv, filters: 5, kernel: 3}\n")
-    volume = analyze_text("input: [4, 5, 5, 2]\nlayers:\n  - {name: x, kind: conv3d, filters: 5, kernel: 3}\n")
-    assert stack.layers[0].output_shape == [4, 3, 3, 5] and stack.layers[0].mults == 4 * 45 * 18
+def test_a_rank_4_input_is_a_volume_unless_the_kernel_says_two_axes():
+    """`kernel: 3` on D x H x W x C is 3 along every axis (PyTorch's Conv3d), for convolutions
+    and pools alike; a 2-entry kernel convolves each 2-D map of a stack (EfficientViT)."""
+    volume = analyze_text("input: [4, 5, 5, 2]\nlayers:\n  - {name: x, kind: conv, filters: 5, kernel: 3}\n")
+    stack = analyze_text("input: [4, 5, 5, 2]\nlayers:\n  - {name: x, kind: conv, filters: 5, kernel: [3, 3]}\n")
+    pool = analyze_text("input: [4, 5, 5, 2]\nlayers:\n  - {name: x, kind: max_pool, kernel: 2}\n")
     assert volume.layers[0].output_shape == [2, 3, 3, 5] and volume.layers[0].mults == 90 * 54
+    assert stack.layers[0].output_shape == [4, 3, 3, 5] and stack.layers[0].mults == 4 * 45 * 18
+    assert pool.layers[0].output_shape == [2, 2, 2, 2]
 
 
 def test_shapes_and_explain_name_the_axes():

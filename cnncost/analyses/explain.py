@@ -174,4 +174,12 @@ def block(report, prefix: str, typed: str) -> list[str]:
 
 
 def _fmt(v):
+    """An argument as written: a window argument given as one number is that number (held
+    as (k, k) for the 2-D rules), padding [a, b] is [a, b] (held per side)."""
+    from cnncost.layers.geometry import AxisPair, Each
+
+    if isinstance(v, Each):
+        return str(v[0])
+    if isinstance(v, AxisPair):
+        return f"[{v[0]}, {v[2]}]"
     return fmt_shape(v) if isinstance(v, tuple) else str(v)

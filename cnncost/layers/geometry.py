@@ -66,7 +66,7 @@ def describe_axes(sizes, kernel, stride, dilation, pads, ceil_mode=False) -> lis
 
 def describe(size, k, s, d, lo, hi, ceil_mode=False) -> str:
     """The output-size formula of one axis with its values substituted."""
-    span = f"{d} x ({k} - 1) + 1" if d > 1 else f"{k}"
+    span = f"({d} x ({k} - 1) + 1)" if d > 1 else f"{k}"
     rnd = "ceil" if ceil_mode else "floor"
     out = window_out(size, k, s, d, lo, hi, ceil_mode, "axis")
     return f"{rnd}(({size} + {lo} + {hi} - {span}) / {s}) + 1 = {out}"
@@ -107,11 +107,12 @@ def written_rank(a) -> int:
 def spatial_rank(a, shape, stack: bool) -> int:
     """The spatial rank of the map a window op reads: its `rank` argument if given (the
     conv1d / conv3d aliases), else from the input: T x C is 1-D, H x W x C 2-D, and a
-    rank-4 input a D x H x W x C volume, unless `stack` (convolutions) and no window
-    argument has three entries: then it is a stack of 2-D maps (L x H x W x C)."""
+    rank-4 input a D x H x W x C volume (`kernel: 3` is 3 along every axis, as PyTorch's
+    Conv3d), unless `stack` (convolutions) and a window argument has two entries: then it
+    is a stack of 2-D maps (L x H x W x C, EfficientViT's heads)."""
     d = a.get("rank")
     if d is None:
-        d = {2: 1, 3: 2, 4: 3 if written_rank(a) == 3 or not stack else 2}.get(len(shape), 2)
+        d = {2: 1, 3: 2, 4: 2 if stack and written_rank(a) == 2 else 3}.get(len(shape), 2)
     if len(shape) != d + 1 and not (stack and d == 2 and len(shape) == 4):
         raise ShapeError(f"expected a {map_name(d)} input (rank {d + 1}), received "
                  f"{'x'.join(str(n) for n in shape)}")
