@@ -339,3 +339,19 @@ def test_a_report_states_the_recurrent_convention_only_when_it_has_recurrent_lay
     text = cnncost.to_text(cnncost.report(str(here / "specs" / "text_classifier.yaml")))
     assert "recurrent: mults per time step" in text and "embedding: params vocab x dim" in text
     assert "recurrent" not in cnncost.to_text(cnncost.report("resnet18"))
+
+
+def test_training_counts_back_propagation_through_time_of_the_first_layer(tmp_path):
+    """An LSTM reading the input (which needs no gradient) still sends each step's gate
+    gradients back through its recurrent weights: T x 4h x h = 50 x 512 x 128 MACs, beside
+    its weight gradients T x 4h x (C + h)."""
+    path = write(tmp_path, """
+        input: [50, 40]
+        layers:
+          - {name: lstm, kind: lstm, units: 128, return_sequences: false}
+          - {name: fc, kind: dense, units: 10}
+    """)
+    rep = cnncost.analyze(path, training=True)
+    lstm = rep.layers[0].training
+    assert lstm["input_grad_mults"] == 50 * 512 * 128 and lstm["weight_grad_mults"] == 50 * 512 * (40 + 128)
+    assert rep.totals["training"]["training_mults"] == 2 * 50 * 512 * 168 + 50 * 512 * 128 + 3 * 1280

@@ -66,6 +66,10 @@ def backward(graph: Graph) -> list[dict]:
         if needs_input_grad:
             row["input_grad_mults"] = fwd_mults
             row["input_grad_flops"] = 2 * fwd_mults if fwd_mults else k.flops(a, ins, out)
+        elif own and k.state_grad_mults(a, ins):
+            # a recurrence's weight gradients need its states' gradients, through time
+            row["input_grad_mults"] = k.state_grad_mults(a, ins)
+            row["input_grad_flops"] = 2 * row["input_grad_mults"]
         if own:
             row["weight_grad_mults"] = fwd_mults
             bias = k.weight_shapes(a, ins).get("bias")

@@ -284,6 +284,12 @@ class Kind:
         a random input feeding it holds ids in [0, that)), or None for real values."""
         return None
 
+    def state_grad_mults(self, a: Args, ins: list[tuple]) -> int:
+        """Multiplications the backward pass needs inside the layer when only its own
+        weights learn (its input needs no gradient): 0, but for a recurrence, whose weight
+        gradients need the gradient of every earlier state (back-propagation through time)."""
+        return 0
+
     def serial_steps(self, a: Args, ins: list[tuple]) -> int:
         """How many steps the NumPy forward takes one after another, each depending on the
         last (a recurrence's time steps; 0 for a layer computed at once), for the

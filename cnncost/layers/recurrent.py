@@ -131,6 +131,14 @@ class Recurrent(Tensorial, Kind):
     def mult_class(self, a, ins):
         return "dense"
 
+    def state_grad_mults(self, a, ins) -> int:
+        """Back-propagation through time: each step's gate gradients go back through the
+        recurrent weights (and the projection) to the previous state, dh_{t-1} = d_gates R^T,
+        whether or not the input needs a gradient: the input-free part of a step, T x dirs
+        x (G h h_out + the projection)."""
+        t, _, h, h_out, dirs = self.dims(a, ins)
+        return t * dirs * self.step_mults(a, 0, h, h_out)
+
     def step_flops(self, a, c, h, h_out) -> int:
         return 2 * self.step_mults(a, c, h, h_out) + self.bias_vectors(a) * self.gates * h + self.pointwise(a) * h
 
