@@ -98,6 +98,19 @@ class CRNN2(CRNN):
         return self.fc2(y.view(t * n, h)).view(t, n, -1)
 
 
+class SeqFirstLast(nn.Module):
+    """PyTorch's seq-first idiom: a 2-layer LSTM on (T, N, C), its last step y[-1], a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 5, num_layers=2)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        return self.fc(y[-1])
+
+
 class BareGRU(nn.GRU):
     """nn.GRU as users analyze it: its own (T, N, C) input, (output, h_n) both returned."""
 
@@ -116,6 +129,7 @@ MODELS = {
     "gru_bare_tf": (lambda: BareGRU(4, 3, num_layers=2, bidirectional=True), (5, 1, 4)),
     "crnn_tiny": (CRNN, (1, 1, 8, 12)),
     "crnn2_tiny": (CRNN2, (1, 1, 8, 12)),
+    "lstm_sf_last": (SeqFirstLast, (6, 1, 4)),
 }
 OUTPUTS = {"gru_bare_tf": ["output", "h_n"]}
 

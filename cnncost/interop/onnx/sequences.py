@@ -105,8 +105,17 @@ def gather(reader, node, x, index):
     names = list(x.extra["axes"])
     axis = node.attrs.get("axis", 0) % len(names)
     index = np.asarray(index)
-    rows = _rows_of(x)
     rest = [n for i, n in enumerate(names) if i != axis]
+    if names[axis] == "T" and rest == ["N", "F"] and index.ndim == 0:
+        # one step of a time-first output, y[-1] (PyTorch's seq-first idiom): ours (T, F)'s row
+        t = x.extra["sizes"]["T"]
+        if not -t <= int(index) < t:
+            raise Refused(f"a Gather of step {int(index)} of {x.extra['op']}'s {t} steps")
+        reader.values[node.outputs[0]] = reader.emit(
+            node, {"kind": "gather", "axis": 1, "indices": [int(index) % t], "keepdims": False}, None,
+            [Held(x.layer, x.shape, "plain")], output=False, layout="vec")
+        return
+    rows = _rows_of(x)
     if names[axis] not in "DS" or index.ndim != 0 or rest[0] != "N" or not -len(rows) <= int(index) < len(rows):
         raise Refused(f"a Gather of {index.tolist()} on axis {axis} of {x.extra['op']}'s output (axes "
                       f"{''.join(names)}): only one direction's final state is read as a layer's output")
