@@ -66,6 +66,9 @@ EXPORTED = {
     # a second bidirectional LSTM(3, 4) and Linear(8, 2)
     # a seq-first nn.LSTM(4, 5, num_layers=2) on (6, 1, 4), y[-1] (a Gather of the last step), Linear(5, 3)
     "lstm_sf_last": (478, 478, 6 * 20 * 9 + 6 * 20 * 10 + 15, ["lstm", "lstm", "dense"]),
+    # nn.Embedding(30, 6) of int64 ids (the file's Gather of its table by the input), a
+    # bidirectional LSTM(6, 4) over 9 steps, Linear(8, 2) on the last step
+    "text_bilstm": (582, 582, 9 * 2 * 16 * 10 + 16, ["lstm", "dense"]),
     "crnn2_tiny": (1001, 1001, 8 * 12 * 4 * 9 + 6 * 6 * 4 * 4 + 6 * 2 * 20 * 11 + 6 * 10 * 3 + 6 * 2 * 16 * 7 + 6 * 8 * 2,
                    ["conv", "conv", "lstm", "dense", "lstm", "dense"]),
 }

@@ -317,3 +317,26 @@ def test_an_lstm_with_a_projection_refused_naming_the_spec():
     """ONNX's LSTM has no projection: neither reader writes it; the lstm kind counts it."""
     with pytest.raises(cnncost.CnnCostError, match="proj_size=4.*kind lstm with units 16 and proj_size 4"):
         cnncost.report(torch.nn.LSTM(8, 16, proj_size=4, batch_first=True), input_shape=(1, 5, 8))
+
+
+def test_a_text_model_beginning_with_an_embedding_is_given_token_ids():
+    """nn.Embedding reads integer ids: a module that begins with one is traced on ids below
+    its table's size, not on real values (which nn.Embedding refuses)."""
+    import torch
+    from torch import nn
+
+    import cnncost
+
+    class Text(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.gru, self.fc = nn.Embedding(40, 6), nn.GRU(6, 5, batch_first=True), nn.Linear(5, 2)
+
+        def forward(self, ids):
+            y, _ = self.gru(self.emb(ids))
+            return self.fc(y[:, -1])
+
+    m = Text().eval()
+    rep = cnncost.analyze(m, input_shape=(1, 11))
+    assert rep.totals["params"] == sum(p.numel() for p in m.parameters())
+    assert rep.totals["mults"] == 11 * 15 * (6 + 5) + 10 and rep.layers[0].kind == "embedding"

@@ -209,6 +209,17 @@ def _feed(graph: Graph, x, names=None, file_layouts=None) -> dict:
     return feed
 
 
+FILE_TYPES = {"tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(float16)": "float16",
+              "tensor(double)": "float64"}
+
+
+def _as_file_types(sess, feed: dict) -> dict:
+    """Each input in the type the file declares: our executor carries token ids as float32
+    (exact below 2**24), an nn.Embedding's file takes int64."""
+    types = {i.name: FILE_TYPES.get(i.type) for i in sess.get_inputs()}
+    return {k: v.astype(types[k]) if types.get(k) else v for k, v in feed.items()}
+
+
 def compare_file(source, graph: Graph, x, ours: dict, run_forced=None) -> list[LayerAgreement]:
     """Our outputs against onnxruntime running the ONNX model itself (a Source's, as its
     reader parsed it: the file's own bytes, or a traced module's graph) on the same x:
@@ -235,7 +246,7 @@ def compare_file(source, graph: Graph, x, ours: dict, run_forced=None) -> list[L
         # our layers of the activations' DequantizeLinear: one quantization step per integer
         data, points = _with_points(data, {n.name for n in graph.layers if n.precision is not None and n.precision.step})
     sess = session(data, optimize=run_forced is None)
-    feed = _feed(graph, x, [i.name for i in sess.get_inputs()], source.input_layouts)
+    feed = _as_file_types(sess, _feed(graph, x, [i.name for i in sess.get_inputs()], source.input_layouts))
     try:
         refs = _run(sess, feed)
     except Exception as exc:   # onnxruntime raises its own types (e.g. a batch the file fixes)

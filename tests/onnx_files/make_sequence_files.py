@@ -111,6 +111,21 @@ class SeqFirstLast(nn.Module):
         return self.fc(y[-1])
 
 
+class TextBiLSTM(nn.Module):
+    """A text classifier: nn.Embedding(30, 6) of int64 token ids, a bidirectional LSTM
+    (batch_first), its last step, a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 6)
+        self.lstm = nn.LSTM(6, 4, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, ids):
+        y, _ = self.lstm(self.emb(ids))
+        return self.fc(y[:, -1])
+
+
 class BareGRU(nn.GRU):
     """nn.GRU as users analyze it: its own (T, N, C) input, (output, h_n) both returned."""
 
@@ -130,7 +145,9 @@ MODELS = {
     "crnn_tiny": (CRNN, (1, 1, 8, 12)),
     "crnn2_tiny": (CRNN2, (1, 1, 8, 12)),
     "lstm_sf_last": (SeqFirstLast, (6, 1, 4)),
+    "text_bilstm": (TextBiLSTM, (1, 9)),
 }
+INTEGER_IDS = {"text_bilstm": 30}           # models whose input is token ids below this
 OUTPUTS = {"gru_bare_tf": ["output", "h_n"]}
 
 
@@ -143,7 +160,8 @@ def main():
                 m.running_mean.uniform_(-0.5, 0.5)
                 m.running_var.uniform_(0.5, 1.5)
         path = os.path.join(HERE, f"{name}.onnx")
-        torch.onnx.export(model, torch.randn(*shape), path, dynamo=False, opset_version=17,
+        example = torch.randint(0, INTEGER_IDS[name], shape) if name in INTEGER_IDS else torch.randn(*shape)
+        torch.onnx.export(model, example, path, dynamo=False, opset_version=17,
                           input_names=["input"], output_names=OUTPUTS.get(name, ["output"]))
         params = sum(p.numel() for p in model.parameters())
         print(f"{name}: {os.path.getsize(path)} bytes, torch params {params}")

@@ -351,6 +351,12 @@ def slice_(reader, node, args):
 
 @PLAIN.on("Gather")
 def gather(reader, node, args):
+    if isinstance(args[0], Const) and len(args[0].dims) == 2 and isinstance(args[1], Held) \
+            and node.attrs.get("axis", 0) == 0 and args[1].layer in reader.input_names.values():
+        # rows of a table picked by the model's own integer input: PyTorch's nn.Embedding
+        vocab, dim = args[0].dims
+        return reader.emit(node, {"kind": "embedding", "vocab": vocab, "dim": dim}, None, [args[1]],
+                           {"embeddings": (args[0], None)}, layout="plain")
     if not isinstance(args[1], Const):
         raise Refused("indices computed from the data (a data-dependent gather) cannot be counted ahead")
     if isinstance(args[0], Held) and args[0].layout == "moved" and args[1].value.ndim == 0 \

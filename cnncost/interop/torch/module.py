@@ -107,6 +107,9 @@ def _examples(torch, inputs, module=None):
     if isinstance(inputs, torch.Tensor):
         return (inputs,)
     if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(d, int) for d in inputs):
+        table = _leading_embedding(torch, module)
+        if table is not None:          # a text model: token ids, not real values
+            return (torch.randint(0, table.num_embeddings, tuple(inputs)),)
         return (torch.randn(*inputs),)
     if isinstance(inputs, (tuple, list)) and inputs and all(isinstance(x, tuple) and len(x) == 2 and
                                                             isinstance(x[0], str) for x in inputs):
@@ -115,6 +118,17 @@ def _examples(torch, inputs, module=None):
         return tuple(x if isinstance(x, torch.Tensor) else torch.randn(*x) for x in inputs)
     raise CnnCostError(f"input_shape must be a shape such as (1, 3, 224, 224), several of them, or example "
                        f"tensors; received {inputs!r}")
+
+
+def _leading_embedding(torch, module):
+    """The nn.Embedding a module begins with (its first leaf module), which reads token ids;
+    None otherwise."""
+    if module is None:
+        return None
+    for m in module.modules():
+        if not any(True for _ in m.children()):
+            return m if isinstance(m, torch.nn.Embedding) else None
+    return None
 
 
 def _by_parameter(module, shapes: dict) -> list:
