@@ -35,6 +35,8 @@ COUNTS = {
     "two_inputs_float32": (154, 36 * 4 * 27 + 20 + 16),
     # LSTM per step 4h(C + h): 12 x 4 x 8 x (5 + 8); 12 x 4 x 6 x (8 + 6); dense 6 x 3
     "lstm_float32": (829, 12 * 32 * 13 + 12 * 24 * 14 + 18),
+    # Embedding(40, 8) of int32 ids (a GATHER of the table: no MACs); LSTM 10 x 4 x 6 x (8 + 6); dense 6 x 2
+    "text_lstm_float32": (694, 10 * 24 * 14 + 12),
     # two directions each: 10 x 4 x 6 x (4 + 6); 10 x 4 x 4 x (12 + 4); dense 8 x 2
     "bilstm_float32": (1090, 2 * 10 * 24 * 10 + 2 * 10 * 16 * 16 + 16),
     # conv 30 x 8 x 3 x 4; LSTM 15 x 4 x 6 x (8 + 6); dense 6 x 3

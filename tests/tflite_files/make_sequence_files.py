@@ -104,9 +104,18 @@ def crnn():
     return tf_keras.Model(inp, L2.Dense(3, name="fc")(x), name="crnn")
 
 
+def text_lstm():
+    """A text classifier (tf_keras: its LSTM fuses): Embedding of int32 token ids (GATHER of
+    the table), an LSTM, a Dense."""
+    inp = tf_keras.Input((10,), batch_size=1, dtype="int32", name="tokens")
+    x = L2.Embedding(VOCAB, 8, name="embed")(inp)
+    x = L2.LSTM(6, name="lstm")(x)
+    return tf_keras.Model(inp, L2.Dense(2, name="fc")(x), name="text_lstm")
+
+
 CONVERTED = {"conv1d": (conv1d, ("float32", "int8")), "conv3d": (conv3d, ("float32", "int8")),
              "conv3d_transpose": (conv3d_transpose, ("float32",)), "two_inputs": (two_inputs, ("float32",)), "gru_while": (gru_while, ("float32",)),
-             "lstm": (lstm, ("float32",)), "bilstm": (bilstm, ("float32",)), "crnn": (crnn, ("float32",))}
+             "lstm": (lstm, ("float32",)), "text_lstm": (text_lstm, ("float32",)), "bilstm": (bilstm, ("float32",)), "crnn": (crnn, ("float32",))}
 
 
 # ---- files assembled with TFLite's schema: the fused operators no Keras layer converts to ----
@@ -248,9 +257,14 @@ def expect(path: str, xs: list) -> list:
     return outs
 
 
+VOCAB = 40        # the text model's table: integer inputs are token ids below it
+
+
 def _inputs(path: str) -> list:
     it = tf.lite.Interpreter(model_path=path)
-    return [(np.round(rng.uniform(-1, 1, d["shape"]) * 16) / 16).astype("float32") for d in it.get_input_details()]
+    return [rng.integers(0, VOCAB, d["shape"]).astype(d["dtype"]) if np.issubdtype(d["dtype"], np.integer)
+            else (np.round(rng.uniform(-1, 1, d["shape"]) * 16) / 16).astype("float32")
+            for d in it.get_input_details()]
 
 
 def _by_name(model, path: str, xs: list) -> list:

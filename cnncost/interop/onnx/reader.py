@@ -183,16 +183,20 @@ class _Importer:
         static = [d for i, d in enumerate(dims) if i != (1 if len(dims) == 3 and self._time_first(x.name) else 0)]
         if any(not isinstance(d, int) or d < 1 for d in static):
             shown = ", ".join(str(d if d is not None else "?") for d in dims)
+            example = "x".join(str(d) if isinstance(d, int) and d > 0 else ("1" if i == 0 else "64")
+                               for i, d in enumerate(dims))        # the input's own rank and static sizes
             raise ModelFileError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
-                            + (f"--input-shape, e.g. --input-shape {x.name}=1x3x224x224,... (one per input)" if several
-                               else "--input-shape, e.g. --input-shape 1x3x224x224"))
-        if given and len(dims) == 4 and x.dims and len(x.dims) == 4 and isinstance(x.dims[1], int) \
-                and x.dims[1] != dims[1]:      # channels are the model's own: an NHWC shape given?
-            hint = f" (did you mean {'x'.join(map(str, (dims[0], dims[3], dims[1], dims[2])))}?)" \
-                if dims[3] == x.dims[1] else ""
+                            + (f"--input-shape, e.g. --input-shape {x.name}={example},... (one per input)" if several
+                               else f"--input-shape, e.g. --input-shape {example}"))
+        if given and len(dims) in (3, 4, 5) and x.dims and len(x.dims) == len(dims) and isinstance(x.dims[1], int) \
+                and x.dims[1] != dims[1] and not self._time_first(x.name):
+            # channels are the model's own: a channels-last shape given?
+            moved = (dims[0], dims[-1], *dims[1:-1])
+            hint = f" (did you mean {'x'.join(map(str, moved))}?)" if dims[-1] == x.dims[1] else ""
+            layout = {3: "N x C x T", 4: "N x C x H x W", 5: "N x C x D x H x W"}[len(dims)]
             raise ModelFileError(f"{path}: --input-shape {'x'.join(map(str, dims))} gives input '{x.name}' "
                                  f"{dims[1]} channels, the model takes {x.dims[1]}: an ONNX input is "
-                                 f"N x C x H x W{hint}")
+                                 f"{layout}{hint}")
         if given and x.dims:
             changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i] if len(dims) == 2 else f'axis {i}'} {old} -> {new}"
                        for i, (old, new) in enumerate(zip(x.dims, dims))

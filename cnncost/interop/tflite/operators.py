@@ -332,3 +332,16 @@ def dequantize(r, op):
         r.consts[op.outputs[0]] = folded
         return
     _unary(r, op, "quantize", to=r.t[op.outputs[0]].dtype)
+
+
+@OPERATORS.on("GATHER")
+def gather(r, op):
+    """Rows of a constant table picked by the model's own integer input (Keras' Embedding,
+    converted): the embedding kind. A gather of anything else has no kind."""
+    table, ids = op.inputs[0], op.inputs[1]
+    t = r.constant(table)
+    axis = r.opt(op, 0, "i", 0)
+    if t is None or len(t.shape) != 2 or axis != 0 or ids not in r.m.inputs or not r.t[ids].dtype.startswith("int"):
+        raise Refused("a GATHER other than of a constant table's rows by the model's integer input (an embedding)")
+    vocab, dim = t.shape
+    r.emit(op, "embedding", [r.act(ids)], weights={"embeddings": (t, t.real)}, vocab=vocab, dim=dim)
