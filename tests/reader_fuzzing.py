@@ -50,7 +50,7 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
     from cnncost.cli import cli
 
     out: dict[str, list[Path]] = {"keras_zip": [], "keras_h5": [], "keras_json": [], "tflite": [], "onnx": [],
-                                  "npz": [], "npy": []}
+                                  "npz": [], "npy": [], "ncnn": []}
     keras = HERE / "keras_files"
     # every layer class (zoo), shared layers (shared), nested models, both savers, operations
     out["keras_zip"] = [keras / f for f in ("zoo.keras", "shared_k3.keras", "nested_k2.keras", "course_k2.keras",
@@ -59,6 +59,12 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
                                            "arithmetic_k2.h5")]
     out["keras_json"] = sorted(keras.glob("*.json"))[:3]
     out["tflite"] = sorted((HERE / "tflite_files").glob("*.tflite"))
+    for param in sorted((HERE / "ncnn_files").glob("*.param")):       # pnnx writes no input shape: given here
+        text = param.read_text().replace("Input                    in0                      0 1 in0",
+                                         "Input in0 0 1 in0 0=16 1=16 2=3")
+        (folder / param.name).write_text(text)
+        (folder / param.name.replace(".param", ".bin")).write_bytes(param.with_suffix(".bin").read_bytes())
+        out["ncnn"].append(folder / param.name)
     # PyTorch's exports of a recurrence, a 1-D and a 3-D convolutional net
     out["onnx"] = [HERE / "onnx_files" / f for f in ("lstm_bidir2_bf.onnx", "m5_tiny.onnx", "r2plus1d_tiny.onnx")]
     runner = CliRunner()
@@ -229,6 +235,36 @@ def mutate_onnx(rng: random.Random, raw: bytes) -> bytes:
 
 MUTATOR["onnx"] = mutate_onnx
 
+HOSTILE_VALUES = ("-1", "0", "-233", "-234", "2147483647", "99999999", "1e38", "-1e38", "nan", "x", "1.5", "0,0",
+                  "-23300=2,1", "3,1,2", "in0", "9999")
+
+
+def mutate_ncnn(rng: random.Random, raw: tuple) -> tuple:
+    """(.param, .bin): a token of the text replaced by a hostile one (a count, a key, a value,
+    a blob's name), a line dropped or doubled, or the .bin's bytes mutated as above."""
+    param, weights = raw
+    if rng.random() < 0.3:
+        return param, mutate_bytes(rng, weights)
+    lines = param.decode("utf-8", "replace").split("\n")
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(1, max(2, len(lines) - 1))
+        fields = lines[i].split()
+        roll = rng.random()
+        if roll < 0.15 and len(lines) > 3:
+            del lines[i]
+        elif roll < 0.25:
+            lines.insert(i, lines[i])
+        elif fields:
+            j = rng.randrange(len(fields))
+            key = fields[j].partition("=")[0] + "=" if "=" in fields[j] and rng.random() < 0.7 else ""
+            fields[j] = key + rng.choice(HOSTILE_VALUES)
+            lines[i] = " ".join(fields)
+    text = "\n".join(lines).encode()
+    return (mutate_bytes(rng, text) if rng.random() < 0.1 else text), weights
+
+
+MUTATOR["ncnn"] = mutate_ncnn
+
 
 def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
     """(case id, suffix, bytes) of `count` mutants of the reader's seed files."""
@@ -236,7 +272,9 @@ def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
     mutator = MUTATOR.get(reader, mutate_bytes)
     for i in range(count):
         source = seeds[i % len(seeds)]
-        yield f"{reader}#{seed}.{i} of {source.name}", source.suffix, mutator(rng, source.read_bytes())
+        raw = (source.read_bytes(), source.with_suffix(".bin").read_bytes()) if reader == "ncnn" else \
+            source.read_bytes()
+        yield f"{reader}#{seed}.{i} of {source.name}", source.suffix, mutator(rng, raw)
 
 
 # ---- one case ----------------------------------------------------------------------------
@@ -259,6 +297,9 @@ def outcome(reader: str, raw: bytes, suffix: str, folder: Path, verify: bool) ->
     from cnncost.cli import cli
 
     path = folder / f"case{suffix}"
+    if isinstance(raw, tuple):            # a model of two files (ncnn's .param and .bin)
+        raw, beside = raw
+        path.with_suffix(".bin").write_bytes(beside)
     path.write_bytes(raw)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(SECONDS)
@@ -326,7 +367,7 @@ if __name__ == "__main__":
     if args.one:
         print(json.dumps(campaign(args.one, args.mutants, args.seed)))
         sys.exit(0)
-    readers = args.reader or ["onnx", "tflite", "keras_zip", "keras_h5", "keras_json", "npz", "npy"]
+    readers = args.reader or ["onnx", "tflite", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn"]
     print(f"{'reader':11s} {'mutants':>7s} {'ok':>5s} {'refused':>7s} {'traceback':>9s} {'>5 s':>5s} "
           f"{'slowest':>8s} {'peak MB':>8s}")
     for reader in readers:

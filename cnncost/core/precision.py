@@ -10,7 +10,7 @@ from __future__ import annotations
 from cnncost.errors import SpecError
 from cnncost.records import FrozenStruct
 
-STORAGE_BYTES = {"float32": 4, "float16": 2, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "int64": 8,
+STORAGE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "int64": 8,
                  "float64": 8}
 INTEGER_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
 

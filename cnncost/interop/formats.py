@@ -63,6 +63,8 @@ FORMATS = (
            signature=lambda head: head.startswith(b"\x89HDF\r\n\x1a\n"), content=_keras_json),
     Format("tflite", "TensorFlow Lite", (".tflite",), "cnncost.interop.tflite.reader:import_tflite",
            signature=lambda head: head[4:8] == b"TFL3"),
+    Format("ncnn", "NCNN", (".param",), "cnncost.interop.ncnn.reader:import_ncnn",
+           signature=lambda head: head.startswith((b"7767517", b"\xdd\x85\x76\x00"))),   # text, or .param.bin
 )
 BY_SUFFIX = {s: f for f in FORMATS for s in f.suffixes}
 SPEC_SUFFIXES = (".yaml", ".yml")

@@ -1,0 +1,1 @@
+"""NCNN models (NAME.param with NAME.bin beside it): see reader.py."""
