@@ -50,7 +50,7 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
     from cnncost.cli import cli
 
     out: dict[str, list[Path]] = {"keras_zip": [], "keras_h5": [], "keras_json": [], "tflite": [], "onnx": [],
-                                  "npz": [], "npy": [], "ncnn": []}
+                                  "openvino": [], "npz": [], "npy": [], "ncnn": []}
     keras = HERE / "keras_files"
     # every layer class (zoo), shared layers (shared), nested models, both savers, operations
     out["keras_zip"] = [keras / f for f in ("zoo.keras", "shared_k3.keras", "nested_k2.keras", "course_k2.keras",
@@ -67,6 +67,8 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
         out["ncnn"].append(folder / param.name)
     # PyTorch's exports of a recurrence, a 1-D and a 3-D convolutional net
     out["onnx"] = [HERE / "onnx_files" / f for f in ("lstm_bidir2_bf.onnx", "m5_tiny.onnx", "r2plus1d_tiny.onnx")]
+    # OpenVINO's conversions of one CNN: float32, float16 and NNCF's int8 (NAME.bin beside each)
+    out["openvino"] = sorted((HERE / "openvino_files").glob("*.xml"))
     runner = CliRunner()
     for name in ("lenet5", "mobilenet_v2@resolution=32"):
         target = folder / f"{name.split('@')[0]}.onnx"
@@ -266,6 +268,38 @@ def mutate_ncnn(rng: random.Random, raw: tuple) -> tuple:
 MUTATOR["ncnn"] = mutate_ncnn
 
 
+OV_BIN = b"\0--the .bin--\0"      # an OpenVINO mutant is its XML, this, then its .bin
+
+
+def mutate_openvino(rng: random.Random, raw: bytes) -> bytes:
+    """An IR's XML edited where a reader trusts it (attribute values: offsets, sizes, shapes,
+    element types, ids, ports; dims; layer types), or its XML or its .bin as bytes."""
+    import re
+
+    xml, _, weights = raw.partition(OV_BIN)
+    roll = rng.random()
+    if roll < 0.15:
+        return mutate_bytes(rng, xml) + OV_BIN + weights
+    if roll < 0.3:
+        return xml + OV_BIN + (mutate_bytes(rng, weights) if weights else weights)
+    text = xml.decode("utf-8", "replace")
+    spots = list(re.finditer(r'="([^"]*)"|<dim>([^<]*)</dim>', text))
+    for _ in range(rng.randint(1, 4)):
+        if not spots:
+            break
+        m = rng.choice(spots)
+        group = 1 if m.group(1) is not None else 2
+        value = rng.choice(["-1", "0", "1", "2", str(2 ** 31), str(2 ** 63), "1e9", "", "?", "x", "u4", "f16", "i8",
+                            "Convolution", "Const", "FakeQuantize", "1,1,1", "0, 0, 0, 0", "../../etc/passwd",
+                            "ceil", "same_upper", "&amp;", str(rng.randrange(200))])
+        text = text[:m.start(group)] + value + text[m.end(group):]
+        spots = list(re.finditer(r'="([^"]*)"|<dim>([^<]*)</dim>', text))
+    return text.encode() + OV_BIN + weights
+
+
+MUTATOR["openvino"] = mutate_openvino
+
+
 def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
     """(case id, suffix, bytes) of `count` mutants of the reader's seed files."""
     rng = random.Random(f"{reader}:{seed}")
@@ -274,6 +308,8 @@ def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
         source = seeds[i % len(seeds)]
         raw = (source.read_bytes(), source.with_suffix(".bin").read_bytes()) if reader == "ncnn" else \
             source.read_bytes()
+        if reader == "openvino":
+            raw += OV_BIN + source.with_suffix(".bin").read_bytes()
         yield f"{reader}#{seed}.{i} of {source.name}", source.suffix, mutator(rng, raw)
 
 
@@ -300,6 +336,9 @@ def outcome(reader: str, raw: bytes, suffix: str, folder: Path, verify: bool) ->
     if isinstance(raw, tuple):            # a model of two files (ncnn's .param and .bin)
         raw, beside = raw
         path.with_suffix(".bin").write_bytes(beside)
+    if reader == "openvino":
+        raw, _, weights = raw.partition(OV_BIN)
+        (folder / "case.bin").write_bytes(weights)
     path.write_bytes(raw)
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(SECONDS)
@@ -367,7 +406,7 @@ if __name__ == "__main__":
     if args.one:
         print(json.dumps(campaign(args.one, args.mutants, args.seed)))
         sys.exit(0)
-    readers = args.reader or ["onnx", "tflite", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn"]
+    readers = args.reader or ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn"]
     print(f"{'reader':11s} {'mutants':>7s} {'ok':>5s} {'refused':>7s} {'traceback':>9s} {'>5 s':>5s} "
           f"{'slowest':>8s} {'peak MB':>8s}")
     for reader in readers:

@@ -65,6 +65,7 @@ FORMATS = (
            signature=lambda head: head[4:8] == b"TFL3"),
     Format("ncnn", "NCNN", (".param",), "cnncost.interop.ncnn.reader:import_ncnn",
            signature=lambda head: head.startswith((b"7767517", b"\xdd\x85\x76\x00"))),   # text, or .param.bin
+    Format("openvino", "OpenVINO IR", (".xml",), "cnncost.interop.openvino.reader:import_openvino"),   # + NAME.bin
 )
 BY_SUFFIX = {s: f for f in FORMATS for s in f.suffixes}
 SPEC_SUFFIXES = (".yaml", ".yml")
