@@ -50,7 +50,7 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
     from cnncost.cli import cli
 
     out: dict[str, list[Path]] = {"keras_zip": [], "keras_h5": [], "keras_json": [], "tflite": [], "onnx": [],
-                                  "openvino": [], "npz": [], "npy": [], "ncnn": []}
+                                  "openvino": [], "npz": [], "npy": [], "ncnn": [], "coreml": [], "pt2": []}
     keras = HERE / "keras_files"
     # every layer class (zoo), shared layers (shared), nested models, both savers, operations
     out["keras_zip"] = [keras / f for f in ("zoo.keras", "shared_k3.keras", "nested_k2.keras", "course_k2.keras",
@@ -65,6 +65,16 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
         (folder / param.name).write_text(text)
         (folder / param.name.replace(".param", ".bin")).write_bytes(param.with_suffix(".bin").read_bytes())
         out["ncnn"].append(folder / param.name)
+    # Core ML: NeuralNetwork files, and an ML Program's spec with its weights/ beside the mutant
+    import shutil
+
+    coreml = HERE / "coreml_files"
+    out["coreml"] = sorted(coreml.glob("*.mlmodel"))
+    inner = coreml / "tiny_fp32.mlpackage" / "Data" / "com.apple.CoreML"
+    shutil.copytree(inner / "weights", folder / "weights", dirs_exist_ok=True)
+    shutil.copy(inner / "model.mlmodel", folder / "tiny_mlprogram.mlmodel")
+    out["coreml"].append(folder / "tiny_mlprogram.mlmodel")
+    out["pt2"] = sorted((HERE / "pt2_files").glob("*.pt2"))
     # PyTorch's exports of a recurrence, a 1-D and a 3-D convolutional net
     out["onnx"] = [HERE / "onnx_files" / f for f in ("lstm_bidir2_bf.onnx", "m5_tiny.onnx", "r2plus1d_tiny.onnx")]
     # OpenVINO's conversions of one CNN: float32, float16 and NNCF's int8 (NAME.bin beside each)
@@ -102,7 +112,8 @@ def _run(rng, data: bytearray):
 
 
 def _truncate(rng, data: bytearray):
-    del data[rng.randrange(1, len(data)):]
+    if len(data) > 1:                  # a one-byte member (a .pt2's archive_version) has nothing to cut
+        del data[rng.randrange(1, len(data)):]
 
 
 def _chunk(rng, data: bytearray):
@@ -198,7 +209,8 @@ def mutate_tflite(rng: random.Random, raw: bytes) -> bytes:
     return schema_aware(rng, raw, mutate_bytes)
 
 
-MUTATOR = {"keras_zip": mutate_zip, "npz": mutate_zip, "keras_json": mutate_json, "tflite": mutate_tflite}
+MUTATOR = {"keras_zip": mutate_zip, "npz": mutate_zip, "keras_json": mutate_json, "tflite": mutate_tflite,
+           "pt2": mutate_zip}
 
 
 def mutate_keras_json(rng: random.Random, raw: bytes) -> bytes:
@@ -406,7 +418,7 @@ if __name__ == "__main__":
     if args.one:
         print(json.dumps(campaign(args.one, args.mutants, args.seed)))
         sys.exit(0)
-    readers = args.reader or ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn"]
+    readers = args.reader or ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn", "coreml", "pt2"]
     print(f"{'reader':11s} {'mutants':>7s} {'ok':>5s} {'refused':>7s} {'traceback':>9s} {'>5 s':>5s} "
           f"{'slowest':>8s} {'peak MB':>8s}")
     for reader in readers:

@@ -117,3 +117,14 @@ def test_every_floor_imports_only_the_floors_below_it():
               if m == floor or m.startswith(floor + ".")
               for d in deps if any(d == f"cnncost.{b}" or d.startswith(f"cnncost.{b}.") for b in banned)]
     assert not broken, broken
+
+
+def test_every_package_is_installed():
+    """A package missing from pyproject's list is left out of a regular install (cnncost.formula
+    was: `pip install .` gave ModuleNotFoundError while the editable install of the tests worked)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "cnncost").rglob("__init__.py")}
+    assert found - listed == set(), f"add to pyproject.toml [tool.setuptools] packages: {sorted(found - listed)}"

@@ -10,7 +10,7 @@ import pytest
 import reader_fuzzing as rf
 
 MUTANTS = int(os.environ.get("CNNCOST_READER_FUZZ", "100"))
-READERS = ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn"]
+READERS = ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn", "coreml", "pt2"]
 
 
 @pytest.fixture(scope="module")

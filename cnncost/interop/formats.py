@@ -66,6 +66,8 @@ FORMATS = (
     Format("ncnn", "NCNN", (".param",), "cnncost.interop.ncnn.reader:import_ncnn",
            signature=lambda head: head.startswith((b"7767517", b"\xdd\x85\x76\x00"))),   # text, or .param.bin
     Format("openvino", "OpenVINO IR", (".xml",), "cnncost.interop.openvino.reader:import_openvino"),   # + NAME.bin
+    Format("coreml", "Core ML", (".mlpackage", ".mlmodel"), "cnncost.interop.coreml.reader:import_coreml"),
+    Format("pt2", "torch.export", (".pt2",), "cnncost.interop.pt2.reader:import_pt2"),
 )
 BY_SUFFIX = {s: f for f in FORMATS for s in f.suffixes}
 SPEC_SUFFIXES = (".yaml", ".yml")
