@@ -210,8 +210,7 @@ def formula_cmd(spec, sets, at, fmt, output):
     result = api.formula(spec, allow_code=allow_code(), input_shape=model_shape(), overrides=list(sets),
                          limits=limits())
     if at:
-        from cnncost.core.options import parse_overrides
-        result = result.evaluated_at(parse_overrides(at.split(",")))
+        result = result.evaluated_at(result.parse_at(at))
     show(result, fmt, output)
 
 

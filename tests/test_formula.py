@@ -71,7 +71,8 @@ def _sized():
 @pytest.mark.parametrize("name", _sized())
 def test_the_formula_equals_report_at_random_sizes(name):
     f = api.formula(name)
-    assert not f.fallbacks, f.fallbacks
+    # DS-CNN's average pool has a kernel of frames // 2: counted per size (its own test below)
+    assert not f.fallbacks or name == "ds_cnn", f.fallbacks
     rng = random.Random(name)
     probe = f.variables
     tried = 0
@@ -88,7 +89,7 @@ def test_the_formula_equals_report_at_random_sizes(name):
         want = api.analyze(name, overrides={k: v for k, v in point.items() if k != "N"}, batch=point["N"]).totals
         got = f.evaluate(point)
         for field in FIELDS:
-            assert got[field] == want.get(field, 0), (name, point, field)
+            assert got[field] is None or got[field] == want.get(field, 0), (name, point, field)
 
 
 def test_onnx_dynamic_axes_give_h_and_w(tmp_path):
@@ -118,6 +119,27 @@ def test_onnx_dynamic_axes_give_h_and_w(tmp_path):
         assert f.evaluate({"H": h, "W": wd, "N": n})["mults"] == want["mults"]
 
 
+def test_layers_whose_form_changes_with_the_size_are_found_and_named(tmp_path):
+    """A pool whose kernel is a size (DS-CNN's frames // 2: at 3 frames its output has two
+    rows), and an adaptive pool's FLOPs (even windows where the size divides): no
+    expression, named; every other count equal to report at every size 1..200 inside the
+    domain."""
+    spec = tmp_path / "k.yaml"
+    spec.write_text("vars: {resolution: 128}\ninput: [$resolution, $resolution, 3]\nlayers:\n"
+                    "  - {name: c, kind: conv, filters: 'resolution // 8', kernel: 3, padding: 1}\n"
+                    "  - {name: p, kind: avg_pool, kernel: 'resolution // 16'}\n"
+                    "  - {name: ada, inputs: c, kind: adaptive_avg_pool, output_size: 7}\n")
+    f = api.formula(str(spec))
+    assert {"p", "ada"} <= set(f.fallbacks)
+    for r in range(1, 201):
+        point = {"resolution": r, "N": 2}
+        if f.holds_at(point) is None:
+            want = api.analyze(str(spec), overrides={"resolution": r}, batch=2).totals
+            assert all(v == want.get(k, 0) for k, v in f.evaluate(point).items() if v is not None), r
+    ds = api.formula("ds_cnn")
+    assert "avgpool" in ds.fallbacks and ds.totals["mults"] is None
+
+
 def test_a_layer_that_leaves_the_integers_is_counted_per_size_and_named(tmp_path):
     """An adaptive pool's windows are summed with a gcd: its FLOPs have no expression, said
     by name; its other counts and the network's MACs keep theirs."""
@@ -139,7 +161,12 @@ def test_the_cli_table_json_and_at(tmp_path):
     assert eval(js["totals"]["mults"], {"max": max}, {"resolution": 320, "N": 2}) == \
         api.analyze("resnet18", overrides={"resolution": 320}, batch=2).totals["mults"]
     bad = CliRunner().invoke(cli, ["formula", "yolov8n", "--at", "resolution=100"])
-    assert bad.exit_code == 2 and "resolution = 100 is not % 32 in {0}" in bad.output
+    assert bad.exit_code == 2 and "resolution = 100 is not a multiple of 32" in bad.output
+    for wrong in ("resolution=abc", "resolution=224.9", "resolution=224,320", "resolution=224,resolution=320"):
+        r = CliRunner().invoke(cli, ["formula", "resnet18", "--at", wrong])
+        assert r.exit_code == 2 and "--at" in r.output and "Traceback" not in r.output, wrong
+    by_batch = CliRunner().invoke(cli, ["formula", "resnet18", "--at", "batch=4"])
+    assert by_batch.exit_code == 0 and "N=4" in by_batch.output
     assert "Traceback" not in bad.output
 
 
@@ -174,7 +201,7 @@ def test_a_keras_model_of_any_length_gives_t(tmp_path):
     path = tmp_path / "audio.json"
     path.write_text(json.dumps(cfg))
     f = api.formula(str(path), input_shape="1x64x4")
-    assert set(f.variables) == {"T", "N"} and not f.fallbacks and len(f.checked) == 3
+    assert set(f.variables) == {"T", "N"} and not f.fallbacks and len(f.checked) >= 20
     for t, n in ((64, 1), (97, 3), (1000, 2)):
         want = api.analyze(str(path), input_shape=f"{n}x{t}x4").totals
         got = f.evaluate({"T": t, "N": n})

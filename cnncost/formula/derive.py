@@ -47,16 +47,34 @@ class Formula:
     def point(self, given: dict) -> dict:
         """A full point from some of the variables (the others at their probe values);
         an unknown name or a size where the expressions do not hold is an error."""
+        given = {"N" if k == "batch" else k: v for k, v in given.items()}      # sweep's name for it
+        for k, v in given.items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise SpecError(f"--at {k}={v}: a size is a positive integer")
         unknown = sorted(set(given) - set(self.variables))
         if unknown:
             raise SpecError(f"--at {unknown[0]}: {self.name} has no size named so (its sizes: "
                             f"{', '.join(self.variables)})")
-        point = {**self.variables, **{k: int(v) for k, v in given.items()}}
+        point = {**self.variables, **given}
         broken = self.holds_at(point)
         if broken is not None:
             raise SpecError(f"--at {', '.join(f'{k}={v}' for k, v in point.items())}: {broken}, where the "
                             "formula was not shown to hold: count that size with `cnncost report`")
         return point
+
+    @staticmethod
+    def parse_at(text: str) -> dict:
+        """--at NAME=V,NAME=V: positive integers, each name once."""
+        out: dict = {}
+        for part in text.split(","):
+            name, sep, value = (x.strip() for x in part.partition("="))
+            if not sep or not name.isidentifier() or not value.isdigit():
+                raise SpecError(f"--at {part.strip()!r}: expected NAME=SIZE (a positive integer), e.g. "
+                                "--at resolution=512,N=4")
+            if name in out:
+                raise SpecError(f"--at {name} is given twice")
+            out[name] = int(value)
+        return out
 
     def evaluated_at(self, given: dict) -> "Formula":
         point = self.point(given)
@@ -93,35 +111,55 @@ def derive(build: Callable[[dict], object], variables: dict, *, max_size: int, n
 
 
 # ---- checking at other sizes ------------------------------------------------------------
-def candidate_points(variables: dict, domain: Domain, count: int = 6) -> list[dict]:
-    """Sizes to check at: each variable moved off its probe by whole periods of its residue
-    condition (1 when it has none), by steps that change residues and magnitude (one more,
-    twice, much larger, smaller), all at once and one at a time."""
-    def moves(v, n):
+CHECKS = 40       # sizes each formula is checked at, at most (one report each)
+
+
+def candidate_points(variables: dict, domain: Domain, count: int = CHECKS) -> list[dict]:
+    """Sizes to check at, inside the domain: each variable at its lower bounds (where a
+    layer's form changes first: a pool whose kernel is a size, a window that just fits),
+    at multiples of 2 to 12 near its probe (where divisions come out even: an adaptive
+    pool's windows), moved off its probe (one more, twice, much larger), and at random;
+    one variable at a time and all at once; residue conditions kept."""
+    import random
+
+    rng = random.Random(sorted(variables.items()).__repr__())
+
+    def fit(v, n):
+        lo, hi = domain.bounds.get(v, (1, 2 ** 31 - 1))
+        n = min(max(n, lo), hi)
+        if v in domain.residues:
+            period, allowed = domain.residues[v]
+            n += (min(allowed) - n) % period
+        return n
+
+    def sizes(v, n):
+        lo = domain.bounds.get(v, (1, n))[0]
         step = domain.residues[v][0] if v in domain.residues else 1
-        return [n + step, 2 * n + 3 * step, n + 17 * step, 3 * n + 2 * step, max(step, n - step), n // 2 + 5 * step]
+        out = [lo, lo + step, lo + 2 * step, lo + 3 * step, n + step, 2 * n + 3 * step, n + 17 * step, 3 * n + 2 * step]
+        out += [(n // m + 1) * m for m in range(2, 13)]
+        out += [rng.randint(lo, max(lo, 4 * n)) for _ in range(6)]
+        return [fit(v, x) for x in out]
+    per_var = {v: sizes(v, n) for v, n in variables.items()}
     points = []
-    per_var = {v: moves(v, n) for v, n in variables.items()}
-    for i in range(count):
-        points.append({v: _clip(per_var[v][i] - (per_var[v][i] - n) % (domain.residues[v][0] if v in domain.residues else 1),
-                                domain.bounds.get(v)) for v, n in variables.items()})
-        for v, n in variables.items():
-            if len(variables) > 1:
-                points.append({**variables, v: points[-1][v]})
+    for v in variables:                      # one variable at a time
+        points += [{**variables, v: x} for x in per_var[v]]
+    for i in range(len(next(iter(per_var.values())))):     # all at once
+        points.append({v: per_var[v][(i + k) % len(per_var[v])] for k, v in enumerate(variables)})
     seen, unique = set(), []
     for p in points:
         key = tuple(sorted(p.items()))
         if key not in seen and p != variables:
             seen.add(key)
             unique.append(p)
-    return unique
+    rng.shuffle(unique)
+    return unique[:count]
 
 
 def _clip(n: int, bound) -> int:
     return n if bound is None else min(max(n, bound[0]), bound[1])
 
 
-def _check(f: Formula, build, variables: dict, wanted: int = 3) -> None:
+def _check(f: Formula, build, variables: dict, wanted: int = CHECKS) -> None:
     """Compare every expression with a report counted at other sizes where the conditions
     hold; a layer field that differs anywhere loses its expression (and the totals of that
     field theirs)."""

@@ -43,7 +43,7 @@ class Domain:
         for v, (lo, hi) in self.bounds.items():
             out.append(f"{lo:,} <= {v} <= {hi:,}")
             if v in self.residues:
-                out.append(f"{v} {_residue_words(*self.residues[v])}")
+                out.append(f"{v} is {_residue_words(*self.residues[v])}")
         return out + [f"{poly.python()} {op} 0" for poly, op in self.raw]
 
     def python(self) -> list[str]:
@@ -55,6 +55,9 @@ class Domain:
 
 
 def _residue_words(period: int, allowed) -> str:
+    if len(allowed) == 1:
+        r = next(iter(allowed))
+        return f"a multiple of {period}" if r == 0 else f"{r} more than a multiple of {period}"
     return f"% {period} in {{{', '.join(map(str, sorted(allowed)))}}}"
 
 
