@@ -6,8 +6,9 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
-from cnncost.errors import LimitError, SpecError
+from cnncost.errors import CnnCostError, LimitError, SpecError
 
 COLUMNS = ("params", "mults", "flops", "activations", "peak_activation_bytes")
 
@@ -24,7 +25,7 @@ class FormulaGrid:
     def csv_text(self) -> str:
         return ",".join(self.names + list(COLUMNS)) + "\n" + "\n".join(self.rows) + "\n"
 
-    @property
+    @cached_property
     def cells(self) -> dict:
         """{values: {metric: value}}, as a counted sweep's grid holds them (for tables and JSON)."""
         k = len(self.names)
@@ -70,7 +71,11 @@ def formula_sweep(formula, label: str, names: list[str], values: list[list], cou
     def outside(point):           # a size the formula was not shown to hold at: counted
         key = tuple(sorted(point.items()))
         if key not in cache:
-            t = count(point).totals
+            try:
+                t = count(point).totals
+            except CnnCostError as exc:
+                at = ", ".join(f"{'batch' if k == 'N' else k}={v}" for k, v in point.items())
+                raise type(exc)(f"the cell {at} (outside the formula's domain, counted): {exc}") from None
             cache[key] = tuple(t.get(c, 0) for c in COLUMNS)
         return cache[key]
     rows = grid([*values, *([formula.variables[v]] for v in fixed)], outside)
