@@ -57,7 +57,7 @@ def cli(ctx, debug, allow_code, limit_pairs, input_shape):
 
     A SPEC is a YAML spec or a bundled name (`cnncost list`), or a model: ONNX (.onnx),
     Keras (.keras, legacy .h5 or .hdf5, a model.to_json() .json), TFLite (.tflite: float32, float16,
-    int8), NCNN (.param, its .bin beside; --input-shape NxCxHxW), OpenVINO IR (.xml with its .bin), Core ML (.mlpackage, .mlmodel), torch.export (.pt2), or, with --allow-code, a PyTorch factory `module:factory` (torchvision.models:resnet50,
+    int8), NCNN (.param, its .bin beside; --input-shape NxCxHxW), OpenVINO IR (.xml with its .bin), Core ML (.mlpackage, .mlmodel), torch.export (.pt2), Caffe (.prototxt, its .caffemodel beside), or, with --allow-code, a PyTorch factory `module:factory` (torchvision.models:resnet50,
     timm:NAME; needs torch, imports and runs that code; give --input-shape)."""
     ctx.obj = {"debug": debug, "limit_pairs": limit_pairs, "allow_code": allow_code, "input_shape": input_shape}
     ctx.with_resource(warnings_on_stderr())

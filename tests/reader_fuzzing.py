@@ -50,7 +50,7 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
     from cnncost.cli import cli
 
     out: dict[str, list[Path]] = {"keras_zip": [], "keras_h5": [], "keras_json": [], "tflite": [], "onnx": [],
-                                  "openvino": [], "npz": [], "npy": [], "ncnn": [], "coreml": [], "pt2": []}
+                                  "openvino": [], "npz": [], "npy": [], "ncnn": [], "coreml": [], "pt2": [], "caffe": [], "caffemodel": []}
     keras = HERE / "keras_files"
     # every layer class (zoo), shared layers (shared), nested models, both savers, operations
     out["keras_zip"] = [keras / f for f in ("zoo.keras", "shared_k3.keras", "nested_k2.keras", "course_k2.keras",
@@ -75,6 +75,9 @@ def fixtures(folder: Path) -> dict[str, list[Path]]:
     shutil.copy(inner / "model.mlmodel", folder / "tiny_mlprogram.mlmodel")
     out["coreml"].append(folder / "tiny_mlprogram.mlmodel")
     out["pt2"] = sorted((HERE / "pt2_files").glob("*.pt2"))
+    caffe = HERE / "caffe_files"          # every layer type, V1 layers, BatchNorm + Scale, inception
+    out["caffe"] = [caffe / f for f in ("tiny.prototxt", "tiny_v1.prototxt", "resnet50.prototxt", "googlenet.prototxt")]
+    out["caffemodel"] = [caffe / "tiny.caffemodel"]
     # PyTorch's exports of a recurrence, a 1-D and a 3-D convolutional net
     out["onnx"] = [HERE / "onnx_files" / f for f in ("lstm_bidir2_bf.onnx", "m5_tiny.onnx", "r2plus1d_tiny.onnx")]
     # OpenVINO's conversions of one CNN: float32, float16 and NNCF's int8 (NAME.bin beside each)
@@ -312,6 +315,16 @@ def mutate_openvino(rng: random.Random, raw: bytes) -> bytes:
 MUTATOR["openvino"] = mutate_openvino
 
 
+def mutate_caffe(rng: random.Random, raw: bytes) -> bytes:
+    """A net's text edited by its tokens and lines (tests/caffe_mutators.py)."""
+    from caffe_mutators import mutate_prototxt
+
+    return mutate_prototxt(rng, raw, mutate_bytes)
+
+
+MUTATOR["caffe"] = mutate_caffe
+
+
 def mutants(reader: str, seeds: list[Path], count: int, seed: int = 0):
     """(case id, suffix, bytes) of `count` mutants of the reader's seed files."""
     rng = random.Random(f"{reader}:{seed}")
@@ -335,6 +348,11 @@ def _args(reader: str, path: str, verify: bool, folder: Path) -> list[str]:
         return ["run", str(folder / "lenet5_spec.yaml"), "--input", str(folder / "input_hwc.npy"), "--weights", path]
     if reader == "npy":
         return ["run", "lenet5", "--input", path]
+    if reader == "caffemodel":           # the weights beside the net they are read for, under its stem
+        import shutil
+
+        shutil.copyfile(path, folder / "caffe" / "tiny.caffemodel")
+        return ["verify", str(folder / "caffe" / "tiny.prototxt")]
     return ["verify" if verify else "report", path]
 
 
@@ -383,6 +401,10 @@ def prepare(folder: Path) -> dict[str, list[Path]]:
 
     seeds = fixtures(folder)
     np.save(folder / "input_hwc.npy", np.zeros((32, 32, 1), np.float32))
+    caffe = HERE / "caffe_files"          # a mutated net is verified with tiny's weights beside it
+    (folder / "case.caffemodel").write_bytes((caffe / "tiny.caffemodel").read_bytes())
+    (folder / "caffe").mkdir(exist_ok=True)
+    (folder / "caffe" / "tiny.prototxt").write_bytes((caffe / "tiny.prototxt").read_bytes())
     return seeds
 
 
@@ -418,7 +440,8 @@ if __name__ == "__main__":
     if args.one:
         print(json.dumps(campaign(args.one, args.mutants, args.seed)))
         sys.exit(0)
-    readers = args.reader or ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn", "coreml", "pt2"]
+    readers = args.reader or ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy",
+                              "ncnn", "coreml", "pt2", "caffe", "caffemodel"]
     print(f"{'reader':11s} {'mutants':>7s} {'ok':>5s} {'refused':>7s} {'traceback':>9s} {'>5 s':>5s} "
           f"{'slowest':>8s} {'peak MB':>8s}")
     for reader in readers:

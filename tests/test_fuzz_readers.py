@@ -10,7 +10,8 @@ import pytest
 import reader_fuzzing as rf
 
 MUTANTS = int(os.environ.get("CNNCOST_READER_FUZZ", "100"))
-READERS = ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn", "coreml", "pt2"]
+READERS = ["onnx", "tflite", "openvino", "keras_zip", "keras_h5", "keras_json", "npz", "npy", "ncnn", "coreml", "pt2",
+          "caffe", "caffemodel"]
 
 
 @pytest.fixture(scope="module")

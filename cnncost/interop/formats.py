@@ -68,6 +68,7 @@ FORMATS = (
     Format("openvino", "OpenVINO IR", (".xml",), "cnncost.interop.openvino.reader:import_openvino"),   # + NAME.bin
     Format("coreml", "Core ML", (".mlpackage", ".mlmodel"), "cnncost.interop.coreml.reader:import_coreml"),
     Format("pt2", "torch.export", (".pt2",), "cnncost.interop.pt2.reader:import_pt2"),
+    Format("caffe", "Caffe", (".prototxt",), "cnncost.interop.caffe.reader:import_caffe"),   # text: no signature
 )
 BY_SUFFIX = {s: f for f in FORMATS for s in f.suffixes}
 SPEC_SUFFIXES = (".yaml", ".yml")
