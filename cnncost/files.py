@@ -32,6 +32,27 @@ def read_bounded(path: str, limit: int, what: str) -> bytes:
     return data
 
 
+def inside_folder(folder: str, path: str, what: str) -> str:
+    """The real path of `path`, a file a model names beside it (its weights, external
+    data), when it is a regular file inside the model's `folder` once every symbolic link is
+    resolved; else a ModelFileError naming `what`: a link out of the folder, a device or a
+    FIFO (which would block) is never opened. A missing file is the caller's to word."""
+    from cnncost.errors import ModelFileError
+
+    base, real = os.path.realpath(folder), os.path.realpath(path)
+    if os.path.commonpath([base, real]) != base:
+        raise ModelFileError(f"{what} {path} resolves to {real}, outside the model's folder: it is not read")
+    try:
+        mode = os.stat(real).st_mode
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ModelFileError(f"{what} {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(f"{what} {path} is not a regular file (a folder, device or FIFO is never read)")
+    return real
+
+
 def read_head(path: str, n: int, what: str) -> bytes:
     """At most the first n bytes of any kind of file, or a one-line error."""
     try:

@@ -246,7 +246,7 @@ def test_weights_missing_outside_or_damaged_are_one_line(tmp_path):
     sub.mkdir()
     (sub / "tiny.prototxt").write_text(p.read_text())
     (sub / "tiny.caffemodel").symlink_to(outside / "w.caffemodel")
-    refused(run("verify", sub / "tiny.prototxt"), "outside the net's folder")
+    refused(run("verify", sub / "tiny.prototxt"), "outside the model's folder")
     raw = open(os.path.join(HERE, "tiny.caffemodel"), "rb").read()
     (tmp_path / "tiny.caffemodel").unlink()
     for cut in (raw[:len(raw) // 2], raw[:7], b"\xff" * 40, b""):

@@ -125,4 +125,4 @@ def test_a_caffemodel_that_is_a_fifo_or_a_link_out_of_the_folder(tmp_path):
     (folder / "net.caffemodel").unlink()
     (tmp_path / "outside.caffemodel").write_bytes(b"")
     (folder / "net.caffemodel").symlink_to(tmp_path / "outside.caffemodel")
-    refused(["verify", net], "outside the net's folder")
+    refused(["verify", net], "outside the model's folder")

@@ -5,7 +5,7 @@ are counted per size by the caller's `count`."""
 from __future__ import annotations
 
 from cnncost.formula.domain import Domain, OPS
-from cnncost.formula.expr import Floor, Max, Poly
+from cnncost.formula.expr import Floor, Poly
 
 OP_TEXT = {">=": ">= 0", ">": "> 0", "==": "== 0", "!=": "!= 0"}
 
@@ -16,6 +16,9 @@ class Atoms:
 
     def __init__(self, order: list[str]):
         self.order, self.names, self.lines = order, {}, []
+        # in the generated code a variable is x0, x1 ... by its place: no name a spec or a
+        # file gave (`count`, `rows`, a keyword) ever becomes code
+        self.var = {v: f"x{i}" for i, v in enumerate(order)}
 
     def level(self, variables: set) -> int:
         return max((self.order.index(v) for v in variables), default=-1)
@@ -28,7 +31,7 @@ class Atoms:
         for m, c in p.terms.items():
             factors = [str(c)] if c != 1 or not m else []
             for atom, power in m:
-                name = atom if isinstance(atom, str) else self.name(atom)
+                name = self.var[atom] if isinstance(atom, str) else self.name(atom)
                 factors.append(name if power == 1 else f"{name}**{power}")
             parts.append("*".join(factors))
         return "(" + " + ".join(parts) + ")"
@@ -51,20 +54,21 @@ def grid_function(exprs: list[Poly], domain: Domain, order: list[str], shown: in
     the first `shown` axes' values) over the product of the axes (the first outermost);
     `count(point)` gives the expressions' values at a point outside the domain."""
     atoms = Atoms(order)
+    x = atoms.var
     outs = [atoms.text(e) for e in exprs]
     checks = []          # (level, python condition)
     for v, (lo, hi) in domain.bounds.items():
         if v in order:
-            checks.append((order.index(v), f"{lo} <= {v} <= {hi}"))
+            checks.append((order.index(v), f"{int(lo)} <= {x[v]} <= {int(hi)}"))
     for v, (period, allowed) in domain.residues.items():
         if v in order:
-            checks.append((order.index(v), f"{v} % {period} in {tuple(sorted(allowed))!r}"))
+            checks.append((order.index(v), f"{x[v]} % {int(period)} in {tuple(sorted(int(r) for r in allowed))!r}"))
     for poly, op in domain.raw:
         checks.append((atoms.level(poly.variables()), f"{atoms.text(poly)} {OP_TEXT[op]}"))
     lines = ["def grid(axes, count):", "    rows = []", "    append = rows.append"]
     indent = "    "
     for level, v in enumerate(order):
-        lines.append(f"{indent}for {v} in axes[{level}]:")
+        lines.append(f"{indent}for {x[v]} in axes[{level}]:")
         indent += "    "
         here = [c for lv, c in checks if lv == level]
         lines.append(f"{indent}ok{level} = {' and '.join(here) or 'True'}" +
@@ -73,18 +77,24 @@ def grid_function(exprs: list[Poly], domain: Domain, order: list[str], shown: in
             if lv == level:
                 lines.append(f"{indent}if ok{level}: {text}")
     last = len(order) - 1
-    point = ", ".join(f"{v!r}: {v}" for v in order)
-    keys = " + ',' + ".join(f"str({v})" for v in order[:shown])
+    point = ", ".join(f"{i}: {x[v]}" for i, v in enumerate(order))      # by place: see below
+    keys = " + ',' + ".join(f"str({x[v]})" for v in order[:shown])
     lines.append(f"{indent}if ok{last}:")
     lines.append(f"{indent}    append({keys} + ',' + " + " + ',' + ".join(f"str({o})" for o in outs) + ")")
     lines.append(f"{indent}else:")
     lines.append(f"{indent}    append({keys} + ',' + ','.join(map(str, count({{{point}}}))))")
     lines.append("    return rows")
     # atoms defined at an outer level exist only where that level is inside the domain;
-    # lines above use them only under the same `ok`, which implies it
-    namespace = {"max": max, "__builtins__": {"str": str, "map": map, "max": max}}
-    exec(compile("\n".join(lines), "<cnncost formula grid>", "exec"), namespace)   # our expressions only
-    return namespace["grid"]
+    # lines above use them only under the same `ok`, which implies it.
+    # The code is made of integers, operators and the names x0.., a0.., ok0.. alone: no text
+    # from a spec or a file (a million cells at integer speed need one compiled function).
+    namespace = {"__builtins__": {"str": str, "map": map, "max": max}}
+    exec(compile("\n".join(lines), "<cnncost formula grid>", "exec"), namespace)
+    grid = namespace["grid"]
+
+    def by_name(axes, count):
+        return grid(axes, lambda at: count({order[i]: n for i, n in at.items()}))
+    return by_name
 
 
 __all__ = ["grid_function", "OPS"]

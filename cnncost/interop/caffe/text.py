@@ -33,7 +33,7 @@ _ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))", re.S)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v", "\\": "\\",
             "'": "'", '"': '"', "?": "?"}
 TRUE, FALSE = {"true", "True", "t", "1"}, {"false", "False", "f", "0"}
-KINDS = {2: "string", 3: "number", 4: "ident"}
+LEXEMES = {2: "string", 3: "number", 4: "ident"}
 
 
 class TextError(Exception):
@@ -73,7 +73,7 @@ class _Placed:
 @dataclass(slots=True)
 class Field(_Placed):
     name: str
-    kind: str              # "ident", "number", "string" or "message"
+    lexeme: str            # the token's class: "ident", "number", "string" or "message"
     text: str              # the token (a string's unescaped value); "" for a message
     pos: int = 0
     lines: Lines | None = None
@@ -144,7 +144,7 @@ class Message(_Placed):
         f = self.one(name)
         if f is None:
             return default
-        if f.kind in ("ident", "number") and f.text in TRUE | FALSE:
+        if f.lexeme in ("ident", "number") and f.text in TRUE | FALSE:
             return f.text in TRUE
         f.fail(f"{f.text!r} is not true or false")
 
@@ -153,9 +153,9 @@ class Message(_Placed):
         f = self.one(name)
         if f is None:
             return default
-        if f.kind == "ident" and f.text in values:
+        if f.lexeme == "ident" and f.text in values:
             return f.text
-        if f.kind == "number" and _INT.fullmatch(f.text):
+        if f.lexeme == "number" and _INT.fullmatch(f.text):
             by_number = {v: k for k, v in values.items()}
             if int(f.text, 0) in by_number:
                 return by_number[int(f.text, 0)]
@@ -170,7 +170,7 @@ class Message(_Placed):
 
 
 def as_int(f: Field, least: int | None = 0) -> int:
-    if f.kind != "number" or not _INT.fullmatch(f.text):
+    if f.lexeme != "number" or not _INT.fullmatch(f.text):
         f.fail(f"{f.text or 'a message'!r} is not an integer")
     body = f.text.lstrip("+-")
     value = int(body, 16) if body[:2].lower() == "0x" else int(body, 10)
@@ -183,7 +183,7 @@ def as_int(f: Field, least: int | None = 0) -> int:
 
 
 def as_float(f: Field) -> float:
-    if f.kind != "number":
+    if f.lexeme != "number":
         f.fail(f"{f.text or 'a message'!r} is not a number")
     if _INT.fullmatch(f.text):
         return float(as_int(f, None))
@@ -191,7 +191,7 @@ def as_float(f: Field) -> float:
 
 
 def as_str(f: Field) -> str:
-    if f.kind != "string":
+    if f.lexeme != "string":
         f.fail(f"{f.text or 'a message'!r} is not a quoted string")
     return f.text
 
@@ -280,7 +280,7 @@ def _parse(text: str) -> Message:
                 continue
         if kind == 5 or not (colon or in_list):
             fail(f"expected ':' or '{{' after {name!r}, found {token!r}", pos)
-        value = Field(name, KINDS[kind], _unescape(token) if kind == 2 else token, pos, lines)
+        value = Field(name, LEXEMES[kind], _unescape(token) if kind == 2 else token, pos, lines)
         current.fields.append(value)
         if not in_list:
             joined = value if kind == 2 else None

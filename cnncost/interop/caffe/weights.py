@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 
 from cnncost.errors import CnnCostError, ModelFileError
-from cnncost.files import map_bounded
+from cnncost.files import inside_folder, map_bounded
 from cnncost.interop.onnx.proto import ProtoError, _fields, _ints, _text
 from cnncost.spec.limits import DEFAULTS
 
@@ -59,12 +59,7 @@ def weights_path(prototxt: str) -> str:
                              f"{os.path.basename(path)} in the same folder (Caffe's binary weights; a link "
                              "to it will do). Counting needs none; `--weights FILE.npz` gives weights of your "
                              "own, and `cnncost import` writes a spec that `verify` runs with seeded ones")
-    real, base = os.path.realpath(path), os.path.realpath(folder)
-    if os.path.commonpath([base, real]) != base:
-        raise ModelFileError(f"{prototxt}: {os.path.basename(path)} resolves to {real}, outside the net's folder; "
-                             "it is not read")
-    if not os.path.isfile(real):
-        raise ModelFileError(f"{prototxt}: {os.path.basename(path)} is not a regular file")
+    inside_folder(folder, path, f"{prototxt}: its weights")
     return path
 
 

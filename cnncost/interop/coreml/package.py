@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 
 from cnncost.errors import ModelFileError
-from cnncost.files import read_bounded
+from cnncost.files import inside_folder, read_bounded
 
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_SPEC_BYTES = 2 ** 31 - 1            # protobuf's own limit
@@ -25,17 +24,11 @@ def inside(folder: str, relative: str, where: str, what: str) -> str:
             or "\x00" in relative:
         raise ModelFileError(f"{where}: {what} {relative!r} must be a path inside the model's folder "
                              "(no '..', no absolute path)")
-    root = os.path.realpath(folder)
-    real = os.path.realpath(os.path.join(root, *[p for p in parts if p not in ("", ".")]))
-    if os.path.commonpath([root, real]) != root:
-        raise ModelFileError(f"{where}: {what} {relative!r} resolves to {real}, outside the model's folder")
     try:
-        mode = os.stat(real).st_mode
-    except OSError as exc:
-        raise ModelFileError(f"{where}: {what} {relative!r}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        raise ModelFileError(f"{where}: {what} {relative!r} is not a regular file (a folder, device or FIFO "
-                             "is never read)")
+        real = inside_folder(folder, os.path.join(folder, *[p for p in parts if p not in ("", ".")]),
+                             f"{where}: {what} {relative!r}:")
+    except FileNotFoundError:
+        raise ModelFileError(f"{where}: {what} {relative!r}: no such file") from None
     return real
 
 

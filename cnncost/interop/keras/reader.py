@@ -21,6 +21,7 @@ from cnncost.interop.keras.graph import calls as _calls, config as _config, refs
 from cnncost.interop.keras.emit import Emit
 from cnncost.interop.keras.layers import MAPPERS, NESTED
 from cnncost.interop.keras import sequences as _sequences  # noqa: F401 - registers its mappers in MAPPERS
+from cnncost.interop.keras import spatial as _spatial  # noqa: F401 - registers its mappers in MAPPERS
 from cnncost.interop.keras.shared import Sharing
 from cnncost.interop.keras.weights import read_weights
 from cnncost.interop.refusals import Refused, Tally

@@ -19,6 +19,7 @@ import math
 import os
 import re
 from cnncost.errors import CnnCostError, ModelFileError
+from cnncost.files import inside_folder
 from cnncost.interop.imported import Imported
 from cnncost.interop.ncnn.blobs import Held
 from cnncost.interop.ncnn.modelbin import ModelBin, Stored
@@ -42,9 +43,8 @@ def import_ncnn(path: str, *, with_weights: bool = True, input_shape=None) -> Im
     layers, _ = read_param(path)
     base = path[:-len(".param")] if path.endswith(".param") else os.path.splitext(path)[0]
     bin_path = base + ".bin"
-    here = os.path.dirname(os.path.realpath(path))
-    if os.path.exists(bin_path) and os.path.dirname(os.path.realpath(bin_path)) != here:
-        raise ModelFileError(f"{path}: its weights file {bin_path} resolves outside the model's folder")
+    if os.path.exists(bin_path):
+        inside_folder(os.path.dirname(os.path.abspath(path)), bin_path, f"{path}: its weights file")
     mb = ModelBin(bin_path) if os.path.exists(bin_path) else None
     if mb is None and with_weights:
         raise ModelFileError(f"{path}: no weights file {os.path.basename(bin_path)} beside it (needed to run "

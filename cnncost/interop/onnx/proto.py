@@ -164,19 +164,12 @@ class Tensor:
 def _inside(t: Tensor, path: str) -> None:
     """An external data file must be a regular file inside the model's own folder once every
     symlink is resolved: never a link out of it, a device or a FIFO (which would block)."""
-    import stat
+    from cnncost.files import inside_folder
 
-    folder = os.path.realpath(t.base_dir)
-    real = os.path.realpath(path)
-    if os.path.commonpath([folder, real]) != folder:
-        raise ModelFileError(f"tensor '{t.name}': external data {path} resolves to {real}, outside the model's folder")
     try:
-        mode = os.stat(real).st_mode
-    except OSError as exc:
-        raise ModelFileError(f"tensor '{t.name}': cannot read its external data {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        raise ModelFileError(f"tensor '{t.name}': external data {path} is not a regular file (a device, FIFO or "
-                        "folder is never read)")
+        inside_folder(t.base_dir, path, f"tensor '{t.name}': external data")
+    except FileNotFoundError:
+        raise ModelFileError(f"tensor '{t.name}': cannot read its external data {path}: no such file") from None
 
 
 def _read_external(t: Tensor, want: int) -> bytes:

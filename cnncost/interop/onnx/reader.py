@@ -26,13 +26,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from cnncost.errors import ModelFileError, warn
+from cnncost.errors import ModelFileError
 from cnncost.interop.onnx import fold as onnx_fold, patterns as onnx_patterns
 from cnncost.interop.onnx import layers, moves, sequences, tensors  # noqa: F401 - importing them fills the tables
 from cnncost.interop.onnx.handlers import LAYERS, PLAIN
 from cnncost.interop.imported import FIRST_LAYER_LINE, Imported
 from cnncost.interop.input_shape import parse_input_shape  # noqa: F401 - named here by its users
 from cnncost.interop.onnx.proto import Node, read_model
+from cnncost.interop.onnx.inputs import checked_dims
 from cnncost.interop.onnx.values import TIME_FIRST, UNKNOWN, Const, Held
 from cnncost.interop.onnx.worlds import _plain
 from cnncost.interop.refusals import Refused, Tally, UniqueNames
@@ -173,38 +174,7 @@ class _Importer:
         path = self.path
         given = given_shape is not None
         dims = list(given_shape) if given else x.dims
-        if dims is None or len(dims) < 2 or len(dims) > 9:
-            raise ModelFileError(f"{path}: input '{x.name}' has shape {dims}; cnncost reads a batch first: an NCHW "
-                            "image (rank 4), a vector (rank 2), or tokens and other tensors (rank 3, 5 ...)"
-                            + ("; give each input's with --input-shape NAME=NxCxHxW" if several else ""))
-        if given and x.dims and len(x.dims) != len(dims):
-            raise ModelFileError(f"{path}: --input-shape has {len(dims)} dimensions, input '{x.name}' {len(x.dims)}")
-        # a dynamic batch is the report's --batch (default 1); other dynamic sizes need --input-shape
-        static = [d for i, d in enumerate(dims) if i != (1 if len(dims) == 3 and self._time_first(x.name) else 0)]
-        if any(not isinstance(d, int) or d < 1 for d in static):
-            shown = ", ".join(str(d if d is not None else "?") for d in dims)
-            example = "x".join(str(d) if isinstance(d, int) and d > 0 else ("1" if i == 0 else "64")
-                               for i, d in enumerate(dims))        # the input's own rank and static sizes
-            raise ModelFileError(f"{path}: input '{x.name}' has dynamic dimensions [{shown}]; fix them with "
-                            + (f"--input-shape, e.g. --input-shape {x.name}={example},... (one per input)" if several
-                               else f"--input-shape, e.g. --input-shape {example}"))
-        if given and len(dims) in (3, 4, 5) and x.dims and len(x.dims) == len(dims) and isinstance(x.dims[1], int) \
-                and x.dims[1] != dims[1] and not self._time_first(x.name):
-            # channels are the model's own: a channels-last shape given?
-            moved = (dims[0], dims[-1], *dims[1:-1])
-            hint = f" (did you mean {'x'.join(map(str, moved))}?)" if dims[-1] == x.dims[1] else ""
-            layout = {3: "N x C x T", 4: "N x C x H x W", 5: "N x C x D x H x W"}[len(dims)]
-            raise ModelFileError(f"{path}: --input-shape {'x'.join(map(str, dims))} gives input '{x.name}' "
-                                 f"{dims[1]} channels, the model takes {x.dims[1]}: an ONNX input is "
-                                 f"{layout}{hint}")
-        if given and x.dims:
-            changed = [f"{'NCHW'[i] if len(dims) == 4 else 'NC'[i] if len(dims) == 2 else f'axis {i}'} {old} -> {new}"
-                       for i, (old, new) in enumerate(zip(x.dims, dims))
-                       if i > 0 and isinstance(old, int) and old != int(new)]    # a warning: int(), a size
-                                                                                # that is an expression is not pinned
-            if changed:
-                warn(f"{path}: --input-shape overrides the model's static input size ({', '.join(changed)}); "
-                     "its counts are for the new size")
+        checked_dims(path, x, dims, given, several, self._time_first(x.name))
         n = dims[0]
         per_example = (dims[2], dims[3], dims[1]) if len(dims) == 4 else tuple(dims[1:])
         layout = "nchw" if len(dims) == 4 else "vec" if len(dims) == 2 else "plain"

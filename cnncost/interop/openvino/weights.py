@@ -7,9 +7,9 @@ from __future__ import annotations
 import math
 import mmap
 import os
-import stat
 
 from cnncost.errors import ModelFileError
+from cnncost.files import inside_folder
 from cnncost.interop.onnx.proto import Tensor
 
 # OpenVINO element type -> (ONNX TensorProto data type, bytes per element)
@@ -35,14 +35,8 @@ class BinFile:
         """Mapped on the first constant: a regular file in the model's own folder (never a link
         out of it, a device or a FIFO)."""
         self._opened = True
-        folder = os.path.realpath(os.path.dirname(os.path.abspath(self.xml)))
-        real = os.path.realpath(self.path)
-        if os.path.commonpath([folder, real]) != folder:
-            raise ModelFileError(f"{self.xml}: its weights file {self.path} resolves to {real}, outside the model's "
-                                 "folder")
         try:
-            if not stat.S_ISREG(os.stat(real).st_mode):
-                raise ModelFileError(f"{self.xml}: its weights file {self.path} is not a regular file")
+            real = inside_folder(os.path.dirname(os.path.abspath(self.xml)), self.path, f"{self.xml}: its weights file")
             with open(real, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if size:

@@ -14,6 +14,7 @@ from cnncost.interop.onnx.proto import Graph, Model, Node, Tensor, ValueInfo
 from cnncost.interop.pt2.archive import Archive, Stored, tensor_meta
 from cnncost.interop.pt2.operators import PT2, NumpyAsTorch
 from cnncost.interop.refusals import Tally
+from cnncost.interop.torch import shapes  # noqa: F401 - registers the data-moving operators in ATEN
 from cnncost.interop.torch.aten import ATEN, DTYPES, OPSET, Act, Const, Later, Untraceable, View
 from cnncost.interop.torch.trace import Recorder
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 
 from cnncost.interop.onnx.proto import Graph, Model, Node, Tensor, ValueInfo
+from cnncost.interop.torch import shapes  # noqa: F401 - registers the data-moving operators in ATEN
 from cnncost.interop.torch.aten import (ATEN, BINARY, DTYPES, FAST_UNARY, OPSET, SAME, VIEWS, WHOLE, Act, Const,
                                         Later, Unfaithful, Unset, Untraceable, View)
 
